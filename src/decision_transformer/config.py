@@ -1,0 +1,110 @@
+"""Model configuration: frozen dataclasses whose field docstrings become `dt ... --help`.
+
+Paper defaults are the defaults (the official gym code, kzl/decision-transformer `experiment.py`).
+Derived values (state_dim, act_dim) are constructor arguments of the model, never config fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+SUPPORTED_ACTIVATIONS = ("relu", "gelu", "gelu_new")
+
+
+@dataclass(frozen=True)
+class DTConfig:
+    """Decision Transformer architecture. `DTConfig()` is the paper's gym setting."""
+
+    context_len: int = 20
+    """K: number of timesteps (each 3 tokens R, s, a) the model sees."""
+    embed_dim: int = 128
+    """Width of every token embedding and of the transformer."""
+    n_layer: int = 3
+    """Number of transformer blocks."""
+    n_head: int = 1
+    """Attention heads per block (embed_dim must divide by it)."""
+    mlp_ratio: int = 4
+    """Hidden width of the block MLP, as a multiple of embed_dim."""
+    activation: str = "relu"
+    """MLP activation: relu (paper), gelu or gelu_new (tanh approximation, as GPT-2)."""
+    dropout: float = 0.1
+    """Dropout on embeddings, attention weights and residual branches."""
+    max_ep_len: int = 1000
+    """Size of the learned timestep embedding; timesteps are clipped to max_ep_len - 1."""
+    discrete_actions: bool = False
+    """Actions are integers: nn.Embedding in, logits out, cross-entropy loss."""
+    action_tanh: bool = True
+    """Continuous actions only: squash the action head with tanh."""
+    condition_on_return: bool = True
+    """False gives the paper's BC baseline: the same transformer with no return tokens."""
+    predict_state: bool = False
+    """Add a head predicting s_{t+1} from the a_t token (kept for Hugging Face checkpoints)."""
+    predict_return: bool = False
+    """Add a head predicting the return from the a_t token (critic analysis; HF checkpoints)."""
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "context_len", "embed_dim", "n_layer", "n_head", "mlp_ratio", "max_ep_len")
+        if self.embed_dim % self.n_head:
+            raise ValueError(f"DTConfig.embed_dim={self.embed_dim} must be divisible by n_head={self.n_head}")
+        if self.activation not in SUPPORTED_ACTIVATIONS:
+            raise ValueError(
+                f"DTConfig.activation={self.activation!r} is not supported; expected one of {SUPPORTED_ACTIVATIONS}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"DTConfig.dropout={self.dropout} must be in [0, 1)")
+
+    @property
+    def tokens_per_step(self) -> int:
+        return 3 if self.condition_on_return else 2
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "config") -> "DTConfig":
+        return _from_dict(cls, d, source)
+
+
+@dataclass(frozen=True)
+class MLPBCConfig:
+    """The MLP behaviour cloning baseline of the paper's gym code: last K states in, last action out."""
+
+    context_len: int = 20
+    """K: number of past states concatenated as input."""
+    hidden_dim: int = 128
+    """Width of each hidden layer."""
+    n_layer: int = 3
+    """Number of hidden layers."""
+    dropout: float = 0.1
+    """Dropout after each hidden layer."""
+    max_ep_len: int = 1000
+    """Timesteps are clipped to max_ep_len - 1 (kept for a uniform data pipeline; the MLP ignores them)."""
+    discrete_actions: bool = False
+    """Actions are integers: the head gives logits."""
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "context_len", "hidden_dim", "n_layer", "max_ep_len")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "config") -> "MLPBCConfig":
+        return _from_dict(cls, d, source)
+
+
+def _check_positive(cfg: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{type(cfg).__name__}.{name}={value!r} must be a positive integer")
+
+
+def _from_dict(cls: type, d: dict[str, Any], source: str) -> Any:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ValueError(f"{source}: unknown {cls.__name__} fields {unknown}; expected a subset of {sorted(known)}")
+    return cls(**d)

@@ -1,0 +1,117 @@
+"""Resolve a dataset SRC string to a `TrajectoryDataset`.
+
+SRC forms, tried in this order:
+    minari:ID                 a dataset in the local Minari store (data/formats/minari_io.py)
+    PATH.hdf5 / PATH.h5       a D4RL-format HDF5 file (data/formats/d4rl_io.py)
+    DIR of *.parquet          Hugging Face trajectory rows (data/formats/hf_io.py)
+    PATH.npz                  the native format (data/trajectories.py)
+    NAME                      a built-in dataset (registered with `register_builtin`), generated into the
+                              cache directory on first use
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .trajectories import DatasetError, TrajectoryDataset
+
+
+def cache_dir() -> Path:
+    """`$DT_CACHE_DIR`, else `~/.cache/decision-transformer`."""
+    return Path(os.environ.get("DT_CACHE_DIR", Path.home() / ".cache" / "decision-transformer"))
+
+
+@dataclass(frozen=True)
+class BuiltinDataset:
+    """A dataset this package can generate deterministically."""
+
+    name: str
+    """Registry name, e.g. 'hopper-medium'."""
+    env_id: str
+    """Gymnasium id its episodes come from."""
+    make: Callable[[int], TrajectoryDataset] = field(repr=False)
+    """Generator: seed -> dataset."""
+    description: str = ""
+    ref_min_return: float | None = None
+    """This package's measured random-policy return (normalized score 0)."""
+    ref_max_return: float | None = None
+    """This package's measured expert return (normalized score 100)."""
+
+    def path(self, seed: int = 0) -> Path:
+        return cache_dir() / f"{self.name}-seed{seed}.npz"
+
+    def is_cached(self, seed: int = 0) -> bool:
+        return self.path(seed).is_file()
+
+
+BUILTIN: dict[str, BuiltinDataset] = {}
+
+# Modules that register built-in datasets when imported (kept lazy: they may import gymnasium envs).
+_BUILTIN_MODULES = ["decision_transformer.data.demo"]
+
+# (predicate on SRC, "module:function" taking SRC) for external formats, imported only when used.
+_FORMAT_LOADERS: list[tuple[Callable[[str], bool], str]] = [
+    (lambda s: s.startswith("minari:"), "decision_transformer.data.formats.minari_io:load_minari"),
+    (lambda s: s.lower().endswith((".hdf5", ".h5")), "decision_transformer.data.formats.d4rl_io:load_d4rl_hdf5"),
+    (lambda s: Path(s).is_dir(), "decision_transformer.data.formats.hf_io:load_hf_trajectories"),
+]
+
+
+def register_builtin(spec: BuiltinDataset) -> BuiltinDataset:
+    BUILTIN[spec.name] = spec
+    return spec
+
+
+def builtin_datasets() -> dict[str, BuiltinDataset]:
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)
+    return BUILTIN
+
+
+def _call(target: str, *args):
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)(*args)
+
+
+def make_builtin(name: str, seed: int = 0, out: str | os.PathLike | None = None, force: bool = False) -> Path:
+    """Generate a built-in dataset into the cache (or `out`), unless already there. Returns the path."""
+    specs = builtin_datasets()
+    if name not in specs:
+        raise DatasetError(f"unknown built-in dataset {name!r}; known: {sorted(specs)}")
+    spec = specs[name]
+    path = Path(out) if out is not None else spec.path(seed)
+    if force or not path.is_file():
+        dataset = spec.make(seed)
+        dataset.save(path)
+    return path
+
+
+def load_dataset(src: str, seed: int = 0) -> TrajectoryDataset:
+    """Load SRC (see the module docstring). Built-in names are generated on first use."""
+    src = str(src)
+    for matches, target in _FORMAT_LOADERS:
+        if matches(src):
+            return _call(target, src)
+    if src.endswith(".npz"):
+        return TrajectoryDataset.load(src)
+    specs = builtin_datasets()
+    if src in specs:
+        return TrajectoryDataset.load(make_builtin(src, seed=seed))
+    if Path(src).exists():
+        raise DatasetError(f"{src}: unrecognised dataset file; expected .npz, .hdf5/.h5 or a directory of .parquet files")
+    raise DatasetError(
+        f"{src}: no such file and not a built-in dataset; expected a path (.npz, .hdf5, parquet directory), "
+        f"'minari:ID', or one of {sorted(specs)}"
+    )
+
+
+def reference_returns(dataset_name: str) -> tuple[float, float] | None:
+    """(random, expert) returns measured by this package for a built-in dataset, if known."""
+    spec = builtin_datasets().get(dataset_name)
+    if spec is None or spec.ref_min_return is None or spec.ref_max_return is None:
+        return None
+    return spec.ref_min_return, spec.ref_max_return

@@ -1,0 +1,321 @@
+"""Offline trajectories in memory (flat numpy arrays with episode boundaries) and the native `.npz` format.
+
+Native on-disk schema (`.npz`, written by `TrajectoryDataset.save`, read by `TrajectoryDataset.load`,
+uncompressed, no pickled objects):
+
+    format_version  ()        int      1
+    observations    (N, *O)   float32  (uint8 for pixel frame stacks); O = observation shape
+    actions         (N, A)    float32  continuous, or (N,) int64 discrete
+    rewards         (N,)      float32
+    terminations    (N,)      bool     the MDP ended (goal, fall): no bootstrap past it
+    truncations     (N,)      bool     a time limit cut the episode; kept apart from terminations
+    episode_starts  (E,)      int64    index of each episode's first step; 0 first, strictly increasing
+    reward_scale    ()        float64  returns-to-go are divided by it before the model (1000 for MuJoCo)
+    env_id          ()        str      Gymnasium id to evaluate in ('' if unknown)
+    name            ()        str      dataset name
+
+Each row is one step (s_t, a_t, r_t): the observation *before* the action. There are N observations,
+not N + 1: loaders of formats that store the final observation (Minari) drop it.
+Returns-to-go are undiscounted and computed per episode: R_t = sum_{t' >= t} r_t'.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("observations", "actions", "rewards", "terminations", "truncations", "episode_starts")
+
+
+class DatasetError(ValueError):
+    """Bad dataset input: the message names the source, the field and what was expected."""
+
+
+@dataclass(frozen=True, repr=False)
+class Episode:
+    """One episode. `observations` has one row per action (the final observation is not kept)."""
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminations: np.ndarray
+    truncations: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rewards)
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{f.name}={getattr(self, f.name).shape}" for f in dataclasses.fields(self))
+        return f"Episode({shapes}, return={float(self.rewards.sum()):.3f})"
+
+
+@dataclass(frozen=True, repr=False)
+class TrajectoryDataset:
+    """Flat step arrays plus `episode_starts`. Construct with `from_episodes` or the constructor; both
+    validate and raise `DatasetError` naming `source` and the field."""
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminations: np.ndarray
+    truncations: np.ndarray
+    episode_starts: np.ndarray
+    reward_scale: float = 1.0
+    env_id: str = ""
+    name: str = ""
+    source: str = "<memory>"
+    stats_override: tuple[np.ndarray, np.ndarray] | None = field(default=None, compare=False)
+    """(state_mean, state_std) kept from a parent dataset when this one is a filtered view."""
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_episodes(cls, episodes: Sequence[Episode], **kwargs: Any) -> "TrajectoryDataset":
+        source = kwargs.get("source", "<memory>")
+        if not episodes:
+            raise DatasetError(f"{source}: the dataset has no episodes; expected at least one")
+        lengths = np.array([len(e) for e in episodes], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+
+        def cat(name: str) -> np.ndarray:
+            return np.concatenate([np.asarray(getattr(e, name)) for e in episodes])
+
+        return cls(
+            observations=cat("observations"),
+            actions=cat("actions"),
+            rewards=cat("rewards").astype(np.float32),
+            terminations=cat("terminations").astype(bool),
+            truncations=cat("truncations").astype(bool),
+            episode_starts=starts,
+            **kwargs,
+        )
+
+    # ----------------------------------------------------------------- derived quantities
+    @property
+    def num_steps(self) -> int:
+        return len(self.rewards)
+
+    @property
+    def num_episodes(self) -> int:
+        return len(self.episode_starts)
+
+    @property
+    def episode_ends(self) -> np.ndarray:
+        """Exclusive end index of each episode."""
+        return np.append(self.episode_starts[1:], self.num_steps)
+
+    @property
+    def episode_lengths(self) -> np.ndarray:
+        return self.episode_ends - self.episode_starts
+
+    @functools.cached_property
+    def episode_returns(self) -> np.ndarray:
+        return np.add.reduceat(self.rewards.astype(np.float64), self.episode_starts)
+
+    @property
+    def discrete_actions(self) -> bool:
+        return np.issubdtype(self.actions.dtype, np.integer)
+
+    @property
+    def observation_shape(self) -> tuple[int, ...]:
+        return tuple(self.observations.shape[1:])
+
+    @property
+    def act_dim(self) -> int:
+        """Action size, or for discrete actions the number of actions seen (max + 1)."""
+        return int(self.actions.max()) + 1 if self.discrete_actions else int(self.actions.shape[1])
+
+    @functools.cached_property
+    def returns_to_go(self) -> np.ndarray:
+        """(N,) float32 undiscounted return from each step to the end of its episode."""
+        return _returns_to_go(self.rewards, self.episode_starts)
+
+    @property
+    def state_mean(self) -> np.ndarray:
+        return self.state_stats[0]
+
+    @property
+    def state_std(self) -> np.ndarray:
+        return self.state_stats[1]
+
+    @functools.cached_property
+    def state_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-dimension (mean, std) over all steps, std floored at 1e-6. Pixels: scalar (0, 255)."""
+        if self.stats_override is not None:
+            return self.stats_override
+        if self.observations.dtype == np.uint8:
+            return np.zeros((), np.float32), np.full((), 255.0, np.float32)
+        obs = self.observations.astype(np.float64)
+        return obs.mean(0).astype(np.float32), (obs.std(0) + 1e-6).astype(np.float32)
+
+    def episode(self, i: int) -> Episode:
+        s, e = int(self.episode_starts[i]), int(self.episode_ends[i])
+        return Episode(*(getattr(self, k)[s:e] for k in ("observations", "actions", "rewards", "terminations", "truncations")))
+
+    def __repr__(self) -> str:
+        return (
+            f"TrajectoryDataset(name={self.name!r}, env_id={self.env_id!r}, episodes={self.num_episodes}, "
+            f"steps={self.num_steps}, observations={self.observations.shape}, actions={self.actions.shape}, "
+            f"reward_scale={self.reward_scale})"
+        )
+
+    # ----------------------------------------------------------------- transforms (return new datasets)
+    def select_episodes(self, indices: Sequence[int] | np.ndarray) -> "TrajectoryDataset":
+        """A dataset of the given episodes, in the given order, keeping this dataset's state stats."""
+        indices = np.asarray(indices, dtype=np.int64)
+        if len(indices) == 0:
+            raise DatasetError(f"{self.source}: selection keeps no episodes")
+        starts, ends = self.episode_starts[indices], self.episode_ends[indices]
+        rows = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)])
+        lengths = ends - starts
+        new_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        return dataclasses.replace(
+            self,
+            observations=self.observations[rows],
+            actions=self.actions[rows],
+            rewards=self.rewards[rows],
+            terminations=self.terminations[rows],
+            truncations=self.truncations[rows],
+            episode_starts=new_starts,
+            stats_override=self.state_stats,
+        )
+
+    def top_fraction(self, fraction: float) -> "TrajectoryDataset":
+        """The paper's %BC data: the highest-return episodes, up to `fraction` of all timesteps (>= 1 episode)."""
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"top_fraction={fraction} must be in (0, 1]")
+        if fraction == 1.0:
+            return self
+        order = np.argsort(-self.episode_returns, kind="stable")
+        budget = fraction * self.num_steps
+        cumulative = np.cumsum(self.episode_lengths[order])
+        keep = max(1, int(np.searchsorted(cumulative, budget, side="right")))
+        return self.select_episodes(order[:keep])
+
+    def delayed_rewards(self) -> "TrajectoryDataset":
+        """The paper's Table 7 setting: every reward is zero except the last step's, which is the episode return."""
+        delayed = np.zeros_like(self.rewards)
+        delayed[self.episode_ends - 1] = self.episode_returns.astype(self.rewards.dtype)
+        return dataclasses.replace(self, rewards=delayed, stats_override=self.state_stats)
+
+    # ----------------------------------------------------------------- native format
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the native `.npz` atomically (temp file in the same directory, then rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {k: getattr(self, k) for k in REQUIRED_KEYS}
+        arrays.update(
+            format_version=np.array(FORMAT_VERSION),
+            reward_scale=np.array(float(self.reward_scale)),
+            env_id=np.array(self.env_id),
+            name=np.array(self.name),
+        )
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "TrajectoryDataset":
+        path = Path(path)
+        if not path.is_file():
+            raise DatasetError(f"{path}: no such dataset file")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                missing = [k for k in REQUIRED_KEYS if k not in z.files]
+                if missing:
+                    raise DatasetError(f"{path}: missing field(s) {missing}; a native dataset needs {list(REQUIRED_KEYS)}")
+                version = int(z["format_version"]) if "format_version" in z.files else FORMAT_VERSION
+                if version != FORMAT_VERSION:
+                    raise DatasetError(f"{path}: field 'format_version' is {version}; expected {FORMAT_VERSION}")
+                arrays = {k: z[k] for k in REQUIRED_KEYS}
+                meta = {
+                    "reward_scale": float(z["reward_scale"]) if "reward_scale" in z.files else 1.0,
+                    "env_id": str(z["env_id"]) if "env_id" in z.files else "",
+                    "name": str(z["name"]) if "name" in z.files else path.stem,
+                }
+        except DatasetError:
+            raise
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+            raise DatasetError(f"{path}: not a readable .npz dataset (truncated or corrupt?): {exc}") from exc
+        return cls(**arrays, **meta, source=str(path))
+
+
+# --------------------------------------------------------------------------- helpers
+def _returns_to_go(rewards: np.ndarray, episode_starts: np.ndarray) -> np.ndarray:
+    """Vectorised per-episode reverse cumulative sum."""
+    r = rewards.astype(np.float64)
+    total_after = np.cumsum(r[::-1])[::-1]  # sum from t to the end of the whole array
+    ends = np.append(episode_starts[1:], len(r))
+    episode_of_step = np.repeat(np.arange(len(episode_starts)), ends - episode_starts)
+    after_episode = np.append(total_after, 0.0)[ends]  # sum from the next episode's start onwards
+    return (total_after - after_episode[episode_of_step]).astype(np.float32)
+
+
+def _validate(d: TrajectoryDataset) -> None:
+    src = d.source
+    for k in REQUIRED_KEYS:
+        if not isinstance(getattr(d, k), np.ndarray):
+            object.__setattr__(d, k, np.asarray(getattr(d, k)))
+    n = len(d.rewards)
+    if n == 0:
+        raise DatasetError(f"{src}: the dataset is empty (field 'rewards' has 0 steps); expected at least one step")
+    if d.rewards.ndim != 1:
+        raise DatasetError(f"{src}: field 'rewards' has shape {d.rewards.shape}; expected (N,)")
+    for k in ("observations", "actions", "terminations", "truncations"):
+        arr = getattr(d, k)
+        if arr.ndim == 0 or len(arr) != n:
+            raise DatasetError(
+                f"{src}: field '{k}' has {len(arr) if arr.ndim else 0} rows but 'rewards' has {n}; "
+                "expected one row per step"
+            )
+    for k in ("terminations", "truncations"):
+        if getattr(d, k).ndim != 1:
+            raise DatasetError(f"{src}: field '{k}' has shape {getattr(d, k).shape}; expected (N,)")
+    if np.issubdtype(d.actions.dtype, np.integer):
+        if d.actions.ndim != 1:
+            raise DatasetError(f"{src}: field 'actions' is integer with shape {d.actions.shape}; expected (N,) for discrete actions")
+        if d.actions.min() < 0:
+            raise DatasetError(f"{src}: field 'actions' has negative discrete actions; expected indices >= 0")
+    elif d.actions.ndim != 2:
+        raise DatasetError(f"{src}: field 'actions' has shape {d.actions.shape}; expected (N, act_dim) for continuous actions")
+    for k in ("observations", "actions", "rewards"):
+        arr = getattr(d, k)
+        if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+            bad = np.argwhere(~np.isfinite(arr))[0]
+            raise DatasetError(f"{src}: field '{k}' contains NaN or inf (first at index {tuple(int(i) for i in bad)}); expected finite values")
+        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+            raise DatasetError(f"{src}: field '{k}' has dtype {arr.dtype}; expected a numeric array")
+    starts = d.episode_starts
+    if starts.ndim != 1 or len(starts) == 0 or not np.issubdtype(starts.dtype, np.integer):
+        raise DatasetError(f"{src}: field 'episode_starts' has shape {starts.shape} and dtype {starts.dtype}; expected a non-empty (E,) integer array")
+    if starts[0] != 0 or (np.diff(starts) <= 0).any() or starts[-1] >= n:
+        raise DatasetError(f"{src}: field 'episode_starts' must start at 0, increase strictly and stay below the {n} steps")
+    if not np.isfinite(d.reward_scale) or d.reward_scale <= 0:
+        raise DatasetError(f"{src}: field 'reward_scale' is {d.reward_scale}; expected a positive number")
+    object.__setattr__(d, "episode_starts", starts.astype(np.int64))
+    object.__setattr__(d, "terminations", d.terminations.astype(bool))
+    object.__setattr__(d, "truncations", d.truncations.astype(bool))
+    object.__setattr__(d, "rewards", d.rewards.astype(np.float32))
+    if np.issubdtype(d.observations.dtype, np.floating) and d.observations.dtype != np.float32:
+        object.__setattr__(d, "observations", d.observations.astype(np.float32))
+    if np.issubdtype(d.actions.dtype, np.floating) and d.actions.dtype != np.float32:
+        object.__setattr__(d, "actions", d.actions.astype(np.float32))
+    if np.issubdtype(d.actions.dtype, np.integer):
+        object.__setattr__(d, "actions", d.actions.astype(np.int64))

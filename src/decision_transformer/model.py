@@ -1,0 +1,284 @@
+"""The Decision Transformer, read top to bottom: attention -> MLP -> Block -> DecisionTransformer.
+
+Shape alphabet, used in every shape comment:
+    B batch, K timesteps in the context (context_len), N tokens = P * K with P tokens per step
+    (P = 3 for R, s, a; P = 2 for s, a in the BC variant), C embed_dim, H heads, D = C // H,
+    S state_dim (or (Ch, Hp, Wp) for pixel frame stacks), A act_dim (or number of actions).
+
+Conventions (the single place they are written down; `tests/test_model.py` checks them):
+    * Tokens are interleaved per timestep: R_1, s_1, a_1, R_2, s_2, a_2, ... (no R for the BC variant).
+    * A learned per-timestep embedding (not per token) is added to the R, s and a embeddings of a step.
+      There is no second, per-token positional embedding.
+    * The action for step t is read from the hidden state at the s_t token, so it sees R_1..R_t,
+      s_1..s_t and a_1..a_{t-1}, never a_t or anything later.
+    * `attention_mask` (B, K) is 1 for a real step and 0 for padding. Padding is on the left. Padded
+      tokens are zeroed before the transformer and no real token attends to them, so whatever values
+      padded positions hold (even NaN) the outputs at real steps do not change. Each token may always
+      attend to itself, so a fully padded row never produces NaN.
+    * `returns_to_go` arrive already divided by the dataset's reward scale; states already normalized.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import DTConfig, MLPBCConfig
+
+StateDim = int | tuple[int, int, int]
+
+_ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "gelu_new": lambda: nn.GELU(approximate="tanh"),
+}
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: DTConfig):
+        super().__init__()
+        self.n_head = cfg.n_head
+        self.qkv = nn.Linear(cfg.embed_dim, 3 * cfg.embed_dim)  # q, k, v packed along the output dim
+        self.proj = nn.Linear(cfg.embed_dim, cfg.embed_dim)
+        self.attn_dropout = cfg.dropout
+        self.resid_dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
+        B, N, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, N, C)
+        q = q.view(B, N, self.n_head, C // self.n_head).transpose(1, 2)  # (B, H, N, D)
+        k = k.view(B, N, self.n_head, C // self.n_head).transpose(1, 2)  # (B, H, N, D)
+        v = v.view(B, N, self.n_head, C // self.n_head).transpose(1, 2)  # (B, H, N, D)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, dropout_p=self.attn_dropout if self.training else 0.0
+        )  # (B, H, N, D)
+        y = y.transpose(1, 2).contiguous().view(B, N, C)  # (B, N, C): heads re-assembled
+        return self.resid_dropout(self.proj(y))
+
+    def attention_weights(self, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
+        """Softmax attention weights (B, H, N, N), for analysis (no dropout)."""
+        B, N, C = x.shape
+        q, k, _ = self.qkv(x).split(C, dim=2)  # 2 x (B, N, C)
+        q = q.view(B, N, self.n_head, C // self.n_head).transpose(1, 2)  # (B, H, N, D)
+        k = k.view(B, N, self.n_head, C // self.n_head).transpose(1, 2)  # (B, H, N, D)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(C // self.n_head)  # (B, H, N, N)
+        scores = scores.masked_fill(~attn_mask, float("-inf"))
+        return scores.softmax(dim=-1)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: DTConfig):
+        super().__init__()
+        self.fc = nn.Linear(cfg.embed_dim, cfg.mlp_ratio * cfg.embed_dim)
+        self.act = _ACTIVATIONS[cfg.activation]()
+        self.proj = nn.Linear(cfg.mlp_ratio * cfg.embed_dim, cfg.embed_dim)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.proj(self.act(self.fc(x))))
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm GPT block: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, cfg: DTConfig):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(cfg.embed_dim)
+        self.attn = CausalSelfAttention(cfg)
+        self.ln_2 = nn.LayerNorm(cfg.embed_dim)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), attn_mask)
+        return x + self.mlp(self.ln_2(x))
+
+
+class AtariEncoder(nn.Module):
+    """The paper's Atari CNN (DQN nature encoder) for (Ch, 84, 84) frame stacks, ending in Tanh."""
+
+    def __init__(self, state_shape: tuple[int, int, int], embed_dim: int):
+        super().__init__()
+        ch, h, w = state_shape
+        self.convs = nn.Sequential(
+            nn.Conv2d(ch, 32, 8, stride=4), nn.ReLU(),
+            nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            n_flat = self.convs(torch.zeros(1, ch, h, w)).shape[1]
+        self.fc = nn.Sequential(nn.Linear(n_flat, embed_dim), nn.Tanh())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.convs(x))
+
+
+class DTOutput(NamedTuple):
+    action_preds: torch.Tensor
+    """(B, K, A): continuous actions, or logits over A actions when discrete."""
+    state_preds: torch.Tensor | None
+    """(B, K, S) predictions of s_{t+1} from the a_t token, when cfg.predict_state."""
+    return_preds: torch.Tensor | None
+    """(B, K, 1) return predictions from the a_t token, when cfg.predict_return."""
+
+
+def causal_attention_mask(attention_mask: torch.Tensor, tokens_per_step: int) -> torch.Tensor:
+    """Boolean (B, 1, N, N) mask, True = may attend: causal, never to padding, always to itself."""
+    B, K = attention_mask.shape
+    N = tokens_per_step * K
+    real = attention_mask.bool().repeat_interleave(tokens_per_step, dim=1)  # (B, N)
+    causal = torch.ones(N, N, dtype=torch.bool, device=attention_mask.device).tril()  # (N, N)
+    eye = torch.eye(N, dtype=torch.bool, device=attention_mask.device)  # (N, N)
+    return ((causal & real[:, None, :]) | eye)[:, None]  # (B, 1, N, N)
+
+
+class DecisionTransformer(nn.Module):
+    """Decision Transformer. `state_dim` is an int, or (Ch, H, W) for pixels; `act_dim` is the action
+    size, or the number of actions when `config.discrete_actions`."""
+
+    def __init__(self, config: DTConfig, state_dim: StateDim, act_dim: int):
+        super().__init__()
+        self.config = config
+        self.state_dim = state_dim
+        self.act_dim = act_dim
+        C = config.embed_dim
+
+        self.embed_timestep = nn.Embedding(config.max_ep_len, C)
+        self.embed_return = nn.Linear(1, C) if config.condition_on_return else None
+        if isinstance(state_dim, int):
+            self.embed_state = nn.Linear(state_dim, C)
+        else:
+            self.embed_state = AtariEncoder(tuple(state_dim), C)
+        self.embed_action = nn.Embedding(act_dim, C) if config.discrete_actions else nn.Linear(act_dim, C)
+        self.embed_ln = nn.LayerNorm(C)
+        self.embed_dropout = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(C)
+
+        if config.discrete_actions:
+            self.predict_action = nn.Sequential(nn.Linear(C, act_dim))
+        else:
+            self.predict_action = nn.Sequential(nn.Linear(C, act_dim), *([nn.Tanh()] if config.action_tanh else []))
+        self.predict_state = nn.Linear(C, state_dim) if config.predict_state and isinstance(state_dim, int) else None
+        self.predict_return = nn.Linear(C, 1) if config.predict_return else None
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        # GPT-2 initialisation, as the paper's code inherits it.
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+    def _embed(self, states, actions, returns_to_go, timesteps, attention_mask):
+        """Token embeddings (B, N, C) after LayerNorm and dropout, and the boolean mask."""
+        B, K = timesteps.shape
+        if attention_mask is None:
+            attention_mask = torch.ones(B, K, dtype=torch.long, device=timesteps.device)
+        real = attention_mask.bool()  # (B, K)
+        time_emb = self.embed_timestep(timesteps)  # (B, K, C)
+        s = states.reshape(B * K, *states.shape[2:])  # (B*K, S): encoders take one state per row
+        s_emb = self.embed_state(s).view(B, K, -1) + time_emb  # (B, K, C)
+        a_emb = self.embed_action(actions) + time_emb  # (B, K, C)
+        if self.config.condition_on_return:
+            r_emb = self.embed_return(returns_to_go) + time_emb  # (B, K, C)
+            tokens = torch.stack((r_emb, s_emb, a_emb), dim=2)  # (B, K, 3, C)
+        else:
+            tokens = torch.stack((s_emb, a_emb), dim=2)  # (B, K, 2, C)
+        # Zero padded steps so that no value they hold (NaN included) can reach a real token.
+        tokens = torch.where(real[:, :, None, None], tokens, torch.zeros((), dtype=tokens.dtype, device=tokens.device))
+        x = tokens.reshape(B, -1, tokens.shape[-1])  # (B, N, C): R_1, s_1, a_1, R_2, ...
+        x = self.embed_dropout(self.embed_ln(x))
+        return x, causal_attention_mask(attention_mask, self.config.tokens_per_step)
+
+    def forward_all(
+        self,
+        states: torch.Tensor,
+        actions: torch.Tensor,
+        returns_to_go: torch.Tensor | None,
+        timesteps: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+    ) -> DTOutput:
+        """All heads. Shapes: states (B,K,S) or (B,K,Ch,H,W); actions (B,K,A) float or (B,K) long;
+        returns_to_go (B,K,1) (ignored when not conditioning on return); timesteps (B,K) long;
+        attention_mask (B,K), 1 = real step."""
+        x, mask = self._embed(states, actions, returns_to_go, timesteps, attention_mask)
+        for block in self.blocks:
+            x = block(x, mask)
+        x = self.ln_f(x)
+        B, K = timesteps.shape
+        P = self.config.tokens_per_step
+        h = x.view(B, K, P, -1)  # (B, K, P, C): per step, the hidden state of each token type
+        h_state, h_action = h[:, :, P - 2], h[:, :, P - 1]  # (B, K, C) each
+        return DTOutput(
+            action_preds=self.predict_action(h_state),  # (B, K, A)
+            state_preds=self.predict_state(h_action) if self.predict_state is not None else None,
+            return_preds=self.predict_return(h_action) if self.predict_return is not None else None,
+        )
+
+    def forward(self, states, actions, returns_to_go, timesteps, attention_mask=None) -> torch.Tensor:
+        """Action predictions (B, K, A), or logits (B, K, A) for discrete actions."""
+        return self.forward_all(states, actions, returns_to_go, timesteps, attention_mask).action_preds
+
+    @torch.no_grad()
+    def attention_maps(self, states, actions, returns_to_go, timesteps, attention_mask=None) -> list[torch.Tensor]:
+        """Attention weights of every block, a list of (B, H, N, N), for analysis plots."""
+        x, mask = self._embed(states, actions, returns_to_go, timesteps, attention_mask)
+        maps = []
+        for block in self.blocks:
+            maps.append(block.attn.attention_weights(block.ln_1(x), mask))
+            x = block(x, mask)
+        return maps
+
+
+class MLPBC(nn.Module):
+    """MLP behaviour cloning (the paper's gym code): the action at step t from states t-K+1..t.
+
+    It returns (B, K, A) like the transformer, one prediction per position, each from the window of
+    the K states ending there (zeros before the start and at padded steps), so the same masked loss and
+    the same evaluation loop serve both. `actions`, `returns_to_go` and `timesteps` are ignored.
+    """
+
+    def __init__(self, config: MLPBCConfig, state_dim: int, act_dim: int):
+        super().__init__()
+        if not isinstance(state_dim, int):
+            raise ValueError(f"MLPBC takes vector states, got state_dim={state_dim}")
+        self.config = config
+        self.state_dim = state_dim
+        self.act_dim = act_dim
+        layers: list[nn.Module] = []
+        width = config.context_len * state_dim
+        for _ in range(config.n_layer):
+            layers += [nn.Linear(width, config.hidden_dim), nn.ReLU(), nn.Dropout(config.dropout)]
+            width = config.hidden_dim
+        layers.append(nn.Linear(width, act_dim))
+        if not config.discrete_actions:
+            layers.append(nn.Tanh())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, states, actions=None, returns_to_go=None, timesteps=None, attention_mask=None) -> torch.Tensor:
+        B, K, S = states.shape
+        L = self.config.context_len
+        if attention_mask is not None:
+            states = torch.where(attention_mask.bool()[..., None], states, states.new_zeros(()))
+        padded = F.pad(states, (0, 0, L - 1, 0))  # (B, L-1+K, S): zeros before the first step
+        windows = padded.unfold(1, L, 1)  # (B, K, S, L): window ending at each position
+        windows = windows.permute(0, 1, 3, 2).reshape(B, K, L * S)  # (B, K, L*S): oldest state first
+        return self.net(windows)  # (B, K, A)
+
+
+def build_model(kind: str, config: DTConfig | MLPBCConfig, state_dim: StateDim, act_dim: int) -> nn.Module:
+    """The model for a checkpoint's `model_kind`: 'dt', 'bc' (DT without return tokens) or 'mlp-bc'."""
+    if kind in ("dt", "bc"):
+        return DecisionTransformer(config, state_dim, act_dim)
+    if kind == "mlp-bc":
+        return MLPBC(config, state_dim, act_dim)
+    raise ValueError(f"unknown model kind {kind!r}; expected 'dt', 'bc' or 'mlp-bc'")
