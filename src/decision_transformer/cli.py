@@ -1,0 +1,41 @@
+"""The `dt` command. Sub-commands are plug-in modules under `decision_transformer.commands`, each with
+`add_parser(subparsers)` that registers its parser and sets `func(args) -> int`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+
+COMMANDS = ["train", "eval", "data", "demo", "hf", "bench", "suite"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dt", description="Decision Transformer: train, evaluate, datasets, interop.")
+    parser.add_argument("--version", action="version", version=f"decision-transformer {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"decision_transformer.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"decision_transformer.commands.{name}":
+                continue  # a command module not present in this checkout
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as exc:
+        # Bad input (dataset, checkpoint, config, missing extra): one clear line, no traceback.
+        print(f"dt {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Normalized scores: 100 * (return - ref_min) / (ref_max - ref_min).
+
+Two reference sets, always labelled in reports:
+* D4RL's random/expert returns (Fu et al., 2020; d4rl/infos.py), keyed by environment family;
+* this package's own measured random/expert returns for its built-in datasets (`data.registry`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+D4RL_REFERENCE_RETURNS: dict[str, tuple[float, float]] = {
+    "hopper": (-20.272305, 3234.3),
+    "halfcheetah": (-280.178953, 12135.0),
+    "walker2d": (1.629008, 4592.3),
+}
+
+
+def env_family(env_id: str) -> str:
+    """'Hopper-v5' -> 'hopper'; 'dt/KeyToDoor-v0' -> 'keytodoor'."""
+    return env_id.split("/")[-1].split("-")[0].lower()
+
+
+def d4rl_reference(env_id: str) -> tuple[float, float] | None:
+    return D4RL_REFERENCE_RETURNS.get(env_family(env_id))
+
+
+def normalized_score(returns: np.ndarray | float, ref: tuple[float, float]) -> np.ndarray | float:
+    lo, hi = ref
+    return 100.0 * (np.asarray(returns, dtype=np.float64) - lo) / (hi - lo)
