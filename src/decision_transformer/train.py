@@ -93,11 +93,17 @@ class TrainConfig:
 
 
 def default_model_config(kind: str, context_len: int | None = None, **overrides: Any) -> DTConfig | MLPBCConfig:
-    """The paper's architecture for a model kind; `context_len` and other fields override."""
+    """The paper's architecture for a model kind; `context_len` and other fields override.
+
+    For 'mlp-bc', `embed_dim` sets the hidden width and transformer-only fields (n_head, mlp_ratio,
+    activation, action_tanh) do not apply and are ignored."""
     if context_len is not None:
         overrides["context_len"] = context_len
     if kind == "mlp-bc":
-        return MLPBCConfig(**overrides)
+        if "embed_dim" in overrides:
+            overrides["hidden_dim"] = overrides.pop("embed_dim")
+        fields = MLPBCConfig.__dataclass_fields__
+        return MLPBCConfig(**{k: v for k, v in overrides.items() if k in fields})
     if kind == "bc":
         overrides["condition_on_return"] = False
     return DTConfig(**overrides)

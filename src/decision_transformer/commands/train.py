@@ -30,11 +30,6 @@ def model_config_from_args(kind: str, args: argparse.Namespace):
     from ..train import default_model_config
 
     given = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k, None) is not None}
-    if kind == "mlp-bc":
-        mapped = {k: v for k, v in given.items() if k in ("context_len", "n_layer", "dropout", "max_ep_len")}
-        if "embed_dim" in given:
-            mapped["hidden_dim"] = given["embed_dim"]
-        return default_model_config(kind, **mapped)
     return default_model_config(kind, **given)
 
 

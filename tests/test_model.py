@@ -1,0 +1,146 @@
+import dataclasses
+
+import pytest
+import torch
+
+from decision_transformer import DTConfig, DecisionTransformer, MLPBC, MLPBCConfig
+from decision_transformer.model import causal_attention_mask
+
+B, K, S, A = 3, 6, 5, 2
+
+
+def tiny(**kw) -> DTConfig:
+    return DTConfig(context_len=K, embed_dim=32, n_layer=2, n_head=2, max_ep_len=100, **kw)
+
+
+def inputs(discrete=False, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    states = torch.randn(B, K, S, generator=g)
+    actions = torch.randint(0, A, (B, K), generator=g) if discrete else torch.randn(B, K, A, generator=g)
+    rtg = torch.randn(B, K, 1, generator=g)
+    timesteps = torch.arange(K).repeat(B, 1) + 3
+    mask = torch.ones(B, K, dtype=torch.long)
+    return states, actions, rtg, timesteps, mask
+
+
+def test_paper_defaults():
+    cfg = DTConfig()
+    assert (cfg.context_len, cfg.embed_dim, cfg.n_layer, cfg.n_head, cfg.mlp_ratio) == (20, 128, 3, 1, 4)
+    assert (cfg.activation, cfg.dropout, cfg.max_ep_len) == ("relu", 0.1, 1000)
+    assert cfg.condition_on_return and cfg.action_tanh and not cfg.discrete_actions
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.embed_dim = 3
+
+
+@pytest.mark.parametrize("bad", [dict(embed_dim=30, n_head=4), dict(activation="swish"), dict(context_len=0)])
+def test_config_validation(bad):
+    with pytest.raises(ValueError):
+        DTConfig(**bad)
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_shapes(discrete):
+    model = DecisionTransformer(tiny(discrete_actions=discrete, predict_state=True, predict_return=True), S, A).eval()
+    out = model.forward_all(*inputs(discrete))
+    assert out.action_preds.shape == (B, K, A)
+    assert out.state_preds.shape == (B, K, S)
+    assert out.return_preds.shape == (B, K, 1)
+    if not discrete:
+        assert out.action_preds.abs().max() <= 1.0  # tanh head
+
+
+def test_pixel_states_use_atari_cnn():
+    model = DecisionTransformer(tiny(discrete_actions=True), (4, 84, 84), 6).eval()
+    states = torch.rand(2, K, 4, 84, 84)
+    logits = model(states, torch.zeros(2, K, dtype=torch.long), torch.zeros(2, K, 1), torch.zeros(2, K, dtype=torch.long))
+    assert logits.shape == (2, K, 6)
+    convs = [m for m in model.embed_state.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size[0], c.stride[0]) for c in convs] == [(32, 8, 4), (64, 4, 2), (64, 3, 1)]
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+@pytest.mark.parametrize("condition_on_return", [True, False])
+def test_prediction_for_step_t_never_sees_a_t_or_the_future(discrete, condition_on_return):
+    torch.manual_seed(0)
+    model = DecisionTransformer(tiny(discrete_actions=discrete, condition_on_return=condition_on_return), S, A).eval()
+    states, actions, rtg, timesteps, mask = inputs(discrete)
+    base = model(states, actions, rtg, timesteps, mask)
+    t = 2
+    # change a_t and everything after s_t: R_{t+1..}, s_{t+1..}, a_{t..}, timesteps after t
+    s2, a2, r2, ts2 = states.clone(), actions.clone(), rtg.clone(), timesteps.clone()
+    s2[:, t + 1:] += 5.0
+    r2[:, t + 1:] -= 7.0
+    ts2[:, t + 1:] = 99
+    if discrete:
+        a2[:, t:] = (a2[:, t:] + 1) % A
+    else:
+        a2[:, t:] += 3.0
+    after = model(s2, a2, r2, ts2, mask)
+    torch.testing.assert_close(after[:, : t + 1], base[:, : t + 1], rtol=0, atol=1e-6)
+    assert not torch.allclose(after[:, t + 1:], base[:, t + 1:])
+    # changing s_t changes the prediction at t
+    s3 = states.clone()
+    s3[:, t] += 1.0
+    assert (model(s3, actions, rtg, timesteps, mask)[:, t] - base[:, t]).abs().max() > 1e-4
+    # changing R_t changes it when conditioning on returns, and is ignored by the BC variant
+    r3 = rtg.clone()
+    r3[:, t] += 1.0
+    delta = (model(states, actions, r3, timesteps, mask)[:, t] - base[:, t]).abs().max()
+    assert (delta > 1e-4) if condition_on_return else (delta == 0)
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_left_padding_is_invisible(discrete):
+    torch.manual_seed(0)
+    model = DecisionTransformer(tiny(discrete_actions=discrete), S, A).eval()
+    states, actions, rtg, timesteps, mask = inputs(discrete)
+    pad = 3
+    mask[:, :pad] = 0
+    base = model(states, actions, rtg, timesteps, mask)
+    g = torch.Generator().manual_seed(5)
+    s2, a2, r2, ts2 = states.clone(), actions.clone(), rtg.clone(), timesteps.clone()
+    s2[:, :pad] = torch.randn(B, pad, S, generator=g) * 100
+    s2[0, 0] = float("nan")  # even NaN in a padded position must not leak
+    r2[:, :pad] = float("inf")
+    ts2[:, :pad] = torch.randint(0, 100, (B, pad), generator=g)
+    if discrete:
+        a2[:, :pad] = torch.randint(0, A, (B, pad), generator=g)
+    else:
+        a2[:, :pad] = torch.randn(B, pad, A, generator=g) * 100
+    after = model(s2, a2, r2, ts2, mask)
+    torch.testing.assert_close(after[:, pad:], base[:, pad:], rtol=0, atol=1e-6)
+    assert torch.isfinite(after).all()
+    # and equals running the real steps alone, without any padding
+    alone = model(states[:, pad:], actions[:, pad:], rtg[:, pad:], timesteps[:, pad:], mask[:, pad:])
+    torch.testing.assert_close(after[:, pad:], alone, rtol=0, atol=1e-5)
+
+
+def test_attention_mask_allows_self_and_past_real_tokens_only():
+    m = causal_attention_mask(torch.tensor([[0, 1, 1]]), tokens_per_step=3)[0, 0]
+    assert m.shape == (9, 9)
+    assert m[0, 0] and not m[0, 1]  # padded token attends to itself only
+    assert m[5, 3] and m[5, 4] and m[5, 5] and not m[5, 0] and not m[5, 6]
+
+
+def test_attention_maps_are_causal_distributions():
+    model = DecisionTransformer(tiny(), S, A).eval()
+    maps = model.attention_maps(*inputs())
+    assert len(maps) == 2 and maps[0].shape == (B, 2, 3 * K, 3 * K)
+    torch.testing.assert_close(maps[0].sum(-1), torch.ones(B, 2, 3 * K))
+    assert maps[0].triu(1).abs().max() == 0
+
+
+def test_mlp_bc_uses_only_the_last_k_states():
+    torch.manual_seed(0)
+    model = MLPBC(MLPBCConfig(context_len=3, hidden_dim=16, n_layer=2), S, A).eval()
+    states, _, _, _, mask = inputs()
+    base = model(states, attention_mask=mask)
+    assert base.shape == (B, K, A)
+    s2 = states.clone()
+    s2[:, 0] += 10.0  # step 0 is outside the window of steps >= 3
+    after = model(s2, attention_mask=mask)
+    torch.testing.assert_close(after[:, 3:], base[:, 3:])
+    assert not torch.allclose(after[:, :3], base[:, :3])
+    s3 = states.clone()
+    s3[:, 5] += 1.0  # the future never matters
+    torch.testing.assert_close(model(s3, attention_mask=mask)[:, :5], base[:, :5])
