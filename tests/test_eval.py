@@ -1,0 +1,111 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from decision_transformer import DTConfig, DecisionTransformer
+from decision_transformer.evaluate import RolloutPolicy, _split_evenly, evaluate
+from decision_transformer.scores import d4rl_reference, normalized_score
+
+
+def random_policy(state_dim, act_dim, discrete=False, K=5, seed=0, scale=1000.0):
+    torch.manual_seed(seed)
+    model = DecisionTransformer(DTConfig(context_len=K, embed_dim=16, n_layer=1, max_ep_len=1000,
+                                         discrete_actions=discrete), state_dim, act_dim).eval()
+    return RolloutPolicy(model=model, context_len=K, state_mean=np.zeros(state_dim, np.float32),
+                         state_std=np.ones(state_dim, np.float32), reward_scale=scale, max_ep_len=1000,
+                         discrete=discrete, act_dim=act_dim)
+
+
+def test_split_evenly():
+    assert _split_evenly(7, 3) == [[0, 1, 2], [3, 4], [5, 6]]
+    assert sum(map(len, _split_evenly(10, 4))) == 10
+
+
+@pytest.mark.parametrize("env_id, dims, discrete", [("InvertedPendulum-v5", (4, 1), False), ("CartPole-v1", (4, 2), True)])
+def test_batched_equals_one_at_a_time(env_id, dims, discrete):
+    policy = random_policy(*dims, discrete=discrete)
+    batched = evaluate(policy, env_id, [500.0], num_episodes=7, num_envs=3, seed=11, progress=False)[0]
+    single = evaluate(policy, env_id, [500.0], num_episodes=7, num_envs=1, seed=11, progress=False)[0]
+    assert batched.seeds == single.seeds == list(range(11, 18))
+    assert len(batched.returns) == 7
+    assert batched.lengths == single.lengths
+    np.testing.assert_allclose(batched.returns, single.returns, rtol=1e-6)
+
+
+class RecordingModel(torch.nn.Module):
+    """Acts 0 and records the returns-to-go and timesteps it is given at the newest step."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.seen = []
+
+    def forward(self, states, actions, returns_to_go, timesteps, attention_mask):
+        self.seen.append((returns_to_go[:, -1, 0].clone(), timesteps[:, -1].clone(), attention_mask.sum(1).clone()))
+        return torch.zeros(states.shape[0], states.shape[1], 1) + self.w
+
+
+def test_return_to_go_is_decremented_by_scaled_reward_and_context_rolls():
+    model = RecordingModel()
+    policy = RolloutPolicy(model=model, context_len=3, state_mean=np.zeros(4, np.float32), state_std=np.ones(4, np.float32),
+                           reward_scale=10.0, max_ep_len=1000, discrete=False, act_dim=1)
+    res = evaluate(policy, "InvertedPendulum-v5", [50.0], num_episodes=1, num_envs=1, seed=0, progress=False)[0]
+    n = res.lengths[0]
+    rtg = torch.stack([s[0][0] for s in model.seen]).numpy()
+    ts = torch.stack([s[1][0] for s in model.seen]).numpy()
+    real = torch.stack([s[2][0] for s in model.seen]).numpy()
+    assert len(rtg) == n
+    np.testing.assert_allclose(rtg, (50.0 - np.arange(n)) / 10.0, rtol=1e-6)  # reward 1 per step, scale 10
+    np.testing.assert_array_equal(ts, np.arange(n))
+    np.testing.assert_array_equal(real, np.minimum(np.arange(n) + 1, 3))
+
+
+def test_several_targets_and_reset_info_targets():
+    policy = random_policy(4, 2, discrete=True)
+    res = evaluate(policy, "CartPole-v1", [10.0, 200.0, lambda info: 42.0], num_episodes=3, progress=False)
+    assert [r.target_return for r in res[:2]] == [10.0, 200.0]
+    assert res[2].targets_used == [42.0, 42.0, 42.0]
+    assert all(r.seeds == [0, 1, 2] for r in res)
+
+
+def test_sampling_with_temperature_is_seeded():
+    policy = random_policy(4, 2, discrete=True)
+    a = evaluate(policy, "CartPole-v1", [100.0], num_episodes=4, seed=3, temperature=1.0, progress=False)[0]
+    b = evaluate(policy, "CartPole-v1", [100.0], num_episodes=4, seed=3, temperature=1.0, progress=False)[0]
+    assert a.returns == b.returns
+
+
+def test_normalized_score_uses_d4rl_references():
+    assert d4rl_reference("Hopper-v5") == (-20.272305, 3234.3)
+    assert d4rl_reference("Walker2d-v5") == (1.629008, 4592.3)
+    assert d4rl_reference("InvertedPendulum-v5") is None
+    assert normalized_score(3234.3, d4rl_reference("halfcheetah-medium-v2")) == pytest.approx(100 * (3234.3 + 280.178953) / (12135.0 + 280.178953))
+    assert normalized_score(-20.272305, d4rl_reference("Hopper-v5")) == pytest.approx(0.0)
+
+
+def test_dt_eval_cli_writes_json(tmp_path):
+    from test_train import tiny_train
+    from test_data import make_dataset
+
+    # A dataset shaped like InvertedPendulum (4 obs dims, 1 action) so the run can act in it.
+    d = make_dataset(lengths=(20, 30), obs_dim=2, act_dim=1, reward_scale=10.0)
+    import dataclasses
+
+    d = dataclasses.replace(d, observations=np.concatenate([d.observations, d.observations], 1), env_id="InvertedPendulum-v5")
+    npz = d.save(tmp_path / "pend.npz")
+    tiny_train(npz, tmp_path / "run", steps=3)
+    out = tmp_path / "eval.json"
+    proc = subprocess.run([sys.executable, "-m", "decision_transformer.cli", "eval", str(tmp_path / "run"),
+                           "--env", "InvertedPendulum-v5", "--targets", "100", "20", "--num-episodes", "3",
+                           "--json", str(out), "--no-progress"], capture_output=True, text=True, check=True)
+    assert "return (mean ± std)" in proc.stdout
+    payload = json.loads(out.read_text())
+    assert [r["target_return"] for r in payload["results"]] == [100.0, 20.0]
+    for r in payload["results"]:
+        assert len(r["returns"]) == 3 and len(r["lengths"]) == 3 and r["seeds"] == [0, 1, 2]
+        assert r["return_mean"] == pytest.approx(np.mean(r["returns"]))
+        assert r["normalized_mean"] is None  # no reference values for this dataset
