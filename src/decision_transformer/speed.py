@@ -1,0 +1,154 @@
+"""`dt bench speed`: side-by-side timings, reported as ratios measured in one run.
+
+1. Window sampling vs a paper-size training step (batch 64, K 20, width 128, 3 layers, Hopper dims),
+   on a 1M-step synthetic dataset with Hopper-like episode lengths. Target: sampling < 5% of a step.
+2. Batched evaluation (N envs, one model call per step) vs the same episodes one at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class SpeedConfig:
+    """Sizes of the speed benchmark."""
+
+    train_steps: int = 30
+    """Timed training steps (after 5 warm-up steps)."""
+    sample_batches: int = 300
+    """Timed sampler calls."""
+    dataset_steps: int = 1_000_000
+    """Steps in the synthetic dataset the sampler draws from."""
+    eval_env: str = "HalfCheetah-v5"
+    """Environment for the evaluation comparison (never terminates early, so lengths are equal)."""
+    eval_episodes: int = 16
+    """Episodes in the evaluation comparison."""
+    eval_max_steps: int = 200
+    """Episode length cap for the evaluation comparison."""
+    out: str = "docs/results/speed.json"
+    """Where to write the JSON report."""
+
+
+def _synthetic_dataset(n_steps: int, seed: int = 0):
+    from .data.trajectories import TrajectoryDataset
+
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(20, 1001, size=n_steps // 300)
+    lengths = lengths[np.cumsum(lengths) <= n_steps]
+    n = int(lengths.sum())
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    return TrajectoryDataset(
+        observations=rng.standard_normal((n, 11), dtype=np.float32),
+        actions=rng.uniform(-1, 1, (n, 3)).astype(np.float32),
+        rewards=rng.standard_normal(n).astype(np.float32),
+        terminations=np.zeros(n, bool), truncations=np.zeros(n, bool),
+        episode_starts=starts, reward_scale=1000.0, source="synthetic",
+    )
+
+
+def bench_train_vs_sampling(cfg: SpeedConfig) -> dict:
+    from .config import DTConfig
+    from .data.sampler import WindowSampler
+    from .train import TrainConfig, Trainer
+
+    data = _synthetic_dataset(cfg.dataset_steps)
+    tcfg = TrainConfig(out="/nonexistent", steps=10**9, progress=False)
+    trainer = Trainer(tcfg, DTConfig(), data)
+    rng = np.random.default_rng(0)
+    sampler: WindowSampler = trainer.sampler
+    batch = sampler.sample(64, rng)
+    for _ in range(5):
+        trainer.train_step(batch)
+    step_times = []
+    for _ in range(cfg.train_steps):
+        t0 = time.perf_counter()
+        trainer.train_step(batch)
+        step_times.append(time.perf_counter() - t0)
+    sample_times = []
+    for _ in range(cfg.sample_batches):
+        t0 = time.perf_counter()
+        sampler.sample(64, rng)
+        sample_times.append(time.perf_counter() - t0)
+    step_ms = 1e3 * statistics.median(step_times)
+    sample_ms = 1e3 * statistics.median(sample_times)
+    return {"dataset_steps": data.num_steps, "dataset_episodes": data.num_episodes,
+            "train_step_ms_median": step_ms, "sample_ms_median": sample_ms,
+            "sample_fraction_of_step": sample_ms / step_ms, "target_sample_fraction": 0.05}
+
+
+def bench_eval(cfg: SpeedConfig) -> dict:
+    import gymnasium as gym
+
+    from .config import DTConfig
+    from .evaluate import RolloutPolicy, evaluate
+    from .model import DecisionTransformer
+
+    env = gym.make(cfg.eval_env)
+    sd, ad = env.observation_space.shape[0], env.action_space.shape[0]
+    env.close()
+    torch.manual_seed(0)
+    model = DecisionTransformer(DTConfig(), sd, ad).eval()
+    policy = RolloutPolicy(model, 20, np.zeros(sd, np.float32), np.ones(sd, np.float32), 1000.0, 1000, False, ad)
+    kwargs = {"max_episode_steps": cfg.eval_max_steps}
+    timings = {}
+    for label, n_envs in (("batched", cfg.eval_episodes), ("one_at_a_time", 1)):
+        t0 = time.perf_counter()
+        res = evaluate(policy, cfg.eval_env, [6000.0], num_episodes=cfg.eval_episodes, num_envs=n_envs,
+                       env_kwargs=kwargs, progress=False)[0]
+        timings[label] = {"seconds": time.perf_counter() - t0, "env_steps": int(sum(res.lengths)), "returns": res.returns}
+    same = np.allclose(timings["batched"]["returns"], timings["one_at_a_time"]["returns"], rtol=1e-5)
+    return {"env_id": cfg.eval_env, "episodes": cfg.eval_episodes, "max_steps": cfg.eval_max_steps,
+            "batched_s": timings["batched"]["seconds"], "one_at_a_time_s": timings["one_at_a_time"]["seconds"],
+            "speedup": timings["one_at_a_time"]["seconds"] / timings["batched"]["seconds"],
+            "env_steps": timings["batched"]["env_steps"], "same_returns": bool(same)}
+
+
+def run_speed(cfg: SpeedConfig) -> dict:
+    from . import __version__
+    from .metrics import format_table
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    report = {
+        "config": asdict(cfg), "version": __version__, "commit": commit or None,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads",
+        "date": time.strftime("%Y-%m-%d"),
+        "train_vs_sampling": bench_train_vs_sampling(cfg),
+        "evaluation": bench_eval(cfg),
+    }
+    tv, ev = report["train_vs_sampling"], report["evaluation"]
+    print(format_table(["measure", "value"], [
+        ["paper-size train step (median ms)", tv["train_step_ms_median"]],
+        ["window sampling, batch 64 (median ms)", tv["sample_ms_median"]],
+        ["sampling / train step", f"{100 * tv['sample_fraction_of_step']:.2f}% (target < 5%)"],
+        [f"eval {ev['episodes']} episodes batched (s)", ev["batched_s"]],
+        [f"eval {ev['episodes']} episodes one at a time (s)", ev["one_at_a_time_s"]],
+        ["batched evaluation speed-up", f"{ev['speedup']:.1f}x (same returns: {ev['same_returns']})"],
+    ]))
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=1))
+    os.replace(tmp, out)
+    print(f"wrote {out}")
+    return report
+
+
+def add_speed_parser(bench_sub: argparse._SubParsersAction) -> None:
+    """Register `dt bench speed` on the `dt bench` sub-parsers."""
+    from .cli_args import add_dataclass_args, from_args
+
+    p = bench_sub.add_parser("speed", help="sampling vs training step, batched vs sequential evaluation")
+    add_dataclass_args(p, SpeedConfig)
+    p.set_defaults(func=lambda args: (run_speed(from_args(SpeedConfig, args)), 0)[1])
