@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import __version__
+from . import __version__, distributed
 from .checkpoint import (
     RunMeta, LoadedRun, latest_checkpoint, load_run, load_trainer_state, read_meta, save_checkpoint,
 )
@@ -184,6 +184,12 @@ class Trainer:
         self.rng = np.random.default_rng(cfg.seed)
         self.device = torch.device(cfg.device)
         self.model = build_model(cfg.model, model_config, state_dim, self.act_dim).to(self.device)
+        self.dist = distributed.setup(cfg.device)
+        self.forward_model = self.model
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.forward_model = DistributedDataParallel(self.model)
         self.optimizer = torch.optim.AdamW(param_groups(self.model, cfg.weight_decay), lr=cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: min(1.0, (s + 1) / cfg.warmup_steps)
@@ -232,9 +238,17 @@ class Trainer:
         self.step = int(state["step"])
 
     # ---------------------------------------------------------------- loop
+    def sample(self) -> Batch:
+        """This rank's slice of the global batch (see distributed.py)."""
+        B, W, r = self.cfg.batch_size, self.dist.world_size, self.dist.rank
+        batch = self.sampler.sample(B * W, self.rng)
+        if W > 1:
+            batch = Batch(**{k: getattr(batch, k)[r * B:(r + 1) * B] for k in Batch.__dataclass_fields__})
+        return batch.to(self.device)
+
     def train_step(self, batch: Batch) -> tuple[float, float]:
         self.model.train()
-        preds = self.model(batch.states, batch.actions, batch.returns_to_go, batch.timesteps, batch.attention_mask)
+        preds = self.forward_model(batch.states, batch.actions, batch.returns_to_go, batch.timesteps, batch.attention_mask)
         loss = action_loss(preds, batch.actions, batch.attention_mask, self.discrete)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -243,30 +257,34 @@ class Trainer:
         self.scheduler.step()
         return loss.item(), float(grad_norm)
 
-    def run(self, logger: MetricsLogger) -> dict[str, Any]:
+    def run(self, logger: MetricsLogger | None) -> dict[str, Any]:
+        """Train to cfg.steps. `logger` is None on non-main DDP ranks (they neither log nor save)."""
         cfg = self.cfg
         last_eval: dict[str, Any] = {}
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not cfg.progress, desc=f"train {cfg.model}", dynamic_ncols=True)
+        main = self.dist.is_main
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and main), desc=f"train {cfg.model}", dynamic_ncols=True)
         t0, n0 = time.perf_counter(), self.step
         losses: list[float] = []
         while self.step < cfg.steps:
-            batch = self.sampler.sample(cfg.batch_size, self.rng).to(self.device)
+            batch = self.sample()
             loss, grad_norm = self.train_step(batch)
             self.step += 1
             losses.append(loss)
             bar.update(1)
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                 dt = time.perf_counter() - t0
-                sps = (self.step - n0) * cfg.batch_size / max(dt, 1e-9)
-                logger.log(self.step, {
-                    "train/loss": float(np.mean(losses)), "train/grad_norm": grad_norm,
-                    "train/lr": self.scheduler.get_last_lr()[0], "train/samples_per_s": sps,
-                })
-                bar.set_postfix(loss=f"{np.mean(losses):.4f}", samples_s=f"{sps:.0f}")
+                sps = (self.step - n0) * cfg.batch_size * self.dist.world_size / max(dt, 1e-9)
+                mean_loss = distributed.mean_across_ranks(float(np.mean(losses)), self.dist)
+                if main:
+                    logger.log(self.step, {
+                        "train/loss": mean_loss, "train/grad_norm": grad_norm,
+                        "train/lr": self.scheduler.get_last_lr()[0], "train/samples_per_s": sps,
+                    })
+                bar.set_postfix(loss=f"{mean_loss:.4f}", samples_s=f"{sps:.0f}")
                 losses, t0, n0 = [], time.perf_counter(), self.step
-            if self.step % cfg.save_every == 0 or self.step == cfg.steps:
+            if main and (self.step % cfg.save_every == 0 or self.step == cfg.steps):
                 self.save()
-            due = cfg.eval_targets and (
+            due = main and cfg.eval_targets and (
                 (cfg.eval_every and self.step % cfg.eval_every == 0) or self.step == cfg.steps
             )
             if due:
@@ -312,9 +330,10 @@ def train(
     env_id = cfg.env_id or data.env_id
     if env_id and dataset is None:
         check_env_matches(data, env_id)
-    run_dir.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(cfg, model_config, data, act_dim=act_dim)
-    _write_json(run_dir / "train_config.json", {"train": dataclasses.asdict(cfg), "model": trainer.model_config.to_dict(), "act_dim": trainer.act_dim})
+    if trainer.dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_json(run_dir / "train_config.json", {"train": dataclasses.asdict(cfg), "model": trainer.model_config.to_dict(), "act_dim": trainer.act_dim})
     return _run(trainer)
 
 
@@ -334,17 +353,22 @@ def resume(run_dir: str | os.PathLike, steps: int | None = None, dataset: Trajec
     meta = read_meta(ckpt)
     trainer = Trainer(cfg, meta.config(), prepare_dataset(cfg, dataset), act_dim=saved.get("act_dim"))
     trainer.restore(ckpt)
-    truncate_metrics(run_dir, trainer.step)
+    if trainer.dist.is_main:
+        truncate_metrics(run_dir, trainer.step)
+    distributed.barrier(trainer.dist)
     return _run(trainer)
 
 
 def _run(trainer: Trainer) -> LoadedRun:
-    logger = MetricsLogger(trainer.run_dir)
+    main = trainer.dist.is_main
+    logger = MetricsLogger(trainer.run_dir) if main else None
     try:
         last_eval = trainer.run(logger)
     finally:
-        logger.close()
-    if trainer.cfg.progress:
+        if logger is not None:
+            logger.close()
+    distributed.barrier(trainer.dist)
+    if trainer.cfg.progress and main:
         rows = [[k, v] for k, v in last_eval.items()]
         print(format_table(["metric", "value"], [["steps", trainer.step], ["run_dir", str(trainer.run_dir)], *rows]))
     return load_run(trainer.run_dir)
