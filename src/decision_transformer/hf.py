@@ -129,7 +129,8 @@ def config_from_hf(cfg: dict[str, Any], source: str, context_len: int = 20) -> t
         raise HFFormatError(f"{source}: model_type={model_type!r}; expected 'decision_transformer'")
     missing = [k for k in REQUIRED_FIELDS if k not in cfg]
     if missing:
-        raise HFFormatError(f"{source}: missing field(s) {missing}; a DecisionTransformerConfig needs {list(REQUIRED_FIELDS)}")
+        raise HFFormatError(
+            f"{source}: missing field(s) {missing}; a DecisionTransformerConfig needs {list(REQUIRED_FIELDS)}")
     ints = {k: _int_field(cfg, k, source) for k in REQUIRED_FIELDS}
     get = lambda k: cfg.get(k, HF_DEFAULTS[k])  # noqa: E731
     C = ints["hidden_size"]
@@ -137,7 +138,8 @@ def config_from_hf(cfg: dict[str, Any], source: str, context_len: int = 20) -> t
         raise HFFormatError(f"{source}: hidden_size={C} is not divisible by n_head={ints['n_head']}")
     act = get("activation_function")
     if act not in _ACT_FROM_HF:
-        raise HFFormatError(f"{source}: activation_function={act!r} is not supported; expected one of {sorted(_ACT_FROM_HF)}")
+        raise HFFormatError(
+            f"{source}: activation_function={act!r} is not supported; expected one of {sorted(_ACT_FROM_HF)}")
     n_inner = get("n_inner")
     if n_inner is None:
         mlp_ratio = 4
@@ -150,7 +152,8 @@ def config_from_hf(cfg: dict[str, Any], source: str, context_len: int = 20) -> t
         mlp_ratio = n_inner // C
     eps = get("layer_norm_epsilon")
     if not isinstance(eps, (int, float)) or not math.isclose(eps, 1e-5, rel_tol=1e-9):
-        raise HFFormatError(f"{source}: layer_norm_epsilon={eps!r} is not supported; expected 1e-05 (our LayerNorms use it)")
+        raise HFFormatError(
+            f"{source}: layer_norm_epsilon={eps!r} is not supported; expected 1e-05 (our LayerNorms use it)")
     for flag, want in (("scale_attn_weights", True), ("scale_attn_by_inverse_layer_idx", False),
                        ("reorder_and_upcast_attn", False), ("add_cross_attention", False)):
         if bool(get(flag)) != want:
@@ -187,12 +190,14 @@ def read_hf_weights(hf_dir: str | os.PathLike) -> tuple[dict[str, torch.Tensor],
             break
     else:
         present = sorted(p.name for p in hf_dir.iterdir()) if hf_dir.is_dir() else []
-        raise HFFormatError(f"{hf_dir}: no weights found; expected one of {list(WEIGHT_FILES)} (directory holds {present})")
+        raise HFFormatError(
+            f"{hf_dir}: no weights found; expected one of {list(WEIGHT_FILES)} (directory holds {present})")
     if name.endswith(".index.json"):
         try:
             weight_map = json.loads(path.read_text())["weight_map"]
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise HFFormatError(f"{path}: unreadable shard index; expected a JSON object with 'weight_map' ({exc})") from exc
+            raise HFFormatError(
+                f"{path}: unreadable shard index; expected a JSON object with 'weight_map' ({exc})") from exc
         tensors: dict[str, torch.Tensor] = {}
         for shard in sorted(set(weight_map.values())):
             tensors.update(_read_weight_file(hf_dir / shard))
@@ -237,6 +242,8 @@ def read_hf(hf_dir: str | os.PathLike, context_len: int | None = None) -> HFChec
     raw_cfg = read_hf_config(hf_dir)
     cfg_path = f"{Path(hf_dir) / 'config.json'}"
     dt_meta = raw_cfg.get(META_KEY) or {}
+    if not isinstance(dt_meta, dict) or not isinstance(dt_meta.get("context_len", 20), int):
+        raise HFFormatError(f"{cfg_path}: field {META_KEY!r} must be an object with an integer context_len")
     hf_config = {k: v for k, v in raw_cfg.items() if k != META_KEY}
     config, S, A = config_from_hf(hf_config, cfg_path, context_len or int(dt_meta.get("context_len", 20)))
     tensors, wpath = read_hf_weights(hf_dir)
@@ -246,8 +253,10 @@ def read_hf(hf_dir: str | os.PathLike, context_len: int | None = None) -> HFChec
                 f"{prefix}wpe.weight": (hf_config.get("n_positions", 1024), config.embed_dim)}
     missing = sorted(set(expected) - set(tensors))
     if missing:
-        raise HFFormatError(f"{wpath}: missing tensor(s) {missing[:8]}{' ...' if len(missing) > 8 else ''} for the config in {cfg_path}")
-    unexpected = sorted(k for k in tensors if k not in expected and k not in optional and not k.endswith(_LEGACY_BUFFERS))
+        more = " ..." if len(missing) > 8 else ""
+        raise HFFormatError(f"{wpath}: missing tensor(s) {missing[:8]}{more} for the config in {cfg_path}")
+    known = expected.keys() | optional.keys()
+    unexpected = sorted(k for k in tensors if k not in known and not k.endswith(_LEGACY_BUFFERS))
     if unexpected:
         raise HFFormatError(f"{wpath}: unexpected tensor(s) {unexpected[:8]}; not part of a DecisionTransformerModel")
     for k, shape in {**expected, **optional}.items():
@@ -265,7 +274,8 @@ def read_hf(hf_dir: str | os.PathLike, context_len: int | None = None) -> HFChec
     extra = {}
     wpe = t.get(f"{prefix}wpe.weight")
     if wpe is None and prefix == "encoder.":
-        warnings.warn(f"{wpath}: no encoder.wpe.weight; assuming zeros (transformers would initialise it at random)", stacklevel=2)
+        warnings.warn(f"{wpath}: no encoder.wpe.weight; assuming zeros (transformers would initialise it at random)",
+                      stacklevel=2)
     if wpe is not None:
         extra[EXTRA_PREFIX + "encoder.wpe.weight"] = wpe
         extra[EXTRA_PREFIX + "embed_ln.bias"] = ours["embed_ln.bias"]  # the unfolded original, for bit-exact export
@@ -276,6 +286,7 @@ def read_hf(hf_dir: str | os.PathLike, context_len: int | None = None) -> HFChec
 
 
 def check_state_stats(values: Any, name: str, state_dim: int, source: str) -> np.ndarray:
+    """`values` as a float64 (state_dim,) array, or an error naming `source` and `name`."""
     arr = np.asarray(values, dtype=np.float64).reshape(-1)
     if arr.shape != (state_dim,):
         raise HFFormatError(f"{source}: {name} has {arr.size} values; expected state_dim={state_dim}")
@@ -283,7 +294,7 @@ def check_state_stats(values: Any, name: str, state_dim: int, source: str) -> np
         raise HFFormatError(f"{source}: {name} contains non-finite values")
     if name == "state_std" and np.any(arr <= 0):
         raise HFFormatError(f"{source}: state_std must be positive")
-    return arr.astype(np.float32)
+    return arr
 
 
 def load_hf(hf_dir: str | os.PathLike, state_mean: Any = None, state_std: Any = None,
@@ -297,13 +308,22 @@ def load_hf(hf_dir: str | os.PathLike, state_mean: Any = None, state_std: Any = 
     model = DecisionTransformer(ckpt.config, ckpt.state_dim, ckpt.act_dim)
     model.load_state_dict(ckpt.state_dict, strict=True)
     model.eval()
-    mean = state_mean if state_mean is not None else ckpt.dt_meta.get("state_mean")
-    std = state_std if state_std is not None else ckpt.dt_meta.get("state_std")
+    mean, std = resolve_state_stats(ckpt, state_mean, state_std, hf_dir)
+    model.state_mean = None if mean is None else mean.astype(np.float32)
+    model.state_std = None if std is None else std.astype(np.float32)
+    return model
+
+
+def resolve_state_stats(ckpt: HFCheckpoint, state_mean: Any, state_std: Any, hf_dir: str | os.PathLike):
+    """(mean, std) float64 arrays from the arguments, else the config's `dt_meta`, else (None, None)."""
+    given = state_mean is not None or state_std is not None
+    mean, std = (state_mean, state_std) if given else (ckpt.dt_meta.get("state_mean"), ckpt.dt_meta.get("state_std"))
     if (mean is None) != (std is None):
         raise HFFormatError(f"{hf_dir}: give both state_mean and state_std, or neither")
-    model.state_mean = None if mean is None else check_state_stats(mean, "state_mean", ckpt.state_dim, str(hf_dir))
-    model.state_std = None if std is None else check_state_stats(std, "state_std", ckpt.state_dim, str(hf_dir))
-    return model
+    if mean is None:
+        return None, None
+    return (check_state_stats(mean, "state_mean", ckpt.state_dim, str(hf_dir)),
+            check_state_stats(std, "state_std", ckpt.state_dim, str(hf_dir)))
 
 
 # ---------------------------------------------------------------------------------------------- write
@@ -333,7 +353,8 @@ def hf_state_dict(model: DecisionTransformer, extra_tensors: dict[str, torch.Ten
     wte = extra.get("encoder.wte.weight", torch.zeros(vocab_size, C))
     for name, t, want in (("wpe", wpe, C), ("wte", wte, C)):
         if t.ndim != 2 or t.shape[1] != want:
-            raise HFFormatError(f"extra tensor hf.encoder.{name}.weight has shape {tuple(t.shape)}; expected (*, {want})")
+            raise HFFormatError(
+                f"extra tensor hf.encoder.{name}.weight has shape {tuple(t.shape)}; expected (*, {want})")
     out = {k: sd[k] for k in _TOP_LEVEL if k in sd}
     original_bias = extra.get("embed_ln.bias")
     if original_bias is not None and torch.equal(original_bias + wpe[0], sd["embed_ln.bias"]):
@@ -341,7 +362,8 @@ def hf_state_dict(model: DecisionTransformer, extra_tensors: dict[str, torch.Ten
     else:
         out["embed_ln.bias"] = sd["embed_ln.bias"] - wpe[0]
     if model.predict_state is None or model.predict_return is None:
-        warnings.warn("model has no predict_state/predict_return head; writing zeros for the missing head(s)", stacklevel=3)
+        warnings.warn("model has no predict_state/predict_return head; writing zeros for the missing head(s)",
+                      stacklevel=3)
         out.setdefault("predict_state.weight", torch.zeros(S, C))
         out.setdefault("predict_state.bias", torch.zeros(S))
         out.setdefault("predict_return.weight", torch.zeros(1, C))

@@ -51,16 +51,13 @@ def import_hf(hf_dir: str | os.PathLike, run_dir: str | os.PathLike, *, state_me
 
     from .. import __version__
     from ..checkpoint import RunMeta, save_checkpoint
-    from ..hf import META_KEY, HFFormatError, check_state_stats, read_hf
+    from ..hf import META_KEY, read_hf, resolve_state_stats
     from ..model import DecisionTransformer
 
     ckpt = read_hf(hf_dir, context_len)
     model = DecisionTransformer(ckpt.config, ckpt.state_dim, ckpt.act_dim)
     model.load_state_dict(ckpt.state_dict, strict=True)
-    mean = state_mean if state_mean is not None else ckpt.dt_meta.get("state_mean")
-    std = state_std if state_std is not None else ckpt.dt_meta.get("state_std")
-    if (mean is None) != (std is None):
-        raise HFFormatError(f"{hf_dir}: give both state_mean and state_std, or neither")
+    mean, std = resolve_state_stats(ckpt, state_mean, state_std, hf_dir)
     source = "given" if state_mean is not None else f"{Path(hf_dir) / 'config.json'} {META_KEY}"
     if mean is None:
         warnings.warn(
@@ -72,8 +69,7 @@ def import_hf(hf_dir: str | os.PathLike, run_dir: str | os.PathLike, *, state_me
     scale = reward_scale if reward_scale is not None else ckpt.dt_meta.get("reward_scale", DEFAULT_REWARD_SCALE)
     meta = RunMeta(
         model_kind="dt", model_config=ckpt.config.to_dict(), state_dim=ckpt.state_dim, act_dim=ckpt.act_dim,
-        state_mean=check_state_stats(mean, "state_mean", ckpt.state_dim, str(hf_dir)).tolist(),
-        state_std=check_state_stats(std, "state_std", ckpt.state_dim, str(hf_dir)).tolist(),
+        state_mean=np.asarray(mean, np.float64).tolist(), state_std=np.asarray(std, np.float64).tolist(),
         reward_scale=float(scale), env_id=env_id or ckpt.dt_meta.get("env_id", ""), dataset="", step=0,
         version=__version__,
         extra={"hf_config": ckpt.hf_config, "hf_source": str(Path(hf_dir).resolve()), "hf_prefix": ckpt.prefix,
@@ -112,7 +108,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="per-dimension state mean the model was trained with (the model card lists it)")
     imp.add_argument("--state-std", type=float, nargs="+", default=None, metavar="X", help="per-dimension state std")
     imp.add_argument("--stats", default=None, metavar="FILE", help="JSON or .npz file with state_mean and state_std")
-    imp.add_argument("--env", dest="env_id", default="", help="Gymnasium id to record (e.g. Hopper-v5; default: the one our own export recorded, else none)")
+    imp.add_argument("--env", dest="env_id", default="",
+                     help="Gymnasium id to record (e.g. Hopper-v5; default: the one our own export recorded, else none)")
     imp.add_argument("--reward-scale", type=float, default=None,
                      help=f"returns-to-go divisor the model was trained with (default: {DEFAULT_REWARD_SCALE:g}, "
                           "as in the HF gym examples)")
@@ -123,7 +120,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     exp = hsub.add_parser(
         "export", help="run directory -> HF checkpoint that DecisionTransformerModel.from_pretrained loads")
     exp.add_argument("run_dir", help="run directory (or a checkpoint directory)")
-    exp.add_argument("--out", required=True, metavar="HF_DIR", help="HF checkpoint directory to write (config.json + model.safetensors)")
+    exp.add_argument("--out", required=True, metavar="HF_DIR",
+                     help="HF checkpoint directory to write (config.json + model.safetensors)")
     exp.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")
     exp.set_defaults(func=run_export)
 
