@@ -1,0 +1,224 @@
+"""Train the suite's behaviour policies with stable-baselines3 PPO: resumable, snapshot-taking, background-friendly.
+
+Work directory (outside git), `$DT_CACHE_DIR/behaviour/<env_id>/` by default:
+
+    checkpoint.zip          SB3 model, rewritten atomically at every snapshot (resume point)
+    vecnormalize.pkl        the VecNormalize statistics that go with it
+    snapshots/step_XXXXXXXX.npz   exported `NumpyPolicy` at that training step
+    snapshots.jsonl         one line per snapshot: step, stochastic and deterministic evaluation returns
+    train.log               progress log
+
+Hyperparameters follow RL Baselines3 Zoo's tuned PPO settings for the MuJoCo v3 envs (hyperparams/ppo.yml in
+DLR-RM/rl-baselines3-zoo), reproduced as numbers below; only the parallelism differs where noted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..data.registry import cache_dir
+from .policy import NumpyPolicy, export_sb3_ppo
+from .rollout import mean_return, policy_act_fn, rollout
+
+
+@dataclass(frozen=True)
+class PPOSettings:
+    """PPO hyperparameters (stable-baselines3 names)."""
+
+    n_envs: int = 1
+    """Parallel training envs (DummyVecEnv)."""
+    n_steps: int = 512
+    """Steps per env per rollout."""
+    batch_size: int = 32
+    """Minibatch size."""
+    n_epochs: int = 5
+    """Epochs per rollout."""
+    gamma: float = 0.999
+    """Discount (also used by VecNormalize's reward normalisation)."""
+    gae_lambda: float = 0.99
+    """GAE lambda."""
+    learning_rate: float = 9.80828e-05
+    """Adam learning rate (constant)."""
+    ent_coef: float = 0.00229519
+    """Entropy bonus."""
+    clip_range: float = 0.2
+    """PPO clip."""
+    max_grad_norm: float = 0.7
+    """Gradient clipping."""
+    vf_coef: float = 0.835671
+    """Value loss weight."""
+    log_std_init: float = -2.0
+    """Initial log std of the Gaussian policy."""
+    net_arch: tuple[int, ...] = (256, 256)
+    """Hidden sizes of the (separate) policy and value nets."""
+    activation: str = "relu"
+    """'relu' or 'tanh'."""
+    ortho_init: bool = False
+    """Orthogonal initialisation."""
+    normalize_reward: bool = True
+    """VecNormalize reward normalisation (observations are always normalised)."""
+
+
+# RL-Zoo hyperparams/ppo.yml, "Tuned" Hopper-v3 / HalfCheetah-v3 / Walker2d-v3 / Reacher-v2 entries (all with
+# normalize: true, n_envs: 1). Walker2d and Reacher have no policy_kwargs there, i.e. SB3's default 64x64 tanh
+# policy with log_std_init 0 and orthogonal init.
+ZOO_PPO: dict[str, PPOSettings] = {
+    "Hopper-v5": PPOSettings(),
+    "HalfCheetah-v5": PPOSettings(
+        n_steps=512, batch_size=64, n_epochs=20, gamma=0.98, gae_lambda=0.92, learning_rate=2.0633e-05,
+        ent_coef=0.000401762, clip_range=0.1, max_grad_norm=0.8, vf_coef=0.58096, log_std_init=-2.0,
+    ),
+    "Walker2d-v5": PPOSettings(
+        n_steps=512, batch_size=32, n_epochs=20, gamma=0.99, gae_lambda=0.95, learning_rate=5.05041e-05,
+        ent_coef=0.000585045, clip_range=0.1, max_grad_norm=1.0, vf_coef=0.871923,
+        log_std_init=0.0, net_arch=(64, 64), activation="tanh", ortho_init=True,  # zoo: SB3 default policy
+    ),
+    "Reacher-v5": PPOSettings(
+        n_steps=512, batch_size=32, n_epochs=5, gamma=0.9, gae_lambda=1.0, learning_rate=0.000104019,
+        ent_coef=7.52585e-08, clip_range=0.3, max_grad_norm=0.9, vf_coef=0.950368,
+        log_std_init=0.0, net_arch=(64, 64), activation="tanh", ortho_init=True,  # zoo: SB3 default policy
+    ),
+}
+
+
+@dataclass(frozen=True)
+class BehaviourConfig:
+    """One behaviour-training run."""
+
+    env_id: str = "Hopper-v5"
+    """Gymnasium id."""
+    total_steps: int = 1_000_000
+    """Environment steps to train for (a resumed run continues up to this total)."""
+    snapshot_every: int = 50_000
+    """Export a policy snapshot (and an SB3 checkpoint) every this many env steps..."""
+    fine_snapshot_every: int = 10_000
+    """...but every this many steps before `fine_until` (medium-replay is rebuilt from these snapshots)."""
+    fine_until: int = 250_000
+    """End of the finely snapshotted early phase."""
+    eval_episodes: int = 5
+    """Episodes (sampled actions, as in the datasets) per snapshot evaluation."""
+    eval_deterministic: bool = False
+    """Also evaluate the mean action at each snapshot."""
+    seed: int = 0
+    """Training seed."""
+    ppo: PPOSettings = field(default_factory=PPOSettings)
+    """PPO hyperparameters."""
+
+
+def work_dir(env_id: str) -> Path:
+    return cache_dir() / "behaviour" / env_id
+
+
+def read_snapshots(directory: str | os.PathLike) -> list[dict]:
+    """The snapshots.jsonl records of a work dir, sorted by step."""
+    path = Path(directory) / "snapshots.jsonl"
+    if not path.is_file():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return sorted(records, key=lambda r: r["step"])
+
+
+def evaluate_policy(policy: NumpyPolicy, env_id: str, episodes: int, seed: int, stochastic: bool) -> tuple[float, float]:
+    eps = rollout(env_id, policy_act_fn(policy, stochastic), seed=seed, num_envs=episodes, num_episodes=episodes)
+    return mean_return(eps)
+
+
+def train_behaviour(config: BehaviourConfig, directory: str | os.PathLike | None = None, resume: bool = True) -> Path:
+    """Train (or resume) PPO, exporting snapshots. Returns the work directory."""
+    try:
+        import torch
+        from stable_baselines3 import PPO
+        from stable_baselines3.common.callbacks import BaseCallback
+        from stable_baselines3.common.env_util import make_vec_env
+        from stable_baselines3.common.vec_env import VecNormalize
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("behaviour training needs stable-baselines3: pip install 'decision-transformer[behaviour]'") from exc
+
+    torch.set_num_threads(1)
+    out = Path(directory) if directory is not None else work_dir(config.env_id)
+    (out / "snapshots").mkdir(parents=True, exist_ok=True)
+    log_path = out / "train.log"
+    ckpt, norm_path = out / "checkpoint.zip", out / "vecnormalize.pkl"
+    s = config.ppo
+
+    def log(msg: str) -> None:
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
+        print(line, flush=True)
+        with open(log_path, "a") as f:
+            f.write(line + "\n")
+
+    venv = make_vec_env(config.env_id, n_envs=s.n_envs, seed=config.seed)
+    if resume and ckpt.is_file() and norm_path.is_file():
+        venv = VecNormalize.load(str(norm_path), venv)
+        venv.training = True
+        model = PPO.load(str(ckpt), env=venv, device="cpu")
+        log(f"resumed {config.env_id} at step {model.num_timesteps}")
+    else:
+        (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
+        venv = VecNormalize(venv, norm_obs=True, norm_reward=s.normalize_reward, gamma=s.gamma)
+        act = torch.nn.ReLU if s.activation == "relu" else torch.nn.Tanh
+        model = PPO(
+            "MlpPolicy", venv, n_steps=s.n_steps, batch_size=s.batch_size, n_epochs=s.n_epochs, gamma=s.gamma,
+            gae_lambda=s.gae_lambda, learning_rate=s.learning_rate, ent_coef=s.ent_coef, clip_range=s.clip_range,
+            max_grad_norm=s.max_grad_norm, vf_coef=s.vf_coef, seed=config.seed, device="cpu", verbose=0,
+            policy_kwargs=dict(
+                log_std_init=s.log_std_init, ortho_init=s.ortho_init, activation_fn=act,
+                net_arch=dict(pi=list(s.net_arch), vf=list(s.net_arch)),
+            ),
+        )
+        log(f"started {config.env_id}: {asdict(config)}")
+
+    def snapshot() -> None:
+        step = int(model.num_timesteps)
+        policy = export_sb3_ppo(model, venv, config.env_id, step)
+        policy.save(out / "snapshots" / f"step_{step:08d}.npz")
+        sto = evaluate_policy(policy, config.env_id, config.eval_episodes, seed=10_000 + step // 1000, stochastic=True)
+        record = {"step": step, "stochastic_return": sto[0], "stochastic_std": sto[1], "time": time.time()}
+        msg = f"step {step}: stochastic {sto[0]:.1f} +- {sto[1]:.1f}"
+        if config.eval_deterministic:
+            det = evaluate_policy(policy, config.env_id, config.eval_episodes, seed=20_000 + step // 1000, stochastic=False)
+            record.update(deterministic_return=det[0], deterministic_std=det[1])
+            msg += f", deterministic {det[0]:.1f} +- {det[1]:.1f}"
+        with open(out / "snapshots.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        tmp = out / "checkpoint.tmp.zip"
+        model.save(str(tmp))
+        os.replace(tmp, ckpt)
+        venv.save(str(out / "vecnormalize.tmp.pkl"))
+        os.replace(out / "vecnormalize.tmp.pkl", norm_path)
+        log(msg)
+
+    def next_snapshot(step: int) -> int:
+        every = config.fine_snapshot_every if step < config.fine_until else config.snapshot_every
+        nxt = (step // every + 1) * every
+        return min(nxt, config.fine_until) if step < config.fine_until else nxt
+
+    class Snapshots(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.next_at = next_snapshot(model.num_timesteps)
+            self.t0, self.s0 = time.time(), model.num_timesteps
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps >= self.next_at:
+                fps = (self.num_timesteps - self.s0) / max(time.time() - self.t0, 1e-9)
+                log(f"step {self.num_timesteps}: {fps:.0f} env steps/s since start of this sitting")
+                snapshot()
+                self.next_at = next_snapshot(self.num_timesteps)
+            return True
+
+    if model.num_timesteps == 0:
+        snapshot()  # step 0: the initial policy, first member of medium-replay
+    remaining = config.total_steps - int(model.num_timesteps)
+    if remaining > 0:
+        model.learn(total_timesteps=remaining, callback=Snapshots(), reset_num_timesteps=False)
+        if read_snapshots(out)[-1]["step"] != model.num_timesteps:
+            snapshot()
+    log(f"done at step {model.num_timesteps}")
+    return out

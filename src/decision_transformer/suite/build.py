@@ -1,0 +1,139 @@
+"""Turn a behaviour-training work directory into the committed suite artifacts, and measure reference returns.
+
+    select_policies  expert = the snapshot with the best evaluated return; medium = the earlier snapshot whose
+                     return is closest to one third of the expert's; medium-replay = the snapshots before medium
+    export_env       copies those policies into assets/suite/<env>/ and records them in suite.json
+    measure_refs     random and expert returns, mean over 100 episodes, into refs.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..data.trajectories import DatasetError
+from .behaviour import read_snapshots
+from .datasets import ENV_IDS, assets_dir, reference_returns, suite_config
+from .policy import NumpyPolicy
+from .rollout import make_env, mean_return, policy_act_fn, random_act_fn, rollout
+
+DEFAULT_GENERATION = {
+    "num_envs": 64,
+    "sizes": {"random": 1_000_000, "medium": 1_000_000, "expert": 1_000_000},
+    # seed + offset is the rollout seed of each quality, so qualities never share noise streams
+    "seed_offsets": {"random": 0, "medium": 100, "medium-replay": 200, "expert": 300, "medium-expert": 0},
+}
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=False)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def load_or_default_config() -> dict:
+    try:
+        return json.loads(json.dumps(suite_config()))
+    except DatasetError:
+        return {"format_version": 1, "generation": DEFAULT_GENERATION, "envs": {}}
+
+
+def select_policies(records: list[dict], medium_step: int | None = None, expert_step: int | None = None,
+                    medium_fraction: float = 1 / 3) -> tuple[dict, dict]:
+    """(medium record, expert record) from snapshots.jsonl records."""
+    if not records:
+        raise DatasetError("no snapshots: train a behaviour policy first (dt suite train-behaviour ENV)")
+    by_step = {r["step"]: r for r in records}
+    if expert_step is not None:
+        expert = by_step[expert_step]
+    else:
+        expert = max(records, key=lambda r: (r["stochastic_return"], -r["step"]))
+    if medium_step is not None:
+        medium = by_step[medium_step]
+    else:
+        target = medium_fraction * expert["stochastic_return"]
+        earlier = [r for r in records if r["step"] < expert["step"]] or records
+        medium = min(earlier, key=lambda r: (abs(r["stochastic_return"] - target), r["step"]))
+    return medium, expert
+
+
+def export_env(env: str, work: Path, medium_step: int | None = None, expert_step: int | None = None,
+               replay_every: int = 1) -> dict:
+    """Copy the chosen snapshots into assets/suite/<env>/ and record them in suite.json. Returns the env entry."""
+    env_id = ENV_IDS[env]
+    records = read_snapshots(work)
+    medium, expert = select_policies(records, medium_step, expert_step)
+    out = assets_dir() / env
+    if out.exists():
+        for old in out.rglob("*.npz"):
+            old.unlink()
+    snap = lambda step: NumpyPolicy.load(work / "snapshots" / f"step_{step:08d}.npz")  # noqa: E731
+    snap(expert["step"]).save(out / "expert.npz")
+    snap(medium["step"]).save(out / "medium.npz")
+    before = [r for r in records if r["step"] < medium["step"]][::replay_every]
+    schedule = []
+    for k, r in enumerate(before):
+        end = before[k + 1]["step"] if k + 1 < len(before) else medium["step"]
+        file = f"{env}/replay/step_{r['step']:08d}.npz"
+        snap(r["step"]).save(assets_dir() / file, half=True)
+        schedule.append({"policy": file, "train_step": r["step"], "steps": end - r["step"],
+                         "eval_return": round(r["stochastic_return"], 1)})
+    train_cfg = json.loads((work / "config.json").read_text()) if (work / "config.json").is_file() else {}
+    entry = {
+        "env_id": env_id,
+        "algorithm": "stable-baselines3 PPO (RL-Zoo tuned hyperparameters)",
+        "training": {
+            "config": train_cfg,
+            "trained_steps": records[-1]["step"],
+            "curve": [[r["step"], round(r["stochastic_return"], 1)] for r in records],
+        },
+        "expert": {"policy": f"{env}/expert.npz", "train_step": expert["step"],
+                   "eval_return": round(expert["stochastic_return"], 1)},
+        "medium": {"policy": f"{env}/medium.npz", "train_step": medium["step"],
+                   "eval_return": round(medium["stochastic_return"], 1)},
+        "medium_replay": {"num_envs": int(train_cfg.get("ppo", {}).get("n_envs", 1)), "snapshots": schedule,
+                          "weights": "float16 copies of the training snapshots"},
+    }
+    cfg = load_or_default_config()
+    cfg["envs"][env] = entry
+    write_json(assets_dir() / "suite.json", cfg)
+    suite_config.cache_clear()
+    return entry
+
+
+def measure_refs(env: str, episodes: int = 100, seed: int = 12345, which: tuple[str, ...] = ("random", "expert", "medium")) -> dict:
+    """Mean/std return over `episodes` episodes of the random policy and the committed expert (and medium)."""
+    env_id = ENV_IDS[env]
+    refs = json.loads(json.dumps(reference_returns()))
+    entry = refs.get(env, {})
+    spec = load_or_default_config()["envs"].get(env, {})
+    for q in which:
+        if q == "random":
+            probe = make_env(env_id)
+            fn = random_act_fn(probe.action_space)
+            probe.close()
+        elif q in spec:
+            fn = policy_act_fn(NumpyPolicy.load(assets_dir() / spec[q]["policy"]), stochastic=True)
+        else:
+            continue
+        t0 = time.time()
+        eps = rollout(env_id, fn, seed=seed, num_envs=50, num_episodes=episodes, progress=f"{env} {q} refs")
+        m, s = mean_return(eps)
+        entry[q] = {"mean": round(m, 3), "std": round(s, 3), "episodes": episodes, "seed": seed,
+                    "mean_length": round(float(np.mean([len(e) for e in eps])), 1),
+                    "actions": "uniform" if q == "random" else "sampled (Gaussian exploration, clipped)",
+                    "seconds": round(time.time() - t0, 1)}
+    entry["env_id"] = env_id
+    entry["measured"] = time.strftime("%Y-%m-%d")
+    refs[env] = entry
+    write_json(assets_dir() / "refs.json", refs)
+    reference_returns.cache_clear()
+    return entry
