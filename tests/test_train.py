@@ -1,6 +1,5 @@
 import dataclasses
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -9,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from decision_transformer.checkpoint import latest_checkpoint, load_run, load_trainer_state
+from decision_transformer.checkpoint import latest_checkpoint, load_trainer_state
 from decision_transformer.metrics import read_metrics
 from decision_transformer.train import TrainConfig, default_model_config, param_groups, train
 

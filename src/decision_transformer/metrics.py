@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from . import atomic
+
 
 class MetricsLogger:
     """Appends one JSON object per call to RUN_DIR/metrics.jsonl and mirrors scalars to RUN_DIR/tb."""
@@ -51,9 +53,7 @@ def truncate_metrics(run_dir: str | os.PathLike, max_step: int) -> None:
     if not path.is_file():
         return
     rows = [r for r in read_metrics(run_dir) if r.get("step", 0) <= max_step]
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    os.replace(tmp, path)
+    atomic.write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
 def _jsonable(v: Any) -> Any:

@@ -8,14 +8,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
 import subprocess
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -116,7 +114,7 @@ def bench_eval(cfg: SpeedConfig) -> dict:
 
 
 def run_speed(cfg: SpeedConfig) -> dict:
-    from . import __version__
+    from . import __version__, atomic
     from .metrics import format_table
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -136,12 +134,7 @@ def run_speed(cfg: SpeedConfig) -> dict:
         [f"eval {ev['episodes']} episodes one at a time (s)", ev["one_at_a_time_s"]],
         ["batched evaluation speed-up", f"{ev['speedup']:.1f}x (same returns: {ev['same_returns']})"],
     ]))
-    out = Path(cfg.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=1))
-    os.replace(tmp, out)
-    print(f"wrote {out}")
+    print(f"wrote {atomic.write_json(cfg.out, report)}")
     return report
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import __version__, distributed
+from . import __version__, atomic, distributed
 from .checkpoint import (
     RunMeta, LoadedRun, latest_checkpoint, load_run, load_trainer_state, read_meta, save_checkpoint,
 )
@@ -333,7 +332,7 @@ def train(
     trainer = Trainer(cfg, model_config, data, act_dim=act_dim)
     if trainer.dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(run_dir / "train_config.json", {"train": dataclasses.asdict(cfg), "model": trainer.model_config.to_dict(), "act_dim": trainer.act_dim})
+        atomic.write_json(run_dir / "train_config.json", {"train": dataclasses.asdict(cfg), "model": trainer.model_config.to_dict(), "act_dim": trainer.act_dim})
     return _run(trainer)
 
 
@@ -372,9 +371,3 @@ def _run(trainer: Trainer) -> LoadedRun:
         rows = [[k, v] for k, v in last_eval.items()]
         print(format_table(["metric", "value"], [["steps", trainer.step], ["run_dir", str(trainer.run_dir)], *rows]))
     return load_run(trainer.run_dir)
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)

@@ -32,7 +32,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def describe(dataset) -> str:
-    import numpy as np
 
     from ..metrics import format_table
 

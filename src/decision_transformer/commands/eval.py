@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
-from pathlib import Path
+
+from .. import atomic
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
                    "model_kind": loaded.meta.model_kind, "dataset": loaded.meta.dataset, "step": loaded.meta.step,
                    "num_episodes": args.num_episodes, "seed": args.seed,
                    "results": [r.to_json() for r in results]}
-        write_json(Path(args.json_out), payload)
+        atomic.write_json(args.json_out, payload)
     return 0
 
 
@@ -54,10 +53,3 @@ def results_table(results, model_kind: str = "dt") -> str:
         rows.append([model_kind, f"{r.target_return:g}", f"{r.return_mean:.1f} ± {r.return_std:.1f}", norm,
                      f"{sum(r.lengths) / len(r.lengths):.0f}", len(r.returns)])
     return format_table(["model", "target", "return (mean ± std)", "normalized score", "mean length", "episodes"], rows)
-
-
-def write_json(path: Path, payload) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, path)

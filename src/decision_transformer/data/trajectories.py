@@ -24,13 +24,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+from .. import atomic
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminations", "truncations", "episode_starts")
@@ -212,8 +213,6 @@ class TrajectoryDataset:
     # ----------------------------------------------------------------- native format
     def save(self, path: str | os.PathLike) -> Path:
         """Write the native `.npz` atomically (temp file in the same directory, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {k: getattr(self, k) for k in REQUIRED_KEYS}
         arrays.update(
             format_version=np.array(FORMAT_VERSION),
@@ -221,15 +220,7 @@ class TrajectoryDataset:
             env_id=np.array(self.env_id),
             name=np.array(self.name),
         )
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic.savez(path, **arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TrajectoryDataset":
