@@ -143,6 +143,18 @@ def test_legacy_bin_with_attn_buffers_is_read(tmp_path):
     assert_same_outputs(hf, load_hf(path), inputs())
 
 
+def test_sharded_checkpoint_and_foreign_config_fields(tmp_path):
+    hf = DecisionTransformerModel(DecisionTransformerConfig(state_dim=S, act_dim=A, hidden_size=32, n_layer=2,
+                                                            n_head=2, max_ep_len=MAX_EP, n_positions=64))
+    _perturb(hf, 5)
+    hf.eval().save_pretrained(tmp_path / "hf", max_shard_size="20KB")
+    assert (tmp_path / "hf" / "model.safetensors.index.json").is_file()
+    # fields written by older transformers or by subclasses (the HF training blog's TrainableDT)
+    _edit_config(tmp_path / "hf", architectures=["TrainableDT"], n_embd=768, torch_dtype="float32",
+                 transformers_version="4.16.2", dtype=KeyError)
+    assert_same_outputs(hf, load_hf(tmp_path / "hf"), inputs())
+
+
 def test_kzl_prefix_without_wpe(tmp_path):
     hf, path = make_hf(tmp_path)
     with torch.no_grad():
@@ -182,6 +194,20 @@ def test_export_loads_in_transformers_and_matches(tmp_path, cfg):
     hf, info = DecisionTransformerModel.from_pretrained(tmp_path / "out", output_loading_info=True)
     assert not any(info[k] for k in ("missing_keys", "unexpected_keys", "mismatched_keys")), info
     assert_same_outputs(hf.eval(), ours, inputs())
+
+
+def test_export_after_changing_an_imported_model_unfolds_wpe(tmp_path):
+    """A model changed since import (e.g. fine-tuned): export writes embed_ln.bias - wpe[0] and the original wpe."""
+    hf, path = make_hf(tmp_path)
+    ckpt = read_hf(path)
+    ours = load_hf(path)
+    with torch.no_grad():
+        ours.embed_ln.bias.add_(0.1)
+        ours.blocks[0].mlp.fc.weight.mul_(1.5)
+    save_hf(ours, tmp_path / "out", hf_config=ckpt.hf_config, extra_tensors=ckpt.extra_tensors)
+    back = DecisionTransformerModel.from_pretrained(tmp_path / "out").eval()
+    assert torch.equal(back.encoder.wpe.weight, hf.encoder.wpe.weight)
+    assert_same_outputs(back, ours, inputs())
 
 
 def test_export_without_predict_heads_writes_zero_heads(tmp_path):
@@ -352,3 +378,55 @@ def test_export_refuses_directory_with_other_weights(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         save_hf(_our_model(), tmp_path / "fresh")  # a complete model exports without warnings
+
+
+# --------------------------------------------------------------------------------- in an environment
+
+
+def _transformers_rollout(model, env_id, seed, target, scale, mean, std, K):
+    """The HF example's acting loop (normalized states, returns-to-go / scale, zero left padding)."""
+    import gymnasium as gym
+
+    env = gym.make(env_id)
+    obs, _ = env.reset(seed=seed)
+    A = env.action_space.shape[0]
+    states, actions, rtg, ts = [obs], [], [target / scale], [0]
+    total, steps = 0.0, 0
+    while True:
+        actions.append(np.zeros(A, np.float32))
+        n = min(len(states), K)
+        pad = K - n
+        s = ((np.asarray(states[-n:], np.float32) - mean) / std).astype(np.float32)
+        x = dict(
+            states=torch.from_numpy(np.concatenate([np.zeros((pad, s.shape[1]), np.float32), s]))[None],
+            actions=torch.from_numpy(np.concatenate([np.zeros((pad, A), np.float32), np.asarray(actions[-n:])]))[None],
+            returns_to_go=torch.tensor([0.0] * pad + rtg[-n:], dtype=torch.float32).view(1, K, 1),
+            timesteps=torch.tensor([0] * pad + ts[-n:]).view(1, K),
+            attention_mask=torch.tensor([0] * pad + [1] * n).view(1, K),
+        )
+        a = hf_out(model, x).action_preds[0, -1].numpy()
+        a = np.clip(a, env.action_space.low, env.action_space.high)
+        actions[-1] = a
+        obs, r, term, trunc, _ = env.step(a)
+        total, steps = total + float(r), steps + 1
+        if term or trunc:
+            return total, steps
+        states.append(obs)
+        rtg.append(float(np.float32(rtg[-1]) - np.float32(r / scale)))
+        ts.append(min(steps, 999))
+
+
+def test_imported_model_acts_like_transformers_in_hopper(tmp_path):
+    from decision_transformer.evaluate import evaluate
+
+    hf, path = make_hf(tmp_path, state_dim=11, act_dim=3, max_ep_len=1000)
+    mean = np.linspace(-0.5, 1.5, 11).astype(np.float32)
+    std = np.linspace(0.2, 3.0, 11).astype(np.float32)
+    import_hf(path, tmp_path / "run", state_mean=mean, state_std=std, env_id="Hopper-v5", context_len=5)
+    res = evaluate(load_run(tmp_path / "run"), "Hopper-v5", [3600.0], num_episodes=2, num_envs=1, seed=7,
+                   progress=False)[0]
+    assert min(res.lengths) > 5  # longer than the context: the window rolls
+    for e in range(2):
+        ret, length = _transformers_rollout(hf, "Hopper-v5", 7 + e, 3600.0, 1000.0, mean, std, K=5)
+        assert res.lengths[e] == length
+        assert res.returns[e] == pytest.approx(ret, rel=1e-4)
