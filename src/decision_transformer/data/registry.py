@@ -51,7 +51,7 @@ class BuiltinDataset:
 BUILTIN: dict[str, BuiltinDataset] = {}
 
 # Modules that register built-in datasets when imported (kept lazy: they may import gymnasium envs).
-_BUILTIN_MODULES = ["decision_transformer.data.demo"]
+_BUILTIN_MODULES = ["decision_transformer.data.demo", "decision_transformer.suite.datasets"]
 
 # (predicate on SRC, "module:function" taking SRC) for external formats, imported only when used.
 _FORMAT_LOADERS: list[tuple[Callable[[str], bool], str]] = [

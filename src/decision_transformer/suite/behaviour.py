@@ -20,8 +20,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 
+from ..atomic import atomic_path, write_json
 from ..data.registry import cache_dir
 from .policy import NumpyPolicy, export_sb3_ppo
 from .rollout import mean_return, policy_act_fn, rollout
@@ -160,7 +160,7 @@ def train_behaviour(config: BehaviourConfig, directory: str | os.PathLike | None
         model = PPO.load(str(ckpt), env=venv, device="cpu")
         log(f"resumed {config.env_id} at step {model.num_timesteps}")
     else:
-        (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
+        write_json(out / "config.json", asdict(config))
         venv = VecNormalize(venv, norm_obs=True, norm_reward=s.normalize_reward, gamma=s.gamma)
         act = torch.nn.ReLU if s.activation == "relu" else torch.nn.Tanh
         model = PPO(
@@ -187,11 +187,10 @@ def train_behaviour(config: BehaviourConfig, directory: str | os.PathLike | None
             msg += f", deterministic {det[0]:.1f} +- {det[1]:.1f}"
         with open(out / "snapshots.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
-        tmp = out / "checkpoint.tmp.zip"
-        model.save(str(tmp))
-        os.replace(tmp, ckpt)
-        venv.save(str(out / "vecnormalize.tmp.pkl"))
-        os.replace(out / "vecnormalize.tmp.pkl", norm_path)
+        with atomic_path(ckpt) as tmp:
+            model.save(tmp)  # SB3 appends .zip unless the path has a suffix; the temp name ends in .tmp
+        with atomic_path(norm_path) as tmp:
+            venv.save(str(tmp))
         log(msg)
 
     def next_snapshot(step: int) -> int:

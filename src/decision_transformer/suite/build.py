@@ -9,13 +9,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_json
 from ..data.trajectories import DatasetError
 from .behaviour import read_snapshots
 from .datasets import ENV_IDS, assets_dir, reference_returns, suite_config
@@ -28,15 +27,6 @@ DEFAULT_GENERATION = {
     # seed + offset is the rollout seed of each quality, so qualities never share noise streams
     "seed_offsets": {"random": 0, "medium": 100, "medium-replay": 200, "expert": 300, "medium-expert": 0},
 }
-
-
-def write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=False)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def load_or_default_config() -> dict:

@@ -23,7 +23,6 @@ Episodes still running when a dataset's step budget ends are kept and marked tru
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 from importlib import resources

@@ -16,12 +16,12 @@ A policy file is an uncompressed `.npz` with:
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import savez
 from ..data.trajectories import DatasetError
 
 
@@ -73,7 +73,6 @@ class NumpyPolicy:
     def save(self, path: str | os.PathLike, half: bool = False) -> Path:
         """Write atomically. `half=True` stores the layer weights as float16 (loaded back as float32)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         dtype = np.float16 if half else np.float32
         arrays: dict[str, np.ndarray] = {}
         for i, (w, b) in enumerate(self.weights):
@@ -91,14 +90,7 @@ class NumpyPolicy:
             env_id=np.array(self.env_id),
             train_step=np.array(int(self.train_step), np.int64),
         )
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        savez(path, **arrays)
         return path
 
     @classmethod

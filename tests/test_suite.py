@@ -1,0 +1,151 @@
+"""The built-in dataset suite: committed policies, deterministic generation, registry entries, training resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from decision_transformer.data.registry import builtin_datasets, load_dataset, make_builtin, reference_returns
+from decision_transformer.data.trajectories import DatasetError, TrajectoryDataset
+from decision_transformer.suite import datasets as suite
+from decision_transformer.suite.policy import NumpyPolicy
+from decision_transformer.suite.rollout import policy_act_fn, random_act_fn, rollout
+
+QUALITIES = ("random", "medium", "medium-replay", "expert", "medium-expert")
+
+
+def test_registry_lists_suite_names_with_measured_refs():
+    specs = builtin_datasets()
+    for q in QUALITIES:
+        spec = specs[f"hopper-{q}"]
+        assert spec.env_id == "Hopper-v5"
+        assert spec.ref_min_return is not None and spec.ref_max_return is not None
+        assert spec.ref_max_return > spec.ref_min_return
+    assert reference_returns("hopper-medium") == (specs["hopper-medium"].ref_min_return, specs["hopper-medium"].ref_max_return)
+    for env in ("halfcheetah", "walker2d", "reacher"):
+        assert f"{env}-random" in specs
+    refs = suite.reference_returns()
+    for env in ("hopper", "halfcheetah", "walker2d", "reacher"):
+        assert refs[env]["random"]["episodes"] == 100
+    assert refs["hopper"]["expert"]["episodes"] == 100
+    assert refs["hopper"]["expert"]["mean"] == specs["hopper-expert"].ref_max_return
+
+
+def test_committed_policy_files_load_and_act():
+    cfg = suite.suite_config()["envs"]["hopper"]
+    files = [cfg["expert"]["policy"], cfg["medium"]["policy"]] + [s["policy"] for s in cfg["medium_replay"]["snapshots"]]
+    for f in files:
+        p = NumpyPolicy.load(suite.assets_dir() / f)
+        a = p.act(np.zeros((4, 11), np.float32))
+        assert a.shape == (4, 3) and a.dtype == np.float32
+        assert (a >= -1).all() and (a <= 1).all()
+    assert cfg["expert"]["train_step"] > cfg["medium"]["train_step"]
+    assert sum(s["steps"] for s in cfg["medium_replay"]["snapshots"]) == cfg["medium"]["train_step"]
+
+
+@pytest.mark.parametrize("name", ["hopper-medium", "hopper-medium-replay"])
+def test_tiny_generation_is_deterministic_for_a_seed(name):
+    a = suite.generate(name, seed=0, num_steps=600, progress=False)
+    b = suite.generate(name, seed=0, num_steps=600, progress=False)
+    c = suite.generate(name, seed=1, num_steps=600, progress=False)
+    assert isinstance(a, TrajectoryDataset)
+    assert a.env_id == "Hopper-v5" and a.name == name and a.reward_scale == 1000.0
+    assert a.observations.shape[1:] == (11,) and a.actions.shape[1:] == (3,)
+    assert a.observations.dtype == np.float32 and a.actions.dtype == np.float32
+    for field in ("observations", "actions", "rewards", "terminations", "truncations", "episode_starts"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    assert not np.array_equal(a.actions[:100], c.actions[:100])
+    # terminations and truncations are kept apart, and every episode ends with exactly one of them
+    assert not (a.terminations & a.truncations).any()
+    ends = a.episode_ends - 1
+    assert (a.terminations[ends] | a.truncations[ends]).all()
+    inner = np.setdiff1d(np.arange(a.num_steps), ends)
+    assert not (a.terminations[inner] | a.truncations[inner]).any()
+
+
+def test_medium_expert_is_medium_then_expert():
+    me = suite.generate("hopper-medium-expert", seed=3, num_steps=200, progress=False)
+    m = suite.generate("hopper-medium", seed=3, num_steps=200, progress=False)
+    e = suite.generate("hopper-expert", seed=3, num_steps=200, progress=False)
+    assert me.num_steps == 400
+    np.testing.assert_array_equal(me.observations, np.concatenate([m.observations, e.observations]))
+    assert me.num_episodes == m.num_episodes + e.num_episodes
+
+
+def test_rollout_counts_exact_steps_and_whole_episodes():
+    import gymnasium as gym
+
+    space = gym.make("Hopper-v5").action_space
+    eps = rollout("Hopper-v5", random_act_fn(space), seed=0, num_envs=4, num_steps=123)
+    assert sum(len(e) for e in eps) == 123
+    eps = rollout("Hopper-v5", random_act_fn(space), seed=0, num_envs=4, num_episodes=6)
+    assert len(eps) == 6 and all(e.terminations[-1] or e.truncations[-1] for e in eps)
+
+
+def test_rollout_schedule_switches_policy_mid_episode():
+    cfg = suite.suite_config()["envs"]["hopper"]
+    expert = NumpyPolicy.load(suite.assets_dir() / cfg["expert"]["policy"])
+    zero = lambda obs, rng: np.zeros((len(obs), 3), np.float32)  # noqa: E731
+    eps = rollout("Hopper-v5", [(zero, 5), (policy_act_fn(expert, True), 7)], seed=0, num_envs=1)
+    acts = np.concatenate([e.actions for e in eps])
+    assert len(acts) == 12
+    assert (acts[:5] == 0).all() and (acts[5:] != 0).any()
+
+
+def test_export_matches_stable_baselines3(tmp_path):
+    sb3 = pytest.importorskip("stable_baselines3")
+    import gymnasium as gym
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    from decision_transformer.suite.policy import export_sb3_ppo
+
+    venv = VecNormalize(DummyVecEnv([lambda: gym.make("Hopper-v5")]))
+    venv.obs_rms.mean = np.linspace(-1, 1, 11)
+    venv.obs_rms.var = np.linspace(0.5, 2, 11)
+    model = sb3.PPO("MlpPolicy", venv, n_steps=64, batch_size=32, seed=0, device="cpu",
+                    policy_kwargs=dict(net_arch=dict(pi=[32, 32], vf=[32, 32])))
+    policy = export_sb3_ppo(model, venv, "Hopper-v5", 0)
+    policy.save(tmp_path / "p.npz")
+    loaded = NumpyPolicy.load(tmp_path / "p.npz")
+    obs = np.random.default_rng(0).normal(size=(8, 11)).astype(np.float32)
+    expected, _ = model.predict(venv.normalize_obs(obs), deterministic=True)
+    np.testing.assert_allclose(loaded.act(obs), expected, atol=1e-5)
+    np.testing.assert_allclose(loaded.log_std, model.policy.log_std.detach().numpy())
+
+
+def test_bad_policy_file_and_bad_name(tmp_path):
+    np.savez(tmp_path / "bad.npz", w0=np.zeros((2, 2)))
+    with pytest.raises(DatasetError, match="missing field"):
+        NumpyPolicy.load(tmp_path / "bad.npz")
+    with pytest.raises(DatasetError, match="no such policy"):
+        NumpyPolicy.load(tmp_path / "absent.npz")
+    with pytest.raises(DatasetError, match="not a suite dataset name"):
+        suite.split_name("hopper-superb")
+
+
+def test_training_is_resumable(tmp_path):
+    pytest.importorskip("stable_baselines3")
+    from decision_transformer.suite.behaviour import BehaviourConfig, PPOSettings, read_snapshots, train_behaviour
+
+    ppo = PPOSettings(n_steps=256, batch_size=64, n_epochs=1, net_arch=(16, 16))
+    cfg = BehaviourConfig(env_id="Hopper-v5", total_steps=512, snapshot_every=256, fine_snapshot_every=256,
+                          fine_until=0, eval_episodes=1, ppo=ppo)
+    train_behaviour(cfg, tmp_path)
+    assert [r["step"] for r in read_snapshots(tmp_path)] == [0, 256, 512]
+    train_behaviour(BehaviourConfig(**{**cfg.__dict__, "total_steps": 1024}), tmp_path)
+    steps = [r["step"] for r in read_snapshots(tmp_path)]
+    assert steps == [0, 256, 512, 768, 1024]
+    assert json.loads((tmp_path / "config.json").read_text())["env_id"] == "Hopper-v5"
+    assert NumpyPolicy.load(tmp_path / "snapshots" / "step_00001024.npz").train_step == 1024
+
+
+@pytest.mark.slow
+def test_full_hopper_medium_replay_through_the_registry(tmp_path, monkeypatch):
+    monkeypatch.setenv("DT_CACHE_DIR", str(tmp_path))
+    path = make_builtin("hopper-medium-replay", seed=0)
+    d = load_dataset("hopper-medium-replay")
+    assert path.is_file() and d.name == "hopper-medium-replay"
+    steps = sum(s["steps"] for s in suite.suite_config()["envs"]["hopper"]["medium_replay"]["snapshots"])
+    assert d.num_steps == steps
