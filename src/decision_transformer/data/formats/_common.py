@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import importlib
-import os
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Iterator
 
 import numpy as np
 
@@ -115,18 +111,3 @@ def check_lengths(where: str, arrays: dict[str, np.ndarray], reference: str) -> 
                 f"{where}: field '{name}' has {rows} rows but '{reference}' has {n}; expected one row per step"
             )
     return n
-
-
-@contextmanager
-def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
-    """Yield a temporary path next to `path`; on success rename it onto `path`, on failure remove it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise

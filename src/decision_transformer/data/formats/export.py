@@ -36,7 +36,8 @@ from typing import Literal
 import numpy as np
 
 from ..trajectories import DatasetError, TrajectoryDataset
-from ._common import atomic_path, import_optional
+from ...atomic import atomic_path
+from ._common import import_optional
 
 FORMATS = ("minari", "hdf5")
 FINAL_OBSERVATION_NOTE = (
@@ -96,7 +97,7 @@ def export_hdf5(dataset: TrajectoryDataset, out: Path, *, overwrite: bool = Fals
             "their last step is written with timeouts=True so D4RL readers split them",
             stacklevel=3,
         )
-    with atomic_path(path, suffix=".hdf5") as tmp:
+    with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.create_dataset("observations", data=dataset.observations)
             f.create_dataset("actions", data=dataset.actions)
