@@ -226,6 +226,25 @@ def test_export_refuses_models_hf_cannot_hold(tmp_path):
             save_hf(model, tmp_path / "out")
 
 
+def test_export_of_a_native_run(tmp_path, capsys):
+    from decision_transformer.checkpoint import RunMeta, save_checkpoint
+
+    ours = _our_model(predict_state=False, predict_return=False)
+    for kind in ("dt", "bc"):
+        meta = RunMeta(model_kind=kind, model_config=ours.config.to_dict(), state_dim=S, act_dim=A,
+                       state_mean=[0.5] * S, state_std=[2.0] * S, reward_scale=100.0, env_id="Hopper-v5")
+        save_checkpoint(tmp_path / kind, ours, meta)
+    assert dt_main(["hf", "export", str(tmp_path / "bc"), "--out", str(tmp_path / "bc_out")]) == 2
+    assert "only 'dt' exports" in capsys.readouterr().err
+    assert dt_main(["hf", "export", str(tmp_path / "dt"), "--out", str(tmp_path / "out")]) == 0
+    assert "writing zeros" in capsys.readouterr().err  # the missing heads are reported
+    hf = DecisionTransformerModel.from_pretrained(tmp_path / "out").eval()
+    assert_same_outputs(hf, ours, inputs(), heads=("action_preds",))
+    assert load_hf(tmp_path / "out").state_std.tolist() == [2.0] * S
+    cfg = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert cfg["dt_meta"]["reward_scale"] == 100.0 and cfg["dt_meta"]["context_len"] == 6
+
+
 def test_import_then_export_reproduces_every_tensor(tmp_path):
     _, path = make_hf(tmp_path, resid_pdrop=0.2, embd_pdrop=0.2, attn_pdrop=0.2, n_inner=128)
     assert dt_main(["hf", "import", str(path), "--out", str(tmp_path / "run"), "--state-mean", *["0.5"] * S,

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from .atomic import atomic_path, write_text
 from .config import DTConfig
 from .model import DecisionTransformer
 
@@ -401,17 +401,6 @@ def hf_config_for(model: DecisionTransformer, base: dict[str, Any] | None = None
     return out
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_hf(model: DecisionTransformer, hf_dir: str | os.PathLike, *, hf_config: dict[str, Any] | None = None,
             extra_tensors: dict[str, torch.Tensor] | None = None, state_mean: Any = None, state_std: Any = None,
             reward_scale: float | None = None, env_id: str = "") -> Path:
@@ -443,7 +432,7 @@ def save_hf(model: DecisionTransformer, hf_dir: str | os.PathLike, *, hf_config:
     if env_id:
         meta["env_id"] = env_id
     config[META_KEY] = meta
-    _atomic_write(hf_dir / SAFETENSORS, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
-    text = json.dumps(config, indent=2, sort_keys=True) + "\n"
-    _atomic_write(hf_dir / "config.json", lambda tmp: Path(tmp).write_text(text))
+    with atomic_path(hf_dir / SAFETENSORS) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
+    write_text(hf_dir / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
     return hf_dir
