@@ -109,3 +109,15 @@ def test_dt_eval_cli_writes_json(tmp_path):
         assert len(r["returns"]) == 3 and len(r["lengths"]) == 3 and r["seeds"] == [0, 1, 2]
         assert r["return_mean"] == pytest.approx(np.mean(r["returns"]))
         assert r["normalized_mean"] is None  # no reference values for this dataset
+
+
+def test_suite_datasets_report_both_reference_sets():
+    from decision_transformer.evaluate import TargetResult, resolve_references
+
+    refs = resolve_references("InvertedPendulum-v5", "pendulum-mixed-v0")
+    assert refs == {"suite:pendulum-mixed": (5.2, 1000.0)}
+    r = TargetResult(target_return=1.0, returns=[5.2, 1000.0], lengths=[1, 1], seeds=[0, 1],
+                     refs={"d4rl": (0.0, 2000.0), "suite:x": (5.2, 1000.0)})
+    assert r.normalized["suite:x"] == pytest.approx((50.0, 50.0))
+    assert r.normalized["d4rl"] == pytest.approx((25.13, 24.87))
+    assert r.ref_source == "d4rl" and "(suite:x)" in r.normalized_text()

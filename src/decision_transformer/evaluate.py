@@ -66,9 +66,8 @@ class TargetResult:
     returns: list[float]
     lengths: list[int]
     seeds: list[int]
-    ref: tuple[float, float] | None = None
-    ref_source: str | None = None
-    """'d4rl' or 'suite:<dataset>': which reference values the normalized score uses."""
+    refs: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """(random, expert) reference returns by label: 'd4rl' and/or 'suite:<dataset>'. The first is primary."""
     targets_used: list[float] = field(default_factory=list)
     """Per-episode target when the target was a function of the reset info."""
 
@@ -81,17 +80,35 @@ class TargetResult:
         return float(np.std(self.returns))
 
     @property
+    def normalized(self) -> dict[str, tuple[float, float]]:
+        """Normalized score (mean, std) under each reference, by label."""
+        out = {}
+        for label, ref in self.refs.items():
+            scores = normalized_score(self.returns, ref)
+            out[label] = (float(np.mean(scores)), float(np.std(scores)))
+        return out
+
+    @property
+    def ref_source(self) -> str | None:
+        return next(iter(self.refs), None)
+
+    @property
     def normalized_mean(self) -> float | None:
-        return None if self.ref is None else float(np.mean(normalized_score(self.returns, self.ref)))
+        """Under the primary reference."""
+        return self.normalized[self.ref_source][0] if self.refs else None
 
     @property
     def normalized_std(self) -> float | None:
-        return None if self.ref is None else float(np.std(normalized_score(self.returns, self.ref)))
+        return self.normalized[self.ref_source][1] if self.refs else None
+
+    def normalized_text(self) -> str:
+        return "; ".join(f"{m:.1f} ± {s:.1f} ({label})" for label, (m, s) in self.normalized.items()) or "-"
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d.update(return_mean=self.return_mean, return_std=self.return_std,
-                 normalized_mean=self.normalized_mean, normalized_std=self.normalized_std)
+                 normalized_mean=self.normalized_mean, normalized_std=self.normalized_std,
+                 normalized={k: {"mean": m, "std": s} for k, (m, s) in self.normalized.items()})
         return d
 
 
@@ -249,18 +266,25 @@ def _rollout(policy, envs, target, num_episodes, seed, temperature, progress) ->
     )
 
 
-def resolve_reference(env_id: str, dataset_name: str | None) -> tuple[tuple[float, float] | None, str | None]:
-    """D4RL references for D4RL's env families, else the suite's own for a built-in dataset."""
-    ref = d4rl_reference(env_id)
-    if ref is not None:
-        return ref, "d4rl"
-    if dataset_name:
-        from .data.registry import reference_returns
+def resolve_references(env_id: str, dataset_name: str | None) -> dict[str, tuple[float, float]]:
+    """D4RL's references for D4RL's env families, and the suite's own for a built-in dataset; both
+    when both apply (D4RL first)."""
+    import re
 
-        ref = reference_returns(dataset_name)
-        if ref is not None:
-            return ref, f"suite:{dataset_name}"
-    return None, None
+    from .data.registry import reference_returns
+
+    refs: dict[str, tuple[float, float]] = {}
+    d4rl = d4rl_reference(env_id)
+    if d4rl is not None:
+        refs["d4rl"] = d4rl
+    if dataset_name:
+        # a built-in dataset exported to Minari comes back named NAME-v0
+        for name in (dataset_name, re.sub(r"-v\d+$", "", dataset_name)):
+            ref = reference_returns(name)
+            if ref is not None:
+                refs[f"suite:{name}"] = ref
+                break
+    return refs
 
 
 def evaluate(
@@ -284,10 +308,10 @@ def evaluate(
         raise ValueError(f"num_episodes={num_episodes} must be positive")
     num_envs = num_envs or min(num_episodes, 16)
     env_fns = [lambda: make_env(env_id, **(env_kwargs or {}))] * num_envs
-    ref, source = resolve_reference(env_id, dataset_name)
+    refs = resolve_references(env_id, dataset_name)
     out = []
     for target in targets:
         res = run_episodes(policy, env_fns, target, num_episodes, seed=seed, temperature=temperature, progress=progress)
-        res.ref, res.ref_source = ref, source
+        res.refs = dict(refs)
         out.append(res)
     return out

@@ -305,8 +305,8 @@ class Trainer:
             tag = f"eval/target_{r.target_return:g}"
             row[f"{tag}/return_mean"] = r.return_mean
             row[f"{tag}/return_std"] = r.return_std
-            if r.normalized_mean is not None:
-                row[f"{tag}/normalized_score"] = r.normalized_mean
+            for label, (mean, _) in r.normalized.items():
+                row[f"{tag}/normalized_score_{label.split(':')[0]}"] = mean
         best = max(results, key=lambda r: r.return_mean)
         row["eval/return_mean"] = best.return_mean
         logger.log(self.step, row)

@@ -74,9 +74,8 @@ def run(args: argparse.Namespace) -> int:
         loaded = train(tcfg, mcfg)
         targets = list(cfg.targets) if kind == "dt" else [cfg.targets[0]]
         for r in evaluate(loaded, dataset.env_id, targets, num_episodes=cfg.num_episodes, seed=10_000 + cfg.seed):
-            norm = "-" if r.normalized_mean is None else f"{r.normalized_mean:.1f} ({r.ref_source})"
             rows.append([kind.upper(), f"{r.target_return:g}" if kind == "dt" else "(none)",
-                         f"{r.return_mean:.1f} ± {r.return_std:.1f}", norm])
+                         f"{r.return_mean:.1f} ± {r.return_std:.1f}", r.normalized_text()])
     print()
     print(format_table(["model", "target", "return (mean ± std)", "normalized score"], rows))
     print(f"\n{cfg.num_episodes} episodes per row; total time {time.perf_counter() - t0:.0f} s; runs in {cfg.out}/")

@@ -49,7 +49,6 @@ def results_table(results, model_kind: str = "dt") -> str:
 
     rows = []
     for r in results:
-        norm = "-" if r.normalized_mean is None else f"{r.normalized_mean:.1f} ± {r.normalized_std:.1f} ({r.ref_source})"
-        rows.append([model_kind, f"{r.target_return:g}", f"{r.return_mean:.1f} ± {r.return_std:.1f}", norm,
+        rows.append([model_kind, f"{r.target_return:g}", f"{r.return_mean:.1f} ± {r.return_std:.1f}", r.normalized_text(),
                      f"{sum(r.lengths) / len(r.lengths):.0f}", len(r.returns)])
     return format_table(["model", "target", "return (mean ± std)", "normalized score", "mean length", "episodes"], rows)
