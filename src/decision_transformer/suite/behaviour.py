@@ -8,8 +8,9 @@ Work directory (outside git), `$DT_CACHE_DIR/behaviour/<env_id>/` by default:
     snapshots.jsonl         one line per snapshot: step, stochastic and deterministic evaluation returns
     train.log               progress log
 
-Hyperparameters follow RL Baselines3 Zoo's tuned PPO settings for the MuJoCo v3 envs (hyperparams/ppo.yml in
-DLR-RM/rl-baselines3-zoo), reproduced as numbers below; only the parallelism differs where noted.
+Hyperparameters come from RL Baselines3 Zoo (hyperparams/ppo.yml in DLR-RM/rl-baselines3-zoo), reproduced as
+numbers below: its tuned MuJoCo-v3 entries, or (Hopper) SB3's PPO defaults with VecNormalize, the zoo's untuned
+"mujoco-defaults" entry. `ZOO_PPO` says which one each env uses.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class PPOSettings:
 # RL-Zoo hyperparams/ppo.yml, "Tuned" Hopper-v3 / HalfCheetah-v3 / Walker2d-v3 / Reacher-v2 entries (all with
 # normalize: true, n_envs: 1). Walker2d and Reacher have no policy_kwargs there, i.e. SB3's default 64x64 tanh
 # policy with log_std_init 0 and orthogonal init.
-ZOO_PPO: dict[str, PPOSettings] = {
+ZOO_TUNED_PPO: dict[str, PPOSettings] = {
     "Hopper-v5": PPOSettings(),
     "HalfCheetah-v5": PPOSettings(
         n_steps=512, batch_size=64, n_epochs=20, gamma=0.98, gae_lambda=0.92, learning_rate=2.0633e-05,
@@ -85,6 +86,19 @@ ZOO_PPO: dict[str, PPOSettings] = {
         log_std_init=0.0, net_arch=(64, 64), activation="tanh", ortho_init=True,  # zoo: SB3 default policy
     ),
 }
+
+
+# SB3's PPO defaults with VecNormalize: RL-Zoo's untuned "mujoco-defaults" entry (normalize: true, MlpPolicy).
+# Used for Hopper: the tuned Hopper-v3 entry got stuck standing still (~1040 return, log_std shrinking) for
+# 650k steps on Hopper-v5 here (2026-11-24), while the defaults explore with std 1.
+SB3_DEFAULT_PPO = PPOSettings(
+    n_steps=2048, batch_size=64, n_epochs=10, gamma=0.99, gae_lambda=0.95, learning_rate=3e-4, ent_coef=0.0,
+    clip_range=0.2, max_grad_norm=0.5, vf_coef=0.5, log_std_init=0.0, net_arch=(64, 64), activation="tanh",
+    ortho_init=True,
+)
+
+# What the suite uses per env.
+ZOO_PPO: dict[str, PPOSettings] = {**ZOO_TUNED_PPO, "Hopper-v5": SB3_DEFAULT_PPO}
 
 
 @dataclass(frozen=True)
