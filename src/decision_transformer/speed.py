@@ -1,6 +1,8 @@
 """`dt bench speed`: side-by-side timings, reported as ratios measured in one run.
 
-1. Window sampling vs a paper-size training step (batch 64, K 20, width 128, 3 layers, Hopper dims),
+1. Window sampling vs a paper-size training step, and the same step with transformers'
+   DecisionTransformerModel (when installed), timed in the same process.
+   Window sampling vs a paper-size training step (batch 64, K 20, width 128, 3 layers, Hopper dims),
    on a 1M-step synthetic dataset with Hopper-like episode lengths. Target: sampling < 5% of a step.
 2. Batched evaluation (N envs, one model call per step) vs the same episodes one at a time.
 """
@@ -81,9 +83,45 @@ def bench_train_vs_sampling(cfg: SpeedConfig) -> dict:
         sample_times.append(time.perf_counter() - t0)
     step_ms = 1e3 * statistics.median(step_times)
     sample_ms = 1e3 * statistics.median(sample_times)
-    return {"dataset_steps": data.num_steps, "dataset_episodes": data.num_episodes,
-            "train_step_ms_median": step_ms, "sample_ms_median": sample_ms,
-            "sample_fraction_of_step": sample_ms / step_ms, "target_sample_fraction": 0.05}
+    out = {"dataset_steps": data.num_steps, "dataset_episodes": data.num_episodes,
+           "train_step_ms_median": step_ms, "sample_ms_median": sample_ms,
+           "sample_fraction_of_step": sample_ms / step_ms, "target_sample_fraction": 0.05}
+    hf_ms = _hf_train_step_ms(batch, cfg.train_steps)
+    if hf_ms is not None:
+        out.update(hf_train_step_ms_median=hf_ms, hf_over_ours=hf_ms / step_ms)
+    return out
+
+
+def _hf_train_step_ms(batch, n_steps: int) -> float | None:
+    """The same step (same sizes, loss, optimiser, clip) with transformers' DecisionTransformerModel."""
+    try:
+        from transformers import DecisionTransformerConfig, DecisionTransformerModel
+    except ImportError:
+        return None
+    torch.manual_seed(0)
+    model = DecisionTransformerModel(DecisionTransformerConfig(
+        state_dim=11, act_dim=3, hidden_size=128, n_layer=3, n_head=1, n_inner=512, activation_function="relu",
+        max_ep_len=1000, n_positions=1024)).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-4)
+    mask = batch.attention_mask.bool()
+
+    def step() -> None:
+        out = model(states=batch.states, actions=batch.actions, rewards=None, returns_to_go=batch.returns_to_go,
+                    timesteps=batch.timesteps, attention_mask=batch.attention_mask, return_dict=True)
+        loss = ((out.action_preds - batch.actions) ** 2)[mask].mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
+        opt.step()
+
+    for _ in range(5):
+        step()
+    times = []
+    for _ in range(n_steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
 
 
 def bench_eval(cfg: SpeedConfig) -> dict:
@@ -130,6 +168,8 @@ def run_speed(cfg: SpeedConfig) -> dict:
         ["paper-size train step (median ms)", tv["train_step_ms_median"]],
         ["window sampling, batch 64 (median ms)", tv["sample_ms_median"]],
         ["sampling / train step", f"{100 * tv['sample_fraction_of_step']:.2f}% (target < 5%)"],
+        ["transformers DecisionTransformerModel step (median ms)", tv.get("hf_train_step_ms_median")],
+        ["its step time / ours", f"{tv['hf_over_ours']:.2f}x" if "hf_over_ours" in tv else None],
         [f"eval {ev['episodes']} episodes batched (s)", ev["batched_s"]],
         [f"eval {ev['episodes']} episodes one at a time (s)", ev["one_at_a_time_s"]],
         ["batched evaluation speed-up", f"{ev['speedup']:.1f}x (same returns: {ev['same_returns']})"],
