@@ -4,7 +4,9 @@ The graph: `num_nodes` nodes, each directed edge present with probability `edge_
 G(n, p)), drawn from `graph_seed`; seeds are tried in turn from `graph_seed * 1000` until the graph is
 strongly connected, so every goal is reachable from every start. The graph is fixed for the env's
 lifetime; `reset(seed=...)` draws only the start and goal (distinct, uniform), or takes them from
-`options={"start": i, "goal": j}`.
+`options={"start": i, "goal": j}`. With `pair_from_seed=True`, `reset(seed=s)` instead takes the s-th
+(start, goal) pair of all num_nodes * (num_nodes - 1) ordered pairs (modulo their number), so that
+evaluating seeds 0 .. n(n-1)-1 covers every pair exactly once.
 
 Observation: float32 (2 * num_nodes,) = one-hot current node, then one-hot goal node.
 Action: Discrete(num_nodes), the next node. An action that is not an out-neighbour of the current
@@ -92,12 +94,13 @@ class GraphShortestPathEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, num_nodes: int = DEFAULT_NUM_NODES, edge_prob: float = DEFAULT_EDGE_PROB,
-                 graph_seed: int = DEFAULT_GRAPH_SEED, horizon: int = DEFAULT_HORIZON):
+                 graph_seed: int = DEFAULT_GRAPH_SEED, horizon: int = DEFAULT_HORIZON, pair_from_seed: bool = False):
         if horizon <= 0:
             raise ValueError(f"GraphShortestPathEnv horizon={horizon} must be positive")
         self.graph = RandomGraph(num_nodes, edge_prob, graph_seed)
         self.num_nodes = num_nodes
         self.horizon = horizon
+        self.pair_from_seed = pair_from_seed
         self.observation_space = gym.spaces.Box(0.0, 1.0, shape=(2 * num_nodes,), dtype=np.float32)
         self.action_space = gym.spaces.Discrete(num_nodes)
         self._node = self._goal = -1
@@ -113,6 +116,8 @@ class GraphShortestPathEnv(gym.Env):
         n = self.num_nodes
         start = options.get("start")
         goal = options.get("goal")
+        if self.pair_from_seed and seed is not None and start is None and goal is None:
+            start, goal = pair_of_index(seed, n)
         if start is None:
             start = int(self.np_random.integers(n)) if goal is None else int((goal + self.np_random.integers(1, n)) % n)
         if goal is None:
@@ -141,6 +146,13 @@ class GraphShortestPathEnv(gym.Env):
         truncated = not terminated and self._t >= self.horizon
         self._done = terminated or truncated
         return self._obs(), -1.0, terminated, truncated, {"node": self._node, "valid": valid}
+
+
+def pair_of_index(i: int, num_nodes: int) -> tuple[int, int]:
+    """The i-th ordered pair (start, goal) of distinct nodes, i taken modulo num_nodes * (num_nodes - 1)."""
+    i = int(i) % (num_nodes * (num_nodes - 1))
+    start, k = divmod(i, num_nodes - 1)
+    return start, k + (k >= start)
 
 
 def encode(nodes: np.ndarray, goals: np.ndarray, num_nodes: int) -> np.ndarray:

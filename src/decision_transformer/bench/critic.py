@@ -1,0 +1,90 @@
+"""The paper's sparse-reward critic analysis on Key-to-Door.
+
+A transformer over (s, a) tokens (no return tokens, which would give the answer away) with a return
+head, trained by binary cross-entropy to predict from every prefix of an episode whether the episode
+ends in success. On held-out random episodes we plot the predicted success probability over the
+episode (it should rise when the key is picked up and reach 1 at the door) and the attention of the
+last token over the episode (it should concentrate on the key pick-up and the door).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import DTConfig
+from ..envs.keytodoor import DEFAULT_PHASE_LENGTHS, random_dataset_with_events
+from .episodic import EpisodeBatcher, train_episodic
+
+HELD_OUT_EPISODES = 3000
+HELD_OUT_SEED = 987_654
+
+
+def run_critic(num_episodes: int, cfg: Any, out_dir: Path, progress: bool = True) -> dict[str, Any]:
+    """Train the critic on `num_episodes` random episodes (seed 0), analyse held-out episodes, write
+    critic_success_prob.png and critic_attention.png. `cfg` is a KeyToDoorBenchConfig."""
+    from .plots import plot_critic_attention, plot_critic_probability
+
+    H = sum(DEFAULT_PHASE_LENGTHS)
+    data, _ = random_dataset_with_events(num_episodes, seed=0)
+    model_cfg = DTConfig(context_len=H, max_ep_len=H, embed_dim=cfg.embed_dim, n_layer=cfg.n_layer, n_head=cfg.n_head,
+                         dropout=cfg.dropout, discrete_actions=True, condition_on_return=False, predict_return=True)
+    train_cfg = dataclasses.replace(cfg.train, steps=cfg.critic_steps, seed=0, action_loss_weight=0.0, return_loss_weight=1.0)
+    model, _, history = train_episodic("bc", model_cfg, data, train_cfg, progress=progress, desc="critic")
+
+    held, key_step = random_dataset_with_events(HELD_OUT_EPISODES, seed=HELD_OUT_SEED)
+    # normalise held-out states with the training data's statistics, as evaluation would
+    held = dataclasses.replace(held, stats_override=data.state_stats)
+    batch = EpisodeBatcher(held, H, H)
+    with torch.no_grad():
+        out = model.forward_all(batch.states, batch.actions, batch.returns_to_go, batch.timesteps, batch.attention_mask)
+        prob = torch.sigmoid(out.return_preds[..., 0]).numpy()  # (E, K), left-padded
+        maps = model.attention_maps(batch.states, batch.actions, batch.returns_to_go, batch.timesteps, batch.attention_mask)
+    lengths = held.episode_lengths
+    pad = H - lengths
+    success = held.episode_returns > 0.5
+    # per-episode probability by timestep (NaN after the end)
+    p_by_t = np.full((len(lengths), H), np.nan)
+    for e in range(len(lengths)):
+        p_by_t[e, : lengths[e]] = prob[e, pad[e]:]
+    # attention of the last token (a_T) over timesteps, summed over its heads and the 2 tokens per step
+    attn = []  # per layer: (E, H) with NaN padding
+    for m in maps:
+        last = m[:, :, -1, :].sum(1).numpy()  # (E, N) over tokens, heads summed then renormalised below
+        per_step = last.reshape(len(lengths), H, 2).sum(-1)
+        per_step = per_step / per_step.sum(1, keepdims=True)
+        a = np.full((len(lengths), H), np.nan)
+        for e in range(len(lengths)):
+            a[e, : lengths[e]] = per_step[e, pad[e]:]
+        attn.append(a)
+    groups = {
+        "success": success,
+        "failed, key picked up": ~success & (key_step >= 0),
+        "failed, no key": ~success & (key_step < 0),
+    }
+    plot_critic_probability(out_dir / "critic_success_prob.png", p_by_t, groups, key_step, lengths, DEFAULT_PHASE_LENGTHS)
+    plot_critic_attention(out_dir / "critic_attention.png", attn, success, key_step, lengths)
+
+    # numbers for the JSON: final prediction per group; attention mass on the key and door steps
+    final = p_by_t[np.arange(len(lengths)), lengths - 1]
+    succ_idx = np.flatnonzero(success)
+    key_share = [[float(a[e, key_step[e]]) for e in succ_idx] for a in attn]
+    door_share = [[float(a[e, lengths[e] - 1]) for e in succ_idx] for a in attn]
+    return {
+        "train_episodes": num_episodes,
+        "steps": cfg.critic_steps,
+        "loss_history_per_100_steps": history,
+        "held_out_episodes": HELD_OUT_EPISODES,
+        "held_out_successes": int(success.sum()),
+        "final_p_success_mean": {g: float(np.mean(final[mask])) if mask.any() else None for g, mask in groups.items()},
+        "p_success_before_key_mean": float(np.nanmean([p_by_t[e, key_step[e] - 1] for e in succ_idx if key_step[e] > 0]))
+        if len(succ_idx) else None,
+        "p_success_after_key_mean": float(np.nanmean([p_by_t[e, key_step[e]] for e in succ_idx])) if len(succ_idx) else None,
+        "last_token_attention_on_key_step_per_layer": [float(np.mean(v)) if v else None for v in key_share],
+        "last_token_attention_on_door_step_per_layer": [float(np.mean(v)) if v else None for v in door_share],
+        "uniform_attention_per_step": float(np.mean(1.0 / lengths[success])) if len(succ_idx) else None,
+    }

@@ -1,0 +1,146 @@
+"""`dt bench graph`: the paper's Figure 2 (shortest paths on a graph from random-walk data).
+
+For each seed: generate random-walk trajectories (the seed picks the data; the graph is fixed), train
+DT and BC (the same transformer without return tokens) on whole episodes, and evaluate on every
+(start, goal) pair of the graph (380 pairs for 20 nodes). DT is conditioned on the largest possible
+return from its start, minus the shortest-path length (the reset `info` gives it). The random policy
+is the random walk itself. The metric is the fraction of pairs solved by a shortest path; the path
+length distribution of DT, the random walk and the true shortest paths is plotted as in Figure 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import DTConfig
+from ..envs.graph import DEFAULT_HORIZON, DEFAULT_NUM_NODES, ENV_ID, RandomGraph, pair_of_index, random_walk_dataset
+from ..evaluate import evaluate
+from .common import markdown_table, provenance, summarize, write_json, write_text
+from .episodic import EpisodicTrainConfig, train_episodic
+
+METHODS = ("dt", "bc", "random")
+LABELS = {"dt": "DT", "bc": "BC", "random": "Random walk"}
+DATA = "random-walk"
+
+
+@dataclass(frozen=True)
+class GraphBenchConfig:
+    """Settings of `dt bench graph`."""
+
+    seeds: int = 3
+    """Seeds (each with its own random-walk data, model init and random-walk baseline)."""
+    num_episodes: int = 5000
+    """Random-walk trajectories in the training data."""
+    methods: tuple[str, ...] = METHODS
+    """Methods to run (any of dt, bc, random)."""
+    embed_dim: int = 64
+    """Transformer width."""
+    n_layer: int = 1
+    """Transformer blocks."""
+    n_head: int = 1
+    """Attention heads."""
+    dropout: float = 0.0
+    """Transformer dropout."""
+    train: EpisodicTrainConfig = EpisodicTrainConfig(steps=2000, batch_size=64, lr=3e-3, warmup_steps=200)
+    """Whole-episode training of DT / BC (the seed field is replaced by the bench seed)."""
+    torch_threads: int = 1
+    """torch CPU threads. 1 by default: on a shared 2-core machine, 2 threads made a training step ~16x slower."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+QUICK = GraphBenchConfig(seeds=2, num_episodes=300, embed_dim=32, n_layer=1,
+                         train=EpisodicTrainConfig(steps=30, batch_size=16, lr=1e-3, warmup_steps=10))
+
+
+def _random_walk_lengths(graph: RandomGraph, starts: np.ndarray, goals: np.ndarray, horizon: int, seed: int) -> np.ndarray:
+    """Length of one random walk per pair; horizon + 1 where the goal was not reached in time."""
+    rng = np.random.default_rng(seed)
+    node = starts.copy()
+    length = np.full(len(starts), horizon + 1, np.int64)
+    alive = np.ones(len(starts), bool)
+    for t in range(horizon):
+        node = np.where(alive, graph.random_neighbour(node, rng), node)
+        arrived = alive & (node == goals)
+        length[arrived] = t + 1
+        alive &= ~arrived
+    return length
+
+
+def run_graph(cfg: GraphBenchConfig, out_dir: str | Path, command: str = "", progress: bool = True) -> dict[str, Any]:
+    """Run the benchmark and write graph.json, graph.md and graph_path_lengths.png into out_dir."""
+    unknown = sorted(set(cfg.methods) - set(METHODS))
+    if unknown:
+        raise ValueError(f"GraphBenchConfig.methods has unknown {unknown}; expected a subset of {list(METHODS)}")
+    from .plots import plot_path_lengths
+
+    out_dir = Path(out_dir)
+    torch.set_num_threads(cfg.torch_threads)
+    t0 = time.perf_counter()
+    n, H = DEFAULT_NUM_NODES, DEFAULT_HORIZON
+    graph = RandomGraph()
+    num_pairs = n * (n - 1)
+    pairs = np.array([pair_of_index(i, n) for i in range(num_pairs)])
+    shortest = graph.distances[pairs[:, 0], pairs[:, 1]]
+    results: dict[str, dict[str, list[float]]] = {m: {DATA: []} for m in cfg.methods}
+    mean_length: dict[str, list[float]] = {m: [] for m in cfg.methods}
+    lengths_all: dict[str, list[np.ndarray]] = {m: [] for m in cfg.methods}
+    for seed in range(cfg.seeds):
+        data = random_walk_dataset(cfg.num_episodes, seed=seed)
+        for method in cfg.methods:
+            t1 = time.perf_counter()
+            if method == "random":
+                lengths = _random_walk_lengths(graph, pairs[:, 0], pairs[:, 1], H, seed=1_000_000 + seed)
+            else:
+                model_cfg = DTConfig(context_len=H, max_ep_len=H, embed_dim=cfg.embed_dim, n_layer=cfg.n_layer,
+                                     n_head=cfg.n_head, dropout=cfg.dropout, discrete_actions=True,
+                                     condition_on_return=method == "dt")
+                _, policy, _ = train_episodic(method, model_cfg, data, dataclasses.replace(cfg.train, seed=seed),
+                                              progress=progress, desc=f"{method} seed {seed}")
+                res = evaluate(policy, ENV_ID, [lambda info: -float(info["shortest_path_length"])],
+                               num_episodes=num_pairs, num_envs=100, seed=0, env_kwargs={"pair_from_seed": True},
+                               progress=False)[0]
+                lengths = np.asarray(res.lengths, np.int64)
+                # an episode that used the whole horizon counts as not reached (no shortest path is that long)
+                lengths = np.where(lengths >= H, H + 1, lengths)
+            solved = float(np.mean(lengths == shortest))
+            results[method][DATA].append(solved)
+            mean_length[method].append(float(np.mean(np.minimum(lengths, H + 1))))
+            lengths_all[method].append(lengths)
+            if progress:
+                print(f"graph seed={seed} {method}: shortest-path fraction {solved:.3f} ({time.perf_counter() - t1:.0f}s)",
+                      flush=True)
+    labels = {"dt": "Decision Transformer", "bc": "BC (no return tokens)", "random": "random walk"}
+    hist = {labels[m]: np.concatenate(lengths_all[m]) for m in ("dt", "random", "bc") if m in lengths_all}
+    hist["shortest path"] = np.tile(shortest, cfg.seeds)
+    plot_path_lengths(out_dir / "graph_path_lengths.png", hist, H)
+    wall = time.perf_counter() - t0
+    report = {
+        "task": "graph",
+        "env_id": ENV_ID,
+        "metric": "fraction of the (start, goal) pairs solved by a shortest path, one value per seed",
+        "results": results,
+        "summary": summarize(results),
+        "mean_path_length": mean_length,
+        "path_length_note": f"{H + 1} stands for 'not reached within the horizon of {H} steps'",
+        "graph": {"num_nodes": n, "num_edges": int(graph.adjacency.sum()), "generator_seed": graph.seed_used,
+                  "pairs": num_pairs, "shortest_path_length_counts": np.bincount(shortest).tolist()},
+        "data": {"episodes": cfg.num_episodes, "reached_goal_fraction": float(data.terminations.sum() / data.num_episodes)},
+        "config": cfg.to_dict(),
+        **provenance(command, wall),
+    }
+    write_json(out_dir / "graph.json", report)
+    table = markdown_table(results, [DATA], LABELS, percent=True)
+    write_text(out_dir / "graph.md", (
+        "# Graph shortest path (paper Figure 2): fraction of (start, goal) pairs solved by a shortest path\n\n"
+        f"{table}\n`{command}` on {report['machine']}, {report['date']}, wall time {wall / 60:.1f} min, "
+        f"commit {report['git_commit'][:10]}.\n"))
+    return report

@@ -1,0 +1,167 @@
+"""`dt bench keytodoor`: the paper's Table 6 (success rate on Key-to-Door from 1K / 10K random trajectories).
+
+For each seed and each data size: generate uniformly random trajectories (the seed picks the data),
+train DT, BC (the same transformer without return tokens) and %BC (BC on the top 10/25/40% of
+timesteps by episode return) on whole episodes, train discrete CQL (d3rlpy), and evaluate each on the
+same `eval_episodes` seeded episodes. DT is conditioned on a return of 1 (success). The random policy is
+evaluated on the same episodes. Then the critic analysis (`bench/critic.py`) on the largest data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import DTConfig
+from ..envs.keytodoor import DEFAULT_PHASE_LENGTHS, ENV_ID, NUM_ACTIONS, random_dataset
+from ..evaluate import evaluate
+from .common import markdown_table, provenance, run_policy, summarize, write_json, write_text
+from .episodic import EpisodicTrainConfig, train_episodic
+
+PAPER_TABLE6 = {  # success rate in %, the paper's Table 6
+    "dt": {"1k": 71.8, "10k": 94.6},
+    "cql": {"1k": 13.1, "10k": 13.3},
+    "bc": {"1k": 1.4, "10k": 1.6},
+    "pbc": {"1k": 69.9, "10k": 95.1},
+    "random": {"1k": 3.1, "10k": 3.1},
+}
+METHODS = ("dt", "bc", "pbc10", "pbc25", "pbc40", "cql", "random")
+LABELS = {"dt": "DT", "bc": "BC", "pbc10": "10%BC", "pbc25": "25%BC", "pbc40": "40%BC", "cql": "CQL", "random": "Random"}
+TOP_FRACTIONS = {"pbc10": 0.10, "pbc25": 0.25, "pbc40": 0.40}
+
+
+@dataclass(frozen=True)
+class KeyToDoorBenchConfig:
+    """Settings of `dt bench keytodoor`."""
+
+    seeds: int = 3
+    """Seeds (each with its own data, model init and evaluation episodes)."""
+    data_sizes: tuple[int, ...] = (1000, 10000)
+    """Numbers of random trajectories; reported as 1k, 10k."""
+    methods: tuple[str, ...] = METHODS
+    """Methods to run (any of dt, bc, pbc10, pbc25, pbc40, cql, random)."""
+    embed_dim: int = 64
+    """Transformer width."""
+    n_layer: int = 1
+    """Transformer blocks."""
+    n_head: int = 1
+    """Attention heads."""
+    dropout: float = 0.0
+    """Transformer dropout (0: with 0.1, DT on 10K was still on its initial loss plateau after 2000 steps)."""
+    train: EpisodicTrainConfig = EpisodicTrainConfig(steps=3000, batch_size=64, lr=3e-3, warmup_steps=200)
+    """Whole-episode training of DT / BC / %BC (the seed field is replaced by the bench seed)."""
+    cql_steps: int = 5000
+    """DiscreteCQL gradient steps."""
+    eval_episodes: int = 300
+    """Evaluation episodes per method, data and seed."""
+    critic: bool = True
+    """Also run the critic analysis (plots) on the largest data size."""
+    critic_steps: int = 3000
+    """Training steps of the critic."""
+    torch_threads: int = 1
+    """torch CPU threads. 1 by default: on a shared 2-core machine, 2 threads made a training step ~16x slower."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+QUICK = KeyToDoorBenchConfig(
+    seeds=2, data_sizes=(200, 500), embed_dim=32, n_layer=1,
+    train=EpisodicTrainConfig(steps=30, batch_size=16, lr=1e-3, warmup_steps=10),
+    cql_steps=50, eval_episodes=20, critic_steps=30,
+)
+
+
+def data_name(n: int) -> str:
+    return f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
+def run_keytodoor(cfg: KeyToDoorBenchConfig, out_dir: str | Path, command: str = "", progress: bool = True) -> dict[str, Any]:
+    """Run the benchmark and write keytodoor.json, keytodoor.md and the critic PNGs into out_dir."""
+    unknown = sorted(set(cfg.methods) - set(METHODS))
+    if unknown:
+        raise ValueError(f"KeyToDoorBenchConfig.methods has unknown {unknown}; expected a subset of {list(METHODS)}")
+    if "cql" in cfg.methods:
+        from .cql import _d3rlpy
+
+        _d3rlpy()  # fail now, not after an hour of training, if the baselines extra is missing
+    out_dir = Path(out_dir)
+    torch.set_num_threads(cfg.torch_threads)
+    t0 = time.perf_counter()
+    H = sum(DEFAULT_PHASE_LENGTHS)
+    results: dict[str, dict[str, list[float]]] = {m: {data_name(n): [] for n in cfg.data_sizes} for m in cfg.methods}
+    timings: dict[str, list[float]] = {m: [] for m in cfg.methods}
+    for seed in range(cfg.seeds):
+        eval_seed = 1_000_000 * (seed + 1)
+        for n in cfg.data_sizes:
+            name = data_name(n)
+            data = random_dataset(n, seed=seed)
+            for method in cfg.methods:
+                t1 = time.perf_counter()
+                if method == "random":
+                    rng = np.random.default_rng(eval_seed)
+                    out = run_policy(ENV_ID, lambda o: rng.integers(0, NUM_ACTIONS, size=len(o)), cfg.eval_episodes, eval_seed)
+                    success = float(np.mean(out["returns"] > 0.5))
+                elif method == "cql":
+                    from .cql import CQLConfig, train_discrete_cql
+
+                    act = train_discrete_cql(data, CQLConfig(steps=cfg.cql_steps, seed=seed))
+                    out = run_policy(ENV_ID, act, cfg.eval_episodes, eval_seed)
+                    success = float(np.mean(out["returns"] > 0.5))
+                else:
+                    kind = "dt" if method == "dt" else "bc"
+                    train_data = data.top_fraction(TOP_FRACTIONS[method]) if method in TOP_FRACTIONS else data
+                    model_cfg = DTConfig(context_len=H, max_ep_len=H, embed_dim=cfg.embed_dim, n_layer=cfg.n_layer,
+                                         n_head=cfg.n_head, dropout=cfg.dropout, discrete_actions=True,
+                                         condition_on_return=kind == "dt")
+                    _, policy, _ = train_episodic(kind, model_cfg, train_data, dataclasses.replace(cfg.train, seed=seed),
+                                                  progress=progress, desc=f"{method} {name} seed {seed}")
+                    res = evaluate(policy, ENV_ID, [1.0], num_episodes=cfg.eval_episodes, num_envs=min(cfg.eval_episodes, 100),
+                                   seed=eval_seed, progress=False)[0]
+                    success = float(np.mean(np.asarray(res.returns) > 0.5))
+                results[method][name].append(success)
+                timings[method].append(time.perf_counter() - t1)
+                if progress:
+                    print(f"keytodoor seed={seed} data={name} {method}: success {success:.3f} "
+                          f"({time.perf_counter() - t1:.0f}s)", flush=True)
+            # results so far, so that a long run can be inspected (and is not lost) before it ends
+            _write(out_dir, cfg, results, timings, command, time.perf_counter() - t0, partial=True)
+    critic_info = None
+    if cfg.critic:
+        from .critic import run_critic
+
+        critic_info = run_critic(max(cfg.data_sizes), cfg, out_dir, progress=progress)
+    return _write(out_dir, cfg, results, timings, command, time.perf_counter() - t0, partial=False, critic=critic_info)
+
+
+def _write(out_dir: Path, cfg: KeyToDoorBenchConfig, results, timings, command: str, wall: float,
+           partial: bool, critic: dict[str, Any] | None = None) -> dict[str, Any]:
+    data_names = [data_name(n) for n in cfg.data_sizes]
+    paper = {m: PAPER_TABLE6["pbc" if m.startswith("pbc") else m] for m in results}
+    report = {
+        "task": "keytodoor",
+        "env_id": ENV_ID,
+        "metric": "success rate in [0, 1] over eval_episodes evaluation episodes, one value per seed",
+        "partial": partial,
+        "results": results,
+        "summary": summarize(results),
+        "paper_table6_percent": PAPER_TABLE6,
+        "seconds_per_run": {m: float(np.mean(v)) for m, v in timings.items() if v},
+        "config": cfg.to_dict(),
+        **provenance(command, wall),
+    }
+    if critic is not None:
+        report["critic"] = critic
+    write_json(out_dir / "keytodoor.json", report)
+    table = markdown_table(results, data_names, LABELS, percent=True, paper=paper)
+    text = (f"# Key-to-Door (paper Table 6): success rate, mean ± std over seeds\n\n{table}\n"
+            f"`{command}` on {report['machine']}, {report['date']}, wall time {wall / 60:.1f} min, "
+            f"commit {report['git_commit'][:10]}.\n")
+    write_text(out_dir / "keytodoor.md", text)
+    return report
