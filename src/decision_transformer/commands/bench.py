@@ -10,7 +10,7 @@ import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="reproduce the paper's graph shortest-path and Key-to-Door experiments")
+    p = sub.add_parser("bench", help="reproduce the paper's graph shortest-path and Key-to-Door experiments; speed benchmarks")
     bsub = p.add_subparsers(dest="bench_command", required=True, metavar="BENCH")
 
     def common(q: argparse.ArgumentParser, default_seeds: int) -> None:
@@ -31,6 +31,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     k.add_argument("--eval-episodes", type=int, default=None, help="evaluation episodes per run (default 300)")
     k.add_argument("--no-critic", action="store_true", help="skip the critic analysis")
     k.set_defaults(func=run_keytodoor_cmd)
+
+    from ..bench.speed import add_speed_parser
+
+    add_speed_parser(bsub)  # dt bench speed: sampling vs training step, batched vs sequential evaluation
 
 
 def _overrides(args: argparse.Namespace, cfg):

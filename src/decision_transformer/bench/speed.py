@@ -42,7 +42,7 @@ class SpeedConfig:
 
 
 def _synthetic_dataset(n_steps: int, seed: int = 0):
-    from .data.trajectories import TrajectoryDataset
+    from ..data.trajectories import TrajectoryDataset
 
     rng = np.random.default_rng(seed)
     lengths = rng.integers(20, 1001, size=n_steps // 300)
@@ -59,9 +59,9 @@ def _synthetic_dataset(n_steps: int, seed: int = 0):
 
 
 def bench_train_vs_sampling(cfg: SpeedConfig) -> dict:
-    from .config import DTConfig
-    from .data.sampler import WindowSampler
-    from .train import TrainConfig, Trainer
+    from ..config import DTConfig
+    from ..data.sampler import WindowSampler
+    from ..train import TrainConfig, Trainer
 
     data = _synthetic_dataset(cfg.dataset_steps)
     tcfg = TrainConfig(out="/nonexistent", steps=10**9, progress=False)
@@ -127,9 +127,9 @@ def _hf_train_step_ms(batch, n_steps: int) -> float | None:
 def bench_eval(cfg: SpeedConfig) -> dict:
     import gymnasium as gym
 
-    from .config import DTConfig
-    from .evaluate import RolloutPolicy, evaluate
-    from .model import DecisionTransformer
+    from ..config import DTConfig
+    from ..evaluate import RolloutPolicy, evaluate
+    from ..model import DecisionTransformer
 
     env = gym.make(cfg.eval_env)
     sd, ad = env.observation_space.shape[0], env.action_space.shape[0]
@@ -152,8 +152,8 @@ def bench_eval(cfg: SpeedConfig) -> dict:
 
 
 def run_speed(cfg: SpeedConfig) -> dict:
-    from . import __version__, atomic
-    from .metrics import format_table
+    from .. import __version__, atomic
+    from ..metrics import format_table
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     report = {
@@ -180,7 +180,7 @@ def run_speed(cfg: SpeedConfig) -> dict:
 
 def add_speed_parser(bench_sub: argparse._SubParsersAction) -> None:
     """Register `dt bench speed` on the `dt bench` sub-parsers."""
-    from .cli_args import add_dataclass_args, from_args
+    from ..cli_args import add_dataclass_args, from_args
 
     p = bench_sub.add_parser("speed", help="sampling vs training step, batched vs sequential evaluation")
     add_dataclass_args(p, SpeedConfig)
