@@ -15,9 +15,6 @@ from decision_transformer.suite.rollout import policy_act_fn, random_act_fn, rol
 
 QUALITIES = ("random", "medium", "medium-replay", "expert", "medium-expert")
 
-# TEMPORARY while the Hopper behaviour policy trains: its weights are committed once training ends.
-pytestmark = pytest.mark.skipif("hopper" not in suite.suite_config()["envs"], reason="Hopper policies not exported yet")
-
 
 def test_registry_lists_suite_names_with_measured_refs():
     specs = builtin_datasets()

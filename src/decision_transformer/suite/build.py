@@ -37,30 +37,61 @@ def load_or_default_config() -> dict:
 
 
 def select_policies(records: list[dict], medium_step: int | None = None, expert_step: int | None = None,
-                    medium_fraction: float = 1 / 3) -> tuple[dict, dict]:
-    """(medium record, expert record) from snapshots.jsonl records."""
+                    medium_fraction: float = 1 / 3, evaluate=None, top_k: int = 5) -> tuple[dict, dict]:
+    """(medium record, expert record) from snapshots.jsonl records.
+
+    Training-time evaluations use few episodes and are noisy, so with `evaluate(step) -> mean return` given, the
+    `top_k` best snapshots are re-evaluated and the best re-evaluated one is the expert; then the `top_k` earlier
+    snapshots closest to `medium_fraction` of the expert's return are re-evaluated and the closest is medium.
+    Re-evaluated returns are stored in the records as "reevaluated_return".
+    """
     if not records:
         raise DatasetError("no snapshots: train a behaviour policy first (dt suite train-behaviour ENV)")
-    by_step = {r["step"]: r for r in records}
+    by_step = {r["step"]: dict(r) for r in records}
+    records = list(by_step.values())
+
+    def score(r: dict) -> float:
+        return r.get("reevaluated_return", r["stochastic_return"])
+
+    def reevaluate(candidates: list[dict]) -> None:
+        if evaluate is not None:
+            for r in candidates:
+                if "reevaluated_return" not in r:
+                    r["reevaluated_return"] = float(evaluate(r["step"]))
+
     if expert_step is not None:
         expert = by_step[expert_step]
+        reevaluate([expert])
     else:
-        expert = max(records, key=lambda r: (r["stochastic_return"], -r["step"]))
+        ranked = sorted(records, key=lambda r: (-r["stochastic_return"], r["step"]))[:top_k]
+        reevaluate(ranked)
+        expert = max(ranked, key=lambda r: (score(r), -r["step"]))
+    target = medium_fraction * score(expert)
     if medium_step is not None:
         medium = by_step[medium_step]
+        reevaluate([medium])
     else:
-        target = medium_fraction * expert["stochastic_return"]
         earlier = [r for r in records if r["step"] < expert["step"]] or records
-        medium = min(earlier, key=lambda r: (abs(r["stochastic_return"] - target), r["step"]))
+        ranked = sorted(earlier, key=lambda r: (abs(r["stochastic_return"] - target), r["step"]))[:top_k]
+        reevaluate(ranked)
+        medium = min(ranked, key=lambda r: (abs(score(r) - target), r["step"]))
     return medium, expert
 
 
 def export_env(env: str, work: Path, medium_step: int | None = None, expert_step: int | None = None,
-               replay_every: int = 1) -> dict:
+               replay_every: int = 1, reevaluate_episodes: int = 20) -> dict:
     """Copy the chosen snapshots into assets/suite/<env>/ and record them in suite.json. Returns the env entry."""
     env_id = ENV_IDS[env]
     records = read_snapshots(work)
-    medium, expert = select_policies(records, medium_step, expert_step)
+
+    def evaluate(step: int) -> float:
+        policy = NumpyPolicy.load(work / "snapshots" / f"step_{step:08d}.npz")
+        eps = rollout(env_id, policy_act_fn(policy, True), seed=777, num_envs=reevaluate_episodes,
+                      num_episodes=reevaluate_episodes)
+        return mean_return(eps)[0]
+
+    medium, expert = select_policies(records, medium_step, expert_step,
+                                     evaluate=evaluate if reevaluate_episodes else None)
     out = assets_dir() / env
     if out.exists():
         for old in out.rglob("*.npz"):
@@ -86,9 +117,13 @@ def export_env(env: str, work: Path, medium_step: int | None = None, expert_step
             "curve": [[r["step"], round(r["stochastic_return"], 1)] for r in records],
         },
         "expert": {"policy": f"{env}/expert.npz", "train_step": expert["step"],
-                   "eval_return": round(expert["stochastic_return"], 1)},
+                   "eval_return": round(expert["stochastic_return"], 1),
+                   "reevaluated_return": round(expert.get("reevaluated_return", float("nan")), 1),
+                   "reevaluated_episodes": reevaluate_episodes},
         "medium": {"policy": f"{env}/medium.npz", "train_step": medium["step"],
-                   "eval_return": round(medium["stochastic_return"], 1)},
+                   "eval_return": round(medium["stochastic_return"], 1),
+                   "reevaluated_return": round(medium.get("reevaluated_return", float("nan")), 1),
+                   "reevaluated_episodes": reevaluate_episodes},
         "medium_replay": {"num_envs": int(train_cfg.get("ppo", {}).get("n_envs", 1)), "snapshots": schedule,
                           "weights": "float16 copies of the training snapshots"},
     }
