@@ -37,13 +37,16 @@ def load_or_default_config() -> dict:
 
 
 def select_policies(records: list[dict], medium_step: int | None = None, expert_step: int | None = None,
-                    medium_fraction: float = 1 / 3, evaluate=None, top_k: int = 5) -> tuple[dict, dict]:
+                    medium_fraction: float = 1 / 3, evaluate=None, top_k: int = 5,
+                    baseline: float = 0.0) -> tuple[dict, dict]:
     """(medium record, expert record) from snapshots.jsonl records.
 
     Training-time evaluations use few episodes and are noisy, so with `evaluate(step) -> mean return` given, the
     `top_k` best snapshots are re-evaluated and the best re-evaluated one is the expert; then the `top_k` earlier
     snapshots closest to `medium_fraction` of the expert's return are re-evaluated and the closest is medium.
-    Re-evaluated returns are stored in the records as "reevaluated_return".
+    Re-evaluated returns are stored in the records as "reevaluated_return". `baseline` (default 0, D4RL's
+    "one third of the expert's return") is the random policy's return for envs whose returns are negative
+    costs (Reacher), where a third of the expert's return would be better than the expert.
     """
     if not records:
         raise DatasetError("no snapshots: train a behaviour policy first (dt suite train-behaviour ENV)")
@@ -66,7 +69,7 @@ def select_policies(records: list[dict], medium_step: int | None = None, expert_
         ranked = sorted(records, key=lambda r: (-r["stochastic_return"], r["step"]))[:top_k]
         reevaluate(ranked)
         expert = max(ranked, key=lambda r: (score(r), -r["step"]))
-    target = medium_fraction * score(expert)
+    target = baseline + medium_fraction * (score(expert) - baseline)
     if medium_step is not None:
         medium = by_step[medium_step]
         reevaluate([medium])
@@ -90,8 +93,11 @@ def export_env(env: str, work: Path, medium_step: int | None = None, expert_step
                       num_episodes=reevaluate_episodes)
         return mean_return(eps)[0]
 
+    baseline = 0.0
+    if env == "reacher":  # negative returns: medium = a third of the way from random to expert
+        baseline = reference_returns()[env]["random"]["mean"]
     medium, expert = select_policies(records, medium_step, expert_step,
-                                     evaluate=evaluate if reevaluate_episodes else None)
+                                     evaluate=evaluate if reevaluate_episodes else None, baseline=baseline)
     out = assets_dir() / env
     if out.exists():
         for old in out.rglob("*.npz"):
@@ -124,6 +130,7 @@ def export_env(env: str, work: Path, medium_step: int | None = None, expert_step
                    "eval_return": round(medium["stochastic_return"], 1),
                    "reevaluated_return": round(medium.get("reevaluated_return", float("nan")), 1),
                    "reevaluated_episodes": reevaluate_episodes},
+        "medium_target": "random + (expert - random) / 3" if baseline else "expert / 3",
         "medium_replay": {"num_envs": int(train_cfg.get("ppo", {}).get("n_envs", 1)), "snapshots": schedule,
                           "weights": "float16 copies of the training snapshots"},
     }
