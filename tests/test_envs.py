@@ -54,7 +54,7 @@ def _greedy(env: KeyToDoorEnv):
         pos = np.rint(obs[0:2] * (size - 1)).astype(int)
         if obs[4] == 0:
             return 0
-        target = pos + np.rint(obs[2:4] * (size - 1)).astype(int)
+        target = np.rint(obs[2:4] * (size - 1)).astype(int)
         d = target - pos
         if d[0]:
             return 0 if d[0] < 0 else 1
@@ -70,7 +70,7 @@ def _avoid_key_then(policy):
         if obs[5] != 1:
             return policy(obs, info)
         pos = np.rint(obs[0:2] * 4).astype(int)
-        key = pos + np.rint(obs[2:4] * 4).astype(int)
+        key = np.rint(obs[2:4] * 4).astype(int)
         return next(a for a in range(4) if not np.array_equal(np.clip(pos + MOVES[a], 0, 4), key))
 
     return act
@@ -96,7 +96,8 @@ def test_keytodoor_no_key_no_reward_and_door_blocks():
         steps = rollout(env, seed, _avoid_key_then(greedy))
         assert all(s[1] == 0.0 for s in steps[1:])
         assert steps[-1][3] is True and len(steps) - 1 == env.horizon  # truncated at the horizon
-        assert steps[-1][0][4] == 1 and np.abs(steps[-1][0][2:4]).sum() > 0  # the door is visible, never reached
+        door = np.rint(steps[-1][0][2:4] * 4).astype(int)
+        assert steps[-1][0][4] == 1 and not np.array_equal(np.rint(steps[-1][0][0:2] * 4).astype(int), door)
 
 
 def test_keytodoor_holding_key_not_observed_after_phase_1():

@@ -18,6 +18,7 @@ of the paper's credit-assignment analysis.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -96,9 +97,12 @@ def train_episodic(
     cfg: EpisodicTrainConfig,
     progress: bool = True,
     desc: str = "train",
+    callback: Callable[[int, torch.nn.Module], None] | None = None,
+    callback_every: int = 0,
 ) -> tuple[torch.nn.Module, RolloutPolicy, list[float]]:
     """Train a model of `kind` ('dt', 'bc', 'mlp-bc') on whole episodes. Returns the model (eval mode),
-    a `RolloutPolicy` for `evaluate`, and the mean loss of every 100 steps."""
+    a `RolloutPolicy` for `evaluate`, and the mean loss of every 100 steps. `callback(step, model)` is
+    called every `callback_every` steps (model in eval mode during the call)."""
     if cfg.return_loss_weight > 0 and not getattr(model_config, "predict_return", False):
         raise ValueError("EpisodicTrainConfig.return_loss_weight > 0 needs a model config with predict_return=True")
     torch.manual_seed(cfg.seed)
@@ -113,7 +117,7 @@ def train_episodic(
     history: list[float] = []
     running: list[float] = []
     model.train()
-    for _ in tqdm(range(cfg.steps), desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
+    for step in tqdm(range(1, cfg.steps + 1), desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
         states, actions, rtg, timesteps, mask, returns = batcher.sample(cfg.batch_size, rng)
         loss = torch.zeros(())
         if kind == "mlp-bc" or cfg.return_loss_weight == 0:
@@ -135,6 +139,10 @@ def train_episodic(
         if len(running) == 100:
             history.append(float(np.mean(running)))
             running = []
+        if callback is not None and callback_every and step % callback_every == 0:
+            model.eval()
+            callback(step, model)
+            model.train()
     model.eval()
     mean, std = dataset.state_stats
     policy = RolloutPolicy(model=model, context_len=model_config.context_len, state_mean=np.asarray(mean, np.float32),

@@ -54,7 +54,7 @@ class KeyToDoorBenchConfig:
     """Attention heads."""
     dropout: float = 0.0
     """Transformer dropout (0: with 0.1, DT on 10K was still on its initial loss plateau after 2000 steps)."""
-    train: EpisodicTrainConfig = EpisodicTrainConfig(steps=3000, batch_size=64, lr=3e-3, warmup_steps=200)
+    train: EpisodicTrainConfig = EpisodicTrainConfig(steps=4000, batch_size=64, lr=3e-3, warmup_steps=200)
     """Whole-episode training of DT / BC / %BC (the seed field is replaced by the bench seed)."""
     cql_steps: int = 5000
     """DiscreteCQL gradient steps."""
