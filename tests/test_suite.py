@@ -25,7 +25,8 @@ def test_registry_lists_suite_names_with_measured_refs():
         assert spec.ref_max_return > spec.ref_min_return
     assert reference_returns("hopper-medium") == (specs["hopper-medium"].ref_min_return, specs["hopper-medium"].ref_max_return)
     for env in ("halfcheetah", "walker2d", "reacher"):
-        assert f"{env}-random" in specs
+        for q in QUALITIES:
+            assert specs[f"{env}-{q}"].ref_max_return > specs[f"{env}-{q}"].ref_min_return
     refs = suite.reference_returns()
     for env in ("hopper", "halfcheetah", "walker2d", "reacher"):
         assert refs[env]["random"]["episodes"] == 100
