@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -61,30 +59,6 @@ def machine() -> str:
 def provenance(command: str, wall_time_s: float) -> dict[str, Any]:
     return {"command": command, "git_commit": git_commit(), "machine": machine(),
             "date": datetime.date.today().isoformat(), "wall_time_s": round(wall_time_s, 1)}
-
-
-def write_json(path: Path, obj: Any) -> Path:
-    """Atomic JSON write (temp file in the same directory, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
 
 
 def summarize(results: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, dict[str, float]]]:

@@ -22,7 +22,8 @@ import torch
 from ..config import DTConfig
 from ..envs.graph import DEFAULT_HORIZON, DEFAULT_NUM_NODES, ENV_ID, RandomGraph, pair_of_index, random_walk_dataset
 from ..evaluate import evaluate
-from .common import markdown_table, provenance, summarize, write_json, write_text
+from ..atomic import write_json, write_text
+from .common import markdown_table, provenance, summarize
 from .episodic import EpisodicTrainConfig, train_episodic
 
 METHODS = ("dt", "bc", "random")

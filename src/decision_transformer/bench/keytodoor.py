@@ -21,7 +21,8 @@ import torch
 from ..config import DTConfig
 from ..envs.keytodoor import DEFAULT_PHASE_LENGTHS, ENV_ID, NUM_ACTIONS, random_dataset
 from ..evaluate import evaluate
-from .common import markdown_table, provenance, run_policy, summarize, write_json, write_text
+from ..atomic import write_json, write_text
+from .common import markdown_table, provenance, run_policy, summarize
 from .episodic import EpisodicTrainConfig, train_episodic
 
 PAPER_TABLE6 = {  # success rate in %, the paper's Table 6

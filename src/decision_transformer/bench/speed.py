@@ -1,9 +1,8 @@
 """`dt bench speed`: side-by-side timings, reported as ratios measured in one run.
 
-1. Window sampling vs a paper-size training step, and the same step with transformers'
-   DecisionTransformerModel (when installed), timed in the same process.
-   Window sampling vs a paper-size training step (batch 64, K 20, width 128, 3 layers, Hopper dims),
-   on a 1M-step synthetic dataset with Hopper-like episode lengths. Target: sampling < 5% of a step.
+1. Window sampling vs a paper-size training step (batch 64, K 20, width 128, 3 layers, Hopper dims),
+   on a 1M-step synthetic dataset with Hopper-like episode lengths (target: sampling < 5% of a step);
+   and the same step with transformers' DecisionTransformerModel (when installed), in the same process.
 2. Batched evaluation (N envs, one model call per step) vs the same episodes one at a time.
 """
 
