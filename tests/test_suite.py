@@ -85,6 +85,28 @@ def test_rollout_counts_exact_steps_and_whole_episodes():
     assert len(eps) == 6 and all(e.terminations[-1] or e.truncations[-1] for e in eps)
 
 
+def test_rollout_transitions_replay_exactly_in_a_fresh_env():
+    """Every stored (observation, action) pair is the real one: re-stepping a fresh env with the stored actions
+    reproduces the stored observations and rewards (this caught stored observations aliasing a reused buffer)."""
+    import gymnasium as gym
+
+    space = gym.make("Hopper-v5").action_space
+    seed, num_envs = 3, 3
+    eps = rollout("Hopper-v5", random_act_fn(space), seed=seed, num_envs=num_envs, num_episodes=num_envs)
+    for ep in eps:
+        # the first observation identifies which env (reset seed) produced the episode
+        matches = [i for i in range(num_envs)
+                   if np.allclose(gym.make("Hopper-v5").reset(seed=seed * 1000 + i)[0], ep.observations[0])]
+        assert len(matches) == 1, "an episode's first observation is not a reset observation"
+        env = gym.make("Hopper-v5")
+        obs, _ = env.reset(seed=seed * 1000 + matches[0])
+        for t in range(len(ep)):
+            np.testing.assert_allclose(ep.observations[t], obs, rtol=1e-5, atol=1e-5)
+            obs, reward, *_ = env.step(ep.actions[t])
+            assert reward == pytest.approx(float(ep.rewards[t]), rel=1e-5, abs=1e-5)
+        assert len(np.unique(ep.observations, axis=0)) == len(ep)
+
+
 def test_rollout_schedule_switches_policy_mid_episode():
     cfg = suite.suite_config()["envs"]["hopper"]
     expert = NumpyPolicy.load(suite.assets_dir() / cfg["expert"]["policy"])

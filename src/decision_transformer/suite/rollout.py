@@ -96,7 +96,7 @@ def rollout(
             for i in idx:
                 next_obs, reward, terminated, truncated, _ = envs[i].step(actions[i])
                 buf = buffers[i]
-                buf["observations"].append(obs[i])
+                buf["observations"].append(obs[i].copy())  # a copy: row i is overwritten below
                 buf["actions"].append(actions[i])
                 buf["rewards"].append(float(reward))
                 buf["terminations"].append(bool(terminated))
