@@ -40,9 +40,12 @@ class BuiltinDataset:
     """This package's measured random-policy return (normalized score 0)."""
     ref_max_return: float | None = None
     """This package's measured expert return (normalized score 100)."""
+    generation: int = 1
+    """Bumped when the generator's output changes (a fix), so that stale cache files are not reused."""
 
     def path(self, seed: int = 0) -> Path:
-        return cache_dir() / f"{self.name}-seed{seed}.npz"
+        suffix = "" if self.generation == 1 else f"-gen{self.generation}"
+        return cache_dir() / f"{self.name}-seed{seed}{suffix}.npz"
 
     def is_cached(self, seed: int = 0) -> bool:
         return self.path(seed).is_file()

@@ -35,6 +35,8 @@ from ..data.trajectories import DatasetError, TrajectoryDataset
 
 QUALITIES = ("random", "medium", "medium-replay", "expert", "medium-expert")
 REWARD_SCALE = 1000.0
+# 2: observations stored correctly (generation 1 stored, at every step, the episode's last observation)
+GENERATION = 2
 
 # D4RL's normalisation references (d4rl/infos.py REF_MIN_SCORE / REF_MAX_SCORE), for reporting only: the suite's
 # envs are v5 and its policies are its own, so these scores are not directly comparable with D4RL's.
@@ -179,6 +181,7 @@ def _register() -> None:
                 description=_describe(env, q, spec),
                 ref_min_return=lo,
                 ref_max_return=hi,
+                generation=GENERATION,
             ))
 
 
