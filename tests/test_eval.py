@@ -121,3 +121,34 @@ def test_suite_datasets_report_both_reference_sets():
     assert r.normalized["suite:x"] == pytest.approx((50.0, 50.0))
     assert r.normalized["d4rl"] == pytest.approx((25.13, 24.87))
     assert r.ref_source == "d4rl" and "(suite:x)" in r.normalized_text()
+
+
+class ConstantDiscreteModel(torch.nn.Module):
+    """Always picks action 0 (argmax of equal logits)."""
+
+    def __init__(self, num_actions: int):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(num_actions))
+
+    def forward(self, states, actions, returns_to_go, timesteps, attention_mask):
+        return self.w.expand(states.shape[0], states.shape[1], -1)
+
+
+def test_results_record_terminated_versus_truncated():
+    import decision_transformer.envs  # noqa: F401  (registers dt/KeyToDoor-v0)
+
+    policy = RolloutPolicy(model=ConstantDiscreteModel(4), context_len=28, state_mean=np.zeros(8, np.float32),
+                           state_std=np.ones(8, np.float32), reward_scale=1.0, max_ep_len=28, discrete=True, act_dim=4)
+    res = evaluate(policy, "dt/KeyToDoor-v0", [1.0], num_episodes=40, num_envs=4, seed=0, progress=False)[0]
+    assert len(res.terminated) == 40
+    # Key-to-Door terminates only on success (reward 1); every other episode is truncated at the horizon
+    assert res.terminated == [r > 0.5 for r in res.returns]
+    assert all(n == 28 for n, t in zip(res.lengths, res.terminated) if not t)
+    assert not all(res.terminated)
+    pend = evaluate(policy_for_pendulum(), "InvertedPendulum-v5", [10.0], num_episodes=3, progress=False)[0]
+    assert pend.terminated == [True, True, True]  # a constant push drops the pole: terminal states
+
+
+def policy_for_pendulum():
+    return RolloutPolicy(model=RecordingModel(), context_len=3, state_mean=np.zeros(4, np.float32),
+                         state_std=np.ones(4, np.float32), reward_scale=10.0, max_ep_len=1000, discrete=False, act_dim=1)

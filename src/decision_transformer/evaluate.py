@@ -70,6 +70,9 @@ class TargetResult:
     """(random, expert) reference returns by label: 'd4rl' and/or 'suite:<dataset>'. The first is primary."""
     targets_used: list[float] = field(default_factory=list)
     """Per-episode target when the target was a function of the reset info."""
+    terminated: list[bool] = field(default_factory=list)
+    """Per episode: True if it ended in a terminal state (`terminated`), False if cut by a time limit
+    (`truncated`), as the env reported on its last step."""
 
     @property
     def return_mean(self) -> float:
@@ -186,7 +189,7 @@ def _rollout(policy, envs, target, num_episodes, seed, temperature, progress) ->
     active = np.ones(n, bool)
     ep_return = np.zeros(n)
     ep_len = np.zeros(n, np.int64)
-    results: dict[int, tuple[float, int, float]] = {}
+    results: dict[int, tuple[float, int, float, bool]] = {}
     gen = torch.Generator(device="cpu").manual_seed(seed)
     state_shape = tuple(envs.single_observation_space.shape)
     ctx = _Context(n, K, state_shape, policy.act_dim, policy.discrete)
@@ -241,7 +244,7 @@ def _rollout(policy, envs, target, num_episodes, seed, temperature, progress) ->
         seeds: list[int | None] = [None] * n
         restart = []
         for i in np.flatnonzero(done):
-            results[int(current[i])] = (float(ep_return[i]), int(ep_len[i]), float(targets[i]))
+            results[int(current[i])] = (float(ep_return[i]), int(ep_len[i]), float(targets[i]), bool(terminated[i]))
             bar.update(1)
             next_ep[i] += 1
             if next_ep[i] < len(shares[i]):
@@ -263,6 +266,7 @@ def _rollout(policy, envs, target, num_episodes, seed, temperature, progress) ->
         lengths=[results[e][1] for e in order],
         seeds=[seed + e for e in order],
         targets_used=[results[e][2] for e in order],
+        terminated=[results[e][3] for e in order],
     )
 
 
