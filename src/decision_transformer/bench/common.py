@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import platform
 import subprocess
@@ -43,7 +44,10 @@ def run_policy(env_id: str, act: Callable[[np.ndarray], np.ndarray], num_episode
             env.close()
 
 
+@functools.lru_cache(maxsize=None)
 def git_commit() -> str:
+    """HEAD when first called in this process (cached): a bench calls it when it starts, so a run records the
+    commit its code came from even if commits land while it runs."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
                              cwd=Path(__file__).resolve().parent)

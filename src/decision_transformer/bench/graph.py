@@ -23,7 +23,7 @@ from ..config import DTConfig
 from ..envs.graph import DEFAULT_HORIZON, DEFAULT_NUM_NODES, ENV_ID, RandomGraph, pair_of_index, random_walk_dataset
 from ..evaluate import evaluate
 from ..atomic import write_json, write_text
-from .common import markdown_table, provenance, summarize
+from .common import git_commit, markdown_table, provenance, summarize
 from .episodic import EpisodicTrainConfig, train_episodic
 
 METHODS = ("dt", "bc", "random")
@@ -84,6 +84,7 @@ def run_graph(cfg: GraphBenchConfig, out_dir: str | Path, command: str = "", pro
     from .plots import plot_path_lengths
 
     out_dir = Path(out_dir)
+    git_commit()  # pin the commit this run starts from (provenance reads it at the end)
     torch.set_num_threads(cfg.torch_threads)
     t0 = time.perf_counter()
     n, H = DEFAULT_NUM_NODES, DEFAULT_HORIZON

@@ -22,7 +22,7 @@ from ..config import DTConfig
 from ..envs.keytodoor import DEFAULT_PHASE_LENGTHS, ENV_ID, NUM_ACTIONS, random_dataset
 from ..evaluate import evaluate
 from ..atomic import write_json, write_text
-from .common import markdown_table, provenance, run_policy, summarize
+from .common import git_commit, markdown_table, provenance, run_policy, summarize
 from .episodic import EpisodicTrainConfig, train_episodic
 
 PAPER_TABLE6 = {  # success rate in %, the paper's Table 6
@@ -96,6 +96,7 @@ def run_keytodoor(cfg: KeyToDoorBenchConfig, out_dir: str | Path, command: str =
 
         _d3rlpy()  # fail now, not after an hour of training, if the baselines extra is missing
     out_dir = Path(out_dir)
+    git_commit()  # pin the commit this run starts from (provenance reads it at the end)
     torch.set_num_threads(cfg.torch_threads)
     t0 = time.perf_counter()
     H = sum(DEFAULT_PHASE_LENGTHS)

@@ -56,6 +56,13 @@ def _command() -> str:
     return "dt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
+def _print_summary(report: dict) -> None:
+    """One line per method and data: mean ± std over seeds, in %."""
+    for m, per in report["summary"].items():
+        for d, s in per.items():
+            print(f"  {m:8s} {d:4s}: {100 * s['mean']:.1f}% ± {100 * s['std']:.1f} (n={s['n']})")
+
+
 def run_graph_cmd(args: argparse.Namespace) -> int:
     from ..bench.graph import QUICK, GraphBenchConfig, run_graph
 
@@ -64,9 +71,7 @@ def run_graph_cmd(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, num_episodes=args.episodes)
     report = run_graph(cfg, args.out, command=_command(), progress=not args.no_progress)
     print(f"wrote {args.out}/graph.json, graph.md, graph_path_lengths.png ({report['wall_time_s'] / 60:.1f} min)")
-    for m, per in report["summary"].items():
-        for d, s in per.items():
-            print(f"  {m:8s} {d}: {100 * s['mean']:.1f}% ± {100 * s['std']:.1f} (n={s['n']})")
+    _print_summary(report)
     return 0
 
 
@@ -80,7 +85,5 @@ def run_keytodoor_cmd(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, critic=False)
     report = run_keytodoor(cfg, args.out, command=_command(), progress=not args.no_progress)
     print(f"wrote {args.out}/keytodoor.json, keytodoor.md ({report['wall_time_s'] / 60:.1f} min)")
-    for m, per in report["summary"].items():
-        for d, s in per.items():
-            print(f"  {m:8s} {d:4s}: {100 * s['mean']:.1f}% ± {100 * s['std']:.1f} (n={s['n']})")
+    _print_summary(report)
     return 0
