@@ -30,10 +30,10 @@ def run_cli(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
 def test_bench_keytodoor_quick_cli(tmp_path):
     args = ["bench", "keytodoor", "--quick", "--out", str(tmp_path), "--no-progress"]
     if not HAS_D3RLPY:
-        args += ["--methods", "dt,bc,pbc10,pbc25,pbc40,random"]
+        args += ["--methods", "dt,bc,pbc10,pbc25,pbc40,bc_success,random"]
     run_cli(*args)
     report = json.loads((tmp_path / "keytodoor.json").read_text())
-    methods = {"dt", "bc", "pbc10", "pbc25", "pbc40", "random"} | ({"cql"} if HAS_D3RLPY else set())
+    methods = {"dt", "bc", "pbc10", "pbc25", "pbc40", "bc_success", "random"} | ({"cql"} if HAS_D3RLPY else set())
     assert set(report["results"]) == methods
     for method, per in report["results"].items():
         assert set(per) == {"200", "500"}  # --quick data sizes
@@ -45,7 +45,7 @@ def test_bench_keytodoor_quick_cli(tmp_path):
     for png in ("critic_success_prob.png", "critic_attention.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = (tmp_path / "keytodoor.md").read_text()
-    assert "| DT |" in table and "| Random |" in table
+    assert "| DT |" in table and "| Random |" in table and "| BC on successes |" in table
 
 
 def test_bench_graph_quick_cli(tmp_path):

@@ -51,11 +51,9 @@ def _greedy(env: KeyToDoorEnv):
     size = env.core.size
 
     def policy(obs, info):
-        pos = np.rint(obs[0:2] * (size - 1)).astype(int)
         if obs[4] == 0:
             return 0
-        target = np.rint(obs[2:4] * (size - 1)).astype(int)
-        d = target - pos
+        d = np.rint(obs[2:4] * (size - 1)).astype(int)  # egocentric: the object's offset from the agent
         if d[0]:
             return 0 if d[0] < 0 else 1
         return 2 if d[1] < 0 else 3
@@ -70,7 +68,7 @@ def _avoid_key_then(policy):
         if obs[5] != 1:
             return policy(obs, info)
         pos = np.rint(obs[0:2] * 4).astype(int)
-        key = np.rint(obs[2:4] * 4).astype(int)
+        key = pos + np.rint(obs[2:4] * 4).astype(int)
         return next(a for a in range(4) if not np.array_equal(np.clip(pos + MOVES[a], 0, 4), key))
 
     return act
@@ -81,9 +79,17 @@ def test_keytodoor_optimal_policy_always_succeeds_and_phases_are_fixed():
     for seed in range(30):
         steps = rollout(env, seed, _greedy(env))
         *_, last = steps
-        assert last[1] == 1.0 and last[2] is True and last[3] is False and last[4]["success"]
+        # the episode runs to the horizon; the reward (1, once) comes on the step that opens the door
+        assert len(steps) - 1 == env.horizon and last[2] is False and last[3] is True and last[4]["success"]
+        rewards = [s[1] for s in steps[1:]]
+        assert sum(rewards) == 1.0 and all(s[2] is False for s in steps[1:])
+        opened = [i for i, s in enumerate(steps[1:]) if s[4]["door_opened"]]
+        assert len(opened) == 1 and rewards[opened[0]] == 1.0
+        # after it opened the agent stands on the door: in phase 3 the door's offset is 0 only then
+        after = steps[opened[0] + 1][0]
+        assert after[7] == 1 and after[4] == 1 and not after[2:4].any()
+        assert not any(s[4]["success"] for s in steps[1:opened[0] + 1]) and all(s[4]["success"] for s in steps[opened[0] + 1:])
         assert sum(s[4]["key_picked"] for s in steps[1:]) == 1
-        assert len(steps) - 1 <= env.horizon
         phases = [s[1]["phase"] for s in steps[:1]] + [s[4]["phase"] for s in steps[1:]]
         assert phases[:8] == [1] * 8 and phases[8:20] == [2] * 12 and set(phases[20:]) == {3}
 
@@ -96,8 +102,8 @@ def test_keytodoor_no_key_no_reward_and_door_blocks():
         steps = rollout(env, seed, _avoid_key_then(greedy))
         assert all(s[1] == 0.0 for s in steps[1:])
         assert steps[-1][3] is True and len(steps) - 1 == env.horizon  # truncated at the horizon
-        door = np.rint(steps[-1][0][2:4] * 4).astype(int)
-        assert steps[-1][0][4] == 1 and not np.array_equal(np.rint(steps[-1][0][0:2] * 4).astype(int), door)
+        door_offset = np.rint(steps[-1][0][2:4] * 4).astype(int)
+        assert steps[-1][0][4] == 1 and door_offset.any()  # the door is visible and the agent is not on it
 
 
 def test_keytodoor_holding_key_not_observed_after_phase_1():
@@ -110,6 +116,25 @@ def test_keytodoor_holding_key_not_observed_after_phase_1():
     assert with_key[15][4]["has_key"] and not without[15][4]["has_key"]
 
 
+def test_keytodoor_egocentric_and_absolute_observations_agree():
+    """Same seed, same episode: the egocentric object offset is the absolute object cell minus the agent's."""
+    actions = list(np.random.default_rng(2).integers(0, 4, size=40))
+    runs = {}
+    for observation in ("egocentric", "absolute"):
+        env = KeyToDoorEnv(observation=observation)
+        it = iter(actions)
+        runs[observation] = rollout(env, 5, lambda o, i: next(it))
+        assert all(env.observation_space.contains(s[0]) for s in runs[observation])
+    for ego, ab in zip(runs["egocentric"], runs["absolute"]):
+        e, a = ego[0], ab[0]
+        assert np.array_equal(e[[0, 1, 4, 5, 6, 7]], a[[0, 1, 4, 5, 6, 7]])
+        expected = np.where(a[4] > 0, a[2:4] - a[0:2], 0.0)
+        assert np.allclose(e[2:4], expected)
+    assert any(s[0][4] == 0 for s in runs["egocentric"]) and any(s[0][4] == 1 for s in runs["egocentric"])
+    with pytest.raises(ValueError, match="observation="):
+        KeyToDoorEnv(observation="pixels")
+
+
 def test_keytodoor_random_dataset_matches_env_and_paper_random_rate():
     data = random_dataset(4000, seed=0)
     assert isinstance(data, TrajectoryDataset)
@@ -118,11 +143,10 @@ def test_keytodoor_random_dataset_matches_env_and_paper_random_rate():
     returns = data.episode_returns
     assert set(np.unique(returns)) <= {0.0, 1.0}
     assert 0.02 < returns.mean() < 0.05  # the paper's random policy: 3.1%
-    # successful episodes terminate early on the door; all others are truncated at the horizon
+    # every episode runs to the horizon and is truncated there; nothing terminates
     ends = data.episode_ends - 1
-    assert np.array_equal(data.terminations[ends], returns == 1.0)
-    assert np.array_equal(data.truncations[ends], returns == 0.0)
-    assert data.terminations.sum() + data.truncations.sum() == data.num_episodes
+    assert (data.episode_lengths == 28).all() and not data.terminations.any()
+    assert data.truncations[ends].all() and data.truncations.sum() == data.num_episodes
     # same seed, same data; every step's move is consistent with the action (or a wall)
     again = random_dataset(4000, seed=0)
     assert np.array_equal(again.observations, data.observations)

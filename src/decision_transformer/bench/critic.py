@@ -3,8 +3,11 @@
 A transformer over (s, a) tokens (no return tokens, which would give the answer away) with a return
 head, trained by binary cross-entropy to predict from every prefix of an episode whether the episode
 ends in success. On held-out random episodes we plot the predicted success probability over the
-episode (it should rise when the key is picked up and reach 1 at the door) and the attention of the
-last token over the episode (it should concentrate on the key pick-up and the door).
+episode (it should rise when the key is picked up and reach 1 once the door opened) and the attention of
+the last token over the episode (it should concentrate on the key pick-up and the door).
+
+Episodes run to the horizon (the door stays open after it gives its reward), so the "door" event is the
+step whose action opens the door and the observation after it, the agent on the open door.
 """
 
 from __future__ import annotations
@@ -30,13 +33,13 @@ def run_critic(num_episodes: int, cfg: Any, out_dir: Path, progress: bool = True
     from .plots import plot_critic_attention, plot_critic_probability
 
     H = sum(DEFAULT_PHASE_LENGTHS)
-    data, _ = random_dataset_with_events(num_episodes, seed=0)
+    data, _, _ = random_dataset_with_events(num_episodes, seed=0)
     model_cfg = DTConfig(context_len=H, max_ep_len=H, embed_dim=cfg.embed_dim, n_layer=cfg.n_layer, n_head=cfg.n_head,
                          dropout=cfg.dropout, discrete_actions=True, condition_on_return=False, predict_return=True)
     train_cfg = dataclasses.replace(cfg.train, steps=cfg.critic_steps, seed=0, action_loss_weight=0.0, return_loss_weight=1.0)
     model, _, history = train_episodic("bc", model_cfg, data, train_cfg, progress=progress, desc="critic")
 
-    held, key_step = random_dataset_with_events(HELD_OUT_EPISODES, seed=HELD_OUT_SEED)
+    held, key_step, door_step = random_dataset_with_events(HELD_OUT_EPISODES, seed=HELD_OUT_SEED)
     # normalise held-out states with the training data's statistics, as evaluation would
     held = dataclasses.replace(held, stats_override=data.state_stats)
     batch = EpisodeBatcher(held, H, H)
@@ -66,14 +69,22 @@ def run_critic(num_episodes: int, cfg: Any, out_dir: Path, progress: bool = True
         "failed, key picked up": ~success & (key_step >= 0),
         "failed, no key": ~success & (key_step < 0),
     }
-    plot_critic_probability(out_dir / "critic_success_prob.png", p_by_t, groups, key_step, lengths, DEFAULT_PHASE_LENGTHS)
-    plot_critic_attention(out_dir / "critic_attention.png", attn, success, key_step, lengths)
+    plot_critic_probability(out_dir / "critic_success_prob.png", p_by_t, groups, key_step, door_step, lengths,
+                            DEFAULT_PHASE_LENGTHS)
+    plot_critic_attention(out_dir / "critic_attention.png", attn, success, key_step, door_step, lengths)
 
-    # numbers for the JSON: final prediction per group; attention mass on the key and door steps
+    # numbers for the JSON: prediction around the events per group; attention mass on the key and door steps
     final = p_by_t[np.arange(len(lengths)), lengths - 1]
     succ_idx = np.flatnonzero(success)
+    # the door opened at least 2 steps before the end: the step after it is not the last token's own step
+    after_door = [e for e in succ_idx if door_step[e] + 2 < lengths[e]]
+
+    def mean_at(episodes, offset_from, shift):
+        return float(np.mean([p_by_t[e, offset_from[e] + shift] for e in episodes])) if len(episodes) else None
+
     key_share = [[float(a[e, key_step[e]]) for e in succ_idx] for a in attn]
-    door_share = [[float(a[e, lengths[e] - 1]) for e in succ_idx] for a in attn]
+    door_share = [[float(a[e, door_step[e]]) for e in succ_idx] for a in attn]
+    open_share = [[float(a[e, door_step[e] + 1]) for e in after_door] for a in attn]
     return {
         "train_episodes": num_episodes,
         "steps": cfg.critic_steps,
@@ -81,10 +92,13 @@ def run_critic(num_episodes: int, cfg: Any, out_dir: Path, progress: bool = True
         "held_out_episodes": HELD_OUT_EPISODES,
         "held_out_successes": int(success.sum()),
         "final_p_success_mean": {g: float(np.mean(final[mask])) if mask.any() else None for g, mask in groups.items()},
-        "p_success_before_key_mean": float(np.nanmean([p_by_t[e, key_step[e] - 1] for e in succ_idx if key_step[e] > 0]))
-        if len(succ_idx) else None,
-        "p_success_after_key_mean": float(np.nanmean([p_by_t[e, key_step[e]] for e in succ_idx])) if len(succ_idx) else None,
+        "p_success_before_key_mean": mean_at([e for e in succ_idx if key_step[e] > 0], key_step, -1),
+        "p_success_after_key_mean": mean_at(succ_idx, key_step, 0),
+        "p_success_before_door_mean": mean_at([e for e in succ_idx if door_step[e] > 0], door_step, -1),
+        "p_success_at_door_step_mean": mean_at(succ_idx, door_step, 0),
+        "p_success_after_door_mean": mean_at(after_door, door_step, 1),
         "last_token_attention_on_key_step_per_layer": [float(np.mean(v)) if v else None for v in key_share],
         "last_token_attention_on_door_step_per_layer": [float(np.mean(v)) if v else None for v in door_share],
+        "last_token_attention_on_step_after_door_per_layer": [float(np.mean(v)) if v else None for v in open_share],
         "uniform_attention_per_step": float(np.mean(1.0 / lengths[success])) if len(succ_idx) else None,
     }

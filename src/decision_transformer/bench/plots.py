@@ -48,7 +48,7 @@ def plot_path_lengths(path: Path, lengths: dict[str, np.ndarray], horizon: int) 
 
 
 def plot_critic_probability(path: Path, p_by_t: np.ndarray, groups: dict[str, np.ndarray], key_step: np.ndarray,
-                            lengths: np.ndarray, phase_lengths: Sequence[int]) -> Path:
+                            door_step: np.ndarray, lengths: np.ndarray, phase_lengths: Sequence[int]) -> Path:
     plt = _plt()
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 3.8))
     H = p_by_t.shape[1]
@@ -70,28 +70,32 @@ def plot_critic_probability(path: Path, p_by_t: np.ndarray, groups: dict[str, np
     for e in examples:
         line, = ax1.plot(np.arange(lengths[e]), p_by_t[e, : lengths[e]], marker=".", lw=1)
         ax1.plot([key_step[e]], [p_by_t[e, key_step[e]]], marker="*", ms=12, color=line.get_color())
-        if groups["success"][e]:
-            ax1.plot([lengths[e] - 1], [p_by_t[e, lengths[e] - 1]], marker="s", ms=8, color=line.get_color())
+        if door_step[e] >= 0:
+            ax1.plot([door_step[e]], [p_by_t[e, door_step[e]]], marker="s", ms=8, color=line.get_color())
     ax1.set_title("single episodes (* key picked up, ■ door opened)")
     fig.suptitle("Key-to-Door critic: predicted success probability over the episode")
     return _save(fig, path)
 
 
 def plot_critic_attention(path: Path, attn: list[np.ndarray], success: np.ndarray, key_step: np.ndarray,
-                          lengths: np.ndarray, n_examples: int = 3) -> Path:
+                          door_step: np.ndarray, lengths: np.ndarray, n_examples: int = 3) -> Path:
     """Rows: layers; columns: successful example episodes; bars: attention of the last token per step."""
     plt = _plt()
-    examples = np.flatnonzero(success & (key_step >= 0))[:n_examples]
+    # episodes whose door opened well before the end first, so that attention to it is not just recency
+    candidates = np.flatnonzero(success & (key_step >= 0))
+    examples = candidates[np.argsort(door_step[candidates] - lengths[candidates], kind="stable")][:n_examples]
     n_cols = max(len(examples), 1)
     fig, axes = plt.subplots(len(attn), n_cols, figsize=(4 * n_cols, 2.4 * len(attn)), squeeze=False)
     for layer, a in enumerate(attn):
         for col, e in enumerate(examples):
             ax = axes[layer, col]
             L = lengths[e]
-            colors = ["C1" if s == key_step[e] else ("C3" if s == L - 1 else "C0") for s in range(L)]
+            colors = ["C1" if s == key_step[e] else ("C3" if s in (door_step[e], door_step[e] + 1) else "C0")
+                      for s in range(L)]
             ax.bar(np.arange(L), a[e, :L], color=colors)
-            ax.set_title(f"layer {layer + 1}, episode {e}: key at t={key_step[e]}, door at t={L - 1}", fontsize=8)
+            ax.set_title(f"layer {layer + 1}, episode {e}: key at t={key_step[e]}, door opened at t={door_step[e]}",
+                         fontsize=8)
             ax.set_xlabel("timestep", fontsize=8)
-    fig.suptitle("Attention of the last token over the episode (orange: key pick-up step, red: door step)")
+    fig.suptitle("Attention of the last token over the episode (orange: key pick-up step, red: door opened and the step after)")
     fig.tight_layout()
     return _save(fig, path)

@@ -18,6 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--quick", action="store_true", help="a small version (for tests): tiny data, model and training")
         q.add_argument("--out", default="docs/results", help="directory for the JSON, Markdown table and PNGs")
         q.add_argument("--steps", type=int, default=None, help="override the transformer training steps")
+        q.add_argument("--batch-size", type=int, default=None, help="override the transformer batch size (episodes)")
         q.add_argument("--methods", default=None, help="comma-separated subset of the methods")
         q.add_argument("--no-progress", action="store_true", help="no progress bars or per-run lines")
 
@@ -43,10 +44,15 @@ def _overrides(args: argparse.Namespace, cfg):
         if args.seeds <= 0:
             raise ValueError(f"--seeds={args.seeds} must be positive")
         changes["seeds"] = args.seeds
-    if args.steps is not None:
-        if args.steps <= 0:
-            raise ValueError(f"--steps={args.steps} must be positive")
-        changes["train"] = dataclasses.replace(cfg.train, steps=args.steps)
+    train = {}
+    for name in ("steps", "batch_size"):
+        value = getattr(args, name)
+        if value is not None:
+            if value <= 0:
+                raise ValueError(f"--{name.replace('_', '-')}={value} must be positive")
+            train[name] = value
+    if train:
+        changes["train"] = dataclasses.replace(cfg.train, **train)
     if args.methods:
         changes["methods"] = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     return dataclasses.replace(cfg, **changes)
