@@ -113,3 +113,16 @@ def test_cli_reports_bad_dataset_clearly(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert str(bad) in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_torch_threads_sets_the_process_threads_and_rejects_negative(npz, tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        tiny_train(npz, tmp_path / "a", steps=2, torch_threads=1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="torch_threads"):
+        TrainConfig(torch_threads=-1)
