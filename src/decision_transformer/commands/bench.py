@@ -19,6 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--out", default="docs/results", help="directory for the JSON, Markdown table and PNGs")
         q.add_argument("--steps", type=int, default=None, help="override the transformer training steps")
         q.add_argument("--batch-size", type=int, default=None, help="override the transformer batch size (episodes)")
+        q.add_argument("--lr", type=float, default=None, help="override the transformer learning rate")
         q.add_argument("--methods", default=None, help="comma-separated subset of the methods")
         q.add_argument("--no-progress", action="store_true", help="no progress bars or per-run lines")
 
@@ -45,7 +46,7 @@ def _overrides(args: argparse.Namespace, cfg):
             raise ValueError(f"--seeds={args.seeds} must be positive")
         changes["seeds"] = args.seeds
     train = {}
-    for name in ("steps", "batch_size"):
+    for name in ("steps", "batch_size", "lr"):
         value = getattr(args, name)
         if value is not None:
             if value <= 0:
