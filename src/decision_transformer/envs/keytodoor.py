@@ -27,7 +27,7 @@ trajectories (docs/results/README.md). Whether the agent holds the key is *not* 
 as in the original task: acting well in phase 1 needs credit from the end of the episode, and knowing
 whether the door will open needs memory of phase 1.
 
-Defaults (5 x 5 rooms, phases of 8, 12, 8 steps; an episode is at most 28 steps): 8 steps is the
+Defaults (5 x 5 rooms, phases of 8, 12, 8 steps; every episode is 28 steps): 8 steps is the
 largest distance in the room, so every episode is solvable; a uniformly random policy succeeds in
 about 3% of episodes (the paper's random baseline: 3.1%).
 
