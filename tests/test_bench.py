@@ -30,10 +30,10 @@ def run_cli(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
 def test_bench_keytodoor_quick_cli(tmp_path):
     args = ["bench", "keytodoor", "--quick", "--out", str(tmp_path), "--no-progress"]
     if not HAS_D3RLPY:
-        args += ["--methods", "dt,bc,pbc10,pbc25,pbc40,bc_success,random"]
+        args += ["--methods", "dt,dt_balanced,bc,pbc10,pbc25,pbc40,bc_success,random"]
     run_cli(*args)
     report = json.loads((tmp_path / "keytodoor.json").read_text())
-    methods = {"dt", "bc", "pbc10", "pbc25", "pbc40", "bc_success", "random"} | ({"cql"} if HAS_D3RLPY else set())
+    methods = {"dt", "dt_balanced", "bc", "pbc10", "pbc25", "pbc40", "bc_success", "random"} | ({"cql"} if HAS_D3RLPY else set())
     assert set(report["results"]) == methods
     for method, per in report["results"].items():
         assert set(per) == {"200", "500"}  # --quick data sizes
@@ -46,6 +46,7 @@ def test_bench_keytodoor_quick_cli(tmp_path):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = (tmp_path / "keytodoor.md").read_text()
     assert "| DT |" in table and "| Random |" in table and "| BC on successes |" in table
+    assert "| DT, return-balanced sampling |" in table
 
 
 def test_bench_graph_quick_cli(tmp_path):
@@ -108,3 +109,21 @@ def test_discrete_cql_trains_and_acts():
     act = train_discrete_cql(data, CQLConfig(steps=20))
     a = act(data.observations[:7])
     assert a.shape == (7,) and a.dtype == np.int64 and ((a >= 0) & (a < 4)).all()
+
+
+def test_return_balanced_sampling_draws_each_return_equally():
+    data = random_dataset(2000, seed=0)  # ~3% successes
+    succ = data.episode_returns > 0.5
+    assert 0 < succ.mean() < 0.1
+    b = EpisodeBatcher(data, 28, 28)
+    rng = np.random.default_rng(0)
+    uniform = b.sample_indices(20000, rng)
+    balanced = b.sample_indices(20000, rng, return_balanced=True)
+    assert abs(succ[uniform].mean() - succ.mean()) < 0.01
+    assert abs(succ[balanced].mean() - 0.5) < 0.02
+    # within a return, episodes are drawn uniformly: every episode shows up, successes ~ 10000 / n_success times
+    counts = np.bincount(balanced, minlength=data.num_episodes)
+    assert (counts[succ] > 0).all() and (counts[~succ] > 0).mean() > 0.9
+    assert abs(counts[succ].mean() - 10000 / succ.sum()) < 0.05 * 10000 / succ.sum()
+    rows = b.sample(8, rng, return_balanced=True)
+    assert rows[0].shape == (8, 28, 8) and rows[5].shape == (8,)

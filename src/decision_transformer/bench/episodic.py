@@ -54,6 +54,13 @@ class EpisodicTrainConfig:
     """Weight of the action cross-entropy / MSE."""
     return_loss_weight: float = 0.0
     """Weight of the return-head binary cross-entropy (needs predict_return=True)."""
+    return_balanced: bool = False
+    """Draw each batch row from a uniformly chosen distinct episode return, then an episode with that return
+    uniformly, instead of an episode uniformly (not in the paper; meant for a few distinct returns, such as
+    success / failure). For DT this leaves the fitted target p(a_t | context) unchanged, because the weight
+    depends only on the episode return, which the whole-episode context shows as its first return-to-go;
+    it only shows a rare return (Key-to-Door's ~3% successes) more often. For BC, which sees no return,
+    it changes the target (to a return-reweighted BC)."""
 
 
 class EpisodeBatcher:
@@ -83,9 +90,22 @@ class EpisodeBatcher:
         self.attention_mask = torch.from_numpy(real.astype(np.int64))  # (E, K)
         self.episode_returns = torch.from_numpy(dataset.episode_returns.astype(np.float32))  # (E,)
         self.num_episodes = E
+        # episodes grouped by their return, for return-balanced sampling: group g (return value g) is
+        # by_return[group_start[g] : group_start[g] + group_size[g]]
+        self.return_values, group, self.group_size = np.unique(dataset.episode_returns, return_inverse=True, return_counts=True)
+        self.by_return = np.argsort(group, kind="stable")  # (E,) episode indices, grouped
+        self.group_start = np.cumsum(self.group_size) - self.group_size  # (G,)
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
-        idx = torch.from_numpy(rng.integers(0, self.num_episodes, size=batch_size))
+    def sample_indices(self, batch_size: int, rng: np.random.Generator, return_balanced: bool = False) -> np.ndarray:
+        """(B,) episode indices drawn with replacement: uniformly, or with `return_balanced` a uniformly drawn
+        distinct return first and then an episode with that return (see `EpisodicTrainConfig.return_balanced`)."""
+        if not return_balanced:
+            return rng.integers(0, self.num_episodes, size=batch_size)
+        g = rng.integers(0, len(self.return_values), size=batch_size)  # (B,) a return group per row
+        return self.by_return[self.group_start[g] + rng.integers(0, self.group_size[g])]
+
+    def sample(self, batch_size: int, rng: np.random.Generator, return_balanced: bool = False) -> tuple[torch.Tensor, ...]:
+        idx = torch.from_numpy(self.sample_indices(batch_size, rng, return_balanced))
         return (self.states[idx], self.actions[idx], self.returns_to_go[idx], self.timesteps[idx],
                 self.attention_mask[idx], self.episode_returns[idx])
 
@@ -118,7 +138,7 @@ def train_episodic(
     running: list[float] = []
     model.train()
     for step in tqdm(range(1, cfg.steps + 1), desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
-        states, actions, rtg, timesteps, mask, returns = batcher.sample(cfg.batch_size, rng)
+        states, actions, rtg, timesteps, mask, returns = batcher.sample(cfg.batch_size, rng, cfg.return_balanced)
         loss = torch.zeros(())
         if kind == "mlp-bc" or cfg.return_loss_weight == 0:
             preds = model(states, actions, rtg, timesteps, mask)

@@ -6,6 +6,11 @@ timesteps by episode return) on whole episodes, train discrete CQL (d3rlpy), and
 same `eval_episodes` seeded episodes. DT is conditioned on a return of 1 (success). The random policy is
 evaluated on the same episodes. Then the critic analysis (`bench/critic.py`) on the largest data.
 
+`dt_balanced` is DT trained with return-balanced episode sampling (`EpisodicTrainConfig.return_balanced`):
+half of each batch is successful episodes. The weight depends only on the episode return, which the
+whole-episode context shows, so DT's target p(a_t | context) is the same; from 1K trajectories (~30
+successes) uniform sampling lets DT memorise the failures' random actions first.
+
 `bc_success` is a diagnostic beyond the paper's methods: BC on the successful episodes only, i.e. %BC with
 its percentile at the data's success rate. Random data succeed in ~3% of episodes, so the paper's top
 10% holds about 70% failed episodes (ties at return 0), and BC on it imitates a mostly random policy.
@@ -36,8 +41,8 @@ PAPER_TABLE6 = {  # success rate in %, the paper's Table 6
     "pbc": {"1k": 69.9, "10k": 95.1},
     "random": {"1k": 3.1, "10k": 3.1},
 }
-METHODS = ("dt", "bc", "pbc10", "pbc25", "pbc40", "bc_success", "cql", "random")
-LABELS = {"dt": "DT", "bc": "BC", "pbc10": "10%BC", "pbc25": "25%BC", "pbc40": "40%BC", "bc_success": "BC on successes",
+METHODS = ("dt", "dt_balanced", "bc", "pbc10", "pbc25", "pbc40", "bc_success", "cql", "random")
+LABELS = {"dt": "DT", "dt_balanced": "DT, return-balanced sampling", "bc": "BC", "pbc10": "10%BC", "pbc25": "25%BC", "pbc40": "40%BC", "bc_success": "BC on successes",
           "cql": "CQL", "random": "Random"}
 TOP_FRACTIONS = {"pbc10": 0.10, "pbc25": 0.25, "pbc40": 0.40}
 
@@ -51,7 +56,7 @@ class KeyToDoorBenchConfig:
     data_sizes: tuple[int, ...] = (1000, 10000)
     """Numbers of random trajectories; reported as 1k, 10k."""
     methods: tuple[str, ...] = METHODS
-    """Methods to run (any of dt, bc, pbc10, pbc25, pbc40, bc_success, cql, random)."""
+    """Methods to run (any of dt, dt_balanced, bc, pbc10, pbc25, pbc40, bc_success, cql, random)."""
     embed_dim: int = 64
     """Transformer width."""
     n_layer: int = 1
@@ -126,7 +131,7 @@ def run_keytodoor(cfg: KeyToDoorBenchConfig, out_dir: str | Path, command: str =
                     out = run_policy(ENV_ID, act, cfg.eval_episodes, eval_seed)
                     success = float(np.mean(out["returns"] > 0.5))
                 else:
-                    kind = "dt" if method == "dt" else "bc"
+                    kind = "dt" if method.startswith("dt") else "bc"
                     train_data = data.top_fraction(TOP_FRACTIONS[method]) if method in TOP_FRACTIONS else data
                     if method == "bc_success":
                         # the successful episodes (the highest-return ones, should a small dataset have none)
@@ -134,7 +139,7 @@ def run_keytodoor(cfg: KeyToDoorBenchConfig, out_dir: str | Path, command: str =
                     model_cfg = DTConfig(context_len=H, max_ep_len=H, embed_dim=cfg.embed_dim, n_layer=cfg.n_layer,
                                          n_head=cfg.n_head, dropout=cfg.dropout, discrete_actions=True,
                                          condition_on_return=kind == "dt")
-                    _, policy, _ = train_episodic(kind, model_cfg, train_data, dataclasses.replace(cfg.train, seed=seed),
+                    _, policy, _ = train_episodic(kind, model_cfg, train_data, dataclasses.replace(cfg.train, seed=seed, return_balanced=method == "dt_balanced"),
                                                   progress=progress, desc=f"{method} {name} seed {seed}")
                     res = evaluate(policy, ENV_ID, [1.0], num_episodes=cfg.eval_episodes, num_envs=min(cfg.eval_episodes, 100),
                                    seed=eval_seed, progress=False)[0]
@@ -157,7 +162,8 @@ def run_keytodoor(cfg: KeyToDoorBenchConfig, out_dir: str | Path, command: str =
 def _write(out_dir: Path, cfg: KeyToDoorBenchConfig, results, timings, command: str, wall: float,
            partial: bool, critic: dict[str, Any] | None = None) -> dict[str, Any]:
     data_names = [data_name(n) for n in cfg.data_sizes]
-    paper = {m: PAPER_TABLE6["pbc" if m.startswith("pbc") else m] for m in results if m != "bc_success"}
+    paper_row = {"dt_balanced": "dt", "pbc10": "pbc", "pbc25": "pbc", "pbc40": "pbc"}  # bc_success: not in the paper
+    paper = {m: PAPER_TABLE6[paper_row.get(m, m)] for m in results if paper_row.get(m, m) in PAPER_TABLE6}
     report = {
         "task": "keytodoor",
         "env_id": ENV_ID,
