@@ -49,6 +49,22 @@ def test_bench_keytodoor_quick_cli(tmp_path):
     assert "| DT, return-balanced sampling |" in table
 
 
+def test_bench_keytodoor_learning_curves_on_other_seeds(tmp_path):
+    run_cli("bench", "keytodoor", "--quick", "--out", str(tmp_path), "--no-progress", "--no-critic", "--seeds", "2",
+            "--first-seed", "10", "--eval-every", "10", "--balanced-steps", "20", "--methods", "dt_balanced,random")
+    report = json.loads((tmp_path / "keytodoor.json").read_text())
+    assert report["config"]["first_seed"] == 10 and report["config"]["balanced_steps"] == 20
+    curves = report["curves"]["dt_balanced"]
+    assert set(curves) == {"200", "500"} and "random" not in report["curves"]
+    for per_seed in curves.values():
+        assert len(per_seed) == 2
+        for curve in per_seed:
+            assert [step for step, _ in curve] == [10, 20]
+            assert all(0.0 <= v <= 1.0 for _, v in curve)
+    # the last curve point is the final model, evaluated on the same episodes
+    assert [c[-1][1] for c in curves["500"]] == report["results"]["dt_balanced"]["500"]
+
+
 def test_bench_graph_quick_cli(tmp_path):
     run_cli("bench", "graph", "--quick", "--out", str(tmp_path), "--no-progress")
     report = json.loads((tmp_path / "graph.json").read_text())

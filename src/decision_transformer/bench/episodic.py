@@ -164,8 +164,12 @@ def train_episodic(
             callback(step, model)
             model.train()
     model.eval()
+    return model, rollout_policy(model, model_config, dataset), history
+
+
+def rollout_policy(model: torch.nn.Module, model_config: DTConfig | MLPBCConfig, dataset: TrajectoryDataset) -> RolloutPolicy:
+    """The `RolloutPolicy` of a model trained by `train_episodic` on `dataset` (its state statistics and reward scale)."""
     mean, std = dataset.state_stats
-    policy = RolloutPolicy(model=model, context_len=model_config.context_len, state_mean=np.asarray(mean, np.float32),
-                           state_std=np.asarray(std, np.float32), reward_scale=float(dataset.reward_scale),
-                           max_ep_len=model_config.max_ep_len, discrete=discrete, act_dim=act_dim)
-    return model, policy, history
+    return RolloutPolicy(model=model, context_len=model_config.context_len, state_mean=np.asarray(mean, np.float32),
+                         state_std=np.asarray(std, np.float32), reward_scale=float(dataset.reward_scale),
+                         max_ep_len=model_config.max_ep_len, discrete=dataset.discrete_actions, act_dim=dataset.act_dim)

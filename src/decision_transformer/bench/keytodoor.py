@@ -29,10 +29,10 @@ import torch
 
 from ..config import DTConfig
 from ..envs.keytodoor import DEFAULT_PHASE_LENGTHS, ENV_ID, NUM_ACTIONS, random_dataset
-from ..evaluate import evaluate
+from ..evaluate import RolloutPolicy, evaluate
 from ..atomic import write_json, write_text
 from .common import git_commit, markdown_table, provenance, run_policy, summarize
-from .episodic import EpisodicTrainConfig, train_episodic
+from .episodic import EpisodicTrainConfig, rollout_policy, train_episodic
 
 PAPER_TABLE6 = {  # success rate in %, the paper's Table 6
     "dt": {"1k": 71.8, "10k": 94.6},
@@ -53,6 +53,12 @@ class KeyToDoorBenchConfig:
 
     seeds: int = 3
     """Seeds (each with its own data, model init and evaluation episodes)."""
+    first_seed: int = 0
+    """The seeds run are first_seed, ..., first_seed + seeds - 1. Choose settings on another range (e.g. 10)
+    than the one reported (0), so that neither its data nor its evaluation episodes are the reported ones."""
+    eval_every: int = 0
+    """Also evaluate the transformer methods every this many training steps (0: only at the end); the
+    learning curves go to `curves[method][data]` in the JSON, one list of [step, success] per seed."""
     data_sizes: tuple[int, ...] = (1000, 10000)
     """Numbers of random trajectories; reported as 1k, 10k."""
     methods: tuple[str, ...] = METHODS
@@ -71,6 +77,11 @@ class KeyToDoorBenchConfig:
     its initial loss plateau (action loss ln 4) for 2000-8000+ steps depending on the seed. lr 1e-3: with 3e-3,
     10K seed 1 never left that plateau (0.3% success), while with 1e-3 all three seeds did (91-100%;
     docs/results/README.md)."""
+    balanced_steps: int = 300
+    """Training steps of dt_balanced (its other settings are `train`'s). Half of each batch is then successful
+    episodes, so DT learns the task within a few hundred steps and then overfits the few successes: on
+    validation runs (data seeds 10 and 11, their own evaluation episodes; docs/results/README.md) success
+    peaked at 125-500 steps and fell after, to 77-86% at 1500 steps on 10K."""
     cql_steps: int = 5000
     """DiscreteCQL gradient steps."""
     eval_episodes: int = 300
@@ -89,7 +100,7 @@ class KeyToDoorBenchConfig:
 QUICK = KeyToDoorBenchConfig(
     seeds=2, data_sizes=(200, 500), embed_dim=32, n_layer=1,
     train=EpisodicTrainConfig(steps=30, batch_size=16, lr=1e-3, warmup_steps=10),
-    cql_steps=50, eval_episodes=20, critic_steps=30,
+    balanced_steps=30, cql_steps=50, eval_episodes=20, critic_steps=30,
 )
 
 
@@ -113,7 +124,8 @@ def run_keytodoor(cfg: KeyToDoorBenchConfig, out_dir: str | Path, command: str =
     H = sum(DEFAULT_PHASE_LENGTHS)
     results: dict[str, dict[str, list[float]]] = {m: {data_name(n): [] for n in cfg.data_sizes} for m in cfg.methods}
     timings: dict[str, list[float]] = {m: [] for m in cfg.methods}
-    for seed in range(cfg.seeds):
+    curves: dict[str, dict[str, list[list[list[float]]]]] = {}
+    for seed in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
         eval_seed = 1_000_000 * (seed + 1)
         for n in cfg.data_sizes:
             name = data_name(n)
@@ -139,28 +151,46 @@ def run_keytodoor(cfg: KeyToDoorBenchConfig, out_dir: str | Path, command: str =
                     model_cfg = DTConfig(context_len=H, max_ep_len=H, embed_dim=cfg.embed_dim, n_layer=cfg.n_layer,
                                          n_head=cfg.n_head, dropout=cfg.dropout, discrete_actions=True,
                                          condition_on_return=kind == "dt")
-                    _, policy, _ = train_episodic(kind, model_cfg, train_data, dataclasses.replace(cfg.train, seed=seed, return_balanced=method == "dt_balanced"),
-                                                  progress=progress, desc=f"{method} {name} seed {seed}")
-                    res = evaluate(policy, ENV_ID, [1.0], num_episodes=cfg.eval_episodes, num_envs=min(cfg.eval_episodes, 100),
-                                   seed=eval_seed, progress=False)[0]
-                    success = float(np.mean(np.asarray(res.returns) > 0.5))
+                    train_cfg = dataclasses.replace(cfg.train, seed=seed)
+                    if method == "dt_balanced":
+                        train_cfg = dataclasses.replace(train_cfg, steps=cfg.balanced_steps, return_balanced=True)
+                    curve: list[list[float]] = []
+
+                    def on_step(step: int, model: torch.nn.Module) -> None:
+                        policy = rollout_policy(model, model_cfg, train_data)
+                        curve.append([step, _success(policy, cfg.eval_episodes, eval_seed)])
+
+                    _, policy, _ = train_episodic(kind, model_cfg, train_data, train_cfg, progress=progress,
+                                                  desc=f"{method} {name} seed {seed}", callback=on_step,
+                                                  callback_every=cfg.eval_every)
+                    success = _success(policy, cfg.eval_episodes, eval_seed)
+                    if cfg.eval_every:
+                        curves.setdefault(method, {}).setdefault(name, []).append(curve)
                 results[method][name].append(success)
                 timings[method].append(time.perf_counter() - t1)
                 if progress:
                     print(f"keytodoor seed={seed} data={name} {method}: success {success:.3f} "
                           f"({time.perf_counter() - t1:.0f}s)", flush=True)
             # results so far, so that a long run can be inspected (and is not lost) before it ends
-            _write(out_dir, cfg, results, timings, command, time.perf_counter() - t0, partial=True)
+            _write(out_dir, cfg, results, timings, command, time.perf_counter() - t0, partial=True, curves=curves)
     critic_info = None
     if cfg.critic:
         from .critic import run_critic
 
         critic_info = run_critic(max(cfg.data_sizes), cfg, out_dir, progress=progress)
-    return _write(out_dir, cfg, results, timings, command, time.perf_counter() - t0, partial=False, critic=critic_info)
+    return _write(out_dir, cfg, results, timings, command, time.perf_counter() - t0, partial=False, critic=critic_info,
+                  curves=curves)
+
+
+def _success(policy: RolloutPolicy, num_episodes: int, seed: int) -> float:
+    """Success rate of `policy` conditioned on return 1, on `num_episodes` seeded episodes."""
+    res = evaluate(policy, ENV_ID, [1.0], num_episodes=num_episodes, num_envs=min(num_episodes, 100), seed=seed,
+                   progress=False)[0]
+    return float(np.mean(np.asarray(res.returns) > 0.5))
 
 
 def _write(out_dir: Path, cfg: KeyToDoorBenchConfig, results, timings, command: str, wall: float,
-           partial: bool, critic: dict[str, Any] | None = None) -> dict[str, Any]:
+           partial: bool, critic: dict[str, Any] | None = None, curves: dict | None = None) -> dict[str, Any]:
     data_names = [data_name(n) for n in cfg.data_sizes]
     paper_row = {"dt_balanced": "dt", "pbc10": "pbc", "pbc25": "pbc", "pbc40": "pbc"}  # bc_success: not in the paper
     paper = {m: PAPER_TABLE6[paper_row.get(m, m)] for m in results if paper_row.get(m, m) in PAPER_TABLE6}
@@ -178,6 +208,8 @@ def _write(out_dir: Path, cfg: KeyToDoorBenchConfig, results, timings, command: 
     }
     if critic is not None:
         report["critic"] = critic
+    if curves:
+        report["curves"] = curves
     write_json(out_dir / "keytodoor.json", report)
     table = markdown_table(results, data_names, LABELS, percent=True, paper=paper)
     text = (f"# Key-to-Door (paper Table 6): success rate, mean ± std over seeds\n\n{table}\n"

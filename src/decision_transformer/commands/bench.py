@@ -32,6 +32,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     common(k, 3)
     k.add_argument("--eval-episodes", type=int, default=None, help="evaluation episodes per run (default 300)")
     k.add_argument("--no-critic", action="store_true", help="skip the critic analysis")
+    k.add_argument("--first-seed", type=int, default=None,
+                   help="run seeds first-seed .. first-seed + seeds - 1 (default 0; choose settings on another range)")
+    k.add_argument("--eval-every", type=int, default=None,
+                   help="also evaluate the transformers every N steps (learning curves in the JSON's 'curves')")
+    k.add_argument("--balanced-steps", type=int, default=None,
+                   help="training steps of dt_balanced (default 300; --steps does not change them)")
     k.set_defaults(func=run_keytodoor_cmd)
 
     from ..bench.speed import add_speed_parser
@@ -67,7 +73,7 @@ def _print_summary(report: dict) -> None:
     """One line per method and data: mean ± std over seeds, in %."""
     for m, per in report["summary"].items():
         for d, s in per.items():
-            print(f"  {m:8s} {d:4s}: {100 * s['mean']:.1f}% ± {100 * s['std']:.1f} (n={s['n']})")
+            print(f"  {m:11s} {d:4s}: {100 * s['mean']:.1f}% ± {100 * s['std']:.1f} (n={s['n']})")
 
 
 def run_graph_cmd(args: argparse.Namespace) -> int:
@@ -90,6 +96,12 @@ def run_keytodoor_cmd(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, eval_episodes=args.eval_episodes)
     if args.no_critic:
         cfg = dataclasses.replace(cfg, critic=False)
+    for name, low in (("first_seed", 0), ("eval_every", 0), ("balanced_steps", 1)):
+        value = getattr(args, name)
+        if value is not None:
+            if value < low:
+                raise ValueError(f"--{name.replace('_', '-')}={value} must be at least {low}")
+            cfg = dataclasses.replace(cfg, **{name: value})
     report = run_keytodoor(cfg, args.out, command=_command(), progress=not args.no_progress)
     print(f"wrote {args.out}/keytodoor.json, keytodoor.md ({report['wall_time_s'] / 60:.1f} min)")
     _print_summary(report)
