@@ -65,6 +65,31 @@ def test_bench_keytodoor_learning_curves_on_other_seeds(tmp_path):
     assert [c[-1][1] for c in curves["500"]] == report["results"]["dt_balanced"]["500"]
 
 
+def test_bench_keytodoor_resume_keeps_finished_blocks(tmp_path):
+    """A killed run (simulated: its JSON cut back to the first block) resumes to the uninterrupted result."""
+    args = ["bench", "keytodoor", "--quick", "--out", str(tmp_path), "--no-progress", "--no-critic", "--seeds", "1",
+            "--methods", "dt,random"]
+    run_cli(*args)
+    path = tmp_path / "keytodoor.json"
+    full = json.loads(path.read_text())
+    assert full["completed"] == [[0, "200"], [0, "500"]] and full["partial"] is False
+    cut = dict(full, partial=True, completed=[[0, "200"]])
+    cut["results"] = {m: {"200": [0.123] if m == "dt" else per["200"], "500": []} for m, per in full["results"].items()}
+    cut["run_seconds"] = {m: v[:1] for m, v in full["run_seconds"].items()}
+    path.write_text(json.dumps(cut))
+    run_cli(*args, "--resume")
+    resumed = json.loads(path.read_text())
+    assert resumed["results"]["dt"]["200"] == [0.123]  # kept, not rerun
+    assert resumed["results"]["dt"]["500"] == full["results"]["dt"]["500"]  # rerun, same value
+    assert resumed["partial"] is False and resumed["completed"] == full["completed"]
+    # a finished run, or other settings, are refused with the file and the field named
+    proc = subprocess.run([DT, *args, "--resume"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "partial" in proc.stderr and "keytodoor.json" in proc.stderr
+    path.write_text(json.dumps(cut))
+    proc = subprocess.run([DT, *args[:-1], "dt", "--resume"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "config.methods" in proc.stderr
+
+
 def test_bench_graph_quick_cli(tmp_path):
     run_cli("bench", "graph", "--quick", "--out", str(tmp_path), "--no-progress")
     report = json.loads((tmp_path / "graph.json").read_text())

@@ -19,6 +19,7 @@ its percentile at the data's success rate. Random data succeed in ~3% of episode
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,8 +109,11 @@ def data_name(n: int) -> str:
     return f"{n // 1000}k" if n % 1000 == 0 else str(n)
 
 
-def run_keytodoor(cfg: KeyToDoorBenchConfig, out_dir: str | Path, command: str = "", progress: bool = True) -> dict[str, Any]:
-    """Run the benchmark and write keytodoor.json, keytodoor.md and the critic PNGs into out_dir."""
+def run_keytodoor(cfg: KeyToDoorBenchConfig, out_dir: str | Path, command: str = "", progress: bool = True,
+                  resume: bool = False) -> dict[str, Any]:
+    """Run the benchmark and write keytodoor.json, keytodoor.md and the critic PNGs into out_dir. The JSON is
+    rewritten (atomically) after each (seed, data) block; with `resume`, a killed run continues from it:
+    finished blocks are kept, not rerun, and the settings must be the same."""
     unknown = sorted(set(cfg.methods) - set(METHODS))
     if unknown:
         raise ValueError(f"KeyToDoorBenchConfig.methods has unknown {unknown}; expected a subset of {list(METHODS)}")
@@ -125,10 +129,16 @@ def run_keytodoor(cfg: KeyToDoorBenchConfig, out_dir: str | Path, command: str =
     results: dict[str, dict[str, list[float]]] = {m: {data_name(n): [] for n in cfg.data_sizes} for m in cfg.methods}
     timings: dict[str, list[float]] = {m: [] for m in cfg.methods}
     curves: dict[str, dict[str, list[list[list[float]]]]] = {}
+    completed: list[list[Any]] = []  # [seed, data name] blocks done
+    wall_before = 0.0
+    if resume:
+        results, timings, curves, completed, wall_before = _load_partial(out_dir / "keytodoor.json", cfg)
     for seed in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
         eval_seed = 1_000_000 * (seed + 1)
         for n in cfg.data_sizes:
             name = data_name(n)
+            if [seed, name] in completed:
+                continue
             data = random_dataset(n, seed=seed)
             for method in cfg.methods:
                 t1 = time.perf_counter()
@@ -172,14 +182,34 @@ def run_keytodoor(cfg: KeyToDoorBenchConfig, out_dir: str | Path, command: str =
                     print(f"keytodoor seed={seed} data={name} {method}: success {success:.3f} "
                           f"({time.perf_counter() - t1:.0f}s)", flush=True)
             # results so far, so that a long run can be inspected (and is not lost) before it ends
-            _write(out_dir, cfg, results, timings, command, time.perf_counter() - t0, partial=True, curves=curves)
+            completed.append([seed, name])
+            _write(out_dir, cfg, results, timings, command, wall_before + time.perf_counter() - t0, partial=True,
+                   curves=curves, completed=completed)
     critic_info = None
     if cfg.critic:
         from .critic import run_critic
 
         critic_info = run_critic(max(cfg.data_sizes), cfg, out_dir, progress=progress)
-    return _write(out_dir, cfg, results, timings, command, time.perf_counter() - t0, partial=False, critic=critic_info,
-                  curves=curves)
+    return _write(out_dir, cfg, results, timings, command, wall_before + time.perf_counter() - t0, partial=False,
+                  critic=critic_info, curves=curves, completed=completed)
+
+
+def _load_partial(path: Path, cfg: KeyToDoorBenchConfig):
+    """What a killed run left in `path`: results, run_seconds, curves, completed blocks, wall time so far."""
+    if not path.exists():
+        raise FileNotFoundError(f"--resume: {path} does not exist (nothing to resume; run without --resume)")
+    report = json.loads(path.read_text())
+    if not report.get("partial", False):
+        raise ValueError(f"--resume: {path} is a finished run (field 'partial' is false); nothing to resume")
+    saved, wanted = report.get("config", {}), json.loads(json.dumps(cfg.to_dict()))
+    for key in sorted(set(saved) | set(wanted)):
+        if saved.get(key) != wanted.get(key):
+            raise ValueError(f"--resume: {path} field 'config.{key}' is {saved.get(key)!r}, but this run has "
+                             f"{wanted.get(key)!r}; resume with the same settings")
+    if "completed" not in report or "run_seconds" not in report:
+        raise ValueError(f"--resume: {path} has no field 'completed' / 'run_seconds' (written by an older version)")
+    return (report["results"], report["run_seconds"], report.get("curves", {}), report["completed"],
+            float(report.get("wall_time_s", 0.0)))
 
 
 def _success(policy: RolloutPolicy, num_episodes: int, seed: int) -> float:
@@ -190,7 +220,8 @@ def _success(policy: RolloutPolicy, num_episodes: int, seed: int) -> float:
 
 
 def _write(out_dir: Path, cfg: KeyToDoorBenchConfig, results, timings, command: str, wall: float,
-           partial: bool, critic: dict[str, Any] | None = None, curves: dict | None = None) -> dict[str, Any]:
+           partial: bool, critic: dict[str, Any] | None = None, curves: dict | None = None,
+           completed: list | None = None) -> dict[str, Any]:
     data_names = [data_name(n) for n in cfg.data_sizes]
     paper_row = {"dt_balanced": "dt", "pbc10": "pbc", "pbc25": "pbc", "pbc40": "pbc"}  # bc_success: not in the paper
     paper = {m: PAPER_TABLE6[paper_row.get(m, m)] for m in results if paper_row.get(m, m) in PAPER_TABLE6}
@@ -203,6 +234,8 @@ def _write(out_dir: Path, cfg: KeyToDoorBenchConfig, results, timings, command: 
         "summary": summarize(results),
         "paper_table6_percent": PAPER_TABLE6,
         "seconds_per_run": {m: float(np.mean(v)) for m, v in timings.items() if v},
+        "run_seconds": timings,
+        "completed": completed or [],
         "config": cfg.to_dict(),
         **provenance(command, wall),
     }

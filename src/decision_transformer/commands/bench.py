@@ -32,6 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     common(k, 3)
     k.add_argument("--eval-episodes", type=int, default=None, help="evaluation episodes per run (default 300)")
     k.add_argument("--no-critic", action="store_true", help="skip the critic analysis")
+    k.add_argument("--resume", action="store_true",
+                   help="continue a killed run from the partial keytodoor.json in --out (same settings)")
     k.add_argument("--first-seed", type=int, default=None,
                    help="run seeds first-seed .. first-seed + seeds - 1 (default 0; choose settings on another range)")
     k.add_argument("--eval-every", type=int, default=None,
@@ -102,7 +104,7 @@ def run_keytodoor_cmd(args: argparse.Namespace) -> int:
             if value < low:
                 raise ValueError(f"--{name.replace('_', '-')}={value} must be at least {low}")
             cfg = dataclasses.replace(cfg, **{name: value})
-    report = run_keytodoor(cfg, args.out, command=_command(), progress=not args.no_progress)
+    report = run_keytodoor(cfg, args.out, command=_command(), progress=not args.no_progress, resume=args.resume)
     print(f"wrote {args.out}/keytodoor.json, keytodoor.md ({report['wall_time_s'] / 60:.1f} min)")
     _print_summary(report)
     return 0
