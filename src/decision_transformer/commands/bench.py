@@ -39,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     k.add_argument("--eval-every", type=int, default=None,
                    help="also evaluate the transformers every N steps (learning curves in the JSON's 'curves')")
     k.add_argument("--balanced-steps", type=int, default=None,
-                   help="training steps of dt_balanced (default 300; --steps does not change them)")
+                   help="training steps of dt_balanced (default 150; --steps does not change them)")
     k.set_defaults(func=run_keytodoor_cmd)
 
     from ..bench.speed import add_speed_parser
