@@ -61,6 +61,7 @@ def test_bench_keytodoor_learning_curves_on_other_seeds(tmp_path):
         for curve in per_seed:
             assert [step for step, _ in curve] == [10, 20]
             assert all(0.0 <= v <= 1.0 for _, v in curve)
+    assert all(len(h) == 0 for h in report["loss_history"]["dt_balanced"]["200"])  # 20 steps: no 100-step mean yet
     # the last curve point is the final model, evaluated on the same episodes
     assert [c[-1][1] for c in curves["500"]] == report["results"]["dt_balanced"]["500"]
 
@@ -76,12 +77,14 @@ def test_bench_keytodoor_resume_keeps_finished_blocks(tmp_path):
     cut = dict(full, partial=True, completed=[[0, "200"]])
     cut["results"] = {m: {"200": [0.123] if m == "dt" else per["200"], "500": []} for m, per in full["results"].items()}
     cut["run_seconds"] = {m: v[:1] for m, v in full["run_seconds"].items()}
+    cut["loss_history"] = {m: {"200": per["200"]} for m, per in full["loss_history"].items()}
     path.write_text(json.dumps(cut))
     run_cli(*args, "--resume")
     resumed = json.loads(path.read_text())
     assert resumed["results"]["dt"]["200"] == [0.123]  # kept, not rerun
     assert resumed["results"]["dt"]["500"] == full["results"]["dt"]["500"]  # rerun, same value
     assert resumed["partial"] is False and resumed["completed"] == full["completed"]
+    assert resumed["loss_history"] == full["loss_history"] and len(resumed["run_seconds"]["dt"]) == 2
     # a finished run, or other settings, are refused with the file and the field named
     proc = subprocess.run([DT, *args, "--resume"], capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "partial" in proc.stderr and "keytodoor.json" in proc.stderr

@@ -131,10 +131,11 @@ def run_keytodoor(cfg: KeyToDoorBenchConfig, out_dir: str | Path, command: str =
     results: dict[str, dict[str, list[float]]] = {m: {data_name(n): [] for n in cfg.data_sizes} for m in cfg.methods}
     timings: dict[str, list[float]] = {m: [] for m in cfg.methods}
     curves: dict[str, dict[str, list[list[list[float]]]]] = {}
+    losses: dict[str, dict[str, list[list[float]]]] = {}  # loss_history[method][data]: per seed, per 100 steps
     completed: list[list[Any]] = []  # [seed, data name] blocks done
     wall_before = 0.0
     if resume:
-        results, timings, curves, completed, wall_before = _load_partial(out_dir / "keytodoor.json", cfg)
+        results, timings, curves, losses, completed, wall_before = _load_partial(out_dir / "keytodoor.json", cfg)
     for seed in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
         eval_seed = 1_000_000 * (seed + 1)
         for n in cfg.data_sizes:
@@ -172,12 +173,13 @@ def run_keytodoor(cfg: KeyToDoorBenchConfig, out_dir: str | Path, command: str =
                         policy = rollout_policy(model, model_cfg, train_data)
                         curve.append([step, _success(policy, cfg.eval_episodes, eval_seed)])
 
-                    _, policy, _ = train_episodic(kind, model_cfg, train_data, train_cfg, progress=progress,
+                    _, policy, history = train_episodic(kind, model_cfg, train_data, train_cfg, progress=progress,
                                                   desc=f"{method} {name} seed {seed}", callback=on_step,
                                                   callback_every=cfg.eval_every)
                     success = _success(policy, cfg.eval_episodes, eval_seed)
                     if cfg.eval_every:
                         curves.setdefault(method, {}).setdefault(name, []).append(curve)
+                    losses.setdefault(method, {}).setdefault(name, []).append(history)
                 results[method][name].append(success)
                 timings[method].append(time.perf_counter() - t1)
                 if progress:
@@ -186,18 +188,19 @@ def run_keytodoor(cfg: KeyToDoorBenchConfig, out_dir: str | Path, command: str =
             # results so far, so that a long run can be inspected (and is not lost) before it ends
             completed.append([seed, name])
             _write(out_dir, cfg, results, timings, command, wall_before + time.perf_counter() - t0, partial=True,
-                   curves=curves, completed=completed)
+                   curves=curves, losses=losses, completed=completed)
     critic_info = None
     if cfg.critic:
         from .critic import run_critic
 
         critic_info = run_critic(max(cfg.data_sizes), cfg, out_dir, progress=progress)
     return _write(out_dir, cfg, results, timings, command, wall_before + time.perf_counter() - t0, partial=False,
-                  critic=critic_info, curves=curves, completed=completed)
+                  critic=critic_info, curves=curves, losses=losses, completed=completed)
 
 
 def _load_partial(path: Path, cfg: KeyToDoorBenchConfig):
-    """What a killed run left in `path`: results, run_seconds, curves, completed blocks, wall time so far."""
+    """What a killed run left in `path`: results, run_seconds, curves, loss histories, completed blocks, wall
+    time so far."""
     if not path.exists():
         raise FileNotFoundError(f"--resume: {path} does not exist (nothing to resume; run without --resume)")
     report = json.loads(path.read_text())
@@ -210,7 +213,8 @@ def _load_partial(path: Path, cfg: KeyToDoorBenchConfig):
                              f"{wanted.get(key)!r}; resume with the same settings")
     if "completed" not in report or "run_seconds" not in report:
         raise ValueError(f"--resume: {path} has no field 'completed' / 'run_seconds' (written by an older version)")
-    return (report["results"], report["run_seconds"], report.get("curves", {}), report["completed"],
+    return (report["results"], report["run_seconds"], report.get("curves", {}), report.get("loss_history", {}),
+            report["completed"],
             float(report.get("wall_time_s", 0.0)))
 
 
@@ -222,7 +226,7 @@ def _success(policy: RolloutPolicy, num_episodes: int, seed: int) -> float:
 
 
 def _write(out_dir: Path, cfg: KeyToDoorBenchConfig, results, timings, command: str, wall: float,
-           partial: bool, critic: dict[str, Any] | None = None, curves: dict | None = None,
+           partial: bool, critic: dict[str, Any] | None = None, curves: dict | None = None, losses: dict | None = None,
            completed: list | None = None) -> dict[str, Any]:
     data_names = [data_name(n) for n in cfg.data_sizes]
     paper_row = {"dt_balanced": "dt", "pbc10": "pbc", "pbc25": "pbc", "pbc40": "pbc"}  # bc_success: not in the paper
@@ -245,6 +249,8 @@ def _write(out_dir: Path, cfg: KeyToDoorBenchConfig, results, timings, command: 
         report["critic"] = critic
     if curves:
         report["curves"] = curves
+    if losses:
+        report["loss_history"] = losses  # [method][data][seed]: mean training loss of every 100 steps
     write_json(out_dir / "keytodoor.json", report)
     table = markdown_table(results, data_names, LABELS, percent=True, paper=paper)
     text = (f"# Key-to-Door (paper Table 6): success rate, mean ± std over seeds\n\n{table}\n"
