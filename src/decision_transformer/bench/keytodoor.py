@@ -14,6 +14,10 @@ successes) uniform sampling lets DT memorise the failures' random actions first.
 `bc_success` is a diagnostic beyond the paper's methods: BC on the successful episodes only, i.e. %BC with
 its percentile at the data's success rate. Random data succeed in ~3% of episodes, so the paper's top
 10% holds about 70% failed episodes (ties at return 0), and BC on it imitates a mostly random policy.
+
+Choosing settings: `first_seed` runs other seeds (other data and evaluation episodes) than the reported
+ones, and `eval_every` records learning curves; every run also records its training-loss history.
+The JSON is rewritten after each (seed, data) block, and `resume` continues a killed run from it.
 """
 
 from __future__ import annotations
