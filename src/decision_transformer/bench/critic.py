@@ -36,7 +36,8 @@ def run_critic(num_episodes: int, cfg: Any, out_dir: Path, progress: bool = True
     data, _, _ = random_dataset_with_events(num_episodes, seed=0)
     model_cfg = DTConfig(context_len=H, max_ep_len=H, embed_dim=cfg.embed_dim, n_layer=cfg.n_layer, n_head=cfg.n_head,
                          dropout=cfg.dropout, discrete_actions=True, condition_on_return=False, predict_return=True)
-    train_cfg = dataclasses.replace(cfg.train, steps=cfg.critic_steps, seed=0, action_loss_weight=0.0, return_loss_weight=1.0)
+    train_cfg = dataclasses.replace(cfg.train, steps=cfg.critic_steps, lr=cfg.critic_lr, seed=0, action_loss_weight=0.0,
+                                    return_loss_weight=1.0)
     model, _, history = train_episodic("bc", model_cfg, data, train_cfg, progress=progress, desc="critic")
 
     held, key_step, door_step = random_dataset_with_events(HELD_OUT_EPISODES, seed=HELD_OUT_SEED)

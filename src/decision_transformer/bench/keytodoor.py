@@ -97,6 +97,10 @@ class KeyToDoorBenchConfig:
     """Also run the critic analysis (plots) on the largest data size."""
     critic_steps: int = 3000
     """Training steps of the critic."""
+    critic_lr: float = 3e-3
+    """Learning rate of the critic (its other optimiser settings are `train`'s). The return loss has no
+    plateau like the action loss, and with 1e-3 the critic was still less sharp after its 3000 steps
+    (P(success) at the end of successful episodes 0.21 vs 0.62 with 3e-3; docs/results/README.md)."""
     torch_threads: int = 1
     """torch CPU threads. 1 by default: on a shared 2-core machine, 2 threads made a training step ~16x slower."""
 
