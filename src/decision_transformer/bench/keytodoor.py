@@ -182,8 +182,8 @@ def run_keytodoor(cfg: KeyToDoorBenchConfig, out_dir: str | Path, command: str =
                         curve.append([step, _success(policy, cfg.eval_episodes, eval_seed)])
 
                     _, policy, history = train_episodic(kind, model_cfg, train_data, train_cfg, progress=progress,
-                                                  desc=f"{method} {name} seed {seed}", callback=on_step,
-                                                  callback_every=cfg.eval_every)
+                                                        desc=f"{method} {name} seed {seed}", callback=on_step,
+                                                        callback_every=cfg.eval_every)
                     success = _success(policy, cfg.eval_episodes, eval_seed)
                     if cfg.eval_every:
                         curves.setdefault(method, {}).setdefault(name, []).append(curve)
@@ -222,8 +222,7 @@ def _load_partial(path: Path, cfg: KeyToDoorBenchConfig):
     if "completed" not in report or "run_seconds" not in report:
         raise ValueError(f"--resume: {path} has no field 'completed' / 'run_seconds' (written by an older version)")
     return (report["results"], report["run_seconds"], report.get("curves", {}), report.get("loss_history", {}),
-            report["completed"],
-            float(report.get("wall_time_s", 0.0)))
+            report["completed"], float(report.get("wall_time_s", 0.0)))
 
 
 def _success(policy: RolloutPolicy, num_episodes: int, seed: int) -> float:
