@@ -184,7 +184,10 @@ def run_keytodoor(cfg: KeyToDoorBenchConfig, out_dir: str | Path, command: str =
                     _, policy, history = train_episodic(kind, model_cfg, train_data, train_cfg, progress=progress,
                                                         desc=f"{method} {name} seed {seed}", callback=on_step,
                                                         callback_every=cfg.eval_every)
-                    success = _success(policy, cfg.eval_episodes, eval_seed)
+                    if curve and curve[-1][0] == train_cfg.steps:
+                        success = curve[-1][1]  # the final model, already evaluated on these episodes
+                    else:
+                        success = _success(policy, cfg.eval_episodes, eval_seed)
                     if cfg.eval_every:
                         curves.setdefault(method, {}).setdefault(name, []).append(curve)
                     losses.setdefault(method, {}).setdefault(name, []).append(history)
