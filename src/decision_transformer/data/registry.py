@@ -2,6 +2,7 @@
 
 SRC forms, tried in this order:
     minari:ID                 a dataset in the local Minari store (data/formats/minari_io.py)
+    dqn-replay:DIR            Dopamine DQN-replay logs, every checkpoint in DIR (data/formats/dqn_replay.py)
     PATH.hdf5 / PATH.h5       a D4RL-format HDF5 file (data/formats/d4rl_io.py)
     DIR of *.parquet          Hugging Face trajectory rows (data/formats/hf_io.py)
     PATH.npz                  the native format (data/trajectories.py)
@@ -59,6 +60,7 @@ _BUILTIN_MODULES = ["decision_transformer.data.demo", "decision_transformer.suit
 # (predicate on SRC, "module:function" taking SRC) for external formats, imported only when used.
 _FORMAT_LOADERS: list[tuple[Callable[[str], bool], str]] = [
     (lambda s: s.startswith("minari:"), "decision_transformer.data.formats.minari_io:load_minari"),
+    (lambda s: s.startswith("dqn-replay:"), "decision_transformer.data.formats.dqn_replay:load_dqn_replay_src"),
     (lambda s: s.lower().endswith((".hdf5", ".h5")), "decision_transformer.data.formats.d4rl_io:load_d4rl_hdf5"),
     (lambda s: Path(s).is_dir(), "decision_transformer.data.formats.hf_io:load_hf_trajectories"),
 ]
