@@ -172,3 +172,142 @@ def test_full_hopper_medium_replay_through_the_registry(tmp_path, monkeypatch):
     assert path.is_file() and d.name == "hopper-medium-replay"
     steps = sum(s["steps"] for s in suite.suite_config()["envs"]["hopper"]["medium_replay"]["snapshots"])
     assert d.num_steps == steps
+
+
+# ---------------------------------------------------------------------------------------------- SAC learner
+def _tiny_sac(total_steps: int, buffer_size: int = 1000):
+    from decision_transformer.suite.sac import SACConfig, SACSettings
+
+    return SACConfig(env_id="Hopper-v5", total_steps=total_steps, snapshot_every=100, checkpoint_every=150,
+                     eval_episodes=1, sac=SACSettings(buffer_size=buffer_size, learning_starts=50, batch_size=32,
+                                                      net_arch=(32, 32)))
+
+
+def test_sac_export_matches_stable_baselines3(tmp_path):
+    sb3 = pytest.importorskip("stable_baselines3")
+    import gymnasium as gym
+    import torch
+
+    from decision_transformer.suite.policy import export_sb3_sac
+
+    env = gym.make("Hopper-v5")
+    model = sb3.SAC("MlpPolicy", env, seed=0, device="cpu", policy_kwargs=dict(net_arch=[32, 32]))
+    with torch.no_grad():  # make the log-std head matter
+        model.actor.log_std.bias.copy_(torch.linspace(-2, 1, 3))
+    export_sb3_sac(model, "Hopper-v5", 7).save(tmp_path / "p.npz")
+    policy = NumpyPolicy.load(tmp_path / "p.npz")
+    assert policy.squash == "tanh" and policy.train_step == 7
+    obs = np.random.default_rng(0).normal(size=(8, 11)).astype(np.float32)
+    expected, _ = model.predict(obs, deterministic=True)
+    np.testing.assert_allclose(policy.act(obs), expected, atol=1e-5)
+    mean, log_std, _ = model.actor.get_action_dist_params(torch.as_tensor(obs))
+    np.testing.assert_allclose(policy.mean_action(obs), mean.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(policy._forward(obs)[1], log_std.detach().numpy(), atol=1e-5)
+    sampled = policy.act(obs, np.random.default_rng(1))
+    assert (np.abs(sampled) < 1).all() and not np.allclose(sampled, expected)
+    # old-style (PPO) files are unchanged: no squashing, constant log std
+    assert NumpyPolicy.load(suite.assets_dir() / suite.suite_config()["envs"]["hopper"]["expert"]["policy"]).squash == ""
+
+
+def test_sac_stops_and_resumes_with_its_replay_buffer(tmp_path):
+    pytest.importorskip("stable_baselines3")
+    from stable_baselines3.common.save_util import load_from_pkl
+
+    from decision_transformer.suite.behaviour import read_snapshots
+    from decision_transformer.suite.sac import read_manifest, replay_dataset, train_sac
+
+    cfg = _tiny_sac(300)
+    train_sac(cfg, tmp_path, stop_at=170)
+    first = read_manifest(tmp_path)
+    assert first["step"] == 170 and first["cuts"] == []
+    before = load_from_pkl(str(tmp_path / first["replay_buffer"]))
+    assert before.pos == 170
+    assert [r["step"] for r in read_snapshots(tmp_path)] == [0, 100]
+
+    train_sac(cfg, tmp_path)  # resumes by default
+    m = read_manifest(tmp_path)
+    assert m["step"] == 300 and m["cuts"] == [170] and m["wall_s"] >= first["wall_s"]
+    assert not (tmp_path / first["replay_buffer"]).exists() and (tmp_path / m["replay_buffer"]).exists()
+    after = load_from_pkl(str(tmp_path / m["replay_buffer"]))
+    assert after.pos == 300
+    for name in ("observations", "actions", "rewards", "next_observations"):
+        np.testing.assert_array_equal(getattr(after, name)[:170], getattr(before, name)[:170])
+    assert after.dones[169, 0] == 1 and after.timeouts[169, 0] == 1  # the resume cut ends the episode
+    assert [r["step"] for r in read_snapshots(tmp_path)] == [0, 100, 200, 300]
+    assert NumpyPolicy.load(tmp_path / "snapshots" / "step_00000300.npz").train_step == 300
+
+    d = replay_dataset(tmp_path, upto_step=250, name="tiny-replay")
+    assert d.num_steps == 250 and d.env_id == "Hopper-v5"
+    np.testing.assert_array_equal(d.observations, after.observations[:250, 0])  # one env: collection order
+    np.testing.assert_array_equal(d.rewards, after.rewards[:250, 0])
+    assert 169 in d.episode_ends - 1 and d.truncations[169] and not d.terminations[169]
+    assert not (d.terminations & d.truncations).any()
+    ends = d.episode_ends - 1
+    assert (d.terminations[ends] | d.truncations[ends]).all()
+    assert not np.delete(d.terminations | d.truncations, ends).any()
+    assert d.terminations.sum() >= 1  # a tiny Hopper run falls over
+
+
+def test_sac_sigterm_writes_a_consistent_checkpoint(tmp_path, monkeypatch):
+    pytest.importorskip("stable_baselines3")
+    import os
+    import signal
+    import threading
+
+    from stable_baselines3.common.save_util import load_from_pkl
+
+    from decision_transformer.suite import behaviour
+    from decision_transformer.suite.sac import read_manifest, stored_steps, train_sac
+
+    handler = signal.getsignal(signal.SIGTERM)
+    timers = []
+    evaluate = behaviour.evaluate_policy
+
+    def evaluate_then_signal(*args, **kwargs):  # the 2nd snapshot (step 100): training runs, handlers are set
+        timers.append(threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)))
+        if len(timers) == 2:
+            timers[-1].start()  # lands inside SB3's learn(), mid-chunk
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(behaviour, "evaluate_policy", evaluate_then_signal)
+    try:
+        train_sac(_tiny_sac(20_000, buffer_size=20_000), tmp_path)
+    finally:
+        for t in timers:
+            t.cancel()
+    assert signal.getsignal(signal.SIGTERM) == handler
+    m = read_manifest(tmp_path)
+    assert 100 < m["step"] < 20_000
+    assert stored_steps(load_from_pkl(str(tmp_path / m["replay_buffer"]))) == m["step"]
+
+
+def test_buffer_to_dataset_keeps_order_and_end_kinds_apart():
+    pytest.importorskip("stable_baselines3")
+    import gymnasium as gym
+    from stable_baselines3.common.buffers import ReplayBuffer
+
+    from decision_transformer.suite.sac import buffer_to_dataset
+
+    obs_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+    act_space = gym.spaces.Box(np.array([0.0, -2.0], np.float32), np.array([1.0, 2.0], np.float32))
+    buf = ReplayBuffer(10, obs_space, act_space, n_envs=2, handle_timeout_termination=True)
+    # env 0: episode of 2 steps ending in a termination, then one of 3 steps ending at the time limit
+    # env 1: episode of 4 steps (time limit), then one still running
+    dones = [(0, 0), (1, 0), (0, 0), (0, 1), (1, 0)]
+    limits = [(0, 0), (0, 0), (0, 0), (0, 1), (1, 0)]
+    for t in range(5):
+        o = np.array([[t, 0], [t, 1]], np.float32)
+        buf.add(o, o + 1, np.array([[-1, -1], [1, 1]], np.float32), np.array([t, 10 + t], np.float32),
+                np.array(dones[t], np.float32),
+                [{"TimeLimit.truncated": bool(limits[t][e])} for e in range(2)])
+    d = buffer_to_dataset(buf, env_id="X", name="synthetic")
+    assert d.num_steps == 10
+    np.testing.assert_array_equal(d.episode_lengths, [2, 4, 3, 1])  # by end row, ties by env index
+    np.testing.assert_array_equal(d.rewards, [0, 1, 10, 11, 12, 13, 2, 3, 4, 14])
+    np.testing.assert_array_equal(np.flatnonzero(d.terminations), [1])
+    np.testing.assert_array_equal(np.flatnonzero(d.truncations), [5, 8, 9])  # time limits, then the cut at the end
+    np.testing.assert_array_equal(d.actions[0], [0, -2])  # SB3's [-1, 1] scale mapped back to the bounds
+    np.testing.assert_array_equal(d.actions[2], [1, 2])
+    assert buffer_to_dataset(buf, upto_step=4).num_steps == 4
+    with pytest.raises(DatasetError, match="multiple of 2"):
+        buffer_to_dataset(buf, upto_step=3)

@@ -11,6 +11,14 @@ A policy file is an uncompressed `.npz` with:
     activation          ()    str      'relu' or 'tanh'
     env_id              ()    str
     train_step          ()    int64    environment steps the learner had taken at export time
+
+Optional (SAC's tanh-squashed Gaussian; files without them are the plain Gaussian above):
+
+    log_std_w, log_std_b (H, A), (A,)  state-dependent log std from the last hidden layer, clipped to
+                                       [log_std_min, log_std_max]; `log_std` is then unused (zeros)
+    log_std_min, log_std_max ()  float64
+    squash              ()    str      'tanh': the action is low + (tanh(u) + 1) / 2 * (high - low) for the
+                                       Gaussian sample (or mean) u, as SB3's SAC acts
 """
 
 from __future__ import annotations
@@ -51,22 +59,44 @@ class NumpyPolicy:
     """Gymnasium id the policy was trained in."""
     train_step: int = 0
     """Environment steps of training when the policy was exported."""
+    log_std_head: tuple[np.ndarray, np.ndarray] | None = None
+    """(W, b) of a state-dependent log std on the last hidden layer (SAC); None: the constant `log_std`."""
+    log_std_min: float = -20.0
+    """Lower clip of the state-dependent log std (SB3's SAC: -20)."""
+    log_std_max: float = 2.0
+    """Upper clip of the state-dependent log std (SB3's SAC: 2)."""
+    squash: str = ""
+    """'' (Gaussian, clipped to the bounds) or 'tanh' (SAC: tanh of the Gaussian, rescaled to the bounds)."""
 
-    def mean_action(self, obs: np.ndarray) -> np.ndarray:
-        """(B, O) observations -> (B, A) unclipped Gaussian means (float32 math)."""
+    def _forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(B, O) observations -> (B, A) Gaussian means (before any squashing) and (B, A) or (A,) log stds."""
         x = (np.asarray(obs, np.float32) - self.obs_mean) / np.sqrt(self.obs_var + np.float32(self.obs_eps))
         x = np.clip(x, -self.obs_clip, self.obs_clip).astype(np.float32)
+        hidden = x
         for i, (w, b) in enumerate(self.weights):
+            if i == len(self.weights) - 1:
+                hidden = x
             x = x @ w + b
             if i < len(self.weights) - 1:
                 x = np.maximum(x, 0.0) if self.activation == "relu" else np.tanh(x)
-        return x
+        if self.log_std_head is None:
+            return x, self.log_std
+        w, b = self.log_std_head
+        return x, np.clip(hidden @ w + b, self.log_std_min, self.log_std_max).astype(np.float32)
+
+    def mean_action(self, obs: np.ndarray) -> np.ndarray:
+        """(B, O) observations -> (B, A) unclipped Gaussian means (float32 math; before any tanh squashing)."""
+        return self._forward(obs)[0]
 
     def act(self, obs: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        """Actions for a batch: the mean (rng None) or a Gaussian sample (rng given), clipped to the bounds."""
-        mean = self.mean_action(obs)
+        """Actions for a batch: the mean (rng None) or a Gaussian sample (rng given), clipped to the bounds
+        (or, with `squash='tanh'`, squashed by tanh and rescaled to the bounds)."""
+        mean, log_std = self._forward(obs)
         if rng is not None:
-            mean = mean + np.exp(self.log_std) * rng.standard_normal(mean.shape, dtype=np.float32)
+            mean = mean + np.exp(log_std) * rng.standard_normal(mean.shape, dtype=np.float32)
+        if self.squash == "tanh":
+            a = np.tanh(mean)
+            return (self.action_low + np.float32(0.5) * (a + np.float32(1.0)) * (self.action_high - self.action_low)).astype(np.float32)
         return np.clip(mean, self.action_low, self.action_high).astype(np.float32)
 
     # ------------------------------------------------------------------ files
@@ -90,6 +120,13 @@ class NumpyPolicy:
             env_id=np.array(self.env_id),
             train_step=np.array(int(self.train_step), np.int64),
         )
+        if self.log_std_head is not None:
+            arrays.update(
+                log_std_w=np.asarray(self.log_std_head[0], dtype), log_std_b=np.asarray(self.log_std_head[1], dtype),
+                log_std_min=np.array(float(self.log_std_min)), log_std_max=np.array(float(self.log_std_max)),
+            )
+        if self.squash:
+            arrays["squash"] = np.array(self.squash)
         savez(path, **arrays)
         return path
 
@@ -120,6 +157,11 @@ class NumpyPolicy:
                 activation=str(z["activation"]),
                 env_id=str(z["env_id"]),
                 train_step=int(z["train_step"]),
+                log_std_head=(z["log_std_w"].astype(np.float32), z["log_std_b"].astype(np.float32))
+                if "log_std_w" in z.files else None,
+                log_std_min=float(z["log_std_min"]) if "log_std_min" in z.files else -20.0,
+                log_std_max=float(z["log_std_max"]) if "log_std_max" in z.files else 2.0,
+                squash=str(z["squash"]) if "squash" in z.files else "",
             )
 
 
@@ -157,4 +199,44 @@ def export_sb3_ppo(model, vec_normalize, env_id: str, train_step: int) -> NumpyP
         activation=activation,
         env_id=env_id,
         train_step=int(train_step),
+    )
+
+
+def export_sb3_sac(model, env_id: str, train_step: int) -> NumpyPolicy:
+    """Convert an SB3 SAC MlpPolicy actor (ReLU/Tanh MLP, mean and state-dependent log-std heads, tanh squashing,
+    no observation normaliser) into a `NumpyPolicy` with `squash='tanh'`."""
+    import torch.nn as nn
+
+    actor = model.actor
+    if getattr(actor, "use_sde", False):
+        raise ValueError("gSDE SAC actors are not supported")
+    linears = [m for m in actor.latent_pi if isinstance(m, nn.Linear)]
+    acts = {type(m).__name__ for m in actor.latent_pi if not isinstance(m, nn.Linear)}
+    activation = "relu" if acts == {"ReLU"} else "tanh" if acts == {"Tanh"} else None
+    if activation is None:
+        raise ValueError(f"unsupported activation(s) {acts}; expected ReLU or Tanh")
+
+    def wb(m) -> tuple[np.ndarray, np.ndarray]:
+        return m.weight.detach().cpu().numpy().T.astype(np.float32), m.bias.detach().cpu().numpy().astype(np.float32)
+
+    from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN
+
+    space = model.action_space
+    dim = model.observation_space.shape[0]
+    return NumpyPolicy(
+        weights=tuple(wb(m) for m in [*linears, actor.mu]),
+        log_std=np.zeros(space.shape[0], np.float32),
+        obs_mean=np.zeros(dim, np.float32),
+        obs_var=np.ones(dim, np.float32),
+        action_low=space.low.astype(np.float32),
+        action_high=space.high.astype(np.float32),
+        obs_clip=np.inf,
+        obs_eps=0.0,
+        activation=activation,
+        env_id=env_id,
+        train_step=int(train_step),
+        log_std_head=wb(actor.log_std),
+        log_std_min=float(LOG_STD_MIN),
+        log_std_max=float(LOG_STD_MAX),
+        squash="tanh",
     )
