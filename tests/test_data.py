@@ -1,23 +1,15 @@
 import numpy as np
 import pytest
 
+from conftest import make_dataset
 from decision_transformer.data import DatasetError, Episode, TrajectoryDataset, WindowSampler, load_dataset
+from decision_transformer.data.preprocess import Preprocessing
+from decision_transformer.data.sampler import EpisodeSampler
 from decision_transformer.data.trajectories import REQUIRED_KEYS
 
 
-def make_dataset(lengths=(3, 10, 30), obs_dim=2, act_dim=1, discrete=False, seed=0, **kw) -> TrajectoryDataset:
-    rng = np.random.default_rng(seed)
-    eps = []
-    for i, L in enumerate(lengths):
-        obs = np.stack([np.full(L, i, np.float32), np.arange(L, dtype=np.float32)], 1)[:, :obs_dim]
-        acts = rng.integers(0, 4, L) if discrete else rng.uniform(-1, 1, (L, act_dim)).astype(np.float32)
-        rewards = np.full(L, float(i + 1), np.float32)
-        term = np.zeros(L, bool)
-        term[-1] = i % 2 == 0
-        trunc = np.zeros(L, bool)
-        trunc[-1] = i % 2 == 1
-        eps.append(Episode(obs, acts, rewards, term, trunc))
-    return TrajectoryDataset.from_episodes(eps, **kw)
+def identity_prep(dim, K, max_ep_len, scale):
+    return Preprocessing(np.zeros(dim), np.ones(dim), scale, K, max_ep_len)
 
 
 def test_returns_to_go_per_episode():
@@ -31,7 +23,7 @@ def test_returns_to_go_per_episode():
 def test_window_left_padding_mask_and_timesteps():
     d = make_dataset(lengths=(3, 10, 30), reward_scale=10.0)
     K = 5
-    sampler = WindowSampler(d, context_len=K, max_ep_len=8, state_mean=np.zeros(2), state_std=np.ones(2))
+    sampler = WindowSampler(d, identity_prep(2, K, 8, 10.0))
     batch = sampler.sample(2000, np.random.default_rng(0))
     mask = batch.attention_mask.numpy()
     states = batch.states.numpy()
@@ -63,7 +55,7 @@ def test_window_left_padding_mask_and_timesteps():
 def test_sampler_normalizes_states_and_handles_discrete_actions():
     d = make_dataset(discrete=True)
     mean, std = d.state_stats
-    batch = WindowSampler(d, 4, 1000).sample(64, np.random.default_rng(1))
+    batch = WindowSampler(d, Preprocessing.fit(d, 4, 1000)).sample(64, np.random.default_rng(1))
     assert batch.actions.dtype.is_floating_point is False and batch.actions.shape == (64, 4)
     raw = batch.states.numpy() * std + mean
     assert np.allclose(raw[batch.attention_mask.numpy() == 1] % 1, 0, atol=1e-4)
@@ -71,7 +63,7 @@ def test_sampler_normalizes_states_and_handles_discrete_actions():
 
 def test_same_rng_state_gives_same_batches():
     d = make_dataset()
-    s = WindowSampler(d, 4, 100)
+    s = WindowSampler(d, Preprocessing.fit(d, 4, 100))
     a = s.sample(16, np.random.default_rng(3))
     b = s.sample(16, np.random.default_rng(3))
     assert all((getattr(a, k) == getattr(b, k)).all() for k in ("states", "actions", "timesteps", "attention_mask"))
@@ -83,7 +75,18 @@ def test_top_fraction_keeps_best_episodes_within_budget():
     np.testing.assert_allclose(sorted(top.episode_returns), [30, 40])
     assert top.num_steps == 20
     assert d.top_fraction(0.01).num_episodes == 1  # at least one episode
-    np.testing.assert_allclose(top.state_mean, d.state_mean)  # stats of the full data are kept
+
+
+
+def test_preprocessing_of_a_pbc_run_is_fitted_on_the_full_data():
+    from decision_transformer.train import TrainConfig, prepare_dataset
+
+    d = make_dataset(lengths=(10, 10, 10, 10))  # obs[0] = episode index 0..3: the top half has mean 2.5
+    data, full = prepare_dataset(TrainConfig(top_fraction=0.5), d)
+    assert data.num_episodes == 2 and full is d
+    prep = Preprocessing.fit(full, 4, 100)
+    np.testing.assert_allclose(prep.state_mean[0], 1.5)
+    np.testing.assert_allclose(data.state_stats[0][0], 2.5)  # what fitting on the filtered data would give
 
 
 def test_delayed_rewards_move_return_to_last_step():
@@ -154,7 +157,7 @@ def test_truncated_and_corrupt_files(tmp_path):
 
 
 def test_dimension_that_disagrees_with_the_env():
-    from decision_transformer.train import check_env_matches
+    from decision_transformer.envs_util import check_env_matches
 
     d = make_dataset(obs_dim=2, act_dim=1, source="mine.npz")
     with pytest.raises(DatasetError, match=r"mine.npz: field 'observations' has shape \(2,\).*InvertedPendulum-v5 observes \(4,\)"):
@@ -175,3 +178,37 @@ def test_builtin_demo_dataset_is_deterministic(tmp_path, monkeypatch):
     np.testing.assert_array_equal(a.observations, b.observations)
     assert a.env_id == "InvertedPendulum-v5" and a.reward_scale == 1000.0
     assert (a.terminations | a.truncations)[a.episode_ends - 1].all()
+
+
+def test_episode_sampler_whole_episodes_from_step_zero_left_padded():
+    d = make_dataset(lengths=(3, 10, 7), reward_scale=10.0)
+    s = EpisodeSampler(d, identity_prep(2, 12, 100, 10.0))
+    b = s.episodes(np.array([0, 1, 2]))
+    mask = b.attention_mask.numpy()
+    assert mask.sum(1).tolist() == [3, 10, 7]
+    for e, L in enumerate((3, 10, 7)):
+        assert (mask[e, -L:] == 1).all() and (mask[e, :-L] == 0).all()  # padding on the left, not empty here
+        np.testing.assert_array_equal(b.timesteps[e, -L:].numpy(), np.arange(L))
+        np.testing.assert_array_equal(b.states[e, -L:, 1].numpy(), np.arange(L))  # obs[1] = step from 0
+        np.testing.assert_array_equal(b.actions[e, -L:].numpy(), d.episode(e).actions)
+        assert (b.states[e, :-L].numpy() == 0).all() and (b.returns_to_go[e, :-L].numpy() == 0).all()
+        np.testing.assert_allclose(b.returns_to_go[e, -L:, 0].numpy(), (L - np.arange(L)) * (e + 1) / 10.0)
+    assert b.episode_returns.tolist() == [3.0, 20.0, 21.0]
+    with pytest.raises(DatasetError, match="context_len"):
+        EpisodeSampler(d, identity_prep(2, 9, 100, 10.0))
+
+
+def test_return_balanced_sampling_draws_each_return_equally():
+    # two returns only: successes (1) and failures (0), 2 successes in 40 episodes
+    eps = [Episode(np.zeros((3, 2), np.float32), np.zeros((3, 1), np.float32),
+                   np.array([0, 0, float(i < 2)], np.float32), np.array([0, 0, 1], bool), np.zeros(3, bool))
+           for i in range(40)]
+    two = TrajectoryDataset.from_episodes(eps)
+    s = EpisodeSampler(two, identity_prep(2, 3, 100, 1.0), return_balanced=True)
+    idx = s.sample_episodes(20000, np.random.default_rng(1))
+    assert abs((idx < 2).mean() - 0.5) < 0.02  # half of the rows are the 2 successes
+    per_failure = np.bincount(idx, minlength=40)[2:]
+    assert (per_failure > 0).all() and abs(per_failure.mean() - 10000 / 38) < 0.1 * 10000 / 38
+    assert abs(np.bincount(idx, minlength=40)[:2].mean() - 5000) < 300  # each success ~ 10000 / 2 times
+    uni = EpisodeSampler(two, identity_prep(2, 3, 100, 1.0)).sample_episodes(20000, np.random.default_rng(1))
+    assert abs((uni < 2).mean() - 0.05) < 0.01

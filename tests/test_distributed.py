@@ -8,7 +8,7 @@ import numpy as np
 from decision_transformer.checkpoint import load_run
 from decision_transformer.metrics import read_metrics
 
-from test_data import make_dataset
+from conftest import make_dataset
 
 
 def test_torchrun_ddp_two_cpu_ranks(tmp_path):

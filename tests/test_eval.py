@@ -1,13 +1,13 @@
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
 from decision_transformer import DTConfig, DecisionTransformer
-from decision_transformer.evaluate import RolloutPolicy, _split_evenly, evaluate
+from decision_transformer.data.preprocess import Preprocessing
+from decision_transformer.evaluate import DTAgent, RolloutPolicy, evaluate
+from decision_transformer.runner import split_evenly
 from decision_transformer.scores import d4rl_reference, normalized_score
 
 
@@ -15,14 +15,16 @@ def random_policy(state_dim, act_dim, discrete=False, K=5, seed=0, scale=1000.0)
     torch.manual_seed(seed)
     model = DecisionTransformer(DTConfig(context_len=K, embed_dim=16, n_layer=1, max_ep_len=1000,
                                          discrete_actions=discrete), state_dim, act_dim).eval()
-    return RolloutPolicy(model=model, context_len=K, state_mean=np.zeros(state_dim, np.float32),
-                         state_std=np.ones(state_dim, np.float32), reward_scale=scale, max_ep_len=1000,
-                         discrete=discrete, act_dim=act_dim)
+    return RolloutPolicy(model=model, prep=identity(state_dim, K, 1000, scale), discrete=discrete, act_dim=act_dim)
+
+
+def identity(state_dim, K, max_ep_len, scale):
+    return Preprocessing(np.zeros(state_dim, np.float32), np.ones(state_dim, np.float32), scale, K, max_ep_len)
 
 
 def test_split_evenly():
-    assert _split_evenly(7, 3) == [[0, 1, 2], [3, 4], [5, 6]]
-    assert sum(map(len, _split_evenly(10, 4))) == 10
+    assert split_evenly(7, 3) == [[0, 1, 2], [3, 4], [5, 6]]
+    assert sum(map(len, split_evenly(10, 4))) == 10
 
 
 @pytest.mark.parametrize("env_id, dims, discrete", [("InvertedPendulum-v5", (4, 1), False), ("CartPole-v1", (4, 2), True)])
@@ -51,8 +53,7 @@ class RecordingModel(torch.nn.Module):
 
 def test_return_to_go_is_decremented_by_scaled_reward_and_context_rolls():
     model = RecordingModel()
-    policy = RolloutPolicy(model=model, context_len=3, state_mean=np.zeros(4, np.float32), state_std=np.ones(4, np.float32),
-                           reward_scale=10.0, max_ep_len=1000, discrete=False, act_dim=1)
+    policy = RolloutPolicy(model=model, prep=identity(4, 3, 1000, 10.0), discrete=False, act_dim=1)
     res = evaluate(policy, "InvertedPendulum-v5", [50.0], num_episodes=1, num_envs=1, seed=0, progress=False)[0]
     n = res.lengths[0]
     rtg = torch.stack([s[0][0] for s in model.seen]).numpy()
@@ -72,11 +73,25 @@ def test_several_targets_and_reset_info_targets():
     assert all(r.seeds == [0, 1, 2] for r in res)
 
 
-def test_sampling_with_temperature_is_seeded():
-    policy = random_policy(4, 2, discrete=True)
-    a = evaluate(policy, "CartPole-v1", [100.0], num_episodes=4, seed=3, temperature=1.0, progress=False)[0]
-    b = evaluate(policy, "CartPole-v1", [100.0], num_episodes=4, seed=3, temperature=1.0, progress=False)[0]
-    assert a.returns == b.returns
+def test_sampling_with_temperature_follows_the_tempered_softmax_and_is_seeded():
+    import gymnasium as gym
+
+    model = ConstantDiscreteModel(2)
+    with torch.no_grad():
+        model.w.copy_(torch.log(torch.tensor([0.8, 0.2])))
+    policy = RolloutPolicy(model=model, prep=identity(4, 3, 100, 1.0), discrete=True, act_dim=2)
+    n = 20000
+    rows, obs = np.arange(n), np.zeros((n, 4), np.float32)
+
+    def actions(temperature, seed):
+        agent = DTAgent(policy, 1.0, n, (4,), gym.spaces.Discrete(2), temperature=temperature, seed=seed)
+        agent.begin(rows, obs, [{}] * n)
+        return agent.act(rows, obs)
+
+    assert abs(actions(1.0, 0).mean() - 0.2) < 0.01  # softmax of the logits
+    assert abs(actions(0.5, 0).mean() - 0.04 / 0.68) < 0.01  # p^2 renormalised: sharper at lower temperature
+    assert actions(0.0, 0).sum() == 0  # argmax
+    assert np.array_equal(actions(1.0, 3), actions(1.0, 3)) and not np.array_equal(actions(1.0, 3), actions(1.0, 4))
 
 
 def test_normalized_score_uses_d4rl_references():
@@ -87,9 +102,9 @@ def test_normalized_score_uses_d4rl_references():
     assert normalized_score(-20.272305, d4rl_reference("Hopper-v5")) == pytest.approx(0.0)
 
 
-def test_dt_eval_cli_writes_json(tmp_path):
+def test_dt_eval_cli_writes_json(tmp_path, dt):
+    from conftest import make_dataset
     from test_train import tiny_train
-    from test_data import make_dataset
 
     # A dataset shaped like InvertedPendulum (4 obs dims, 1 action) so the run can act in it.
     d = make_dataset(lengths=(20, 30), obs_dim=2, act_dim=1, reward_scale=10.0)
@@ -99,10 +114,10 @@ def test_dt_eval_cli_writes_json(tmp_path):
     npz = d.save(tmp_path / "pend.npz")
     tiny_train(npz, tmp_path / "run", steps=3)
     out = tmp_path / "eval.json"
-    proc = subprocess.run([sys.executable, "-m", "decision_transformer.cli", "eval", str(tmp_path / "run"),
-                           "--env", "InvertedPendulum-v5", "--targets", "100", "20", "--num-episodes", "3",
-                           "--json", str(out), "--no-progress"], capture_output=True, text=True, check=True)
-    assert "return (mean ± std)" in proc.stdout
+    proc = dt("eval", tmp_path / "run", "--env-id", "InvertedPendulum-v5", "--targets", "100", "20", "--num-episodes", "3",
+              "--json", out, "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "return (mean ± sample std)" in proc.stdout
     payload = json.loads(out.read_text())
     assert [r["target_return"] for r in payload["results"]] == [100.0, 20.0]
     for r in payload["results"]:
@@ -118,8 +133,8 @@ def test_suite_datasets_report_both_reference_sets():
     assert refs == {"suite:pendulum-mixed": (5.2, 1000.0)}
     r = TargetResult(target_return=1.0, returns=[5.2, 1000.0], lengths=[1, 1], seeds=[0, 1],
                      refs={"d4rl": (0.0, 2000.0), "suite:x": (5.2, 1000.0)})
-    assert r.normalized["suite:x"] == pytest.approx((50.0, 50.0))
-    assert r.normalized["d4rl"] == pytest.approx((25.13, 24.87))
+    assert r.normalized["suite:x"] == pytest.approx((50.0, 50.0 * np.sqrt(2)))  # sample std (n-1) over episodes
+    assert r.normalized["d4rl"] == pytest.approx((25.13, 24.87 * np.sqrt(2)))
     assert r.ref_source == "d4rl" and "(suite:x)" in r.normalized_text()
 
 
@@ -137,8 +152,7 @@ class ConstantDiscreteModel(torch.nn.Module):
 def test_results_record_terminated_versus_truncated():
     import decision_transformer.envs  # noqa: F401  (registers dt/KeyToDoor-v0)
 
-    policy = RolloutPolicy(model=ConstantDiscreteModel(4), context_len=28, state_mean=np.zeros(8, np.float32),
-                           state_std=np.ones(8, np.float32), reward_scale=1.0, max_ep_len=28, discrete=True, act_dim=4)
+    policy = RolloutPolicy(model=ConstantDiscreteModel(4), prep=identity(8, 28, 28, 1.0), discrete=True, act_dim=4)
     res = evaluate(policy, "dt/KeyToDoor-v0", [1.0], num_episodes=40, num_envs=4, seed=0, progress=False)[0]
     assert len(res.terminated) == 40
     # Key-to-Door never terminates: every episode runs to the horizon and is truncated there
@@ -148,5 +162,4 @@ def test_results_record_terminated_versus_truncated():
 
 
 def policy_for_pendulum():
-    return RolloutPolicy(model=RecordingModel(), context_len=3, state_mean=np.zeros(4, np.float32),
-                         state_std=np.ones(4, np.float32), reward_scale=10.0, max_ep_len=1000, discrete=False, act_dim=1)
+    return RolloutPolicy(model=RecordingModel(), prep=identity(4, 3, 1000, 10.0), discrete=False, act_dim=1)

@@ -16,7 +16,7 @@ from transformers import DecisionTransformerConfig, DecisionTransformerModel  # 
 
 from decision_transformer.checkpoint import load_run  # noqa: E402
 from decision_transformer.cli import main as dt_main  # noqa: E402
-from decision_transformer.commands.hf import export_hf, import_hf  # noqa: E402
+from decision_transformer.hf.runs import export_hf, import_hf  # noqa: E402
 from decision_transformer.config import DTConfig  # noqa: E402
 from decision_transformer.hf import HFFormatError, load_hf, read_hf, save_hf  # noqa: E402
 from decision_transformer.model import DecisionTransformer  # noqa: E402
@@ -229,11 +229,12 @@ def test_export_refuses_models_hf_cannot_hold(tmp_path):
 def test_export_of_a_native_run(tmp_path, capsys):
     from decision_transformer.checkpoint import RunMeta, save_checkpoint
 
-    ours = _our_model(predict_state=False, predict_return=False)
     for kind in ("dt", "bc"):
+        ours = _our_model(predict_state=False, predict_return=False, condition_on_return=kind == "dt")
         meta = RunMeta(model_kind=kind, model_config=ours.config.to_dict(), state_dim=S, act_dim=A,
                        state_mean=[0.5] * S, state_std=[2.0] * S, reward_scale=100.0, env_id="Hopper-v5")
         save_checkpoint(tmp_path / kind, ours, meta)
+    ours = _our_model(predict_state=False, predict_return=False)
     assert dt_main(["hf", "export", str(tmp_path / "bc"), "--out", str(tmp_path / "bc_out")]) == 2
     assert "only 'dt' exports" in capsys.readouterr().err
     assert dt_main(["hf", "export", str(tmp_path / "dt"), "--out", str(tmp_path / "out")]) == 0
@@ -248,7 +249,7 @@ def test_export_of_a_native_run(tmp_path, capsys):
 def test_import_then_export_reproduces_every_tensor(tmp_path):
     _, path = make_hf(tmp_path, resid_pdrop=0.2, embd_pdrop=0.2, attn_pdrop=0.2, n_inner=128)
     assert dt_main(["hf", "import", str(path), "--out", str(tmp_path / "run"), "--state-mean", *["0.5"] * S,
-                    "--state-std", *["2"] * S, "--env", "Hopper-v5"]) == 0
+                    "--state-std", *["2"] * S, "--env-id", "Hopper-v5"]) == 0
     assert dt_main(["hf", "export", str(tmp_path / "run"), "--out", str(tmp_path / "back")]) == 0
     before = load_file(str(path / "model.safetensors"))
     after = load_file(str(tmp_path / "back" / "model.safetensors"))
@@ -293,7 +294,7 @@ def test_state_stats_are_taken_as_arguments_and_recorded(tmp_path):
     for i, stats in enumerate(("stats.json", "stats.npz")):
         run_dir = tmp_path / f"run{i}"
         assert dt_main(["hf", "import", str(path), "--out", str(run_dir), "--stats", str(tmp_path / stats),
-                        "--reward-scale", "500", "--env", "Hopper-v5"]) == 0
+                        "--reward-scale", "500", "--env-id", "Hopper-v5"]) == 0
         meta = load_run(run_dir).meta
         assert meta.state_mean == mean.tolist() and meta.state_std == std.tolist()
         assert meta.reward_scale == 500 and meta.env_id == "Hopper-v5" and meta.model_kind == "dt"

@@ -9,28 +9,33 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from decision_transformer.checkpoint import latest_checkpoint, load_trainer_state
+from conftest import make_dataset
+from decision_transformer.checkpoint import CheckpointError, latest_checkpoint, load_run, load_trainer_state
+from decision_transformer.config import DTConfig, MLPBCConfig, model_config, model_kind
 from decision_transformer.metrics import read_metrics
-from decision_transformer.train import TrainConfig, default_model_config, param_groups, train
-
-from test_data import make_dataset
+from decision_transformer.train import TrainConfig, param_groups, train, train_or_resume
 
 DT = [sys.executable, "-m", "decision_transformer.cli"]
 
 
 @pytest.fixture
-def npz(tmp_path) -> Path:
-    return make_dataset(lengths=(30, 50, 80, 20), obs_dim=2, act_dim=1, reward_scale=10.0, name="toy").save(tmp_path / "toy.npz")
+def npz(toy_npz) -> Path:
+    return toy_npz
 
 
 def losses(run_dir):
     return [r["train/loss"] for r in read_metrics(run_dir) if "train/loss" in r]
 
 
-def tiny_train(npz, out, seed=0, steps=12, model="dt", **kw):
-    cfg = TrainConfig(dataset=str(npz), out=str(out), model=model, steps=steps, batch_size=8, warmup_steps=5,
+def tiny_config(model="dt"):
+    width = {"hidden_dim": 16} if model == "mlp-bc" else {"embed_dim": 16}
+    return model_config(model, context_len=4, n_layer=1, max_ep_len=100, **width)
+
+
+def tiny_train(npz, out, seed=0, steps=12, model="dt", hook=None, hook_every=0, **kw):
+    cfg = TrainConfig(dataset=str(npz), out=str(out), steps=steps, batch_size=8, warmup_steps=5,
                       seed=seed, log_every=1, save_every=5, progress=False, **kw)
-    return train(cfg, default_model_config(model, context_len=4, embed_dim=16, n_layer=1, max_ep_len=100))
+    return train(cfg, tiny_config(model), hook=hook, hook_every=hook_every)
 
 
 def test_same_seed_same_losses_and_different_seed_differs(npz, tmp_path):
@@ -106,23 +111,98 @@ def test_killed_run_resumes_to_the_same_losses(npz, tmp_path):
     assert losses(killed) == losses(straight)
 
 
-def test_cli_reports_bad_dataset_clearly(tmp_path):
+def test_cli_reports_bad_dataset_clearly(tmp_path, dt):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"junk")
-    proc = subprocess.run(DT + ["train", "--dataset", str(bad), "--out", str(tmp_path / "r"), "--steps", "2"],
-                          capture_output=True, text=True)
-    assert proc.returncode == 2
-    assert str(bad) in proc.stderr and "Traceback" not in proc.stderr
+    res = dt("train", "--dataset", bad, "--out", tmp_path / "r", "--steps", "2")
+    assert res.returncode == 2
+    assert str(bad) in res.stderr and "Traceback" not in res.stderr
 
 
-def test_torch_threads_sets_the_process_threads_and_rejects_negative(npz, tmp_path):
+def test_torch_threads_apply_while_training_and_are_restored(npz, tmp_path):
     import torch
 
     before = torch.get_num_threads()
-    try:
-        tiny_train(npz, tmp_path / "a", steps=2, torch_threads=1)
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
+    tiny_train(npz, tmp_path / "a", steps=4, torch_threads=1, hook=lambda step, m: {"threads": torch.get_num_threads()},
+               hook_every=2)
+    assert [r["threads"] for r in read_metrics(tmp_path / "a") if "threads" in r] == [1, 1]
+    assert torch.get_num_threads() == before
     with pytest.raises(ValueError, match="torch_threads"):
         TrainConfig(torch_threads=-1)
+
+
+def test_training_leaves_the_global_torch_rng_alone(npz, tmp_path):
+    import torch
+
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    tiny_train(npz, tmp_path / "a", steps=3)
+    assert torch.equal(torch.get_rng_state(), state)
+    # and the run does not depend on the global RNG either
+    torch.manual_seed(999)
+    tiny_train(npz, tmp_path / "b", steps=3)
+    assert losses(tmp_path / "a") == losses(tmp_path / "b")
+
+
+def test_model_kind_comes_from_the_config():
+    assert model_kind(model_config("dt")) == "dt" and model_kind(model_config("bc")) == "bc"
+    assert model_config("bc").condition_on_return is False and isinstance(model_config("mlp-bc"), MLPBCConfig)
+    assert model_kind(DTConfig(condition_on_return=False)) == "bc"
+    with pytest.raises(ValueError, match="n_head"):
+        model_config("mlp-bc", n_head=2)  # not an MLP field: an error, not silently dropped
+    with pytest.raises(ValueError, match="embed_dim"):
+        model_config("mlp-bc", embed_dim=64)  # the MLP's width is hidden_dim
+    with pytest.raises(ValueError, match="condition_on_return"):
+        model_config("dt", condition_on_return=False)  # the kind decides it
+    with pytest.raises(ValueError, match="unknown"):
+        model_config("gpt")
+
+
+def test_a_mislabelled_checkpoint_is_refused(npz, tmp_path):
+    run = tiny_train(npz, tmp_path / "a", steps=2, model="bc")
+    assert run.meta.model_kind == "bc" and run.model.config.condition_on_return is False
+    meta_path = run.path / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["model_kind"] = "dt"
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="model_kind"):
+        load_run(tmp_path / "a")
+
+
+def test_resume_refuses_flags_it_would_ignore(npz, tmp_path, dt):
+    tiny_train(npz, tmp_path / "a", steps=5)
+    res = dt("train", "--resume", tmp_path / "a", "--lr", "0.1", "--embed-dim", "8")
+    assert res.returncode == 2 and "--lr" in res.stderr and "--embed-dim" in res.stderr
+    res = dt("train", "--resume", tmp_path / "a", "--model", "bc")
+    assert res.returncode == 2 and "--model" in res.stderr
+    assert dt("train", "--resume", tmp_path / "a", "--steps", "7", "--no-progress").returncode == 2  # --progress too
+    assert dt("train", "--resume", tmp_path / "a", "--steps", "7").returncode == 0
+    assert load_run(tmp_path / "a").meta.step == 7
+
+
+def test_train_or_resume_continues_a_killed_run_and_reuses_a_finished_one(npz, tmp_path):
+    cfg = TrainConfig(dataset=str(npz), out=str(tmp_path / "a"), steps=10, batch_size=8, warmup_steps=5, log_every=1,
+                      save_every=5, progress=False)
+    data = make_dataset(lengths=(30, 50, 80, 20), obs_dim=2, act_dim=1, reward_scale=10.0, name="toy")
+    straight = train_or_resume(cfg, tiny_config(), data)
+    full = losses(tmp_path / "a")
+    # "kill" it after step 5: the step-10 checkpoint and the rows after it are lost
+    ckpts = tmp_path / "a" / "checkpoints"
+    import shutil
+
+    shutil.rmtree(ckpts / "step_00000010")
+    (ckpts / "latest").write_text("step_00000005")
+    resumed = train_or_resume(cfg, tiny_config(), data)
+    assert losses(tmp_path / "a") == full and resumed.meta.step == 10
+    for k, v in straight.model.state_dict().items():
+        assert torch_equal(v, resumed.model.state_dict()[k])
+    again = train_or_resume(cfg, tiny_config(), data)  # finished: loaded, not retrained
+    assert again.path == resumed.path and losses(tmp_path / "a") == full
+    with pytest.raises(ValueError, match="other settings"):
+        train_or_resume(dataclasses.replace(cfg, lr=0.5), tiny_config(), data)
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return torch.equal(a, b)

@@ -35,8 +35,9 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from . import atomic
-from .config import DTConfig, MLPBCConfig
+from . import atomic, runtime
+from .config import DTConfig, MLPBCConfig, model_kind
+from .data.preprocess import Preprocessing
 from .model import build_model
 
 CHECKPOINTS = "checkpoints"
@@ -52,7 +53,7 @@ class RunMeta:
     """Everything needed to rebuild and use a model, stored as `meta.json`."""
 
     model_kind: str
-    """'dt', 'bc' (DT without return tokens) or 'mlp-bc'."""
+    """'dt', 'bc' (DT without return tokens) or 'mlp-bc': `config.model_kind` of model_config, checked on load."""
     model_config: dict[str, Any]
     """DTConfig or MLPBCConfig fields."""
     state_dim: int | list[int]
@@ -60,8 +61,11 @@ class RunMeta:
     act_dim: int
     """Action size, or number of discrete actions."""
     state_mean: list[float]
+    """`Preprocessing.state_mean`, flattened."""
     state_std: list[float]
+    """`Preprocessing.state_std`, flattened."""
     reward_scale: float
+    """`Preprocessing.reward_scale`."""
     env_id: str = ""
     dataset: str = ""
     step: int = 0
@@ -71,7 +75,22 @@ class RunMeta:
 
     def config(self) -> DTConfig | MLPBCConfig:
         cls = MLPBCConfig if self.model_kind == "mlp-bc" else DTConfig
-        return cls.from_dict(self.model_config, source="meta.json model_config")
+        cfg = cls.from_dict(self.model_config, source="meta.json model_config")
+        if model_kind(cfg) != self.model_kind:
+            raise CheckpointError(f"meta.json: field 'model_kind' is {self.model_kind!r} but model_config describes "
+                                  f"a {model_kind(cfg)!r} model")
+        return cfg
+
+    def preprocessing(self) -> Preprocessing:
+        """The run's `Preprocessing` (state stats reshaped to the observation shape for vector states)."""
+        cfg = self.config()
+        mean, std = np.asarray(self.state_mean, np.float32), np.asarray(self.state_std, np.float32)
+        shape = self.state_shape()
+        if isinstance(shape, int):
+            mean, std = mean.reshape(shape), std.reshape(shape)
+        elif mean.size == 1:  # pixels: one scalar for all
+            mean, std = mean.reshape(()), std.reshape(())
+        return Preprocessing(mean, std, float(self.reward_scale), cfg.context_len, cfg.max_ep_len)
 
     def state_shape(self) -> int | tuple[int, ...]:
         return self.state_dim if isinstance(self.state_dim, int) else tuple(self.state_dim)
@@ -87,12 +106,8 @@ class LoadedRun:
     extra_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @property
-    def state_mean(self) -> np.ndarray:
-        return np.asarray(self.meta.state_mean, np.float32)
-
-    @property
-    def state_std(self) -> np.ndarray:
-        return np.asarray(self.meta.state_std, np.float32)
+    def preprocessing(self) -> Preprocessing:
+        return self.meta.preprocessing()
 
 
 def save_checkpoint(
@@ -171,7 +186,8 @@ def load_run(run_dir: str | os.PathLike, step: int | None = None, map_location: 
     """Rebuild the model of a run directory (its latest checkpoint, or `step`) in eval mode."""
     path = _resolve(run_dir, step)
     meta = read_meta(path)
-    model = build_model(meta.model_kind, meta.config(), meta.state_shape(), meta.act_dim)
+    with runtime.seeded_torch(0):  # the random init is overwritten; the caller's RNG is left alone
+        model = build_model(meta.model_kind, meta.config(), meta.state_shape(), meta.act_dim)
     weights = path / "model.safetensors"
     if not weights.is_file():
         raise CheckpointError(f"{weights}: missing model weights")

@@ -2,6 +2,11 @@
 
 Paper defaults are the defaults (the official gym code, kzl/decision-transformer `experiment.py`).
 Derived values (state_dim, act_dim) are constructor arguments of the model, never config fields.
+
+The model kind is a function of the config, never stated twice: an `MLPBCConfig` is 'mlp-bc', a
+`DTConfig` with `condition_on_return=False` is 'bc' (the paper's BC: the same transformer without
+return tokens), any other `DTConfig` is 'dt'. `model_config(kind, **fields)` builds the default
+config of a kind and refuses fields that do not apply to it.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 SUPPORTED_ACTIVATIONS = ("relu", "gelu", "gelu_new")
+MODEL_KINDS = ("dt", "bc", "mlp-bc")
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,35 @@ class MLPBCConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "config") -> "MLPBCConfig":
         return _from_dict(cls, d, source)
+
+
+ModelConfig = DTConfig | MLPBCConfig
+
+
+def model_kind(config: ModelConfig) -> str:
+    """'dt', 'bc' or 'mlp-bc', read off the config (see the module docstring)."""
+    if isinstance(config, MLPBCConfig):
+        return "mlp-bc"
+    if isinstance(config, DTConfig):
+        return "dt" if config.condition_on_return else "bc"
+    raise TypeError(f"expected a DTConfig or MLPBCConfig, got {type(config).__name__}")
+
+
+def model_config(kind: str, **fields: Any) -> ModelConfig:
+    """The paper's architecture for a model kind, with `fields` overriding its defaults.
+
+    A field the kind's config does not have is an error (e.g. `n_head` for 'mlp-bc', whose width is
+    `hidden_dim`), and so is `condition_on_return`, which the kind decides."""
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"model kind {kind!r} is unknown; expected one of {MODEL_KINDS}")
+    cls = MLPBCConfig if kind == "mlp-bc" else DTConfig
+    known = {f.name for f in dataclasses.fields(cls)} - {"condition_on_return"}
+    wrong = sorted(set(fields) - known)
+    if wrong:
+        raise ValueError(f"model kind {kind!r}: field(s) {wrong} do not apply; {cls.__name__} takes {sorted(known)}")
+    if kind == "bc":
+        fields["condition_on_return"] = False
+    return cls(**fields)
 
 
 def _check_positive(cfg: Any, *names: str) -> None:

@@ -17,3 +17,27 @@ def make_env(env_id: str, **kwargs: Any) -> gym.Env:
         return gym.make(env_id, **kwargs)
     except gym.error.Error as exc:
         raise ValueError(f"cannot create environment {env_id!r}: {exc}") from exc
+
+
+def check_env_matches(dataset, env_id: str) -> None:
+    """Raise a DatasetError if a dataset's observation/action shapes disagree with the env's."""
+    from .data.trajectories import DatasetError
+
+    env = make_env(env_id)
+    try:
+        obs_shape = tuple(env.observation_space.shape or ())
+        if obs_shape != dataset.observation_shape:
+            raise DatasetError(
+                f"{dataset.source}: field 'observations' has shape {dataset.observation_shape} per step; "
+                f"env {env_id} observes {obs_shape}"
+            )
+        space = env.action_space
+        if isinstance(space, gym.spaces.Discrete):
+            if not dataset.discrete_actions or dataset.act_dim > space.n:
+                raise DatasetError(f"{dataset.source}: field 'actions' does not fit env {env_id}'s Discrete({space.n}) actions")
+        elif dataset.discrete_actions or (dataset.act_dim,) != tuple(space.shape):
+            raise DatasetError(
+                f"{dataset.source}: field 'actions' has shape {dataset.actions.shape[1:]} per step; env {env_id} takes {space.shape}"
+            )
+    finally:
+        env.close()

@@ -1,14 +1,14 @@
-"""Batched evaluation: N envs in a `gymnasium.vector.SyncVectorEnv`, one batched model call per step.
+"""Evaluation: a trained model acting in N vectorized envs through the one runner (`runner.py`).
 
-* Exactly `num_episodes` episodes per target return, split evenly across the N envs (env i runs a fixed
-  share decided up front), so short episodes do not bias the result. Episode e (0-based, counted over
-  all envs) is reset with seed `seed + e`; the seeds are recorded with the returns.
-* Each env keeps a context buffer of its last K steps, with the same left-padding convention as
-  training (`data/sampler.py`). The return-to-go starts at `target_return / reward_scale` and is
-  decremented by `reward / reward_scale` after every step. States are normalized with the dataset's
-  mean/std. Timesteps count from 0 and are clipped to max_ep_len - 1.
+* `RolloutPolicy` is the model plus its `Preprocessing` (the checkpoint's), so it acts on exactly the
+  inputs it was trained on.
+* `DTAgent` keeps, per env, a context buffer of the last K steps with the padding convention of training
+  (`data/sampler.py`). The return-to-go starts at `target_return / reward_scale` and is decremented by
+  `reward / reward_scale` after every step. Timesteps count from 0 and are clipped to max_ep_len - 1.
 * Continuous actions: the model's output (the mean), clipped to the action space. Discrete actions:
   argmax, or sampling at `temperature` > 0 from a seeded generator.
+* `evaluate` runs exactly `num_episodes` episodes per target (seeds `seed + e`, the runner's even split),
+  the same seeds for every target.
 """
 
 from __future__ import annotations
@@ -19,38 +19,28 @@ from typing import Any, Callable, Sequence
 import gymnasium as gym
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .checkpoint import LoadedRun, RunMeta
+from .data.preprocess import Preprocessing
 from .envs_util import make_env
-from .scores import d4rl_reference, normalized_score
+from .runner import run_episodes
+from .scores import d4rl_reference, normalized_score, sample_std
 
 Target = float | Callable[[dict[str, Any]], float]
 
 
 @dataclass
 class RolloutPolicy:
-    """A trained model plus what acting needs: normalization, reward scale, context length."""
+    """A trained model plus what acting needs: its preprocessing and action type."""
 
     model: torch.nn.Module
-    context_len: int
-    state_mean: np.ndarray
-    state_std: np.ndarray
-    reward_scale: float
-    max_ep_len: int
+    prep: Preprocessing
     discrete: bool
     act_dim: int
 
     @classmethod
     def from_meta(cls, model: torch.nn.Module, meta: RunMeta) -> "RolloutPolicy":
-        cfg = meta.config()
-        shape = meta.state_shape()
-        mean = np.asarray(meta.state_mean, np.float32)
-        std = np.asarray(meta.state_std, np.float32)
-        if isinstance(shape, int):
-            mean, std = mean.reshape(shape), std.reshape(shape)
-        return cls(model=model.eval(), context_len=cfg.context_len, state_mean=mean, state_std=std,
-                   reward_scale=meta.reward_scale, max_ep_len=cfg.max_ep_len, discrete=cfg.discrete_actions,
+        return cls(model=model.eval(), prep=meta.preprocessing(), discrete=meta.config().discrete_actions,
                    act_dim=meta.act_dim)
 
     @classmethod
@@ -80,15 +70,15 @@ class TargetResult:
 
     @property
     def return_std(self) -> float:
-        return float(np.std(self.returns))
+        return sample_std(self.returns)
 
     @property
     def normalized(self) -> dict[str, tuple[float, float]]:
-        """Normalized score (mean, std) under each reference, by label."""
+        """Normalized score (mean, sample std over episodes) under each reference, by label."""
         out = {}
         for label, ref in self.refs.items():
             scores = normalized_score(self.returns, ref)
-            out[label] = (float(np.mean(scores)), float(np.std(scores)))
+            out[label] = (float(np.mean(scores)), sample_std(scores))
         return out
 
     @property
@@ -115,159 +105,82 @@ class TargetResult:
         return d
 
 
-class _Context:
+class DTAgent:
     """Per-env rolling buffers of the last K steps (B = num envs), left-padded like training windows."""
 
-    def __init__(self, n: int, K: int, state_shape: tuple[int, ...], act_dim: int, discrete: bool):
+    def __init__(self, policy: RolloutPolicy, target: Target, num_envs: int, state_shape: tuple[int, ...],
+                 action_space: gym.Space, temperature: float = 0.0, seed: int = 0):
+        n, K = num_envs, policy.prep.context_len
+        self.policy, self.target, self.temperature, self.space = policy, target, temperature, action_space
         self.states = np.zeros((n, K, *state_shape), np.float32)  # (B, K, *S)
-        self.actions = np.zeros((n, K), np.int64) if discrete else np.zeros((n, K, act_dim), np.float32)
+        self.actions = np.zeros((n, K), np.int64) if policy.discrete else np.zeros((n, K, policy.act_dim), np.float32)
         self.returns_to_go = np.zeros((n, K, 1), np.float32)  # (B, K, 1)
         self.timesteps = np.zeros((n, K), np.int64)  # (B, K)
         self.mask = np.zeros((n, K), np.int64)  # (B, K)
+        self.targets = np.zeros(n)  # (B,) the target of each env's current episode
+        self.gen = torch.Generator(device="cpu").manual_seed(seed)
+        self.device = next(policy.model.parameters()).device
 
-    def start(self, rows: np.ndarray, states: np.ndarray, rtg: np.ndarray) -> None:
+    def _buffers(self):
+        return (self.states, self.actions, self.returns_to_go, self.timesteps, self.mask)
+
+    def begin(self, rows: np.ndarray, obs: np.ndarray, infos: list[dict[str, Any]]) -> None:
         """Clear `rows` and put the first step (timestep 0) at the last position."""
-        for buf in (self.states, self.actions, self.returns_to_go, self.timesteps, self.mask):
+        prep = self.policy.prep
+        for i, info in zip(rows, infos):
+            self.targets[i] = self.target(info) if callable(self.target) else float(self.target)
+        for buf in self._buffers():
             buf[rows] = 0
-        self.states[rows, -1] = states
-        self.returns_to_go[rows, -1, 0] = rtg
+        self.states[rows, -1] = prep.normalize_states(obs)
+        self.returns_to_go[rows, -1, 0] = prep.scale_returns(self.targets[rows])
         self.mask[rows, -1] = 1
 
-    def advance(self, rows: np.ndarray, states: np.ndarray, rtg: np.ndarray, max_ep_len: int) -> None:
-        """Shift `rows` left by one step and append the next step."""
-        for buf in (self.states, self.actions, self.returns_to_go, self.timesteps, self.mask):
-            buf[rows] = np.roll(buf[rows], -1, axis=1)
-        self.actions[rows, -1] = 0  # a_t is unknown when predicting it; the model never reads it for step t
-        self.states[rows, -1] = states
-        self.returns_to_go[rows, -1, 0] = rtg
-        self.timesteps[rows, -1] = np.minimum(self.timesteps[rows, -2] + 1, max_ep_len - 1)
-        self.mask[rows, -1] = 1
-
-
-def _split_evenly(num_episodes: int, num_envs: int) -> list[list[int]]:
-    """Episode indices per env: contiguous blocks whose sizes differ by at most one."""
-    base, extra = divmod(num_episodes, num_envs)
-    out, start = [], 0
-    for i in range(num_envs):
-        n = base + (i < extra)
-        out.append(list(range(start, start + n)))
-        start += n
-    return out
-
-
-def _info_row(info: dict[str, Any], i: int) -> dict[str, Any]:
-    return {k: v[i] for k, v in info.items() if not k.startswith("_") and (f"_{k}" not in info or info[f"_{k}"][i])}
-
-
-@torch.no_grad()
-def run_episodes(
-    policy: RolloutPolicy,
-    env_fns: Sequence[Callable[[], gym.Env]],
-    target: Target,
-    num_episodes: int,
-    seed: int = 0,
-    temperature: float = 0.0,
-    progress: bool = True,
-) -> TargetResult:
-    """Run exactly `num_episodes` episodes at one target over a SyncVectorEnv built from `env_fns`."""
-    n = min(len(env_fns), num_episodes)
-    envs = gym.vector.SyncVectorEnv(list(env_fns[:n]), autoreset_mode=gym.vector.AutoresetMode.DISABLED)
-    try:
-        return _rollout(policy, envs, target, num_episodes, seed, temperature, progress)
-    finally:
-        envs.close()
-
-
-def _rollout(policy, envs, target, num_episodes, seed, temperature, progress) -> TargetResult:
-    n = envs.num_envs
-    K = policy.context_len
-    device = next(policy.model.parameters()).device
-    space = envs.single_action_space
-    shares = _split_evenly(num_episodes, n)
-    next_ep = [0] * n  # position in each env's share
-    current = np.array([share[0] for share in shares])  # episode index each env is running
-    active = np.ones(n, bool)
-    ep_return = np.zeros(n)
-    ep_len = np.zeros(n, np.int64)
-    results: dict[int, tuple[float, int, float, bool]] = {}
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    state_shape = tuple(envs.single_observation_space.shape)
-    ctx = _Context(n, K, state_shape, policy.act_dim, policy.discrete)
-    targets = np.zeros(n)
-    if policy.discrete:
-        idle_actions = np.zeros(n, np.int64)
-    else:
-        idle_actions = np.tile(np.clip(np.zeros(space.shape, space.dtype), space.low, space.high), (n,) + (1,) * len(space.shape))
-
-    def normalize(obs: np.ndarray) -> np.ndarray:
-        return ((obs.astype(np.float32) - policy.state_mean) / policy.state_std).astype(np.float32)
-
-    def begin(rows: np.ndarray, obs: np.ndarray, info: dict[str, Any]) -> None:
-        for i in rows:
-            targets[i] = target(_info_row(info, i)) if callable(target) else float(target)
-        ctx.start(rows, normalize(obs[rows]), targets[rows] / policy.reward_scale)
-        ep_return[rows] = 0.0
-        ep_len[rows] = 0
-
-    obs, info = envs.reset(seed=[seed + int(e) for e in current])
-    begin(np.arange(n), obs, info)
-    bar = tqdm(total=num_episodes, disable=not progress, desc="eval", leave=False, dynamic_ncols=True)
-    while active.any():
-        rows = np.flatnonzero(active)
-        to_t = lambda a: torch.from_numpy(a[rows]).to(device)  # noqa: E731
-        preds = policy.model(to_t(ctx.states), to_t(ctx.actions), to_t(ctx.returns_to_go), to_t(ctx.timesteps),
-                             to_t(ctx.mask))[:, -1]  # (R, A): the prediction at each env's newest step
-        actions = idle_actions.copy()
-        if policy.discrete:
-            if temperature > 0:
-                probs = torch.softmax(preds.float().cpu() / temperature, dim=-1)
-                act = torch.multinomial(probs, 1, generator=gen)[:, 0].numpy()
+    @torch.no_grad()
+    def act(self, rows: np.ndarray, obs: np.ndarray) -> np.ndarray:
+        to_t = lambda a: torch.from_numpy(a[rows]).to(self.device)  # noqa: E731
+        preds = self.policy.model(to_t(self.states), to_t(self.actions), to_t(self.returns_to_go),
+                                  to_t(self.timesteps), to_t(self.mask))[:, -1]  # (R, A): at each env's newest step
+        if self.policy.discrete:
+            if self.temperature > 0:
+                probs = torch.softmax(preds.float().cpu() / self.temperature, dim=-1)
+                act = torch.multinomial(probs, 1, generator=self.gen)[:, 0].numpy()
             else:
                 act = preds.argmax(-1).cpu().numpy()
         else:
-            act = np.clip(preds.float().cpu().numpy(), space.low, space.high)
-        ctx.actions[rows, -1] = act
-        actions[rows] = act
-        obs, reward, terminated, truncated, info = envs.step(actions)
-        ended = terminated | truncated
-        ep_return[rows] += reward[rows]
-        ep_len[rows] += 1
-        done = active & ended
-        cont = active & ~ended
-        if cont.any():
-            idx = np.flatnonzero(cont)
-            rtg = ctx.returns_to_go[idx, -1, 0] - reward[idx] / policy.reward_scale
-            ctx.advance(idx, normalize(obs[idx]), rtg, policy.max_ep_len)
-        # Envs that finished their share are parked: reset (unseeded) and stepped with a fixed action,
-        # their results ignored, so the vector env is always stepped as a whole.
-        reset_mask = ~active & ended
-        seeds: list[int | None] = [None] * n
-        restart = []
-        for i in np.flatnonzero(done):
-            results[int(current[i])] = (float(ep_return[i]), int(ep_len[i]), float(targets[i]), bool(terminated[i]))
-            bar.update(1)
-            next_ep[i] += 1
-            if next_ep[i] < len(shares[i]):
-                current[i] = shares[i][next_ep[i]]
-                seeds[i] = seed + int(current[i])
-                restart.append(i)
-            else:
-                active[i] = False
-            reset_mask[i] = True
-        if reset_mask.any() and active.any():
-            obs, info = envs.reset(seed=seeds, options={"reset_mask": reset_mask})
-            if restart:
-                begin(np.array(restart), obs, info)
-    bar.close()
-    order = sorted(results)
-    return TargetResult(
-        target_return=float(target) if not callable(target) else float("nan"),
-        returns=[results[e][0] for e in order],
-        lengths=[results[e][1] for e in order],
-        seeds=[seed + e for e in order],
-        targets_used=[results[e][2] for e in order],
-        terminated=[results[e][3] for e in order],
-    )
+            act = np.clip(preds.float().cpu().numpy(), self.space.low, self.space.high)
+        self.actions[rows, -1] = act
+        return act
+
+    def observe(self, rows: np.ndarray, obs: np.ndarray, rewards: np.ndarray) -> None:
+        """Shift `rows` left by one step and append the next step, its return-to-go decremented."""
+        prep = self.policy.prep
+        rtg = self.returns_to_go[rows, -1, 0] - prep.scale_returns(rewards)
+        for buf in self._buffers():
+            buf[rows] = np.roll(buf[rows], -1, axis=1)
+        self.actions[rows, -1] = 0  # a_t is unknown when predicting it; the model never reads it for step t
+        self.states[rows, -1] = prep.normalize_states(obs)
+        self.returns_to_go[rows, -1, 0] = rtg
+        self.timesteps[rows, -1] = prep.clip_timesteps(self.timesteps[rows, -2] + 1)
+        self.mask[rows, -1] = 1
+
+    def finish(self, row: int) -> dict[str, Any]:
+        return {"target": float(self.targets[row])}
+
+
+def evaluate_target(policy: RolloutPolicy, env_fns: Sequence[Callable[[], gym.Env]], target: Target,
+                    num_episodes: int, seed: int = 0, temperature: float = 0.0, progress: bool = True) -> TargetResult:
+    """Exactly `num_episodes` episodes at one target over the runner's vector env built from `env_fns`."""
+    probe = env_fns[0]()
+    try:
+        state_shape, space = tuple(probe.observation_space.shape), probe.action_space
+    finally:
+        probe.close()
+    n = min(len(env_fns), num_episodes)
+    agent = DTAgent(policy, target, n, state_shape, space, temperature=temperature, seed=seed)
+    eps = run_episodes(agent, env_fns, num_episodes, seed=seed, progress=progress)
+    return TargetResult(target_return=float(target) if not callable(target) else float("nan"), returns=eps.returns,
+                        lengths=eps.lengths, seeds=eps.seeds, targets_used=[x["target"] for x in eps.extras],
+                        terminated=eps.terminated)
 
 
 def resolve_references(env_id: str, dataset_name: str | None) -> dict[str, tuple[float, float]]:
@@ -310,12 +223,14 @@ def evaluate(
         policy = RolloutPolicy.from_run(policy)
     if num_episodes <= 0:
         raise ValueError(f"num_episodes={num_episodes} must be positive")
+    if not targets:
+        raise ValueError("evaluate needs at least one target return")
     num_envs = num_envs or min(num_episodes, 16)
     env_fns = [lambda: make_env(env_id, **(env_kwargs or {}))] * num_envs
     refs = resolve_references(env_id, dataset_name)
     out = []
     for target in targets:
-        res = run_episodes(policy, env_fns, target, num_episodes, seed=seed, temperature=temperature, progress=progress)
+        res = evaluate_target(policy, env_fns, target, num_episodes, seed=seed, temperature=temperature, progress=progress)
         res.refs = dict(refs)
         out.append(res)
     return out

@@ -28,3 +28,10 @@ def d4rl_reference(env_id: str) -> tuple[float, float] | None:
 def normalized_score(returns: np.ndarray | float, ref: tuple[float, float]) -> np.ndarray | float:
     lo, hi = ref
     return 100.0 * (np.asarray(returns, dtype=np.float64) - lo) / (hi - lo)
+
+
+def sample_std(values) -> float:
+    """The sample standard deviation (n - 1 in the denominator) used for every spread this package reports;
+    0.0 for a single value."""
+    v = np.asarray(values, dtype=np.float64)
+    return float(v.std(ddof=1)) if v.size > 1 else 0.0

@@ -16,26 +16,28 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import __version__, atomic, distributed
+from . import __version__, atomic, distributed, runtime
 from .checkpoint import (
     RunMeta, LoadedRun, latest_checkpoint, load_run, load_trainer_state, read_meta, save_checkpoint,
 )
-from .config import DTConfig, MLPBCConfig
+from .config import ModelConfig, model_config as default_config, model_kind
+from .data.preprocess import Preprocessing
 from .data.registry import load_dataset
-from .data.sampler import Batch, WindowSampler
-from .data.trajectories import DatasetError, TrajectoryDataset
-from .metrics import MetricsLogger, format_table, truncate_metrics
+from .data.sampler import Batch, EpisodeSampler, WindowSampler
+from .data.trajectories import TrajectoryDataset
+from .losses import action_loss, success_loss
+from .metrics import MetricsLogger, format_table, read_metrics, truncate_metrics
 from .model import build_model
 
-MODEL_KINDS = ("dt", "bc", "mlp-bc")
+SAMPLERS = ("window", "episode")
+Hook = Callable[[int, nn.Module], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,6 @@ class TrainConfig:
     """Gymnasium id used for evaluation; empty = the one the dataset records."""
     out: str = "runs/dt"
     """Run directory: checkpoints, metrics.jsonl, TensorBoard logs."""
-    model: str = "dt"
-    """dt, bc (the same transformer without return tokens) or mlp-bc (the paper's MLP baseline)."""
     steps: int = 100_000
     """Total gradient steps."""
     batch_size: int = 64
@@ -68,6 +68,15 @@ class TrainConfig:
     """%BC: train on the highest-return episodes up to this fraction of timesteps (1 = all)."""
     delayed_rewards: bool = False
     """Paper Table 7: move each episode's return onto its last step."""
+    sampler: str = "window"
+    """Batch source (data/sampler.py): window (K steps from a uniform start, the paper's gym code) or episode
+    (whole episodes from step 0, the paper's Key-to-Door and graph tasks; every episode must fit in K)."""
+    return_balanced: bool = False
+    """episode sampler only: draw a distinct episode return uniformly, then an episode with it (EpisodeSampler)."""
+    action_loss_weight: float = 1.0
+    """Weight of the action loss (MSE, or cross-entropy for discrete actions)."""
+    return_loss_weight: float = 0.0
+    """Weight of the critic loss: BCE of the return head against the episode's success (needs predict_return)."""
     log_every: int = 100
     """Steps between metrics.jsonl rows."""
     save_every: int = 1000
@@ -81,44 +90,24 @@ class TrainConfig:
     device: str = "cpu"
     """Torch device."""
     torch_threads: int = 0
-    """torch CPU threads for this process (0: torch's default, one per core). On a busy machine fewer threads
-    than cores can be much faster: on the shared 2-core dev box a step was ~16x slower with 2 threads than with 1."""
+    """torch CPU threads while training (0: torch's default, one per core), set by train()/resume() and restored
+    after. On a busy machine fewer threads than cores can be much faster: on the shared 2-core dev box a step
+    was ~16x slower with 2 threads than with 1."""
     progress: bool = True
     """Show a tqdm progress bar."""
 
     def __post_init__(self) -> None:
-        if self.model not in MODEL_KINDS:
-            raise ValueError(f"TrainConfig.model={self.model!r}; expected one of {MODEL_KINDS}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"TrainConfig.sampler={self.sampler!r}; expected one of {SAMPLERS}")
+        if self.return_balanced and self.sampler != "episode":
+            raise ValueError("TrainConfig.return_balanced needs sampler='episode'")
+        if self.action_loss_weight < 0 or self.return_loss_weight < 0 or self.action_loss_weight + self.return_loss_weight == 0:
+            raise ValueError("TrainConfig.action_loss_weight and return_loss_weight must be >= 0, not both 0")
         for name in ("steps", "batch_size", "log_every", "save_every", "warmup_steps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be positive")
         if self.torch_threads < 0:
             raise ValueError(f"TrainConfig.torch_threads={self.torch_threads} must be >= 0 (0: torch's default)")
-
-
-def default_model_config(kind: str, context_len: int | None = None, **overrides: Any) -> DTConfig | MLPBCConfig:
-    """The paper's architecture for a model kind; `context_len` and other fields override.
-
-    For 'mlp-bc', `embed_dim` sets the hidden width and transformer-only fields (n_head, mlp_ratio,
-    activation, action_tanh) do not apply and are ignored."""
-    if context_len is not None:
-        overrides["context_len"] = context_len
-    if kind == "mlp-bc":
-        if "embed_dim" in overrides:
-            overrides["hidden_dim"] = overrides.pop("embed_dim")
-        fields = MLPBCConfig.__dataclass_fields__
-        return MLPBCConfig(**{k: v for k, v in overrides.items() if k in fields})
-    if kind == "bc":
-        overrides["condition_on_return"] = False
-    return DTConfig(**overrides)
-
-
-def action_loss(action_preds: torch.Tensor, actions: torch.Tensor, attention_mask: torch.Tensor, discrete: bool) -> torch.Tensor:
-    """Mean over real steps: squared error averaged over action dims, or cross-entropy on logits."""
-    real = attention_mask.bool()  # (B, K)
-    if discrete:
-        return F.cross_entropy(action_preds[real], actions[real])  # (M, A) logits vs (M,) targets
-    return ((action_preds - actions) ** 2)[real].mean()  # (M, A) -> scalar
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -132,67 +121,56 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def prepare_dataset(cfg: TrainConfig, dataset: TrajectoryDataset | None = None) -> TrajectoryDataset:
-    """Load SRC and apply the %BC / delayed-reward transforms (state stats stay those of the full data)."""
-    data = dataset if dataset is not None else load_dataset(cfg.dataset, seed=0)
+def prepare_dataset(cfg: TrainConfig, dataset: TrajectoryDataset | None = None) -> tuple[TrajectoryDataset, TrajectoryDataset]:
+    """(training data, full data): SRC loaded, delayed rewards applied; the training data is then the %BC
+    subset. `Preprocessing` is fitted on the full data (the paper's %BC keeps the full data's statistics)."""
+    full = dataset if dataset is not None else load_dataset(cfg.dataset, seed=0)
     if cfg.delayed_rewards:
-        data = data.delayed_rewards()
-    if cfg.top_fraction < 1.0:
-        data = data.top_fraction(cfg.top_fraction)
-    return data
+        full = full.delayed_rewards()
+    return (full.top_fraction(cfg.top_fraction) if cfg.top_fraction < 1.0 else full), full
 
 
-def check_env_matches(dataset: TrajectoryDataset, env_id: str, discrete: bool | None = None) -> None:
-    """Raise a DatasetError if the dataset's observation/action dimensions disagree with the env's."""
-    import gymnasium as gym
-
-    from .envs_util import make_env
-
-    env = make_env(env_id)
-    try:
-        obs_shape = tuple(env.observation_space.shape or ())
-        if obs_shape != dataset.observation_shape:
-            raise DatasetError(
-                f"{dataset.source}: field 'observations' has shape {dataset.observation_shape} per step; "
-                f"env {env_id} observes {obs_shape}"
-            )
-        space = env.action_space
-        if isinstance(space, gym.spaces.Discrete):
-            if not dataset.discrete_actions or dataset.act_dim > space.n:
-                raise DatasetError(f"{dataset.source}: field 'actions' does not fit env {env_id}'s Discrete({space.n}) actions")
-        elif dataset.discrete_actions or (dataset.act_dim,) != tuple(space.shape):
-            raise DatasetError(
-                f"{dataset.source}: field 'actions' has shape {dataset.actions.shape[1:]} per step; env {env_id} takes {space.shape}"
-            )
-    finally:
-        env.close()
+def make_sampler(cfg: TrainConfig, dataset: TrajectoryDataset, prep: Preprocessing) -> WindowSampler | EpisodeSampler:
+    if cfg.sampler == "episode":
+        return EpisodeSampler(dataset, prep, return_balanced=cfg.return_balanced)
+    return WindowSampler(dataset, prep)
 
 
 class Trainer:
-    """Holds model, optimiser, schedule, sampler and RNGs; `run()` trains to cfg.steps, checkpointing."""
+    """Model, optimiser, schedule, batch source and RNGs; `run()` trains to cfg.steps, checkpointing.
 
-    def __init__(self, cfg: TrainConfig, model_config: DTConfig | MLPBCConfig, dataset: TrajectoryDataset,
-                 act_dim: int | None = None):
+    The batch source is anything with `sample(batch_size, rng) -> Batch` (data/sampler.py). The trainer
+    touches no process-wide state: the model is initialised under `runtime.seeded_torch(cfg.seed)` and the
+    training loop runs on the trainer's own torch RNG state (dropout), which checkpoints carry."""
+
+    def __init__(self, cfg: TrainConfig, model_config: ModelConfig, dataset: TrajectoryDataset, prep: Preprocessing,
+                 act_dim: int | None = None, sampler: Any = None):
         self.cfg = cfg
-        self.model_config = model_config
-        self.dataset = dataset
         self.run_dir = Path(cfg.out)
         self.env_id = cfg.env_id or dataset.env_id
         self.discrete = dataset.discrete_actions
         if getattr(model_config, "discrete_actions", False) != self.discrete:
-            model_config = dataclasses.replace(model_config, discrete_actions=self.discrete)
-            self.model_config = model_config
+            raise ValueError(f"{dataset.source}: field 'actions' is {'discrete' if self.discrete else 'continuous'} but the "
+                             f"model config has discrete_actions={model_config.discrete_actions}")
+        if (prep.context_len, prep.max_ep_len) != (model_config.context_len, model_config.max_ep_len):
+            raise ValueError(f"Preprocessing (context_len {prep.context_len}, max_ep_len {prep.max_ep_len}) does not match "
+                             f"the model config ({model_config.context_len}, {model_config.max_ep_len})")
+        if cfg.return_loss_weight > 0 and not getattr(model_config, "predict_return", False):
+            raise ValueError("TrainConfig.return_loss_weight > 0 needs a DTConfig with predict_return=True")
+        self.model_config, self.prep = model_config, prep
+        self.kind = model_kind(model_config)
         state_dim = dataset.observation_shape[0] if len(dataset.observation_shape) == 1 else dataset.observation_shape
         self.act_dim = act_dim if act_dim is not None else dataset.act_dim
-        if cfg.torch_threads:
-            torch.set_num_threads(cfg.torch_threads)  # process-wide, as torch offers it
-        torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
         self.device = torch.device(cfg.device)
-        self.model = build_model(cfg.model, model_config, state_dim, self.act_dim).to(self.device)
+        with runtime.seeded_torch(cfg.seed):
+            self.model = build_model(self.kind, model_config, state_dim, self.act_dim).to(self.device)
+            self.torch_rng = torch.get_rng_state()  # the loop's own RNG (dropout) continues from here
         self.dist = distributed.setup(cfg.device)
         self.forward_model = self.model
         if self.dist.enabled:
+            if cfg.return_loss_weight > 0:
+                raise ValueError("the return loss is not supported under DDP (it needs forward_all)")
             from torch.nn.parallel import DistributedDataParallel
 
             self.forward_model = DistributedDataParallel(self.model)
@@ -202,17 +180,15 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: min(1.0, (s + 1) / cfg.warmup_steps)
         )
-        mean, std = dataset.state_stats
-        self.sampler = WindowSampler(dataset, model_config.context_len, model_config.max_ep_len, mean, std)
+        self.sampler = sampler if sampler is not None else make_sampler(cfg, dataset, prep)
         self.step = 0
+        self.pending_losses: list[float] = []  # losses since the last log row (checkpointed: exact resumed means)
         self.meta_base = dict(
-            model_kind=cfg.model,
+            model_kind=self.kind,
             model_config=model_config.to_dict(),
             state_dim=list(state_dim) if isinstance(state_dim, tuple) else int(state_dim),
             act_dim=int(self.act_dim),
-            state_mean=np.asarray(mean, np.float64).reshape(-1).tolist(),
-            state_std=np.asarray(std, np.float64).reshape(-1).tolist(),
-            reward_scale=float(dataset.reward_scale),
+            **prep.meta_fields(),
             env_id=self.env_id,
             dataset=dataset.name or cfg.dataset,
             version=__version__,
@@ -227,9 +203,10 @@ class Trainer:
         return {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state(),
+            "torch_rng": self.torch_rng,
             "numpy_rng": self.rng.bit_generator.state,
             "step": self.step,
+            "pending_losses": torch.tensor(self.pending_losses, dtype=torch.float64),  # since the last log row
         }
 
     def save(self) -> Path:
@@ -241,9 +218,10 @@ class Trainer:
         state = load_trainer_state(ckpt)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
+        self.torch_rng = state["torch_rng"]
         self.rng.bit_generator.state = state["numpy_rng"]
         self.step = int(state["step"])
+        self.pending_losses = state["pending_losses"].tolist() if "pending_losses" in state else []
 
     # ---------------------------------------------------------------- loop
     def sample(self) -> Batch:
@@ -254,10 +232,20 @@ class Trainer:
             batch = Batch(**{k: getattr(batch, k)[r * B:(r + 1) * B] for k in Batch.__dataclass_fields__})
         return batch.to(self.device)
 
+    def loss(self, batch: Batch) -> torch.Tensor:
+        cfg = self.cfg
+        if cfg.return_loss_weight == 0:
+            preds = self.forward_model(batch.states, batch.actions, batch.returns_to_go, batch.timesteps, batch.attention_mask)
+            return cfg.action_loss_weight * action_loss(preds, batch.actions, batch.attention_mask, self.discrete)
+        out = self.model.forward_all(batch.states, batch.actions, batch.returns_to_go, batch.timesteps, batch.attention_mask)
+        loss = cfg.return_loss_weight * success_loss(out.return_preds, batch.episode_returns, batch.attention_mask)
+        if cfg.action_loss_weight:
+            loss = loss + cfg.action_loss_weight * action_loss(out.action_preds, batch.actions, batch.attention_mask, self.discrete)
+        return loss
+
     def train_step(self, batch: Batch) -> tuple[float, float]:
         self.model.train()
-        preds = self.forward_model(batch.states, batch.actions, batch.returns_to_go, batch.timesteps, batch.attention_mask)
-        loss = action_loss(preds, batch.actions, batch.attention_mask, self.discrete)
+        loss = self.loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
@@ -265,17 +253,26 @@ class Trainer:
         self.scheduler.step()
         return loss.item(), float(grad_norm)
 
-    def run(self, logger: MetricsLogger | None) -> dict[str, Any]:
-        """Train to cfg.steps. `logger` is None on non-main DDP ranks (they neither log nor save)."""
+    def run(self, logger: MetricsLogger | None, hook: Hook | None = None, hook_every: int = 0) -> dict[str, Any]:
+        """Train to cfg.steps on the trainer's own torch RNG. `logger` is None on non-main DDP ranks (they
+        neither log nor save). `hook(step, model)` runs every `hook_every` steps on the main rank, with the
+        model in eval mode; the metrics it returns are logged (a benchmark's learning curve)."""
+        with runtime.torch_rng_state(self.torch_rng):
+            try:
+                return self._loop(logger, hook, hook_every)
+            finally:
+                self.torch_rng = torch.get_rng_state()
+
+    def _loop(self, logger: MetricsLogger | None, hook: Hook | None, hook_every: int) -> dict[str, Any]:
         cfg = self.cfg
         last_eval: dict[str, Any] = {}
         main = self.dist.is_main
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and main), desc=f"train {cfg.model}", dynamic_ncols=True)
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and main), desc=f"train {self.kind}",
+                   dynamic_ncols=True, leave=False)
         t0, n0 = time.perf_counter(), self.step
-        losses: list[float] = []
+        losses = self.pending_losses
         while self.step < cfg.steps:
-            batch = self.sample()
-            loss, grad_norm = self.train_step(batch)
+            loss, grad_norm = self.train_step(self.sample())
             self.step += 1
             losses.append(loss)
             bar.update(1)
@@ -289,15 +286,19 @@ class Trainer:
                         "train/lr": self.scheduler.get_last_lr()[0], "train/samples_per_s": sps,
                     })
                 bar.set_postfix(loss=f"{mean_loss:.4f}", samples_s=f"{sps:.0f}")
-                losses, t0, n0 = [], time.perf_counter(), self.step
-            if main and (self.step % cfg.save_every == 0 or self.step == cfg.steps):
-                self.save()
-            due = main and cfg.eval_targets and (
-                (cfg.eval_every and self.step % cfg.eval_every == 0) or self.step == cfg.steps
-            )
-            if due:
+                losses.clear()
+                t0, n0 = time.perf_counter(), self.step
+            if main and hook is not None and hook_every and self.step % hook_every == 0:
+                self.model.eval()
+                logger.log(self.step, hook(self.step, self.model))
+            if main and cfg.eval_targets and ((cfg.eval_every and self.step % cfg.eval_every == 0) or self.step == cfg.steps):
                 last_eval = self.evaluate_now(logger)
+            # the checkpoint comes last, so that a resumed run never repeats a logged hook or evaluation
+            if main and (self.step % cfg.save_every == 0 or self.step == cfg.steps):
+                self.torch_rng = torch.get_rng_state()  # the loop's RNG as of this step goes into the checkpoint
+                self.save()
         bar.close()
+        self.model.eval()
         return last_eval
 
     def evaluate_now(self, logger: MetricsLogger) -> dict[str, Any]:
@@ -324,54 +325,101 @@ class Trainer:
 
 def train(
     cfg: TrainConfig,
-    model_config: DTConfig | MLPBCConfig | None = None,
+    model_config: ModelConfig | None = None,
     dataset: TrajectoryDataset | None = None,
     act_dim: int | None = None,
+    prep: Preprocessing | None = None,
+    hook: Hook | None = None,
+    hook_every: int = 0,
 ) -> LoadedRun:
-    """Train a new run into cfg.out and return it loaded (model in eval mode). `dataset` overrides
-    cfg.dataset (for programmatic use); `act_dim` overrides the number of discrete actions seen."""
+    """Train a new run into cfg.out and return it loaded (model in eval mode). `dataset` overrides cfg.dataset
+    (programmatic use); `prep` overrides the preprocessing fitted on the full data; `act_dim` the number of
+    discrete actions seen; `hook` as in `Trainer.run`. `discrete_actions` of the model config is set from the
+    data (like state_dim, it is derived)."""
     run_dir = Path(cfg.out)
     if latest_checkpoint(run_dir) is not None:
         raise FileExistsError(f"{run_dir}: already holds a run; use `dt train --resume {run_dir}` or another --out")
-    model_config = model_config or default_model_config(cfg.model)
-    data = prepare_dataset(cfg, dataset)
+    model_config = model_config or default_config("dt")
+    data, full = prepare_dataset(cfg, dataset)
+    if model_config.discrete_actions != data.discrete_actions:  # derived from the data, like state_dim
+        model_config = dataclasses.replace(model_config, discrete_actions=data.discrete_actions)
     env_id = cfg.env_id or data.env_id
     if env_id and dataset is None:
+        from .envs_util import check_env_matches
+
         check_env_matches(data, env_id)
-    trainer = Trainer(cfg, model_config, data, act_dim=act_dim)
+    prep = prep or Preprocessing.fit(full, model_config.context_len, model_config.max_ep_len)
+    trainer = Trainer(cfg, model_config, data, prep, act_dim=act_dim)
     if trainer.dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        atomic.write_json(run_dir / "train_config.json", {"train": dataclasses.asdict(cfg), "model": trainer.model_config.to_dict(), "act_dim": trainer.act_dim})
-    return _run(trainer)
+        truncate_metrics(run_dir, 0)  # rows of an earlier attempt killed before its first checkpoint
+        atomic.write_json(run_dir / "train_config.json", {"train": dataclasses.asdict(cfg), "model": model_config.to_dict(),
+                                                          "model_kind": trainer.kind, "act_dim": trainer.act_dim})
+    return _run(trainer, hook, hook_every)
 
 
-def resume(run_dir: str | os.PathLike, steps: int | None = None, dataset: TrajectoryDataset | None = None) -> LoadedRun:
-    """Continue a killed (or finished) run from its latest checkpoint; `steps` may raise the total."""
-    run_dir = Path(run_dir)
-    ckpt = latest_checkpoint(run_dir)
-    cfg_path = run_dir / "train_config.json"
-    if ckpt is None or not cfg_path.is_file():
+def read_train_config(run_dir: str | os.PathLike) -> TrainConfig:
+    """The TrainConfig a run was started with (its train_config.json)."""
+    path = Path(run_dir) / "train_config.json"
+    if not path.is_file():
         raise FileNotFoundError(f"{run_dir}: nothing to resume (expected train_config.json and a checkpoint)")
-    saved = json.loads(cfg_path.read_text())
-    train_dict = saved["train"]
+    train_dict = dict(json.loads(path.read_text())["train"])
+    train_dict.pop("model", None)  # written by versions whose TrainConfig named the model kind
     train_dict["eval_targets"] = tuple(train_dict.get("eval_targets", ()))
-    cfg = TrainConfig(**train_dict)
+    try:
+        return TrainConfig(**train_dict)
+    except TypeError as exc:
+        raise ValueError(f"{path}: field 'train' does not match TrainConfig ({exc})") from exc
+
+
+def resume(run_dir: str | os.PathLike, steps: int | None = None, dataset: TrajectoryDataset | None = None,
+           hook: Hook | None = None, hook_every: int = 0) -> LoadedRun:
+    """Continue a killed (or finished) run from its latest checkpoint; `steps` may raise the total. The model
+    config and preprocessing come from the checkpoint."""
+    run_dir = Path(run_dir)
+    cfg = read_train_config(run_dir)
+    ckpt = latest_checkpoint(run_dir)
+    if ckpt is None:
+        raise FileNotFoundError(f"{run_dir}: nothing to resume (no checkpoint yet)")
     if steps is not None:
         cfg = dataclasses.replace(cfg, steps=steps)
     meta = read_meta(ckpt)
-    trainer = Trainer(cfg, meta.config(), prepare_dataset(cfg, dataset), act_dim=saved.get("act_dim"))
+    data, _ = prepare_dataset(cfg, dataset)
+    trainer = Trainer(cfg, meta.config(), data, meta.preprocessing(), act_dim=meta.act_dim)
     trainer.restore(ckpt)
     if trainer.dist.is_main:
         truncate_metrics(run_dir, trainer.step)
     distributed.barrier(trainer.dist)
-    return _run(trainer)
+    return _run(trainer, hook, hook_every)
 
 
-def _run(trainer: Trainer) -> LoadedRun:
+def train_or_resume(cfg: TrainConfig, model_config: ModelConfig, dataset: TrajectoryDataset, prep: Preprocessing | None = None,
+                    hook: Hook | None = None, hook_every: int = 0) -> LoadedRun:
+    """What a benchmark cell does: a finished run in cfg.out is loaded, a killed one resumed, else a new one
+    trained. The run directory must have been made with the same settings (checked)."""
+    ckpt = latest_checkpoint(cfg.out)
+    if ckpt is None:
+        return train(cfg, model_config, dataset, prep=prep, hook=hook, hook_every=hook_every)
+    saved = read_train_config(cfg.out)
+    if saved != cfg or read_meta(ckpt).config() != model_config:
+        raise ValueError(f"{cfg.out}: holds a run with other settings (train_config.json / meta.json); "
+                         "remove it or use another output directory")
+    if read_meta(ckpt).step >= cfg.steps:
+        return load_run(cfg.out)
+    return resume(cfg.out, dataset=dataset, hook=hook, hook_every=hook_every)
+
+
+def loss_history(run_dir: str | os.PathLike) -> list[list[float]]:
+    """[step, train/loss] rows of a run's metrics.jsonl."""
+    return [[r["step"], r["train/loss"]] for r in read_metrics(run_dir) if "train/loss" in r]
+
+
+def _run(trainer: Trainer, hook: Hook | None, hook_every: int) -> LoadedRun:
     main = trainer.dist.is_main
     logger = MetricsLogger(trainer.run_dir) if main else None
     try:
-        last_eval = trainer.run(logger)
+        with runtime.torch_threads(trainer.cfg.torch_threads):
+            last_eval = trainer.run(logger, hook, hook_every)
     finally:
         if logger is not None:
             logger.close()

@@ -1,47 +1,42 @@
-"""Shared pieces of the benchmarks: episode runner for non-transformer policies, result files, tables."""
+"""Shared pieces of the benchmarks: a training cell through the library's trainer, seeds, provenance, tables.
+
+Spreads are sample standard deviations (n - 1) over seeds, labelled as such in every table."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import os
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from ..envs_util import make_env
+from ..checkpoint import LoadedRun
+from ..config import ModelConfig
+from ..data.preprocess import Preprocessing
+from ..data.trajectories import TrajectoryDataset
+from ..scores import sample_std
+from ..train import Hook, TrainConfig, train_or_resume
 
 
-def run_policy(env_id: str, act: Callable[[np.ndarray], np.ndarray], num_episodes: int, seed: int,
-               env_kwargs: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
-    """Run `num_episodes` episodes (episode e reset with seed + e) all at once, one batched `act` call
-    per step on the observations of the episodes still running. Returns per-episode returns, lengths,
-    and whether each terminated."""
-    envs = [make_env(env_id, **(env_kwargs or {})) for _ in range(num_episodes)]
-    try:
-        obs = np.stack([env.reset(seed=seed + e)[0] for e, env in enumerate(envs)])
-        returns = np.zeros(num_episodes)
-        lengths = np.zeros(num_episodes, np.int64)
-        terminated = np.zeros(num_episodes, bool)
-        live = np.ones(num_episodes, bool)
-        while live.any():
-            rows = np.flatnonzero(live)
-            actions = act(obs[rows])
-            for i, a in zip(rows, actions):
-                o, r, term, trunc, _ = envs[i].step(a)
-                obs[i] = o
-                returns[i] += r
-                lengths[i] += 1
-                if term or trunc:
-                    live[i] = False
-                    terminated[i] = term
-        return {"returns": returns, "lengths": lengths, "terminated": terminated}
-    finally:
-        for env in envs:
-            env.close()
+def train_cell(base: TrainConfig, model_cfg: ModelConfig, data: TrajectoryDataset, run_dir: Path, seed: int,
+               prep: Preprocessing | None = None, hook: Hook | None = None, hook_every: int = 0) -> LoadedRun:
+    """One benchmark training run through the library's trainer: `base` with this cell's seed and run directory.
+    A finished run there is loaded, a killed one resumed from its checkpoint (`train.train_or_resume`)."""
+    cfg = dataclasses.replace(base, seed=seed, out=str(run_dir), dataset=data.name or "<memory>", env_id=data.env_id)
+    return train_or_resume(cfg, model_cfg, data, prep=prep, hook=hook, hook_every=hook_every)
+
+
+def check_seeds(seeds: list[int], selection_seeds: tuple[int, ...], selection_run: bool) -> None:
+    """Reported seeds must not be the ones settings were chosen on; a run on selection seeds says so."""
+    overlap = sorted(set(seeds) & set(selection_seeds))
+    if overlap and not selection_run:
+        raise ValueError(f"seeds {overlap} are selection seeds (settings were chosen on them: {list(selection_seeds)}); "
+                         "report other seeds (--first-seed), or pass --selection-run to mark this run as a selection run")
 
 
 @functools.lru_cache(maxsize=None)
@@ -66,14 +61,14 @@ def provenance(command: str, wall_time_s: float) -> dict[str, Any]:
 
 
 def summarize(results: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, dict[str, float]]]:
-    """mean and (population) std over seeds for every method and data."""
-    return {m: {d: {"mean": float(np.mean(v)), "std": float(np.std(v)), "n": len(v)} for d, v in per.items() if v}
+    """mean and sample std (n - 1) over seeds for every method and data."""
+    return {m: {d: {"mean": float(np.mean(v)), "std": sample_std(v), "n": len(v)} for d, v in per.items() if v}
             for m, per in results.items()}
 
 
 def markdown_table(results: dict[str, dict[str, list[float]]], data_names: list[str], labels: dict[str, str],
                    percent: bool = True, paper: dict[str, dict[str, float]] | None = None) -> str:
-    """Rows: methods; columns: data, 'mean ± std (n seeds)', with the paper's value when given."""
+    """Rows: methods; columns: data, 'mean ± sample std (n seeds)', with the paper's value when given."""
     head = "| method | " + " | ".join(data_names) + " |"
     lines = [head, "|---" * (len(data_names) + 1) + "|"]
     scale = 100.0 if percent else 1.0
@@ -85,7 +80,7 @@ def markdown_table(results: dict[str, dict[str, list[float]]], data_names: list[
             if not v:
                 cells.append("—")
                 continue
-            cell = f"{scale * np.mean(v):.1f}{unit} ± {scale * np.std(v):.1f} (n={len(v)})"
+            cell = f"{scale * np.mean(v):.1f}{unit} ± {scale * sample_std(v):.1f} (n={len(v)})"
             if paper and method in paper and d in paper[method]:
                 cell += f" [paper {paper[method][d]:g}{unit}]"
             cells.append(cell)

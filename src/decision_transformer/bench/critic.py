@@ -20,14 +20,17 @@ import numpy as np
 import torch
 
 from ..config import DTConfig
+from ..data.preprocess import Preprocessing
+from ..data.sampler import EpisodeSampler
 from ..envs.keytodoor import DEFAULT_PHASE_LENGTHS, random_dataset_with_events
-from .episodic import EpisodeBatcher, train_episodic
+from ..train import loss_history
+from .common import train_cell
 
 HELD_OUT_EPISODES = 3000
 HELD_OUT_SEED = 987_654
 
 
-def run_critic(num_episodes: int, cfg: Any, out_dir: Path, progress: bool = True) -> dict[str, Any]:
+def run_critic(num_episodes: int, cfg: Any, out_dir: Path) -> dict[str, Any]:
     """Train the critic on `num_episodes` random episodes (seed 0), analyse held-out episodes, write
     critic_success_prob.png and critic_attention.png. `cfg` is a KeyToDoorBenchConfig."""
     from .plots import plot_critic_attention, plot_critic_probability
@@ -36,14 +39,16 @@ def run_critic(num_episodes: int, cfg: Any, out_dir: Path, progress: bool = True
     data, _, _ = random_dataset_with_events(num_episodes, seed=0)
     model_cfg = DTConfig(context_len=H, max_ep_len=H, embed_dim=cfg.embed_dim, n_layer=cfg.n_layer, n_head=cfg.n_head,
                          dropout=cfg.dropout, discrete_actions=True, condition_on_return=False, predict_return=True)
-    train_cfg = dataclasses.replace(cfg.train, steps=cfg.critic_steps, lr=cfg.critic_lr, seed=0, action_loss_weight=0.0,
+    train_cfg = dataclasses.replace(cfg.train, steps=cfg.critic_steps, lr=cfg.critic_lr, action_loss_weight=0.0,
                                     return_loss_weight=1.0)
-    model, _, history = train_episodic("bc", model_cfg, data, train_cfg, progress=progress, desc="critic")
+    prep = Preprocessing.fit(data, H, H)
+    run_dir = Path(cfg.runs_dir) / "critic"
+    model = train_cell(train_cfg, model_cfg, data, run_dir, seed=0, prep=prep).model
+    history = [loss for _, loss in loss_history(run_dir)]
 
     held, key_step, door_step = random_dataset_with_events(HELD_OUT_EPISODES, seed=HELD_OUT_SEED)
-    # normalise held-out states with the training data's statistics, as evaluation would
-    held = dataclasses.replace(held, stats_override=data.state_stats)
-    batch = EpisodeBatcher(held, H, H)
+    # held-out episodes prepared with the training data's statistics, as evaluation would
+    batch = EpisodeSampler(held, prep).episodes(np.arange(held.num_episodes))
     with torch.no_grad():
         out = model.forward_all(batch.states, batch.actions, batch.returns_to_go, batch.timesteps, batch.attention_mask)
         prob = torch.sigmoid(out.return_preds[..., 0]).numpy()  # (E, K), left-padded

@@ -15,29 +15,40 @@ successes) uniform sampling lets DT memorise the failures' random actions first.
 its percentile at the data's success rate. Random data succeed in ~3% of episodes, so the paper's top
 10% holds about 70% failed episodes (ties at return 0), and BC on it imitates a mostly random policy.
 
-Choosing settings: `first_seed` runs other seeds (other data and evaluation episodes) than the reported
-ones, and `eval_every` records learning curves; every run also records its training-loss history.
-The JSON is rewritten after each (seed, data) block, and `resume` continues a killed run from it.
+Every transformer trains through the library's `Trainer` (whole episodes: `sampler="episode"`), one run
+directory per (seed, data, method) under `runs_dir`, so a killed bench resumes each run from its last
+checkpoint (`--resume`), and the JSON is rewritten after each (seed, data) block.
+
+Choosing settings: every setting chosen by looking at evaluation results was chosen on `selection_seeds`,
+and the reported seeds (`first_seed` ..) are disjoint from them (checked; a run on selection seeds must say
+`--selection-run`). `eval_every` records learning curves (`curves` in the JSON, from the runs' metrics).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..config import DTConfig
-from ..envs.keytodoor import DEFAULT_PHASE_LENGTHS, ENV_ID, NUM_ACTIONS, random_dataset
-from ..evaluate import RolloutPolicy, evaluate
+from .. import runtime
 from ..atomic import write_json, write_text
-from .common import git_commit, markdown_table, provenance, run_policy, summarize
-from .episodic import EpisodicTrainConfig, rollout_policy, train_episodic
+from ..config import DTConfig
+from ..data.preprocess import Preprocessing
+from ..envs.keytodoor import DEFAULT_PHASE_LENGTHS, ENV_ID, NUM_ACTIONS, random_dataset
+from ..envs_util import make_env
+from ..evaluate import RolloutPolicy, evaluate
+from ..metrics import read_metrics
+from ..runner import FunctionAgent, run_episodes
+from ..train import TrainConfig, loss_history
+from .common import check_seeds, git_commit, markdown_table, provenance, summarize, train_cell
+from .cql import CQLConfig
 
 PAPER_TABLE6 = {  # success rate in %, the paper's Table 6
     "dt": {"1k": 71.8, "10k": 94.6},
@@ -52,15 +63,24 @@ LABELS = {"dt": "DT", "dt_balanced": "DT, return-balanced sampling", "bc": "BC",
 TOP_FRACTIONS = {"pbc10": 0.10, "pbc25": 0.25, "pbc40": 0.40}
 
 
+TRAIN = TrainConfig(sampler="episode", steps=1500, batch_size=256, lr=1e-3, warmup_steps=200, log_every=100,
+                    save_every=500, progress=False)
+
+
 @dataclass(frozen=True)
 class KeyToDoorBenchConfig:
     """Settings of `dt bench keytodoor`."""
 
     seeds: int = 3
     """Seeds (each with its own data, model init and evaluation episodes)."""
-    first_seed: int = 0
-    """The seeds run are first_seed, ..., first_seed + seeds - 1. Choose settings on another range (e.g. 10)
-    than the one reported (0), so that neither its data nor its evaluation episodes are the reported ones."""
+    first_seed: int = 100
+    """The seeds run are first_seed, ..., first_seed + seeds - 1; reported seeds must avoid selection_seeds."""
+    selection_seeds: tuple[int, ...] = (0, 1, 2, 10, 11, 12)
+    """Seeds on which settings were chosen by looking at evaluation results (recorded in the JSON): batch size,
+    learning rate and uniform-sampling DT's setup on 0-2 (earlier sessions), the step counts of dt_balanced,
+    bc_success and %BC on 10-12 (docs/results/extra/*_selection.json)."""
+    selection_run: bool = False
+    """This run chooses settings: its seeds may be selection seeds, and the JSON says so."""
     eval_every: int = 0
     """Also evaluate the transformer methods every this many training steps (0: only at the end); the
     learning curves go to `curves[method][data]` in the JSON, one list of [step, success] per seed."""
@@ -76,21 +96,24 @@ class KeyToDoorBenchConfig:
     """Attention heads."""
     dropout: float = 0.0
     """Transformer dropout (0: with 0.1, DT on 10K was still on its initial loss plateau after 2000 steps)."""
-    train: EpisodicTrainConfig = EpisodicTrainConfig(steps=1500, batch_size=256, lr=1e-3, warmup_steps=200)
-    """Whole-episode training of DT / BC / %BC and the critic (the seed field is replaced by the bench seed).
-    Batch 256: only ~3% of random episodes succeed, so a batch of 64 holds about 2 successes; with it DT sat on
-    its initial loss plateau (action loss ln 4) for 2000-8000+ steps depending on the seed. lr 1e-3: with 3e-3,
-    10K seed 1 never left that plateau (0.3% success), while with 1e-3 all three seeds did (91-100%;
-    docs/results/README.md)."""
+    train: TrainConfig = TRAIN
+    """Training of DT / BC / %BC (seed, out, dataset are set per run). Whole episodes, batch 256: only ~3% of
+    random episodes succeed, so a batch of 64 holds about 2 successes; with it DT sat on its initial loss
+    plateau (action loss ln 4) for 2000-8000+ steps depending on the seed. lr 1e-3: with 3e-3, seed 1 never
+    left that plateau, with 1e-3 all three seeds did (selection seeds 0-2; docs/results/README.md)."""
     balanced_steps: int = 150
-    """Training steps of dt_balanced (its other settings are `train`'s, so the lr is still warming up when it
-    stops: 0.75 of its peak). Half of each batch is then successful episodes, so DT learns the task within
-    ~100-150 steps and then overfits the few successes. Chosen on other seeds than the reported ones:
-    `dt bench keytodoor --methods dt_balanced --first-seed 10 --seeds 3 --eval-every 50 --balanced-steps 500
-    --no-critic` (docs/results/extra/keytodoor_dt_balanced_selection.json), where the mean success over seeds
-    10-12 peaked at 150 steps for both data sizes (1K 50.6%, 10K 100%) and fell after (500 steps: 35.7%, 96.4%)."""
-    cql_steps: int = 5000
-    """DiscreteCQL gradient steps."""
+    """Training steps of dt_balanced (return-balanced sampling; other settings are `train`'s, so the lr is still
+    warming up when it stops). Chosen on seeds 10-12 (docs/results/extra/keytodoor_dt_balanced_selection.json):
+    the mean success peaked at 150 steps for both data sizes and fell after."""
+    bc_success_steps: int = 100
+    """Training steps of bc_success, chosen on seeds 10-12 (docs/results/extra/keytodoor_bc_success_selection.json:
+    the mean success peaked at 100 steps on both data sizes, 68.8% / 100%)."""
+    pbc_steps: int = 200
+    """Training steps of %BC (10/25/40%), chosen on seeds 10-12 (docs/results/extra/keytodoor_pbc_selection.json):
+    the mean success over the three fractions and both data sizes, every 50 steps up to 300, was highest at
+    200 (15.9%; 250: 15.9%, 100: 14.9%)."""
+    cql: CQLConfig = CQLConfig()
+    """DiscreteCQL settings (d3rlpy; the seed is the bench seed)."""
     eval_episodes: int = 300
     """Evaluation episodes per method, data and seed."""
     critic: bool = True
@@ -103,15 +126,23 @@ class KeyToDoorBenchConfig:
     (P(success) at the end of successful episodes 0.21 vs 0.62 with 3e-3; docs/results/README.md)."""
     torch_threads: int = 1
     """torch CPU threads. 1 by default: on a shared 2-core machine, 2 threads made a training step ~16x slower."""
+    runs_dir: str = "runs/bench/keytodoor"
+    """Run directories of every trained model (checkpoints, metrics.jsonl, TensorBoard); cleared at the start
+    of a run without --resume."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def steps_of(self, method: str) -> int:
+        return {"dt_balanced": self.balanced_steps, "bc_success": self.bc_success_steps,
+                **{m: self.pbc_steps for m in TOP_FRACTIONS}}.get(method, self.train.steps)
+
 
 QUICK = KeyToDoorBenchConfig(
-    seeds=2, data_sizes=(200, 500), embed_dim=32, n_layer=1,
-    train=EpisodicTrainConfig(steps=30, batch_size=16, lr=1e-3, warmup_steps=10),
-    balanced_steps=30, cql_steps=50, eval_episodes=20, critic_steps=30,
+    seeds=2, data_sizes=(200, 500), embed_dim=32, n_layer=1, selection_seeds=(),
+    train=dataclasses.replace(TRAIN, steps=30, batch_size=16, warmup_steps=10, save_every=10),
+    balanced_steps=30, bc_success_steps=20, pbc_steps=20, cql=CQLConfig(steps=50), eval_episodes=20, critic_steps=30,
+    runs_dir="runs/bench/keytodoor-quick",
 )
 
 
@@ -122,91 +153,101 @@ def data_name(n: int) -> str:
 def run_keytodoor(cfg: KeyToDoorBenchConfig, out_dir: str | Path, command: str = "", progress: bool = True,
                   resume: bool = False) -> dict[str, Any]:
     """Run the benchmark and write keytodoor.json, keytodoor.md and the critic PNGs into out_dir. The JSON is
-    rewritten (atomically) after each (seed, data) block; with `resume`, a killed run continues from it:
-    finished blocks are kept, not rerun, and the settings must be the same."""
+    rewritten (atomically) after each (seed, data) block; with `resume`, a killed run continues: finished
+    blocks are kept, not rerun (the settings must be the same), and each unfinished training run continues
+    from its last checkpoint in `runs_dir`."""
     unknown = sorted(set(cfg.methods) - set(METHODS))
     if unknown:
         raise ValueError(f"KeyToDoorBenchConfig.methods has unknown {unknown}; expected a subset of {list(METHODS)}")
+    seeds = list(range(cfg.first_seed, cfg.first_seed + cfg.seeds))
+    check_seeds(seeds, cfg.selection_seeds, cfg.selection_run)
     if "cql" in cfg.methods:
         from .cql import _d3rlpy
 
         _d3rlpy()  # fail now, not after an hour of training, if the baselines extra is missing
     out_dir = Path(out_dir)
     git_commit()  # pin the commit this run starts from (provenance reads it at the end)
-    torch.set_num_threads(cfg.torch_threads)
     t0 = time.perf_counter()
-    H = sum(DEFAULT_PHASE_LENGTHS)
     results: dict[str, dict[str, list[float]]] = {m: {data_name(n): [] for n in cfg.data_sizes} for m in cfg.methods}
     timings: dict[str, list[float]] = {m: [] for m in cfg.methods}
     curves: dict[str, dict[str, list[list[list[float]]]]] = {}
-    losses: dict[str, dict[str, list[list[float]]]] = {}  # loss_history[method][data]: per seed, per 100 steps
+    losses: dict[str, dict[str, list[list[list[float]]]]] = {}  # loss_history[method][data][seed]: [step, loss] rows
     completed: list[list[Any]] = []  # [seed, data name] blocks done
     wall_before = 0.0
     if resume:
         results, timings, curves, losses, completed, wall_before = _load_partial(out_dir / "keytodoor.json", cfg)
-    for seed in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
-        eval_seed = 1_000_000 * (seed + 1)
-        for n in cfg.data_sizes:
-            name = data_name(n)
-            if [seed, name] in completed:
-                continue
-            data = random_dataset(n, seed=seed)
-            for method in cfg.methods:
-                t1 = time.perf_counter()
-                if method == "random":
-                    rng = np.random.default_rng(eval_seed)
-                    out = run_policy(ENV_ID, lambda o: rng.integers(0, NUM_ACTIONS, size=len(o)), cfg.eval_episodes, eval_seed)
-                    success = float(np.mean(out["returns"] > 0.5))
-                elif method == "cql":
-                    from .cql import CQLConfig, train_discrete_cql
-
-                    act = train_discrete_cql(data, CQLConfig(steps=cfg.cql_steps, seed=seed))
-                    out = run_policy(ENV_ID, act, cfg.eval_episodes, eval_seed)
-                    success = float(np.mean(out["returns"] > 0.5))
-                else:
-                    kind = "dt" if method.startswith("dt") else "bc"
-                    train_data = data.top_fraction(TOP_FRACTIONS[method]) if method in TOP_FRACTIONS else data
-                    if method == "bc_success":
-                        # the successful episodes (the highest-return ones, should a small dataset have none)
-                        train_data = data.select_episodes(np.flatnonzero(data.episode_returns == data.episode_returns.max()))
-                    model_cfg = DTConfig(context_len=H, max_ep_len=H, embed_dim=cfg.embed_dim, n_layer=cfg.n_layer,
-                                         n_head=cfg.n_head, dropout=cfg.dropout, discrete_actions=True,
-                                         condition_on_return=kind == "dt")
-                    train_cfg = dataclasses.replace(cfg.train, seed=seed)
-                    if method == "dt_balanced":
-                        train_cfg = dataclasses.replace(train_cfg, steps=cfg.balanced_steps, return_balanced=True)
-                    curve: list[list[float]] = []
-
-                    def on_step(step: int, model: torch.nn.Module) -> None:
-                        policy = rollout_policy(model, model_cfg, train_data)
-                        curve.append([step, _success(policy, cfg.eval_episodes, eval_seed)])
-
-                    _, policy, history = train_episodic(kind, model_cfg, train_data, train_cfg, progress=progress,
-                                                        desc=f"{method} {name} seed {seed}", callback=on_step,
-                                                        callback_every=cfg.eval_every)
-                    if curve and curve[-1][0] == train_cfg.steps:
-                        success = curve[-1][1]  # the final model, already evaluated on these episodes
-                    else:
-                        success = _success(policy, cfg.eval_episodes, eval_seed)
-                    if cfg.eval_every:
+    elif Path(cfg.runs_dir).exists():
+        shutil.rmtree(cfg.runs_dir)
+    with runtime.torch_threads(cfg.torch_threads):
+        for seed in seeds:
+            for n in cfg.data_sizes:
+                name = data_name(n)
+                if [seed, name] in completed:
+                    continue
+                data = random_dataset(n, seed=seed)
+                for method in cfg.methods:
+                    t1 = time.perf_counter()
+                    success, curve, history = _run_method(cfg, method, data, seed, name)
+                    results[method][name].append(success)
+                    timings[method].append(time.perf_counter() - t1)
+                    if cfg.eval_every and curve is not None:
                         curves.setdefault(method, {}).setdefault(name, []).append(curve)
-                    losses.setdefault(method, {}).setdefault(name, []).append(history)
-                results[method][name].append(success)
-                timings[method].append(time.perf_counter() - t1)
-                if progress:
-                    print(f"keytodoor seed={seed} data={name} {method}: success {success:.3f} "
-                          f"({time.perf_counter() - t1:.0f}s)", flush=True)
-            # results so far, so that a long run can be inspected (and is not lost) before it ends
-            completed.append([seed, name])
-            _write(out_dir, cfg, results, timings, command, wall_before + time.perf_counter() - t0, partial=True,
-                   curves=curves, losses=losses, completed=completed)
-    critic_info = None
-    if cfg.critic:
-        from .critic import run_critic
+                    if history is not None:
+                        losses.setdefault(method, {}).setdefault(name, []).append(history)
+                    if progress:
+                        print(f"keytodoor seed={seed} data={name} {method}: success {success:.3f} "
+                              f"({time.perf_counter() - t1:.0f}s)", flush=True)
+                # results so far, so that a long run can be inspected (and is not lost) before it ends
+                completed.append([seed, name])
+                _write(out_dir, cfg, results, timings, command, wall_before + time.perf_counter() - t0, partial=True,
+                       curves=curves, losses=losses, completed=completed)
+        critic_info = None
+        if cfg.critic:
+            from .critic import run_critic
 
-        critic_info = run_critic(max(cfg.data_sizes), cfg, out_dir, progress=progress)
+            critic_info = run_critic(max(cfg.data_sizes), cfg, out_dir)
     return _write(out_dir, cfg, results, timings, command, wall_before + time.perf_counter() - t0, partial=False,
                   critic=critic_info, curves=curves, losses=losses, completed=completed)
+
+
+def _run_method(cfg: KeyToDoorBenchConfig, method: str, data, seed: int, name: str):
+    """(success rate, learning curve or None, loss history or None) of one method on one dataset."""
+    eval_seed = 1_000_000 * (seed + 1)
+    if method in ("random", "cql"):
+        if method == "random":
+            rng = np.random.default_rng(eval_seed)
+            act = lambda o: rng.integers(0, NUM_ACTIONS, size=len(o))  # noqa: E731
+        else:
+            from .cql import train_discrete_cql
+
+            act = train_discrete_cql(data, dataclasses.replace(cfg.cql, seed=seed))
+        eps = run_episodes(FunctionAgent(act), [lambda: make_env(ENV_ID)] * min(cfg.eval_episodes, 100),
+                           cfg.eval_episodes, seed=eval_seed)
+        return float(np.mean(np.asarray(eps.returns) > 0.5)), None, None
+    kind = "dt" if method.startswith("dt") else "bc"
+    train_data = data.top_fraction(TOP_FRACTIONS[method]) if method in TOP_FRACTIONS else data
+    if method == "bc_success":
+        # the successful episodes (the highest-return ones, should a small dataset have none)
+        train_data = data.select_episodes(np.flatnonzero(data.episode_returns == data.episode_returns.max()))
+    H = sum(DEFAULT_PHASE_LENGTHS)
+    model_cfg = DTConfig(context_len=H, max_ep_len=H, embed_dim=cfg.embed_dim, n_layer=cfg.n_layer,
+                         n_head=cfg.n_head, dropout=cfg.dropout, discrete_actions=True,
+                         condition_on_return=kind == "dt")
+    prep = Preprocessing.fit(data, H, H)  # the full data's statistics, also for %BC and bc_success
+    base = dataclasses.replace(cfg.train, steps=cfg.steps_of(method), return_balanced=method == "dt_balanced")
+
+    def hook(step: int, model: torch.nn.Module) -> dict[str, float]:
+        return {"eval/success": _success(RolloutPolicy(model, prep, True, NUM_ACTIONS), cfg.eval_episodes, eval_seed)}
+
+    run_dir = Path(cfg.runs_dir) / f"seed{seed}" / name / method
+    run = train_cell(base, model_cfg, train_data, run_dir, seed, prep=prep, hook=hook if cfg.eval_every else None,
+                     hook_every=cfg.eval_every)
+    curve = [[r["step"], r["eval/success"]] for r in read_metrics(run_dir) if "eval/success" in r]
+    if curve and curve[-1][0] == base.steps:
+        success = curve[-1][1]  # the final model, already evaluated on these episodes
+    else:
+        success = _success(RolloutPolicy.from_run(run), cfg.eval_episodes, eval_seed)
+    return success, curve, loss_history(run_dir)
 
 
 def _load_partial(path: Path, cfg: KeyToDoorBenchConfig):
@@ -243,6 +284,10 @@ def _write(out_dir: Path, cfg: KeyToDoorBenchConfig, results, timings, command: 
     paper = {m: PAPER_TABLE6[paper_row.get(m, m)] for m in results if paper_row.get(m, m) in PAPER_TABLE6}
     report = {
         "task": "keytodoor",
+        "seeds": list(range(cfg.first_seed, cfg.first_seed + cfg.seeds)),
+        "selection_seeds": list(cfg.selection_seeds),
+        "selection_run": cfg.selection_run,
+        "spread": "sample std (n-1) over seeds",
         "env_id": ENV_ID,
         "metric": "success rate in [0, 1] over eval_episodes evaluation episodes, one value per seed",
         "partial": partial,
@@ -260,10 +305,10 @@ def _write(out_dir: Path, cfg: KeyToDoorBenchConfig, results, timings, command: 
     if curves:
         report["curves"] = curves
     if losses:
-        report["loss_history"] = losses  # [method][data][seed]: mean training loss of every 100 steps
+        report["loss_history"] = losses  # [method][data][seed]: [step, mean training loss of the last log_every steps]
     write_json(out_dir / "keytodoor.json", report)
     table = markdown_table(results, data_names, LABELS, percent=True, paper=paper)
-    text = (f"# Key-to-Door (paper Table 6): success rate, mean ± std over seeds\n\n{table}\n"
+    text = (f"# Key-to-Door (paper Table 6): success rate, mean ± sample std (n-1) over seeds {report['seeds']}\n\n{table}\n"
             f"`{command}` on {report['machine']}, {report['date']}, wall time {wall / 60:.1f} min, "
             f"commit {report['git_commit'][:10]}.\n")
     write_text(out_dir / "keytodoor.md", text)

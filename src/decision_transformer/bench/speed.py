@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import statistics
@@ -18,6 +17,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+
+from .. import runtime
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,13 @@ def _synthetic_dataset(n_steps: int, seed: int = 0):
 
 def bench_train_vs_sampling(cfg: SpeedConfig) -> dict:
     from ..config import DTConfig
+    from ..data.preprocess import Preprocessing
     from ..data.sampler import WindowSampler
     from ..train import TrainConfig, Trainer
 
     data = _synthetic_dataset(cfg.dataset_steps)
     tcfg = TrainConfig(out="/nonexistent", steps=10**9, progress=False)
-    trainer = Trainer(tcfg, DTConfig(), data)
+    trainer = Trainer(tcfg, DTConfig(), data, Preprocessing.fit(data, 20, 1000))
     rng = np.random.default_rng(0)
     sampler: WindowSampler = trainer.sampler
     batch = sampler.sample(64, rng)
@@ -97,10 +99,10 @@ def _hf_train_step_ms(batch, n_steps: int) -> float | None:
         from transformers import DecisionTransformerConfig, DecisionTransformerModel
     except ImportError:
         return None
-    torch.manual_seed(0)
-    model = DecisionTransformerModel(DecisionTransformerConfig(
-        state_dim=11, act_dim=3, hidden_size=128, n_layer=3, n_head=1, n_inner=512, activation_function="relu",
-        max_ep_len=1000, n_positions=1024)).train()
+    with runtime.seeded_torch(0):
+        model = DecisionTransformerModel(DecisionTransformerConfig(
+            state_dim=11, act_dim=3, hidden_size=128, n_layer=3, n_head=1, n_inner=512, activation_function="relu",
+            max_ep_len=1000, n_positions=1024)).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-4)
     mask = batch.attention_mask.bool()
 
@@ -127,15 +129,17 @@ def bench_eval(cfg: SpeedConfig) -> dict:
     import gymnasium as gym
 
     from ..config import DTConfig
+    from ..data.preprocess import Preprocessing
     from ..evaluate import RolloutPolicy, evaluate
     from ..model import DecisionTransformer
 
     env = gym.make(cfg.eval_env)
     sd, ad = env.observation_space.shape[0], env.action_space.shape[0]
     env.close()
-    torch.manual_seed(0)
-    model = DecisionTransformer(DTConfig(), sd, ad).eval()
-    policy = RolloutPolicy(model, 20, np.zeros(sd, np.float32), np.ones(sd, np.float32), 1000.0, 1000, False, ad)
+    with runtime.seeded_torch(0):
+        model = DecisionTransformer(DTConfig(), sd, ad).eval()
+    prep = Preprocessing(np.zeros(sd, np.float32), np.ones(sd, np.float32), 1000.0, 20, 1000)
+    policy = RolloutPolicy(model, prep, False, ad)
     kwargs = {"max_episode_steps": cfg.eval_max_steps}
     timings = {}
     for label, n_envs in (("batched", cfg.eval_episodes), ("one_at_a_time", 1)):
@@ -175,12 +179,3 @@ def run_speed(cfg: SpeedConfig) -> dict:
     ]))
     print(f"wrote {atomic.write_json(cfg.out, report)}")
     return report
-
-
-def add_speed_parser(bench_sub: argparse._SubParsersAction) -> None:
-    """Register `dt bench speed` on the `dt bench` sub-parsers."""
-    from ..cli_args import add_dataclass_args, from_args
-
-    p = bench_sub.add_parser("speed", help="sampling vs training step, batched vs sequential evaluation")
-    add_dataclass_args(p, SpeedConfig)
-    p.set_defaults(func=lambda args: (run_speed(from_args(SpeedConfig, args)), 0)[1])

@@ -8,6 +8,9 @@ normalized score, DT beside BC.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import shlex
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +45,8 @@ class DemoConfig:
     """Linear warmup steps."""
     seed: int = 0
     """Training and evaluation seed."""
+    json: str = ""
+    """Also write the table as JSON here, with the command, commit, machine and date (default: OUT/demo.json)."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -57,27 +62,41 @@ def run(args: argparse.Namespace) -> int:
     from ..data.registry import load_dataset
     from ..evaluate import evaluate
     from ..metrics import format_table
-    from ..train import TrainConfig, default_model_config, train
+    from .. import atomic
+    from ..bench.common import provenance
+    from ..config import model_config
+    from ..train import TrainConfig, train
 
     cfg = from_args(DemoConfig, args)
     t0 = time.perf_counter()
     dataset = load_dataset(cfg.dataset, seed=cfg.seed)
     print(f"dataset {cfg.dataset}: {dataset.num_episodes} episodes, {dataset.num_steps} steps, "
           f"returns {dataset.episode_returns.min():.0f}..{dataset.episode_returns.max():.0f}, env {dataset.env_id}")
-    rows = []
+    rows, records = [], []
     for kind in ("dt", "bc"):
         run_dir = Path(cfg.out) / kind
         if latest_checkpoint(run_dir) is not None:
             shutil.rmtree(run_dir)
-        tcfg = TrainConfig(dataset=cfg.dataset, out=str(run_dir), model=kind, steps=cfg.steps, lr=cfg.lr,
+        tcfg = TrainConfig(dataset=cfg.dataset, out=str(run_dir), steps=cfg.steps, lr=cfg.lr,
                            warmup_steps=cfg.warmup_steps, seed=cfg.seed, log_every=100, save_every=cfg.steps)
-        mcfg = default_model_config(kind, context_len=cfg.context_len, embed_dim=cfg.embed_dim, n_layer=cfg.n_layer)
+        mcfg = model_config(kind, context_len=cfg.context_len, embed_dim=cfg.embed_dim, n_layer=cfg.n_layer)
         loaded = train(tcfg, mcfg)
         targets = list(cfg.targets) if kind == "dt" else [cfg.targets[0]]
         for r in evaluate(loaded, dataset.env_id, targets, num_episodes=cfg.num_episodes, seed=10_000 + cfg.seed):
             rows.append([kind.upper(), f"{r.target_return:g}" if kind == "dt" else "(none)",
                          f"{r.return_mean:.1f} ± {r.return_std:.1f}", r.normalized_text()])
+            records.append({"model": kind, "target_return": r.target_return if kind == "dt" else None,
+                            "return_mean": r.return_mean, "return_std": r.return_std, "returns": r.returns,
+                            "normalized": {k: {"mean": m, "std": s} for k, (m, s) in r.normalized.items()}})
     print()
-    print(format_table(["model", "target", "return (mean ± std)", "normalized score"], rows))
-    print(f"\n{cfg.num_episodes} episodes per row; total time {time.perf_counter() - t0:.0f} s; runs in {cfg.out}/")
+    table = format_table(["model", "target", "return (mean ± sample std)", "normalized score"], rows)
+    print(table)
+    wall = time.perf_counter() - t0
+    print(f"\n{cfg.num_episodes} episodes per row; std: sample std (n-1) over episodes; total time {wall:.0f} s; "
+          f"runs in {cfg.out}/")
+    out = cfg.json or str(Path(cfg.out) / "demo.json")
+    command = "dt demo " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["demo"] else "dt demo"
+    atomic.write_json(out, {"config": dataclasses.asdict(cfg), "spread": "sample std (n-1) over evaluation episodes",
+                            "rows": records, "table": table, **provenance(command.strip(), wall)})
+    print(f"wrote {out}")
     return 0

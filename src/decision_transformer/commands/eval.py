@@ -3,23 +3,39 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 
 from .. import atomic
+from ..cli_args import POSITIONAL, add_dataclass_args, from_args
+
+
+@dataclass(frozen=True)
+class EvalCommand:
+    """Evaluate a trained run at one or more target returns."""
+
+    run_dir: str = field(default="", metadata=POSITIONAL)
+    """Run directory (or a checkpoint directory)."""
+    env_id: str = ""
+    """Gymnasium id (default: the one the run records)."""
+    targets: tuple[float, ...] = ()
+    """Target returns (default: the dataset's max return; BC models ignore them)."""
+    num_episodes: int = 10
+    """Episodes per target."""
+    num_envs: int = 0
+    """Vector envs (0: min(num_episodes, 16))."""
+    seed: int = 0
+    """Episode e is reset with seed + e."""
+    temperature: float = 0.0
+    """Discrete actions: 0 = argmax, > 0 = sample from the softmax at this temperature."""
+    json: str = ""
+    """Write per-target results here."""
+    progress: bool = True
+    """Show a progress bar."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="evaluate a trained run at one or more target returns",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("run_dir", help="run directory (or a checkpoint directory)")
-    p.add_argument("--env", dest="env_id", default=None, help="Gymnasium id (default: the one the run records)")
-    p.add_argument("--targets", type=float, nargs="+", default=None,
-                   help="target returns (default: the dataset's max return; ignored for BC models)")
-    p.add_argument("--num-episodes", type=int, default=10, help="episodes per target")
-    p.add_argument("--num-envs", type=int, default=None, help="vector envs (default: min(num_episodes, 16))")
-    p.add_argument("--seed", type=int, default=0, help="episode e is reset with seed + e")
-    p.add_argument("--temperature", type=float, default=0.0, help="discrete actions: 0 = argmax, > 0 = sample")
-    p.add_argument("--json", dest="json_out", default=None, help="write per-target results here")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p = sub.add_parser("eval", help=EvalCommand.__doc__)
+    add_dataclass_args(p, EvalCommand)
     p.set_defaults(func=run)
 
 
@@ -27,20 +43,21 @@ def run(args: argparse.Namespace) -> int:
     from ..checkpoint import load_run
     from ..evaluate import evaluate
 
-    loaded = load_run(args.run_dir)
-    env_id = args.env_id or loaded.meta.env_id
+    a = from_args(EvalCommand, args)
+    loaded = load_run(a.run_dir)
+    env_id = a.env_id or loaded.meta.env_id
     if not env_id:
-        raise ValueError(f"{args.run_dir}: the run records no env id; pass --env")
-    targets = args.targets or [float(loaded.meta.extra.get("max_return", 0.0))]
-    results = evaluate(loaded, env_id, targets, num_episodes=args.num_episodes, num_envs=args.num_envs,
-                       seed=args.seed, temperature=args.temperature, progress=not args.no_progress)
+        raise ValueError(f"{a.run_dir}: the run records no env id; pass --env-id")
+    targets = list(a.targets) or [float(loaded.meta.extra.get("max_return", 0.0))]
+    results = evaluate(loaded, env_id, targets, num_episodes=a.num_episodes, num_envs=a.num_envs or None,
+                       seed=a.seed, temperature=a.temperature, progress=a.progress)
     print(results_table(results, loaded.meta.model_kind))
-    if args.json_out:
-        payload = {"run_dir": str(args.run_dir), "checkpoint": str(loaded.path), "env_id": env_id,
+    if a.json:
+        payload = {"run_dir": str(a.run_dir), "checkpoint": str(loaded.path), "env_id": env_id,
                    "model_kind": loaded.meta.model_kind, "dataset": loaded.meta.dataset, "step": loaded.meta.step,
-                   "num_episodes": args.num_episodes, "seed": args.seed,
+                   "num_episodes": a.num_episodes, "seed": a.seed, "spread": "sample std (n-1) over episodes",
                    "results": [r.to_json() for r in results]}
-        atomic.write_json(args.json_out, payload)
+        atomic.write_json(a.json, payload)
     return 0
 
 
@@ -51,4 +68,4 @@ def results_table(results, model_kind: str = "dt") -> str:
     for r in results:
         rows.append([model_kind, f"{r.target_return:g}", f"{r.return_mean:.1f} ± {r.return_std:.1f}", r.normalized_text(),
                      f"{sum(r.lengths) / len(r.lengths):.0f}", len(r.returns)])
-    return format_table(["model", "target", "return (mean ± std)", "normalized score", "mean length", "episodes"], rows)
+    return format_table(["model", "target", "return (mean ± sample std)", "normalized score", "mean length", "episodes"], rows)

@@ -3,42 +3,55 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
-from ..cli_args import add_dataclass_args, from_args
-from ..config import DTConfig
+from ..cli_args import add_dataclass_args, from_args, given
+from ..config import DTConfig, MLPBCConfig
 
-MODEL_FLAGS = ("context_len", "embed_dim", "n_layer", "n_head", "mlp_ratio", "activation", "dropout", "max_ep_len", "action_tanh")
+# architecture options: the fields of DTConfig and MLPBCConfig a user sets (the rest follow from the kind / data)
+MODEL_FLAGS = ("context_len", "embed_dim", "hidden_dim", "n_layer", "n_head", "mlp_ratio", "activation", "dropout",
+               "max_ep_len", "action_tanh")
+
+
+@dataclass(frozen=True)
+class TrainCommand:
+    """What to train, or which run to continue."""
+
+    model: str = "dt"
+    """dt, bc (the same transformer without return tokens) or mlp-bc (the paper's MLP baseline): picks the
+    default architecture (config.model_config); architecture options that do not apply to it are an error."""
+    resume: str = ""
+    """Continue the run in this directory from its latest checkpoint. Its settings are the saved ones: only
+    --steps (a new total) may be given with it."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ..train import TrainConfig
+
     p = sub.add_parser("train", help="train a model on an offline dataset")
-    add_dataclass_args(p, _train_config_cls(), exclude=("env_id",))
-    p.add_argument("--env", dest="env_id", default=None, help="Gymnasium id for evaluation (default: the dataset's)")
-    g = p.add_argument_group("model architecture (DTConfig; mlp-bc uses context_len, n_layer, embed_dim as hidden width, dropout)")
+    add_dataclass_args(p, TrainCommand)
+    add_dataclass_args(p, TrainConfig)
+    g = p.add_argument_group("model architecture (DTConfig; mlp-bc: MLPBCConfig, whose width is --hidden-dim)")
     add_dataclass_args(g, DTConfig, exclude=[f for f in DTConfig.__dataclass_fields__ if f not in MODEL_FLAGS])
-    p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a run from its latest checkpoint")
+    add_dataclass_args(g, MLPBCConfig, exclude=[f for f in MLPBCConfig.__dataclass_fields__
+                                                if f not in MODEL_FLAGS or f in DTConfig.__dataclass_fields__])
     p.set_defaults(func=run)
 
 
-def _train_config_cls():
-    from ..train import TrainConfig
-
-    return TrainConfig
-
-
-def model_config_from_args(kind: str, args: argparse.Namespace):
-    from ..train import default_model_config
-
-    given = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k, None) is not None}
-    return default_model_config(kind, **given)
-
-
 def run(args: argparse.Namespace) -> int:
+    from ..config import model_config
     from ..train import TrainConfig, resume, train
 
-    if args.resume:
-        resume(args.resume, steps=args.steps)
+    cmd = from_args(TrainCommand, args)
+    options = given(args, TrainConfig)
+    arch = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k, None) is not None}
+    if cmd.resume:
+        ignored = sorted((set(options) - {"steps"}) | set(arch) | ({"model"} if args.model is not None else set()))
+        if ignored:
+            flags = ", ".join("--" + k.replace("_", "-") for k in ignored)
+            raise ValueError(f"--resume {cmd.resume}: the run keeps its saved settings; {flags} would be ignored "
+                             "(only --steps may be given)")
+        resume(cmd.resume, steps=options.get("steps"))
         return 0
-    cfg = from_args(TrainConfig, args)
-    train(cfg, model_config_from_args(cfg.model, args))
+    train(from_args(TrainConfig, args), model_config(cmd.model, **arch))
     return 0

@@ -1,12 +1,19 @@
-"""Training windows, sampled as the paper's code does, vectorised with numpy indexing.
+"""Batch sources for the trainer: anything with `sample(batch_size, rng) -> Batch`. Vectorised numpy indexing.
 
 Window convention (the single place it is written down; `tests/test_data.py` checks it):
-    * an episode is drawn with probability proportional to its length, then a start step `si` uniformly
-      in [0, len - 1]; the window holds steps si .. min(si + K, len) - 1 of that episode;
+    * `WindowSampler` (the paper's gym code): an episode is drawn with probability proportional to its
+      length, then a start step `si` uniformly in [0, len - 1]; the window holds steps
+      si .. min(si + K, len) - 1 of that episode;
+    * `EpisodeSampler` (the paper's Key-to-Door and graph tasks, "the entire episode as context"): a whole
+      episode from step 0, drawn uniformly, or return-balanced (see its docstring); every episode must fit
+      in K steps. Because padding is invisible and the only position signal is the timestep, the
+      prediction at step t of a whole episode is exactly what evaluation computes with the first t steps
+      in context, so every step of every episode is a training target;
     * a window shorter than K is LEFT-padded: padded positions have attention_mask 0 and hold zeros
       (states, actions, returns_to_go, timesteps);
-    * timesteps are the step index within the episode, starting at 0, clipped to max_ep_len - 1;
-    * states are normalized with the dataset's mean/std; returns-to-go are divided by the reward scale.
+    * states, returns-to-go and timesteps go through the run's `Preprocessing` (data/preprocess.py):
+      normalized states, returns-to-go divided by the reward scale, timesteps counted from 0 within the
+      episode and clipped to max_ep_len - 1.
 """
 
 from __future__ import annotations
@@ -16,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .trajectories import TrajectoryDataset
+from .preprocess import Preprocessing
+from .trajectories import DatasetError, TrajectoryDataset
 
 
 @dataclass(frozen=True)
@@ -33,59 +41,99 @@ class Batch:
     """(B, K) int64."""
     attention_mask: torch.Tensor
     """(B, K) int64, 1 for a real step, 0 for left padding."""
+    episode_returns: torch.Tensor
+    """(B,) float32 raw return of each row's episode (the critic's target; not a model input)."""
 
     def to(self, device: torch.device | str) -> "Batch":
         return Batch(**{k: getattr(self, k).to(device, non_blocking=True) for k in self.__dataclass_fields__})
 
 
 class WindowSampler:
-    """Samples `Batch`es from a dataset. All randomness comes from `rng` (a numpy Generator), whose
-    state the trainer checkpoints, so a resumed run draws the same batches."""
+    """K-step windows with a uniform start (see the module docstring). All randomness comes from `rng`
+    (a numpy Generator), whose state the trainer checkpoints, so a resumed run draws the same batches."""
 
-    def __init__(
-        self,
-        dataset: TrajectoryDataset,
-        context_len: int,
-        max_ep_len: int,
-        state_mean: np.ndarray | None = None,
-        state_std: np.ndarray | None = None,
-    ):
+    def __init__(self, dataset: TrajectoryDataset, prep: Preprocessing):
         self.dataset = dataset
-        self.context_len = context_len
-        self.max_ep_len = max_ep_len
-        mean, std = dataset.state_stats
-        self.state_mean = np.asarray(mean if state_mean is None else state_mean, np.float32)
-        self.state_std = np.asarray(std if state_std is None else state_std, np.float32)
+        self.prep = prep
         self._starts = dataset.episode_starts
         self._lengths = dataset.episode_lengths
         self._p = self._lengths / self._lengths.sum()
-        self._rtg_scaled = (dataset.returns_to_go / dataset.reward_scale).astype(np.float32)
-        self._arange = np.arange(context_len)
+        self._rtg_scaled = prep.scale_returns(dataset.returns_to_go)
+        self._returns = dataset.episode_returns.astype(np.float32)
+        self._arange = np.arange(prep.context_len)
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
-        K = self.context_len
-        d = self.dataset
         ep = rng.choice(len(self._lengths), size=batch_size, p=self._p)  # (B,)
         length = self._lengths[ep]  # (B,)
         si = np.floor(rng.random(batch_size) * length).astype(np.int64)  # (B,) uniform in [0, len-1]
-        n_real = np.minimum(K, length - si)  # (B,) real steps in the window
-        pad = K - n_real  # (B,) left padding
-        local = si[:, None] + self._arange[None, :] - pad[:, None]  # (B, K) step index within episode
-        real = self._arange[None, :] >= pad[:, None]  # (B, K)
-        local = np.where(real, local, 0)  # (B, K)
-        rows = self._starts[ep][:, None] + local  # (B, K) row in the flat arrays
+        return _gather(self, ep, si)
 
-        obs = d.observations[rows]  # (B, K, *S)
-        states = (obs.astype(np.float32) - self.state_mean) / self.state_std  # (B, K, *S)
-        states[~real] = 0.0
-        actions = d.actions[rows]  # (B, K, A) or (B, K)
-        actions = np.where(real.reshape(real.shape + (1,) * (actions.ndim - 2)), actions, 0)
-        rtg = np.where(real, self._rtg_scaled[rows], 0.0).astype(np.float32)[..., None]  # (B, K, 1)
-        timesteps = np.where(real, np.minimum(local, self.max_ep_len - 1), 0)  # (B, K)
-        return Batch(
-            states=torch.from_numpy(states),
-            actions=torch.from_numpy(np.ascontiguousarray(actions)),
-            returns_to_go=torch.from_numpy(rtg),
-            timesteps=torch.from_numpy(timesteps.astype(np.int64)),
-            attention_mask=torch.from_numpy(real.astype(np.int64)),
-        )
+
+class EpisodeSampler:
+    """Whole episodes from step 0, left-padded to K (see the module docstring).
+
+    With `return_balanced` each row first draws one of the data's distinct episode returns uniformly,
+    then an episode with that return uniformly (not in the paper; meant for a few distinct returns such
+    as Key-to-Door's success / failure). For DT this leaves the fitted target p(a_t | context) unchanged,
+    since the weight depends only on the episode return, which the whole-episode context shows as its
+    first return-to-go; it only shows a rare return more often. For BC, which sees no return, it
+    changes the target (to return-reweighted BC)."""
+
+    def __init__(self, dataset: TrajectoryDataset, prep: Preprocessing, return_balanced: bool = False):
+        longest = int(dataset.episode_lengths.max())
+        if longest > prep.context_len:
+            raise DatasetError(
+                f"{dataset.source}: field 'episode_starts' gives an episode of {longest} steps; whole-episode "
+                f"sampling needs context_len >= the longest episode (context_len={prep.context_len})")
+        self.dataset = dataset
+        self.prep = prep
+        self.return_balanced = return_balanced
+        self._starts = dataset.episode_starts
+        self._lengths = dataset.episode_lengths
+        self._rtg_scaled = prep.scale_returns(dataset.returns_to_go)
+        self._returns = dataset.episode_returns.astype(np.float32)
+        self._arange = np.arange(prep.context_len)
+        # episodes grouped by return: group g is _by_return[_group_start[g] : _group_start[g] + _group_size[g]]
+        _, group, self._group_size = np.unique(dataset.episode_returns, return_inverse=True, return_counts=True)
+        self._by_return = np.argsort(group, kind="stable")  # (E,) episode indices, grouped
+        self._group_start = np.cumsum(self._group_size) - self._group_size  # (G,)
+
+    def sample_episodes(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
+        """(B,) episode indices, drawn with replacement (uniformly, or return-balanced)."""
+        if not self.return_balanced:
+            return rng.integers(0, len(self._lengths), size=batch_size)
+        g = rng.integers(0, len(self._group_size), size=batch_size)  # (B,) a return group per row
+        return self._by_return[self._group_start[g] + rng.integers(0, self._group_size[g])]
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
+        return self.episodes(self.sample_episodes(batch_size, rng))
+
+    def episodes(self, ep: np.ndarray) -> Batch:
+        """The given episodes (indices), whole and left-padded, in order."""
+        return _gather(self, np.asarray(ep, np.int64), np.zeros(len(ep), np.int64))
+
+
+def _gather(src: WindowSampler | EpisodeSampler, ep: np.ndarray, si: np.ndarray) -> Batch:
+    """Rows = episodes `ep` from start steps `si`, K steps or to the episode's end, left-padded."""
+    K, d, prep, arange = src.prep.context_len, src.dataset, src.prep, src._arange
+    n_real = np.minimum(K, src._lengths[ep] - si)  # (B,) real steps in the window
+    pad = K - n_real  # (B,) left padding
+    local = si[:, None] + arange[None, :] - pad[:, None]  # (B, K) step index within the episode
+    real = arange[None, :] >= pad[:, None]  # (B, K)
+    local = np.where(real, local, 0)  # (B, K)
+    rows = src._starts[ep][:, None] + local  # (B, K) row in the flat arrays
+
+    states = prep.normalize_states(d.observations[rows])  # (B, K, *S)
+    states[~real] = 0.0
+    actions = d.actions[rows]  # (B, K, A) or (B, K)
+    actions = np.where(real.reshape(real.shape + (1,) * (actions.ndim - 2)), actions, 0)
+    rtg = np.where(real, src._rtg_scaled[rows], 0.0).astype(np.float32)[..., None]  # (B, K, 1)
+    timesteps = np.where(real, prep.clip_timesteps(local), 0)  # (B, K)
+    return Batch(
+        states=torch.from_numpy(states),
+        actions=torch.from_numpy(np.ascontiguousarray(actions)),
+        returns_to_go=torch.from_numpy(rtg),
+        timesteps=torch.from_numpy(timesteps.astype(np.int64)),
+        attention_mask=torch.from_numpy(real.astype(np.int64)),
+        episode_returns=torch.from_numpy(src._returns[ep]),
+    )

@@ -25,7 +25,7 @@ import dataclasses
 import functools
 import os
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -74,8 +74,6 @@ class TrajectoryDataset:
     env_id: str = ""
     name: str = ""
     source: str = "<memory>"
-    stats_override: tuple[np.ndarray, np.ndarray] | None = field(default=None, compare=False)
-    """(state_mean, state_std) kept from a parent dataset when this one is a filtered view."""
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -152,9 +150,8 @@ class TrajectoryDataset:
 
     @functools.cached_property
     def state_stats(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-dimension (mean, std) over all steps, std floored at 1e-6. Pixels: scalar (0, 255)."""
-        if self.stats_override is not None:
-            return self.stats_override
+        """Per-dimension (mean, std) over this dataset's steps, std floored at 1e-6. Pixels: scalar (0, 255).
+        A model's statistics are fitted once, on its full training data, by `data.preprocess.Preprocessing`."""
         if self.observations.dtype == np.uint8:
             return np.zeros((), np.float32), np.full((), 255.0, np.float32)
         obs = self.observations.astype(np.float64)
@@ -173,7 +170,7 @@ class TrajectoryDataset:
 
     # ----------------------------------------------------------------- transforms (return new datasets)
     def select_episodes(self, indices: Sequence[int] | np.ndarray) -> "TrajectoryDataset":
-        """A dataset of the given episodes, in the given order, keeping this dataset's state stats."""
+        """A dataset of the given episodes, in the given order."""
         indices = np.asarray(indices, dtype=np.int64)
         if len(indices) == 0:
             raise DatasetError(f"{self.source}: selection keeps no episodes")
@@ -189,7 +186,6 @@ class TrajectoryDataset:
             terminations=self.terminations[rows],
             truncations=self.truncations[rows],
             episode_starts=new_starts,
-            stats_override=self.state_stats,
         )
 
     def top_fraction(self, fraction: float) -> "TrajectoryDataset":
@@ -208,7 +204,7 @@ class TrajectoryDataset:
         """The paper's Table 7 setting: every reward is zero except the last step's, which is the episode return."""
         delayed = np.zeros_like(self.rewards)
         delayed[self.episode_ends - 1] = self.episode_returns.astype(self.rewards.dtype)
-        return dataclasses.replace(self, rewards=delayed, stats_override=self.state_stats)
+        return dataclasses.replace(self, rewards=delayed)
 
     # ----------------------------------------------------------------- native format
     def save(self, path: str | os.PathLike) -> Path:

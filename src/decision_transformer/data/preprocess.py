@@ -1,0 +1,74 @@
+"""The one object that turns raw data into model inputs, in training and when acting.
+
+`Preprocessing` is built once from the training data (`Preprocessing.fit`), saved in every checkpoint
+(the `state_mean`, `state_std`, `reward_scale` fields of `meta.json`; `context_len` and `max_ep_len`
+are the model config's) and read back by `RunMeta.preprocessing()`. Both samplers and the evaluation
+agent use it, so a model never sees inputs prepared two ways:
+
+    states          (obs - state_mean) / state_std, float32; pixels (uint8) use mean 0, std 255
+    returns_to_go   divided by reward_scale
+    timesteps       the step index within the episode from 0, clipped to max_ep_len - 1
+
+For %BC and delayed rewards the statistics are those of the full dataset, fitted before filtering.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .trajectories import TrajectoryDataset
+
+
+@dataclass(frozen=True, eq=False)
+class Preprocessing:
+    """State normalisation, return scale and the context window of one model."""
+
+    state_mean: np.ndarray
+    """(*S,) float32 per-dimension mean, or a scalar for pixels."""
+    state_std: np.ndarray
+    """(*S,) float32 per-dimension std (floored at 1e-6), or a scalar for pixels."""
+    reward_scale: float
+    """Returns-to-go are divided by it (1000 for MuJoCo, as in the paper's code)."""
+    context_len: int
+    """K: timesteps the model sees."""
+    max_ep_len: int
+    """Timesteps are clipped to max_ep_len - 1."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state_mean", np.asarray(self.state_mean, np.float32))
+        object.__setattr__(self, "state_std", np.asarray(self.state_std, np.float32))
+        if self.state_mean.shape != self.state_std.shape:
+            raise ValueError(f"Preprocessing: state_mean shape {self.state_mean.shape} != state_std shape {self.state_std.shape}")
+        if not (self.state_std > 0).all():
+            raise ValueError("Preprocessing.state_std must be positive everywhere")
+        if not np.isfinite(self.reward_scale) or self.reward_scale <= 0:
+            raise ValueError(f"Preprocessing.reward_scale={self.reward_scale} must be a positive number")
+        for name in ("context_len", "max_ep_len"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"Preprocessing.{name}={getattr(self, name)} must be positive")
+
+    @classmethod
+    def fit(cls, dataset: TrajectoryDataset, context_len: int, max_ep_len: int) -> "Preprocessing":
+        """Statistics of `dataset` (all its steps), with the model's context length and episode cap."""
+        mean, std = dataset.state_stats
+        return cls(mean, std, float(dataset.reward_scale), int(context_len), int(max_ep_len))
+
+    def normalize_states(self, obs: np.ndarray) -> np.ndarray:
+        """(..., *S) raw observations -> float32 model states."""
+        return ((obs.astype(np.float32) - self.state_mean) / self.state_std).astype(np.float32, copy=False)
+
+    def scale_returns(self, returns: np.ndarray | float) -> np.ndarray:
+        """Raw returns(-to-go) -> model input scale, float32."""
+        return (np.asarray(returns, np.float64) / self.reward_scale).astype(np.float32)
+
+    def clip_timesteps(self, timesteps: np.ndarray) -> np.ndarray:
+        return np.minimum(timesteps, self.max_ep_len - 1)
+
+    def meta_fields(self) -> dict[str, Any]:
+        """The `meta.json` fields that store it (state stats flattened to float lists)."""
+        return {"state_mean": self.state_mean.astype(np.float64).reshape(-1).tolist(),
+                "state_std": self.state_std.astype(np.float64).reshape(-1).tolist(),
+                "reward_scale": float(self.reward_scale)}

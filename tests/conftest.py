@@ -1,0 +1,62 @@
+"""Shared test helpers and fixtures: a small hand-made dataset, and the `dt` CLI called in process."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from decision_transformer.data import Episode, TrajectoryDataset
+
+
+def make_dataset(lengths=(3, 10, 30), obs_dim=2, act_dim=1, discrete=False, seed=0, **kw) -> TrajectoryDataset:
+    """Episode i has observation (i, t) at step t (first obs_dim of them), reward i + 1 per step, random actions;
+    even episodes end terminated, odd ones truncated."""
+    rng = np.random.default_rng(seed)
+    eps = []
+    for i, L in enumerate(lengths):
+        obs = np.stack([np.full(L, i, np.float32), np.arange(L, dtype=np.float32)], 1)[:, :obs_dim]
+        acts = rng.integers(0, 4, L) if discrete else rng.uniform(-1, 1, (L, act_dim)).astype(np.float32)
+        rewards = np.full(L, float(i + 1), np.float32)
+        term = np.zeros(L, bool)
+        term[-1] = i % 2 == 0
+        trunc = np.zeros(L, bool)
+        trunc[-1] = i % 2 == 1
+        eps.append(Episode(obs, acts, rewards, term, trunc))
+    return TrajectoryDataset.from_episodes(eps, **kw)
+
+
+@pytest.fixture
+def toy_npz(tmp_path) -> Path:
+    """Four episodes (30, 50, 80, 20 steps), 2-dim observations, 1-dim actions, reward scale 10."""
+    return make_dataset(lengths=(30, 50, 80, 20), obs_dim=2, act_dim=1, reward_scale=10.0, name="toy").save(tmp_path / "toy.npz")
+
+
+@dataclass
+class CLIResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_dt(*args: str) -> CLIResult:
+    """`dt ARGS...` in this process (no subprocess start-up): exit code and captured output."""
+    from decision_transformer.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse errors
+            code = int(exc.code or 0)
+    return CLIResult(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def dt():
+    """Call the CLI in process; asserts nothing (check `.returncode`)."""
+    return run_dt
