@@ -114,6 +114,8 @@ class KeyToDoorBenchConfig:
     200 (15.9%; 250: 15.9%, 100: 14.9%)."""
     cql: CQLConfig = CQLConfig()
     """DiscreteCQL settings (d3rlpy; the seed is the bench seed)."""
+    cql_eval_every: int = 0
+    """Also evaluate CQL every this many gradient steps (its learning curve in `curves['cql']`; 0: only at the end)."""
     eval_episodes: int = 300
     """Evaluation episodes per method, data and seed."""
     critic: bool = True
@@ -190,7 +192,7 @@ def run_keytodoor(cfg: KeyToDoorBenchConfig, out_dir: str | Path, command: str =
                     success, curve, history = _run_method(cfg, method, data, seed, name)
                     results[method][name].append(success)
                     timings[method].append(time.perf_counter() - t1)
-                    if cfg.eval_every and curve is not None:
+                    if curve:
                         curves.setdefault(method, {}).setdefault(name, []).append(curve)
                     if history is not None:
                         losses.setdefault(method, {}).setdefault(name, []).append(history)
@@ -213,17 +215,23 @@ def run_keytodoor(cfg: KeyToDoorBenchConfig, out_dir: str | Path, command: str =
 def _run_method(cfg: KeyToDoorBenchConfig, method: str, data, seed: int, name: str):
     """(success rate, learning curve or None, loss history or None) of one method on one dataset."""
     eval_seed = 1_000_000 * (seed + 1)
-    if method in ("random", "cql"):
-        if method == "random":
-            rng = np.random.default_rng(eval_seed)
-            act = lambda o: rng.integers(0, NUM_ACTIONS, size=len(o))  # noqa: E731
-        else:
-            from .cql import train_discrete_cql
-
-            act = train_discrete_cql(data, dataclasses.replace(cfg.cql, seed=seed))
+    def function_success(act) -> float:
         eps = run_episodes(FunctionAgent(act), [lambda: make_env(ENV_ID)] * min(cfg.eval_episodes, 100),
                            cfg.eval_episodes, seed=eval_seed)
-        return float(np.mean(np.asarray(eps.returns) > 0.5)), None, None
+        return float(np.mean(np.asarray(eps.returns) > 0.5))
+
+    if method == "random":
+        rng = np.random.default_rng(eval_seed)
+        return function_success(lambda o: rng.integers(0, NUM_ACTIONS, size=len(o))), None, None
+    if method == "cql":
+        from .cql import train_discrete_cql
+
+        cql_curve: list[list[float]] = []
+        act = train_discrete_cql(data, dataclasses.replace(cfg.cql, seed=seed), callback_every=cfg.cql_eval_every,
+                                 callback=lambda step, act: cql_curve.append([step, function_success(act)]))
+        if cql_curve and cql_curve[-1][0] == cfg.cql.steps:
+            return cql_curve[-1][1], cql_curve, None
+        return function_success(act), cql_curve or None, None
     kind = "dt" if method.startswith("dt") else "bc"
     train_data = data.top_fraction(TOP_FRACTIONS[method]) if method in TOP_FRACTIONS else data
     if method == "bc_success":
