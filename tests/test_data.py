@@ -212,3 +212,16 @@ def test_return_balanced_sampling_draws_each_return_equally():
     assert abs(np.bincount(idx, minlength=40)[:2].mean() - 5000) < 300  # each success ~ 10000 / 2 times
     uni = EpisodeSampler(two, identity_prep(2, 3, 100, 1.0)).sample_episodes(20000, np.random.default_rng(1))
     assert abs((uni < 2).mean() - 0.05) < 0.01
+
+
+def test_data_cli_info_and_export_round_trip(tmp_path, dt):
+    pytest.importorskip("h5py")
+    src = make_dataset(lengths=(3, 4), reward_scale=10.0, name="toy").save(tmp_path / "toy.npz")
+    res = dt("data", "export", src, "--to", "hdf5", "--out", tmp_path / "toy.hdf5")
+    assert res.returncode == 0, res.stderr
+    back = load_dataset(str(tmp_path / "toy.hdf5"))
+    np.testing.assert_array_equal(back.actions, TrajectoryDataset.load(src).actions)
+    info = dt("data", "info", tmp_path / "toy.hdf5")
+    assert info.returncode == 0 and "7" in info.stdout and "3 / 3.5 / 4" in info.stdout
+    bad = dt("data", "export", src, "--to", "parquet", "--out", tmp_path / "x")
+    assert bad.returncode == 2 and "parquet" in bad.stderr

@@ -14,7 +14,6 @@ import dataclasses
 import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,7 +26,7 @@ from . import __version__, atomic, distributed, runtime
 from .checkpoint import (
     RunMeta, LoadedRun, latest_checkpoint, load_run, load_trainer_state, read_meta, save_checkpoint,
 )
-from .config import ModelConfig, model_config as default_config, model_kind
+from .config import SAMPLERS, ModelConfig, TrainConfig, model_config as default_config, model_kind
 from .data.preprocess import Preprocessing
 from .data.registry import load_dataset
 from .data.sampler import Batch, EpisodeSampler, WindowSampler
@@ -36,78 +35,7 @@ from .losses import action_loss, success_loss
 from .metrics import MetricsLogger, format_table, read_metrics, truncate_metrics
 from .model import build_model
 
-SAMPLERS = ("window", "episode")
 Hook = Callable[[int, nn.Module], dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Training run settings (the model architecture is a separate DTConfig / MLPBCConfig)."""
-
-    dataset: str = "pendulum-mixed"
-    """Dataset SRC: a built-in name, a native .npz, minari:ID, a D4RL .hdf5, or a parquet directory."""
-    env_id: str = ""
-    """Gymnasium id used for evaluation; empty = the one the dataset records."""
-    out: str = "runs/dt"
-    """Run directory: checkpoints, metrics.jsonl, TensorBoard logs."""
-    steps: int = 100_000
-    """Total gradient steps."""
-    batch_size: int = 64
-    """Windows per gradient step."""
-    lr: float = 1e-4
-    """AdamW learning rate after warmup."""
-    weight_decay: float = 1e-4
-    """AdamW weight decay (Linear/Conv weights only)."""
-    warmup_steps: int = 10_000
-    """Linear learning-rate warmup from lr/warmup_steps to lr."""
-    grad_clip: float = 0.25
-    """Gradient-norm clip."""
-    seed: int = 0
-    """Seeds the model init, dropout and the window sampler."""
-    top_fraction: float = 1.0
-    """%BC: train on the highest-return episodes up to this fraction of timesteps (1 = all)."""
-    delayed_rewards: bool = False
-    """Paper Table 7: move each episode's return onto its last step."""
-    sampler: str = "window"
-    """Batch source (data/sampler.py): window (K steps from a uniform start, the paper's gym code) or episode
-    (whole episodes from step 0, the paper's Key-to-Door and graph tasks; every episode must fit in K)."""
-    return_balanced: bool = False
-    """episode sampler only: draw a distinct episode return uniformly, then an episode with it (EpisodeSampler)."""
-    action_loss_weight: float = 1.0
-    """Weight of the action loss (MSE, or cross-entropy for discrete actions)."""
-    return_loss_weight: float = 0.0
-    """Weight of the critic loss: BCE of the return head against the episode's success (needs predict_return)."""
-    log_every: int = 100
-    """Steps between metrics.jsonl rows."""
-    save_every: int = 1000
-    """Steps between checkpoints (one is always written at the end)."""
-    eval_every: int = 0
-    """Steps between in-training evaluations (0 = only if eval_targets are given, at the end)."""
-    eval_targets: tuple[float, ...] = ()
-    """Target returns for in-training evaluation."""
-    eval_episodes: int = 10
-    """Episodes per target for in-training evaluation."""
-    device: str = "cpu"
-    """Torch device."""
-    torch_threads: int = 0
-    """torch CPU threads while training (0: torch's default, one per core), set by train()/resume() and restored
-    after. On a busy machine fewer threads than cores can be much faster: on the shared 2-core dev box a step
-    was ~16x slower with 2 threads than with 1."""
-    progress: bool = True
-    """Show a tqdm progress bar."""
-
-    def __post_init__(self) -> None:
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"TrainConfig.sampler={self.sampler!r}; expected one of {SAMPLERS}")
-        if self.return_balanced and self.sampler != "episode":
-            raise ValueError("TrainConfig.return_balanced needs sampler='episode'")
-        if self.action_loss_weight < 0 or self.return_loss_weight < 0 or self.action_loss_weight + self.return_loss_weight == 0:
-            raise ValueError("TrainConfig.action_loss_weight and return_loss_weight must be >= 0, not both 0")
-        for name in ("steps", "batch_size", "log_every", "save_every", "warmup_steps"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be positive")
-        if self.torch_threads < 0:
-            raise ValueError(f"TrainConfig.torch_threads={self.torch_threads} must be >= 0 (0: torch's default)")
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:

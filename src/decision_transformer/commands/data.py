@@ -3,32 +3,59 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..cli_args import POSITIONAL, add_dataclass_args, from_args
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """Episodes, steps, returns and spaces of a dataset SRC."""
+
+    src: str = field(default="", metadata=POSITIONAL)
+    """Built-in name, .npz, minari:ID, .hdf5, a parquet directory or dqn-replay:DIR."""
+
+
+@dataclass(frozen=True)
+class DataList:
+    """Built-in datasets, whether cached, and their size."""
+
+
+@dataclass(frozen=True)
+class DataMake:
+    """Generate a built-in dataset into the cache (or --out)."""
+
+    name: str = field(default="", metadata=POSITIONAL)
+    """Built-in dataset name (dt data list)."""
+    out: str = ""
+    """Write here instead of the cache directory."""
+    seed: int = 0
+    """Generation seed."""
+    force: bool = False
+    """Regenerate even if cached."""
+
+
+@dataclass(frozen=True)
+class DataExport:
+    """Write a dataset in another format."""
+
+    src: str = field(default="", metadata=POSITIONAL)
+    """Dataset SRC (usually a built-in name)."""
+    to: str = "minari"
+    """Target format: minari or hdf5."""
+    out: str = ""
+    """Output path (default: next to the cache entry)."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="inspect, list, generate and export datasets")
     dsub = p.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
-
-    info = dsub.add_parser("info", help="episodes, steps, returns and spaces of a dataset SRC")
-    info.add_argument("src", help="built-in name, .npz, minari:ID, .hdf5 or parquet directory")
-    info.set_defaults(func=run_info)
-
-    lst = dsub.add_parser("list", help="built-in datasets, whether cached, and their size")
-    lst.set_defaults(func=run_list)
-
-    make = dsub.add_parser("make", help="generate a built-in dataset into the cache (or --out)")
-    make.add_argument("name")
-    make.add_argument("--out", default=None, help="write here instead of the cache directory")
-    make.add_argument("--seed", type=int, default=0)
-    make.add_argument("--force", action="store_true", help="regenerate even if cached")
-    make.set_defaults(func=run_make)
-
-    export = dsub.add_parser("export", help="write a dataset in another format")
-    export.add_argument("name", help="dataset SRC (usually a built-in name)")
-    export.add_argument("--to", required=True, choices=["minari", "hdf5"])
-    export.add_argument("--out", default=None, help="output path (default: next to the cache entry)")
-    export.set_defaults(func=run_export)
+    for name, cls, func in (("info", DataInfo, run_info), ("list", DataList, run_list), ("make", DataMake, run_make),
+                            ("export", DataExport, run_export)):
+        q = dsub.add_parser(name, help=cls.__doc__)
+        add_dataclass_args(q, cls)
+        q.set_defaults(func=func)
 
 
 def describe(dataset) -> str:
@@ -56,7 +83,7 @@ def describe(dataset) -> str:
 def run_info(args: argparse.Namespace) -> int:
     from ..data.registry import load_dataset
 
-    print(describe(load_dataset(args.src)))
+    print(describe(load_dataset(from_args(DataInfo, args).src)))
     return 0
 
 
@@ -79,9 +106,10 @@ def run_make(args: argparse.Namespace) -> int:
 
     from ..data.registry import make_builtin
 
+    a = from_args(DataMake, args)
     t0 = time.perf_counter()
-    path = make_builtin(args.name, seed=args.seed, out=args.out, force=args.force)
-    print(f"{args.name}: {path} ({time.perf_counter() - t0:.1f} s)")
+    path = make_builtin(a.name, seed=a.seed, out=a.out or None, force=a.force)
+    print(f"{a.name}: {path} ({time.perf_counter() - t0:.1f} s)")
     return 0
 
 
@@ -89,8 +117,11 @@ def run_export(args: argparse.Namespace) -> int:
     from ..data.formats.export import export_dataset
     from ..data.registry import cache_dir, load_dataset
 
-    dataset = load_dataset(args.name)
-    suffix = {"minari": "-minari", "hdf5": ".hdf5"}[args.to]
-    out = Path(args.out) if args.out else cache_dir() / "export" / f"{Path(args.name).stem}{suffix}"
-    print(f"{args.name} -> {export_dataset(dataset, args.to, out)}")
+    a = from_args(DataExport, args)
+    suffixes = {"minari": "-minari", "hdf5": ".hdf5"}
+    if a.to not in suffixes:
+        raise ValueError(f"--to {a.to!r}: expected one of {sorted(suffixes)}")
+    dataset = load_dataset(a.src)
+    out = Path(a.out) if a.out else cache_dir() / "export" / f"{Path(a.src).stem}{suffixes[a.to]}"
+    print(f"{a.src} -> {export_dataset(dataset, a.to, out)}")
     return 0
