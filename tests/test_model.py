@@ -144,3 +144,59 @@ def test_mlp_bc_uses_only_the_last_k_states():
     s3 = states.clone()
     s3[:, 5] += 1.0  # the future never matters
     torch.testing.assert_close(model(s3, attention_mask=mask)[:, :5], base[:, :5])
+
+
+# ------------------------------------------------------------------ fast paths against the plain forward
+@pytest.mark.parametrize("condition_on_return", [True, False])
+@pytest.mark.parametrize("discrete", [False, True])
+def test_pruned_last_block_and_act_equal_the_full_forward(condition_on_return, discrete):
+    torch.manual_seed(0)
+    model = DecisionTransformer(tiny(discrete_actions=discrete, condition_on_return=condition_on_return), S, A).eval()
+    s, a, r, t, m = inputs(discrete)
+    m[0, :2] = 0  # left padding in one row
+    full = model.forward_all(s, a, r, t, m).action_preds  # every block over every token
+    torch.testing.assert_close(model(s, a, r, t, m), full, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(model.act(s, a, r, t, m), full[:, -1], atol=1e-5, rtol=1e-5)
+
+
+def test_pruned_forward_gives_the_full_forwards_gradients():
+    torch.manual_seed(0)
+    cfg = tiny(dropout=0.0)
+    model = DecisionTransformer(cfg, S, A).train()
+    s, a, r, t, m = inputs()
+    grads = []
+    for fn in (lambda: model.forward_all(s, a, r, t, m).action_preds, lambda: model(s, a, r, t, m)):
+        model.zero_grad()
+        ((fn() - a) ** 2).mean().backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    for n in grads[0]:
+        torch.testing.assert_close(grads[1][n], grads[0][n], atol=1e-6, rtol=1e-4)
+
+
+def test_bf16_autocast_is_close_to_fp32():
+    """The bf16 path's stated tolerance: actions within 0.05 of fp32's (tanh-squashed, |a| <= 1)."""
+    from decision_transformer.precision import precision_context, resolve
+
+    torch.manual_seed(0)
+    model = DecisionTransformer(tiny(), S, A).eval()
+    with torch.no_grad():  # larger weights than the init's, so that the outputs are not all near 0
+        for p in model.parameters():
+            p.mul_(5 if p.dim() > 1 else 1)
+    x = inputs()
+    fp32 = model.act(*x)
+    with precision_context("bf16", "cpu"):
+        bf16 = model.act(*x)
+    assert bf16.dtype == torch.bfloat16 and fp32.abs().max() > 0.2
+    assert (bf16.float() - fp32).abs().max() < 0.05
+    assert resolve("fp32", "cpu") == "fp32" and resolve("bf16", "cpu") == "bf16"
+    assert resolve("auto", "cuda") == "bf16"
+    with pytest.raises(ValueError, match="precision"):
+        resolve("fp16", "cpu")
+
+
+def test_mlp_bc_act_is_the_last_position():
+    torch.manual_seed(0)
+    model = MLPBC(MLPBCConfig(context_len=4, hidden_dim=16, n_layer=2), S, A).eval()
+    s, a, r, t, m = inputs()
+    torch.testing.assert_close(model.act(s, a, r, t, m), model(s, a, r, t, m)[:, -1])

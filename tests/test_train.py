@@ -206,3 +206,18 @@ def torch_equal(a, b) -> bool:
     import torch
 
     return torch.equal(a, b)
+
+
+def test_bf16_training_learns_like_fp32(tmp_path):
+    d = make_dataset(lengths=(30, 50, 80, 20), reward_scale=10.0, name="toy")
+    d = dataclasses.replace(d, actions=np.tanh(d.observations[:, 1:2] / 20 - 1))  # learnable: a = f(s)
+    npz = d.save(tmp_path / "toy.npz")
+    final = {}
+    for precision in ("fp32", "bf16"):
+        tiny_train(npz, tmp_path / precision, steps=30, lr=3e-3, precision=precision)
+        loss = losses(tmp_path / precision)
+        assert np.mean(loss[-5:]) < 0.5 * np.mean(loss[:5])
+        final[precision] = np.mean(loss[-5:])
+    assert abs(final["bf16"] - final["fp32"]) < 0.2 * final["fp32"]
+    with pytest.raises(ValueError, match="precision"):
+        TrainConfig(precision="fp16")

@@ -151,6 +151,9 @@ class TrainConfig:
     """Episodes per target for in-training evaluation."""
     device: str = "cpu"
     """Torch device."""
+    precision: str = "fp32"
+    """fp32, bf16 (autocast) or auto (bf16 on CUDA or a CPU with AVX512-BF16/AMX, else fp32); see precision.py.
+    fp32 stays the default until bf16's scores are shown equal (docs/performance.md)."""
     torch_threads: int = 0
     """torch CPU threads while training (0: torch's default, one per core), set by train()/resume() and restored
     after. On a busy machine fewer threads than cores can be much faster: on the shared 2-core dev box a step
@@ -159,6 +162,8 @@ class TrainConfig:
     """Show a tqdm progress bar."""
 
     def __post_init__(self) -> None:
+        if self.precision not in ("fp32", "bf16", "auto"):
+            raise ValueError(f"TrainConfig.precision={self.precision!r}; expected fp32, bf16 or auto")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"TrainConfig.sampler={self.sampler!r}; expected one of {SAMPLERS}")
         if self.return_balanced and self.sampler != "episode":

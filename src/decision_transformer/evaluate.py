@@ -23,6 +23,7 @@ import torch
 from .checkpoint import LoadedRun, RunMeta
 from .data.preprocess import Preprocessing
 from .envs_util import make_env
+from .precision import precision_context
 from .runner import run_episodes
 from .scores import d4rl_reference, normalized_score, sample_std
 
@@ -37,15 +38,17 @@ class RolloutPolicy:
     prep: Preprocessing
     discrete: bool
     act_dim: int
+    precision: str = "fp32"
+    """fp32, bf16 (autocast) or auto (see precision.py)."""
 
     @classmethod
-    def from_meta(cls, model: torch.nn.Module, meta: RunMeta) -> "RolloutPolicy":
+    def from_meta(cls, model: torch.nn.Module, meta: RunMeta, precision: str = "fp32") -> "RolloutPolicy":
         return cls(model=model.eval(), prep=meta.preprocessing(), discrete=meta.config().discrete_actions,
-                   act_dim=meta.act_dim)
+                   act_dim=meta.act_dim, precision=precision)
 
     @classmethod
-    def from_run(cls, run: LoadedRun) -> "RolloutPolicy":
-        return cls.from_meta(run.model, run.meta)
+    def from_run(cls, run: LoadedRun, precision: str = "fp32") -> "RolloutPolicy":
+        return cls.from_meta(run.model, run.meta, precision)
 
 
 @dataclass
@@ -135,11 +138,14 @@ class DTAgent:
         self.returns_to_go[rows, -1, 0] = prep.scale_returns(self.targets[rows])
         self.mask[rows, -1] = 1
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def act(self, rows: np.ndarray, obs: np.ndarray) -> np.ndarray:
         to_t = lambda a: torch.from_numpy(a[rows]).to(self.device)  # noqa: E731
-        preds = self.policy.model(to_t(self.states), to_t(self.actions), to_t(self.returns_to_go),
-                                  to_t(self.timesteps), to_t(self.mask))[:, -1]  # (R, A): at each env's newest step
+        inputs = (to_t(self.states), to_t(self.actions), to_t(self.returns_to_go), to_t(self.timesteps), to_t(self.mask))
+        model = self.policy.model
+        with precision_context(self.policy.precision, self.device):
+            # (R, A): the action at each env's newest step; `act` (our models) computes only that one
+            preds = model.act(*inputs) if hasattr(model, "act") else model(*inputs)[:, -1]
         if self.policy.discrete:
             if self.temperature > 0:
                 probs = torch.softmax(preds.float().cpu() / self.temperature, dim=-1)
@@ -215,12 +221,13 @@ def evaluate(
     env_kwargs: dict[str, Any] | None = None,
     progress: bool = True,
     dataset_name: str | None = None,
+    precision: str = "fp32",
 ) -> list[TargetResult]:
     """Evaluate at each target return: `num_episodes` episodes each, on `num_envs` envs (default:
     min(num_episodes, 16)). The same seeds are used for every target."""
     if isinstance(policy, LoadedRun):
         dataset_name = dataset_name or policy.meta.dataset
-        policy = RolloutPolicy.from_run(policy)
+        policy = RolloutPolicy.from_run(policy, precision)
     if num_episodes <= 0:
         raise ValueError(f"num_episodes={num_episodes} must be positive")
     if not targets:

@@ -16,6 +16,11 @@ Conventions (the single place they are written down; `tests/test_model.py` check
       padded positions hold (even NaN) the outputs at real steps do not change. Each token may always
       attend to itself, so a fully padded row never produces NaN.
     * `returns_to_go` arrive already divided by the dataset's reward scale; states already normalized.
+
+Less work where only actions are read (exact: the same numbers as `forward_all`, up to float rounding):
+    * `forward` returns actions only, so the last block computes its attention queries and its MLP only
+      at the K state tokens (the other 2K outputs of the last block feed no head);
+    * `act` returns the action at the newest step only, so the last block runs for that one token.
 """
 
 from __future__ import annotations
@@ -47,16 +52,25 @@ class CausalSelfAttention(nn.Module):
         self.attn_dropout = cfg.dropout
         self.resid_dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor, queries: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, N, C) attends to itself; or, with `queries` (B, M, C) (a subset of x's tokens, whose mask rows
+        `attn_mask` (B, 1, M, N) gives), only those tokens' outputs (B, M, C) are computed."""
         B, N, C = x.shape
-        q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, N, C)
-        q = q.view(B, N, self.n_head, C // self.n_head).transpose(1, 2)  # (B, H, N, D)
-        k = k.view(B, N, self.n_head, C // self.n_head).transpose(1, 2)  # (B, H, N, D)
-        v = v.view(B, N, self.n_head, C // self.n_head).transpose(1, 2)  # (B, H, N, D)
+        H, D = self.n_head, C // self.n_head
+        if queries is None:
+            q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, N, C)
+        else:
+            w, b = self.qkv.weight, self.qkv.bias
+            q = F.linear(queries, w[:C], b[:C])  # (B, M, C)
+            k, v = F.linear(x, w[C:], b[C:]).split(C, dim=2)  # 2 x (B, N, C)
+        M = q.shape[1]
+        q = q.view(B, M, H, D).transpose(1, 2)  # (B, H, M, D)
+        k = k.view(B, N, H, D).transpose(1, 2)  # (B, H, N, D)
+        v = v.view(B, N, H, D).transpose(1, 2)  # (B, H, N, D)
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask, dropout_p=self.attn_dropout if self.training else 0.0
-        )  # (B, H, N, D)
-        y = y.transpose(1, 2).contiguous().view(B, N, C)  # (B, N, C): heads re-assembled
+        )  # (B, H, M, D)
+        y = y.transpose(1, 2).contiguous().view(B, M, C)  # (B, M, C): heads re-assembled
         return self.resid_dropout(self.proj(y))
 
     def attention_weights(self, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
@@ -92,8 +106,17 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(cfg.embed_dim)
         self.mlp = MLP(cfg)
 
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), attn_mask)
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor, query_index: slice | int | None = None) -> torch.Tensor:
+        """(B, N, C) -> (B, N, C); with `query_index` (positions of x along N: a slice, e.g. every state token,
+        or one position) only those tokens' outputs (B, M, C), with `attn_mask` rows for those positions."""
+        h = self.ln_1(x)
+        if query_index is None:
+            x = x + self.attn(h, attn_mask)
+        else:
+            x_q = x[:, query_index]
+            if x_q.dim() == 2:  # a single position
+                x_q = x_q[:, None]
+            x = x_q + self.attn(h, attn_mask, queries=self.ln_1(x_q))
         return x + self.mlp(self.ln_2(x))
 
 
@@ -225,8 +248,25 @@ class DecisionTransformer(nn.Module):
         )
 
     def forward(self, states, actions, returns_to_go, timesteps, attention_mask=None) -> torch.Tensor:
-        """Action predictions (B, K, A), or logits (B, K, A) for discrete actions."""
-        return self.forward_all(states, actions, returns_to_go, timesteps, attention_mask).action_preds
+        """Action predictions (B, K, A), or logits (B, K, A) for discrete actions. The last block runs only
+        for the state tokens (see the module docstring)."""
+        x, mask = self._embed(states, actions, returns_to_go, timesteps, attention_mask)
+        for block in self.blocks[:-1]:
+            x = block(x, mask)
+        P = self.config.tokens_per_step
+        state_tokens = slice(P - 2, None, P)  # s_1, s_2, ..., s_K along N
+        x = self.blocks[-1](x, mask[:, :, state_tokens], query_index=state_tokens)  # (B, K, C)
+        return self.predict_action(self.ln_f(x))  # (B, K, A)
+
+    def act(self, states, actions, returns_to_go, timesteps, attention_mask=None) -> torch.Tensor:
+        """The action (or logits) at the newest step only, (B, A): what acting needs. The last block runs only
+        for the newest state token."""
+        x, mask = self._embed(states, actions, returns_to_go, timesteps, attention_mask)
+        for block in self.blocks[:-1]:
+            x = block(x, mask)
+        newest = x.shape[1] - 2  # s_K: the second to last token (a_K follows it)
+        x = self.blocks[-1](x, mask[:, :, newest:newest + 1], query_index=newest)  # (B, 1, C)
+        return self.predict_action(self.ln_f(x))[:, 0]  # (B, A)
 
     @torch.no_grad()
     def attention_maps(self, states, actions, returns_to_go, timesteps, attention_mask=None) -> list[torch.Tensor]:
@@ -273,6 +313,11 @@ class MLPBC(nn.Module):
         windows = padded.unfold(1, L, 1)  # (B, K, S, L): window ending at each position
         windows = windows.permute(0, 1, 3, 2).reshape(B, K, L * S)  # (B, K, L*S): oldest state first
         return self.net(windows)  # (B, K, A)
+
+    def act(self, states, actions=None, returns_to_go=None, timesteps=None, attention_mask=None) -> torch.Tensor:
+        """The action at the newest step only, (B, A)."""
+        return self.forward(states[:, -self.config.context_len:], attention_mask=None if attention_mask is None
+                            else attention_mask[:, -self.config.context_len:])[:, -1]
 
 
 def build_model(kind: str, config: DTConfig | MLPBCConfig, state_dim: StateDim, act_dim: int) -> nn.Module:

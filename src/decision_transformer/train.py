@@ -34,6 +34,7 @@ from .data.trajectories import TrajectoryDataset
 from .losses import action_loss, success_loss
 from .metrics import MetricsLogger, format_table, read_metrics, truncate_metrics
 from .model import build_model
+from .precision import precision_context
 
 Hook = Callable[[int, nn.Module], dict[str, Any]]
 
@@ -161,14 +162,18 @@ class Trainer:
         return batch.to(self.device)
 
     def loss(self, batch: Batch) -> torch.Tensor:
-        cfg = self.cfg
+        """The weighted losses, on fp32 predictions (the forward pass runs in the configured precision)."""
+        cfg, b = self.cfg, batch
+        with precision_context(cfg.precision, self.device):
+            if cfg.return_loss_weight == 0:
+                preds = self.forward_model(b.states, b.actions, b.returns_to_go, b.timesteps, b.attention_mask)
+            else:
+                out = self.model.forward_all(b.states, b.actions, b.returns_to_go, b.timesteps, b.attention_mask)
         if cfg.return_loss_weight == 0:
-            preds = self.forward_model(batch.states, batch.actions, batch.returns_to_go, batch.timesteps, batch.attention_mask)
-            return cfg.action_loss_weight * action_loss(preds, batch.actions, batch.attention_mask, self.discrete)
-        out = self.model.forward_all(batch.states, batch.actions, batch.returns_to_go, batch.timesteps, batch.attention_mask)
-        loss = cfg.return_loss_weight * success_loss(out.return_preds, batch.episode_returns, batch.attention_mask)
+            return cfg.action_loss_weight * action_loss(preds.float(), b.actions, b.attention_mask, self.discrete)
+        loss = cfg.return_loss_weight * success_loss(out.return_preds.float(), b.episode_returns, b.attention_mask)
         if cfg.action_loss_weight:
-            loss = loss + cfg.action_loss_weight * action_loss(out.action_preds, batch.actions, batch.attention_mask, self.discrete)
+            loss = loss + cfg.action_loss_weight * action_loss(out.action_preds.float(), b.actions, b.attention_mask, self.discrete)
         return loss
 
     def train_step(self, batch: Batch) -> tuple[float, float]:
@@ -235,7 +240,7 @@ class Trainer:
         if not self.env_id:
             raise ValueError("evaluation needs an env id: pass --env or use a dataset that records one")
         self.model.eval()
-        policy = RolloutPolicy.from_meta(self.model, self.meta())
+        policy = RolloutPolicy.from_meta(self.model, self.meta(), self.cfg.precision)
         results = evaluate(policy, self.env_id, list(self.cfg.eval_targets), num_episodes=self.cfg.eval_episodes,
                            seed=10_000 + self.cfg.seed, progress=False, dataset_name=self.meta_base["dataset"])
         row: dict[str, Any] = {}
