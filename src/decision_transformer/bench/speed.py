@@ -1,42 +1,56 @@
-"""`dt bench speed`: side-by-side timings, reported as ratios measured in one run.
+"""`dt bench speed --out speed.json`: our training step, action and evaluation against Hugging Face's
+`DecisionTransformerModel` and the original code's one-episode-at-a-time loop, as ratios measured side by side
+in one process (interleaved repetitions, medians), and the memory of loading a large dataset.
 
-1. Window sampling vs a paper-size training step (batch 64, K 20, width 128, 3 layers, Hopper dims),
-   on a 1M-step synthetic dataset with Hopper-like episode lengths (target: sampling < 5% of a step);
-   and the same step with transformers' DecisionTransformerModel (when installed), in the same process.
-2. Batched evaluation (N envs, one model call per step) vs the same episodes one at a time.
+Paper-size model throughout: batch 64, K 20, width 128, 3 layers, 1 head, Hopper dimensions (11 / 3).
+
+    ratios.train_vs_hf          HF's fp32 step time / ours at `precision` (default auto: bf16 where native)
+    ratios.train_fp32_vs_hf     HF's fp32 step time / ours at fp32
+    ratios.act_b1_vs_hf         our time for one action at batch 1 / HF's (lower is better)
+    ratios.act_b50_vs_hf        the same at batch 50
+    ratios.eval_vs_sequential   our batched evaluation's env steps/s / the sequential loop's (one env, the
+                                full K-step recompute per action, as kzl/decision-transformer evaluates)
+    ratios.dataset_rss_vs_raw   peak RSS added by loading a dataset and building its sampler / its raw bytes
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
 import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from .. import runtime
 
+STATE_DIM, ACT_DIM = 11, 3
+
 
 @dataclass(frozen=True)
 class SpeedConfig:
     """Sizes of the speed benchmark."""
 
-    train_steps: int = 30
-    """Timed training steps (after 5 warm-up steps)."""
-    sample_batches: int = 300
-    """Timed sampler calls."""
-    dataset_steps: int = 1_000_000
-    """Steps in the synthetic dataset the sampler draws from."""
-    eval_env: str = "HalfCheetah-v5"
-    """Environment for the evaluation comparison (never terminates early, so lengths are equal)."""
-    eval_episodes: int = 16
-    """Episodes in the evaluation comparison."""
-    eval_max_steps: int = 200
-    """Episode length cap for the evaluation comparison."""
+    repeats: int = 30
+    """Timed repetitions of each training step / action (interleaved between contenders; medians)."""
+    precision: str = "auto"
+    """Our precision for train_vs_hf: fp32, bf16 or auto (bf16 on a CPU with AVX512-BF16/AMX or on CUDA)."""
+    eval_env: str = "Hopper-v5"
+    """Environment of the evaluation comparison."""
+    eval_episodes: int = 50
+    """Episodes in the evaluation comparison (the same seeds for both loops)."""
+    eval_max_steps: int = 1000
+    """Episode length cap in the evaluation comparison."""
+    dataset_steps: int = 2_000_000
+    """Steps of the synthetic Hopper-shaped dataset whose loading memory is measured (0: skip)."""
     out: str = "docs/results/speed.json"
     """Where to write the JSON report."""
 
@@ -45,137 +59,239 @@ def _synthetic_dataset(n_steps: int, seed: int = 0):
     from ..data.trajectories import TrajectoryDataset
 
     rng = np.random.default_rng(seed)
-    lengths = rng.integers(20, 1001, size=n_steps // 300)
+    lengths = rng.integers(20, 1001, size=max(1, n_steps // 300))
     lengths = lengths[np.cumsum(lengths) <= n_steps]
     n = int(lengths.sum())
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     return TrajectoryDataset(
-        observations=rng.standard_normal((n, 11), dtype=np.float32),
-        actions=rng.uniform(-1, 1, (n, 3)).astype(np.float32),
+        observations=rng.standard_normal((n, STATE_DIM), dtype=np.float32),
+        actions=rng.uniform(-1, 1, (n, ACT_DIM)).astype(np.float32),
         rewards=rng.standard_normal(n).astype(np.float32),
         terminations=np.zeros(n, bool), truncations=np.zeros(n, bool),
-        episode_starts=starts, reward_scale=1000.0, source="synthetic",
+        episode_starts=np.concatenate([[0], np.cumsum(lengths)[:-1]]), reward_scale=1000.0, source="synthetic",
     )
 
 
-def bench_train_vs_sampling(cfg: SpeedConfig) -> dict:
-    from ..config import DTConfig
-    from ..data.preprocess import Preprocessing
-    from ..data.sampler import WindowSampler
-    from ..train import TrainConfig, Trainer
-
-    data = _synthetic_dataset(cfg.dataset_steps)
-    tcfg = TrainConfig(out="/nonexistent", steps=10**9, progress=False)
-    trainer = Trainer(tcfg, DTConfig(), data, Preprocessing.fit(data, 20, 1000))
-    rng = np.random.default_rng(0)
-    sampler: WindowSampler = trainer.sampler
-    batch = sampler.sample(64, rng)
-    for _ in range(5):
-        trainer.train_step(batch)
-    step_times = []
-    for _ in range(cfg.train_steps):
-        t0 = time.perf_counter()
-        trainer.train_step(batch)
-        step_times.append(time.perf_counter() - t0)
-    sample_times = []
-    for _ in range(cfg.sample_batches):
-        t0 = time.perf_counter()
-        sampler.sample(64, rng)
-        sample_times.append(time.perf_counter() - t0)
-    step_ms = 1e3 * statistics.median(step_times)
-    sample_ms = 1e3 * statistics.median(sample_times)
-    out = {"dataset_steps": data.num_steps, "dataset_episodes": data.num_episodes,
-           "train_step_ms_median": step_ms, "sample_ms_median": sample_ms,
-           "sample_fraction_of_step": sample_ms / step_ms, "target_sample_fraction": 0.05}
-    hf_ms = _hf_train_step_ms(batch, cfg.train_steps)
-    if hf_ms is not None:
-        out.update(hf_train_step_ms_median=hf_ms, hf_over_ours=hf_ms / step_ms)
-    return out
+def _interleaved(fns: dict[str, Callable[[], None]], repeats: int, warmup: int = 3) -> dict[str, float]:
+    """Median milliseconds of each function, calls interleaved so that machine noise hits all alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(1e3 * (time.perf_counter() - t0))
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
-def _hf_train_step_ms(batch, n_steps: int) -> float | None:
-    """The same step (same sizes, loss, optimiser, clip) with transformers' DecisionTransformerModel."""
+def _hf_model():
     try:
         from transformers import DecisionTransformerConfig, DecisionTransformerModel
     except ImportError:
         return None
     with runtime.seeded_torch(0):
-        model = DecisionTransformerModel(DecisionTransformerConfig(
-            state_dim=11, act_dim=3, hidden_size=128, n_layer=3, n_head=1, n_inner=512, activation_function="relu",
-            max_ep_len=1000, n_positions=1024)).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-4)
-    mask = batch.attention_mask.bool()
+        return DecisionTransformerModel(DecisionTransformerConfig(
+            state_dim=STATE_DIM, act_dim=ACT_DIM, hidden_size=128, n_layer=3, n_head=1, n_inner=512,
+            activation_function="relu", max_ep_len=1000, n_positions=1024, attn_implementation="sdpa"))
 
-    def step() -> None:
-        out = model(states=batch.states, actions=batch.actions, rewards=None, returns_to_go=batch.returns_to_go,
-                    timesteps=batch.timesteps, attention_mask=batch.attention_mask, return_dict=True)
-        loss = ((out.action_preds - batch.actions) ** 2)[mask].mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
-        opt.step()
 
-    for _ in range(5):
-        step()
-    times = []
-    for _ in range(n_steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+def bench_train(cfg: SpeedConfig) -> dict:
+    """Training steps: ours (the library's Trainer) at fp32 and at `precision`, HF's at fp32, same batch."""
+    import dataclasses
+
+    from ..config import DTConfig, TrainConfig
+    from ..data.preprocess import Preprocessing
+    from ..losses import action_loss
+    from ..precision import resolve
+    from ..train import Trainer
+
+    data = _synthetic_dataset(100_000)
+    prep = Preprocessing.fit(data, 20, 1000)
+    base = TrainConfig(out="/nonexistent", steps=10**9, progress=False)
+    ours = {p: Trainer(dataclasses.replace(base, precision=p), DTConfig(), data, prep) for p in ("fp32", cfg.precision)}
+    batch = ours["fp32"].sampler.sample(64, np.random.default_rng(0))
+    fns = {f"ours_{p}": (lambda t=t: t.train_step(batch)) for p, t in ours.items()}
+    hf = _hf_model()
+    if hf is not None:
+        hf.train()
+        opt = torch.optim.AdamW(hf.parameters(), lr=1e-4, weight_decay=1e-4)
+
+        def hf_step() -> None:
+            out = hf(states=batch.states, actions=batch.actions, rewards=None, returns_to_go=batch.returns_to_go,
+                     timesteps=batch.timesteps, attention_mask=batch.attention_mask, return_dict=True)
+            loss = action_loss(out.action_preds, batch.actions, batch.attention_mask, False)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(hf.parameters(), 0.25)
+            opt.step()
+
+        fns["hf_fp32"] = hf_step
+    ms = _interleaved(fns, cfg.repeats)
+    return {"step_ms_median": ms, "precision": cfg.precision, "precision_resolved": resolve(cfg.precision, "cpu")}
+
+
+def bench_act(cfg: SpeedConfig) -> dict:
+    """One action (the newest step's) at batch 1 and 50: our `act` vs HF's forward, both in inference mode."""
+    from ..config import DTConfig
+    from ..model import DecisionTransformer
+
+    with runtime.seeded_torch(0):
+        ours = DecisionTransformer(DTConfig(), STATE_DIM, ACT_DIM).eval()
+    hf = _hf_model()
+    out = {}
+    for B in (1, 50):
+        g = torch.Generator().manual_seed(B)
+        x = (torch.randn(B, 20, STATE_DIM, generator=g), torch.randn(B, 20, ACT_DIM, generator=g),
+             torch.randn(B, 20, 1, generator=g), torch.arange(20).repeat(B, 1), torch.ones(B, 20, dtype=torch.long))
+
+        def ours_act() -> None:
+            with torch.inference_mode():
+                ours.act(*x)
+
+        fns = {"ours": ours_act}
+        if hf is not None:
+            hf.eval()
+
+            def hf_act() -> None:
+                with torch.inference_mode():
+                    hf(states=x[0], actions=x[1], rewards=None, returns_to_go=x[2], timesteps=x[3],
+                       attention_mask=x[4], return_dict=True).action_preds[:, -1]
+
+            fns["hf"] = hf_act
+        out[f"batch_{B}_ms_median"] = _interleaved(fns, cfg.repeats * 3)
+    return out
+
+
+def _sequential_eval(model, env_id: str, target: float, num_episodes: int, seed: int, max_steps: int) -> list[float]:
+    """The original code's evaluation: one env, one episode at a time, the full forward over the last K steps
+    (no pruning) for every action. Same preprocessing and conventions as `evaluate` (identity stats here)."""
+    import gymnasium as gym
+
+    K = model.config.context_len
+    returns = []
+    env = gym.make(env_id, max_episode_steps=max_steps)
+    for e in range(num_episodes):
+        obs, _ = env.reset(seed=seed + e)
+        states, actions, rtg, ts = [obs.astype(np.float32)], [np.zeros(ACT_DIM, np.float32)], [target / 1000.0], [0]
+        total, done = 0.0, False
+        while not done:
+            n = min(len(states), K)
+            s = torch.from_numpy(np.stack(states[-n:]))[None]
+            a = torch.from_numpy(np.stack(actions[-n:]))[None]
+            r = torch.tensor(rtg[-n:], dtype=torch.float32)[None, :, None]
+            t = torch.tensor(ts[-n:])[None]
+            with torch.no_grad():
+                act = model.forward_all(s, a, r, t, torch.ones(1, n, dtype=torch.long)).action_preds[0, -1].numpy()
+            act = np.clip(act, env.action_space.low, env.action_space.high)
+            actions[-1] = act
+            obs, reward, term, trunc, _ = env.step(act)
+            total += float(reward)
+            done = term or trunc
+            states.append(obs.astype(np.float32))
+            actions.append(np.zeros(ACT_DIM, np.float32))
+            rtg.append(rtg[-1] - reward / 1000.0)
+            ts.append(min(ts[-1] + 1, 999))
+        returns.append(total)
+    env.close()
+    return returns
 
 
 def bench_eval(cfg: SpeedConfig) -> dict:
-    import gymnasium as gym
-
     from ..config import DTConfig
     from ..data.preprocess import Preprocessing
     from ..evaluate import RolloutPolicy, evaluate
     from ..model import DecisionTransformer
 
-    env = gym.make(cfg.eval_env)
-    sd, ad = env.observation_space.shape[0], env.action_space.shape[0]
-    env.close()
     with runtime.seeded_torch(0):
-        model = DecisionTransformer(DTConfig(), sd, ad).eval()
-    prep = Preprocessing(np.zeros(sd, np.float32), np.ones(sd, np.float32), 1000.0, 20, 1000)
-    policy = RolloutPolicy(model, prep, False, ad)
-    kwargs = {"max_episode_steps": cfg.eval_max_steps}
-    timings = {}
-    for label, n_envs in (("batched", cfg.eval_episodes), ("one_at_a_time", 1)):
-        t0 = time.perf_counter()
-        res = evaluate(policy, cfg.eval_env, [6000.0], num_episodes=cfg.eval_episodes, num_envs=n_envs,
-                       env_kwargs=kwargs, progress=False)[0]
-        timings[label] = {"seconds": time.perf_counter() - t0, "env_steps": int(sum(res.lengths)), "returns": res.returns}
-    same = np.allclose(timings["batched"]["returns"], timings["one_at_a_time"]["returns"], rtol=1e-5)
-    return {"env_id": cfg.eval_env, "episodes": cfg.eval_episodes, "max_steps": cfg.eval_max_steps,
-            "batched_s": timings["batched"]["seconds"], "one_at_a_time_s": timings["one_at_a_time"]["seconds"],
-            "speedup": timings["one_at_a_time"]["seconds"] / timings["batched"]["seconds"],
-            "env_steps": timings["batched"]["env_steps"], "same_returns": bool(same)}
+        model = DecisionTransformer(DTConfig(), STATE_DIM, ACT_DIM).eval()
+    prep = Preprocessing(np.zeros(STATE_DIM, np.float32), np.ones(STATE_DIM, np.float32), 1000.0, 20, 1000)
+    policy = RolloutPolicy(model, prep, False, ACT_DIM)
+    t0 = time.perf_counter()
+    res = evaluate(policy, cfg.eval_env, [3600.0], num_episodes=cfg.eval_episodes, num_envs=cfg.eval_episodes,
+                   env_kwargs={"max_episode_steps": cfg.eval_max_steps}, progress=False)[0]
+    batched_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    seq = _sequential_eval(model, cfg.eval_env, 3600.0, cfg.eval_episodes, 0, cfg.eval_max_steps)
+    seq_s = time.perf_counter() - t0
+    steps = int(sum(res.lengths))
+    return {"env_id": cfg.eval_env, "episodes": cfg.eval_episodes, "env_steps": steps,
+            "batched_s": batched_s, "sequential_s": seq_s,
+            "batched_steps_per_s": steps / batched_s, "sequential_steps_per_s": steps / seq_s,
+            "max_abs_return_difference": float(np.max(np.abs(np.asarray(res.returns) - np.asarray(seq))))}
+
+
+_RSS_CHILD = """
+import json, resource, sys
+import numpy as np
+def rss_mb():
+    with open('/proc/self/status') as f:
+        return next(int(l.split()[1]) for l in f if l.startswith('VmRSS')) / 1024
+from decision_transformer.data.trajectories import TrajectoryDataset
+from decision_transformer.data.preprocess import Preprocessing
+from decision_transformer.data.sampler import WindowSampler
+base = rss_mb()
+d = TrajectoryDataset.load(sys.argv[1])
+s = WindowSampler(d, Preprocessing.fit(d, 20, 1000))
+s.sample(64, np.random.default_rng(0))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+raw = sum(getattr(d, k).nbytes for k in ('observations', 'actions', 'rewards', 'terminations', 'truncations', 'episode_starts'))
+print(json.dumps({'base_rss_mb': base, 'peak_rss_mb': peak, 'raw_mb': raw / 2**20}))
+"""
+
+
+def bench_dataset_memory(cfg: SpeedConfig) -> dict:
+    """Peak RSS of a fresh process that loads a `dataset_steps` .npz and builds its sampler, minus the process's
+    RSS before loading, against the dataset's raw array bytes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _synthetic_dataset(cfg.dataset_steps).save(Path(tmp) / "big.npz")
+        out = subprocess.run([sys.executable, "-c", _RSS_CHILD, str(path)], capture_output=True, text=True, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r["added_rss_mb"] = r["peak_rss_mb"] - r["base_rss_mb"]
+    return r
 
 
 def run_speed(cfg: SpeedConfig) -> dict:
     from .. import __version__, atomic
     from ..metrics import format_table
+    from .common import git_commit
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    t0 = time.perf_counter()
+    train, act, ev = bench_train(cfg), bench_act(cfg), bench_eval(cfg)
+    mem = bench_dataset_memory(cfg) if cfg.dataset_steps else None
+    st = train["step_ms_median"]
+    ratios = {"eval_vs_sequential": ev["batched_steps_per_s"] / ev["sequential_steps_per_s"]}
+    if "hf_fp32" in st:
+        ratios.update(train_vs_hf=st["hf_fp32"] / st[f"ours_{cfg.precision}"], train_fp32_vs_hf=st["hf_fp32"] / st["ours_fp32"],
+                      act_b1_vs_hf=act["batch_1_ms_median"]["ours"] / act["batch_1_ms_median"]["hf"],
+                      act_b50_vs_hf=act["batch_50_ms_median"]["ours"] / act["batch_50_ms_median"]["hf"])
+    if mem:
+        ratios["dataset_rss_vs_raw"] = mem["added_rss_mb"] / mem["raw_mb"]
     report = {
-        "config": asdict(cfg), "version": __version__, "commit": commit or None,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads",
-        "date": time.strftime("%Y-%m-%d"),
-        "train_vs_sampling": bench_train_vs_sampling(cfg),
-        "evaluation": bench_eval(cfg),
+        "config": asdict(cfg), "version": __version__, "commit": git_commit(), "date": time.strftime("%Y-%m-%d"),
+        "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "bf16_native": _bf16(), "torch": torch.__version__,
+                    "threads": torch.get_num_threads(), "platform": platform.platform(),
+                    "load_average_at_start": os.getloadavg()[0]},
+        "train": train, "act": act, "evaluation": ev, "dataset_memory": mem, "ratios": ratios,
+        "wall_time_s": time.perf_counter() - t0,
     }
-    tv, ev = report["train_vs_sampling"], report["evaluation"]
-    print(format_table(["measure", "value"], [
-        ["paper-size train step (median ms)", tv["train_step_ms_median"]],
-        ["window sampling, batch 64 (median ms)", tv["sample_ms_median"]],
-        ["sampling / train step", f"{100 * tv['sample_fraction_of_step']:.2f}% (target < 5%)"],
-        ["transformers DecisionTransformerModel step (median ms)", tv.get("hf_train_step_ms_median")],
-        ["its step time / ours", f"{tv['hf_over_ours']:.2f}x" if "hf_over_ours" in tv else None],
-        [f"eval {ev['episodes']} episodes batched (s)", ev["batched_s"]],
-        [f"eval {ev['episodes']} episodes one at a time (s)", ev["one_at_a_time_s"]],
-        ["batched evaluation speed-up", f"{ev['speedup']:.1f}x (same returns: {ev['same_returns']})"],
-    ]))
+    rows = [[k, f"{v:.2f}"] for k, v in ratios.items()]
+    rows += [[f"train step ms, {k}", f"{v:.1f}"] for k, v in st.items()]
+    rows += [[f"act ms, batch {b}, {k}", f"{v:.2f}"] for b in (1, 50) for k, v in act[f"batch_{b}_ms_median"].items()]
+    print(format_table(["measure", "value"], rows))
     print(f"wrote {atomic.write_json(cfg.out, report)}")
     return report
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), platform.processor())
+    except OSError:
+        return platform.processor()
+
+
+def _bf16() -> bool:
+    from ..precision import cpu_has_native_bf16
+
+    return cpu_has_native_bf16()
