@@ -9,7 +9,7 @@ import sys
 
 from . import __version__
 
-COMMANDS = ["train", "eval", "data", "demo", "hf", "bench", "suite"]
+COMMANDS = ["train", "eval", "data", "demo", "hf", "bench", "suite", "sweep"]
 
 
 def build_parser() -> argparse.ArgumentParser:
