@@ -50,6 +50,11 @@ class DTConfig:
     """Add a head predicting s_{t+1} from the a_t token (kept for Hugging Face checkpoints)."""
     predict_return: bool = False
     """Add a head predicting the return from the a_t token (critic analysis; HF checkpoints)."""
+    attention_window: int = 0
+    """0: causal attention over the whole context (the paper). W > 0: banded attention, each token sees only the
+    tokens of its own and the previous W - 1 timesteps, in training and acting; acting then runs incrementally
+    with a key/value cache (incremental.py), exact for the whole episode at one token's work per layer. Train
+    with context_len > W (e.g. 2W) so that tokens see full bands in training as they do when acting."""
 
     def __post_init__(self) -> None:
         _check_positive(self, "context_len", "embed_dim", "n_layer", "n_head", "mlp_ratio", "max_ep_len")
@@ -61,6 +66,8 @@ class DTConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"DTConfig.dropout={self.dropout} must be in [0, 1)")
+        if not isinstance(self.attention_window, int) or self.attention_window < 0:
+            raise ValueError(f"DTConfig.attention_window={self.attention_window!r} must be an integer >= 0")
 
     @property
     def tokens_per_step(self) -> int:

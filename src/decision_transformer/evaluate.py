@@ -23,6 +23,7 @@ import torch
 from .checkpoint import LoadedRun, RunMeta
 from .data.preprocess import Preprocessing
 from .envs_util import make_env
+from .incremental import IncrementalDecoder
 from .precision import precision_context
 from .runner import run_episodes
 from .scores import d4rl_reference, normalized_score, sample_std
@@ -123,6 +124,9 @@ class DTAgent:
         self.targets = np.zeros(n)  # (B,) the target of each env's current episode
         self.gen = torch.Generator(device="cpu").manual_seed(seed)
         self.device = next(policy.model.parameters()).device
+        # a banded model acts incrementally from key/value caches (exact; incremental.py)
+        banded = getattr(getattr(policy.model, "config", None), "attention_window", 0)
+        self.decoder = IncrementalDecoder(policy.model, n) if banded else None
 
     def _buffers(self):
         return (self.states, self.actions, self.returns_to_go, self.timesteps, self.mask)
@@ -137,6 +141,8 @@ class DTAgent:
         self.states[rows, -1] = prep.normalize_states(obs)
         self.returns_to_go[rows, -1, 0] = prep.scale_returns(self.targets[rows])
         self.mask[rows, -1] = 1
+        if self.decoder is not None:
+            self.decoder.reset(torch.as_tensor(rows, device=self.device))
 
     @torch.inference_mode()
     def act(self, rows: np.ndarray, obs: np.ndarray) -> np.ndarray:
@@ -144,8 +150,13 @@ class DTAgent:
         inputs = (to_t(self.states), to_t(self.actions), to_t(self.returns_to_go), to_t(self.timesteps), to_t(self.mask))
         model = self.policy.model
         with precision_context(self.policy.precision, self.device):
-            # (R, A): the action at each env's newest step; `act` (our models) computes only that one
-            preds = model.act(*inputs) if hasattr(model, "act") else model(*inputs)[:, -1]
+            if self.decoder is not None:  # the newest step only; a_{t-1} and its timestep are at position -2
+                r = torch.as_tensor(rows, device=self.device)
+                s, a, rtg, ts, _ = inputs
+                preds = self.decoder.step(r, s[:, -1], rtg[:, -1], a[:, -2], ts[:, -1], ts[:, -2])
+                self.decoder.advance(r)
+            else:  # (R, A): the action at each env's newest step; `act` (our models) computes only that one
+                preds = model.act(*inputs) if hasattr(model, "act") else model(*inputs)[:, -1]
         if self.policy.discrete:
             if self.temperature > 0:
                 probs = torch.softmax(preds.float().cpu() / self.temperature, dim=-1)

@@ -149,12 +149,16 @@ class DTOutput(NamedTuple):
     """(B, K, 1) return predictions from the a_t token, when cfg.predict_return."""
 
 
-def causal_attention_mask(attention_mask: torch.Tensor, tokens_per_step: int) -> torch.Tensor:
-    """Boolean (B, 1, N, N) mask, True = may attend: causal, never to padding, always to itself."""
+def causal_attention_mask(attention_mask: torch.Tensor, tokens_per_step: int, window: int = 0) -> torch.Tensor:
+    """Boolean (B, 1, N, N) mask, True = may attend: causal, never to padding, always to itself; with `window`
+    W > 0 also banded: a token of step i sees tokens of steps i - W + 1 .. i only."""
     B, K = attention_mask.shape
     N = tokens_per_step * K
     real = attention_mask.bool().repeat_interleave(tokens_per_step, dim=1)  # (B, N)
     causal = torch.ones(N, N, dtype=torch.bool, device=attention_mask.device).tril()  # (N, N)
+    if window:
+        step = torch.arange(N, device=attention_mask.device) // tokens_per_step  # (N,) step of each token
+        causal &= (step[:, None] - step[None, :]) < window  # (N, N)
     eye = torch.eye(N, dtype=torch.bool, device=attention_mask.device)  # (N, N)
     return ((causal & real[:, None, :]) | eye)[:, None]  # (B, 1, N, N)
 
@@ -220,7 +224,7 @@ class DecisionTransformer(nn.Module):
         tokens = torch.where(real[:, :, None, None], tokens, torch.zeros((), dtype=tokens.dtype, device=tokens.device))
         x = tokens.reshape(B, -1, tokens.shape[-1])  # (B, N, C): R_1, s_1, a_1, R_2, ...
         x = self.embed_dropout(self.embed_ln(x))
-        return x, causal_attention_mask(attention_mask, self.config.tokens_per_step)
+        return x, causal_attention_mask(attention_mask, self.config.tokens_per_step, self.config.attention_window)
 
     def forward_all(
         self,

@@ -30,6 +30,9 @@ def _check_exportable(model: torch.nn.Module) -> DTConfig:
             f"model has discrete_actions={cfg.discrete_actions}, condition_on_return={cfg.condition_on_return}, "
             f"state_dim={model.state_dim}"
         )
+    if cfg.attention_window:
+        raise HFFormatError(f"transformers.DecisionTransformerModel has full causal attention; this model is banded "
+                            f"(attention_window={cfg.attention_window}) and would act differently there")
     return cfg
 
 
