@@ -154,8 +154,8 @@ class TrajectoryDataset:
         A model's statistics are fitted once, on its full training data, by `data.preprocess.Preprocessing`."""
         if self.observations.dtype == np.uint8:
             return np.zeros((), np.float32), np.full((), 255.0, np.float32)
-        obs = self.observations.astype(np.float64)
-        return obs.mean(0).astype(np.float32), (obs.std(0) + 1e-6).astype(np.float32)
+        mean, std = _chunked_mean_std(self.observations)
+        return mean.astype(np.float32), (std + 1e-6).astype(np.float32)
 
     def episode(self, i: int) -> Episode:
         s, e = int(self.episode_starts[i]), int(self.episode_ends[i])
@@ -246,13 +246,27 @@ class TrajectoryDataset:
 
 # --------------------------------------------------------------------------- helpers
 def _returns_to_go(rewards: np.ndarray, episode_starts: np.ndarray) -> np.ndarray:
-    """Vectorised per-episode reverse cumulative sum."""
-    r = rewards.astype(np.float64)
-    total_after = np.cumsum(r[::-1])[::-1]  # sum from t to the end of the whole array
-    ends = np.append(episode_starts[1:], len(r))
-    episode_of_step = np.repeat(np.arange(len(episode_starts)), ends - episode_starts)
-    after_episode = np.append(total_after, 0.0)[ends]  # sum from the next episode's start onwards
-    return (total_after - after_episode[episode_of_step]).astype(np.float32)
+    """Per-episode reverse cumulative sum, accumulated in float64 one episode at a time (no N-sized float64
+    temporaries: a 2M-step dataset's loading memory stays near its raw size; docs/performance.md)."""
+    out = np.empty(len(rewards), np.float32)
+    ends = np.append(episode_starts[1:], len(rewards))
+    for s, e in zip(episode_starts.tolist(), ends.tolist()):
+        out[s:e] = np.cumsum(rewards[s:e][::-1], dtype=np.float64)[::-1]
+    return out
+
+
+def _chunked_mean_std(x: np.ndarray, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and (population) std of (N, ...) data in float64, a chunk of rows at a time (two passes),
+    without an N-sized float64 copy."""
+    n = len(x)
+    total = np.zeros(x.shape[1:], np.float64)
+    for i in range(0, n, chunk):
+        total += x[i:i + chunk].sum(0, dtype=np.float64)
+    mean = total / n
+    sq = np.zeros(x.shape[1:], np.float64)
+    for i in range(0, n, chunk):
+        sq += ((x[i:i + chunk] - mean) ** 2).sum(0)
+    return mean, np.sqrt(sq / n)
 
 
 def _validate(d: TrajectoryDataset) -> None:
@@ -284,7 +298,7 @@ def _validate(d: TrajectoryDataset) -> None:
         raise DatasetError(f"{src}: field 'actions' has shape {d.actions.shape}; expected (N, act_dim) for continuous actions")
     for k in ("observations", "actions", "rewards"):
         arr = getattr(d, k)
-        if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+        if np.issubdtype(arr.dtype, np.floating) and not all(np.isfinite(arr[i:i + 65536]).all() for i in range(0, len(arr), 65536)):
             bad = np.argwhere(~np.isfinite(arr))[0]
             raise DatasetError(f"{src}: field '{k}' contains NaN or inf (first at index {tuple(int(i) for i in bad)}); expected finite values")
         if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
@@ -297,12 +311,12 @@ def _validate(d: TrajectoryDataset) -> None:
     if not np.isfinite(d.reward_scale) or d.reward_scale <= 0:
         raise DatasetError(f"{src}: field 'reward_scale' is {d.reward_scale}; expected a positive number")
     object.__setattr__(d, "episode_starts", starts.astype(np.int64))
-    object.__setattr__(d, "terminations", d.terminations.astype(bool))
-    object.__setattr__(d, "truncations", d.truncations.astype(bool))
-    object.__setattr__(d, "rewards", d.rewards.astype(np.float32))
+    object.__setattr__(d, "terminations", d.terminations.astype(bool, copy=False))
+    object.__setattr__(d, "truncations", d.truncations.astype(bool, copy=False))
+    object.__setattr__(d, "rewards", d.rewards.astype(np.float32, copy=False))
     if np.issubdtype(d.observations.dtype, np.floating) and d.observations.dtype != np.float32:
         object.__setattr__(d, "observations", d.observations.astype(np.float32))
     if np.issubdtype(d.actions.dtype, np.floating) and d.actions.dtype != np.float32:
         object.__setattr__(d, "actions", d.actions.astype(np.float32))
     if np.issubdtype(d.actions.dtype, np.integer):
-        object.__setattr__(d, "actions", d.actions.astype(np.int64))
+        object.__setattr__(d, "actions", d.actions.astype(np.int64, copy=False))
