@@ -192,6 +192,7 @@ class DecisionTransformer(nn.Module):
             self.predict_action = nn.Sequential(nn.Linear(C, act_dim), *([nn.Tanh()] if config.action_tanh else []))
         self.predict_state = nn.Linear(C, state_dim) if config.predict_state and isinstance(state_dim, int) else None
         self.predict_return = nn.Linear(C, 1) if config.predict_return else None
+        self._mask_cache: dict[tuple[int, torch.device], torch.Tensor] = {}  # the no-padding mask per K
         self.apply(self._init_weights)
 
     @staticmethod
@@ -220,11 +221,18 @@ class DecisionTransformer(nn.Module):
             tokens = torch.stack((r_emb, s_emb, a_emb), dim=2)  # (B, K, 3, C)
         else:
             tokens = torch.stack((s_emb, a_emb), dim=2)  # (B, K, 2, C)
-        # Zero padded steps so that no value they hold (NaN included) can reach a real token.
-        tokens = torch.where(real[:, :, None, None], tokens, torch.zeros((), dtype=tokens.dtype, device=tokens.device))
         x = tokens.reshape(B, -1, tokens.shape[-1])  # (B, N, C): R_1, s_1, a_1, R_2, ...
-        x = self.embed_dropout(self.embed_ln(x))
-        return x, causal_attention_mask(attention_mask, self.config.tokens_per_step, self.config.attention_window)
+        P, W = self.config.tokens_per_step, self.config.attention_window
+        if bool(real.all()):  # no padding (most calls once episodes are K steps long): one shared mask
+            key = (K, x.device)
+            if key not in self._mask_cache:
+                self._mask_cache[key] = causal_attention_mask(real[:1], P, W)  # (1, 1, N, N), broadcast over B
+            mask = self._mask_cache[key]
+        else:
+            # Zero padded steps so that no value they hold (NaN included) can reach a real token.
+            x = torch.where(real.repeat_interleave(P, dim=1)[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))
+            mask = causal_attention_mask(attention_mask, P, W)
+        return self.embed_dropout(self.embed_ln(x)), mask
 
     def forward_all(
         self,

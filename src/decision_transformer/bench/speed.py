@@ -8,6 +8,9 @@ Paper-size model throughout: batch 64, K 20, width 128, 3 layers, 1 head, Hopper
     ratios.train_fp32_vs_hf     HF's fp32 step time / ours at fp32
     ratios.act_b1_vs_hf         our time for one action at batch 1 / HF's (lower is better)
     ratios.act_b50_vs_hf        the same at batch 50
+    ratios.act_b1_incremental_vs_hf, act_b50_incremental_vs_hf
+                                the same for a banded model (attention_window 20) acting incrementally from its
+                                key/value caches (incremental.py), its caches full (past the band)
     ratios.eval_vs_sequential   our batched evaluation's env steps/s / the sequential loop's (one env, the
                                 full K-step recompute per action, as kzl/decision-transformer evaluates)
     ratios.dataset_rss_vs_raw   peak RSS added by loading a dataset and building its sampler / its raw bytes
@@ -134,10 +137,12 @@ def bench_train(cfg: SpeedConfig) -> dict:
 def bench_act(cfg: SpeedConfig) -> dict:
     """One action (the newest step's) at batch 1 and 50: our `act` vs HF's forward, both in inference mode."""
     from ..config import DTConfig
+    from ..incremental import IncrementalDecoder
     from ..model import DecisionTransformer
 
     with runtime.seeded_torch(0):
         ours = DecisionTransformer(DTConfig(), STATE_DIM, ACT_DIM).eval()
+        banded = DecisionTransformer(DTConfig(context_len=40, attention_window=20), STATE_DIM, ACT_DIM).eval()
     hf = _hf_model()
     out = {}
     for B in (1, 50):
@@ -149,7 +154,15 @@ def bench_act(cfg: SpeedConfig) -> dict:
             with torch.inference_mode():
                 ours.act(*x)
 
-        fns = {"ours": ours_act}
+        decoder, rows = IncrementalDecoder(banded, B), torch.arange(B)
+
+        def incremental_act() -> None:
+            decoder.step(rows, x[0][:, -1], x[2][:, -1], x[1][:, -2], x[3][:, -1], x[3][:, -2])
+            decoder.advance(rows)
+
+        for _ in range(30):  # past the band: full caches, the steady state of an episode
+            incremental_act()
+        fns = {"ours": ours_act, "ours_incremental": incremental_act}
         if hf is not None:
             hf.eval()
 
@@ -264,7 +277,9 @@ def run_speed(cfg: SpeedConfig) -> dict:
     if "hf_fp32" in st:
         ratios.update(train_vs_hf=st["hf_fp32"] / st[f"ours_{cfg.precision}"], train_fp32_vs_hf=st["hf_fp32"] / st["ours_fp32"],
                       act_b1_vs_hf=act["batch_1_ms_median"]["ours"] / act["batch_1_ms_median"]["hf"],
-                      act_b50_vs_hf=act["batch_50_ms_median"]["ours"] / act["batch_50_ms_median"]["hf"])
+                      act_b50_vs_hf=act["batch_50_ms_median"]["ours"] / act["batch_50_ms_median"]["hf"],
+                      act_b1_incremental_vs_hf=act["batch_1_ms_median"]["ours_incremental"] / act["batch_1_ms_median"]["hf"],
+                      act_b50_incremental_vs_hf=act["batch_50_ms_median"]["ours_incremental"] / act["batch_50_ms_median"]["hf"])
     if mem:
         ratios["dataset_rss_vs_raw"] = mem["added_rss_mb"] / mem["raw_mb"]
     report = {
