@@ -81,6 +81,24 @@ def select_policies(records: list[dict], medium_step: int | None = None, expert_
     return medium, expert
 
 
+def ppo_description(ppo: dict) -> str:
+    """Which PPO hyperparameters a training config used, named by their source (behaviour.py)."""
+    from dataclasses import asdict
+
+    from .behaviour import SB3_DEFAULT_PPO, ZOO_TUNED_PPO
+
+    def same(settings) -> bool:
+        ref = json.loads(json.dumps(asdict(settings)))
+        return all(ppo.get(k) == v for k, v in ref.items())
+
+    if same(SB3_DEFAULT_PPO):
+        return "stable-baselines3 PPO with SB3's default hyperparameters and VecNormalize (RL-Zoo's untuned mujoco-defaults)"
+    for env_id, settings in ZOO_TUNED_PPO.items():
+        if same(settings):
+            return f"stable-baselines3 PPO with RL-Zoo's tuned {env_id.split('-')[0]} hyperparameters (hyperparams/ppo.yml)"
+    return "stable-baselines3 PPO with the hyperparameters in training.config.ppo"
+
+
 def export_env(env: str, work: Path, medium_step: int | None = None, expert_step: int | None = None,
                replay_every: int = 1, reevaluate_episodes: int = 20) -> dict:
     """Copy the chosen snapshots into assets/suite/<env>/ and record them in suite.json. Returns the env entry."""
@@ -116,7 +134,9 @@ def export_env(env: str, work: Path, medium_step: int | None = None, expert_step
     train_cfg = json.loads((work / "config.json").read_text()) if (work / "config.json").is_file() else {}
     entry = {
         "env_id": env_id,
-        "algorithm": "stable-baselines3 PPO (RL-Zoo tuned hyperparameters)",
+        "algorithm": ppo_description(train_cfg.get("ppo", {})),
+        "snapshot_evaluation": "eval_return and the curve: mean return of the snapshot's sampled actions "
+                               "(its Gaussian exploration, as the datasets act) over the training config's eval_episodes",
         "training": {
             "config": train_cfg,
             "trained_steps": records[-1]["step"],
