@@ -92,6 +92,23 @@ def _random_walk_lengths(graph: RandomGraph, starts: np.ndarray, goals: np.ndarr
     return length
 
 
+def _path_lengths(cfg: GraphBenchConfig, method: str, data, seed: int, graph: RandomGraph, pairs: np.ndarray) -> np.ndarray:
+    """Path length of `method` from every (start, goal) pair; horizon + 1 where the goal was not reached."""
+    H = DEFAULT_HORIZON
+    if method == "random":
+        return _random_walk_lengths(graph, pairs[:, 0], pairs[:, 1], H, seed=1_000_000 + seed)
+    model_cfg = DTConfig(context_len=H, max_ep_len=H, embed_dim=cfg.embed_dim, n_layer=cfg.n_layer, n_head=cfg.n_head,
+                         dropout=cfg.dropout, discrete_actions=True, condition_on_return=method == "dt")
+    with runtime.torch_threads(cfg.torch_threads):
+        run = train_cell(cfg.train, model_cfg, data, Path(cfg.runs_dir) / f"seed{seed}" / method, seed,
+                         prep=Preprocessing.fit(data, H, H))
+    res = evaluate(run, ENV_ID, [lambda info: -float(info["shortest_path_length"])], num_episodes=len(pairs),
+                   num_envs=100, seed=0, env_kwargs={"pair_from_seed": True}, progress=False)[0]
+    lengths = np.asarray(res.lengths, np.int64)
+    # an episode that used the whole horizon counts as not reached (no shortest path is that long)
+    return np.where(lengths >= H, H + 1, lengths)
+
+
 def run_graph(cfg: GraphBenchConfig, out_dir: str | Path, command: str = "", progress: bool = True,
               resume: bool = False) -> dict[str, Any]:
     """Run the benchmark and write graph.json, graph.md and graph_path_lengths.png into out_dir. With `resume`,
@@ -120,21 +137,7 @@ def run_graph(cfg: GraphBenchConfig, out_dir: str | Path, command: str = "", pro
         data = random_walk_dataset(cfg.num_episodes, seed=seed)
         for method in cfg.methods:
             t1 = time.perf_counter()
-            if method == "random":
-                lengths = _random_walk_lengths(graph, pairs[:, 0], pairs[:, 1], H, seed=1_000_000 + seed)
-            else:
-                model_cfg = DTConfig(context_len=H, max_ep_len=H, embed_dim=cfg.embed_dim, n_layer=cfg.n_layer,
-                                     n_head=cfg.n_head, dropout=cfg.dropout, discrete_actions=True,
-                                     condition_on_return=method == "dt")
-                with runtime.torch_threads(cfg.torch_threads):
-                    run = train_cell(cfg.train, model_cfg, data, Path(cfg.runs_dir) / f"seed{seed}" / method, seed,
-                                     prep=Preprocessing.fit(data, H, H))
-                res = evaluate(run, ENV_ID, [lambda info: -float(info["shortest_path_length"])],
-                               num_episodes=num_pairs, num_envs=100, seed=0, env_kwargs={"pair_from_seed": True},
-                               progress=False)[0]
-                lengths = np.asarray(res.lengths, np.int64)
-                # an episode that used the whole horizon counts as not reached (no shortest path is that long)
-                lengths = np.where(lengths >= H, H + 1, lengths)
+            lengths = _path_lengths(cfg, method, data, seed, graph, pairs)
             solved = float(np.mean(lengths == shortest))
             results[method][DATA].append(solved)
             mean_length[method].append(float(np.mean(np.minimum(lengths, H + 1))))
