@@ -118,6 +118,9 @@ class KeyToDoorBenchConfig:
     """Also evaluate CQL every this many gradient steps (its learning curve in `curves['cql']`; 0: only at the end)."""
     eval_episodes: int = 300
     """Evaluation episodes per method, data and seed."""
+    eval_temperature: float = 0.0
+    """Transformer methods: 0 acts by argmax; > 0 samples from the softmax at this temperature (the paper's
+    Atari code samples, at 1)."""
     critic: bool = True
     """Also run the critic analysis (plots) on the largest data size."""
     critic_steps: int = 3000
@@ -245,7 +248,8 @@ def _run_method(cfg: KeyToDoorBenchConfig, method: str, data, seed: int, name: s
     base = dataclasses.replace(cfg.train, steps=cfg.steps_of(method), return_balanced=method == "dt_balanced")
 
     def hook(step: int, model: torch.nn.Module) -> dict[str, float]:
-        return {"eval/success": _success(RolloutPolicy(model, prep, True, NUM_ACTIONS), cfg.eval_episodes, eval_seed)}
+        return {"eval/success": _success(RolloutPolicy(model, prep, True, NUM_ACTIONS), cfg.eval_episodes, eval_seed,
+                                         cfg.eval_temperature)}
 
     run_dir = Path(cfg.runs_dir) / f"seed{seed}" / name / method
     run = train_cell(base, model_cfg, train_data, run_dir, seed, prep=prep, hook=hook if cfg.eval_every else None,
@@ -254,7 +258,7 @@ def _run_method(cfg: KeyToDoorBenchConfig, method: str, data, seed: int, name: s
     if curve and curve[-1][0] == base.steps:
         success = curve[-1][1]  # the final model, already evaluated on these episodes
     else:
-        success = _success(RolloutPolicy.from_run(run), cfg.eval_episodes, eval_seed)
+        success = _success(RolloutPolicy.from_run(run), cfg.eval_episodes, eval_seed, cfg.eval_temperature)
     return success, curve, loss_history(run_dir)
 
 
@@ -277,10 +281,10 @@ def _load_partial(path: Path, cfg: KeyToDoorBenchConfig):
             report["completed"], float(report.get("wall_time_s", 0.0)))
 
 
-def _success(policy: RolloutPolicy, num_episodes: int, seed: int) -> float:
+def _success(policy: RolloutPolicy, num_episodes: int, seed: int, temperature: float = 0.0) -> float:
     """Success rate of `policy` conditioned on return 1, on `num_episodes` seeded episodes."""
     res = evaluate(policy, ENV_ID, [1.0], num_episodes=num_episodes, num_envs=min(num_episodes, 100), seed=seed,
-                   progress=False)[0]
+                   progress=False, temperature=temperature)[0]
     return float(np.mean(np.asarray(res.returns) > 0.5))
 
 
