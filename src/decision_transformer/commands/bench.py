@@ -51,6 +51,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s = bsub.add_parser("speed", help="sampling vs training step, batched vs sequential evaluation")
     add_dataclass_args(s, SpeedConfig)
     s.set_defaults(func=_speed)
+    from ..bench.paper.cli import ReportConfig, run_paper_command, run_report_command
+    from ..bench.paper.config import PaperBenchConfig
+
+    for name, cls, help_text, func in (
+        ("paper", PaperBenchConfig, "the paper's Tables 2, 3, 7, Figure 4 and context ablation as resumable cells",
+         run_paper_command),
+        ("report", ReportConfig, "aggregate finished `dt bench paper` cells into paper.json, paper.md and PNGs",
+         run_report_command),
+    ):
+        q = bsub.add_parser(name, help=help_text)
+        add_dataclass_args(q, cls)
+        q.set_defaults(func=func)
 
 
 def _command() -> str:

@@ -1,0 +1,158 @@
+"""The cells of `dt bench paper`: (exp, dataset, method, seed), each written atomically when done to
+
+    ROOT/PROTOCOL/EXP/DATASET/METHOD/seedK/result.json
+
+with its `spec` (protocol and budget, dataset generation, model or d3rlpy settings, evaluation). A rerun skips a
+cell whose result.json has the same spec, refuses one with another spec (e.g. a new dataset generation: remove
+the cell, it is stale), and runs the rest; a cell killed while training continues from its checkpoint
+(`methods.train_policy`). Cells run in this process, one after another, or with --jobs N as `dt sweep` jobs,
+N at once (parallel.py).
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ... import runtime
+from ...atomic import write_json
+from ..common import check_seeds, git_commit, machine
+from . import methods as M
+from .config import BASELINE_METHODS, PaperBenchConfig, experiment_cells, split_dataset
+from .scoring import dt_targets, fig4_targets, pearson_in_range, scores
+
+CONDITIONED = ("dt", "dt-k1")
+
+
+@dataclass(frozen=True)
+class Cell:
+    exp: str
+    dataset: str
+    method: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.exp}/{self.dataset}/{self.method}/seed{self.seed}"
+
+    def path(self, cfg: PaperBenchConfig) -> Path:
+        return (Path(cfg.root) / cfg.protocol / self.exp / self.dataset / self.method / f"seed{self.seed}"
+                / "result.json")
+
+
+def list_cells(cfg: PaperBenchConfig) -> list[Cell]:
+    return [Cell(cfg.exp, d, m, s) for d, m in experiment_cells(cfg)
+            for s in cfg.seed_list(baseline=m in BASELINE_METHODS)]
+
+
+def cell_spec(cfg: PaperBenchConfig, cell: Cell) -> dict[str, Any]:
+    """What determines a cell's result: its training spec plus how it is evaluated."""
+    spec = M.train_spec(cfg, cell.dataset, cell.method, cell.seed)
+    targets: dict[str, Any] = {"kind": "none"}
+    if cell.method in CONDITIONED:
+        targets = ({"kind": "fig4", "n": cfg.fig4_targets, "range": list(cfg.fig4_range)} if cell.exp == "fig4"
+                   else {"kind": "scales", "scales": list(cfg.target_scales)})
+    return {**spec, "exp": cell.exp, "eval_episodes": cfg.budget.eval_episodes, "eval_seed": M.eval_seed(cell.seed),
+            "max_episode_steps": cfg.max_episode_steps, "targets": targets,
+            "selection_seeds": list(cfg.selection_seeds), "selection_run": cfg.selection_run}
+
+
+def finished(cfg: PaperBenchConfig, cell: Cell) -> bool:
+    """True if the cell's result exists with this spec; ValueError if it exists with another one."""
+    import json
+
+    path = cell.path(cfg)
+    if not path.exists():
+        return False
+    saved = json.loads(path.read_text()).get("spec")
+    wanted = json.loads(json.dumps(cell_spec(cfg, cell)))
+    if saved != wanted:
+        diff = sorted(k for k in set(saved or {}) | set(wanted) if (saved or {}).get(k) != wanted.get(k))
+        raise ValueError(f"{path}: a result with other settings (spec fields {diff}); it is stale for this run: "
+                         "remove its directory, or use another --root")
+    return True
+
+
+def run_cell(cfg: PaperBenchConfig, cell: Cell) -> dict[str, Any]:
+    """Train (or load, or resume), evaluate and write one cell's result.json; returns the result."""
+    base, _ = split_dataset(cell.dataset)
+    data = M.load_data(base, cfg.data_steps)
+    ret = data.episode_returns
+    spec = cell_spec(cfg, cell)
+    kind = spec["targets"]["kind"]
+    targets = (fig4_targets(ret, cfg.fig4_targets, cfg.fig4_range) if kind == "fig4"
+               else dt_targets(ret, cfg.target_scales) if kind == "scales" else None)
+    policy, train_s, curve = M.train_policy(cfg, cell.dataset, cell.method, cell.seed, data,
+                                            targets[0] if targets else float(ret.max()))
+    if targets is None and cell.method not in BASELINE_METHODS:
+        targets = dt_targets(ret, (1.0,))  # BC-like models read no return; one evaluation, at the data's best
+    returns, eval_s = M.evaluate_policy(cfg, policy, data.env_id, targets, cell.seed, base,
+                                        M.run_dir(cfg, cell.dataset, cell.method, cell.seed))
+    per_target = [{"target": t, "returns": r, "return_mean": float(np.mean(r)), "scores": scores(r, data.env_id, base)}
+                  for t, r in zip(targets or [None], returns)]
+    first = per_target[0]
+    result: dict[str, Any] = {
+        "spec": spec, "exp": cell.exp, "dataset": cell.dataset, "method": cell.method, "seed": cell.seed,
+        "protocol": cfg.protocol, "dataset_generation": spec["dataset_generation"], "env_id": data.env_id,
+        "data": {"episodes": int(data.num_episodes), "steps": int(data.num_steps), "return_min": float(ret.min()),
+                 "return_max": float(ret.max())},
+        "targets": targets, "per_target": per_target, "return": first["return_mean"],
+        "score": first["scores"].get(f"suite:{base}"), "score_d4rl": first["scores"].get("d4rl"),
+        "curve": curve, "train_seconds": round(train_s, 2), "eval_seconds": eval_s,
+        "git_commit": git_commit(), "machine": machine(), "date": datetime.date.today().isoformat(),
+    }
+    if kind == "fig4":
+        achieved = [p["return_mean"] for p in per_target]
+        result.update(achieved=achieved, pearson=pearson_in_range(targets, achieved, float(ret.min()), float(ret.max())))
+    write_json(cell.path(cfg), result)
+    return result
+
+
+def baselines_available() -> str | None:
+    """None if d3rlpy imports, else the message naming the extra."""
+    from .baselines import BaselinesUnavailable, d3rlpy_module
+
+    try:
+        d3rlpy_module()
+    except BaselinesUnavailable as exc:
+        return str(exc)
+    return None
+
+
+def run_paper(cfg: PaperBenchConfig) -> dict[str, list[str]]:
+    """Run every unfinished cell of cfg.exp; returns the cells by outcome (ran, finished before, skipped)."""
+    cells = list_cells(cfg)
+    check_seeds(sorted({c.seed for c in cells}), cfg.selection_seeds, cfg.selection_run)
+    git_commit()  # pin the commit this sitting starts from
+    missing = baselines_available() if any(c.method in BASELINE_METHODS for c in cells) else None
+    if missing and cfg.progress:
+        print(f"skipping the d3rlpy baselines: {missing}", flush=True)
+    outcome: dict[str, list[str]] = {"ran": [], "finished": [], "skipped": []}
+    if cfg.jobs > 1:
+        from .parallel import run_cells_as_jobs
+
+        rest = [c for c in cells if not (missing and c.method in BASELINE_METHODS)]
+        done = [c for c in rest if finished(cfg, c)]
+        todo = [c for c in rest if c not in done]
+        return {"ran": run_cells_as_jobs(cfg, todo)["ran"] if todo else [], "finished": [c.name for c in done],
+                "skipped": [c.name for c in cells if c not in rest]}
+    with runtime.torch_threads(cfg.torch_threads):
+        for cell in cells:
+            name = cell.name
+            if missing and cell.method in BASELINE_METHODS:
+                outcome["skipped"].append(name)
+            elif finished(cfg, cell):
+                outcome["finished"].append(name)
+            else:
+                t0 = time.perf_counter()
+                res = run_cell(cfg, cell)
+                outcome["ran"].append(name)
+                if cfg.progress:
+                    extra = f"pearson {res['pearson']}" if "pearson" in res else f"score {res['score']}"
+                    print(f"{name}: return {res['return']:.1f}, {extra} ({time.perf_counter() - t0:.0f}s)", flush=True)
+    return outcome

@@ -1,0 +1,196 @@
+"""Training and evaluating one method on one dataset and seed: transformers through the library's trainer
+(`train_or_resume`: a finished run is loaded, a killed one resumed), d3rlpy baselines through `baselines.py`,
+and every policy evaluated by the project's own runner on the same seeds and episode counts.
+
+Training runs are shared between experiments (ROOT/PROTOCOL/train/DATASET/METHOD/seedK): Table 2's DT on
+hopper-medium-replay is the same model as Table 7's dense DT, Figure 4's and the context ablation's K=20 DT.
+Evaluations are cached in the run directory by what determines them (targets, episodes, seeds), so a cell of
+another experiment asking for the same evaluation reuses it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ...atomic import write_json
+from ...config import model_config
+from ...data.registry import builtin_datasets, load_dataset
+from ...data.trajectories import TrajectoryDataset
+from ...envs_util import make_env
+from ...evaluate import DTAgent, RolloutPolicy, evaluate
+from ...metrics import read_metrics
+from ...runner import FunctionAgent, run_episodes
+from ...train import TrainConfig
+from ..common import train_cell
+from .config import BASELINE_METHODS, TOP_FRACTIONS, PaperBenchConfig, env_of, split_dataset
+
+
+@functools.lru_cache(maxsize=8)
+def load_data(base: str, data_steps: int = 0) -> TrajectoryDataset:
+    """A built-in dataset (dense rewards); with `data_steps`, a suite dataset regenerated that small in memory."""
+    if data_steps:
+        from ...suite.datasets import ENV_IDS, generate
+
+        if base.split("-")[0] in ENV_IDS:
+            return generate(base, seed=0, num_steps=data_steps, progress=False)
+    return load_dataset(base, seed=0)
+
+
+def dataset_generation(base: str) -> int:
+    specs = builtin_datasets()
+    if base not in specs:
+        raise ValueError(f"dataset {base!r} is not built in; `dt bench paper` runs on {sorted(specs)}")
+    return specs[base].generation
+
+
+def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str, Any]:
+    """The model config (transformers) or d3rlpy settings (baselines) of a method, as a dict."""
+    if method in BASELINE_METHODS:
+        return dataclasses.asdict(getattr(cfg, method))
+    kind = {"mlp-bc": "mlp-bc", "dt": "dt", "dt-k1": "dt"}.get(method, "bc")
+    k = 1 if method == "dt-k1" else (cfg.reacher_context_len if env_of(dataset) == "reacher" else 20)
+    return {"kind": kind, **model_config(kind, context_len=k).to_dict()}
+
+
+def train_spec(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> dict[str, Any]:
+    """Everything that determines a trained model (the run directory's identity)."""
+    base, _ = split_dataset(dataset)
+    budget = {k: v for k, v in dataclasses.asdict(cfg.budget).items() if k not in ("seeds", "baseline_seeds")}
+    return {"dataset": dataset, "method": method, "seed": seed, "protocol": cfg.protocol, "budget": budget,
+            "dataset_generation": dataset_generation(base), "data_steps": cfg.data_steps,
+            "model": model_settings(cfg, dataset, method)}
+
+
+def run_dir(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> Path:
+    return Path(cfg.root) / cfg.protocol / "train" / dataset / method / f"seed{seed}"
+
+
+def eval_seed(seed: int) -> int:
+    """First evaluation episode seed of a training seed (the same for every method; disjoint across seeds)."""
+    return 1_000_000 * (seed + 1)
+
+
+def prepare_run_dir(path: Path, spec: dict[str, Any]) -> None:
+    """Create `path` with its spec, or check that the one there matches (stale runs are never reused)."""
+    spec_path = path / "train_spec.json"
+    if spec_path.exists():
+        saved = json.loads(spec_path.read_text())
+        if saved != json.loads(json.dumps(spec)):
+            diff = sorted(k for k in set(saved) | set(spec) if saved.get(k) != json.loads(json.dumps(spec)).get(k))
+            raise ValueError(f"{path}: holds a run with other settings (train_spec.json fields {diff}, e.g. a new "
+                             "dataset generation); remove it or use another --root")
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    write_json(spec_path, spec)
+
+
+def _add_time(path: Path, seconds: float) -> float:
+    """Accumulate training wall time over sittings in path/timing.json; returns the total."""
+    f = path / "timing.json"
+    total = (json.loads(f.read_text())["train_seconds"] if f.exists() else 0.0) + seconds
+    write_json(f, {"train_seconds": round(total, 2)})
+    return total
+
+
+def train_policy(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, data: TrajectoryDataset,
+                 first_target: float) -> tuple[Any, float, list[list[float]]]:
+    """(policy, total training seconds, learning curve [[step, mean return]]) of a trained (or loaded, or
+    resumed) method. The policy is a RolloutPolicy (transformers) or an observation -> action function."""
+    spec = train_spec(cfg, dataset, method, seed)
+    path = run_dir(cfg, dataset, method, seed)
+    prepare_run_dir(path, spec)
+    b, t0 = cfg.budget, time.perf_counter()
+    base, delayed = split_dataset(dataset)
+    if method in BASELINE_METHODS:
+        from .baselines import train_baseline
+
+        curve_path = path / "curve.json"
+        curve = json.loads(curve_path.read_text()) if curve_path.exists() else []
+
+        def on_chunk(step: int, act: Callable) -> None:
+            if b.eval_every and step % b.eval_every == 0:
+                curve.append([step, float(np.mean(_run_function(cfg, act, data.env_id, 10_000 + seed)))])
+                write_json(curve_path, curve)
+
+        act = train_baseline(method, getattr(cfg, method), data.delayed_rewards() if delayed else data, dataset,
+                             path / "d3rlpy", seed, b.baseline_steps, min(b.save_every, b.eval_every or b.save_every),
+                             on_chunk)
+        return act, _add_time(path, time.perf_counter() - t0), curve
+    settings = {k: v for k, v in spec["model"].items() if k not in ("kind", "condition_on_return")}
+    kind = spec["model"]["kind"]
+    tcfg = TrainConfig(steps=b.steps, batch_size=b.batch_size, lr=b.lr, warmup_steps=b.warmup_steps,
+                       save_every=b.save_every, log_every=min(100, b.steps), top_fraction=TOP_FRACTIONS.get(method, 1.0),
+                       delayed_rewards=delayed, eval_every=b.eval_every,
+                       eval_targets=(first_target,) if b.eval_every else (), eval_episodes=b.eval_episodes,
+                       torch_threads=cfg.torch_threads, progress=False)
+    run = train_cell(tcfg, model_config(kind, **settings), data, path / "run", seed)
+    curve = [[r["step"], r["eval/return_mean"]] for r in read_metrics(path / "run") if "eval/return_mean" in r]
+    return RolloutPolicy.from_run(run), _add_time(path, time.perf_counter() - t0), curve
+
+
+def _env_kwargs(cfg: PaperBenchConfig) -> dict[str, Any]:
+    return {"max_episode_steps": cfg.max_episode_steps} if cfg.max_episode_steps else {}
+
+
+def _run_function(cfg: PaperBenchConfig, act: Callable, env_id: str, seed: int) -> list[float]:
+    n = cfg.budget.eval_episodes
+    fns = [lambda: make_env(env_id, **_env_kwargs(cfg))] * min(n, 16)
+    return run_episodes(FunctionAgent(act), fns, n, seed=seed).returns
+
+
+def evaluate_policy(cfg: PaperBenchConfig, policy: Any, env_id: str, targets: list[float] | None, seed: int,
+                    base: str, cache_dir: Path) -> tuple[list[list[float]], float]:
+    """(returns per target, seconds): `cfg.budget.eval_episodes` episodes per target from seed `eval_seed(seed)`
+    (one list for a policy without targets). Cached in cache_dir/evals by what determines it."""
+    spec = {"targets": targets, "episodes": cfg.budget.eval_episodes, "seed": eval_seed(seed),
+            "max_episode_steps": cfg.max_episode_steps, "env_id": env_id}
+    key = hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+    path = cache_dir / "evals" / f"{key}.json"
+    if path.exists():
+        saved = json.loads(path.read_text())
+        return saved["returns"], saved["seconds"]
+    t0 = time.perf_counter()
+    if isinstance(policy, RolloutPolicy) and policy.prep.context_len == 1:
+        returns = [_evaluate_k1(cfg, policy, env_id, t, spec["seed"]) for t in targets]
+    elif isinstance(policy, RolloutPolicy):
+        res = evaluate(policy, env_id, targets, num_episodes=spec["episodes"], seed=spec["seed"], progress=False,
+                       dataset_name=base, env_kwargs=_env_kwargs(cfg))
+        returns = [r.returns for r in res]
+    else:
+        returns = [_run_function(cfg, policy, env_id, spec["seed"])]
+    seconds = round(time.perf_counter() - t0, 2)
+    write_json(path, {"spec": spec, "returns": returns, "seconds": seconds})
+    return returns, seconds
+
+
+class _K1Agent(DTAgent):
+    """DTAgent for K=1. WORKAROUND: evaluate.DTAgent.observe reads timesteps[:, -2], which a 1-step context does
+    not have (IndexError). The fix belongs in evaluate.py (take the next timestep from column -1 before the roll);
+    until it lands, this is DTAgent.observe for K=1."""
+
+    def observe(self, rows: np.ndarray, obs: np.ndarray, rewards: np.ndarray) -> None:
+        prep = self.policy.prep
+        self.returns_to_go[rows, -1, 0] -= prep.scale_returns(rewards)
+        self.actions[rows, -1] = 0
+        self.states[rows, -1] = prep.normalize_states(obs)
+        self.timesteps[rows, -1] = prep.clip_timesteps(self.timesteps[rows, -1] + 1)
+        self.mask[rows, -1] = 1
+
+
+def _evaluate_k1(cfg: PaperBenchConfig, policy: RolloutPolicy, env_id: str, target: float, seed: int) -> list[float]:
+    """evaluate()'s episodes (same runner, seeds and even split) with the K=1 agent."""
+    n = cfg.budget.eval_episodes
+    fns = [lambda: make_env(env_id, **_env_kwargs(cfg))] * min(n, 16)
+    probe = fns[0]()
+    shape, space = tuple(probe.observation_space.shape), probe.action_space
+    probe.close()
+    agent = _K1Agent(policy, target, min(n, 16), shape, space, seed=seed)
+    return run_episodes(agent, fns, n, seed=seed).returns

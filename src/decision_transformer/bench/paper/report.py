@@ -1,0 +1,196 @@
+"""`dt bench report`: finished cells -> docs/results/paper.json, paper.md and PNGs.
+
+paper.json:
+
+    {"protocol": P, "commit": SHA, "machine": TEXT, ...,
+     "experiments": {EXP: {DATASET: {METHOD: {"scores": [suite-normalized score per seed],
+                                              "returns": [mean return per seed], "dataset_generation": N, ...}}}}}
+
+`scores` are under the suite's reference (`score_label`), `scores_d4rl` under D4RL's (None for Reacher), both at
+the cell's first target (DT: the data's best return). fig4 cells hold instead `targets`, `achieved` (one list
+of mean returns per seed, aligned with targets), `achieved_mean`, and `pearson`: the correlation of
+achieved_mean with the targets inside the data's return range.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...atomic import write_json, write_text
+from ...scores import sample_std
+from ..common import git_commit, machine
+from ..plots import _plt, _save
+from .config import EXPERIMENTS, METHODS
+from .paper_numbers import paper_number
+from .scoring import pearson_in_range
+
+TITLES = {"table2": "Table 2: D4RL-style datasets, DT against BC, MLP-BC and TD baselines",
+          "table3": "Table 3: DT against %BC (pbc10/25/40; bc is 100%BC)",
+          "table7": "Table 7: delayed (sparse) rewards ('-delayed' datasets) beside dense",
+          "fig4": "Figure 4: achieved return against target return (medium-replay)",
+          "context": "Context length: K=1 (dt-k1) against K=20 (dt)"}
+
+
+def collect(root: str | Path, protocol: str) -> list[dict[str, Any]]:
+    """Every finished cell's result under ROOT/PROTOCOL/EXP/DATASET/METHOD/seedK/result.json."""
+    base = Path(root) / protocol
+    return [json.loads(p.read_text()) for exp in EXPERIMENTS for p in sorted((base / exp).glob("*/*/seed*/result.json"))]
+
+
+def _entry(cells: list[dict[str, Any]]) -> dict[str, Any]:
+    cells = sorted(cells, key=lambda c: c["seed"])
+    generations = {c["dataset_generation"] for c in cells}
+    if len(generations) > 1:
+        raise ValueError(f"{cells[0]['exp']}/{cells[0]['dataset']}/{cells[0]['method']}: seeds on dataset "
+                         f"generations {sorted(generations)}; rerun the stale cells")
+    common = {"dataset_generation": generations.pop(), "seeds": [c["seed"] for c in cells],
+              "train_seconds": [c["train_seconds"] for c in cells], "eval_seconds": [c["eval_seconds"] for c in cells]}
+    if cells[0]["exp"] == "fig4":
+        achieved = [c["achieved"] for c in cells]
+        mean = np.mean(achieved, axis=0).tolist()
+        lo, hi = cells[0]["data"]["return_min"], cells[0]["data"]["return_max"]
+        return {"targets": cells[0]["targets"], "achieved": achieved, "achieved_mean": mean,
+                "pearson": pearson_in_range(cells[0]["targets"], mean, lo, hi),
+                "pearson_per_seed": [c["pearson"] for c in cells], "data_return_range": [lo, hi], **common}
+    return {"scores": [c["score"] for c in cells], "scores_d4rl": [c["score_d4rl"] for c in cells],
+            "returns": [c["return"] for c in cells], "score_label": f"suite:{cells[0]['dataset'].removesuffix('-delayed')}",
+            "target": (cells[0]["targets"] or [None])[0], "data_return_range": [cells[0]["data"]["return_min"],
+                                                                              cells[0]["data"]["return_max"]],
+            "curves": [c["curve"] for c in cells if c.get("curve")], **common}
+
+
+def aggregate(results: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault((r["exp"], r["dataset"], r["method"]), []).append(r)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for (exp, dataset, method), cells in groups.items():
+        out.setdefault(exp, {}).setdefault(dataset, {})[method] = _entry(cells)
+    return out
+
+
+def compute_cost(results: list[dict[str, Any]]) -> dict[str, float]:
+    """Training hours over distinct training runs (shared between experiments) and evaluation hours."""
+    train = {(r["dataset"], r["method"], r["seed"]): r["train_seconds"] for r in results}
+    evals = {(r["dataset"], r["method"], r["seed"], json.dumps(r["targets"])): r["eval_seconds"] for r in results}
+    return {"train_hours": round(sum(train.values()) / 3600, 3), "eval_hours": round(sum(evals.values()) / 3600, 3),
+            "training_runs": len(train)}
+
+
+def _fmt(values: list[float | None]) -> str:
+    v = [x for x in values if x is not None]
+    return f"{np.mean(v):.1f} ± {sample_std(v):.1f} (n={len(v)})" if v else "—"
+
+
+def score_table(exp: str, per_dataset: dict[str, dict[str, Any]], key: str, with_paper: bool) -> str:
+    methods = [m for m in METHODS if any(m in per for per in per_dataset.values())]
+    lines = ["| dataset | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
+    for dataset, per in per_dataset.items():
+        cells = []
+        for m in methods:
+            cell = _fmt(per[m][key]) if m in per else "—"
+            paper = paper_number(exp, dataset, m) if with_paper else None
+            cells.append(cell + (f" [paper {paper:g}]" if paper is not None else ""))
+        lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def fig4_section(per_dataset: dict[str, dict[str, Any]]) -> str:
+    lines = ["| dataset | data returns | targets | Pearson (in range, seed mean) | per seed | plot |", "|---" * 6 + "|"]
+    for dataset, per in per_dataset.items():
+        e = per.get("dt")
+        if e is None:
+            continue
+        lo, hi = e["data_return_range"]
+        p = "—" if e["pearson"] is None else f"{e['pearson']:.3f}"
+        seeds = ", ".join("—" if x is None else f"{x:.3f}" for x in e["pearson_per_seed"])
+        lines.append(f"| {dataset} | {lo:.0f} .. {hi:.0f} | {len(e['targets'])}: {e['targets'][0]:.0f} .. "
+                     f"{e['targets'][-1]:.0f} | {p} | {seeds} | ![](paper_fig4_{dataset}.png) |")
+    return "\n".join(lines) + "\n"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    parts = [f"# The paper's continuous-control results on this suite (protocol `{report['protocol']}`)\n",
+             f"Commit {report['commit'][:10]}, {report['machine']}, report made {report['date']}. Scores: mean ± "
+             "sample std (n-1) over seeds of the per-seed mean normalized score, at the data's best return for DT. "
+             "`[paper X]` is the paper's D4RL-normalized number on D4RL's data: compare orderings and gaps.\n",
+             f"Compute: {report['compute']['train_hours']:.2f} h training ({report['compute']['training_runs']} runs, "
+             f"shared between experiments), {report['compute']['eval_hours']:.2f} h evaluation.\n"]
+    for exp in EXPERIMENTS:
+        per = report["experiments"].get(exp)
+        if not per:
+            parts.append(f"## {TITLES[exp]}\n\nNo finished cells (run `dt bench paper --exp {exp}`).\n")
+            continue
+        parts.append(f"## {TITLES[exp]}\n")
+        if exp == "fig4":
+            parts.append(fig4_section(per))
+            continue
+        parts.append("Suite-normalized (this suite's random policy = 0, its PPO expert = 100):\n\n"
+                     + score_table(exp, per, "scores", True))
+        parts.append("\nD4RL-normalized (D4RL's Hopper / Walker2d / HalfCheetah references; none for Reacher):\n\n"
+                     + score_table(exp, per, "scores_d4rl", True))
+    return "\n".join(parts)
+
+
+def plot_fig4(path: Path, dataset: str, e: dict[str, Any]) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    t = np.asarray(e["targets"])
+    for a in e["achieved"]:
+        ax.plot(t, a, color="C0", alpha=0.3, lw=1)
+    ax.plot(t, e["achieved_mean"], color="C0", marker="o", label="DT (mean over seeds)")
+    ax.plot(t, t, color="grey", ls="--", label="y = x")
+    lo, hi = e["data_return_range"]
+    ax.axvline(hi, color="C3", ls=":", label=f"data's best ({hi:.0f})")
+    ax.axvline(lo, color="C2", ls=":", label=f"data's worst ({lo:.0f})")
+    ax.set_xlabel("target return")
+    ax.set_ylabel("achieved return")
+    p = "—" if e["pearson"] is None else f"{e['pearson']:.3f}"
+    ax.set_title(f"{dataset}: Pearson in range {p}", fontsize=9)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_curves(path: Path, experiments: dict[str, Any]) -> Path | None:
+    """Learning curves (mean return during training) of every entry that recorded one (the protocol check)."""
+    series = [(f"{exp} {d}", m, e["curves"]) for exp, per in experiments.items() for d, methods in per.items()
+              for m, e in methods.items() if e.get("curves")]
+    if not series:
+        return None
+    plt = _plt()
+    panels = sorted({s[0] for s in series})
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
+    for title, method, curves in series:
+        ax = axes[0, panels.index(title)]
+        for i, curve in enumerate(curves):
+            steps, values = zip(*curve)
+            ax.plot(steps, values, color=f"C{METHODS.index(method)}", alpha=0.8, label=method if i == 0 else None)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("gradient step")
+        ax.set_ylabel("mean return")
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def write_report(root: str | Path, protocol: str, out: str | Path, command: str = "") -> dict[str, Any]:
+    """Aggregate the finished cells of `protocol` under `root` into out/paper.json, paper.md and PNGs."""
+    import datetime
+
+    out = Path(out)
+    results = collect(root, protocol)
+    experiments = aggregate(results)
+    report = {"protocol": protocol, "commit": git_commit(), "machine": machine(), "date": datetime.date.today().isoformat(),
+              "command": command, "cells": len(results), "compute": compute_cost(results),
+              "budget": results[0]["spec"]["budget"] if results else None, "experiments": experiments}
+    for dataset, per in experiments.get("fig4", {}).items():
+        if "dt" in per:
+            plot_fig4(out / f"paper_fig4_{dataset}.png", dataset, per["dt"])
+    curves = plot_curves(out / "paper_curves.png", experiments)
+    write_json(out / "paper.json", report)
+    text = markdown(report) + ("\nLearning curves: ![](paper_curves.png)\n" if curves else "")
+    write_text(out / "paper.md", text)
+    return report

@@ -1,0 +1,158 @@
+"""`dt bench paper` / `dt bench report` at a toy budget (--quick: suite data regenerated at 1,500 steps, 20 training
+steps, 2 evaluation episodes capped at 40 steps) through the real CLI and the same code path as the real runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from decision_transformer.bench.paper import cells as C
+from decision_transformer.bench.paper.config import QUICK
+from decision_transformer.bench.paper.report import _entry
+from decision_transformer.bench.paper.scoring import dt_targets, fig4_targets, pearson_in_range
+
+HAS_D3RLPY = importlib.util.find_spec("d3rlpy") is not None
+MR = "hopper-medium-replay"
+
+
+def paper(dt, root, *args):
+    res = dt("bench", "paper", "--quick", "--root", root, "--no-progress", *args)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res
+
+
+def kill_after(run_dir: Path, step: int) -> None:
+    """What a kill leaves: checkpoints after `step` gone, `latest` naming step."""
+    ckpts = run_dir / "checkpoints"
+    for p in ckpts.glob("step_*"):
+        if int(p.name.split("_")[1]) > step:
+            shutil.rmtree(p)
+    (ckpts / "latest").write_text(f"step_{step:08d}")
+
+
+def test_every_experiment_end_to_end_and_report_layout(tmp_path, dt):
+    root, out = tmp_path / "runs", tmp_path / "docs"
+    baselines = ["td3bc"] if HAS_D3RLPY else []
+    paper(dt, root, "--exp", "table2", "--datasets", MR, "--methods", "dt", "bc", "mlp-bc", *baselines)
+    paper(dt, root, "--exp", "table3", "--datasets", MR, "--methods", "dt", "pbc10")
+    paper(dt, root, "--exp", "table7", "--datasets", MR, f"{MR}-delayed", "--methods", "dt", "bc", *baselines)
+    paper(dt, root, "--exp", "fig4", "--datasets", MR)
+    paper(dt, root, "--exp", "context", "--datasets", MR)
+    again = paper(dt, root, "--exp", "table2", "--datasets", MR, "--methods", "dt", "bc", "mlp-bc", *baselines)
+    assert "0 cells run" in again.stdout  # a rerun skips finished cells
+
+    res = dt("bench", "report", "--root", root, "--out", out)
+    assert res.returncode == 0, res.stderr[-3000:]
+    report = json.loads((out / "paper.json").read_text())
+    assert {"protocol", "commit", "machine", "experiments"} <= set(report) and report["protocol"] == "cpu"
+    exps = report["experiments"]
+    assert set(exps) == {"table2", "table3", "table7", "fig4", "context"}
+    assert set(exps["table2"][MR]) == {"dt", "bc", "mlp-bc", *baselines}
+    assert set(exps["table7"]) == {MR, f"{MR}-delayed"} and set(exps["context"][MR]) == {"dt", "dt-k1"}
+    for exp in ("table2", "table3", "table7", "context"):
+        for per in exps[exp].values():
+            for method, e in per.items():
+                n = 1 if method in ("td3bc",) else 2  # QUICK: 2 seeds, 1 for the baselines
+                assert len(e["scores"]) == len(e["returns"]) == n and e["dataset_generation"] == 2
+                assert all(isinstance(x, float) for x in e["scores"] + e["returns"])
+    # one DT training run serves table2, table3, table7 (dense), context: the same scores
+    assert exps["table2"][MR]["dt"]["scores"] == exps["table3"][MR]["dt"]["scores"] == exps["context"][MR]["dt"]["scores"]
+    f4 = exps["fig4"][MR]["dt"]
+    assert len(f4["targets"]) == QUICK.fig4_targets and np.shape(f4["achieved"]) == (2, QUICK.fig4_targets)
+    assert "pearson" in f4 and "scores" not in f4
+    lo, hi = f4["data_return_range"]
+    assert f4["targets"][0] < lo and f4["targets"][-1] > hi
+    assert (out / f"paper_fig4_{MR}.png").stat().st_size > 1000
+    md = (out / "paper.md").read_text()
+    assert "[paper 82.7]" in md and "[paper 78.5]" in md and "± " in md
+
+
+def test_killed_cell_resumes_from_checkpoint_and_stale_cells_are_refused(tmp_path):
+    cfg = dataclasses.replace(QUICK, root=str(tmp_path), exp="table2", datasets=(MR,), methods=("dt",), seeds=1,
+                              progress=False)
+    C.run_paper(cfg)
+    cell = C.list_cells(cfg)[0]
+    first = json.loads(cell.path(cfg).read_text())
+    train_dir = tmp_path / "cpu" / "train" / MR / "dt" / "seed0"
+    # kill: the result was never written, the run stopped after its step-10 checkpoint
+    cell.path(cfg).unlink()
+    shutil.rmtree(train_dir / "evals")
+    kill_after(train_dir / "run", 10)
+    assert C.run_paper(cfg)["ran"] == [f"table2/{MR}/dt/seed0"]
+    resumed = json.loads(cell.path(cfg).read_text())
+    assert resumed["per_target"] == first["per_target"]  # exact resume: the same model, the same episodes
+    assert (train_dir / "run" / "checkpoints" / "latest").read_text().strip() == "step_00000020"
+    with pytest.raises(ValueError, match="other settings"):
+        C.run_paper(dataclasses.replace(cfg, target_scales=(0.9,)))
+
+
+def test_jobs_run_cells_through_dt_sweep(tmp_path):
+    from decision_transformer.bench.paper.parallel import config_argv
+    from decision_transformer.cli_args import add_dataclass_args, from_args
+    import argparse
+
+    cfg = dataclasses.replace(QUICK, root=str(tmp_path), datasets=(MR,), methods=("mlp-bc",), seeds=1, jobs=2,
+                              progress=False)
+    parser = argparse.ArgumentParser()
+    add_dataclass_args(parser, type(cfg))
+    assert from_args(type(cfg), parser.parse_args(config_argv(cfg))) == cfg  # a job reproduces every setting
+    assert C.run_paper(cfg)["ran"] == [f"table2/{MR}/mlp-bc/seed0"]
+    assert json.loads(C.list_cells(cfg)[0].path(cfg).read_text())["method"] == "mlp-bc"
+    assert (tmp_path / "cpu" / "sweep" / "table2" / f"{MR}.mlp-bc.seed0" / "done.json").exists()
+    assert C.run_paper(cfg)["finished"] == [f"table2/{MR}/mlp-bc/seed0"]
+
+
+def test_fig4_pearson_and_targets_on_known_numbers():
+    targets, achieved = [0.0, 1.0, 2.0, 3.0, 10.0], [0.0, 2.0, 4.0, 6.0, 0.0]
+    assert pearson_in_range(targets, achieved, 0.0, 3.0) == pytest.approx(1.0)  # 10 is outside the data's range
+    a = [1.0, 3.0, 2.0, 5.0]
+    assert pearson_in_range(targets[:4], a, 0, 3) == pytest.approx(np.corrcoef(targets[:4], a)[0, 1])
+    assert pearson_in_range([0.0, 1.0], [0.0, 1.0], 0, 1) is None  # fewer than 3 targets in range
+    returns = np.array([10.0, 30.0, 110.0])
+    assert dt_targets(returns, (1.0, 0.5)) == [110.0, 60.0]
+    t = fig4_targets(returns, 12, (-0.1, 1.3))
+    assert len(t) == 12 and t[0] == pytest.approx(0.0) and t[-1] == pytest.approx(140.0)
+    cells = [{"exp": "fig4", "dataset": MR, "method": "dt", "seed": s, "dataset_generation": 2, "train_seconds": 1,
+              "eval_seconds": 1, "targets": targets, "achieved": ach, "pearson": None,
+              "data": {"return_min": 0.0, "return_max": 3.0}}
+             for s, ach in ((0, [0.0, 1.0, 2.0, 3.0, 0.0]), (1, [0.0, 3.0, 6.0, 9.0, 5.0]))]
+    e = _entry(cells)
+    assert e["achieved_mean"] == [0.0, 2.0, 4.0, 6.0, 2.5] and e["pearson"] == pytest.approx(1.0)
+
+
+def test_baselines_skipped_cleanly_without_d3rlpy(tmp_path, monkeypatch, capsys):
+    from decision_transformer.bench.paper.baselines import BaselinesUnavailable, d3rlpy_module
+
+    monkeypatch.setitem(sys.modules, "d3rlpy", None)  # import d3rlpy -> ImportError
+    with pytest.raises(BaselinesUnavailable, match=r"\[baselines\]"):
+        d3rlpy_module()
+    cfg = dataclasses.replace(QUICK, root=str(tmp_path), datasets=(MR,), methods=("cql", "iql", "td3bc"))
+    outcome = C.run_paper(cfg)
+    assert outcome["ran"] == [] and len(outcome["skipped"]) == 3
+    assert "[baselines]" in capsys.readouterr().out
+    assert not list(tmp_path.rglob("result.json"))
+
+
+def test_d3rlpy_baselines_train_resume_and_act(tmp_path):
+    pytest.importorskip("d3rlpy")
+    from decision_transformer.bench.paper.baselines import IQLSettings, TD3BCSettings, train_baseline
+    from decision_transformer.bench.paper.methods import load_data
+
+    data = load_data(MR, QUICK.data_steps)
+    obs = data.observations[:7]
+    for method, settings in (("iql", IQLSettings()), ("td3bc", TD3BCSettings())):
+        d = tmp_path / method
+        act = train_baseline(method, settings, data, MR, d, seed=0, steps=20, save_every=10)
+        a = act(obs)
+        assert a.shape == (7, 3) and np.all(np.abs(a) <= 1.0 + 1e-6)
+        assert json.loads((d / "progress.json").read_text())["step"] == 20
+        np.testing.assert_allclose(train_baseline(method, settings, data, MR, d, 0, 20, 10)(obs), a, rtol=1e-6)
+        train_baseline(method, settings, data, MR, d, 0, 30, 10)  # continues from step 20
+        assert json.loads((d / "progress.json").read_text())["step"] == 30
