@@ -142,7 +142,7 @@ def test_unwrapped_buffer_starts_at_slot_zero(tmp_path, log):
     assert [log.episodes.index(e) for e in expected] == [0, 1, 2, 3]  # episode 4 is unfinished
     ds = load_dqn_replay(d)
     assert_episodes(ds, expected)
-    assert ds.env_id == "ALE/Breakout-v5" and ds.reward_scale == 1.0 and ds.name == "dqn-replay-breakout"
+    assert ds.env_id == "dt/Breakout-v0" and ds.reward_scale == 1.0 and ds.name == "dqn-replay-breakout"
     assert ds.rewards.max() == 10.0 and ds.rewards.min() == -2.5  # raw rewards, not clipped
 
 
@@ -252,7 +252,7 @@ def test_src_form_and_cli_info(tmp_path, log, capsys):
     assert load_dataset(f"dqn-replay:{d.parent}").num_steps == ds.num_steps  # the run directory works too
     assert main(["data", "info", f"dqn-replay:{d}"]) == 0
     out = capsys.readouterr().out
-    assert "ALE/Breakout-v5" in out and str(ds.num_steps) in out
+    assert "dt/Breakout-v0" in out and str(ds.num_steps) in out
 
 
 def test_errors_name_file_field_and_expectation(tmp_path, log):

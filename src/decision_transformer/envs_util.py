@@ -10,9 +10,13 @@ OWN_ENV_PREFIX = "dt/"
 
 
 def make_env(env_id: str, **kwargs: Any) -> gym.Env:
-    """`gym.make(env_id)`, registering this package's envs (ids starting with 'dt/') first."""
+    """`gym.make(env_id)`, registering this package's envs (ids starting with 'dt/') first; `dt/<Game>-v0`
+    is any ALE game with the paper's preprocessing (envs/atari.py)."""
     if env_id.startswith(OWN_ENV_PREFIX):
         import decision_transformer.envs  # noqa: F401  (registers the dt/ envs)
+        from decision_transformer.envs.atari import ensure_registered
+
+        ensure_registered(env_id)
     try:
         return gym.make(env_id, **kwargs)
     except gym.error.Error as exc:
@@ -21,12 +25,14 @@ def make_env(env_id: str, **kwargs: Any) -> gym.Env:
 
 def check_env_matches(dataset, env_id: str) -> None:
     """Raise a DatasetError if a dataset's observation/action shapes disagree with the env's."""
+    from .data.frames import model_state_shape
     from .data.trajectories import DatasetError
 
     env = make_env(env_id)
     try:
         obs_shape = tuple(env.observation_space.shape or ())
-        if obs_shape != dataset.observation_shape:
+        state_shape = model_state_shape(dataset)  # single frames (N, H, W) are stacked for the model
+        if obs_shape != dataset.observation_shape and obs_shape != state_shape:
             raise DatasetError(
                 f"{dataset.source}: field 'observations' has shape {dataset.observation_shape} per step; "
                 f"env {env_id} observes {obs_shape}"

@@ -86,7 +86,7 @@ MAX_EPISODE_STEPS = 27_000
 _CKPT_FILE = re.compile(r"^(?P<name>.+)_ckpt\.(?P<n>\d+)\.gz$")
 _STREAM_BYTES = 8 << 20
 
-# The 60 games of the DQN Replay Dataset (directory names), for env ids `ALE/<Game>-v5`.
+# The 60 games of the DQN Replay Dataset (directory names), for env ids `dt/<Game>-v0` (envs/atari.py).
 ATARI_GAMES = (
     "AirRaid Alien Amidar Assault Asterix Asteroids Atlantis BankHeist BattleZone BeamRider Berzerk Bowling "
     "Boxing Breakout Carnival Centipede ChopperCommand CrazyClimber DemonAttack DoubleDunk ElevatorAction Enduro "
@@ -381,10 +381,11 @@ def game_from_path(directory: str | os.PathLike) -> str | None:
 
 
 def atari_env_id(game: str) -> str:
-    """'Breakout' / 'breakout' -> 'ALE/Breakout-v5'; an id with '/' or '-v' is returned as is."""
+    """'Breakout' / 'breakout' -> 'dt/Breakout-v0' (the ALE game with the paper's preprocessing, envs/atari.py,
+    whose 4-frame stacks the single frames are stacked into for training); an id with '/' or '-v' is returned as is."""
     if "/" in game or "-v" in game:
         return game
-    return f"ALE/{_GAMES_BY_KEY.get(game.lower(), game)}-v5"
+    return f"dt/{_GAMES_BY_KEY.get(game.lower(), game)}-v0"
 
 
 def _choose_checkpoints(available: list[int], buffers: int | Sequence[int] | None, root: Path) -> list[int]:
@@ -425,7 +426,7 @@ def load_dqn_replay(
     max_transitions: a budget on the total steps. The dataset never exceeds it and no episode is cut: loading
         stops at the first drawn episode that does not fit. None = no budget.
     seed: the order in which the checkpoints are visited (a seeded permutation) and the episodes drawn.
-    game / env_id: the env id is `env_id`, else `ALE/<game>-v5`, else found from DIR's path (`.../Breakout/1/
+    game / env_id: the env id is `env_id`, else `dt/<game>-v0`, else found from DIR's path (`.../Breakout/1/
         replay_logs`), else ''.
 
     Observations are single (84, 84) uint8 frames (stack them when sampling), actions int64, rewards as stored
