@@ -27,6 +27,7 @@ from .checkpoint import (
     RunMeta, LoadedRun, latest_checkpoint, load_run, load_trainer_state, read_meta, save_checkpoint,
 )
 from .config import SAMPLERS, ModelConfig, TrainConfig, model_config as default_config, model_kind
+from .data.frames import model_state_shape
 from .data.preprocess import Preprocessing
 from .data.registry import load_dataset
 from .data.sampler import Batch, EpisodeSampler, WindowSampler
@@ -60,6 +61,10 @@ def prepare_dataset(cfg: TrainConfig, dataset: TrajectoryDataset | None = None) 
 
 
 def make_sampler(cfg: TrainConfig, dataset: TrajectoryDataset, prep: Preprocessing) -> WindowSampler | EpisodeSampler:
+    if dataset.observations.ndim == 3:  # single pixel frames (N, H, W): stacked per step (data/frames.py)
+        from .data.frames import FrameStackSampler
+
+        return FrameStackSampler(dataset, prep, episode=cfg.sampler == "episode", return_balanced=cfg.return_balanced)
     if cfg.sampler == "episode":
         return EpisodeSampler(dataset, prep, return_balanced=cfg.return_balanced)
     return WindowSampler(dataset, prep)
@@ -88,7 +93,7 @@ class Trainer:
             raise ValueError("TrainConfig.return_loss_weight > 0 needs a DTConfig with predict_return=True")
         self.model_config, self.prep = model_config, prep
         self.kind = model_kind(model_config)
-        state_dim = dataset.observation_shape[0] if len(dataset.observation_shape) == 1 else dataset.observation_shape
+        state_dim = model_state_shape(dataset)  # int, or (C, H, W); single frames are stacked (data/frames.py)
         self.act_dim = act_dim if act_dim is not None else dataset.act_dim
         self.rng = np.random.default_rng(cfg.seed)
         self.device = torch.device(cfg.device)
