@@ -34,6 +34,9 @@ class DataMake:
     """Generation seed."""
     force: bool = False
     """Regenerate even if cached."""
+    steps: int = 0
+    """Step budget, for datasets that take one (Atari): 0 = the dataset's default. Another budget is its own
+    cache file and dataset SRC, NAME@STEPS (e.g. --dataset breakout-mixed@5000)."""
 
 
 @dataclass(frozen=True)
@@ -108,8 +111,9 @@ def run_make(args: argparse.Namespace) -> int:
 
     a = from_args(DataMake, args)
     t0 = time.perf_counter()
-    path = make_builtin(a.name, seed=a.seed, out=a.out or None, force=a.force)
-    print(f"{a.name}: {path} ({time.perf_counter() - t0:.1f} s)")
+    path = make_builtin(a.name, seed=a.seed, out=a.out or None, force=a.force, steps=a.steps)
+    src = f"{a.name}@{a.steps}" if a.steps and "@" not in a.name and not a.out else a.name
+    print(f"{src}: {path} ({time.perf_counter() - t0:.1f} s)")
     return 0
 
 

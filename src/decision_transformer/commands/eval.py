@@ -27,6 +27,8 @@ class EvalCommand:
     """Episode e is reset with seed + e."""
     temperature: float = 0.0
     """Discrete actions: 0 = argmax, > 0 = sample from the softmax at this temperature."""
+    max_episode_steps: int = 0
+    """Cut episodes at this many steps (a time limit on the env; 0: the env's own limit)."""
     precision: str = "fp32"
     """fp32, bf16 (autocast) or auto (bf16 where the hardware has it); see precision.py."""
     json: str = ""
@@ -53,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     targets = list(a.targets) or [float(loaded.meta.extra.get("max_return", 0.0))]
     results = evaluate(loaded, env_id, targets, num_episodes=a.num_episodes, num_envs=a.num_envs or None,
                        seed=a.seed, temperature=a.temperature, progress=a.progress,
-                       precision=a.precision)
+                       precision=a.precision,
+                       env_kwargs={"max_episode_steps": a.max_episode_steps} if a.max_episode_steps else None)
     print(results_table(results, loaded.meta.model_kind))
     if a.json:
         payload = {"run_dir": str(a.run_dir), "checkpoint": str(loaded.path), "env_id": env_id,

@@ -8,6 +8,8 @@ SRC forms, tried in this order:
     PATH.npz                  the native format (data/trajectories.py)
     NAME                      a built-in dataset (registered with `register_builtin`), generated into the
                               cache directory on first use
+    NAME@STEPS                a built-in dataset that takes a step budget (the Atari ones), made with STEPS
+                              steps instead of its default (`dt data make NAME --steps STEPS`); its own cache file
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ class BuiltinDataset:
     """Registry name, e.g. 'hopper-medium'."""
     env_id: str
     """Gymnasium id its episodes come from."""
-    make: Callable[[int], TrajectoryDataset] = field(repr=False)
-    """Generator: seed -> dataset."""
+    make: Callable[..., TrajectoryDataset] = field(repr=False)
+    """Generator: seed -> dataset; with `default_steps`, (seed, steps=N) -> a dataset of N steps."""
     description: str = ""
     ref_min_return: float | None = None
     """This package's measured random-policy return (normalized score 0)."""
@@ -43,19 +45,30 @@ class BuiltinDataset:
     """This package's measured expert return (normalized score 100)."""
     generation: int = 1
     """Bumped when the generator's output changes (a fix), so that stale cache files are not reused."""
+    default_steps: int = 0
+    """> 0: the generator takes a step budget (`steps`), this one unless asked for another (NAME@STEPS)."""
 
-    def path(self, seed: int = 0) -> Path:
+    def path(self, seed: int = 0, steps: int = 0) -> Path:
         suffix = "" if self.generation == 1 else f"-gen{self.generation}"
-        return cache_dir() / f"{self.name}-seed{seed}{suffix}.npz"
+        budget = f"-steps{steps}" if steps and steps != self.default_steps else ""
+        return cache_dir() / f"{self.name}{budget}-seed{seed}{suffix}.npz"
 
-    def is_cached(self, seed: int = 0) -> bool:
-        return self.path(seed).is_file()
+    def is_cached(self, seed: int = 0, steps: int = 0) -> bool:
+        return self.path(seed, steps).is_file()
+
+    def generate(self, seed: int = 0, steps: int = 0) -> TrajectoryDataset:
+        """Run the generator (`steps` 0: the default budget; only for datasets with one)."""
+        if steps and not self.default_steps:
+            raise DatasetError(f"built-in dataset {self.name!r} has a fixed size; it takes no step budget (--steps)")
+        if steps < 0:
+            raise DatasetError(f"{self.name}: steps={steps}; expected a positive step budget (0: the default)")
+        return self.make(seed, steps=steps or self.default_steps) if self.default_steps else self.make(seed)
 
 
 BUILTIN: dict[str, BuiltinDataset] = {}
 
 # Modules that register built-in datasets when imported (kept lazy: they may import gymnasium envs).
-_BUILTIN_MODULES = ["decision_transformer.data.demo", "decision_transformer.suite.datasets"]
+_BUILTIN_MODULES = ["decision_transformer.data.demo", "decision_transformer.suite.datasets", "decision_transformer.data.atari"]
 
 # (predicate on SRC, "module:function" taking SRC) for external formats, imported only when used.
 _FORMAT_LOADERS: list[tuple[Callable[[str], bool], str]] = [
@@ -82,15 +95,31 @@ def _call(target: str, *args):
     return getattr(importlib.import_module(module), func)(*args)
 
 
-def make_builtin(name: str, seed: int = 0, out: str | os.PathLike | None = None, force: bool = False) -> Path:
-    """Generate a built-in dataset into the cache (or `out`), unless already there. Returns the path."""
+def parse_builtin(src: str) -> tuple[str, int]:
+    """'NAME' -> (NAME, 0); 'NAME@STEPS' -> (NAME, STEPS)."""
+    name, at, steps = src.partition("@")
+    if not at:
+        return name, 0
+    if not steps.isdigit() or int(steps) <= 0:
+        raise DatasetError(f"{src}: expected NAME@STEPS with a positive integer step budget")
+    return name, int(steps)
+
+
+def make_builtin(name: str, seed: int = 0, out: str | os.PathLike | None = None, force: bool = False,
+                 steps: int = 0) -> Path:
+    """Generate a built-in dataset into the cache (or `out`), unless already there. Returns the path. `name`
+    may be NAME@STEPS; `steps` (0: the default) sets the budget of datasets that take one."""
+    name, at_steps = parse_builtin(name)
+    if at_steps and steps and at_steps != steps:
+        raise DatasetError(f"{name}@{at_steps}: conflicts with steps={steps}")
+    steps = steps or at_steps
     specs = builtin_datasets()
     if name not in specs:
         raise DatasetError(f"unknown built-in dataset {name!r}; known: {sorted(specs)}")
     spec = specs[name]
-    path = Path(out) if out is not None else spec.path(seed)
+    path = Path(out) if out is not None else spec.path(seed, steps)
     if force or not path.is_file():
-        dataset = spec.make(seed)
+        dataset = spec.generate(seed, steps)
         dataset.save(path)
     return path
 
@@ -104,7 +133,7 @@ def load_dataset(src: str, seed: int = 0) -> TrajectoryDataset:
     if src.endswith(".npz"):
         return TrajectoryDataset.load(src)
     specs = builtin_datasets()
-    if src in specs:
+    if src.partition("@")[0] in specs:  # NAME or NAME@STEPS
         return TrajectoryDataset.load(make_builtin(src, seed=seed))
     if Path(src).exists():
         raise DatasetError(f"{src}: unrecognised dataset file; expected .npz, .hdf5/.h5 or a directory of .parquet files")
