@@ -163,3 +163,12 @@ def test_results_record_terminated_versus_truncated():
 
 def policy_for_pendulum():
     return RolloutPolicy(model=RecordingModel(), prep=identity(4, 3, 1000, 10.0), discrete=False, act_dim=1)
+
+
+def test_a_one_step_context_acts_with_the_right_timesteps():
+    """K = 1 (the paper's context ablation): one position, the timestep still counts up within the episode."""
+    model = RecordingModel()
+    policy = RolloutPolicy(model=model, prep=identity(4, 1, 1000, 10.0), discrete=False, act_dim=1)
+    res = evaluate(policy, "InvertedPendulum-v5", [50.0], num_episodes=1, num_envs=1, seed=0, progress=False)[0]
+    ts = torch.stack([s[1][0] for s in model.seen]).numpy()
+    np.testing.assert_array_equal(ts, np.arange(res.lengths[0]))

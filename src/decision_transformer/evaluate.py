@@ -175,12 +175,13 @@ class DTAgent:
         """Shift `rows` left by one step and append the next step, its return-to-go decremented."""
         prep = self.policy.prep
         rtg = self.returns_to_go[rows, -1, 0] - prep.scale_returns(rewards)
+        t = self.timesteps[rows, -1] + 1  # read before the roll: with K = 1 there is no position -2
         for buf in self._buffers():
             buf[rows] = np.roll(buf[rows], -1, axis=1)
         self.actions[rows, -1] = 0  # a_t is unknown when predicting it; the model never reads it for step t
         self.states[rows, -1] = prep.normalize_states(obs)
         self.returns_to_go[rows, -1, 0] = rtg
-        self.timesteps[rows, -1] = prep.clip_timesteps(self.timesteps[rows, -2] + 1)
+        self.timesteps[rows, -1] = prep.clip_timesteps(t)
         self.mask[rows, -1] = 1
 
     def finish(self, row: int) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from ...config import model_config
 from ...data.registry import builtin_datasets, load_dataset
 from ...data.trajectories import TrajectoryDataset
 from ...envs_util import make_env
-from ...evaluate import DTAgent, RolloutPolicy, evaluate
+from ...evaluate import RolloutPolicy, evaluate
 from ...metrics import read_metrics
 from ...runner import FunctionAgent, run_episodes
 from ...train import TrainConfig
@@ -158,9 +158,7 @@ def evaluate_policy(cfg: PaperBenchConfig, policy: Any, env_id: str, targets: li
         saved = json.loads(path.read_text())
         return saved["returns"], saved["seconds"]
     t0 = time.perf_counter()
-    if isinstance(policy, RolloutPolicy) and policy.prep.context_len == 1:
-        returns = [_evaluate_k1(cfg, policy, env_id, t, spec["seed"]) for t in targets]
-    elif isinstance(policy, RolloutPolicy):
+    if isinstance(policy, RolloutPolicy):
         res = evaluate(policy, env_id, targets, num_episodes=spec["episodes"], seed=spec["seed"], progress=False,
                        dataset_name=base, env_kwargs=_env_kwargs(cfg))
         returns = [r.returns for r in res]
@@ -169,28 +167,3 @@ def evaluate_policy(cfg: PaperBenchConfig, policy: Any, env_id: str, targets: li
     seconds = round(time.perf_counter() - t0, 2)
     write_json(path, {"spec": spec, "returns": returns, "seconds": seconds})
     return returns, seconds
-
-
-class _K1Agent(DTAgent):
-    """DTAgent for K=1. WORKAROUND: evaluate.DTAgent.observe reads timesteps[:, -2], which a 1-step context does
-    not have (IndexError). The fix belongs in evaluate.py (take the next timestep from column -1 before the roll);
-    until it lands, this is DTAgent.observe for K=1."""
-
-    def observe(self, rows: np.ndarray, obs: np.ndarray, rewards: np.ndarray) -> None:
-        prep = self.policy.prep
-        self.returns_to_go[rows, -1, 0] -= prep.scale_returns(rewards)
-        self.actions[rows, -1] = 0
-        self.states[rows, -1] = prep.normalize_states(obs)
-        self.timesteps[rows, -1] = prep.clip_timesteps(self.timesteps[rows, -1] + 1)
-        self.mask[rows, -1] = 1
-
-
-def _evaluate_k1(cfg: PaperBenchConfig, policy: RolloutPolicy, env_id: str, target: float, seed: int) -> list[float]:
-    """evaluate()'s episodes (same runner, seeds and even split) with the K=1 agent."""
-    n = cfg.budget.eval_episodes
-    fns = [lambda: make_env(env_id, **_env_kwargs(cfg))] * min(n, 16)
-    probe = fns[0]()
-    shape, space = tuple(probe.observation_space.shape), probe.action_space
-    probe.close()
-    agent = _K1Agent(policy, target, min(n, 16), shape, space, seed=seed)
-    return run_episodes(agent, fns, n, seed=seed).returns
