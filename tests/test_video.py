@@ -1,0 +1,27 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from decision_transformer import DTConfig, DecisionTransformer
+from decision_transformer.data.preprocess import Preprocessing
+from decision_transformer.evaluate import RolloutPolicy, evaluate
+
+
+def test_record_videos_writes_one_mp4_per_episode_of_the_evaluated_length(tmp_path):
+    pytest.importorskip("imageio_ffmpeg")
+    imageio = pytest.importorskip("imageio.v2")
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    from decision_transformer.video import record_videos
+
+    torch.manual_seed(0)
+    model = DecisionTransformer(DTConfig(context_len=4, embed_dim=16, n_layer=1), 4, 1).eval()
+    policy = RolloutPolicy(model, Preprocessing(np.zeros(4), np.ones(4), 10.0, 4, 1000), False, 1)
+    files = record_videos(policy, "InvertedPendulum-v5", [20.0], tmp_path, num_episodes=2, seed=5)
+    assert [f.name for f in files] == ["target_20_seed_5.mp4", "target_20_seed_6.mp4"]
+    lengths = evaluate(policy, "InvertedPendulum-v5", [20.0], num_episodes=2, seed=5, progress=False)[0].lengths
+    for f, n in zip(files, lengths):
+        frames = imageio.mimread(f, memtest=False)
+        assert len(frames) == n + 1  # the reset frame and one per step
+        assert frames[0].ndim == 3 and frames[0].shape[2] == 3
