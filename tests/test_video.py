@@ -25,3 +25,18 @@ def test_record_videos_writes_one_mp4_per_episode_of_the_evaluated_length(tmp_pa
         frames = imageio.mimread(f, memtest=False)
         assert len(frames) == n + 1  # the reset frame and one per step
         assert frames[0].ndim == 3 and frames[0].shape[2] == 3
+
+
+def test_dt_eval_video_cli(tmp_path, dt):
+    pytest.importorskip("imageio_ffmpeg")
+    from conftest import make_dataset
+    from test_train import tiny_train
+    import dataclasses
+
+    d = make_dataset(lengths=(20, 30), obs_dim=2, act_dim=1, reward_scale=10.0)
+    d = dataclasses.replace(d, observations=np.concatenate([d.observations, d.observations], 1), env_id="InvertedPendulum-v5")
+    tiny_train(d.save(tmp_path / "pend.npz"), tmp_path / "run", steps=2)
+    res = dt("eval", tmp_path / "run", "--targets", "30", "--num-episodes", "2", "--video", tmp_path / "v",
+             "--video-episodes", "1", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["target_30_seed_0.mp4"]

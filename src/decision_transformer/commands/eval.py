@@ -31,6 +31,10 @@ class EvalCommand:
     """Cut episodes at this many steps (a time limit on the env; 0: the env's own limit)."""
     precision: str = "fp32"
     """fp32, bf16 (autocast) or auto (bf16 where the hardware has it); see precision.py."""
+    video: str = ""
+    """Also write MP4s of a few episodes per target into this directory (MuJoCo renders with MUJOCO_GL=egl)."""
+    video_episodes: int = 2
+    """Episodes per target to record with --video (reset seeds seed, seed + 1, ...)."""
     json: str = ""
     """Write per-target results here."""
     progress: bool = True
@@ -58,6 +62,16 @@ def run(args: argparse.Namespace) -> int:
                        precision=a.precision,
                        env_kwargs={"max_episode_steps": a.max_episode_steps} if a.max_episode_steps else None)
     print(results_table(results, loaded.meta.model_kind))
+    if a.video:
+        import os
+
+        os.environ.setdefault("MUJOCO_GL", "egl")  # offscreen rendering; read when mujoco first renders
+        from ..evaluate import RolloutPolicy
+        from ..video import record_videos
+
+        files = record_videos(RolloutPolicy.from_run(loaded, a.precision), env_id, targets, a.video,
+                              num_episodes=a.video_episodes, seed=a.seed, temperature=a.temperature)
+        print(f"wrote {len(files)} videos to {a.video}")
     if a.json:
         payload = {"run_dir": str(a.run_dir), "checkpoint": str(loaded.path), "env_id": env_id,
                    "model_kind": loaded.meta.model_kind, "dataset": loaded.meta.dataset, "step": loaded.meta.step,
