@@ -15,15 +15,16 @@ numbers below: its tuned MuJoCo-v3 entries, or (Hopper) SB3's PPO defaults with 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
+from typing import Any
 
 from ..atomic import atomic_path, write_json
 from ..data.registry import cache_dir
+from .learner import LearnerDir, SittingClock, next_multiple, require_sb3
+from .learner import read_snapshots  # noqa: F401  (re-exported: build.py, commands/suite.py, tests)
 from .policy import NumpyPolicy, export_sb3_ppo
 from .rollout import mean_return, policy_act_fn, rollout
 
@@ -129,17 +130,12 @@ class BehaviourConfig:
     """PPO hyperparameters."""
 
 
+CHECKPOINT, VECNORMALIZE = "checkpoint.zip", "vecnormalize.pkl"
+"""The work dir's resume point: the SB3 model and its VecNormalize statistics."""
+
+
 def work_dir(env_id: str) -> Path:
     return cache_dir() / "behaviour" / env_id
-
-
-def read_snapshots(directory: str | os.PathLike) -> list[dict]:
-    """The snapshots.jsonl records of a work dir, sorted by step."""
-    path = Path(directory) / "snapshots.jsonl"
-    if not path.is_file():
-        return []
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return sorted(records, key=lambda r: r["step"])
 
 
 def evaluate_policy(policy: NumpyPolicy, env_id: str, episodes: int, seed: int, stochastic: bool) -> tuple[float, float]:
@@ -149,53 +145,69 @@ def evaluate_policy(policy: NumpyPolicy, env_id: str, episodes: int, seed: int, 
 
 def train_behaviour(config: BehaviourConfig, directory: str | os.PathLike | None = None, resume: bool = True) -> Path:
     """Train (or resume) PPO, exporting snapshots. Returns the work directory."""
-    try:
-        import torch
-        from stable_baselines3 import PPO
-        from stable_baselines3.common.callbacks import BaseCallback
-        from stable_baselines3.common.env_util import make_vec_env
-        from stable_baselines3.common.vec_env import VecNormalize
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("behaviour training needs stable-baselines3: pip install 'decision-transformer[behaviour]'") from exc
+    require_sb3()
+    import torch
 
     torch.set_num_threads(1)
-    out = Path(directory) if directory is not None else work_dir(config.env_id)
-    (out / "snapshots").mkdir(parents=True, exist_ok=True)
-    log_path = out / "train.log"
-    ckpt, norm_path = out / "checkpoint.zip", out / "vecnormalize.pkl"
+    out = LearnerDir(Path(directory) if directory is not None else work_dir(config.env_id))
+    run = _PPORun(config, out, *_open_ppo(config, out, resume))
+    if run.model.num_timesteps == 0:
+        run.snapshot()  # step 0: the initial policy, first member of medium-replay
+    remaining = config.total_steps - int(run.model.num_timesteps)
+    if remaining > 0:
+        run.model.learn(total_timesteps=remaining, callback=run.callback(), reset_num_timesteps=False)
+        if not out.has_snapshot_at(run.model.num_timesteps):
+            run.snapshot()
+    out.log(f"done at step {run.model.num_timesteps}")
+    return out.path
+
+
+def _open_ppo(config: BehaviourConfig, out: LearnerDir, resume: bool):
+    """(model, VecNormalize env): resumed from the work dir's checkpoint if asked and there is one, else new."""
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
     s = config.ppo
-
-    def log(msg: str) -> None:
-        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
-        print(line, flush=True)
-        with open(log_path, "a") as f:
-            f.write(line + "\n")
-
+    ckpt, norm_path = out.path / CHECKPOINT, out.path / VECNORMALIZE
     venv = make_vec_env(config.env_id, n_envs=s.n_envs, seed=config.seed)
     if resume and ckpt.is_file() and norm_path.is_file():
         venv = VecNormalize.load(str(norm_path), venv)
         venv.training = True
         model = PPO.load(str(ckpt), env=venv, device="cpu")
-        log(f"resumed {config.env_id} at step {model.num_timesteps}")
-    else:
-        write_json(out / "config.json", asdict(config))
-        venv = VecNormalize(venv, norm_obs=True, norm_reward=s.normalize_reward, gamma=s.gamma)
-        act = torch.nn.ReLU if s.activation == "relu" else torch.nn.Tanh
-        model = PPO(
-            "MlpPolicy", venv, n_steps=s.n_steps, batch_size=s.batch_size, n_epochs=s.n_epochs, gamma=s.gamma,
-            gae_lambda=s.gae_lambda, learning_rate=s.learning_rate, ent_coef=s.ent_coef, clip_range=s.clip_range,
-            max_grad_norm=s.max_grad_norm, vf_coef=s.vf_coef, seed=config.seed, device="cpu", verbose=0,
-            policy_kwargs=dict(
-                log_std_init=s.log_std_init, ortho_init=s.ortho_init, activation_fn=act,
-                net_arch=dict(pi=list(s.net_arch), vf=list(s.net_arch)),
-            ),
-        )
-        log(f"started {config.env_id}: {asdict(config)}")
+        out.log(f"resumed {config.env_id} at step {model.num_timesteps}")
+        return model, venv
+    write_json(out.path / "config.json", asdict(config))
+    venv = VecNormalize(venv, norm_obs=True, norm_reward=s.normalize_reward, gamma=s.gamma)
+    act = torch.nn.ReLU if s.activation == "relu" else torch.nn.Tanh
+    model = PPO(
+        "MlpPolicy", venv, n_steps=s.n_steps, batch_size=s.batch_size, n_epochs=s.n_epochs, gamma=s.gamma,
+        gae_lambda=s.gae_lambda, learning_rate=s.learning_rate, ent_coef=s.ent_coef, clip_range=s.clip_range,
+        max_grad_norm=s.max_grad_norm, vf_coef=s.vf_coef, seed=config.seed, device="cpu", verbose=0,
+        policy_kwargs=dict(
+            log_std_init=s.log_std_init, ortho_init=s.ortho_init, activation_fn=act,
+            net_arch=dict(pi=list(s.net_arch), vf=list(s.net_arch)),
+        ),
+    )
+    out.log(f"started {config.env_id}: {asdict(config)}")
+    return model, venv
 
-    def snapshot() -> None:
-        step = int(model.num_timesteps)
-        policy = export_sb3_ppo(model, venv, config.env_id, step)
-        policy.save(out / "snapshots" / f"step_{step:08d}.npz")
+
+@dataclass
+class _PPORun:
+    """One sitting of PPO training: its model and env, and the snapshots (each also the resume point) it takes."""
+
+    config: BehaviourConfig
+    out: LearnerDir
+    model: Any
+    venv: Any
+
+    def snapshot(self) -> None:
+        """Export and evaluate the policy at the current step, then rewrite the checkpoint."""
+        config, step = self.config, int(self.model.num_timesteps)
+        policy = export_sb3_ppo(self.model, self.venv, config.env_id, step)
+        self.out.save_policy(policy, step)
         sto = evaluate_policy(policy, config.env_id, config.eval_episodes, seed=10_000 + step // 1000, stochastic=True)
         record = {"step": step, "stochastic_return": sto[0], "stochastic_std": sto[1], "time": time.time()}
         msg = f"step {step}: stochastic {sto[0]:.1f} +- {sto[1]:.1f}"
@@ -203,39 +215,37 @@ def train_behaviour(config: BehaviourConfig, directory: str | os.PathLike | None
             det = evaluate_policy(policy, config.env_id, config.eval_episodes, seed=20_000 + step // 1000, stochastic=False)
             record.update(deterministic_return=det[0], deterministic_std=det[1])
             msg += f", deterministic {det[0]:.1f} +- {det[1]:.1f}"
-        with open(out / "snapshots.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
-        with atomic_path(ckpt) as tmp:
-            model.save(tmp)  # SB3 appends .zip unless the path has a suffix; the temp name ends in .tmp
-        with atomic_path(norm_path) as tmp:
-            venv.save(str(tmp))
-        log(msg)
+        self.out.append_snapshot(record)
+        self.out.save_model(self.model, CHECKPOINT)
+        with atomic_path(self.out.path / VECNORMALIZE) as tmp:
+            self.venv.save(str(tmp))
+        self.out.log(msg)
 
-    def next_snapshot(step: int) -> int:
-        every = config.fine_snapshot_every if step < config.fine_until else config.snapshot_every
-        nxt = (step // every + 1) * every
-        return min(nxt, config.fine_until) if step < config.fine_until else nxt
+    def next_snapshot(self, step: int) -> int:
+        """Every `fine_snapshot_every` steps up to `fine_until` (which is one), then every `snapshot_every`."""
+        c = self.config
+        if step < c.fine_until:
+            return min(next_multiple(step, c.fine_snapshot_every), c.fine_until)
+        return next_multiple(step, c.snapshot_every)
 
-    class Snapshots(BaseCallback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.next_at = next_snapshot(model.num_timesteps)
-            self.t0, self.s0 = time.time(), model.num_timesteps
+    def callback(self):
+        """An SB3 callback that takes the snapshots due during `learn`, logging the speed of this sitting."""
+        from stable_baselines3.common.callbacks import BaseCallback
 
-        def _on_step(self) -> bool:
-            if self.num_timesteps >= self.next_at:
-                fps = (self.num_timesteps - self.s0) / max(time.time() - self.t0, 1e-9)
-                log(f"step {self.num_timesteps}: {fps:.0f} env steps/s since start of this sitting")
-                snapshot()
-                self.next_at = next_snapshot(self.num_timesteps)
-            return True
+        run = self
 
-    if model.num_timesteps == 0:
-        snapshot()  # step 0: the initial policy, first member of medium-replay
-    remaining = config.total_steps - int(model.num_timesteps)
-    if remaining > 0:
-        model.learn(total_timesteps=remaining, callback=Snapshots(), reset_num_timesteps=False)
-        if read_snapshots(out)[-1]["step"] != model.num_timesteps:
-            snapshot()
-    log(f"done at step {model.num_timesteps}")
-    return out
+        class Snapshots(BaseCallback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.next_at = run.next_snapshot(run.model.num_timesteps)
+                self.clock = SittingClock(run.model.num_timesteps)
+
+            def _on_step(self) -> bool:
+                if self.num_timesteps >= self.next_at:
+                    fps = self.clock.fps(self.num_timesteps)
+                    run.out.log(f"step {self.num_timesteps}: {fps:.0f} env steps/s since start of this sitting")
+                    run.snapshot()
+                    self.next_at = run.next_snapshot(self.num_timesteps)
+                return True
+
+        return Snapshots()

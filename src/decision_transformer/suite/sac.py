@@ -29,6 +29,7 @@ Hyperparameters: RL Baselines3 Zoo, hyperparams/sac.yml (DLR-RM/rl-baselines3-zo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -36,11 +37,14 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Iterator
+
 import numpy as np
 
-from ..atomic import atomic_path, write_json
+from ..atomic import atomic_path, write_json, write_text
 from ..data.registry import cache_dir
 from ..data.trajectories import DatasetError, Episode, TrajectoryDataset
+from .learner import LearnerDir, SittingClock, next_multiple, read_snapshots, require_sb3
 
 
 @dataclass(frozen=True)
@@ -122,162 +126,197 @@ def train_sac(
 
     `stop_at` ends this sitting at that env step (with a checkpoint), as SIGTERM/SIGINT do at any step.
     """
-    try:
-        import torch
-        from stable_baselines3 import SAC
-        from stable_baselines3.common.callbacks import BaseCallback
-        from stable_baselines3.common.env_util import make_vec_env
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("behaviour training needs stable-baselines3: pip install 'decision-transformer[behaviour]'") from exc
-
-    from .behaviour import evaluate_policy, read_snapshots
-    from .policy import export_sb3_sac
+    require_sb3()
+    import torch
 
     torch.set_num_threads(1)
-    out = Path(directory) if directory is not None else work_dir(config.env_id)
-    (out / "snapshots").mkdir(parents=True, exist_ok=True)
-    s = config.sac
+    out = LearnerDir(Path(directory) if directory is not None else work_dir(config.env_id))
+    run = _open_sitting(config, out, read_manifest(out.path) if resume else None)
+    with _stop_on_signals(out.log, handle_signals) as stop:
+        step = run.train(stop, stop_at)
+    out.log(f"{'stopped' if step < config.total_steps else 'done'} at step {step}")
+    return out.path
 
-    def log(msg: str) -> None:
-        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
-        print(line, flush=True)
-        with open(out / "train.log", "a") as f:
-            f.write(line + "\n")
 
-    manifest = read_manifest(out) if resume else None
-    cuts: list[int] = list(manifest["cuts"]) if manifest else []
-    wall_before = float(manifest["wall_s"]) if manifest else 0.0
-    seed = config.seed + 1000 * len(cuts) + (1000 if manifest else 0)
-    venv = make_vec_env(config.env_id, n_envs=s.n_envs, seed=seed, wrapper_class=_float_obs)
-    if manifest:
-        model = SAC.load(str(out / manifest["model"]), env=venv, device="cpu")
-        model.load_replay_buffer(str(out / manifest["replay_buffer"]))
-        model.set_random_seed(seed)
-        buf = model.replay_buffer
-        step = int(model.num_timesteps)
-        if step != manifest["step"] or stored_steps(buf) != step:
-            raise RuntimeError(f"{out}: checkpoint step {manifest['step']}, model step {step} and replay buffer "
-                               f"position {buf.pos} x {buf.n_envs} envs disagree")
-        if config.total_steps > buf.buffer_size * buf.n_envs:
-            raise ValueError(f"total_steps {config.total_steps} > replay buffer capacity "
-                             f"{buf.buffer_size * buf.n_envs}: it would wrap and lose the collection order")
-        if step > 0:  # the episodes in progress end here: the new sitting resets the envs
-            last = step // buf.n_envs - 1
-            open_ = buf.dones[last] == 0
-            buf.timeouts[last, open_] = 1.0
-            buf.dones[last, open_] = 1.0
-            cuts.append(step)
-        # snapshots past the checkpoint belong to a lost future: drop them (they are redone)
-        kept = [r for r in read_snapshots(out) if r["step"] <= step]
-        with atomic_path(out / "snapshots.jsonl") as tmp:
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
-        log(f"resumed {config.env_id} at step {step} (cuts {cuts})")
-    else:
-        if (s.buffer_size // s.n_envs) * s.n_envs < config.total_steps:
-            raise ValueError(f"buffer_size {s.buffer_size} < total_steps {config.total_steps}: the replay buffer "
-                             "would wrap and lose the collection order")
-        for p in [out / "snapshots.jsonl", out / "checkpoint.json"]:
-            p.unlink(missing_ok=True)
-        write_json(out / "config.json", asdict(config))
-        ent = s.ent_coef if s.ent_coef.startswith("auto") else float(s.ent_coef)
-        model = SAC(
-            "MlpPolicy", venv, learning_rate=s.learning_rate, buffer_size=s.buffer_size,
-            learning_starts=s.learning_starts, batch_size=s.batch_size, tau=s.tau, gamma=s.gamma,
-            train_freq=s.train_freq, gradient_steps=s.gradient_steps, ent_coef=ent,
-            policy_kwargs=dict(net_arch=list(s.net_arch)), seed=seed, device="cpu", verbose=0,
-        )
-        log(f"started {config.env_id}: {asdict(config)}")
+@dataclass
+class _Sitting:
+    """One sitting of SAC training: the model, its work dir, and what its snapshots and checkpoints record."""
 
-    t0, step0 = time.time(), int(model.num_timesteps)
+    config: SACConfig
+    out: LearnerDir
+    model: Any
+    cuts: list[int]
+    """Env steps at which earlier sittings ended (see the module doc)."""
+    clock: SittingClock
 
-    def wall() -> float:
-        return wall_before + time.time() - t0
-
-    def snapshot(step: int) -> None:
-        policy = export_sb3_sac(model, config.env_id, step)
-        policy.save(out / "snapshots" / f"step_{step:08d}.npz")
-        ret, std = evaluate_policy(policy, config.env_id, config.eval_episodes, seed=10_000 + step // 1000, stochastic=True)
-        fps = (step - step0) / max(time.time() - t0, 1e-9)
-        record = {"step": step, "stochastic_return": ret, "stochastic_std": std, "episodes": config.eval_episodes,
-                  "wall_s": round(wall(), 1), "time": time.time()}
-        with open(out / "snapshots.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
-        log(f"step {step}: sampled-action return {ret:.1f} +- {std:.1f}; {fps:.1f} env steps/s this sitting")
-
-    def checkpoint(step: int) -> None:
-        old = read_manifest(out)
-        model_name, buffer_name = f"model_{step:08d}.zip", f"replay_{step:08d}.pkl"
-        with atomic_path(out / model_name) as tmp:
-            model.save(tmp)  # the temp name has a suffix, so SB3 does not append .zip
-        with atomic_path(out / buffer_name) as tmp:
-            model.save_replay_buffer(tmp)
-        write_json(out / "checkpoint.json", {
-            "step": step, "model": model_name, "replay_buffer": buffer_name, "n_envs": s.n_envs, "cuts": cuts,
-            "wall_s": round(wall(), 1), "time": time.time(),
-        })
-        if old:
-            for name in (old["model"], old["replay_buffer"]):
-                if name not in (model_name, buffer_name):
-                    (out / name).unlink(missing_ok=True)
-        log(f"checkpoint at step {step} ({wall() / 3600:.2f} h of training wall time in all)")
-
-    stop_flag = threading.Event()
-    previous: dict = {}
-
-    def on_signal(signum, frame) -> None:
-        log(f"got signal {signum}: stopping at the next env step and writing a checkpoint")
-        stop_flag.set()
-        for sig, handler in previous.items():  # a second signal acts as usual
-            signal.signal(sig, handler)
-
-    if handle_signals and threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            previous[sig] = signal.getsignal(sig)
-            signal.signal(sig, on_signal)
-
-    class Stopper(BaseCallback):
-        def _on_step(self) -> bool:
-            return not stop_flag.is_set()
-
-    def next_multiple(step: int, every: int) -> int:
-        return (step // every + 1) * every
-
-    try:
+    def train(self, stop: threading.Event, stop_at: int | None) -> int:
+        """Learn up to `total_steps` (or `stop_at`, or until `stop` is set), snapshotting and checkpointing on
+        schedule, then write a final checkpoint. Returns the env step reached."""
+        config, model = self.config, self.model
         step = int(model.num_timesteps)
         if step == 0:
-            snapshot(0)  # the initial policy (SAC acts uniformly at random until learning_starts anyway)
+            self.snapshot(0)  # the initial policy (SAC acts uniformly at random until learning_starts anyway)
         next_snap, next_ckpt = next_multiple(step, config.snapshot_every), next_multiple(step, config.checkpoint_every)
         dirty = False
-        while step < config.total_steps and not stop_flag.is_set():
+        while step < config.total_steps and not stop.is_set():
             target = min(next_snap, next_ckpt, config.total_steps, step + 1000)
             if stop_at is not None:
                 if step >= stop_at:
                     break
                 target = min(target, stop_at)
-            model.learn(total_timesteps=target - step, callback=Stopper(), reset_num_timesteps=False,
-                        log_interval=10**9, progress_bar=False)
-            # a stop inside learn() counts the step whose transition SB3 did not store: count what is stored
-            buf = model.replay_buffer
-            model.num_timesteps = stored_steps(buf)
-            step, dirty = int(model.num_timesteps), True
-            if stop_flag.is_set():
+            step, dirty = _learn(model, target - step, stop), True
+            if stop.is_set():
                 break
             if step >= next_snap:
-                snapshot(step)
+                self.snapshot(step)
                 next_snap = next_multiple(step, config.snapshot_every)
             if step >= next_ckpt:
-                checkpoint(step)
+                self.checkpoint(step)
                 dirty = False
                 next_ckpt = next_multiple(step, config.checkpoint_every)
-        if dirty or read_manifest(out) is None:
-            if step >= config.total_steps and (not read_snapshots(out) or read_snapshots(out)[-1]["step"] != step):
-                snapshot(step)
-            checkpoint(step)
+        if dirty or read_manifest(self.out.path) is None:
+            if step >= config.total_steps and not self.out.has_snapshot_at(step):
+                self.snapshot(step)
+            self.checkpoint(step)
+        return step
+
+    def snapshot(self, step: int) -> None:
+        """Export the policy at `step`, evaluate it with sampled actions, record and log the result."""
+        from . import behaviour  # looked up at each call (the tests patch evaluate_policy)
+        from .policy import export_sb3_sac
+
+        config = self.config
+        policy = export_sb3_sac(self.model, config.env_id, step)
+        self.out.save_policy(policy, step)
+        ret, std = behaviour.evaluate_policy(policy, config.env_id, config.eval_episodes, seed=10_000 + step // 1000,
+                                             stochastic=True)
+        fps = self.clock.fps(step)
+        record = {"step": step, "stochastic_return": ret, "stochastic_std": std, "episodes": config.eval_episodes,
+                  "wall_s": round(self.clock.wall(), 1), "time": time.time()}
+        self.out.append_snapshot(record)
+        self.out.log(f"step {step}: sampled-action return {ret:.1f} +- {std:.1f}; {fps:.1f} env steps/s this sitting")
+
+    def checkpoint(self, step: int) -> None:
+        """Write model and replay buffer at `step`, point checkpoint.json at them, remove the previous ones."""
+        out = self.out.path
+        old = read_manifest(out)
+        model_name, buffer_name = f"model_{step:08d}.zip", f"replay_{step:08d}.pkl"
+        self.out.save_model(self.model, model_name)
+        with atomic_path(out / buffer_name) as tmp:
+            self.model.save_replay_buffer(tmp)
+        write_json(out / "checkpoint.json", {
+            "step": step, "model": model_name, "replay_buffer": buffer_name, "n_envs": self.config.sac.n_envs,
+            "cuts": self.cuts, "wall_s": round(self.clock.wall(), 1), "time": time.time(),
+        })
+        if old:
+            for name in (old["model"], old["replay_buffer"]):
+                if name not in (model_name, buffer_name):
+                    (out / name).unlink(missing_ok=True)
+        self.out.log(f"checkpoint at step {step} ({self.clock.wall() / 3600:.2f} h of training wall time in all)")
+
+
+def _open_sitting(config: SACConfig, out: LearnerDir, manifest: dict | None) -> _Sitting:
+    """Resume from `manifest` (the latest checkpoint), or start a new run when there is none."""
+    from stable_baselines3.common.env_util import make_vec_env
+
+    cuts: list[int] = list(manifest["cuts"]) if manifest else []
+    wall_before = float(manifest["wall_s"]) if manifest else 0.0
+    seed = config.seed + 1000 * len(cuts) + (1000 if manifest else 0)
+    venv = make_vec_env(config.env_id, n_envs=config.sac.n_envs, seed=seed, wrapper_class=_float_obs)
+    if manifest:
+        model = _resume_model(config, out, manifest, venv, seed, cuts)
+    else:
+        model = _new_model(config, out, venv, seed)
+    return _Sitting(config, out, model, cuts, SittingClock(int(model.num_timesteps), wall_before))
+
+
+def _resume_model(config: SACConfig, out: LearnerDir, manifest: dict, venv, seed: int, cuts: list[int]):
+    """The checkpointed model with its replay buffer; its open episodes are cut (appended to `cuts`)."""
+    from stable_baselines3 import SAC
+
+    model = SAC.load(str(out.path / manifest["model"]), env=venv, device="cpu")
+    model.load_replay_buffer(str(out.path / manifest["replay_buffer"]))
+    model.set_random_seed(seed)
+    buf = model.replay_buffer
+    step = int(model.num_timesteps)
+    if step != manifest["step"] or stored_steps(buf) != step:
+        raise RuntimeError(f"{out.path}: checkpoint step {manifest['step']}, model step {step} and replay buffer "
+                           f"position {buf.pos} x {buf.n_envs} envs disagree")
+    if config.total_steps > buf.buffer_size * buf.n_envs:
+        raise ValueError(f"total_steps {config.total_steps} > replay buffer capacity "
+                         f"{buf.buffer_size * buf.n_envs}: it would wrap and lose the collection order")
+    if step > 0:  # the episodes in progress end here: the new sitting resets the envs
+        last = step // buf.n_envs - 1
+        open_ = buf.dones[last] == 0
+        buf.timeouts[last, open_] = 1.0
+        buf.dones[last, open_] = 1.0
+        cuts.append(step)
+    # snapshots past the checkpoint belong to a lost future: drop them (they are redone)
+    kept = [r for r in read_snapshots(out.path) if r["step"] <= step]
+    write_text(out.path / "snapshots.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
+    out.log(f"resumed {config.env_id} at step {step} (cuts {cuts})")
+    return model
+
+
+def _new_model(config: SACConfig, out: LearnerDir, venv, seed: int):
+    """A new SAC model (after clearing the work dir's manifest and snapshot records and writing config.json)."""
+    from stable_baselines3 import SAC
+
+    s = config.sac
+    if (s.buffer_size // s.n_envs) * s.n_envs < config.total_steps:
+        raise ValueError(f"buffer_size {s.buffer_size} < total_steps {config.total_steps}: the replay buffer "
+                         "would wrap and lose the collection order")
+    for p in [out.path / "snapshots.jsonl", out.path / "checkpoint.json"]:
+        p.unlink(missing_ok=True)
+    write_json(out.path / "config.json", asdict(config))
+    ent = s.ent_coef if s.ent_coef.startswith("auto") else float(s.ent_coef)
+    model = SAC(
+        "MlpPolicy", venv, learning_rate=s.learning_rate, buffer_size=s.buffer_size,
+        learning_starts=s.learning_starts, batch_size=s.batch_size, tau=s.tau, gamma=s.gamma,
+        train_freq=s.train_freq, gradient_steps=s.gradient_steps, ent_coef=ent,
+        policy_kwargs=dict(net_arch=list(s.net_arch)), seed=seed, device="cpu", verbose=0,
+    )
+    out.log(f"started {config.env_id}: {asdict(config)}")
+    return model
+
+
+def _learn(model, steps: int, stop: threading.Event) -> int:
+    """`model.learn` for `steps` env steps, ending early once `stop` is set. Returns the env steps stored."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Stopper(BaseCallback):
+        def _on_step(self) -> bool:
+            return not stop.is_set()
+
+    model.learn(total_timesteps=steps, callback=Stopper(), reset_num_timesteps=False,
+                log_interval=10**9, progress_bar=False)
+    # a stop inside learn() counts the step whose transition SB3 did not store: count what is stored
+    model.num_timesteps = stored_steps(model.replay_buffer)
+    return int(model.num_timesteps)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(log, enabled: bool) -> Iterator[threading.Event]:
+    """An event that the first SIGTERM/SIGINT sets (a second acts as usual); the handlers are restored on exit.
+    Signals are only caught when `enabled` and on the main thread."""
+    stop = threading.Event()
+    previous: dict = {}
+
+    def on_signal(signum, frame) -> None:
+        log(f"got signal {signum}: stopping at the next env step and writing a checkpoint")
+        stop.set()
+        for sig, handler in previous.items():  # a second signal acts as usual
+            signal.signal(sig, handler)
+
+    if enabled and threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.getsignal(sig)
+            signal.signal(sig, on_signal)
+    try:
+        yield stop
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    log(f"{'stopped' if step < config.total_steps else 'done'} at step {step}")
-    return out
 
 
 def stored_steps(buffer) -> int:
