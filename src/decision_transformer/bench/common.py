@@ -4,8 +4,10 @@ Spreads are sample standard deviations (n - 1) over seeds, labelled as such in e
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
+import io
 import functools
 import os
 import platform
@@ -86,3 +88,19 @@ def markdown_table(results: dict[str, dict[str, list[float]]], data_names: list[
             cells.append(cell)
         lines.append(f"| {labels.get(method, method)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+class BaselinesUnavailable(ImportError):
+    """d3rlpy is not installed."""
+
+
+def d3rlpy_module():
+    """d3rlpy, or BaselinesUnavailable naming the extra to install."""
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # d3rlpy imports the old `gym`, which prints a notice
+            import d3rlpy
+    except ImportError as exc:
+        raise BaselinesUnavailable(
+            "the d3rlpy baselines (CQL, IQL, TD3+BC, BEAR) need d3rlpy: pip install 'decision-transformer[baselines]' "
+            "(d3rlpy==2.8.0)") from exc
+    return d3rlpy

@@ -6,14 +6,13 @@ Key-to-Door that observation does not show whether the key is held once phase 1 
 
 from __future__ import annotations
 
-import contextlib
-import io
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from ..data.trajectories import TrajectoryDataset
+from .common import d3rlpy_module
 
 
 @dataclass(frozen=True)
@@ -40,17 +39,6 @@ class CQLConfig:
     """Seeds d3rlpy (torch and numpy)."""
 
 
-def _d3rlpy():
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):  # d3rlpy imports the old `gym`, which prints a notice
-            import d3rlpy
-    except ImportError as exc:
-        raise ImportError(
-            "the CQL baseline needs d3rlpy: pip install 'decision-transformer[baselines]' (d3rlpy==2.8.0)"
-        ) from exc
-    return d3rlpy
-
-
 def train_discrete_cql(dataset: TrajectoryDataset, cfg: CQLConfig, progress: bool = False,
                        callback: Callable[[int, Callable[[np.ndarray], np.ndarray]], None] | None = None,
                        callback_every: int = 0) -> Callable[[np.ndarray], np.ndarray]:
@@ -58,7 +46,7 @@ def train_discrete_cql(dataset: TrajectoryDataset, cfg: CQLConfig, progress: boo
     `callback(step, policy)` runs every `callback_every` steps (a learning curve; training continues after)."""
     if not dataset.discrete_actions:
         raise ValueError(f"{dataset.source}: DiscreteCQL needs discrete actions (field 'actions' is float)")
-    d3rlpy = _d3rlpy()
+    d3rlpy = d3rlpy_module()
     d3rlpy.seed(cfg.seed)
     picker = d3rlpy.dataset.MultiStepTransitionPicker(cfg.n_steps, cfg.gamma) if cfg.n_steps > 1 else None
     mdp = d3rlpy.dataset.MDPDataset(

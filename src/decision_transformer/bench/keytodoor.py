@@ -167,9 +167,9 @@ def run_keytodoor(cfg: KeyToDoorBenchConfig, out_dir: str | Path, command: str =
     seeds = list(range(cfg.first_seed, cfg.first_seed + cfg.seeds))
     check_seeds(seeds, cfg.selection_seeds, cfg.selection_run)
     if "cql" in cfg.methods:
-        from .cql import _d3rlpy
+        from .common import d3rlpy_module
 
-        _d3rlpy()  # fail now, not after an hour of training, if the baselines extra is missing
+        d3rlpy_module()  # fail now, not after an hour of training, if the baselines extra is missing
     out_dir = Path(out_dir)
     git_commit()  # pin the commit this run starts from (provenance reads it at the end)
     t0 = time.perf_counter()

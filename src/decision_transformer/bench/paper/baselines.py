@@ -33,24 +33,11 @@ import numpy as np
 
 from ...atomic import atomic_path, write_json
 from ...data.trajectories import TrajectoryDataset
+from ..common import BaselinesUnavailable, d3rlpy_module  # noqa: F401  (re-exported for cells.py)
 
 ActFn = Callable[[np.ndarray], np.ndarray]
 
 
-class BaselinesUnavailable(ImportError):
-    """d3rlpy is not installed."""
-
-
-def d3rlpy_module():
-    """d3rlpy, or BaselinesUnavailable naming the extra to install."""
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):  # d3rlpy imports the old `gym`, which prints a notice
-            import d3rlpy
-    except ImportError as exc:
-        raise BaselinesUnavailable(
-            "the cql / iql / td3bc / bear baselines need d3rlpy: pip install 'decision-transformer[baselines]' "
-            "(d3rlpy==2.8.0)") from exc
-    return d3rlpy
 
 
 @dataclass(frozen=True)
