@@ -1,0 +1,160 @@
+"""Atari: the preprocessed env (envs/atari.py), frame stacking (data/frames.py), the built-in ALE datasets
+(data/atari.py) and the CLI pipeline data make -> train -> eval. Skipped when ale-py is not installed."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ale_py")
+pytest.importorskip("cv2")
+
+from decision_transformer.data import Episode, TrajectoryDataset  # noqa: E402
+from decision_transformer.data.frames import FrameStackSampler, StackedFrames, model_state_shape  # noqa: E402
+from decision_transformer.data.preprocess import Preprocessing  # noqa: E402
+from decision_transformer.data.registry import DatasetError, builtin_datasets, make_builtin, parse_builtin  # noqa: E402
+from decision_transformer.envs_util import make_env  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def breakout():
+    env = make_env("dt/Breakout-v0")
+    yield env
+    env.close()
+
+
+def record(env, seeds, steps_per_episode, rng):
+    """Episodes of random actions: (dataset of single frames, the env's stacked observations per step)."""
+    episodes, stacks = [], []
+    for seed, n in zip(seeds, steps_per_episode):
+        obs, _ = env.reset(seed=seed)
+        frames, acts, rews, full = [], [], [], []
+        for _ in range(n):
+            full.append(obs)
+            frames.append(obs[-1])
+            a = int(rng.integers(env.action_space.n))
+            obs, r, term, trunc, _ = env.step(a)
+            acts.append(a)
+            rews.append(r)
+        done = np.zeros(n, bool)
+        done[-1] = True
+        episodes.append(Episode(np.stack(frames), np.array(acts), np.array(rews, np.float32), np.zeros(n, bool), done))
+        stacks.append(np.stack(full))
+    return TrajectoryDataset.from_episodes(episodes, env_id="dt/Breakout-v0"), np.concatenate(stacks)
+
+
+def test_env_preprocessing(breakout):
+    env = breakout
+    assert env.observation_space.shape == (4, 84, 84) and env.observation_space.dtype == np.uint8
+    assert env.action_space.n == 4
+    ale = env.unwrapped.ale
+    assert ale.getFloat("repeat_action_probability") == 0.0
+    assert ale.getInt("max_num_frames_per_episode") == 108_000
+    noops = set()
+    for seed in range(6):
+        obs, info = env.reset(seed=seed)
+        assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8
+        assert all((obs[k] == obs[0]).all() for k in range(4))  # the stack starts as the reset frame, 4 times
+        start = info["episode_frame_number"]  # frames stepped at reset = the no-ops (frame skip 1 underneath)
+        noops.add(start)
+        obs, _, _, _, info = env.step(0)
+        assert info["episode_frame_number"] == start + 4  # frame skip 4
+    assert all(1 <= n <= 30 for n in noops) and len(noops) > 1
+
+
+def test_life_loss_does_not_end_the_episode(breakout):
+    env = breakout
+    _, info = env.reset(seed=0)
+    lives, rng = info["lives"], np.random.default_rng(0)
+    for _ in range(2000):
+        _, _, terminated, truncated, info = env.step(1 if rng.random() < 0.3 else int(rng.integers(4)))
+        if info["lives"] < lives:
+            assert not terminated and not truncated
+            return
+    pytest.fail("no life lost in 2000 random steps")
+
+
+def test_frame_stacking_equals_env_observations(breakout):
+    data, env_obs = record(breakout, seeds=[3, 4], steps_per_episode=[7, 12], rng=np.random.default_rng(0))
+    assert data.observations.shape == (19, 84, 84) and model_state_shape(data) == (4, 84, 84)
+    stacked = StackedFrames(data.observations, data.episode_starts)
+    assert np.array_equal(stacked[np.arange(19)], env_obs)  # episode starts repeat the first frame, as the env
+    # a training batch (whole episodes, left-padded) holds exactly what the agent gets from the env
+    prep = Preprocessing.fit(data, context_len=12, max_ep_len=100)
+    sampler = FrameStackSampler(data, prep, episode=True)
+    batch = sampler.inner.episodes(np.array([0, 1]))
+    assert batch.states.shape == (2, 12, 4, 84, 84)
+    real = batch.attention_mask.numpy().astype(bool)
+    got = batch.states.numpy()[real]  # (19, 4, 84, 84), episode 0 then 1
+    assert np.array_equal(got.view(np.uint32), prep.normalize_states(env_obs).view(np.uint32))  # byte-identical
+    assert (batch.states.numpy()[~real] == 0).all()
+    # window batches: shapes and the [0, 1] range
+    window = FrameStackSampler(data, Preprocessing.fit(data, 5, 100)).sample(8, np.random.default_rng(0))
+    assert window.states.shape == (8, 5, 4, 84, 84) and window.states.dtype.is_floating_point
+    assert 0.0 <= float(window.states.min()) and float(window.states.max()) <= 1.0
+
+
+def test_builtin_budget_names(tmp_path, monkeypatch):
+    monkeypatch.setenv("DT_CACHE_DIR", str(tmp_path))
+    spec = builtin_datasets()["breakout-mixed"]
+    assert spec.path(0) == tmp_path / "breakout-mixed-seed0.npz"
+    assert spec.path(0, spec.default_steps) == spec.path(0)
+    assert spec.path(1, 5000) == tmp_path / "breakout-mixed-steps5000-seed1.npz"
+    assert parse_builtin("breakout-mixed@5000") == ("breakout-mixed", 5000)
+    with pytest.raises(DatasetError, match="NAME@STEPS"):
+        parse_builtin("breakout-mixed@x")
+    with pytest.raises(DatasetError, match="fixed size"):
+        make_builtin("pendulum-mixed", steps=100)
+
+
+def test_breakout_mixed_small(tmp_path):
+    from decision_transformer.data.atari import make_atari_mixed
+
+    d = make_atari_mixed("Breakout", seed=0, steps=450)
+    assert d.num_steps == 450 and d.observations.dtype == np.uint8 and d.observations.shape[1:] == (84, 84)
+    assert d.env_id == "dt/Breakout-v0" and d.discrete_actions and d.episode_lengths.max() <= 200
+    assert (d.terminations | d.truncations)[d.episode_ends - 1].all()
+
+
+def test_missing_ale_py_names_the_extra(monkeypatch):
+    from decision_transformer.envs.atari import make_atari_env
+
+    monkeypatch.setitem(sys.modules, "ale_py", None)
+    with pytest.raises(ImportError, match=r"\[atari\]"):
+        make_atari_env("Breakout")
+
+
+def test_cli_make_train_eval(tmp_path, dt):
+    data = tmp_path / "breakout.npz"
+    r = dt("data", "make", "breakout-mixed", "--steps", "300", "--out", data)
+    assert r.returncode == 0, r.stderr
+    run = tmp_path / "run"
+    r = dt("train", "--dataset", data, "--out", run, "--steps", "5", "--batch-size", "4", "--context-len", "4",
+           "--embed-dim", "32", "--n-layer", "1", "--n-head", "1", "--warmup-steps", "5", "--log-every", "5",
+           "--torch-threads", "1", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "eval.json"
+    r = dt("eval", run, "--num-episodes", "1", "--targets", "10", "--temperature", "1", "--max-episode-steps", "40",
+           "--no-progress", "--json", out)
+    assert r.returncode == 0, r.stderr
+    import json
+
+    res = json.loads(out.read_text())
+    assert res["env_id"] == "dt/Breakout-v0" and res["results"][0]["lengths"][0] <= 40
+
+
+@pytest.mark.slow
+def test_cli_done_when(tmp_path, dt, monkeypatch):
+    """Issue 15's "done when": data make --steps 5000, train a few hundred steps, eval 2 episodes (~3 min)."""
+    monkeypatch.setenv("DT_CACHE_DIR", str(tmp_path / "cache"))
+    assert dt("data", "make", "breakout-mixed", "--steps", "5000").returncode == 0
+    run = tmp_path / "run"
+    r = dt("train", "--dataset", "breakout-mixed@5000", "--out", run, "--steps", "300", "--batch-size", "16",
+           "--context-len", "10", "--embed-dim", "64", "--n-layer", "2", "--n-head", "2", "--warmup-steps", "50",
+           "--lr", "6e-4", "--torch-threads", "1", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    r = dt("eval", run, "--num-episodes", "2", "--targets", "20", "--temperature", "1", "--max-episode-steps", "2000",
+           "--no-progress")
+    assert r.returncode == 0 and "dt" in r.stdout, r.stderr
