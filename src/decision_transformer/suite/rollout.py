@@ -8,7 +8,8 @@ whole batch each step. Same seed, same arguments -> identical episodes on the sa
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 
@@ -53,6 +54,41 @@ def rollout(
     `act_fn` may be a schedule `[(act_fn, steps), ...]` (step mode only, `num_steps` = the total): the envs keep
     running across segments, so an episode can span a policy change, as in on-policy training.
     """
+    schedule, num_steps = _check_mode(act_fn, num_steps, num_episodes)
+    if num_episodes is not None:
+        num_envs = max(1, min(num_envs, num_episodes))
+    envs = [make_env(env_id) for _ in range(num_envs)]
+    rng = np.random.default_rng(seed)
+    obs = np.stack([env.reset(seed=seed * 1000 + i)[0] for i, env in enumerate(envs)]).astype(np.float32)
+    run = _Lockstep(envs, obs, num_steps, num_episodes, _progress_bar(progress, num_steps, num_episodes))
+    try:
+        while run.active.any():
+            idx = np.flatnonzero(run.active)
+            if num_steps is not None:
+                idx = idx[: num_steps - run.collected]
+            fn = act_fn
+            if schedule is not None:
+                fn = _current(schedule, run.collected)
+                idx = idx[: _segment_left(schedule, run.collected)]
+            actions = fn(run.obs, rng)  # the whole batch, so RNG use does not depend on which envs are active
+            for i in idx:
+                run.step(i, actions[i])
+            if run.bar is not None and num_steps is not None:
+                run.bar.update(len(idx))
+            if num_steps is not None and run.collected >= num_steps:
+                break
+    finally:
+        if run.bar is not None:
+            run.bar.close()
+        for env in envs:
+            env.close()
+    if num_steps is not None:
+        run.cut_running()
+    return run.done_episodes
+
+
+def _check_mode(act_fn, num_steps: int | None, num_episodes: int | None):
+    """(the schedule or None, num_steps) after checking that the arguments name exactly one mode."""
     if isinstance(act_fn, list):
         if num_episodes is not None:
             raise ValueError("a schedule of policies needs num_steps mode")
@@ -68,66 +104,70 @@ def rollout(
         raise ValueError("give exactly one of num_steps or num_episodes")
     if num_steps is not None and num_steps <= 0:
         raise ValueError(f"num_steps={num_steps}; expected a positive number")
-    if num_episodes is not None:
-        num_envs = max(1, min(num_envs, num_episodes))
-    envs = [make_env(env_id) for _ in range(num_envs)]
-    rng = np.random.default_rng(seed)
-    obs = np.stack([env.reset(seed=seed * 1000 + i)[0] for i, env in enumerate(envs)]).astype(np.float32)
-    buffers: list[dict[str, list]] = [_new_buffer() for _ in envs]
-    done_episodes: list[Episode] = []
-    active = np.ones(num_envs, bool)  # env still allowed to start/continue episodes
-    started = num_envs  # episodes started (episode mode)
-    collected = 0
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    return schedule, num_steps
 
-        bar = tqdm(total=num_steps or num_episodes, desc=progress, unit="step" if num_steps else "ep", leave=False)
-    try:
-        while active.any():
-            idx = np.flatnonzero(active)
-            if num_steps is not None:
-                idx = idx[: num_steps - collected]
-            fn = act_fn
-            if schedule is not None:
-                fn = _current(schedule, collected)
-                idx = idx[: _segment_left(schedule, collected)]
-            actions = fn(obs, rng)  # the whole batch, so RNG use does not depend on which envs are active
-            for i in idx:
-                next_obs, reward, terminated, truncated, _ = envs[i].step(actions[i])
-                buf = buffers[i]
-                buf["observations"].append(obs[i].copy())  # a copy: row i is overwritten below
-                buf["actions"].append(actions[i])
-                buf["rewards"].append(float(reward))
-                buf["terminations"].append(bool(terminated))
-                buf["truncations"].append(bool(truncated) and not terminated)
-                collected += 1
-                if terminated or truncated:
-                    done_episodes.append(_to_episode(buf))
-                    buffers[i] = _new_buffer()
-                    if bar is not None and num_episodes is not None:
-                        bar.update(1)
-                    if num_episodes is not None and started >= num_episodes:
-                        active[i] = False
-                        continue
-                    started += 1
-                    next_obs, _ = envs[i].reset()
-                obs[i] = next_obs
-            if bar is not None and num_steps is not None:
-                bar.update(len(idx))
-            if num_steps is not None and collected >= num_steps:
-                break
-    finally:
-        if bar is not None:
-            bar.close()
-        for env in envs:
-            env.close()
-    if num_steps is not None:
-        for buf in buffers:
+
+def _progress_bar(progress: str | None, num_steps: int | None, num_episodes: int | None):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=num_steps or num_episodes, desc=progress, unit="step" if num_steps else "ep", leave=False)
+
+
+@dataclass
+class _Lockstep:
+    """The envs of one rollout, their current observations, and what they have collected so far."""
+
+    envs: list
+    obs: np.ndarray
+    """(num_envs, ...) current observation of each env (float32)."""
+    num_steps: int | None
+    num_episodes: int | None
+    bar: Any = None
+    buffers: list[dict[str, list]] = field(init=False)
+    """The running episode of each env."""
+    active: np.ndarray = field(init=False)
+    """Env still allowed to start/continue episodes."""
+    started: int = field(init=False)
+    """Episodes started (episode mode)."""
+    collected: int = 0
+    done_episodes: list[Episode] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.buffers = [_new_buffer() for _ in self.envs]
+        self.active = np.ones(len(self.envs), bool)
+        self.started = len(self.envs)
+
+    def step(self, i: int, action: np.ndarray) -> None:
+        """Step env `i` with `action`, record the transition; at an episode's end, store it and reset the env
+        (or, in episode mode once enough episodes are started, retire the env)."""
+        next_obs, reward, terminated, truncated, _ = self.envs[i].step(action)
+        buf = self.buffers[i]
+        buf["observations"].append(self.obs[i].copy())  # a copy: row i is overwritten below
+        buf["actions"].append(action)
+        buf["rewards"].append(float(reward))
+        buf["terminations"].append(bool(terminated))
+        buf["truncations"].append(bool(truncated) and not terminated)
+        self.collected += 1
+        if terminated or truncated:
+            self.done_episodes.append(_to_episode(buf))
+            self.buffers[i] = _new_buffer()
+            if self.bar is not None and self.num_episodes is not None:
+                self.bar.update(1)
+            if self.num_episodes is not None and self.started >= self.num_episodes:
+                self.active[i] = False
+                return
+            self.started += 1
+            next_obs, _ = self.envs[i].reset()
+        self.obs[i] = next_obs
+
+    def cut_running(self) -> None:
+        """Store the episodes still running, marked truncated unless they just terminated."""
+        for buf in self.buffers:
             if buf["rewards"]:
                 buf["truncations"][-1] = buf["truncations"][-1] or not buf["terminations"][-1]
-                done_episodes.append(_to_episode(buf))
-    return done_episodes
+                self.done_episodes.append(_to_episode(buf))
 
 
 def _current(schedule: list[tuple[ActFn, int]], collected: int) -> ActFn:
