@@ -65,13 +65,46 @@ def load_hf_trajectories(
     files = parquet_files(root)
     pa = import_optional("pyarrow", "Reading Hugging Face parquet trajectories")
     pq = import_optional("pyarrow.parquet", "Reading Hugging Face parquet trajectories")
+    where = str(root) if len(files) > 1 else str(files[0])
+    table, columns, use_flags = _read_table(root, files, where, pa, pq)
+    values, steps = _step_values(where, table, columns, pa)
+    if (steps == 0).any():
+        warnings.warn(f"{where}: {int((steps == 0).sum())} row(s) with 0 steps skipped", stacklevel=2)
+    if steps.sum() == 0:
+        raise DatasetError(f"{where}: the dataset is empty (every row has 0 steps); expected at least one step")
+
+    observations = as_observations(where, "observations", values["observations"])
+    actions = as_actions(where, "actions", values["actions"])
+    rewards = values["rewards"]
+    for name, arr in (("observations", observations), ("actions", actions), ("rewards", rewards)):
+        check_finite(where, name, arr)
+    lengths_nz = steps[steps > 0]
+    starts = np.concatenate([[0], np.cumsum(lengths_nz)[:-1]]).astype(np.int64)
+    terminations, truncations = _end_flags(values, starts + lengths_nz - 1, use_flags)
+    if reward_scale is None:
+        reward_scale = _default_reward_scale(root, files)
+    return TrajectoryDataset(
+        observations=observations,
+        actions=actions,
+        rewards=rewards.astype(np.float32),
+        terminations=terminations,
+        truncations=truncations,
+        episode_starts=starts,
+        reward_scale=float(reward_scale),
+        env_id=env_id or "",
+        name=root.name,
+        source=str(root),
+    )
+
+
+def _read_table(root: Path, files: list[Path], where: str, pa, pq):
+    """(one table of the files' needed columns, those columns, whether terminations/truncations replace dones)."""
     tables = []
     for f in files:
         try:
             tables.append(pq.read_table(f))
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise DatasetError(f"{f}: not a readable parquet file (truncated or corrupt?): {exc}") from exc
-    where = str(root) if len(files) > 1 else str(files[0])
     names = set(tables[0].column_names)
     use_flags = {"terminations", "truncations"} <= names
     required = STEP_COLUMNS + (() if use_flags else ("dones",))
@@ -89,7 +122,11 @@ def load_hf_trajectories(
         raise DatasetError(f"{root}: the parquet files have incompatible columns: {exc}") from exc
     if table.num_rows == 0:
         raise DatasetError(f"{where}: the dataset is empty (0 rows); expected one row per episode")
+    return table, columns, use_flags
 
+
+def _step_values(where: str, table, columns: tuple[str, ...], pa) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """({column: per-step values}, steps per row), a stored final observation dropped, lengths checked."""
     values, lengths = {}, {}
     for c in columns:
         values[c], lengths[c] = _column_steps(where, table, c, pa)
@@ -109,42 +146,23 @@ def load_hf_trajectories(
                 f"{where}: row {r}: field '{c}' has {int(lengths[c][r])} steps but 'rewards' has {int(steps[r])}; "
                 "expected one entry per step"
             )
-    if (steps == 0).any():
-        warnings.warn(f"{where}: {int((steps == 0).sum())} row(s) with 0 steps skipped", stacklevel=2)
-    if steps.sum() == 0:
-        raise DatasetError(f"{where}: the dataset is empty (every row has 0 steps); expected at least one step")
+    return values, steps
 
-    observations = as_observations(where, "observations", values["observations"])
-    actions = as_actions(where, "actions", values["actions"])
-    rewards = values["rewards"]
-    for name, arr in (("observations", observations), ("actions", actions), ("rewards", rewards)):
-        check_finite(where, name, arr)
-    lengths_nz = steps[steps > 0]
-    starts = np.concatenate([[0], np.cumsum(lengths_nz)[:-1]]).astype(np.int64)
-    last = starts + lengths_nz - 1
+
+def _end_flags(values: dict[str, np.ndarray], last: np.ndarray, use_flags: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(terminations, truncations): as stored, or from `dones` with unfinished episodes (see `last`) truncated."""
     if use_flags:
-        terminations = values["terminations"].astype(bool)
-        truncations = values["truncations"].astype(bool)
-    else:
-        terminations = values["dones"].astype(bool)
-        truncations = np.zeros_like(terminations)
-        truncations[last] = ~terminations[last]
+        return values["terminations"].astype(bool), values["truncations"].astype(bool)
+    terminations = values["dones"].astype(bool)
+    truncations = np.zeros_like(terminations)
+    truncations[last] = ~terminations[last]
+    return terminations, truncations
 
-    if reward_scale is None:
-        parts = [root.name.lower()] + [p.lower() for p in files[0].parent.relative_to(root).parts]
-        reward_scale = 1000.0 if any(p.startswith(D4RL_MUJOCO_PREFIXES) for p in parts) else 1.0
-    return TrajectoryDataset(
-        observations=observations,
-        actions=actions,
-        rewards=rewards.astype(np.float32),
-        terminations=terminations,
-        truncations=truncations,
-        episode_starts=starts,
-        reward_scale=float(reward_scale),
-        env_id=env_id or "",
-        name=root.name,
-        source=str(root),
-    )
+
+def _default_reward_scale(root: Path, files: list[Path]) -> float:
+    """1000 when the directory (or one between it and the files) is named after a D4RL MuJoCo task, else 1."""
+    parts = [root.name.lower()] + [p.lower() for p in files[0].parent.relative_to(root).parts]
+    return 1000.0 if any(p.startswith(D4RL_MUJOCO_PREFIXES) for p in parts) else 1.0
 
 
 def _column_steps(where: str, table, name: str, pa) -> tuple[np.ndarray, np.ndarray]:
