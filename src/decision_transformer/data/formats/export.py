@@ -25,13 +25,14 @@ Neither format overwrites an existing output unless `overwrite=True` (`FileExist
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Literal
+from typing import Iterator, Literal
 
 import numpy as np
 
@@ -127,11 +128,7 @@ def export_minari(
     ref_returns: tuple[float, float] | None = None,
 ) -> Path:
     minari = import_optional("minari", "Writing Minari datasets")
-    from minari.data_collector.episode_buffer import EpisodeBuffer
     from minari.dataset.minari_dataset import DATASET_ID_RE
-    from minari.namespace import NAMESPACE_METADATA_FILENAME
-
-    from .minari_io import METADATA_KEY
 
     dataset_id = dataset_id or default_minari_id(dataset)
     match = DATASET_ID_RE.fullmatch(dataset_id)
@@ -147,6 +144,23 @@ def export_minari(
     refs = {}
     if ref_returns is not None and env_arg is not None:
         refs = {"ref_min_score": float(ref_returns[0]), "ref_max_score": float(ref_returns[1])}
+    buffers = _episode_buffers(dataset)
+
+    out.mkdir(parents=True, exist_ok=True)
+    tmp_root = Path(tempfile.mkdtemp(dir=out, prefix=".dt-export-"))
+    try:
+        with _minari_datasets_path(tmp_root):  # Minari writes where this points
+            _create_minari(minari, dataset, dataset_id, buffers, dict(
+                env=env_arg, eval_env=env_arg, observation_space=obs_space, action_space=act_space, **refs))
+            _move_into_place(tmp_root, out, dataset_id)
+    finally:
+        shutil.rmtree(tmp_root, ignore_errors=True)
+    return final
+
+
+def _episode_buffers(dataset: TrajectoryDataset) -> list:
+    """One Minari `EpisodeBuffer` per episode, its last observation repeated as the final observation."""
+    from minari.data_collector.episode_buffer import EpisodeBuffer
 
     buffers = []
     for i in range(dataset.num_episodes):
@@ -159,58 +173,70 @@ def export_minari(
             terminations=dataset.terminations[s:e],
             truncations=dataset.truncations[s:e],
         ))
+    return buffers
 
-    out.mkdir(parents=True, exist_ok=True)
-    tmp_root = Path(tempfile.mkdtemp(dir=out, prefix=".dt-export-"))
+
+@contextlib.contextmanager
+def _minari_datasets_path(path: Path) -> Iterator[None]:
+    """Point MINARI_DATASETS_PATH at `path` for the duration (restored, or unset again, afterwards)."""
     previous = os.environ.get("MINARI_DATASETS_PATH")
     try:
-        os.environ["MINARI_DATASETS_PATH"] = str(tmp_root)  # Minari writes where this points
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=UserWarning, module=r"minari\..*")
-            created = minari.create_dataset_from_buffers(
-                dataset_id=dataset_id,
-                buffer=buffers,
-                env=env_arg,
-                eval_env=env_arg,
-                algorithm_name=f"decision-transformer export of {dataset.name or dataset.source}",
-                description=f"{dataset.name or dataset.source} exported by decision-transformer. {FINAL_OBSERVATION_NOTE}",
-                observation_space=obs_space,
-                action_space=act_space,
-                jpeg_encoding=False,
-                **refs,
-            )
-        created.storage.update_metadata({METADATA_KEY: {
-            "name": dataset.name,
-            "reward_scale": float(dataset.reward_scale),
-            "env_id": dataset.env_id,
-            "final_observation": "repeated",
-        }})
-        # Move into place: the dataset directory, plus namespace metadata files the destination lacks.
-        parts = Path(dataset_id).parts
-        for depth in range(1, len(parts)):
-            ns = Path(*parts[:depth])
-            src_meta = tmp_root / ns / NAMESPACE_METADATA_FILENAME
-            if src_meta.is_file() and not (out / ns / NAMESPACE_METADATA_FILENAME).exists():
-                (out / ns).mkdir(parents=True, exist_ok=True)
-                shutil.copy2(src_meta, out / ns / NAMESPACE_METADATA_FILENAME)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        old = None
-        if final.exists():  # overwrite: swap, then delete the old copy
-            old = tmp_root / ".old"
-            os.replace(final, old)
-        try:
-            os.replace(tmp_root / dataset_id, final)
-        except BaseException:
-            if old is not None:
-                os.replace(old, final)
-            raise
+        os.environ["MINARI_DATASETS_PATH"] = str(path)
+        yield
     finally:
         if previous is None:
             os.environ.pop("MINARI_DATASETS_PATH", None)
         else:
             os.environ["MINARI_DATASETS_PATH"] = previous
-        shutil.rmtree(tmp_root, ignore_errors=True)
-    return final
+
+
+def _create_minari(minari, dataset: TrajectoryDataset, dataset_id: str, buffers: list, env_args: dict) -> None:
+    """Write the dataset into the Minari store (`env_args`: env, spaces, reference scores) and record in its
+    metadata what `load_minari` reads back."""
+    from .minari_io import METADATA_KEY
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"minari\..*")
+        created = minari.create_dataset_from_buffers(
+            dataset_id=dataset_id,
+            buffer=buffers,
+            algorithm_name=f"decision-transformer export of {dataset.name or dataset.source}",
+            description=f"{dataset.name or dataset.source} exported by decision-transformer. {FINAL_OBSERVATION_NOTE}",
+            jpeg_encoding=False,
+            **env_args,
+        )
+    created.storage.update_metadata({METADATA_KEY: {
+        "name": dataset.name,
+        "reward_scale": float(dataset.reward_scale),
+        "env_id": dataset.env_id,
+        "final_observation": "repeated",
+    }})
+
+
+def _move_into_place(tmp_root: Path, out: Path, dataset_id: str) -> None:
+    """Move the dataset directory from the temporary store to `out/ID` (swapping out an old copy), plus the
+    namespace metadata files the destination lacks."""
+    from minari.namespace import NAMESPACE_METADATA_FILENAME
+
+    parts = Path(dataset_id).parts
+    for depth in range(1, len(parts)):
+        ns = Path(*parts[:depth])
+        src_meta = tmp_root / ns / NAMESPACE_METADATA_FILENAME
+        if src_meta.is_file() and not (out / ns / NAMESPACE_METADATA_FILENAME).exists():
+            (out / ns).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src_meta, out / ns / NAMESPACE_METADATA_FILENAME)
+    final = out / dataset_id
+    final.parent.mkdir(parents=True, exist_ok=True)
+    old = None
+    if final.exists():  # overwrite: swap, then delete the old copy
+        old = tmp_root / ".old"
+        os.replace(final, old)
+    try:
+        os.replace(tmp_root / dataset_id, final)
+    except BaseException:
+        if old is not None:
+            os.replace(old, final)
+        raise
 
 
 def _spaces(dataset: TrajectoryDataset):

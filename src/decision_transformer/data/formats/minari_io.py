@@ -39,6 +39,7 @@ PREFIX = "minari:"
 METADATA_KEY = "decision_transformer"
 """Key in a Minari dataset's metadata.json under which this package's exporter records `reward_scale`
 and `name`."""
+FIELDS = ("observations", "actions", "rewards", "terminations", "truncations")
 
 
 def minari_root() -> Path:
@@ -92,53 +93,12 @@ def load_minari(
     import gymnasium as gym
 
     where = f"{PREFIX}{rest} ({data_path})"
-    try:
-        ds = minari.MinariDataset(data_path)
-        metadata = ds.storage.metadata
-    except (ValueError, OSError, KeyError, TypeError, AssertionError, json.JSONDecodeError) as exc:
-        raise DatasetError(f"{where}: not a readable Minari dataset (missing or corrupt metadata.json or data file?): {exc}") from exc
-
-    obs_space, act_space = ds.observation_space, ds.action_space
-    flatten_obs = _observation_reader(where, obs_space, gym)
-    if isinstance(act_space, gym.spaces.Discrete):
-        if int(act_space.start) != 0:
-            raise DatasetError(f"{where}: field 'actions' uses {act_space}; expected a Discrete space starting at 0")
-    elif not isinstance(act_space, gym.spaces.Box):
-        raise DatasetError(f"{where}: field 'actions' uses {act_space}; expected a Box or Discrete action space")
+    ds, metadata = _open_dataset(where, minari, data_path)
+    flatten_obs = _observation_reader(where, ds.observation_space, gym)
+    _check_action_space(where, ds.action_space, gym)
     if ds.total_episodes == 0:
         raise DatasetError(f"{where}: the dataset is empty (0 episodes); expected at least one")
-
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("observations", "actions", "rewards", "terminations", "truncations")}
-    skipped = 0
-    try:
-        for ep in ds.iterate_episodes():
-            ew = f"{where} episode {ep.id}"
-            steps = len(ep.rewards)
-            if steps == 0:
-                skipped += 1
-                continue
-            obs = flatten_obs(ep.observations, ew)
-            if len(obs) != steps + 1:
-                raise DatasetError(
-                    f"{ew}: field 'observations' has {len(obs)} rows for {steps} rewards; expected {steps + 1} "
-                    "(Minari stores the final observation)"
-                )
-            fields = {"observations": obs[:-1], "actions": np.asarray(ep.actions),
-                      "rewards": np.asarray(ep.rewards), "terminations": np.asarray(ep.terminations),
-                      "truncations": np.asarray(ep.truncations)}
-            for k in ("actions", "terminations", "truncations"):
-                if fields[k].ndim == 0 or len(fields[k]) != steps:
-                    rows = len(fields[k]) if fields[k].ndim else 0
-                    raise DatasetError(f"{ew}: field '{k}' has {rows} rows but 'rewards' has {steps}; expected one per step")
-            fields["actions"] = as_actions(ew, "actions", fields["actions"])
-            for k in ("observations", "actions", "rewards"):
-                check_finite(ew, k, fields[k])
-            for k, v in fields.items():
-                parts[k].append(v)
-    except DatasetError:
-        raise
-    except (OSError, KeyError, ValueError, RuntimeError, AssertionError) as exc:
-        raise DatasetError(f"{where}: episode data cannot be read (truncated or corrupt data file?): {exc}") from exc
+    parts, skipped = _read_episodes(where, ds, flatten_obs)
     if skipped:
         warnings.warn(f"{where}: skipped {skipped} episode(s) with 0 steps", stacklevel=2)
     if not parts["rewards"]:
@@ -164,6 +124,67 @@ def load_minari(
         name=str(metadata.get("dataset_id") or rest),
         source=f"{PREFIX}{rest}",
     )
+
+
+def _open_dataset(where: str, minari, data_path: Path):
+    """(the `MinariDataset`, its metadata), or a `DatasetError` when they cannot be read."""
+    try:
+        ds = minari.MinariDataset(data_path)
+        metadata = ds.storage.metadata
+    except (ValueError, OSError, KeyError, TypeError, AssertionError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"{where}: not a readable Minari dataset (missing or corrupt metadata.json or data file?): {exc}") from exc
+    return ds, metadata
+
+
+def _check_action_space(where: str, act_space, gym) -> None:
+    if isinstance(act_space, gym.spaces.Discrete):
+        if int(act_space.start) != 0:
+            raise DatasetError(f"{where}: field 'actions' uses {act_space}; expected a Discrete space starting at 0")
+    elif not isinstance(act_space, gym.spaces.Box):
+        raise DatasetError(f"{where}: field 'actions' uses {act_space}; expected a Box or Discrete action space")
+
+
+def _read_episodes(where: str, ds, flatten_obs) -> tuple[dict[str, list[np.ndarray]], int]:
+    """({field: per-episode arrays}, number of 0-step episodes skipped); read errors become `DatasetError`s."""
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in FIELDS}
+    skipped = 0
+    try:
+        for ep in ds.iterate_episodes():
+            fields = _episode_fields(f"{where} episode {ep.id}", ep, flatten_obs)
+            if fields is None:
+                skipped += 1
+                continue
+            for k, v in fields.items():
+                parts[k].append(v)
+    except DatasetError:
+        raise
+    except (OSError, KeyError, ValueError, RuntimeError, AssertionError) as exc:
+        raise DatasetError(f"{where}: episode data cannot be read (truncated or corrupt data file?): {exc}") from exc
+    return parts, skipped
+
+
+def _episode_fields(ew: str, ep, flatten_obs) -> dict[str, np.ndarray] | None:
+    """One episode's checked arrays, one row per step (the final observation dropped); None if it has 0 steps."""
+    steps = len(ep.rewards)
+    if steps == 0:
+        return None
+    obs = flatten_obs(ep.observations, ew)
+    if len(obs) != steps + 1:
+        raise DatasetError(
+            f"{ew}: field 'observations' has {len(obs)} rows for {steps} rewards; expected {steps + 1} "
+            "(Minari stores the final observation)"
+        )
+    fields = {"observations": obs[:-1], "actions": np.asarray(ep.actions),
+              "rewards": np.asarray(ep.rewards), "terminations": np.asarray(ep.terminations),
+              "truncations": np.asarray(ep.truncations)}
+    for k in ("actions", "terminations", "truncations"):
+        if fields[k].ndim == 0 or len(fields[k]) != steps:
+            rows = len(fields[k]) if fields[k].ndim else 0
+            raise DatasetError(f"{ew}: field '{k}' has {rows} rows but 'rewards' has {steps}; expected one per step")
+    fields["actions"] = as_actions(ew, "actions", fields["actions"])
+    for k in ("observations", "actions", "rewards"):
+        check_finite(ew, k, fields[k])
+    return fields
 
 
 def _observation_reader(where: str, space, gym):
