@@ -221,3 +221,13 @@ def test_bf16_training_learns_like_fp32(tmp_path):
     assert abs(final["bf16"] - final["fp32"]) < 0.2 * final["fp32"]
     with pytest.raises(ValueError, match="precision"):
         TrainConfig(precision="fp16")
+
+
+@pytest.mark.slow
+def test_compiled_training_gives_the_eager_losses(npz, tmp_path):
+    """torch.compile is a fast path: same losses as eager within float tolerance (slow: compiling takes a minute)."""
+    mcfg = dataclasses.replace(tiny_config(), dropout=0.0)  # compiled dropout draws from another RNG
+    for name, compile_ in (("eager", False), ("compiled", True)):
+        train(TrainConfig(dataset=str(npz), out=str(tmp_path / name), steps=6, batch_size=8, warmup_steps=5, log_every=1,
+                          progress=False, compile=compile_), mcfg)
+    np.testing.assert_allclose(losses(tmp_path / "compiled"), losses(tmp_path / "eager"), rtol=1e-4, atol=1e-5)

@@ -158,6 +158,9 @@ class TrainConfig:
     """Episodes per target for in-training evaluation."""
     device: str = "cpu"
     """Torch device."""
+    compile: bool = False
+    """torch.compile the training forward (pays on a GPU; on the 2-core CPU it did not pay for training, and
+    compiling takes a minute)."""
     precision: str = "fp32"
     """fp32, bf16 (autocast) or auto (bf16 on CUDA or a CPU with AVX512-BF16/AMX, else fp32); see precision.py.
     fp32 stays the default until bf16's scores are shown equal (docs/performance.md)."""
