@@ -172,3 +172,13 @@ def test_a_one_step_context_acts_with_the_right_timesteps():
     res = evaluate(policy, "InvertedPendulum-v5", [50.0], num_episodes=1, num_envs=1, seed=0, progress=False)[0]
     ts = torch.stack([s[1][0] for s in model.seen]).numpy()
     np.testing.assert_array_equal(ts, np.arange(res.lengths[0]))
+
+
+def test_atari_scores_are_gamer_normalized():
+    from decision_transformer.evaluate import TargetResult, resolve_references
+
+    refs = resolve_references("dt/Breakout-v0", None)
+    assert refs == {"gamer": (1.7, 30.5)}
+    r = TargetResult(target_return=90.0, returns=[30.5, 1.7], lengths=[1, 1], seeds=[0, 1], refs=refs)
+    assert r.normalized["gamer"][0] == pytest.approx(50.0)  # (100 + 0) / 2
+    assert resolve_references("ALE/Pong-v5", None) == {"gamer": (-20.7, 14.6)}

@@ -26,7 +26,7 @@ from .envs_util import make_env
 from .incremental import IncrementalDecoder
 from .precision import precision_context
 from .runner import run_episodes
-from .scores import d4rl_reference, normalized_score, sample_std
+from .scores import d4rl_reference, gamer_reference, normalized_score, sample_std
 
 Target = float | Callable[[dict[str, Any]], float]
 
@@ -215,6 +215,9 @@ def resolve_references(env_id: str, dataset_name: str | None) -> dict[str, tuple
     d4rl = d4rl_reference(env_id)
     if d4rl is not None:
         refs["d4rl"] = d4rl
+    gamer = gamer_reference(env_id)
+    if gamer is not None:
+        refs["gamer"] = gamer
     if dataset_name:
         # a built-in dataset exported to Minari comes back named NAME-v0
         for name in (dataset_name, re.sub(r"-v\d+$", "", dataset_name)):

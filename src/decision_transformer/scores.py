@@ -1,8 +1,9 @@
 """Normalized scores: 100 * (return - ref_min) / (ref_max - ref_min).
 
-Two reference sets, always labelled in reports:
+Reference sets, always labelled in reports:
 * D4RL's random/expert returns (Fu et al., 2020; d4rl/infos.py), keyed by environment family;
-* this package's own measured random/expert returns for its built-in datasets (`data.registry`).
+* this package's own measured random/expert returns for its built-in datasets (`data.registry`);
+* for the paper's Atari games, the random and human-gamer scores (`gamer`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,21 @@ D4RL_REFERENCE_RETURNS: dict[str, tuple[float, float]] = {
     "halfcheetah": (-280.178953, 12135.0),
     "walker2d": (1.629008, 4592.3),
 }
+
+
+# The paper's Atari normalisation, 100 * (score - random) / (gamer - random), with the random and gamer
+# scores it uses (Hessel et al. 2018, via the paper's Table 1 footnote).
+ATARI_GAMER_REFERENCES: dict[str, tuple[float, float]] = {
+    "breakout": (1.7, 30.5),
+    "pong": (-20.7, 14.6),
+    "qbert": (163.9, 13455.0),
+    "seaquest": (68.4, 42054.7),
+}
+
+
+def gamer_reference(env_id: str) -> tuple[float, float] | None:
+    """(random, gamer) scores for the paper's four Atari games ('dt/Breakout-v0', 'ALE/Pong-v5', ...)."""
+    return ATARI_GAMER_REFERENCES.get(env_family(env_id))
 
 
 def env_family(env_id: str) -> str:
