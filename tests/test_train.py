@@ -231,3 +231,16 @@ def test_compiled_training_gives_the_eager_losses(npz, tmp_path):
         train(TrainConfig(dataset=str(npz), out=str(tmp_path / name), steps=6, batch_size=8, warmup_steps=5, log_every=1,
                           progress=False, compile=compile_), mcfg)
     np.testing.assert_allclose(losses(tmp_path / "compiled"), losses(tmp_path / "eager"), rtol=1e-4, atol=1e-5)
+
+
+def test_learning_rate_schedules():
+    from decision_transformer.train import lr_factor
+
+    const = TrainConfig(steps=100, warmup_steps=10)
+    assert [lr_factor(const, s) for s in (0, 4, 9, 50, 99)] == [0.1, 0.5, 1.0, 1.0, 1.0]
+    cos = TrainConfig(steps=110, warmup_steps=10, lr_decay="cosine", lr_min_ratio=0.1)
+    assert lr_factor(cos, 4) == 0.5 and lr_factor(cos, 9) == pytest.approx(1.0)
+    assert lr_factor(cos, 59) == pytest.approx(0.55)  # half-way: (1 + 0.1) / 2
+    assert lr_factor(cos, 109) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="lr_decay"):
+        TrainConfig(lr_decay="step")

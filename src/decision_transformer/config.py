@@ -129,6 +129,15 @@ class TrainConfig:
     """AdamW weight decay (Linear/Conv weights only)."""
     warmup_steps: int = 10_000
     """Linear learning-rate warmup from lr/warmup_steps to lr."""
+    lr_decay: str = "none"
+    """After warmup: none (constant, the paper's gym code) or cosine (down to lr_min_ratio * lr at the last step,
+    as the paper's Atari code decays over the tokens it trains on)."""
+    lr_min_ratio: float = 0.1
+    """cosine: the final learning rate as a fraction of lr."""
+    beta1: float = 0.9
+    """AdamW beta1."""
+    beta2: float = 0.999
+    """AdamW beta2 (the paper's Atari code: 0.95)."""
     grad_clip: float = 0.25
     """Gradient-norm clip."""
     seed: int = 0
@@ -174,6 +183,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.precision not in ("fp32", "bf16", "auto"):
             raise ValueError(f"TrainConfig.precision={self.precision!r}; expected fp32, bf16 or auto")
+        if self.lr_decay not in ("none", "cosine"):
+            raise ValueError(f"TrainConfig.lr_decay={self.lr_decay!r}; expected none or cosine")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"TrainConfig.sampler={self.sampler!r}; expected one of {SAMPLERS}")
         if self.return_balanced and self.sampler != "episode":

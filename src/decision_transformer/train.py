@@ -11,7 +11,9 @@ decaying an embedding row would shrink rarely-seen timesteps towards zero).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -38,6 +40,16 @@ from .model import build_model
 from .precision import precision_context
 
 Hook = Callable[[int, nn.Module], dict[str, Any]]
+
+
+def lr_factor(cfg: TrainConfig, step: int) -> float:
+    """The learning rate at `step` (0-based) as a fraction of cfg.lr: linear warmup, then constant or cosine."""
+    if step + 1 < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    if cfg.lr_decay == "none":
+        return 1.0
+    progress = min(1.0, (step + 1 - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+    return cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -112,10 +124,9 @@ class Trainer:
             self.forward_model = torch.compile(self.forward_model)
         # fused AdamW (one kernel for all parameters; CPU and CUDA since torch 2.4): measured ~7% off a
         # paper-size step on the 2-core dev box, side by side with the default foreach implementation.
-        self.optimizer = torch.optim.AdamW(param_groups(self.model, cfg.weight_decay), lr=cfg.lr, fused=True)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: min(1.0, (s + 1) / cfg.warmup_steps)
-        )
+        self.optimizer = torch.optim.AdamW(param_groups(self.model, cfg.weight_decay), lr=cfg.lr,
+                                           betas=(cfg.beta1, cfg.beta2), fused=True)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, functools.partial(lr_factor, cfg))
         self.sampler = sampler if sampler is not None else make_sampler(cfg, dataset, prep)
         self.step = 0
         self.pending_losses: list[float] = []  # losses since the last log row (checkpointed: exact resumed means)
