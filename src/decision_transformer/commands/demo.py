@@ -68,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
     from ..train import TrainConfig, train
 
     cfg = from_args(DemoConfig, args)
+    from ..bench.common import git_commit
+
+    git_commit()  # pin the commit this run starts from (provenance reads it at the end)
     t0 = time.perf_counter()
     dataset = load_dataset(cfg.dataset, seed=cfg.seed)
     print(f"dataset {cfg.dataset}: {dataset.num_episodes} episodes, {dataset.num_steps} steps, "
