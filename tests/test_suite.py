@@ -311,3 +311,17 @@ def test_buffer_to_dataset_keeps_order_and_end_kinds_apart():
     assert buffer_to_dataset(buf, upto_step=4).num_steps == 4
     with pytest.raises(DatasetError, match="multiple of 2"):
         buffer_to_dataset(buf, upto_step=3)
+
+
+def test_suite_cli_status_and_bad_env(tmp_path, dt):
+    import json as _json
+
+    (tmp_path / "snapshots.jsonl").write_text("\n".join(_json.dumps(r) for r in (
+        {"step": 10000, "stochastic_return": 100.0, "stochastic_std": 5.0},
+        {"step": 0, "stochastic_return": 12.5, "stochastic_std": 1.0, "wall_s": 3600.0})) + "\n")
+    res = dt("suite", "status", "hopper", "--work-dir", tmp_path)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.strip().splitlines()
+    assert lines[0].split()[:2] == ["0", "12.5"] and "1.00 h" in lines[0] and lines[1].split()[0] == "10,000"
+    bad = dt("suite", "status", "ant", "--work-dir", tmp_path)
+    assert bad.returncode == 2 and "hopper" in bad.stderr

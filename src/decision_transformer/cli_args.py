@@ -61,7 +61,11 @@ def add_dataclass_args(parser: argparse._ActionsContainer, cls: type, exclude: I
         help_text = f"{docs.get(f.name, '')} (default: {default!r})".replace("%", "%%")
         flag, dest = _flag(prefix, f.name), path
         if f.metadata.get("positional"):
-            parser.add_argument(dest, type=tp, help=docs.get(f.name, "").replace("%", "%%"))
+            positional_help = docs.get(f.name, "").replace("%", "%%")
+            if typing.get_origin(tp) is tuple:  # one or more values
+                parser.add_argument(dest, type=typing.get_args(tp)[0], nargs="+", help=positional_help)
+            else:
+                parser.add_argument(dest, type=tp, help=positional_help)
         elif tp is bool:
             parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         elif typing.get_origin(tp) is tuple:

@@ -11,53 +11,106 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..cli_args import POSITIONAL, add_dataclass_args, from_args
+
 ENVS = ("hopper", "halfcheetah", "walker2d", "reacher")
+
+
+@dataclass(frozen=True)
+class SuiteTrain:
+    """Train (or resume) an env's behaviour policy (PPO or SAC)."""
+
+    env: str = field(default="", metadata=POSITIONAL)
+    """hopper, halfcheetah, walker2d or reacher."""
+    algo: str = "ppo"
+    """ppo or sac."""
+    total_steps: int = 0
+    """Env steps in all (0: per env for PPO, 1,000,000 for SAC)."""
+    fresh: bool = False
+    """Start over instead of resuming the work dir."""
+    work_dir: str = ""
+    """Default: $DT_CACHE_DIR/behaviour/ENV_ID (PPO), $DT_CACHE_DIR/behaviour/sac/ENV_ID (SAC)."""
+    seed: int = 0
+    """Training seed."""
+    n_envs: int = 1
+    """SAC: training envs per vector step (fresh runs only)."""
+    gradient_steps: int = 1
+    """SAC: gradient steps per vector step (fresh runs only)."""
+
+
+@dataclass(frozen=True)
+class SuiteStatus:
+    """Print the snapshot learning curve of a work dir."""
+
+    env: str = field(default="", metadata=POSITIONAL)
+    """hopper, halfcheetah, walker2d or reacher."""
+    algo: str = "ppo"
+    """ppo or sac."""
+    work_dir: str = ""
+    """Default: the algorithm's work dir for the env."""
+
+
+@dataclass(frozen=True)
+class SuiteExport:
+    """Copy the chosen snapshots into the package's assets/suite."""
+
+    env: str = field(default="", metadata=POSITIONAL)
+    """hopper, halfcheetah, walker2d or reacher."""
+    work_dir: str = ""
+    """Default: the PPO work dir for the env."""
+    medium_step: int = -1
+    """-1: the snapshot closest to 1/3 of the expert's return."""
+    expert_step: int = -1
+    """-1: the best evaluated snapshot."""
+    replay_every: int = 1
+    """Keep every n-th snapshot for medium-replay."""
+
+
+@dataclass(frozen=True)
+class SuiteRefs:
+    """Measure reference returns (random, expert, medium) into refs.json."""
+
+    env: str = field(default="", metadata=POSITIONAL)
+    """hopper, halfcheetah, walker2d or reacher."""
+    episodes: int = 100
+    """Episodes per policy."""
+
+
+@dataclass(frozen=True)
+class SuiteTable:
+    """Markdown statistics of generated suite datasets."""
+
+    names: tuple[str, ...] = field(default=(), metadata=POSITIONAL)
+    """Built-in dataset names."""
+    seed: int = 0
+    """Generation seed."""
+
+
+COMMANDS = {"train-behaviour": SuiteTrain, "status": SuiteStatus, "export": SuiteExport, "refs": SuiteRefs,
+            "table": SuiteTable}
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("suite", help="build the offline dataset suite (behaviour policies, references)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="suite_command", required=True)
+    funcs = {"train-behaviour": _train, "status": _status, "export": _export, "refs": _refs, "table": _table}
+    for name, cls in COMMANDS.items():
+        q = sub.add_parser(name, help=cls.__doc__)
+        add_dataclass_args(q, cls)
+        q.set_defaults(func=lambda args, cls=cls, f=funcs[name]: f(_options(cls, args)))
 
-    t = sub.add_parser("train-behaviour", help="train (or resume) an env's behaviour policy (PPO or SAC)")
-    t.add_argument("env", choices=ENVS)
-    t.add_argument("--algo", choices=("ppo", "sac"), default="ppo", help="learner (default: ppo)")
-    t.add_argument("--total-steps", type=int, default=None,
-                   help="env steps in all (default: per env for PPO, 1,000,000 for SAC)")
-    t.add_argument("--fresh", action="store_true", help="start over instead of resuming the work dir")
-    t.add_argument("--work-dir", default=None, help="default: $DT_CACHE_DIR/behaviour/ENV_ID (PPO), "
-                                                    "$DT_CACHE_DIR/behaviour/sac/ENV_ID (SAC)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--n-envs", type=int, default=1, help="SAC: training envs per vector step (fresh runs only)")
-    t.add_argument("--gradient-steps", type=int, default=1,
-                   help="SAC: gradient steps per vector step (fresh runs only; default 1)")
-    t.set_defaults(func=_train)
 
-    s = sub.add_parser("status", help="print the snapshot learning curve of a work dir")
-    s.add_argument("env", choices=ENVS)
-    s.add_argument("--algo", choices=("ppo", "sac"), default="ppo")
-    s.add_argument("--work-dir", default=None)
-    s.set_defaults(func=_status)
-
-    e = sub.add_parser("export", help="copy the chosen snapshots into the package's assets/suite")
-    e.add_argument("env", choices=ENVS)
-    e.add_argument("--work-dir", default=None)
-    e.add_argument("--medium-step", type=int, default=None, help="default: closest to 1/3 of the expert's return")
-    e.add_argument("--expert-step", type=int, default=None, help="default: best evaluated snapshot")
-    e.add_argument("--replay-every", type=int, default=1, help="keep every n-th snapshot for medium-replay")
-    e.set_defaults(func=_export)
-
-    r = sub.add_parser("refs", help="measure reference returns (random, expert, medium) into refs.json")
-    r.add_argument("env", choices=ENVS)
-    r.add_argument("--episodes", type=int, default=100)
-    r.set_defaults(func=_refs)
-
-    tb = sub.add_parser("table", help="markdown statistics of generated suite datasets")
-    tb.add_argument("names", nargs="+")
-    tb.add_argument("--seed", type=int, default=0)
-    tb.set_defaults(func=_table)
+def _options(cls, args):
+    a = from_args(cls, args)
+    if getattr(a, "env", None) is not None and a.env not in ENVS:
+        raise ValueError(f"env {a.env!r}: expected one of {ENVS}")
+    if getattr(a, "algo", "ppo") not in ("ppo", "sac"):
+        raise ValueError(f"--algo {a.algo!r}: expected ppo or sac")
+    return a
 
 
 def _work(args) -> Path:
@@ -111,7 +164,8 @@ def _status(args) -> int:
 def _export(args) -> int:
     from ..suite.build import export_env
 
-    entry = export_env(args.env, _work(args), args.medium_step, args.expert_step, args.replay_every)
+    entry = export_env(args.env, _work(args), None if args.medium_step < 0 else args.medium_step,
+                       None if args.expert_step < 0 else args.expert_step, args.replay_every)
     print(f"expert: step {entry['expert']['train_step']:,} (eval {entry['expert']['eval_return']})")
     print(f"medium: step {entry['medium']['train_step']:,} (eval {entry['medium']['eval_return']})")
     mr = entry["medium_replay"]["snapshots"]
