@@ -3,7 +3,7 @@
 The one way every `dt` command declares its options. A field `batch_size` becomes `--batch-size`; a field
 whose type is itself a dataclass (a nested config, such as a benchmark's `train: TrainConfig`) becomes
 one option per inner field, `--train.batch-size`. Booleans get `--flag / --no-flag`, tuples take several
-values, and a field declared with `field(metadata=POSITIONAL)` is a positional argument. Every option
+values (a repeated flag adds to them), and a field declared with `field(metadata=POSITIONAL)` is a positional argument. Every option
 defaults to None, so `from_args` knows which ones the user gave (`given`).
 
 (tyro does the same for a whole program, but `dt` is a tree of argparse sub-commands loaded as plug-ins;
@@ -68,9 +68,9 @@ def add_dataclass_args(parser: argparse._ActionsContainer, cls: type, exclude: I
                 parser.add_argument(dest, type=tp, help=positional_help)
         elif tp is bool:
             parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-        elif typing.get_origin(tp) is tuple:
+        elif typing.get_origin(tp) is tuple:  # several values; a repeated flag adds to them
             inner = typing.get_args(tp)[0]
-            parser.add_argument(flag, dest=dest, type=inner, nargs="*", default=None, help=help_text)
+            parser.add_argument(flag, dest=dest, type=inner, nargs="*", action="extend", default=None, help=help_text)
         else:
             parser.add_argument(flag, dest=dest, type=tp, default=None, help=help_text)
 

@@ -56,13 +56,6 @@ class GridCommand:
     """Sweep directory (a directory per job, which is also a dt train job's run directory; sweep.json)."""
 
 
-class _Extend(argparse.Action):
-    """Repeated --vary options accumulate (cli_args' tuple options keep only the last occurrence)."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), *values])
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="run many dt jobs as parallel processes (resumable)")
     ssub = p.add_subparsers(dest="sweep_command", required=True, metavar="SWEEP")
@@ -73,9 +66,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g = ssub.add_parser("grid", help="one job per combination of --vary values")
     add_dataclass_args(g, GridCommand)
     add_dataclass_args(g.add_argument_group("running"), SweepOptions)
-    for action in g._actions:
-        if action.dest == "vary":
-            action.__class__ = _Extend
     g.set_defaults(func=_grid)
 
 
