@@ -54,6 +54,8 @@ class SpeedConfig:
     """Episode length cap in the evaluation comparison."""
     dataset_steps: int = 2_000_000
     """Steps of the synthetic Hopper-shaped dataset whose loading memory is measured (0: skip)."""
+    device: str = "cpu"
+    """Torch device of every contender (cuda for the GPU check, docs/performance.md)."""
     out: str = "docs/results/speed.json"
     """Where to write the JSON report."""
 
@@ -74,16 +76,20 @@ def _synthetic_dataset(n_steps: int, seed: int = 0):
     )
 
 
-def _interleaved(fns: dict[str, Callable[[], None]], repeats: int, warmup: int = 3) -> dict[str, float]:
-    """Median milliseconds of each function, calls interleaved so that machine noise hits all alike."""
+def _interleaved(fns: dict[str, Callable[[], None]], repeats: int, warmup: int = 3, device: str = "cpu") -> dict[str, float]:
+    """Median milliseconds of each function, calls interleaved so that machine noise hits all alike (CUDA work
+    is synchronised before each clock read)."""
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
     for _ in range(warmup):
         for fn in fns.values():
             fn()
     times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
         for k, fn in fns.items():
+            sync()
             t0 = time.perf_counter()
             fn()
+            sync()
             times[k].append(1e3 * (time.perf_counter() - t0))
     return {k: statistics.median(v) for k, v in times.items()}
 
@@ -111,13 +117,13 @@ def bench_train(cfg: SpeedConfig) -> dict:
 
     data = _synthetic_dataset(100_000)
     prep = Preprocessing.fit(data, 20, 1000)
-    base = TrainConfig(out="/nonexistent", steps=10**9, progress=False)
+    base = TrainConfig(out="/nonexistent", steps=10**9, progress=False, device=cfg.device)
     ours = {p: Trainer(dataclasses.replace(base, precision=p), DTConfig(), data, prep) for p in ("fp32", cfg.precision)}
-    batch = ours["fp32"].sampler.sample(64, np.random.default_rng(0))
+    batch = ours["fp32"].sampler.sample(64, np.random.default_rng(0)).to(cfg.device)
     fns = {f"ours_{p}": (lambda t=t: t.train_step(batch)) for p, t in ours.items()}
     hf = _hf_model()
     if hf is not None:
-        hf.train()
+        hf.to(cfg.device).train()
         opt = torch.optim.AdamW(hf.parameters(), lr=1e-4, weight_decay=1e-4)
 
         def hf_step() -> None:
@@ -130,8 +136,8 @@ def bench_train(cfg: SpeedConfig) -> dict:
             opt.step()
 
         fns["hf_fp32"] = hf_step
-    ms = _interleaved(fns, cfg.repeats)
-    return {"step_ms_median": ms, "precision": cfg.precision, "precision_resolved": resolve(cfg.precision, "cpu")}
+    ms = _interleaved(fns, cfg.repeats, device=cfg.device)
+    return {"step_ms_median": ms, "precision": cfg.precision, "precision_resolved": resolve(cfg.precision, cfg.device)}
 
 
 def bench_act(cfg: SpeedConfig) -> dict:
@@ -140,21 +146,25 @@ def bench_act(cfg: SpeedConfig) -> dict:
     from ..incremental import IncrementalDecoder
     from ..model import DecisionTransformer
 
+    dev = cfg.device
     with runtime.seeded_torch(0):
-        ours = DecisionTransformer(DTConfig(), STATE_DIM, ACT_DIM).eval()
-        banded = DecisionTransformer(DTConfig(context_len=40, attention_window=20), STATE_DIM, ACT_DIM).eval()
+        ours = DecisionTransformer(DTConfig(), STATE_DIM, ACT_DIM).to(dev).eval()
+        banded = DecisionTransformer(DTConfig(context_len=40, attention_window=20), STATE_DIM, ACT_DIM).to(dev).eval()
     hf = _hf_model()
+    if hf is not None:
+        hf.to(dev)
     out = {}
     for B in (1, 50):
         g = torch.Generator().manual_seed(B)
-        x = (torch.randn(B, 20, STATE_DIM, generator=g), torch.randn(B, 20, ACT_DIM, generator=g),
-             torch.randn(B, 20, 1, generator=g), torch.arange(20).repeat(B, 1), torch.ones(B, 20, dtype=torch.long))
+        x = tuple(t.to(dev) for t in (
+            torch.randn(B, 20, STATE_DIM, generator=g), torch.randn(B, 20, ACT_DIM, generator=g),
+            torch.randn(B, 20, 1, generator=g), torch.arange(20).repeat(B, 1), torch.ones(B, 20, dtype=torch.long)))
 
         def ours_act() -> None:
             with torch.inference_mode():
                 ours.act(*x)
 
-        decoder, rows = IncrementalDecoder(banded, B), torch.arange(B)
+        decoder, rows = IncrementalDecoder(banded, B), torch.arange(B, device=dev)
 
         def incremental_act() -> None:
             decoder.step(rows, x[0][:, -1], x[2][:, -1], x[1][:, -2], x[3][:, -1], x[3][:, -2])
@@ -172,11 +182,12 @@ def bench_act(cfg: SpeedConfig) -> dict:
                        attention_mask=x[4], return_dict=True).action_preds[:, -1]
 
             fns["hf"] = hf_act
-        out[f"batch_{B}_ms_median"] = _interleaved(fns, cfg.repeats * 3)
+        out[f"batch_{B}_ms_median"] = _interleaved(fns, cfg.repeats * 3, device=dev)
     return out
 
 
-def _sequential_eval(model, env_id: str, target: float, num_episodes: int, seed: int, max_steps: int) -> list[float]:
+def _sequential_eval(model, env_id: str, target: float, num_episodes: int, seed: int, max_steps: int,
+                     device: str = "cpu") -> list[float]:
     """The original code's evaluation: one env, one episode at a time, the full forward over the last K steps
     (no pruning) for every action. Same preprocessing and conventions as `evaluate` (identity stats here)."""
     import gymnasium as gym
@@ -195,7 +206,8 @@ def _sequential_eval(model, env_id: str, target: float, num_episodes: int, seed:
             r = torch.tensor(rtg[-n:], dtype=torch.float32)[None, :, None]
             t = torch.tensor(ts[-n:])[None]
             with torch.no_grad():
-                act = model.forward_all(s, a, r, t, torch.ones(1, n, dtype=torch.long)).action_preds[0, -1].numpy()
+                x = (z.to(device) for z in (s, a, r, t, torch.ones(1, n, dtype=torch.long)))
+                act = model.forward_all(*x).action_preds[0, -1].cpu().numpy()
             act = np.clip(act, env.action_space.low, env.action_space.high)
             actions[-1] = act
             obs, reward, term, trunc, _ = env.step(act)
@@ -217,7 +229,7 @@ def bench_eval(cfg: SpeedConfig) -> dict:
     from ..model import DecisionTransformer
 
     with runtime.seeded_torch(0):
-        model = DecisionTransformer(DTConfig(), STATE_DIM, ACT_DIM).eval()
+        model = DecisionTransformer(DTConfig(), STATE_DIM, ACT_DIM).to(cfg.device).eval()
     prep = Preprocessing(np.zeros(STATE_DIM, np.float32), np.ones(STATE_DIM, np.float32), 1000.0, 20, 1000)
     policy = RolloutPolicy(model, prep, False, ACT_DIM)
     t0 = time.perf_counter()
@@ -225,7 +237,7 @@ def bench_eval(cfg: SpeedConfig) -> dict:
                    env_kwargs={"max_episode_steps": cfg.eval_max_steps}, progress=False)[0]
     batched_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    seq = _sequential_eval(model, cfg.eval_env, 3600.0, cfg.eval_episodes, 0, cfg.eval_max_steps)
+    seq = _sequential_eval(model, cfg.eval_env, 3600.0, cfg.eval_episodes, 0, cfg.eval_max_steps, cfg.device)
     seq_s = time.perf_counter() - t0
     steps = int(sum(res.lengths))
     return {"env_id": cfg.eval_env, "episodes": cfg.eval_episodes, "env_steps": steps,
@@ -285,6 +297,7 @@ def run_speed(cfg: SpeedConfig) -> dict:
     report = {
         "config": asdict(cfg), "version": __version__, "commit": git_commit(), "date": time.strftime("%Y-%m-%d"),
         "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "bf16_native": _bf16(), "torch": torch.__version__,
+                    "device": cfg.device if cfg.device == "cpu" else torch.cuda.get_device_name(cfg.device),
                     "threads": torch.get_num_threads(), "platform": platform.platform(),
                     "load_average_at_start": os.getloadavg()[0]},
         "train": train, "act": act, "evaluation": ev, "dataset_memory": mem, "ratios": ratios,
