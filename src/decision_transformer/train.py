@@ -1,7 +1,14 @@
-"""Training: one trainer for DT, BC (DT without return tokens) and MLP-BC, with exact resume.
+"""Training: one trainer for every experiment (DT, BC = DT without return tokens, MLP-BC), with exact resume.
 
-Optimisation follows the paper's gym code: AdamW (lr 1e-4, weight decay 1e-4), linear warmup over
-10k steps, gradient-norm clip 0.25, batch 64.
+* The batch source is anything with `sample(batch_size, rng) -> Batch` (data/sampler.py: K-step windows, or
+  whole episodes, uniform or return-balanced; data/frames.py stacks Atari frames); `TrainConfig.sampler`
+  picks one. Losses: the action loss, plus the critic's success loss when `return_loss_weight` > 0.
+* Optimisation follows the paper's gym code by default: AdamW (lr 1e-4, weight decay 1e-4), linear warmup
+  over 10k steps, gradient-norm clip 0.25, batch 64; cosine decay and betas for the Atari settings.
+* Exact resume: a checkpoint holds the optimiser, schedule, the sampler's numpy RNG, the trainer's own torch
+  RNG (dropout) as of the saved step, and the losses not yet logged; a resumed run logs what an
+  uninterrupted one would have (tests/test_train.py kills a run and compares).
+* `train_or_resume` is what benchmarks and sweeps call: a finished run is loaded, a killed one resumed.
 
 Weight decay is applied to the weight matrices of Linear and Conv2d layers only. Biases, LayerNorm
 parameters and embedding tables (timestep, discrete action) are not decayed (the GPT convention;
