@@ -247,11 +247,13 @@ def bench_eval(cfg: SpeedConfig) -> dict:
 
 
 _RSS_CHILD = """
-import json, resource, sys
+import json, sys
 import numpy as np
-def rss_mb():
+def status_mb(key):
     with open('/proc/self/status') as f:
-        return next(int(l.split()[1]) for l in f if l.startswith('VmRSS')) / 1024
+        return next(int(l.split()[1]) for l in f if l.startswith(key)) / 1024
+def rss_mb():
+    return status_mb('VmRSS')
 from decision_transformer.data.trajectories import TrajectoryDataset
 from decision_transformer.data.preprocess import Preprocessing
 from decision_transformer.data.sampler import WindowSampler
@@ -259,7 +261,7 @@ base = rss_mb()
 d = TrajectoryDataset.load(sys.argv[1])
 s = WindowSampler(d, Preprocessing.fit(d, 20, 1000))
 s.sample(64, np.random.default_rng(0))
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = status_mb('VmHWM')  # this process image's peak (ru_maxrss would keep the forking parent's, across exec)
 raw = sum(getattr(d, k).nbytes for k in ('observations', 'actions', 'rewards', 'terminations', 'truncations', 'episode_starts'))
 print(json.dumps({'base_rss_mb': base, 'peak_rss_mb': peak, 'raw_mb': raw / 2**20}))
 """
