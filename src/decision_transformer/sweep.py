@@ -38,11 +38,9 @@ then SIGKILL after `kill_timeout` seconds; they are recorded as interrupted and 
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
+import contextlib
 import json
 import os
-import re
 import shlex
 import signal
 import subprocess
@@ -52,69 +50,24 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterator, Sequence
 
 from . import atomic
+from .sweep_spec import (  # noqa: F401  (re-exported: the spec half of the sweep API lives in sweep_spec.py)
+    DONE,
+    FAILED,
+    INTERRUPTED,
+    NAME_RE,
+    PENDING,
+    SKIPPED,
+    Job,
+    JobResult,
+    grid_jobs,
+    load_jobs,
+    parse_vary,
+)
 
-DONE, SKIPPED, FAILED, INTERRUPTED, PENDING = "done", "skipped", "failed", "interrupted", "pending"
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=,+-]*$")
 STDERR_TAIL_LINES = 20
-
-
-@dataclass(frozen=True)
-class Job:
-    """One job of a sweep: a name (its directory under the sweep root) and what to run."""
-
-    name: str
-    argv: tuple[str, ...] = ()
-    """Arguments of the `dt` CLI, e.g. ("train", "--dataset", "X", "--out", "ROOT/NAME")."""
-    cmd: tuple[str, ...] = ()
-    """Any other command (program and arguments) instead of a dt one; exactly one of argv / cmd is given."""
-    env: Mapping[str, str] = field(default_factory=dict)
-    """Extra environment variables (they override the sweep's thread settings)."""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "argv", tuple(str(a) for a in self.argv))
-        object.__setattr__(self, "cmd", tuple(str(a) for a in self.cmd))
-        object.__setattr__(self, "env", {str(k): str(v) for k, v in dict(self.env).items()})
-        if not NAME_RE.match(self.name) or self.name in (".", ".."):
-            raise ValueError(f"job name {self.name!r}: use letters, digits and . _ = , + - (it names a directory)")
-        if bool(self.argv) == bool(self.cmd):
-            raise ValueError(f"job {self.name!r}: give exactly one of argv (dt arguments) or cmd (another command)")
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"name": self.name}
-        if self.argv:
-            d["argv"] = list(self.argv)
-        if self.cmd:
-            d["cmd"] = list(self.cmd)
-        if self.env:
-            d["env"] = dict(self.env)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Job":
-        return cls(name=d["name"], argv=d.get("argv", ()), cmd=d.get("cmd", ()), env=d.get("env", {}))
-
-
-@dataclass
-class JobResult:
-    """What happened to a job in this sweep (status: done, skipped, failed, interrupted or pending)."""
-
-    job: Job
-    status: str = PENDING
-    returncode: int | None = None
-    seconds: float | None = None
-    """Wall time of this sweep's attempt; for a skipped job, that of the attempt that finished it."""
-    command: list[str] = field(default_factory=list)
-    """The command line run (after the resume rewrite and thread options)."""
-    resumed: bool = False
-    """A `dt train` job continued from its checkpoint (`train --resume`)."""
-    stderr_tail: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.job.to_dict(), "status": self.status, "returncode": self.returncode, "seconds": self.seconds,
-                "command": self.command, "resumed": self.resumed, "stderr_tail": self.stderr_tail}
 
 
 @dataclass
@@ -153,57 +106,6 @@ class SweepInterrupted(KeyboardInterrupt):
     def __init__(self, signum: int = signal.SIGINT):
         super().__init__(signum)
         self.signum = signum
-
-
-# ---------------------------------------------------------------------------------------------------- specs
-
-def load_jobs(path: str | os.PathLike) -> list[Job]:
-    """Jobs from a JSON file: a list of {"name", "argv" | "cmd", "env"?}, or {"jobs": [...]} (so a sweep.json,
-    whose per-job status fields are ignored, is a spec too)."""
-    data = json.loads(Path(path).read_text())
-    items = data["jobs"] if isinstance(data, dict) else data
-    if not isinstance(items, list):
-        raise ValueError(f"{path}: expected a list of jobs or {{\"jobs\": [...]}}")
-    known = {"name", "argv", "cmd", "env"} | {f.name for f in dataclasses.fields(JobResult)} - {"job"}
-    jobs = []
-    for i, item in enumerate(items):
-        unknown = set(item) - known
-        if unknown or "name" not in item:
-            raise ValueError(f"{path}: job {i}: " + (f"unknown keys {sorted(unknown)}" if unknown else "no 'name'"))
-        jobs.append(Job.from_dict(item))
-    return jobs
-
-
-def parse_vary(items: Iterable[str]) -> dict[str, list[str]]:
-    """["seed=0,1,2", "model=dt,bc"] -> {"seed": ["0", "1", "2"], "model": ["dt", "bc"]}."""
-    out: dict[str, list[str]] = {}
-    for item in items:
-        key, sep, values = item.partition("=")
-        if not sep or not key or not values:
-            raise ValueError(f"--vary {item!r}: expected KEY=V1,V2,...")
-        if key in out:
-            raise ValueError(f"--vary {key}: given twice")
-        out[key] = values.split(",")
-    return out
-
-
-def grid_jobs(base: str | Sequence[str], vary: Mapping[str, Sequence[Any]], root: str | os.PathLike) -> list[Job]:
-    """One dt job per combination of `vary` values: `base` (dt arguments, a string is split like a shell) plus
-    `--KEY VALUE` for each key (underscores become dashes; `train.lr` -> `--train.lr`) plus `--out ROOT/NAME`.
-    NAME joins `KEY-VALUE` parts with `_`, e.g. `seed-0_model-dt`."""
-    argv = shlex.split(base) if isinstance(base, str) else [str(a) for a in base]
-    if not argv:
-        raise ValueError("grid: empty base command")
-    if any(a == "--out" or a.startswith("--out=") for a in argv):
-        raise ValueError("grid: the base command must not set --out (each job gets --out ROOT/NAME)")
-    keys = list(vary)
-    jobs = []
-    for values in itertools.product(*(list(vary[k]) for k in keys)):
-        parts = [f"{k}-{re.sub(r'[^A-Za-z0-9.=,+-]', '_', str(v))}" for k, v in zip(keys, values)]
-        name = "_".join(parts) or "job"
-        flags = [x for k, v in zip(keys, values) for x in ("--" + k.lstrip("-").replace("_", "-"), str(v))]
-        jobs.append(Job(name, [*argv, *flags, "--out", str(Path(root) / name)]))
-    return jobs
 
 
 # ---------------------------------------------------------------------------------------------------- running
@@ -263,12 +165,8 @@ class _Running:
         self.start = time.monotonic()
 
 
-def run_sweep(jobs: Sequence[Job], root: str | os.PathLike, jobs_parallel: int = 1, threads_per_job: int = 1,
-              progress: bool = True, kill_timeout: float = 10.0, poll_s: float = 0.05) -> SweepResult:
-    """Run `jobs` (at most `jobs_parallel` at once) with job directories under `root`; skip those that finished
-    in an earlier sweep. Returns every job's result (failed jobs do not stop the others; check `.ok`); raises
-    `SweepInterrupted` on Ctrl-C / SIGTERM after stopping the running jobs and writing sweep.json."""
-    root = Path(root)
+
+def _check_arguments(jobs: Sequence[Job], jobs_parallel: int, threads_per_job: int) -> None:
     if jobs_parallel < 1:
         raise ValueError(f"jobs_parallel={jobs_parallel} must be >= 1")
     if threads_per_job < 0:
@@ -278,8 +176,12 @@ def run_sweep(jobs: Sequence[Job], root: str | os.PathLike, jobs_parallel: int =
     if dupes:
         raise ValueError(f"duplicate job names: {dupes}")
 
+
+def _earlier_results(jobs: Sequence[Job], root: Path) -> list[JobResult]:
+    """Every job's result before this sweep: skipped if an earlier sweep finished it, else pending. Every job's
+    spec is checked against its job.json before anything starts."""
     results = [JobResult(job) for job in jobs]
-    for r in results:  # check every spec before starting anything
+    for r in results:
         spec_path = root / r.job.name / "job.json"
         if spec_path.is_file() and json.loads(spec_path.read_text()) != r.job.to_dict():
             raise ValueError(f"{spec_path}: job {r.job.name!r} ran with another spec; remove {spec_path.parent} "
@@ -289,27 +191,82 @@ def run_sweep(jobs: Sequence[Job], root: str | os.PathLike, jobs_parallel: int =
             done = json.loads(done_path.read_text())
             r.status, r.returncode, r.seconds = SKIPPED, done.get("returncode", 0), done.get("seconds")
             r.command, r.resumed = done.get("command", []), done.get("resumed", False)
+    return results
 
-    started_at, t0 = _now(), time.monotonic()
-    state = SweepResult(root, results)
-    meta = {"root": str(root), "jobs_parallel": jobs_parallel, "threads_per_job": threads_per_job, "started": started_at}
 
-    def write_summary() -> None:
-        state.wall_time_s = time.monotonic() - t0
-        atomic.write_json(root / "sweep.json", {**meta, "updated": _now(), "wall_time_s": round(state.wall_time_s, 3),
-                                                "interrupted": state.interrupted, "counts": state.counts(),
-                                                "jobs": [r.to_dict() for r in results]})
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """In the main thread, SIGTERM raises `SweepInterrupted` (as Ctrl-C raises KeyboardInterrupt) until exit; the
+    previous handler is restored then. Elsewhere signals cannot be handled, and nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
-    base_env = dict(os.environ, PYTHONUNBUFFERED="1")
-    if threads_per_job > 0:
-        base_env.update(OMP_NUM_THREADS=str(threads_per_job), MKL_NUM_THREADS=str(threads_per_job))
+    def on_sigterm(signum, frame):
+        raise SweepInterrupted(signum)
 
-    def start(r: JobResult) -> _Running | None:
-        job_dir = root / r.job.name
+    previous_handler = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
+
+
+@dataclass
+class _SweepRun:
+    """One `run_sweep` under way: every job's result, the jobs running now, the progress bar, and sweep.json,
+    rewritten after every change."""
+
+    root: Path
+    state: SweepResult
+    threads_per_job: int
+    env: dict[str, str]
+    """The jobs' environment (before each job's own `env`)."""
+    meta: dict[str, Any]
+    """The sweep's settings, at the head of sweep.json."""
+    t0: float
+    bar: Any = None
+    running: list[_Running] = field(default_factory=list)
+
+    @classmethod
+    def begin(cls, root: Path, results: list[JobResult], jobs_parallel: int, threads_per_job: int) -> "_SweepRun":
+        started_at, t0 = _now(), time.monotonic()
+        meta = {"root": str(root), "jobs_parallel": jobs_parallel, "threads_per_job": threads_per_job,
+                "started": started_at}
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if threads_per_job > 0:
+            env.update(OMP_NUM_THREADS=str(threads_per_job), MKL_NUM_THREADS=str(threads_per_job))
+        return cls(root, SweepResult(root, results), threads_per_job, env, meta, t0)
+
+    def write_summary(self) -> None:
+        state = self.state
+        state.wall_time_s = time.monotonic() - self.t0
+        atomic.write_json(self.root / "sweep.json", {**self.meta, "updated": _now(),
+                                                     "wall_time_s": round(state.wall_time_s, 3),
+                                                     "interrupted": state.interrupted, "counts": state.counts(),
+                                                     "jobs": [r.to_dict() for r in state.results]})
+
+    def run(self, pending: list[JobResult], jobs_parallel: int, poll_s: float) -> None:
+        """Start pending jobs while fewer than `jobs_parallel` run; poll every `poll_s` seconds until all ended."""
+        self.write_summary()
+        while pending or self.running:
+            while pending and len(self.running) < jobs_parallel:
+                if self.start(pending.pop(0)) is None:  # could not start: failed
+                    self.bar.update(1)
+                    self.write_summary()
+            time.sleep(poll_s)
+            self.reap()
+            self.bar.set_postfix(running=len(self.running), failed=self.state.counts().get(FAILED, 0), refresh=False)
+
+    def start(self, r: JobResult) -> _Running | None:
+        """Launch `r`'s job in its own process group, logs appended to its directory; None if it could not start
+        (then it has failed)."""
+        job_dir = self.root / r.job.name
         job_dir.mkdir(parents=True, exist_ok=True)
         atomic.write_json(job_dir / "job.json", r.job.to_dict())
         (job_dir / "failed.json").unlink(missing_ok=True)
-        r.command, r.resumed = job_command(r.job, threads_per_job)
+        r.command, r.resumed = job_command(r.job, self.threads_per_job)
         header = f"# sweep: {_now()} {'resume' if r.resumed else 'start'}: {shlex.join(r.command)}\n"
         out = open(job_dir / "stdout.log", "a")
         err = open(job_dir / "stderr.log", "a")
@@ -319,18 +276,28 @@ def run_sweep(jobs: Sequence[Job], root: str | os.PathLike, jobs_parallel: int =
         err_start = err.tell()
         try:
             proc = subprocess.Popen(r.command, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                    env={**base_env, **r.job.env}, start_new_session=True)
+                                    env={**self.env, **r.job.env}, start_new_session=True)
         except OSError as exc:  # e.g. cmd names a missing program: the job fails, the sweep goes on
             err.write(f"sweep: could not start the job: {exc}\n")
             out.close()
             err.close()
             r.seconds = 0.0
-            fail(r, job_dir, 127, err_start)
+            self.fail(r, job_dir, 127, err_start)
             return None
-        running.append(_Running(r, job_dir, proc, [out, err], err_start))  # at once: an interrupt must see it
-        return running[-1]
+        self.running.append(_Running(r, job_dir, proc, [out, err], err_start))  # at once: an interrupt must see it
+        return self.running[-1]
 
-    def finish(run: _Running, returncode: int) -> None:
+    def reap(self) -> None:
+        """Record every running job that has exited."""
+        for run in list(self.running):
+            code = run.proc.poll()
+            if code is not None:
+                self.running.remove(run)
+                self.finish(run, code)
+                self.bar.update(1)
+                self.write_summary()
+
+    def finish(self, run: _Running, returncode: int) -> None:
         for f in run.files:
             f.close()
         r = run.result
@@ -340,64 +307,54 @@ def run_sweep(jobs: Sequence[Job], root: str | os.PathLike, jobs_parallel: int =
             atomic.write_json(run.job_dir / "done.json", {"job": r.job.to_dict(), "command": r.command,
                                                           "resumed": r.resumed, "returncode": 0,
                                                           "seconds": round(r.seconds, 3), "finished": _now(),
-                                                          "threads_per_job": threads_per_job})
+                                                          "threads_per_job": self.threads_per_job})
         else:
-            fail(r, run.job_dir, returncode, run.err_start)
+            self.fail(r, run.job_dir, returncode, run.err_start)
 
-    def fail(r: JobResult, job_dir: Path, returncode: int, err_start: int) -> None:
+    def fail(self, r: JobResult, job_dir: Path, returncode: int, err_start: int) -> None:
         r.status, r.returncode = FAILED, returncode
         r.stderr_tail = _tail(job_dir / "stderr.log", err_start)
         atomic.write_json(job_dir / "failed.json", {"job": r.job.to_dict(), "command": r.command,
                                                     "returncode": returncode, "stderr_tail": r.stderr_tail,
                                                     "finished": _now()})
 
-    pending = [r for r in results if r.status == PENDING]
-    running: list[_Running] = []
-    previous_handler = None
-    in_main = threading.current_thread() is threading.main_thread()
-    if in_main:
-        def on_sigterm(signum, frame):
-            raise SweepInterrupted(signum)
-        previous_handler = signal.signal(signal.SIGTERM, on_sigterm)
-
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(results), initial=len(results) - len(pending), desc="sweep", unit="job",
-               disable=not progress, file=sys.stderr, dynamic_ncols=True)
-    try:
-        write_summary()
-        while pending or running:
-            while pending and len(running) < jobs_parallel:
-                if start(pending.pop(0)) is None:  # could not start: failed
-                    bar.update(1)
-                    write_summary()
-            time.sleep(poll_s)
-            for run in list(running):
-                code = run.proc.poll()
-                if code is not None:
-                    running.remove(run)
-                    finish(run, code)
-                    bar.update(1)
-                    write_summary()
-            bar.set_postfix(running=len(running), failed=state.counts().get(FAILED, 0), refresh=False)
-    except KeyboardInterrupt as exc:
-        state.interrupted = True
-        _stop(running, kill_timeout)
-        for run in running:
+    def interrupt(self, kill_timeout: float) -> None:
+        """Stop the running jobs, record them as interrupted, and write sweep.json."""
+        self.state.interrupted = True
+        _stop(self.running, kill_timeout)
+        for run in self.running:
             for f in run.files:
                 f.close()
             run.result.status, run.result.returncode = INTERRUPTED, run.proc.returncode
             run.result.seconds = time.monotonic() - run.start
-        write_summary()
-        if isinstance(exc, SweepInterrupted):
-            raise
-        raise SweepInterrupted(signal.SIGINT) from exc
-    finally:
-        bar.close()
-        if in_main and previous_handler is not None:
-            signal.signal(signal.SIGTERM, previous_handler)
-    write_summary()
-    return state
+        self.write_summary()
+
+
+def run_sweep(jobs: Sequence[Job], root: str | os.PathLike, jobs_parallel: int = 1, threads_per_job: int = 1,
+              progress: bool = True, kill_timeout: float = 10.0, poll_s: float = 0.05) -> SweepResult:
+    """Run `jobs` (at most `jobs_parallel` at once) with job directories under `root`; skip those that finished
+    in an earlier sweep. Returns every job's result (failed jobs do not stop the others; check `.ok`); raises
+    `SweepInterrupted` on Ctrl-C / SIGTERM after stopping the running jobs and writing sweep.json."""
+    root = Path(root)
+    _check_arguments(jobs, jobs_parallel, threads_per_job)
+    results = _earlier_results(jobs, root)
+    sweep = _SweepRun.begin(root, results, jobs_parallel, threads_per_job)
+    pending = [r for r in results if r.status == PENDING]
+
+    from tqdm.auto import tqdm
+
+    with _sigterm_interrupts(), tqdm(total=len(results), initial=len(results) - len(pending), desc="sweep",
+                                     unit="job", disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
+        sweep.bar = bar
+        try:
+            sweep.run(pending, jobs_parallel, poll_s)
+        except KeyboardInterrupt as exc:
+            sweep.interrupt(kill_timeout)
+            if isinstance(exc, SweepInterrupted):
+                raise
+            raise SweepInterrupted(signal.SIGINT) from exc
+    sweep.write_summary()
+    return sweep.state
 
 
 def _stop(running: list[_Running], kill_timeout: float) -> None:
