@@ -2,7 +2,7 @@
 
 SRC forms, tried in this order:
     minari:ID                 a dataset in the local Minari store (data/formats/minari_io.py)
-    dqn-replay:DIR            Dopamine DQN-replay logs, every checkpoint in DIR (data/formats/dqn_replay.py)
+    dqn-replay:DIR            Dopamine DQN-replay logs, every checkpoint in DIR (data/formats/dqn_replay/)
     PATH.hdf5 / PATH.h5       a D4RL-format HDF5 file (data/formats/d4rl_io.py)
     DIR of *.parquet          Hugging Face trajectory rows (data/formats/hf_io.py)
     PATH.npz                  the native format (data/trajectories.py)
