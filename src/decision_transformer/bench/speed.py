@@ -8,6 +8,9 @@ Paper-size model throughout: batch 64, K 20, width 128, 3 layers, 1 head, Hopper
     ratios.train_fp32_vs_hf     HF's fp32 step time / ours at fp32
     ratios.act_b1_vs_hf         our time for one action at batch 1 / HF's (lower is better)
     ratios.act_b50_vs_hf        the same at batch 50
+    ratios.train_vs_d3rlpy, train_fp32_vs_d3rlpy
+                                d3rlpy's DecisionTransformer step time / ours (at `precision`, at fp32), when
+                                d3rlpy is installed
     ratios.act_b1_incremental_vs_hf, act_b50_incremental_vs_hf
                                 the same for a banded model (attention_window 20) acting incrementally from its
                                 key/value caches (incremental.py), its caches full (past the band)
@@ -136,8 +139,33 @@ def bench_train(cfg: SpeedConfig) -> dict:
             opt.step()
 
         fns["hf_fp32"] = hf_step
+    d3 = _d3rlpy_step(data, cfg.device)
+    if d3 is not None:
+        fns["d3rlpy"] = d3
     ms = _interleaved(fns, cfg.repeats, device=cfg.device)
     return {"step_ms_median": ms, "precision": cfg.precision, "precision_resolved": resolve(cfg.precision, cfg.device)}
+
+
+def _d3rlpy_step(data, device: str) -> Callable[[], None] | None:
+    """d3rlpy 2.8's DecisionTransformer.update on one 64 x 20 trajectory batch of the same data, at paper size
+    (a linear state embedding of width 128, 3 layers, 1 head, dropout 0.1), or None without d3rlpy."""
+    try:
+        from .common import d3rlpy_module
+
+        d3rlpy = d3rlpy_module()
+    except ImportError:
+        return None
+    ends = np.zeros(data.num_steps, np.float32)
+    ends[data.episode_ends - 1] = 1.0
+    mdp = d3rlpy.dataset.MDPDataset(data.observations, data.actions, data.rewards, ends)
+    enc = d3rlpy.models.VectorEncoderFactory(hidden_units=[128], exclude_last_activation=True)
+    with runtime.seeded_torch(0):
+        algo = d3rlpy.algos.DecisionTransformerConfig(batch_size=64, context_size=20, max_timestep=1000, num_layers=3,
+                                                      num_heads=1, encoder_factory=enc).create(
+            device="cpu:0" if device == "cpu" else f"{device}:0" if ":" not in device else device)
+        algo.build_with_dataset(mdp)
+    batch = mdp.sample_trajectory_batch(64, length=20)
+    return lambda: algo.update(batch)
 
 
 def bench_act(cfg: SpeedConfig) -> dict:
@@ -294,6 +322,8 @@ def run_speed(cfg: SpeedConfig) -> dict:
                       act_b50_vs_hf=act["batch_50_ms_median"]["ours"] / act["batch_50_ms_median"]["hf"],
                       act_b1_incremental_vs_hf=act["batch_1_ms_median"]["ours_incremental"] / act["batch_1_ms_median"]["hf"],
                       act_b50_incremental_vs_hf=act["batch_50_ms_median"]["ours_incremental"] / act["batch_50_ms_median"]["hf"])
+    if "d3rlpy" in st:
+        ratios.update(train_vs_d3rlpy=st["d3rlpy"] / st[f"ours_{cfg.precision}"], train_fp32_vs_d3rlpy=st["d3rlpy"] / st["ours_fp32"])
     if mem:
         ratios["dataset_rss_vs_raw"] = mem["added_rss_mb"] / mem["raw_mb"]
     report = {
