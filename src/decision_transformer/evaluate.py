@@ -146,19 +146,23 @@ class DTAgent:
 
     @torch.inference_mode()
     def act(self, rows: np.ndarray, obs: np.ndarray) -> np.ndarray:
-        # Only the positions where some row has a real step: padding is invisible (model.py), so dropping
-        # columns that are padding in every row is exact, and early in episodes it is most of the work.
-        n = max(int(self.mask[rows].sum(1).max()), 2)  # >= 2: the incremental path reads position -2
-        to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a[rows, -n:])).to(self.device)  # noqa: E731
-        inputs = (to_t(self.states), to_t(self.actions), to_t(self.returns_to_go), to_t(self.timesteps), to_t(self.mask))
         model = self.policy.model
         with precision_context(self.policy.precision, self.device):
-            if self.decoder is not None:  # the newest step only; a_{t-1} and its timestep are at position -2
+            if self.decoder is not None:  # the newest step only: s_t, R_t, and a_{t-1} with its timestep (position -2)
+                to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)  # noqa: E731
                 r = torch.as_tensor(rows, device=self.device)
-                s, a, rtg, ts, _ = inputs
-                preds = self.decoder.step(r, s[:, -1], rtg[:, -1], a[:, -2], ts[:, -1], ts[:, -2])
+                preds = self.decoder.step(r, to_t(self.states[rows, -1]), to_t(self.returns_to_go[rows, -1]),
+                                          to_t(self.actions[rows, -2]), to_t(self.timesteps[rows, -1]),
+                                          to_t(self.timesteps[rows, -2]))
                 self.decoder.advance(r)
-            else:  # (R, A): the action at each env's newest step; `act` (our models) computes only that one
+            else:
+                # Only the positions where some row has a real step: padding is invisible (model.py), so dropping
+                # columns that are padding in every row is exact, and early in episodes it is most of the work.
+                n = int(self.mask[rows].sum(1).max())
+                to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a[rows, -n:])).to(self.device)  # noqa: E731
+                inputs = (to_t(self.states), to_t(self.actions), to_t(self.returns_to_go), to_t(self.timesteps),
+                          to_t(self.mask))
+                # (R, A): the action at each env's newest step; `act` (our models) computes only that one
                 preds = model.act(*inputs) if hasattr(model, "act") else model(*inputs)[:, -1]
         if self.policy.discrete:
             if self.temperature > 0:

@@ -59,11 +59,11 @@ def record_videos(policy, env_id: str, targets: Sequence[float], out_dir: str | 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
+    probe = make_env(env_id, render_mode="rgb_array")
+    fps = int(probe.metadata.get("render_fps", 30))
+    probe.close()
     for target in targets:
         label = f"target_{target:g}"
-        probe = make_env(env_id, render_mode="rgb_array")
-        fps = int(probe.metadata.get("render_fps", 30))
-        probe.close()
         fns = [lambda: RecordEpisode(make_env(env_id, render_mode="rgb_array"), out, label, fps)] * num_episodes
         evaluate_target(policy, fns, target, num_episodes, seed=seed, temperature=temperature, progress=False)
         files += [out / f"{label}_seed_{seed + e}.mp4" for e in range(num_episodes)]
