@@ -358,11 +358,11 @@ def train_or_resume(cfg: TrainConfig, model_config: ModelConfig, dataset: Trajec
     ckpt = latest_checkpoint(cfg.out)
     if ckpt is None:
         return train(cfg, model_config, dataset, prep=prep, hook=hook, hook_every=hook_every)
-    saved = read_train_config(cfg.out)
-    if saved != cfg or read_meta(ckpt).config() != model_config:
+    meta = read_meta(ckpt)
+    if read_train_config(cfg.out) != cfg or meta.config() != model_config:
         raise ValueError(f"{cfg.out}: holds a run with other settings (train_config.json / meta.json); "
                          "remove it or use another output directory")
-    if read_meta(ckpt).step >= cfg.steps:
+    if meta.step >= cfg.steps:
         return load_run(cfg.out)
     return resume(cfg.out, dataset=dataset, hook=hook, hook_every=hook_every)
 
