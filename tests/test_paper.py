@@ -16,6 +16,7 @@ import pytest
 from decision_transformer.bench.paper import cells as C
 from decision_transformer.bench.paper.config import QUICK
 from decision_transformer.bench.paper.report import _entry
+from decision_transformer.data.registry import builtin_datasets
 from decision_transformer.bench.paper.scoring import dt_targets, fig4_targets, pearson_in_range
 
 HAS_D3RLPY = importlib.util.find_spec("d3rlpy") is not None
@@ -53,6 +54,7 @@ def test_every_experiment_end_to_end_and_report_layout(tmp_path, dt):
     report = json.loads((out / "paper.json").read_text())
     assert {"protocol", "commit", "machine", "experiments"} <= set(report) and report["protocol"] == "cpu"
     exps = report["experiments"]
+    suite_generation = builtin_datasets()[MR].generation
     assert set(exps) == {"table2", "table3", "table7", "fig4", "context"}
     assert set(exps["table2"][MR]) == {"dt", "bc", "mlp-bc", *baselines}
     assert set(exps["table7"]) == {MR, f"{MR}-delayed"} and set(exps["context"][MR]) == {"dt", "dt-k1"}
@@ -60,7 +62,7 @@ def test_every_experiment_end_to_end_and_report_layout(tmp_path, dt):
         for per in exps[exp].values():
             for method, e in per.items():
                 n = 1 if method in ("td3bc",) else 2  # QUICK: 2 seeds, 1 for the baselines
-                assert len(e["scores"]) == len(e["returns"]) == n and e["dataset_generation"] == 2
+                assert len(e["scores"]) == len(e["returns"]) == n and e["dataset_generation"] == suite_generation
                 assert all(isinstance(x, float) for x in e["scores"] + e["returns"])
     # one DT training run serves table2, table3, table7 (dense), context: the same scores
     assert exps["table2"][MR]["dt"]["scores"] == exps["table3"][MR]["dt"]["scores"] == exps["context"][MR]["dt"]["scores"]

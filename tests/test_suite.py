@@ -34,26 +34,32 @@ def test_registry_lists_suite_names_with_measured_refs():
     assert refs["hopper"]["expert"]["mean"] == specs["hopper-expert"].ref_max_return
 
 
-def test_committed_policy_files_load_and_act():
-    cfg = suite.suite_config()["envs"]["hopper"]
-    files = [cfg["expert"]["policy"], cfg["medium"]["policy"]] + [s["policy"] for s in cfg["medium_replay"]["snapshots"]]
+@pytest.mark.parametrize("env", ["hopper", "halfcheetah", "walker2d", "reacher"])
+def test_committed_policy_files_load_and_act(env):
+    cfg = suite.suite_config()["envs"][env]
+    mr = cfg["medium_replay"]
+    files = [cfg["expert"]["policy"], cfg["medium"]["policy"]] + [s["policy"] for s in mr.get("snapshots", [])]
+    obs_dim = NumpyPolicy.load(suite.assets_dir() / files[0]).obs_mean.shape[0]
     for f in files:
         p = NumpyPolicy.load(suite.assets_dir() / f)
-        a = p.act(np.zeros((4, 11), np.float32))
-        assert a.shape == (4, 3) and a.dtype == np.float32
+        a = p.act(np.zeros((4, obs_dim), np.float32))
+        assert a.shape[0] == 4 and a.dtype == np.float32
         assert (a >= -1).all() and (a <= 1).all()
     assert cfg["expert"]["train_step"] > cfg["medium"]["train_step"]
-    assert sum(s["steps"] for s in cfg["medium_replay"]["snapshots"]) == cfg["medium"]["train_step"]
+    if "stream" in mr:  # SAC: the replay buffer up to the medium policy's training step
+        assert mr["steps"] == cfg["medium"]["train_step"] and cfg["generation"] == suite.GENERATION_SAC
+    else:  # PPO: the snapshots before medium, each for the steps it trained
+        assert sum(s["steps"] for s in mr["snapshots"]) == cfg["medium"]["train_step"]
 
 
-@pytest.mark.parametrize("name", ["hopper-medium", "hopper-medium-replay"])
+@pytest.mark.parametrize("name", ["hopper-medium", "walker2d-medium-replay"])
 def test_tiny_generation_is_deterministic_for_a_seed(name):
     a = suite.generate(name, seed=0, num_steps=600, progress=False)
     b = suite.generate(name, seed=0, num_steps=600, progress=False)
     c = suite.generate(name, seed=1, num_steps=600, progress=False)
     assert isinstance(a, TrajectoryDataset)
-    assert a.env_id == "Hopper-v5" and a.name == name and a.reward_scale == 1000.0
-    assert a.observations.shape[1:] == (11,) and a.actions.shape[1:] == (3,)
+    assert a.env_id == suite.ENV_IDS[name.split("-")[0]] and a.name == name and a.reward_scale == 1000.0
+    assert a.observations.shape[1:] == b.observations.shape[1:] and a.actions.shape[1] in (3, 6)
     assert a.observations.dtype == np.float32 and a.actions.dtype == np.float32
     for field in ("observations", "actions", "rewards", "terminations", "truncations", "episode_starts"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
@@ -64,6 +70,54 @@ def test_tiny_generation_is_deterministic_for_a_seed(name):
     assert (a.terminations[ends] | a.truncations[ends]).all()
     inner = np.setdiff1d(np.arange(a.num_steps), ends)
     assert not (a.terminations[inner] | a.truncations[inner]).any()
+
+
+def test_sac_medium_replay_is_the_committed_replay_stream():
+    cfg = suite.suite_config()["envs"]["hopper"]
+    full = suite.generate("hopper-medium-replay", seed=0, progress=False)
+    assert full.num_steps == cfg["medium_replay"]["steps"] >= 100_000
+    assert full.num_episodes == cfg["medium_replay"]["episodes"]
+    assert full.observations.dtype == np.float32 and full.observations.shape[1:] == (11,)
+    # the same stream for every seed (one learner's buffer, as in D4RL); a prefix for num_steps
+    part = suite.generate("hopper-medium-replay", seed=5, num_steps=1500, progress=False)
+    assert part.num_steps == 1500
+    np.testing.assert_array_equal(part.observations, full.observations[:1500])
+    np.testing.assert_array_equal(part.rewards, full.rewards[:1500])
+    assert part.terminations[-1] or part.truncations[-1]
+    assert not (full.terminations & full.truncations).any()
+    # the learner improves along the stream: its last episodes return far more than its first (random warm-up)
+    returns = full.episode_returns
+    assert returns[-50:].mean() > 3 * returns[:50].mean()
+
+
+def test_replay_stream_round_trip_and_bad_file(tmp_path):
+    d = suite.generate("walker2d-medium", seed=0, num_steps=700, progress=False)
+    error = suite.save_replay_stream(d, tmp_path / "s.npz")
+    back = suite.load_replay_stream(tmp_path / "s.npz", name="x")
+    assert 0 < error < 0.05  # float16 rounding, relative to each dimension's std
+    for field in ("rewards", "terminations", "truncations", "episode_starts"):
+        np.testing.assert_array_equal(getattr(back, field), getattr(d, field))
+    np.testing.assert_allclose(back.observations, d.observations, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(back.actions, d.actions, atol=1e-3)
+    cut = suite.first_steps(back, 650)
+    assert cut.num_steps == 650 and cut.truncations[-1] and cut.episode_starts.max() < 650
+    np.savez(tmp_path / "bad.npz", observations=np.zeros(3))
+    with pytest.raises(DatasetError, match="bad.npz.*format"):
+        suite.load_replay_stream(tmp_path / "bad.npz", name="x")
+
+
+def test_select_policies_first_reaching_skips_a_transient_peak():
+    from decision_transformer.suite.build import select_policies
+
+    curve = {0: 10, 10: 90, 20: 40, 30: 45, 40: 150, 50: 300, 60: 290}
+    records = [{"step": s, "stochastic_return": r} for s, r in curve.items()]
+    true = {**curve, 10: 60}  # step 10's training-time evaluation was lucky
+    medium, expert = select_policies(records, evaluate=lambda s: true[s], medium_rule="first-reaching")
+    assert expert["step"] == 50 and medium["step"] == 40 and medium["reevaluated_return"] == 150
+    medium, _ = select_policies(records, evaluate=lambda s: true[s], medium_rule="closest")
+    assert medium["step"] == 10  # 60 is closest to 100, though the learner fell back after it
+    with pytest.raises(ValueError, match="medium_rule"):
+        select_policies(records, medium_rule="nearest")
 
 
 def test_medium_expert_is_medium_then_expert():
@@ -170,8 +224,7 @@ def test_full_hopper_medium_replay_through_the_registry(tmp_path, monkeypatch):
     path = make_builtin("hopper-medium-replay", seed=0)
     d = load_dataset("hopper-medium-replay")
     assert path.is_file() and d.name == "hopper-medium-replay"
-    steps = sum(s["steps"] for s in suite.suite_config()["envs"]["hopper"]["medium_replay"]["snapshots"])
-    assert d.num_steps == steps
+    assert d.num_steps == suite.suite_config()["envs"]["hopper"]["medium_replay"]["steps"]
 
 
 # ---------------------------------------------------------------------------------------------- SAC learner
@@ -206,7 +259,8 @@ def test_sac_export_matches_stable_baselines3(tmp_path):
     sampled = policy.act(obs, np.random.default_rng(1))
     assert (np.abs(sampled) < 1).all() and not np.allclose(sampled, expected)
     # old-style (PPO) files are unchanged: no squashing, constant log std
-    assert NumpyPolicy.load(suite.assets_dir() / suite.suite_config()["envs"]["hopper"]["expert"]["policy"]).squash == ""
+    assert NumpyPolicy.load(suite.assets_dir() / suite.suite_config()["envs"]["reacher"]["expert"]["policy"]).squash == ""
+    assert NumpyPolicy.load(suite.assets_dir() / suite.suite_config()["envs"]["hopper"]["expert"]["policy"]).squash == "tanh"
 
 
 def test_sac_stops_and_resumes_with_its_replay_buffer(tmp_path):

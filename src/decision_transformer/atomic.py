@@ -38,9 +38,9 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return write_text(path, json.dumps(obj, indent=1) + "\n")
 
 
-def savez(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
-    """`np.savez` (uncompressed, no pickles) to exactly `path`."""
+def savez(path: str | os.PathLike, compressed: bool = False, **arrays: np.ndarray) -> Path:
+    """`np.savez` (uncompressed unless `compressed`, no pickles) to exactly `path`."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+            (np.savez_compressed if compressed else np.savez)(f, **arrays)
     return Path(path)

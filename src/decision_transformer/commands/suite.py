@@ -59,14 +59,18 @@ class SuiteExport:
 
     env: str = field(default="", metadata=POSITIONAL)
     """hopper, halfcheetah, walker2d or reacher."""
+    algo: str = "ppo"
+    """ppo or sac (whose work dir to export)."""
     work_dir: str = ""
-    """Default: the PPO work dir for the env."""
+    """Default: the algorithm's work dir for the env."""
     medium_step: int = -1
-    """-1: the snapshot closest to 1/3 of the expert's return."""
+    """-1: PPO: the snapshot closest to 1/3 of the expert's return; SAC: the first snapshot reaching it."""
     expert_step: int = -1
-    """-1: the best evaluated snapshot."""
+    """-1: the best re-evaluated snapshot."""
     replay_every: int = 1
-    """Keep every n-th snapshot for medium-replay."""
+    """PPO: keep every n-th snapshot for medium-replay."""
+    reevaluate_episodes: int = 20
+    """Episodes per re-evaluated candidate snapshot (sampled actions, seed 777)."""
 
 
 @dataclass(frozen=True)
@@ -165,11 +169,17 @@ def _export(args) -> int:
     from ..suite.build import export_env
 
     entry = export_env(args.env, _work(args), None if args.medium_step < 0 else args.medium_step,
-                       None if args.expert_step < 0 else args.expert_step, args.replay_every)
-    print(f"expert: step {entry['expert']['train_step']:,} (eval {entry['expert']['eval_return']})")
-    print(f"medium: step {entry['medium']['train_step']:,} (eval {entry['medium']['eval_return']})")
-    mr = entry["medium_replay"]["snapshots"]
-    print(f"medium-replay: {len(mr)} snapshots, {sum(s['steps'] for s in mr):,} steps")
+                       None if args.expert_step < 0 else args.expert_step, args.replay_every,
+                       args.reevaluate_episodes)
+    for q in ("expert", "medium"):
+        e = entry[q]
+        print(f"{q}: step {e['train_step']:,} (training eval {e['eval_return']}, "
+              f"re-evaluated {e['reevaluated_return']} over {e['reevaluated_episodes']} episodes)")
+    mr = entry["medium_replay"]
+    if "stream" in mr:
+        print(f"medium-replay: the replay buffer's first {mr['steps']:,} steps ({mr['episodes']:,} episodes)")
+    else:
+        print(f"medium-replay: {len(mr['snapshots'])} snapshots, {sum(s['steps'] for s in mr['snapshots']):,} steps")
     return 0
 
 

@@ -13,9 +13,12 @@ action bounds; D4RL also sampled its behaviour policies):
 
     random          uniform actions, `sizes.random` transitions
     medium, expert  the medium / expert policy, `sizes[quality]` transitions
-    medium-replay   the learner's data up to the medium level, rebuilt from its training snapshots: snapshot k
-                    acts for exactly the env steps it was trained for (until snapshot k+1), in as many envs as
-                    training used, episodes running on across snapshot changes as they did during training
+    medium-replay   the learner's data up to the medium level. SAC envs: the learner's own replay buffer up to
+                    medium's training step, in collection order (`<env>/medium_replay.npz`, written by
+                    `save_replay_stream`; the same for every seed, like D4RL's single buffer). PPO envs: rebuilt
+                    from its training snapshots: snapshot k acts for exactly the env steps it was trained for
+                    (until snapshot k+1), in as many envs as training used, episodes running on across snapshot
+                    changes as they did during training
     medium-expert   medium then expert, concatenated (same seed)
 
 Episodes still running when a dataset's step budget ends are kept and marked truncated.
@@ -30,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import atomic
 from ..data.registry import BuiltinDataset, register_builtin
 from ..data.trajectories import DatasetError, TrajectoryDataset
 
@@ -37,6 +41,9 @@ QUALITIES = ("random", "medium", "medium-replay", "expert", "medium-expert")
 REWARD_SCALE = 1000.0
 # 2: observations stored correctly (generation 1 stored, at every step, the episode's last observation)
 GENERATION = 2
+# 3: SAC behaviour policies and the SAC replay stream (issue 13); an env's suite.json entry names its generation
+GENERATION_SAC = 3
+STREAM_FORMAT = "replay-stream-1"
 
 # D4RL's normalisation references (d4rl/infos.py REF_MIN_SCORE / REF_MAX_SCORE), for reporting only: the suite's
 # envs are v5 and its policies are its own, so these scores are not directly comparable with D4RL's.
@@ -114,7 +121,10 @@ def generate(name: str, seed: int = 0, num_steps: int | None = None, progress: b
         act_fn = policy_act_fn(_policy(spec[quality]["policy"]), stochastic=True)
         episodes = rollout(env_id, act_fn, seed=base_seed, num_envs=num_envs,
                            num_steps=num_steps or int(gen["sizes"][quality]), progress=desc)
-    else:  # medium-replay
+    elif "stream" in spec["medium_replay"]:
+        data = load_replay_stream(assets_dir() / spec["medium_replay"]["stream"], name=name)
+        return data if num_steps is None else first_steps(data, num_steps)
+    else:  # medium-replay rebuilt from PPO snapshots
         segments = spec["medium_replay"]["snapshots"]
         total = sum(int(s["steps"]) for s in segments)
         scale = 1.0 if num_steps is None else min(1.0, num_steps / total)
@@ -127,6 +137,49 @@ def generate(name: str, seed: int = 0, num_steps: int | None = None, progress: b
     return TrajectoryDataset.from_episodes(
         episodes, reward_scale=REWARD_SCALE, env_id=env_id, name=name, source=f"suite:{name} seed={seed}"
     )
+
+
+def save_replay_stream(data: TrajectoryDataset, path: Path) -> float:
+    """Write a replay stream compactly (observations and actions float16, rewards float32, flags exact),
+    atomically. Returns the largest float16 rounding error relative to each observation dimension's std."""
+    obs16 = data.observations.astype(np.float16)
+    std = np.maximum(data.observations.std(0), 1e-6)
+    error = float(np.max(np.abs(obs16.astype(np.float32) - data.observations) / std))
+    atomic.savez(path, compressed=True, format=np.array(STREAM_FORMAT), observations=obs16,
+                 actions=data.actions.astype(np.float16), rewards=data.rewards.astype(np.float32),
+                 terminations=data.terminations, truncations=data.truncations,
+                 episode_starts=data.episode_starts, env_id=np.array(data.env_id))
+    return round(error, 6)
+
+
+def load_replay_stream(path: Path, name: str) -> TrajectoryDataset:
+    """A stream written by `save_replay_stream`, as float32 arrays."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "format" not in z.files or str(z["format"]) != STREAM_FORMAT:
+                raise DatasetError(f"{path}: field 'format' is missing or not {STREAM_FORMAT!r}")
+            arrays = {k: z[k] for k in ("observations", "actions", "rewards", "terminations", "truncations",
+                                        "episode_starts", "env_id")}
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        raise DatasetError(f"{path}: not a readable replay stream: {exc}") from exc
+    return TrajectoryDataset(
+        observations=arrays["observations"].astype(np.float32), actions=arrays["actions"].astype(np.float32),
+        rewards=arrays["rewards"], terminations=arrays["terminations"], truncations=arrays["truncations"],
+        episode_starts=arrays["episode_starts"], reward_scale=REWARD_SCALE, env_id=str(arrays["env_id"]),
+        name=name, source=f"suite:{name}",
+    )
+
+
+def first_steps(data: TrajectoryDataset, num_steps: int) -> TrajectoryDataset:
+    """The first `num_steps` transitions; an episode cut there is marked truncated."""
+    n = min(int(num_steps), data.num_steps)
+    starts = data.episode_starts[data.episode_starts < n]
+    terminations, truncations = data.terminations[:n].copy(), data.truncations[:n].copy()
+    if not (terminations[-1] or truncations[-1]):
+        truncations[-1] = True
+    return TrajectoryDataset(observations=data.observations[:n], actions=data.actions[:n], rewards=data.rewards[:n],
+                             terminations=terminations, truncations=truncations, episode_starts=starts,
+                             reward_scale=data.reward_scale, env_id=data.env_id, name=data.name, source=data.source)
 
 
 def concatenate(parts: list[TrajectoryDataset], name: str, source: str) -> TrajectoryDataset:
@@ -181,7 +234,7 @@ def _register() -> None:
                 description=_describe(env, q, spec),
                 ref_min_return=lo,
                 ref_max_return=hi,
-                generation=GENERATION,
+                generation=int(spec.get("generation", GENERATION)),
             ))
 
 
@@ -189,14 +242,17 @@ def _describe(env: str, quality: str, spec: dict) -> str:
     sizes = suite_config()["generation"]["sizes"]
     if quality == "random":
         return f"{ENV_IDS[env]}, uniform random actions, {sizes['random']:,} steps"
+    algo = "SAC" if "sac" in spec.get("training", {}).get("config", {}) else "PPO"
     if quality == "medium-replay":
         mr = spec["medium_replay"]
+        if "stream" in mr:
+            return f"{ENV_IDS[env]}, SAC learner's replay buffer up to the medium level, {mr['steps']:,} steps"
         return (f"{ENV_IDS[env]}, PPO learner's data up to the medium level (rebuilt from "
                 f"{len(mr['snapshots'])} training snapshots), {sum(s['steps'] for s in mr['snapshots']):,} steps")
     if quality == "medium-expert":
         return f"{ENV_IDS[env]}, medium + expert concatenated, {sizes['medium'] + sizes['expert']:,} steps"
     p = spec[quality]
-    return (f"{ENV_IDS[env]}, PPO {quality} policy (training step {p['train_step']:,}), "
+    return (f"{ENV_IDS[env]}, {algo} {quality} policy (training step {p['train_step']:,}), "
             f"{sizes[quality]:,} steps")
 
 

@@ -118,6 +118,9 @@ class PaperBenchConfig:
     """Cap evaluation episodes at this many steps (tests; 0: the environment's limit)."""
     jobs: int = 1
     """Run the unfinished cells as `dt sweep` jobs, this many at once (1: in this process, one after another)."""
+    precision: str = "fp32"
+    """Training precision of the transformer methods: fp32, bf16 (autocast) or auto (bf16 where the CPU has
+    AVX512-BF16/AMX or on CUDA). Evaluation acts in fp32. Part of each run's identity (train_spec.json)."""
     torch_threads: int = 1
     """torch CPU threads (per job with --jobs) (1: on the shared 2-core box, 2 threads made a training step ~16x slower)."""
     quick: bool = False
@@ -133,6 +136,8 @@ class PaperBenchConfig:
         unknown = sorted(set(self.methods) - set(METHODS))
         if unknown:
             raise ValueError(f"PaperBenchConfig.methods has unknown {unknown}; expected a subset of {list(METHODS)}")
+        if self.precision not in ("fp32", "bf16", "auto"):
+            raise ValueError(f"PaperBenchConfig.precision={self.precision!r}; expected fp32, bf16 or auto")
         if len(self.fig4_range) != 2 or self.fig4_targets < 10 and not self.quick:
             raise ValueError("fig4 needs two fig4_range values and at least 10 fig4_targets")
 

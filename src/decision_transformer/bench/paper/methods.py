@@ -66,7 +66,8 @@ def train_spec(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> d
     budget = {k: v for k, v in dataclasses.asdict(cfg.budget).items() if k not in ("seeds", "baseline_seeds")}
     return {"dataset": dataset, "method": method, "seed": seed, "protocol": cfg.protocol, "budget": budget,
             "dataset_generation": dataset_generation(base), "data_steps": cfg.data_steps,
-            "model": model_settings(cfg, dataset, method)}
+            "model": model_settings(cfg, dataset, method),
+            **({"precision": cfg.precision} if method not in BASELINE_METHODS and cfg.precision != "fp32" else {})}
 
 
 def run_dir(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> Path:
@@ -130,7 +131,7 @@ def train_policy(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, da
                        save_every=b.save_every, log_every=min(100, b.steps), top_fraction=TOP_FRACTIONS.get(method, 1.0),
                        delayed_rewards=delayed, eval_every=b.eval_every,
                        eval_targets=(first_target,) if b.eval_every else (), eval_episodes=b.eval_episodes,
-                       torch_threads=cfg.torch_threads, progress=False)
+                       torch_threads=cfg.torch_threads, precision=cfg.precision, progress=False)
     run = train_cell(tcfg, model_config(kind, **settings), data, path / "run", seed)
     curve = [[r["step"], r["eval/return_mean"]] for r in read_metrics(path / "run") if "eval/return_mean" in r]
     return RolloutPolicy.from_run(run), _add_time(path, time.perf_counter() - t0), curve
