@@ -224,6 +224,10 @@ def test_export_refuses_models_hf_cannot_hold(tmp_path):
         model = DecisionTransformer(DTConfig(embed_dim=32, n_layer=1, **cfg), S, A)
         with pytest.raises(HFFormatError, match="continuous actions"):
             save_hf(model, tmp_path / "out")
+    for cfg, message in ((dict(attention_window=2), "banded"), (dict(position_embedding=True), "position embedding")):
+        model = DecisionTransformer(DTConfig(embed_dim=32, n_layer=1, **cfg), S, A)
+        with pytest.raises(HFFormatError, match=message):
+            save_hf(model, tmp_path / "out")
 
 
 def test_export_of_a_native_run(tmp_path, capsys):

@@ -89,10 +89,10 @@ def test_prediction_for_step_t_never_sees_a_t_or_the_future(discrete, condition_
     assert (delta > 1e-4) if condition_on_return else (delta == 0)
 
 
-@pytest.mark.parametrize("discrete", [False, True])
-def test_left_padding_is_invisible(discrete):
+@pytest.mark.parametrize("discrete,position_embedding", [(False, False), (True, False), (False, True), (True, True)])
+def test_left_padding_is_invisible(discrete, position_embedding):
     torch.manual_seed(0)
-    model = DecisionTransformer(tiny(discrete_actions=discrete), S, A).eval()
+    model = DecisionTransformer(tiny(discrete_actions=discrete, position_embedding=position_embedding), S, A).eval()
     states, actions, rtg, timesteps, mask = inputs(discrete)
     pad = 3
     mask[:, :pad] = 0
@@ -113,6 +113,29 @@ def test_left_padding_is_invisible(discrete):
     # and equals running the real steps alone, without any padding
     alone = model(states[:, pad:], actions[:, pad:], rtg[:, pad:], timesteps[:, pad:], mask[:, pad:])
     torch.testing.assert_close(after[:, pad:], alone, rtol=0, atol=1e-5)
+
+
+def test_position_embedding_counts_from_the_first_real_step():
+    torch.manual_seed(0)
+    model = DecisionTransformer(tiny(position_embedding=True), S, A).eval()
+    assert model.embed_position.num_embeddings == 3 * K
+    states, actions, rtg, timesteps, mask = inputs()
+    pad = 2
+    mask[:, :pad] = 0
+    base = model(states, actions, rtg, timesteps, mask)
+    with torch.no_grad():  # positions 3 * (K - pad) .. 3K - 1 are not used by a window with K - pad real steps
+        model.embed_position.weight[3 * (K - pad):] += 5.0 * torch.randn(3 * pad, 32)
+    torch.testing.assert_close(model(states, actions, rtg, timesteps, mask), base, rtol=0, atol=0)
+    with torch.no_grad():  # position 0 is the first real step's R token: every real output changes
+        model.embed_position.weight[0] += 5.0 * torch.randn(32)  # (not a constant: LayerNorm would remove it)
+    moved = model(states, actions, rtg, timesteps, mask)
+    assert ((moved[:, pad:] - base[:, pad:]).abs().amax(-1) > 1e-4).all()
+    # the embedding really adds position information: the model without it differs
+    plain = DecisionTransformer(tiny(), S, A).eval()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("embed_position")})
+    assert not torch.allclose(plain(states, actions, rtg, timesteps, mask)[:, pad:], moved[:, pad:])
+    with pytest.raises(ValueError, match="attention_window"):
+        tiny(position_embedding=True, attention_window=2)
 
 
 def test_attention_mask_allows_self_and_past_real_tokens_only():

@@ -55,6 +55,11 @@ class DTConfig:
     tokens of its own and the previous W - 1 timesteps, in training and acting; acting then runs incrementally
     with a key/value cache (incremental.py), exact for the whole episode at one token's work per layer. Train
     with context_len > W (e.g. 2W) so that tokens see full bands in training as they do when acting."""
+    position_embedding: bool = False
+    """Also add a learned embedding of each token's position in the window, as the paper's Atari code does
+    (`pos_emb`, besides its per-episode timestep embedding). Positions count from the window's first real step
+    (0 = its R token), so left padding stays invisible, as in the original, whose contexts start unpadded at
+    position 0. Not with attention_window (a sliding band has no window start)."""
 
     def __post_init__(self) -> None:
         _check_positive(self, "context_len", "embed_dim", "n_layer", "n_head", "mlp_ratio", "max_ep_len")
@@ -68,6 +73,9 @@ class DTConfig:
             raise ValueError(f"DTConfig.dropout={self.dropout} must be in [0, 1)")
         if not isinstance(self.attention_window, int) or self.attention_window < 0:
             raise ValueError(f"DTConfig.attention_window={self.attention_window!r} must be an integer >= 0")
+        if self.position_embedding and self.attention_window:
+            raise ValueError("DTConfig.position_embedding needs full-window attention (attention_window=0): "
+                             "incremental banded acting has no window start to count positions from")
 
     @property
     def tokens_per_step(self) -> int:

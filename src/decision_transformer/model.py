@@ -8,7 +8,9 @@ Shape alphabet, used in every shape comment:
 Conventions (the single place they are written down; `tests/test_model.py` checks them):
     * Tokens are interleaved per timestep: R_1, s_1, a_1, R_2, s_2, a_2, ... (no R for the BC variant).
     * A learned per-timestep embedding (not per token) is added to the R, s and a embeddings of a step.
-      There is no second, per-token positional embedding.
+      Optionally (`position_embedding`, the paper's Atari code) a second, per-token embedding of the token's
+      position in the window, counted from the first real step: token p of step k (0-based from the first
+      real step) has position P * k + p, whatever padding precedes it.
     * The action for step t is read from the hidden state at the s_t token, so it sees R_1..R_t,
       s_1..s_t and a_1..a_{t-1}, never a_t or anything later.
     * `attention_mask` (B, K) is 1 for a real step and 0 for padding. Padding is on the left. Padded
@@ -181,6 +183,8 @@ class DecisionTransformer(nn.Module):
         else:
             self.embed_state = AtariEncoder(tuple(state_dim), C)
         self.embed_action = nn.Embedding(act_dim, C) if config.discrete_actions else nn.Linear(act_dim, C)
+        self.embed_position = (nn.Embedding(config.tokens_per_step * config.context_len, C)
+                               if config.position_embedding else None)
         self.embed_ln = nn.LayerNorm(C)
         self.embed_dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
@@ -223,6 +227,13 @@ class DecisionTransformer(nn.Module):
             tokens = torch.stack((s_emb, a_emb), dim=2)  # (B, K, 2, C)
         x = tokens.reshape(B, -1, tokens.shape[-1])  # (B, N, C): R_1, s_1, a_1, R_2, ...
         P, W = self.config.tokens_per_step, self.config.attention_window
+        if self.embed_position is not None:
+            if K > self.config.context_len:
+                raise ValueError(f"position_embedding: {K} steps given; the model has {self.config.context_len} positions")
+            pad = K - real.sum(dim=1, keepdim=True)  # (B, 1): left-padded steps
+            step = (torch.arange(K, device=x.device) - pad).clamp(min=0)  # (B, K): index from the first real step
+            position = step[..., None] * P + torch.arange(P, device=x.device)  # (B, K, P)
+            x = x + self.embed_position(position.reshape(B, -1))  # (B, N, C)
         if bool(real.all()):  # no padding (most calls once episodes are K steps long): one shared mask
             key = (K, x.device)
             if key not in self._mask_cache:

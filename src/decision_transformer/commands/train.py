@@ -10,7 +10,7 @@ from ..config import DTConfig, MLPBCConfig
 
 # architecture options: the fields of DTConfig and MLPBCConfig a user sets (the rest follow from the kind / data)
 MODEL_FLAGS = ("context_len", "embed_dim", "hidden_dim", "n_layer", "n_head", "mlp_ratio", "activation", "dropout",
-               "max_ep_len", "action_tanh", "attention_window")
+               "max_ep_len", "action_tanh", "attention_window", "position_embedding")
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,9 @@ def _check_exportable(model: torch.nn.Module) -> DTConfig:
     if cfg.attention_window:
         raise HFFormatError(f"transformers.DecisionTransformerModel has full causal attention; this model is banded "
                             f"(attention_window={cfg.attention_window}) and would act differently there")
+    if cfg.position_embedding:
+        raise HFFormatError("transformers.DecisionTransformerModel has no per-token position embedding; this model "
+                            "has one (position_embedding=True)")
     return cfg
 
 
