@@ -144,6 +144,32 @@ def test_unwrapped_buffer_starts_at_slot_zero(tmp_path, log):
     assert_episodes(ds, expected)
     assert ds.env_id == "dt/Breakout-v0" and ds.reward_scale == 1.0 and ds.name == "dqn-replay-breakout"
     assert ds.rewards.max() == 10.0 and ds.rewards.min() == -2.5  # raw rewards, not clipped
+    assert ds.reward_clip == 0.0  # rewards outside [-1, 1]: not a clipped log
+
+
+def test_clipped_logs_make_runs_that_decrement_by_clipped_rewards(tmp_path):
+    import dataclasses
+
+    from decision_transformer.checkpoint import RunMeta
+    from decision_transformer.data.preprocess import Preprocessing
+    from decision_transformer.data.trajectories import TrajectoryDataset
+
+    d = run_dir(tmp_path)
+    clipped = Log(LENGTHS)  # (the fixture is shared: a fresh log)
+    clipped.rew = np.clip(clipped.rew, -1, 1)  # as Dopamine stores them
+    clipped.save(d, 0, add_count=37)
+    ds = load_dqn_replay(d)
+    assert ds.reward_clip == 1.0
+    back = TrajectoryDataset.load(ds.save(tmp_path / "ds.npz"))
+    assert back.reward_clip == 1.0  # kept by the native format
+    prep = Preprocessing.fit(back, context_len=4, max_ep_len=100)
+    meta = RunMeta(model_kind="dt", model_config={}, state_dim=[4, 84, 84], act_dim=4, **prep.meta_fields())
+    assert meta.reward_clip == 1.0
+    # raw env rewards 4 (a Breakout brick), -3, 0.5: the return-to-go drops by 1, -1, 0.5, as in the data
+    np.testing.assert_allclose(prep.return_decrement(np.array([4.0, -3.0, 0.5])), [1.0, -1.0, 0.5])
+    assert dataclasses.replace(prep, reward_clip=0.0).return_decrement(np.array([4.0]))[0] == 4.0
+    with pytest.raises(DatasetError, match="reward_clip"):
+        dataclasses.replace(back, reward_clip=-1.0)
 
 
 def test_wrapped_buffer_drops_partial_first_and_unfinished_last(tmp_path, log):

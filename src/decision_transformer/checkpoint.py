@@ -72,6 +72,8 @@ class RunMeta:
     version: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     """Free-form provenance (e.g. the Hugging Face config an import came from)."""
+    reward_clip: float = 0.0
+    """`Preprocessing.reward_clip` (absent in older runs: 0, no clipping)."""
 
     def config(self) -> DTConfig | MLPBCConfig:
         cls = MLPBCConfig if self.model_kind == "mlp-bc" else DTConfig
@@ -90,7 +92,8 @@ class RunMeta:
             mean, std = mean.reshape(shape), std.reshape(shape)
         elif mean.size == 1:  # pixels: one scalar for all
             mean, std = mean.reshape(()), std.reshape(())
-        return Preprocessing(mean, std, float(self.reward_scale), cfg.context_len, cfg.max_ep_len)
+        return Preprocessing(mean, std, float(self.reward_scale), cfg.context_len, cfg.max_ep_len,
+                             float(self.reward_clip))
 
     def state_shape(self) -> int | tuple[int, ...]:
         return self.state_dim if isinstance(self.state_dim, int) else tuple(self.state_dim)

@@ -4,7 +4,8 @@
   inputs it was trained on.
 * `DTAgent` keeps, per env, a context buffer of the last K steps with the padding convention of training
   (`data/sampler.py`). The return-to-go starts at `target_return / reward_scale` and is decremented by
-  `reward / reward_scale` after every step. Timesteps count from 0 and are clipped to max_ep_len - 1.
+  `reward / reward_scale` after every step (the reward clipped to [-c, c] first when the training data were
+  clipped, `Preprocessing.reward_clip`: DQN-replay; the reported return is always the raw one). Timesteps count from 0 and are clipped to max_ep_len - 1.
 * Continuous actions: the model's output (the mean), clipped to the action space. Discrete actions:
   argmax, or sampling at `temperature` > 0 from a seeded generator.
 * `evaluate` runs exactly `num_episodes` episodes per target (seeds `seed + e`, the runner's even split),
@@ -178,7 +179,7 @@ class DTAgent:
     def observe(self, rows: np.ndarray, obs: np.ndarray, rewards: np.ndarray) -> None:
         """Shift `rows` left by one step and append the next step, its return-to-go decremented."""
         prep = self.policy.prep
-        rtg = self.returns_to_go[rows, -1, 0] - prep.scale_returns(rewards)
+        rtg = self.returns_to_go[rows, -1, 0] - prep.return_decrement(rewards)
         t = self.timesteps[rows, -1] + 1  # read before the roll: with K = 1 there is no position -2
         for buf in self._buffers():
             buf[rows] = np.roll(buf[rows], -1, axis=1)

@@ -36,6 +36,9 @@ class Preprocessing:
     """K: timesteps the model sees."""
     max_ep_len: int
     """Timesteps are clipped to max_ep_len - 1."""
+    reward_clip: float = 0.0
+    """0, or c > 0 when the training rewards were clipped to [-c, c] (`TrajectoryDataset.reward_clip`): acting
+    then decrements the return-to-go by the clipped reward, as the returns-to-go were computed."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state_mean", np.asarray(self.state_mean, np.float32))
@@ -54,7 +57,8 @@ class Preprocessing:
     def fit(cls, dataset: TrajectoryDataset, context_len: int, max_ep_len: int) -> "Preprocessing":
         """Statistics of `dataset` (all its steps), with the model's context length and episode cap."""
         mean, std = dataset.state_stats
-        return cls(mean, std, float(dataset.reward_scale), int(context_len), int(max_ep_len))
+        return cls(mean, std, float(dataset.reward_scale), int(context_len), int(max_ep_len),
+                   float(dataset.reward_clip))
 
     def normalize_states(self, obs: np.ndarray) -> np.ndarray:
         """(..., *S) raw observations -> float32 model states."""
@@ -67,8 +71,15 @@ class Preprocessing:
     def clip_timesteps(self, timesteps: np.ndarray) -> np.ndarray:
         return np.minimum(timesteps, self.max_ep_len - 1)
 
+    def return_decrement(self, rewards: np.ndarray) -> np.ndarray:
+        """What acting subtracts from the (scaled) return-to-go after env rewards `rewards`."""
+        rewards = np.asarray(rewards, np.float64)
+        if self.reward_clip:
+            rewards = np.clip(rewards, -self.reward_clip, self.reward_clip)
+        return self.scale_returns(rewards)
+
     def meta_fields(self) -> dict[str, Any]:
         """The `meta.json` fields that store it (state stats flattened to float lists)."""
         return {"state_mean": self.state_mean.astype(np.float64).reshape(-1).tolist(),
                 "state_std": self.state_std.astype(np.float64).reshape(-1).tolist(),
-                "reward_scale": float(self.reward_scale)}
+                "reward_scale": float(self.reward_scale), "reward_clip": float(self.reward_clip)}

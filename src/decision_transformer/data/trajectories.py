@@ -74,8 +74,14 @@ class TrajectoryDataset:
     env_id: str = ""
     name: str = ""
     source: str = "<memory>"
+    reward_clip: float = 0.0
+    """0: `rewards` are the env's. c > 0: they were clipped to [-c, c] before storage (DQN-replay: Dopamine
+    clips at the source), so a model trained on them must decrement its return-to-go by clipped rewards too
+    (`Preprocessing.reward_clip`), while the reported return stays the env's raw one."""
 
     def __post_init__(self) -> None:
+        if not (np.isfinite(self.reward_clip) and self.reward_clip >= 0):
+            raise DatasetError(f"{self.source}: field 'reward_clip' is {self.reward_clip}; expected a number >= 0")
         _validate(self)
 
     # ----------------------------------------------------------------- construction
@@ -213,6 +219,7 @@ class TrajectoryDataset:
         arrays.update(
             format_version=np.array(FORMAT_VERSION),
             reward_scale=np.array(float(self.reward_scale)),
+            reward_clip=np.array(float(self.reward_clip)),
             env_id=np.array(self.env_id),
             name=np.array(self.name),
         )
@@ -234,6 +241,7 @@ class TrajectoryDataset:
                 arrays = {k: z[k] for k in REQUIRED_KEYS}
                 meta = {
                     "reward_scale": float(z["reward_scale"]) if "reward_scale" in z.files else 1.0,
+                    "reward_clip": float(z["reward_clip"]) if "reward_clip" in z.files else 0.0,
                     "env_id": str(z["env_id"]) if "env_id" in z.files else "",
                     "name": str(z["name"]) if "name" in z.files else path.stem,
                 }

@@ -27,7 +27,9 @@ The format, as checked in the sources (cited at the end):
   transition (no next state yet) and the oldest ones (about to be overwritten). Dopamine never samples them.
 - Rewards are stored as Dopamine's runner passed them to the agent, which clips them to [-1, 1] first
   (`reward = np.clip(reward, -1, 1)`, `clip_rewards=True`): DQN-replay rewards are clipped at the source.
-  This reader neither clips nor rescales them (reward_scale 1).
+  This reader neither clips nor rescales them (reward_scale 1). It marks the dataset `reward_clip = 1` when
+  every reward lies in [-1, 1] (as Dopamine's always do), so a DT trained on it decrements its return-to-go
+  by clipped env rewards when acting; rewards outside [-1, 1] mean an unclipped log (reward_clip 0).
 - A terminal is set at game over (lives lost do not end Dopamine's episodes by default), and also when the
   runner stops an episode at `max_steps_per_episode` = 27,000 agent steps (108k frames). Episodes of exactly
   `max_episode_steps` steps are therefore recorded as truncations here; every other one as a termination.

@@ -116,14 +116,16 @@ def _dataset(root: Path, subset: _Subset, max_episode_steps: int | None, env_id:
     lengths = np.array(subset.lengths, dtype=np.int64)
     terminations, truncations = _episode_flags(lengths, subset.total, max_episode_steps)
     name_game = env_id.split("/")[-1].split("-v")[0].lower() if env_id else root.name
+    rewards = np.concatenate(subset.rewards)
     return TrajectoryDataset(
         observations=subset.observations(),
         actions=np.concatenate(subset.actions),
-        rewards=np.concatenate(subset.rewards),
+        rewards=rewards,
         terminations=terminations,
         truncations=truncations,
         episode_starts=np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64),
         reward_scale=1.0,
+        reward_clip=1.0 if np.abs(rewards).max(initial=0.0) <= 1.0 else 0.0,  # Dopamine's clipping (module doc)
         env_id=env_id,
         name=f"dqn-replay-{name_game}",
         source=str(root),
