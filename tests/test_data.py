@@ -225,3 +225,37 @@ def test_data_cli_info_and_export_round_trip(tmp_path, dt):
     assert info.returncode == 0 and "7" in info.stdout and "3 / 3.5 / 4" in info.stdout
     bad = dt("data", "export", src, "--to", "parquet", "--out", tmp_path / "x")
     assert bad.returncode == 2 and "parquet" in bad.stderr
+
+
+def test_pixel_observations_are_memory_mapped_on_load(tmp_path):
+    import dataclasses
+
+    import torch
+
+    from decision_transformer.data.frames import FrameStackSampler
+    from decision_transformer.data.preprocess import Preprocessing
+
+    rng = np.random.default_rng(0)
+    n = 40
+    d = TrajectoryDataset(observations=rng.integers(0, 256, (n, 84, 84), dtype=np.uint8),
+                          actions=rng.integers(0, 4, n), rewards=rng.normal(size=n).astype(np.float32),
+                          terminations=np.isin(np.arange(n), [14, 39]), truncations=np.zeros(n, bool),
+                          episode_starts=np.array([0, 15]), name="frames")
+    back = TrajectoryDataset.load(d.save(tmp_path / "frames.npz"))
+    assert isinstance(back.observations, np.memmap) and not back.observations.flags.writeable
+    assert np.array_equal(back.observations, d.observations)
+    assert not isinstance(back.actions, np.memmap)  # only pixel frames are mapped
+    # the sampler reads the mapped frames exactly as the in-memory ones
+    prep = Preprocessing.fit(d, context_len=6, max_ep_len=100)
+    a = FrameStackSampler(d, prep).sample(5, np.random.default_rng(1))
+    b = FrameStackSampler(back, prep).sample(5, np.random.default_rng(1))
+    assert torch.equal(a.states, b.states) and torch.equal(a.actions, b.actions)
+    # a compressed file (another tool's) is read into memory instead
+    with np.load(tmp_path / "frames.npz") as z:
+        np.savez_compressed(tmp_path / "packed.npz", **{k: z[k] for k in z.files})
+    packed = TrajectoryDataset.load(tmp_path / "packed.npz")
+    assert not isinstance(packed.observations, np.memmap) and np.array_equal(packed.observations, d.observations)
+    # vector observations stay in memory
+    vec = TrajectoryDataset.load(dataclasses.replace(d, observations=rng.normal(size=(n, 3)).astype(np.float32))
+                                 .save(tmp_path / "vec.npz"))
+    assert not isinstance(vec.observations, np.memmap)

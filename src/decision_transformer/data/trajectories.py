@@ -14,6 +14,10 @@ uncompressed, no pickled objects):
     env_id          ()        str      Gymnasium id to evaluate in ('' if unknown)
     name            ()        str      dataset name
 
+Pixel observations (uint8, (N, H, W) frames or larger) are memory-mapped on load, not read into memory: the
+format is uncompressed, so the member's bytes lie contiguous in the file (`_memmap_member`); the OS pages in
+what the sampler touches. A compressed file (written by other tools) is read normally.
+
 Each row is one step (s_t, a_t, r_t): the observation *before* the action. There are N observations,
 not N + 1: loaders of formats that store the final observation (Minari) drop it.
 Returns-to-go are undiscounted and computed per episode: R_t = sum_{t' >= t} r_t'.
@@ -238,7 +242,10 @@ class TrajectoryDataset:
                 version = int(z["format_version"]) if "format_version" in z.files else FORMAT_VERSION
                 if version != FORMAT_VERSION:
                     raise DatasetError(f"{path}: field 'format_version' is {version}; expected {FORMAT_VERSION}")
-                arrays = {k: z[k] for k in REQUIRED_KEYS}
+                arrays = {k: z[k] for k in REQUIRED_KEYS if k != "observations"}
+                header = _member_header(z, "observations")
+                mapped = _memmap_member(path, "observations") if _is_pixels(*header) else None
+                arrays["observations"] = z["observations"] if mapped is None else mapped
                 meta = {
                     "reward_scale": float(z["reward_scale"]) if "reward_scale" in z.files else 1.0,
                     "reward_clip": float(z["reward_clip"]) if "reward_clip" in z.files else 0.0,
@@ -253,6 +260,41 @@ class TrajectoryDataset:
 
 
 # --------------------------------------------------------------------------- helpers
+def _member_header(z, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) of an .npz member without reading its data."""
+    with z.zip.open(key + ".npy") as f:
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(f)
+    return tuple(shape), dtype
+
+
+def _is_pixels(shape: tuple[int, ...], dtype: np.dtype) -> bool:
+    return dtype == np.uint8 and len(shape) >= 3
+
+
+def _memmap_member(path: Path, key: str) -> np.ndarray | None:
+    """A read-only memory map of member `key` of an .npz, or None if the member is compressed."""
+    import struct
+
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(key + ".npy")
+    if info.compress_type != zipfile.ZIP_STORED:
+        return None
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        local = f.read(30)  # the member's local file header: fixed part, then its name and extra field
+        if local[:4] != b"PK\x03\x04":
+            raise DatasetError(f"{path}: member {key!r} has no zip local header at offset {info.header_offset}")
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        f.seek(info.header_offset + 30 + name_len + extra_len)
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read(f)
+        offset = f.tell()
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
+
+
 def _returns_to_go(rewards: np.ndarray, episode_starts: np.ndarray) -> np.ndarray:
     """Per-episode reverse cumulative sum, accumulated in float64 one episode at a time (no N-sized float64
     temporaries: a 2M-step dataset's loading memory stays near its raw size; docs/performance.md)."""
