@@ -1,6 +1,16 @@
 #!/bin/bash
-# protocol check for `dt bench paper --protocol cpu` (selection seed 1000): DT and IQL at 3x the candidate budget
-cd /work/main
-.venv/bin/dt bench paper --exp table2 --datasets hopper-medium-replay hopper-medium --methods dt iql \
-  --cpu.steps 15000 --cpu.warmup-steps 500 --cpu.baseline-steps 60000 --cpu.eval-every 2500 --cpu.save-every 2500 \
-  --cpu.eval-episodes 10 --first-seed 1000 --seeds 1 --selection-run --precision bf16 --root runs/paper-check
+# The protocol check of `dt bench paper --protocol cpu` (bench/paper/config.py): DT and the strongest baseline (IQL)
+# trained 3x longer than the candidate cpu budget, with learning curves, on hopper-medium-replay and hopper-medium,
+# selection seed 1000 (never reported). Two processes (one per core); each cell has its own run directory.
+#   scripts/paper_protocol_check.sh            both halves in the background, logs in runs/paper-check-*.log
+#   dt bench report --root runs/paper-check --out docs/results/extra/paper_protocol_check
+cd "$(dirname "$0")/.."
+check() {
+  env OMP_NUM_THREADS=1 .venv/bin/dt bench paper --exp table2 "$@" \
+    --cpu.steps 15000 --cpu.warmup-steps 500 --cpu.baseline-steps 60000 --cpu.eval-every 2500 --cpu.save-every 2500 \
+    --cpu.eval-episodes 10 --first-seed 1000 --seeds 1 --selection-run --precision bf16 --root runs/paper-check
+}
+( check --datasets hopper-medium-replay --methods dt iql && check --datasets hopper-medium --methods iql ) \
+  > runs/paper-check-a.log 2>&1 &
+check --datasets hopper-medium --methods dt > runs/paper-check-b.log 2>&1 &
+wait

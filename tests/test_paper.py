@@ -95,6 +95,23 @@ def test_killed_cell_resumes_from_checkpoint_and_stale_cells_are_refused(tmp_pat
         C.run_paper(dataclasses.replace(cfg, target_scales=(0.9,)))
 
 
+def test_runs_made_before_a_model_field_existed_still_match(tmp_path):
+    from decision_transformer.bench.paper.methods import prepare_run_dir, train_spec
+
+    cfg = dataclasses.replace(QUICK, root=str(tmp_path))
+    spec = train_spec(cfg, MR, "dt", 0)
+    older = json.loads(json.dumps(spec))
+    del older["model"]["position_embedding"]  # a run written before the field was added (default False)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "train_spec.json").write_text(json.dumps(older))
+    prepare_run_dir(tmp_path / "run", spec)  # accepted: the run was made with the default behaviour
+    changed = {**spec, "model": {**spec["model"], "position_embedding": True}}
+    with pytest.raises(ValueError, match="other settings"):
+        prepare_run_dir(tmp_path / "run", changed)
+    with pytest.raises(ValueError, match="other settings"):
+        prepare_run_dir(tmp_path / "run", {**spec, "seed": 1})
+
+
 def test_jobs_run_cells_through_dt_sweep(tmp_path):
     from decision_transformer.bench.paper.parallel import config_argv
     from decision_transformer.cli_args import add_dataclass_args, from_args

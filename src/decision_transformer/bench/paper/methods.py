@@ -84,13 +84,29 @@ def prepare_run_dir(path: Path, spec: dict[str, Any]) -> None:
     spec_path = path / "train_spec.json"
     if spec_path.exists():
         saved = json.loads(spec_path.read_text())
-        if saved != json.loads(json.dumps(spec)):
+        if not _same_spec(saved, json.loads(json.dumps(spec))):
             diff = sorted(k for k in set(saved) | set(spec) if saved.get(k) != json.loads(json.dumps(spec)).get(k))
             raise ValueError(f"{path}: holds a run with other settings (train_spec.json fields {diff}, e.g. a new "
                              "dataset generation); remove it or use another --root")
         return
     path.mkdir(parents=True, exist_ok=True)
     write_json(spec_path, spec)
+
+
+def _same_spec(saved: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Equal specs, where a model field added to the config after the run was made counts as equal when the
+    new spec holds its default value (the run was made with that behaviour)."""
+    if saved == new:
+        return True
+    model, old_model = new.get("model", {}), saved.get("model", {})
+    kind = model.get("kind")
+    if kind not in ("dt", "bc", "mlp-bc") or not isinstance(old_model, dict):
+        return False
+    defaults = model_config(kind).to_dict()
+    added = [k for k in model if k not in old_model]
+    if not added or any(k not in defaults or model[k] != defaults[k] for k in added):
+        return False
+    return saved == {**new, "model": {k: v for k, v in model.items() if k not in added}}
 
 
 def _add_time(path: Path, seconds: float) -> float:
