@@ -95,6 +95,33 @@ def test_killed_cell_resumes_from_checkpoint_and_stale_cells_are_refused(tmp_pat
         C.run_paper(dataclasses.replace(cfg, target_scales=(0.9,)))
 
 
+def test_atari_experiments_end_to_end_and_atari_json(tmp_path, dt):
+    pytest.importorskip("ale_py")
+    root, out = tmp_path / "runs", tmp_path / "docs"
+    paper(dt, root, "--exp", "atari-table1", "--datasets", "breakout-mixed", "--methods", "dt", "bc")
+    paper(dt, root, "--exp", "atari-table5", "--datasets", "breakout-mixed")
+    res = dt("bench", "report", "--root", root, "--out", out)
+    assert res.returncode == 0, res.stderr[-3000:]
+    report = json.loads((out / "atari.json").read_text())
+    assert set(report["experiments"]) == {"table1", "table5"}
+    t1 = report["experiments"]["table1"]["breakout"]
+    assert set(t1) == {"dt", "bc"} and t1["dt"]["dataset"] == "breakout-mixed" and t1["dt"]["score_label"] == "gamer"
+    for e in t1.values():
+        assert len(e["scores"]) == len(e["returns"]) == 1
+        gamer = 100 * (e["returns"][0] - 1.7) / (30.5 - 1.7)  # Breakout's random / gamer references
+        assert e["scores"][0] == pytest.approx(gamer)
+    assert set(report["experiments"]["table5"]["breakout"]) == {"dt", "dt-k1"}
+    cell = json.loads(next((root / "cpu" / "atari-table1" / "breakout-mixed" / "dt").glob("seed*/result.json")).read_text())
+    assert cell["targets"] == [90.0]  # the paper's Breakout target
+    assert cell["spec"]["model"]["position_embedding"] and cell["spec"]["model"]["discrete_actions"]
+    assert cell["spec"]["budget"]["lr_decay"] == "cosine"
+    k1 = json.loads(next((root / "cpu" / "atari-table5" / "breakout-mixed" / "dt-k1").glob("seed*/result.json")).read_text())
+    assert k1["spec"]["model"]["context_len"] == 1
+    md = (out / "atari.md").read_text()
+    assert "[paper 267.5]" in md and "[paper 73.9]" in md
+    assert not (out / "paper.json").exists() or "atari-table1" not in json.loads((out / "paper.json").read_text())["experiments"]
+
+
 def test_runs_made_before_a_model_field_existed_still_match(tmp_path):
     from decision_transformer.bench.paper.methods import prepare_run_dir, train_spec
 

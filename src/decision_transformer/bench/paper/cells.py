@@ -23,7 +23,7 @@ from ... import runtime
 from ...atomic import write_json
 from ..common import check_seeds, git_commit, machine
 from . import methods as M
-from .config import BASELINE_METHODS, PaperBenchConfig, experiment_cells, split_dataset
+from .config import ATARI_TARGETS, BASELINE_METHODS, PaperBenchConfig, env_of, experiment_cells, is_atari, split_dataset
 from .scoring import dt_targets, fig4_targets, pearson_in_range, scores
 
 CONDITIONED = ("dt", "dt-k1")
@@ -47,17 +47,20 @@ class Cell:
 
 def list_cells(cfg: PaperBenchConfig) -> list[Cell]:
     return [Cell(cfg.exp, d, m, s) for d, m in experiment_cells(cfg)
-            for s in cfg.seed_list(baseline=m in BASELINE_METHODS)]
+            for s in cfg.seed_list(baseline=m in BASELINE_METHODS, dataset=d)]
 
 
 def cell_spec(cfg: PaperBenchConfig, cell: Cell) -> dict[str, Any]:
     """What determines a cell's result: its training spec plus how it is evaluated."""
     spec = M.train_spec(cfg, cell.dataset, cell.method, cell.seed)
     targets: dict[str, Any] = {"kind": "none"}
-    if cell.method in CONDITIONED:
+    if cell.method in CONDITIONED and is_atari(cell.dataset):
+        targets = {"kind": "fixed", "targets": [ATARI_TARGETS[env_of(cell.dataset)]]}  # the paper's Atari targets
+    elif cell.method in CONDITIONED:
         targets = ({"kind": "fig4", "n": cfg.fig4_targets, "range": list(cfg.fig4_range)} if cell.exp == "fig4"
                    else {"kind": "scales", "scales": list(cfg.target_scales)})
-    return {**spec, "exp": cell.exp, "eval_episodes": cfg.budget.eval_episodes, "eval_seed": M.eval_seed(cell.seed),
+    return {**spec, "exp": cell.exp, "eval_episodes": cfg.budget_for(cell.dataset).eval_episodes,
+            "eval_seed": M.eval_seed(cell.seed),
             "max_episode_steps": cfg.max_episode_steps, "targets": targets,
             "selection_seeds": list(cfg.selection_seeds), "selection_run": cfg.selection_run}
 
@@ -86,7 +89,8 @@ def run_cell(cfg: PaperBenchConfig, cell: Cell) -> dict[str, Any]:
     spec = cell_spec(cfg, cell)
     kind = spec["targets"]["kind"]
     targets = (fig4_targets(ret, cfg.fig4_targets, cfg.fig4_range) if kind == "fig4"
-               else dt_targets(ret, cfg.target_scales) if kind == "scales" else None)
+               else dt_targets(ret, cfg.target_scales) if kind == "scales"
+               else list(spec["targets"]["targets"]) if kind == "fixed" else None)
     policy, train_s, curve = M.train_policy(cfg, cell.dataset, cell.method, cell.seed, data,
                                             targets[0] if targets else float(ret.max()))
     if targets is None and cell.method not in BASELINE_METHODS:
@@ -102,7 +106,8 @@ def run_cell(cfg: PaperBenchConfig, cell: Cell) -> dict[str, Any]:
         "data": {"episodes": int(data.num_episodes), "steps": int(data.num_steps), "return_min": float(ret.min()),
                  "return_max": float(ret.max())},
         "targets": targets, "per_target": per_target, "return": first["return_mean"],
-        "score": first["scores"].get(f"suite:{base}"), "score_d4rl": first["scores"].get("d4rl"),
+        "score": first["scores"].get("gamer" if is_atari(base) else f"suite:{base}"),
+        "score_d4rl": first["scores"].get("d4rl"),
         "curve": curve, "train_seconds": round(train_s, 2), "eval_seconds": eval_s,
         "git_commit": git_commit(), "machine": machine(), "date": datetime.date.today().isoformat(),
     }

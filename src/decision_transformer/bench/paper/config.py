@@ -22,7 +22,11 @@ from typing import Any, Callable
 
 from .baselines import BEARSettings, CQLSettings, IQLSettings, TD3BCSettings
 
-EXPERIMENTS = ("table2", "table3", "table7", "fig4", "context")
+GYM_EXPERIMENTS = ("table2", "table3", "table7", "fig4", "context")
+# the paper's Atari tables (issue 15) on this project's own ALE datasets: DT against BC (Table 1), against %BC
+# (Table 4), and K=1 against the paper's K (Table 5); reported in atari.json
+ATARI_EXPERIMENTS = ("atari-table1", "atari-table4", "atari-table5")
+EXPERIMENTS = GYM_EXPERIMENTS + ATARI_EXPERIMENTS
 PROTOCOLS = ("cpu", "full")
 TRANSFORMER_METHODS = ("dt", "bc", "mlp-bc", "pbc10", "pbc25", "pbc40", "dt-k1")
 BASELINE_METHODS = ("cql", "iql", "td3bc", "bear")
@@ -30,6 +34,9 @@ METHODS = TRANSFORMER_METHODS + BASELINE_METHODS
 TOP_FRACTIONS = {"pbc10": 0.10, "pbc25": 0.25, "pbc40": 0.40}
 DELAYED_SUFFIX = "-delayed"
 ENVS = ("hopper", "walker2d", "halfcheetah", "reacher")
+ATARI_GAMES = ("breakout", "pong", "qbert", "seaquest")
+# the paper's Atari code's evaluation targets (kzl/decision-transformer atari/mingpt/trainer_atari.py)
+ATARI_TARGETS = {"breakout": 90.0, "qbert": 14000.0, "pong": 20.0, "seaquest": 1150.0}
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,62 @@ class ProtocolConfig:
                 raise ValueError(f"ProtocolConfig.{name}={getattr(self, name)} must be positive")
 
 
+@dataclass(frozen=True)
+class AtariProtocol:
+    """The Atari experiments' budget and model (pixels: a CNN per frame stack, discrete actions, sampled acting)."""
+
+    steps: int = 20_000
+    """Gradient steps of DT, BC, %BC (the paper's code: 5 epochs over 500k steps at batch 128, about 20k)."""
+    batch_size: int = 128
+    """Windows per gradient step."""
+    lr: float = 6e-4
+    """AdamW learning rate after warmup."""
+    warmup_steps: int = 512
+    """Linear warmup steps (the original warms up over 512 * 20 tokens, about 512 windows)."""
+    lr_decay: str = "cosine"
+    """After warmup: cosine decay to lr_min_ratio * lr (the original decays over tokens; over steps here)."""
+    lr_min_ratio: float = 0.1
+    """Floor of the decay, as a fraction of lr."""
+    beta2: float = 0.95
+    """AdamW beta2 (beta1 0.9)."""
+    weight_decay: float = 0.1
+    """AdamW weight decay on weight matrices only."""
+    grad_clip: float = 1.0
+    """Gradient-norm clip."""
+    n_layer: int = 6
+    """Transformer blocks."""
+    n_head: int = 8
+    """Attention heads."""
+    embed_dim: int = 128
+    """Width."""
+    context_len: int = 30
+    """K (Breakout, Qbert, Seaquest)."""
+    pong_context_len: int = 50
+    """K for Pong."""
+    position_embedding: bool = True
+    """The original's per-token position embedding besides the timestep embedding (DTConfig.position_embedding)."""
+    temperature: float = 1.0
+    """Evaluation samples actions from the softmax at this temperature (the original's default; 0: argmax)."""
+    eval_episodes: int = 10
+    """Evaluation episodes per target (the paper: 10)."""
+    max_episode_steps: int = 0
+    """Cap evaluation episodes at this many agent steps (0: the env's 108k-frame cap)."""
+    seeds: int = 3
+    """Seeds per cell."""
+    save_every: int = 1000
+    """Checkpoint interval in steps."""
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "eval_episodes", "seeds", "save_every", "context_len", "pong_context_len"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"AtariProtocol.{name}={getattr(self, name)} must be positive")
+
+    def context_for(self, dataset: str) -> int:
+        return self.pong_context_len if env_of(dataset) == "pong" else self.context_len
+
+
 FULL = ProtocolConfig()
+ATARI_FULL = AtariProtocol()
 CPU = ProtocolConfig(steps=10_000, warmup_steps=1000, eval_episodes=10, seeds=3, baseline_steps=20_000,
                      baseline_seeds=2, save_every=1000)
 
@@ -80,6 +142,11 @@ class PaperBenchConfig:
     cpu: ProtocolConfig = CPU
     """The cpu protocol's budget. PLACEHOLDERS until the protocol check (module docstring) justifies them:
     10k steps (1k warmup), 10 episodes per target, 20k baseline steps, 3 / 2 seeds."""
+    atari_cpu: AtariProtocol = AtariProtocol(steps=2000, batch_size=16, warmup_steps=200, n_layer=3, n_head=4,
+                                             context_len=10, pong_context_len=15, eval_episodes=5,
+                                             max_episode_steps=5000, save_every=500)
+    """The Atari experiments' cpu protocol: a smaller model, K and budget, episodes capped at 5,000 agent steps
+    (`full`, ATARI_FULL, is the paper's Atari configuration)."""
     seeds: int = 0
     """Seeds per cell (0: the protocol's; baselines use at most the protocol's baseline_seeds)."""
     first_seed: int = 0
@@ -145,8 +212,17 @@ class PaperBenchConfig:
     def budget(self) -> ProtocolConfig:
         return FULL if self.protocol == "full" else self.cpu
 
-    def seed_list(self, baseline: bool = False) -> list[int]:
-        n = self.seeds or self.budget.seeds
+    @property
+    def atari(self) -> AtariProtocol:
+        return ATARI_FULL if self.protocol == "full" else self.atari_cpu
+
+    def budget_for(self, dataset: str) -> ProtocolConfig | AtariProtocol:
+        """The protocol a dataset's cells run under (Atari datasets: `atari`)."""
+        return self.atari if is_atari(dataset) else self.budget
+
+    def seed_list(self, baseline: bool = False, dataset: str = "") -> list[int]:
+        budget = self.budget_for(dataset)
+        n = self.seeds or budget.seeds
         if baseline:
             n = min(n, self.budget.baseline_seeds)
         return list(range(self.first_seed, self.first_seed + n))
@@ -158,6 +234,8 @@ class PaperBenchConfig:
 QUICK = PaperBenchConfig(
     cpu=ProtocolConfig(steps=20, batch_size=8, warmup_steps=5, eval_episodes=2, seeds=2, baseline_steps=20,
                        baseline_seeds=1, save_every=10),
+    atari_cpu=AtariProtocol(steps=6, batch_size=2, warmup_steps=2, n_layer=1, n_head=1, embed_dim=16, context_len=3,
+                            pong_context_len=3, eval_episodes=2, max_episode_steps=30, seeds=1, save_every=3),
     selection_seeds=(), fig4_targets=6, data_steps=1500, max_episode_steps=40, quick=True,
 )
 
@@ -171,6 +249,10 @@ def split_dataset(name: str) -> tuple[str, bool]:
 
 def env_of(name: str) -> str:
     return split_dataset(name)[0].split("-")[0]
+
+
+def is_atari(name: str) -> bool:
+    return env_of(name) in ATARI_GAMES
 
 
 def _names(envs, qualities, suffix: str = "") -> tuple[str, ...]:
@@ -191,6 +273,9 @@ GROUPS: dict[str, list[Group]] = {
                 lambda d: d.endswith(DELAYED_SUFFIX))],
     "fig4": [(_names(ENVS, ("medium-replay",)), ("dt",), _ANY)],
     "context": [(("hopper-medium-replay", "halfcheetah-medium-replay"), ("dt", "dt-k1"), _ANY)],
+    "atari-table1": [(("breakout-mixed", "pong-mixed"), ("dt", "bc"), _ANY)],
+    "atari-table4": [(("breakout-mixed", "pong-mixed"), ("dt", "pbc10", "pbc25", "pbc40", "bc"), _ANY)],
+    "atari-table5": [(("breakout-mixed", "pong-mixed"), ("dt", "dt-k1"), _ANY)],
 }
 
 

@@ -30,7 +30,9 @@ from ...metrics import read_metrics
 from ...runner import FunctionAgent, run_episodes
 from ...train import TrainConfig
 from ..common import train_cell
-from .config import BASELINE_METHODS, TOP_FRACTIONS, PaperBenchConfig, env_of, split_dataset
+from .config import BASELINE_METHODS, TOP_FRACTIONS, PaperBenchConfig, env_of, is_atari, split_dataset
+
+ATARI_MAX_EP_LEN = 27_000  # agent steps in a 108k-frame episode (frame skip 4): the timestep table's size
 
 
 @functools.lru_cache(maxsize=8)
@@ -41,6 +43,8 @@ def load_data(base: str, data_steps: int = 0) -> TrajectoryDataset:
 
         if base.split("-")[0] in ENV_IDS:
             return generate(base, seed=0, num_steps=data_steps, progress=False)
+        if is_atari(base):  # the ALE datasets' own step-budget names (data/atari.py)
+            return load_dataset(f"{base}@{data_steps}", seed=0)
     return load_dataset(base, seed=0)
 
 
@@ -56,6 +60,14 @@ def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str
     if method in BASELINE_METHODS:
         return dataclasses.asdict(getattr(cfg, method))
     kind = {"mlp-bc": "mlp-bc", "dt": "dt", "dt-k1": "dt"}.get(method, "bc")
+    if is_atari(dataset):
+        if kind == "mlp-bc":
+            raise ValueError(f"{dataset}: mlp-bc has no pixel encoder; the Atari experiments use dt, bc, pbc*, dt-k1")
+        a = cfg.atari
+        fields = dict(n_layer=a.n_layer, n_head=a.n_head, embed_dim=a.embed_dim, position_embedding=a.position_embedding,
+                      context_len=1 if method == "dt-k1" else a.context_for(dataset), max_ep_len=ATARI_MAX_EP_LEN,
+                      discrete_actions=True, activation="gelu")
+        return {"kind": kind, **model_config(kind, **fields).to_dict()}
     k = 1 if method == "dt-k1" else (cfg.reacher_context_len if env_of(dataset) == "reacher" else 20)
     return {"kind": kind, **model_config(kind, context_len=k).to_dict()}
 
@@ -63,7 +75,7 @@ def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str
 def train_spec(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> dict[str, Any]:
     """Everything that determines a trained model (the run directory's identity)."""
     base, _ = split_dataset(dataset)
-    budget = {k: v for k, v in dataclasses.asdict(cfg.budget).items() if k not in ("seeds", "baseline_seeds")}
+    budget = {k: v for k, v in dataclasses.asdict(cfg.budget_for(dataset)).items() if k not in ("seeds", "baseline_seeds")}
     return {"dataset": dataset, "method": method, "seed": seed, "protocol": cfg.protocol, "budget": budget,
             "dataset_generation": dataset_generation(base), "data_steps": cfg.data_steps,
             "model": model_settings(cfg, dataset, method),
@@ -124,7 +136,7 @@ def train_policy(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, da
     spec = train_spec(cfg, dataset, method, seed)
     path = run_dir(cfg, dataset, method, seed)
     prepare_run_dir(path, spec)
-    b, t0 = cfg.budget, time.perf_counter()
+    b, t0 = cfg.budget_for(dataset), time.perf_counter()
     base, delayed = split_dataset(dataset)
     if method in BASELINE_METHODS:
         from .baselines import train_baseline
@@ -143,18 +155,22 @@ def train_policy(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, da
         return act, _add_time(path, time.perf_counter() - t0), curve
     settings = {k: v for k, v in spec["model"].items() if k not in ("kind", "condition_on_return")}
     kind = spec["model"]["kind"]
+    eval_every = getattr(b, "eval_every", 0)
+    optimizer = ({k: getattr(b, k) for k in ("lr_decay", "lr_min_ratio", "beta2", "weight_decay", "grad_clip")}
+                 if is_atari(dataset) else {})
     tcfg = TrainConfig(steps=b.steps, batch_size=b.batch_size, lr=b.lr, warmup_steps=b.warmup_steps,
                        save_every=b.save_every, log_every=min(100, b.steps), top_fraction=TOP_FRACTIONS.get(method, 1.0),
-                       delayed_rewards=delayed, eval_every=b.eval_every,
-                       eval_targets=(first_target,) if b.eval_every else (), eval_episodes=b.eval_episodes,
-                       torch_threads=cfg.torch_threads, precision=cfg.precision, progress=False)
+                       delayed_rewards=delayed, eval_every=eval_every,
+                       eval_targets=(first_target,) if eval_every else (), eval_episodes=b.eval_episodes,
+                       torch_threads=cfg.torch_threads, precision=cfg.precision, progress=False, **optimizer)
     run = train_cell(tcfg, model_config(kind, **settings), data, path / "run", seed)
     curve = [[r["step"], r["eval/return_mean"]] for r in read_metrics(path / "run") if "eval/return_mean" in r]
     return RolloutPolicy.from_run(run), _add_time(path, time.perf_counter() - t0), curve
 
 
-def _env_kwargs(cfg: PaperBenchConfig) -> dict[str, Any]:
-    return {"max_episode_steps": cfg.max_episode_steps} if cfg.max_episode_steps else {}
+def _env_kwargs(cfg: PaperBenchConfig, dataset: str = "") -> dict[str, Any]:
+    cap = cfg.max_episode_steps or (cfg.atari.max_episode_steps if is_atari(dataset) else 0)
+    return {"max_episode_steps": cap} if cap else {}
 
 
 def _run_function(cfg: PaperBenchConfig, act: Callable, env_id: str, seed: int) -> list[float]:
@@ -167,8 +183,10 @@ def evaluate_policy(cfg: PaperBenchConfig, policy: Any, env_id: str, targets: li
                     base: str, cache_dir: Path) -> tuple[list[list[float]], float]:
     """(returns per target, seconds): `cfg.budget.eval_episodes` episodes per target from seed `eval_seed(seed)`
     (one list for a policy without targets). Cached in cache_dir/evals by what determines it."""
-    spec = {"targets": targets, "episodes": cfg.budget.eval_episodes, "seed": eval_seed(seed),
-            "max_episode_steps": cfg.max_episode_steps, "env_id": env_id}
+    atari = is_atari(base)
+    spec = {"targets": targets, "episodes": cfg.budget_for(base).eval_episodes, "seed": eval_seed(seed),
+            "max_episode_steps": _env_kwargs(cfg, base).get("max_episode_steps", 0), "env_id": env_id,
+            **({"temperature": cfg.atari.temperature} if atari else {})}
     key = hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir / "evals" / f"{key}.json"
     if path.exists():
@@ -177,7 +195,8 @@ def evaluate_policy(cfg: PaperBenchConfig, policy: Any, env_id: str, targets: li
     t0 = time.perf_counter()
     if isinstance(policy, RolloutPolicy):
         res = evaluate(policy, env_id, targets, num_episodes=spec["episodes"], seed=spec["seed"], progress=False,
-                       dataset_name=base, env_kwargs=_env_kwargs(cfg))
+                       dataset_name=base, env_kwargs=_env_kwargs(cfg, base),
+                       temperature=cfg.atari.temperature if atari else 0.0)
         returns = [r.returns for r in res]
     else:
         returns = [_run_function(cfg, policy, env_id, spec["seed"])]

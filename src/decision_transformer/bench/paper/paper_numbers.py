@@ -52,8 +52,20 @@ TABLE7 = {
     "hopper-medium-replay": {"dt": 82.7, "cql": 48.6},
 }
 
-PAPER = {"table2": TABLE2, "table3": TABLE3, "table7": TABLE7}
+# Atari, gamer-normalized means over 3 seeds (the paper's Tables 1, 4, 5; Table 5's Qbert DT reads 15.1 there)
+ATARI_TABLE1 = _rows({"breakout": (267.5, 211.1, 138.9), "qbert": (15.4, 104.2, 17.3), "pong": (106.1, 111.9, 85.2),
+                      "seaquest": (2.5, 1.7, 2.1)}, ("dt", "cql", "bc"))
+ATARI_TABLE4 = _rows({"breakout": (267.5, 28.5, 73.5, 108.2, 138.9), "qbert": (15.4, 6.6, 16.0, 11.8, 17.3),
+                      "pong": (106.1, 2.5, 13.3, 72.7, 85.2), "seaquest": (2.5, 1.1, 1.1, 1.6, 2.1)},
+                     ("dt", "pbc10", "pbc25", "pbc40", "bc"))
+ATARI_TABLE5 = _rows({"breakout": (267.5, 73.9), "qbert": (15.1, 13.6), "pong": (106.1, 2.5), "seaquest": (2.5, 0.6)},
+                     ("dt", "dt-k1"))
+
+PAPER = {"table2": TABLE2, "table3": TABLE3, "table7": TABLE7,
+         "atari-table1": ATARI_TABLE1, "atari-table4": ATARI_TABLE4, "atari-table5": ATARI_TABLE5}
 
 
 def paper_number(exp: str, dataset: str, method: str) -> float | None:
-    return PAPER.get(exp, {}).get(dataset, {}).get(method)
+    """The paper's number for a cell (Atari rows are keyed by game: 'breakout-mixed' reads 'breakout')."""
+    key = dataset.split("-")[0] if exp.startswith("atari-") else dataset
+    return PAPER.get(exp, {}).get(key, {}).get(method)

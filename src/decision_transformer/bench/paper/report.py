@@ -10,6 +10,10 @@ paper.json:
 the cell's first target (DT: the data's best return). fig4 cells hold instead `targets`, `achieved` (one list
 of mean returns per seed, aligned with targets), `achieved_mean`, and `pearson`: the correlation of
 achieved_mean with the targets inside the data's return range.
+
+The Atari experiments (atari-table1/4/5) go to atari.json and atari.md instead, laid out as
+`{"experiments": {table1|table4|table5: {GAME: {METHOD: {"scores": [gamer-normalized per seed], "returns": [...],
+"dataset": NAME, ...}}}}}`, at the paper's fixed target per game.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from ...atomic import write_json, write_text
 from ...scores import sample_std
 from ..common import git_commit, machine
 from ..plots import _plt, _save
-from .config import EXPERIMENTS, METHODS
+from .config import ATARI_EXPERIMENTS, EXPERIMENTS, GYM_EXPERIMENTS, METHODS
 from .paper_numbers import paper_number
 from .scoring import pearson_in_range
 
@@ -32,7 +36,10 @@ TITLES = {"table2": "Table 2: D4RL-style datasets, DT against BC, MLP-BC and TD 
           "table3": "Table 3: DT against %BC (pbc10/25/40; bc is 100%BC)",
           "table7": "Table 7: delayed (sparse) rewards ('-delayed' datasets) beside dense",
           "fig4": "Figure 4: achieved return against target return (medium-replay)",
-          "context": "Context length: K=1 (dt-k1) against K=20 (dt)"}
+          "context": "Context length: K=1 (dt-k1) against K=20 (dt)",
+          "atari-table1": "Table 1: DT against BC (gamer-normalized)",
+          "atari-table4": "Table 4: DT against %BC (pbc10/25/40; bc is 100%BC; gamer-normalized)",
+          "atari-table5": "Table 5: context length, K=1 (dt-k1) against the protocol's K (dt; gamer-normalized)"}
 
 
 def collect(root: str | Path, protocol: str) -> list[dict[str, Any]]:
@@ -56,8 +63,9 @@ def _entry(cells: list[dict[str, Any]]) -> dict[str, Any]:
         return {"targets": cells[0]["targets"], "achieved": achieved, "achieved_mean": mean,
                 "pearson": pearson_in_range(cells[0]["targets"], mean, lo, hi),
                 "pearson_per_seed": [c["pearson"] for c in cells], "data_return_range": [lo, hi], **common}
+    label = "gamer" if cells[0]["exp"] in ATARI_EXPERIMENTS else f"suite:{cells[0]['dataset'].removesuffix('-delayed')}"
     return {"scores": [c["score"] for c in cells], "scores_d4rl": [c["score_d4rl"] for c in cells],
-            "returns": [c["return"] for c in cells], "score_label": f"suite:{cells[0]['dataset'].removesuffix('-delayed')}",
+            "returns": [c["return"] for c in cells], "score_label": label,
             "target": (cells[0]["targets"] or [None])[0], "data_return_range": [cells[0]["data"]["return_min"],
                                                                               cells[0]["data"]["return_max"]],
             "curves": [c["curve"] for c in cells if c.get("curve")], **common}
@@ -120,7 +128,7 @@ def markdown(report: dict[str, Any]) -> str:
              "`[paper X]` is the paper's D4RL-normalized number on D4RL's data: compare orderings and gaps.\n",
              f"Compute: {report['compute']['train_hours']:.2f} h training ({report['compute']['training_runs']} runs, "
              f"shared between experiments), {report['compute']['eval_hours']:.2f} h evaluation.\n"]
-    for exp in EXPERIMENTS:
+    for exp in GYM_EXPERIMENTS:
         per = report["experiments"].get(exp)
         if not per:
             parts.append(f"## {TITLES[exp]}\n\nNo finished cells (run `dt bench paper --exp {exp}`).\n")
@@ -134,6 +142,36 @@ def markdown(report: dict[str, Any]) -> str:
         parts.append("\nD4RL-normalized (D4RL's Hopper / Walker2d / HalfCheetah references; none for Reacher):\n\n"
                      + score_table(exp, per, "scores_d4rl", True))
     return "\n".join(parts)
+
+
+def atari_markdown(report: dict[str, Any]) -> str:
+    parts = [f"# The paper's Atari tables on this project's ALE datasets (protocol `{report['protocol']}`)\n",
+             f"Commit {report['commit'][:10]}, {report['machine']}, report made {report['date']}. Gamer-normalized "
+             "scores `100 * (score - random) / (gamer - random)`: mean ± sample std (n-1) over seeds of the per-seed "
+             "mean, DT at the paper's target per game. `[paper X]` is the paper's number on 1% of DQN-replay with "
+             "its full-size model: our data and budget differ, so compare orderings and gaps.\n",
+             f"Compute: {report['compute']['train_hours']:.2f} h training, {report['compute']['eval_hours']:.2f} h "
+             "evaluation.\n"]
+    for exp in ATARI_EXPERIMENTS:
+        table = exp.removeprefix("atari-")
+        per = {next(iter(methods.values()))["dataset"]: methods
+               for methods in report["experiments"].get(table, {}).values()}
+        if not per:
+            parts.append(f"## {TITLES[exp]}\n\nNo finished cells (run `dt bench paper --exp {exp}`).\n")
+            continue
+        parts.append(f"## {TITLES[exp]}\n\n" + score_table(exp, per, "scores", True)
+                     + "\nRaw returns:\n\n" + score_table(exp, per, "returns", False))
+    return "\n".join(parts)
+
+
+def _atari_layout(experiments: dict[str, Any]) -> dict[str, Any]:
+    """atari-tableN/DATASET/METHOD -> tableN/GAME/METHOD (each entry names its dataset)."""
+    out: dict[str, Any] = {}
+    for exp in ATARI_EXPERIMENTS:
+        for dataset, methods in experiments.get(exp, {}).items():
+            game = dataset.split("-")[0]
+            out.setdefault(exp.removeprefix("atari-"), {})[game] = {m: {**e, "dataset": dataset} for m, e in methods.items()}
+    return out
 
 
 def plot_fig4(path: Path, dataset: str, e: dict[str, Any]) -> Path:
@@ -181,7 +219,16 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
     import datetime
 
     out = Path(out)
-    results = collect(root, protocol)
+    every = collect(root, protocol)
+    atari = [r for r in every if r["exp"] in ATARI_EXPERIMENTS]
+    results = [r for r in every if r["exp"] not in ATARI_EXPERIMENTS]
+    if atari:
+        head = {"protocol": protocol, "commit": git_commit(), "machine": machine(),
+                "date": datetime.date.today().isoformat(), "command": command, "cells": len(atari),
+                "compute": compute_cost(atari), "budget": atari[0]["spec"]["budget"]}
+        atari_report = {**head, "experiments": _atari_layout(aggregate(atari))}
+        write_json(out / "atari.json", atari_report)
+        write_text(out / "atari.md", atari_markdown(atari_report))
     experiments = aggregate(results)
     report = {"protocol": protocol, "commit": git_commit(), "machine": machine(), "date": datetime.date.today().isoformat(),
               "command": command, "cells": len(results), "compute": compute_cost(results),
