@@ -162,7 +162,8 @@ def train_policy(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, da
                        save_every=b.save_every, log_every=min(100, b.steps), top_fraction=TOP_FRACTIONS.get(method, 1.0),
                        delayed_rewards=delayed, eval_every=eval_every,
                        eval_targets=(first_target,) if eval_every else (), eval_episodes=b.eval_episodes,
-                       torch_threads=cfg.torch_threads, precision=cfg.precision, progress=False, **optimizer)
+                       torch_threads=cfg.torch_threads, precision=cfg.precision, device=cfg.device, progress=False,
+                       **optimizer)
     run = train_cell(tcfg, model_config(kind, **settings), data, path / "run", seed)
     curve = [[r["step"], r["eval/return_mean"]] for r in read_metrics(path / "run") if "eval/return_mean" in r]
     return RolloutPolicy.from_run(run), _add_time(path, time.perf_counter() - t0), curve
