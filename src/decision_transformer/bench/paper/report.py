@@ -137,7 +137,7 @@ def markdown(report: dict[str, Any]) -> str:
         if exp == "fig4":
             parts.append(fig4_section(per))
             continue
-        parts.append("Suite-normalized (this suite's random policy = 0, its PPO expert = 100):\n\n"
+        parts.append("Suite-normalized (this suite's random policy = 0, its expert = 100: SAC for Hopper, PPO for the others):\n\n"
                      + score_table(exp, per, "scores", True))
         parts.append("\nD4RL-normalized (D4RL's Hopper / Walker2d / HalfCheetah references; none for Reacher):\n\n"
                      + score_table(exp, per, "scores_d4rl", True))
