@@ -111,6 +111,24 @@ def test_killed_run_resumes_to_the_same_losses(npz, tmp_path):
     assert losses(killed) == losses(straight)
 
 
+def test_a_copied_run_resumes_in_its_own_directory(npz, tmp_path, dt):
+    import shutil
+
+    first = tmp_path / "first"
+    res = dt("train", "--dataset", npz, "--out", first, "--steps", "6", "--save-every", "3", "--log-every", "3",
+             "--context-len", "4", "--embed-dim", "16", "--n-layer", "1", "--max-ep-len", "100", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    copy = tmp_path / "copy"
+    shutil.copytree(first, copy)
+    before = sorted(p.name for p in (first / "checkpoints").iterdir())
+    res = dt("train", "--resume", copy, "--steps", "9")
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in (first / "checkpoints").iterdir()) == before  # the original is untouched
+    assert [r["step"] for r in read_metrics(first) if "train/loss" in r] == [3, 6]
+    assert latest_checkpoint(copy).name == "step_00000009"
+    assert [r["step"] for r in read_metrics(copy) if "train/loss" in r] == [3, 6, 9]
+
+
 def test_cli_reports_bad_dataset_clearly(tmp_path, dt):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"junk")

@@ -335,7 +335,8 @@ def resume(run_dir: str | os.PathLike, steps: int | None = None, dataset: Trajec
     """Continue a killed (or finished) run from its latest checkpoint; `steps` may raise the total. The model
     config and preprocessing come from the checkpoint."""
     run_dir = Path(run_dir)
-    cfg = read_train_config(run_dir)
+    # the run continues where it is: a copied or moved run directory must not write into the one it came from
+    cfg = dataclasses.replace(read_train_config(run_dir), out=str(run_dir))
     ckpt = latest_checkpoint(run_dir)
     if ckpt is None:
         raise FileNotFoundError(f"{run_dir}: nothing to resume (no checkpoint yet)")
