@@ -14,3 +14,11 @@ check() {
   > runs/paper-check-a.log 2>&1 &
 check --datasets hopper-medium --methods dt > runs/paper-check-b.log 2>&1 &
 wait
+
+# Phase 2: the DT runs continued to 30,000 steps (3x a 10,000-step cpu budget) in copies of their run directories
+# (a constant learning rate after warmup: the continuation equals a fresh 30,000-step run), then the curves:
+#   for d in hopper-medium-replay hopper-medium; do
+#     cp -r runs/paper-check/cpu/train/$d/dt/seed1000/run runs/paper-check-30k/$d-dt
+#     env OMP_NUM_THREADS=1 .venv/bin/dt train --resume runs/paper-check-30k/$d-dt --steps 30000 &
+#   done; wait
+#   .venv/bin/python scripts/paper_check_curves.py --out docs/results/extra/paper_protocol_check
