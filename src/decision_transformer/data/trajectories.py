@@ -244,7 +244,7 @@ class TrajectoryDataset:
                     raise DatasetError(f"{path}: field 'format_version' is {version}; expected {FORMAT_VERSION}")
                 arrays = {k: z[k] for k in REQUIRED_KEYS if k != "observations"}
                 header = _member_header(z, "observations")
-                mapped = _memmap_member(path, "observations") if _is_pixels(*header) else None
+                mapped = _memmap_member(path, z, "observations") if _is_pixels(*header) else None
                 arrays["observations"] = z["observations"] if mapped is None else mapped
                 meta = {
                     "reward_scale": float(z["reward_scale"]) if "reward_scale" in z.files else 1.0,
@@ -260,25 +260,31 @@ class TrajectoryDataset:
 
 
 # --------------------------------------------------------------------------- helpers
+def _npy_header(f) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, fortran_order, dtype) of the .npy stream `f`, left positioned at its data."""
+    version = np.lib.format.read_magic(f)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read(f)
+    return tuple(shape), fortran, dtype
+
+
 def _member_header(z, key: str) -> tuple[tuple[int, ...], np.dtype]:
     """(shape, dtype) of an .npz member without reading its data."""
     with z.zip.open(key + ".npy") as f:
-        version = np.lib.format.read_magic(f)
-        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _, dtype = read(f)
-    return tuple(shape), dtype
+        shape, _, dtype = _npy_header(f)
+    return shape, dtype
 
 
 def _is_pixels(shape: tuple[int, ...], dtype: np.dtype) -> bool:
     return dtype == np.uint8 and len(shape) >= 3
 
 
-def _memmap_member(path: Path, key: str) -> np.ndarray | None:
-    """A read-only memory map of member `key` of an .npz, or None if the member is compressed."""
+def _memmap_member(path: Path, z, key: str) -> np.ndarray | None:
+    """A read-only memory map of member `key` of the open .npz `z` (read from `path`), or None if the member
+    is compressed."""
     import struct
 
-    with zipfile.ZipFile(path) as zf:
-        info = zf.getinfo(key + ".npy")
+    info = z.zip.getinfo(key + ".npy")
     if info.compress_type != zipfile.ZIP_STORED:
         return None
     with open(path, "rb") as f:
@@ -288,9 +294,7 @@ def _memmap_member(path: Path, key: str) -> np.ndarray | None:
             raise DatasetError(f"{path}: member {key!r} has no zip local header at offset {info.header_offset}")
         name_len, extra_len = struct.unpack("<HH", local[26:30])
         f.seek(info.header_offset + 30 + name_len + extra_len)
-        version = np.lib.format.read_magic(f)
-        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = read(f)
+        shape, fortran, dtype = _npy_header(f)
         offset = f.tell()
     return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
 

@@ -132,8 +132,9 @@ def export_env(env: str, work: Path, medium_step: int | None = None, expert_step
         policy = NumpyPolicy.load(work / "snapshots" / f"step_{step:08d}.npz")
         eps = rollout(env_id, policy_act_fn(policy, True), seed=777, num_envs=min(reevaluate_episodes, 50),
                       num_episodes=reevaluate_episodes)
-        reevaluated[str(step)] = round(mean_return(eps)[0], 1)
-        return mean_return(eps)[0]
+        mean = mean_return(eps)[0]
+        reevaluated[str(step)] = round(mean, 1)
+        return mean
 
     baseline = 0.0
     if env == "reacher":  # negative returns: medium = a third of the way from random to expert
