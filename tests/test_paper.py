@@ -49,6 +49,9 @@ def test_every_experiment_end_to_end_and_report_layout(tmp_path, dt):
     again = paper(dt, root, "--exp", "table2", "--datasets", MR, "--methods", "dt", "bc", "mlp-bc", *baselines)
     assert "0 cells run" in again.stdout  # a rerun skips finished cells
 
+    video = out / "videos" / MR / "target_1000_seed_0.mp4"  # what scripts/paper_videos.sh leaves; the report links it
+    video.parent.mkdir(parents=True)
+    video.write_bytes(b"")
     res = dt("bench", "report", "--root", root, "--out", out)
     assert res.returncode == 0, res.stderr[-3000:]
     report = json.loads((out / "paper.json").read_text())
@@ -74,6 +77,7 @@ def test_every_experiment_end_to_end_and_report_layout(tmp_path, dt):
     assert (out / f"paper_fig4_{MR}.png").stat().st_size > 1000
     md = (out / "paper.md").read_text()
     assert "[paper 82.7]" in md and "[paper 78.5]" in md and "± " in md
+    assert f"[target_1000_seed_0](videos/{MR}/target_1000_seed_0.mp4)" in md
 
 
 def test_killed_cell_resumes_from_checkpoint_and_stale_cells_are_refused(tmp_path):

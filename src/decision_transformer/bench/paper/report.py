@@ -214,6 +214,19 @@ def plot_curves(path: Path, experiments: dict[str, Any]) -> Path | None:
     return _save(fig, path)
 
 
+def videos_section(out: Path) -> str:
+    """Links to the MP4s under out/videos/DATASET/ (made by scripts/paper_videos.sh with `dt eval RUN --video`)."""
+    files = sorted((out / "videos").glob("*/*.mp4"))
+    if not files:
+        return ""
+    lines = ["## Videos\n", "DT (seed 0 of table2) at a low and a high target return, one episode each "
+             "(`dt eval RUN --video DIR`):\n"]
+    for dataset in sorted({f.parent.name for f in files}):
+        links = ", ".join(f"[{f.stem}]({f.relative_to(out).as_posix()})" for f in files if f.parent.name == dataset)
+        lines.append(f"- {dataset}: {links}")
+    return "\n".join(lines) + "\n"
+
+
 def write_report(root: str | Path, protocol: str, out: str | Path, command: str = "") -> dict[str, Any]:
     """Aggregate the finished cells of `protocol` under `root` into out/paper.json, paper.md and PNGs."""
     import datetime
@@ -238,6 +251,6 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
             plot_fig4(out / f"paper_fig4_{dataset}.png", dataset, per["dt"])
     curves = plot_curves(out / "paper_curves.png", experiments)
     write_json(out / "paper.json", report)
-    text = markdown(report) + ("\nLearning curves: ![](paper_curves.png)\n" if curves else "")
+    text = markdown(report) + ("\nLearning curves: ![](paper_curves.png)\n" if curves else "") + videos_section(out)
     write_text(out / "paper.md", text)
     return report
