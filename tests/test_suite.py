@@ -52,14 +52,15 @@ def test_committed_policy_files_load_and_act(env):
         assert sum(s["steps"] for s in mr["snapshots"]) == cfg["medium"]["train_step"]
 
 
-@pytest.mark.parametrize("name", ["hopper-medium", "walker2d-medium-replay"])
+# rollout-made sets (the SAC medium-replay sets are one stream for every seed: tested below)
+@pytest.mark.parametrize("name", ["hopper-medium", "walker2d-expert", "reacher-medium-replay"])
 def test_tiny_generation_is_deterministic_for_a_seed(name):
     a = suite.generate(name, seed=0, num_steps=600, progress=False)
     b = suite.generate(name, seed=0, num_steps=600, progress=False)
     c = suite.generate(name, seed=1, num_steps=600, progress=False)
     assert isinstance(a, TrajectoryDataset)
     assert a.env_id == suite.ENV_IDS[name.split("-")[0]] and a.name == name and a.reward_scale == 1000.0
-    assert a.observations.shape[1:] == b.observations.shape[1:] and a.actions.shape[1] in (3, 6)
+    assert a.observations.shape[1:] == b.observations.shape[1:] and a.actions.shape[1] in (2, 3, 6)
     assert a.observations.dtype == np.float32 and a.actions.dtype == np.float32
     for field in ("observations", "actions", "rewards", "terminations", "truncations", "episode_starts"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
@@ -72,14 +73,15 @@ def test_tiny_generation_is_deterministic_for_a_seed(name):
     assert not (a.terminations[inner] | a.truncations[inner]).any()
 
 
-def test_sac_medium_replay_is_the_committed_replay_stream():
-    cfg = suite.suite_config()["envs"]["hopper"]
-    full = suite.generate("hopper-medium-replay", seed=0, progress=False)
+@pytest.mark.parametrize("env,obs_dim", [("hopper", 11), ("walker2d", 17)])
+def test_sac_medium_replay_is_the_committed_replay_stream(env, obs_dim):
+    cfg = suite.suite_config()["envs"][env]
+    full = suite.generate(f"{env}-medium-replay", seed=0, progress=False)
     assert full.num_steps == cfg["medium_replay"]["steps"] >= 100_000
     assert full.num_episodes == cfg["medium_replay"]["episodes"]
-    assert full.observations.dtype == np.float32 and full.observations.shape[1:] == (11,)
+    assert full.observations.dtype == np.float32 and full.observations.shape[1:] == (obs_dim,)
     # the same stream for every seed (one learner's buffer, as in D4RL); a prefix for num_steps
-    part = suite.generate("hopper-medium-replay", seed=5, num_steps=1500, progress=False)
+    part = suite.generate(f"{env}-medium-replay", seed=5, num_steps=1500, progress=False)
     assert part.num_steps == 1500
     np.testing.assert_array_equal(part.observations, full.observations[:1500])
     np.testing.assert_array_equal(part.rewards, full.rewards[:1500])
@@ -377,5 +379,9 @@ def test_suite_cli_status_and_bad_env(tmp_path, dt):
     assert res.returncode == 0, res.stderr
     lines = res.stdout.strip().splitlines()
     assert lines[0].split()[:2] == ["0", "12.5"] and "1.00 h" in lines[0] and lines[1].split()[0] == "10,000"
+    png = tmp_path / "curve.png"
+    res = dt("suite", "status", "hopper", "--work-dir", tmp_path, "--plot", png, "--target", "3000")
+    assert res.returncode == 0, res.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"plot: {png}" in res.stdout
     bad = dt("suite", "status", "ant", "--work-dir", tmp_path)
     assert bad.returncode == 2 and "hopper" in bad.stderr

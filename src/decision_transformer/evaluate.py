@@ -27,7 +27,7 @@ from .envs_util import make_env
 from .incremental import IncrementalDecoder
 from .precision import precision_context
 from .runner import run_episodes
-from .scores import d4rl_reference, gamer_reference, normalized_score, sample_std
+from .scores import d4rl_reference, gamer_reference, mean_std_text, normalized_score, sample_std
 
 Target = float | Callable[[dict[str, Any]], float]
 
@@ -99,8 +99,14 @@ class TargetResult:
     def normalized_std(self) -> float | None:
         return self.normalized[self.ref_source][1] if self.refs else None
 
+    @property
+    def return_text(self) -> str:
+        """'mean ± sample std' of the returns ('± —' for one episode)."""
+        return mean_std_text(self.return_mean, self.return_std, len(self.returns))
+
     def normalized_text(self) -> str:
-        return "; ".join(f"{m:.1f} ± {s:.1f} ({label})" for label, (m, s) in self.normalized.items()) or "-"
+        n = len(self.returns)
+        return "; ".join(f"{mean_std_text(m, s, n)} ({label})" for label, (m, s) in self.normalized.items()) or "-"
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

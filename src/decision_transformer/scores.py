@@ -51,3 +51,8 @@ def sample_std(values) -> float:
     0.0 for a single value."""
     v = np.asarray(values, dtype=np.float64)
     return float(v.std(ddof=1)) if v.size > 1 else 0.0
+
+
+def mean_std_text(mean: float, std: float, n: int, digits: int = 1) -> str:
+    """'mean ± std' for tables; a sample std over one value is undefined, so n < 2 prints 'mean ± —'."""
+    return f"{mean:.{digits}f} ± " + (f"{std:.{digits}f}" if n > 1 else "—")

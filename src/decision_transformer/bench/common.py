@@ -82,7 +82,8 @@ def markdown_table(results: dict[str, dict[str, list[float]]], data_names: list[
             if not v:
                 cells.append("—")
                 continue
-            cell = f"{scale * np.mean(v):.1f}{unit} ± {scale * sample_std(v):.1f} (n={len(v)})"
+            spread = f"{scale * sample_std(v):.1f}" if len(v) > 1 else "—"  # no sample std of one value
+            cell = f"{scale * np.mean(v):.1f}{unit} ± {spread} (n={len(v)})"
             if paper and method in paper and d in paper[method]:
                 cell += f" [paper {paper[method][d]:g}{unit}]"
             cells.append(cell)

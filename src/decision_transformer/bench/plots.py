@@ -99,3 +99,31 @@ def plot_critic_attention(path: Path, attn: list[np.ndarray], success: np.ndarra
     fig.suptitle("Attention of the last token over the episode (orange: key pick-up step, red: door opened and the step after)")
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_learning_curve(path: Path, records: Sequence[dict], title: str, target: float | None = None) -> Path:
+    """A behaviour learner's snapshot curve (snapshots.jsonl records: step, stochastic_return, stochastic_std,
+    optional wall_s): mean return +- std over the snapshot's evaluation episodes against env steps, the target
+    as a dashed line, the training wall time in hours on the top axis where recorded."""
+    plt = _plt()
+    recs = sorted(records, key=lambda r: r["step"])
+    steps = np.array([r["step"] for r in recs], np.float64)
+    mean = np.array([r["stochastic_return"] for r in recs], np.float64)
+    std = np.array([r.get("stochastic_std", 0.0) for r in recs], np.float64)
+    episodes = sorted({r.get("episodes") for r in recs if r.get("episodes")})
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    label = f"snapshot mean return +- std ({'/'.join(map(str, episodes))} episodes)" if episodes else "snapshot return"
+    ax.plot(steps, mean, marker=".", label=label)
+    ax.fill_between(steps, mean - std, mean + std, alpha=0.25)
+    if target is not None:
+        ax.axhline(target, color="k", linestyle="--", linewidth=1, label=f"target {target:g}")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("return (sampled actions)")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    if all("wall_s" in r for r in recs) and len(recs) > 1:
+        hours = np.array([r["wall_s"] for r in recs], np.float64) / 3600
+        top = ax.secondary_xaxis("top", functions=(lambda x: np.interp(x, steps, hours),
+                                                   lambda h: np.interp(h, hours, steps)))
+        top.set_xlabel("training wall time (h)")
+    return _save(fig, path)

@@ -86,6 +86,6 @@ def results_table(results, model_kind: str = "dt") -> str:
 
     rows = []
     for r in results:
-        rows.append([model_kind, f"{r.target_return:g}", f"{r.return_mean:.1f} ± {r.return_std:.1f}", r.normalized_text(),
+        rows.append([model_kind, f"{r.target_return:g}", r.return_text, r.normalized_text(),
                      f"{sum(r.lengths) / len(r.lengths):.0f}", len(r.returns)])
     return format_table(["model", "target", "return (mean ± sample std)", "normalized score", "mean length", "episodes"], rows)

@@ -2,7 +2,7 @@
 
     dt suite train-behaviour hopper [--total-steps N] [--fresh]   resumable PPO training (background-friendly)
     dt suite train-behaviour hopper --algo sac [--total-steps N]  resumable SAC training, replay buffer included
-    dt suite status hopper                                         the snapshot learning curve
+    dt suite status hopper [--plot PNG]                            the snapshot learning curve
     dt suite export hopper [--medium-step S] [--expert-step S]     copy chosen snapshots into assets/suite
     dt suite refs hopper [--episodes 100]                          measure random / expert / medium returns
     dt suite table NAME [NAME ...] [--seed 0]                      markdown statistics of generated datasets
@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,10 @@ class SuiteStatus:
     """ppo or sac."""
     work_dir: str = ""
     """Default: the algorithm's work dir for the env."""
+    plot: str = ""
+    """Also draw the curve into this PNG."""
+    target: float = float("nan")
+    """The expert target, drawn as a dashed line on the plot (nan: none)."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,14 @@ def _status(args) -> int:
     for r in records:
         wall = f"  {r['wall_s'] / 3600:6.2f} h" if "wall_s" in r else ""
         print(f"{r['step']:>9,d}  {r['stochastic_return']:9.1f} +- {r['stochastic_std']:.1f}{wall}")
+    if args.plot:
+        from ..bench.plots import plot_learning_curve
+        from ..suite.datasets import ENV_IDS
+
+        target = None if math.isnan(args.target) else args.target
+        path = plot_learning_curve(Path(args.plot), records, f"{ENV_IDS[args.env]}: {args.algo.upper()} behaviour learner",
+                                   target=target)
+        print(f"plot: {path}")
     return 0
 
 

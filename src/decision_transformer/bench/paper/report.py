@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ...atomic import write_json, write_text
-from ...scores import sample_std
+from ...scores import mean_std_text, sample_std
 from ..common import git_commit, machine
 from ..plots import _plt, _save
 from .config import ATARI_EXPERIMENTS, EXPERIMENTS, GYM_EXPERIMENTS, METHODS
@@ -91,7 +91,7 @@ def compute_cost(results: list[dict[str, Any]]) -> dict[str, float]:
 
 def _fmt(values: list[float | None]) -> str:
     v = [x for x in values if x is not None]
-    return f"{np.mean(v):.1f} ± {sample_std(v):.1f} (n={len(v)})" if v else "—"
+    return f"{mean_std_text(float(np.mean(v)), sample_std(v), len(v))} (n={len(v)})" if v else "—"
 
 
 def score_table(exp: str, per_dataset: dict[str, dict[str, Any]], key: str, with_paper: bool) -> str:
