@@ -1,9 +1,10 @@
 #!/bin/bash
 # The paper's Atari tables at CPU scale (`dt bench paper --exp atari-*`, protocol `cpu`: PaperBenchConfig.atari_cpu),
-# on this project's ALE datasets, two cells at a time. Resumable like scripts/paper_cpu_runs.sh. The datasets are
+# on this project's ALE datasets, $JOBS cells at a time (default 2; JOBS=1 beside another heavy job). Resumable like
+# scripts/paper_cpu_runs.sh. The datasets are
 # made on first use (dt data make breakout-mixed / pong-mixed). Then: dt bench report --root runs/paper --out docs/results
 cd "$(dirname "$0")/.."
-paper() { env OMP_NUM_THREADS=1 .venv/bin/dt bench paper --root runs/paper --precision bf16 --jobs 2 --no-progress "$@"; }
+paper() { env OMP_NUM_THREADS=1 .venv/bin/dt bench paper --root runs/paper --precision bf16 --jobs "${JOBS:-2}" --no-progress "$@"; }
 set -e
 paper --exp atari-table1 --datasets breakout-mixed pong-mixed
 paper --exp atari-table5 --datasets breakout-mixed pong-mixed
