@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 
 import numpy as np
@@ -137,12 +138,20 @@ def test_cli_make_train_eval(tmp_path, dt):
     assert r.returncode == 0, r.stderr
     out = tmp_path / "eval.json"
     r = dt("eval", run, "--num-episodes", "1", "--targets", "10", "--temperature", "1", "--max-episode-steps", "40",
-           "--no-progress", "--json", out)
+           "--no-progress", "--json", out, "--video", tmp_path / "v", "--video-episodes", "1")
     assert r.returncode == 0, r.stderr
     import json
 
     res = json.loads(out.read_text())
     assert res["env_id"] == "dt/Breakout-v0" and res["results"][0]["lengths"][0] <= 40
+    # `--video` works for pixels too: the ALE's own RGB frames, one MP4 per recorded episode
+    if importlib.util.find_spec("imageio_ffmpeg"):
+        import imageio.v2 as imageio
+
+        (video,) = (tmp_path / "v").iterdir()
+        frames = imageio.mimread(video, memtest=False)
+        assert video.name == "target_10_seed_0.mp4" and frames[0].ndim == 3 and frames[0].shape[2] == 3
+        assert len(frames) > 1
 
 
 @pytest.mark.slow
