@@ -2,7 +2,7 @@
 # The paper's gym experiments under the `cpu` protocol, in priority order, two cells at a time (`--jobs 2`; `JOBS=1` leaves a core free).
 # Resumable and idempotent: rerun the script in a later sitting and it skips finished cells and continues killed ones
 # from their checkpoints. Then: dt bench report --root runs/paper --out docs/results
-# Hopper's data are generation 3 (SAC); Walker2d and HalfCheetah wait for their SAC runs (issue 13) so that their
+# Hopper's and Walker2d's data are generation 3 (SAC); HalfCheetah waits for its SAC run (issue 13) so that its
 # cells are not made stale by the generation bump; Reacher's data are final.
 cd "$(dirname "$0")/.."
 paper() { env OMP_NUM_THREADS=1 .venv/bin/dt bench paper --root runs/paper --precision bf16 --jobs "${JOBS:-2}" --no-progress "$@"; }
@@ -17,6 +17,11 @@ paper --exp table3 --datasets $MR
 paper --exp table7 --datasets $MR-delayed --methods dt bc pbc10
 paper --exp table2 --datasets $MR --methods td3bc iql cql
 paper --exp table7 --datasets $MR-delayed $MR --methods cql
+# Walker2d (generation 3 since 2026-12-01): the second medium-replay set for Table 2, Figure 4 and K=1
+W=walker2d-medium-replay
+paper --exp table2 --datasets $W --methods dt bc mlp-bc
+paper --exp fig4 --datasets $W
+paper --exp context --datasets $W
 paper --exp table3 --datasets hopper-medium
 paper --exp table7 --datasets hopper-medium-replay-delayed hopper-medium-delayed hopper-medium-expert-delayed \
     hopper-medium hopper-medium-expert

@@ -270,7 +270,7 @@ GROUPS: dict[str, list[Group]] = {
                (_names(("hopper",), HOPPER, DELAYED_SUFFIX), ("dt", "cql", "bc", "pbc10"),
                 lambda d: d.endswith(DELAYED_SUFFIX))],
     "fig4": [(_names(ENVS, ("medium-replay",)), ("dt",), _ANY)],
-    "context": [(("hopper-medium-replay", "halfcheetah-medium-replay"), ("dt", "dt-k1"), _ANY)],
+    "context": [(("hopper-medium-replay", "walker2d-medium-replay"), ("dt", "dt-k1"), _ANY)],
     "atari-table1": [(("breakout-mixed", "pong-mixed"), ("dt", "bc"), _ANY)],
     "atari-table4": [(("breakout-mixed", "pong-mixed"), ("dt", "pbc10", "pbc25", "pbc40", "bc"), _ANY)],
     "atari-table5": [(("breakout-mixed", "pong-mixed"), ("dt", "dt-k1"), _ANY)],
