@@ -152,6 +152,17 @@ def atari_markdown(report: dict[str, Any]) -> str:
              "its full-size model: our data and budget differ, so compare orderings and gaps.\n",
              f"Compute: {report['compute']['train_hours']:.2f} h training, {report['compute']['eval_hours']:.2f} h "
              "evaluation.\n"]
+    b = report.get("budget")
+    if b:
+        parts.append(f"Protocol: {b['n_layer']} layers, {b['n_head']} heads, width {b['embed_dim']}, K={b['context_len']} "
+                     f"(Pong {b['pong_context_len']}), batch {b['batch_size']}, {b['steps']:,} steps (lr {b['lr']:g}, "
+                     f"{b['warmup_steps']} warmup, {b['lr_decay']} decay); {b['eval_episodes']} evaluation episodes per "
+                     f"cell{_cap(b['max_episode_steps'])}, actions sampled at temperature {b['temperature']:g}.\n")
+    data = {e["dataset"]: e for t in report["experiments"].values() for g in t.values() for e in g.values()}
+    if data:
+        parts.append("Data (returns min .. max): " + "; ".join(
+            f"`{d}` {e['data_return_range'][0]:g} .. {e['data_return_range'][1]:g}" for d, e in sorted(data.items()))
+            + " (docs/datasets.md).\n")
     for exp in ATARI_EXPERIMENTS:
         table = exp.removeprefix("atari-")
         per = {next(iter(methods.values()))["dataset"]: methods
@@ -162,6 +173,10 @@ def atari_markdown(report: dict[str, Any]) -> str:
         parts.append(f"## {TITLES[exp]}\n\n" + score_table(exp, per, "scores", True)
                      + "\nRaw returns:\n\n" + score_table(exp, per, "returns", False))
     return "\n".join(parts)
+
+
+def _cap(max_episode_steps: int) -> str:
+    return f" capped at {max_episode_steps:,} agent steps" if max_episode_steps else " (the 108k-frame cap)"
 
 
 def _atari_layout(experiments: dict[str, Any]) -> dict[str, Any]:
