@@ -137,11 +137,21 @@ def markdown(report: dict[str, Any]) -> str:
         if exp == "fig4":
             parts.append(fig4_section(per))
             continue
-        parts.append("Suite-normalized (this suite's random policy = 0, its expert = 100: SAC for Hopper, PPO for the others):\n\n"
+        parts.append(f"Suite-normalized (this suite's random policy = 0, its expert = 100: {_expert_learners()}):\n\n"
                      + score_table(exp, per, "scores", True))
         parts.append("\nD4RL-normalized (D4RL's Hopper / Walker2d / HalfCheetah references; none for Reacher):\n\n"
                      + score_table(exp, per, "scores_d4rl", True))
     return "\n".join(parts)
+
+
+def _expert_learners() -> str:
+    """Which learner made each env's expert, from the suite's generation config ('SAC for hopper, walker2d; PPO for ...')."""
+    from ...suite.datasets import suite_config
+
+    by_algo: dict[str, list[str]] = {}
+    for env, cfg in suite_config()["envs"].items():
+        by_algo.setdefault("SAC" if " SAC " in f" {cfg.get('algorithm', '')} " else "PPO", []).append(env)
+    return "; ".join(f"{algo} for {', '.join(sorted(envs))}" for algo, envs in sorted(by_algo.items(), reverse=True))
 
 
 def atari_markdown(report: dict[str, Any]) -> str:

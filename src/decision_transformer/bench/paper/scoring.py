@@ -1,9 +1,9 @@
 """Target returns, normalized scores and Figure 4's correlation, all from plain numbers (tested on known ones).
 
 Normalized score = 100 * (return - random) / (expert - random) under two labelled references (`evaluate.
-resolve_references`): `suite:NAME`, this suite's own random policy and expert (SAC for Hopper, PPO otherwise;
+resolve_references`): `suite:NAME`, this suite's own random policy and expert (SAC or PPO per env, as suite.json records;
 the primary `scores` of paper.json: our data come from those policies), and `d4rl`, D4RL's Hopper / Walker2d /
-HalfCheetah references (the paper's scale; none for Reacher). Except Hopper's, our experts are weaker than
+HalfCheetah references (the paper's scale; none for Reacher). Except Hopper's and Walker2d's, our experts are weaker than
 D4RL's, so D4RL-normalized numbers are lower than the paper's for the same behaviour: compare orderings and
 gaps, not values.
 """
