@@ -53,6 +53,6 @@ def sample_std(values) -> float:
     return float(v.std(ddof=1)) if v.size > 1 else 0.0
 
 
-def mean_std_text(mean: float, std: float, n: int, digits: int = 1) -> str:
+def mean_std_text(mean: float, std: float, n: int, digits: int = 1, unit: str = "") -> str:
     """'mean ± std' for tables; a sample std over one value is undefined, so n < 2 prints 'mean ± —'."""
-    return f"{mean:.{digits}f} ± " + (f"{std:.{digits}f}" if n > 1 else "—")
+    return f"{mean:.{digits}f}{unit} ± " + (f"{std:.{digits}f}" if n > 1 else "—")

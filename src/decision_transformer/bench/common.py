@@ -21,7 +21,7 @@ from ..checkpoint import LoadedRun
 from ..config import ModelConfig
 from ..data.preprocess import Preprocessing
 from ..data.trajectories import TrajectoryDataset
-from ..scores import sample_std
+from ..scores import mean_std_text, sample_std
 from ..train import Hook, TrainConfig, train_or_resume
 
 
@@ -82,8 +82,7 @@ def markdown_table(results: dict[str, dict[str, list[float]]], data_names: list[
             if not v:
                 cells.append("—")
                 continue
-            spread = f"{scale * sample_std(v):.1f}" if len(v) > 1 else "—"  # no sample std of one value
-            cell = f"{scale * np.mean(v):.1f}{unit} ± {spread} (n={len(v)})"
+            cell = f"{mean_std_text(scale * float(np.mean(v)), scale * sample_std(v), len(v), unit=unit)} (n={len(v)})"
             if paper and method in paper and d in paper[method]:
                 cell += f" [paper {paper[method][d]:g}{unit}]"
             cells.append(cell)

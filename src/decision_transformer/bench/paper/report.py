@@ -150,7 +150,8 @@ def _expert_learners() -> str:
 
     by_algo: dict[str, list[str]] = {}
     for env, cfg in suite_config()["envs"].items():
-        by_algo.setdefault("SAC" if " SAC " in f" {cfg.get('algorithm', '')} " else "PPO", []).append(env)
+        algo = "SAC" if "sac" in cfg.get("training", {}).get("config", {}) else "PPO"  # the learner's settings block
+        by_algo.setdefault(algo, []).append(env)
     return "; ".join(f"{algo} for {', '.join(sorted(envs))}" for algo, envs in sorted(by_algo.items(), reverse=True))
 
 
