@@ -3,6 +3,7 @@
 # on this project's ALE datasets, $JOBS cells at a time (default 2; JOBS=1 beside another heavy job). Resumable like
 # scripts/paper_cpu_runs.sh. The datasets are
 # made on first use (dt data make breakout-mixed / pong-mixed). Then: dt bench report --root runs/paper --out docs/results
+# (which also copies the finished cells into docs/results/cells: commit them, runs/ is local)
 cd "$(dirname "$0")/.."
 paper() { env OMP_NUM_THREADS=1 .venv/bin/dt bench paper --root runs/paper --precision bf16 --jobs "${JOBS:-2}" --no-progress "$@"; }
 set -e

@@ -2,6 +2,7 @@
 # The paper's gym experiments under the `cpu` protocol, in priority order, two cells at a time (`--jobs 2`; `JOBS=1` leaves a core free).
 # Resumable and idempotent: rerun the script in a later sitting and it skips finished cells and continues killed ones
 # from their checkpoints. Then: dt bench report --root runs/paper --out docs/results
+# (which also copies the finished cells into docs/results/cells: commit them, runs/ is local)
 # Hopper's and Walker2d's data are generation 3 (SAC); HalfCheetah waits for its SAC run (issue 13) so that its
 # cells are not made stale by the generation bump; Reacher's data are final.
 cd "$(dirname "$0")/.."

@@ -78,6 +78,31 @@ def test_every_experiment_end_to_end_and_report_layout(tmp_path, dt):
     md = (out / "paper.md").read_text()
     assert "[paper 82.7]" in md and "[paper 78.5]" in md and "± " in md
     assert f"[target_1000_seed_0](videos/{MR}/target_1000_seed_0.mp4)" in md
+    archived = sorted(p.relative_to(out / "cells").as_posix() for p in (out / "cells").rglob("result.json"))
+    assert len(archived) == report["cells"] and f"cpu/table2/{MR}/dt/seed0/result.json" in archived
+
+
+def test_archived_cells_count_as_finished_after_the_root_is_gone(tmp_path):
+    from decision_transformer.bench.paper.report import write_report
+
+    archive = tmp_path / "cells"
+    cfg = dataclasses.replace(QUICK, root=str(tmp_path / "runs"), archive=str(archive), exp="table2", datasets=(MR,),
+                              methods=("dt",), seeds=1, progress=False)
+    name = f"table2/{MR}/dt/seed0"
+    assert C.run_paper(cfg)["ran"] == [name]
+    first = write_report(cfg.root, "cpu", tmp_path / "out", archive=archive)
+    shutil.rmtree(cfg.root)  # the local runs did not outlive the machine; the committed archive did
+    assert C.run_paper(cfg)["finished"] == [name]
+    again = write_report(cfg.root, "cpu", tmp_path / "out2", archive=archive)
+    assert again["experiments"] == first["experiments"]
+    # an archived cell with other settings is stale: the cell runs again, and the new result replaces it
+    other = dataclasses.replace(cfg, target_scales=(0.9,))
+    assert C.run_paper(other)["ran"] == [name]
+    rerun = json.loads(C.Cell("table2", MR, "dt", 0).path(other).read_text())
+    assert rerun["targets"] != json.loads(C.Cell("table2", MR, "dt", 0).path(cfg, archive).read_text())["targets"]
+    newest = write_report(cfg.root, "cpu", tmp_path / "out3", archive=archive)
+    assert newest["experiments"]["table2"][MR]["dt"]["target"] == rerun["targets"][0]
+    assert json.loads(C.Cell("table2", MR, "dt", 0).path(cfg, archive).read_text()) == rerun
 
 
 def test_killed_cell_resumes_from_checkpoint_and_stale_cells_are_refused(tmp_path):

@@ -2,9 +2,11 @@
 
     ROOT/PROTOCOL/EXP/DATASET/METHOD/seedK/result.json
 
-with its `spec` (protocol and budget, dataset generation, model or d3rlpy settings, evaluation). A rerun skips a
-cell whose result.json has the same spec, refuses one with another spec (e.g. a new dataset generation: remove
-the cell, it is stale), and runs the rest; a cell killed while training continues from its checkpoint
+with its `spec` (protocol and budget, dataset generation, model or d3rlpy settings, evaluation). `dt bench report`
+copies every finished cell into the committed ARCHIVE (docs/results/cells, the same layout), since ROOT is local and
+does not outlive the machine. A rerun skips a cell whose result.json under ROOT, or else under ARCHIVE, has the
+same spec; it refuses one under ROOT with another spec (e.g. a new dataset generation: remove the cell, it is
+stale), reruns one archived with another spec, and runs the rest; a cell killed while training continues from its checkpoint
 (`methods.train_policy`). Cells run in this process, one after another, or with --jobs N as `dt sweep` jobs,
 N at once (parallel.py).
 """
@@ -40,9 +42,10 @@ class Cell:
     def name(self) -> str:
         return f"{self.exp}/{self.dataset}/{self.method}/seed{self.seed}"
 
-    def path(self, cfg: PaperBenchConfig) -> Path:
-        return (Path(cfg.root) / cfg.protocol / self.exp / self.dataset / self.method / f"seed{self.seed}"
-                / "result.json")
+    def path(self, cfg: PaperBenchConfig, root: str | Path | None = None) -> Path:
+        """result.json under `root` (default: the run's ROOT; cfg.archive for the committed copy)."""
+        return (Path(cfg.root if root is None else root) / cfg.protocol / self.exp / self.dataset / self.method
+                / f"seed{self.seed}" / "result.json")
 
 
 def list_cells(cfg: PaperBenchConfig) -> list[Cell]:
@@ -66,14 +69,16 @@ def cell_spec(cfg: PaperBenchConfig, cell: Cell) -> dict[str, Any]:
 
 
 def finished(cfg: PaperBenchConfig, cell: Cell) -> bool:
-    """True if the cell's result exists with this spec; ValueError if it exists with another one."""
+    """True if the cell's result exists with this spec under ROOT or, else, the archive; ValueError if it exists
+    under ROOT with another spec (an archived one with another spec is stale: the cell runs again)."""
     import json
 
+    wanted = json.loads(json.dumps(cell_spec(cfg, cell)))
     path = cell.path(cfg)
     if not path.exists():
-        return False
+        kept = cell.path(cfg, cfg.archive) if cfg.archive else None
+        return bool(kept and kept.exists() and json.loads(kept.read_text()).get("spec") == wanted)
     saved = json.loads(path.read_text()).get("spec")
-    wanted = json.loads(json.dumps(cell_spec(cfg, cell)))
     if saved != wanted:
         diff = sorted(k for k in set(saved or {}) | set(wanted) if (saved or {}).get(k) != wanted.get(k))
         raise ValueError(f"{path}: a result with other settings (spec fields {diff}); it is stale for this run: "

@@ -21,6 +21,9 @@ class ReportConfig:
     """Which protocol's cells to aggregate (cpu or full)."""
     out: str = "docs/results"
     """Directory for paper.json, paper.md and the PNGs."""
+    archive: str = ""
+    """Committed copies of the cells: ROOT's finished cells are copied here and the report is made from all of
+    them, so results outlive the local ROOT ('': OUT/cells)."""
 
 
 def _command() -> str:
@@ -43,7 +46,7 @@ def run_report_command(args: argparse.Namespace) -> int:
     from .report import write_report
 
     cfg = from_args(ReportConfig, args)
-    report = write_report(cfg.root, cfg.protocol, cfg.out, command=_command())
+    report = write_report(cfg.root, cfg.protocol, cfg.out, command=_command(), archive=cfg.archive or None)
     print(f"wrote {cfg.out}/paper.json, paper.md ({report['cells']} cells; "
           f"{report['compute']['train_hours']:.2f} h training, {report['compute']['eval_hours']:.2f} h evaluation)")
     return 0

@@ -175,6 +175,9 @@ class PaperBenchConfig:
     """BEAR (d3rlpy) settings."""
     root: str = "runs/paper"
     """Cells live in ROOT/PROTOCOL/EXP/DATASET/METHOD/seedK/result.json, training runs in ROOT/PROTOCOL/train/."""
+    archive: str = "docs/results/cells"
+    """Committed copies of finished cells, same layout as ROOT (`dt bench report` writes them): a cell found there
+    with this run's spec counts as finished, so a fresh clone does not rerun it ('': no archive)."""
     data_steps: int = 0
     """Shrink every suite dataset to about this many steps, regenerated in memory (tests; 0: the real data)."""
     max_episode_steps: int = 0
@@ -234,7 +237,7 @@ QUICK = PaperBenchConfig(
                        baseline_seeds=1, save_every=10),
     atari_cpu=AtariProtocol(steps=6, batch_size=2, warmup_steps=2, n_layer=1, n_head=1, embed_dim=16, context_len=3,
                             pong_context_len=3, eval_episodes=2, max_episode_steps=30, seeds=1, save_every=3),
-    selection_seeds=(), fig4_targets=6, data_steps=1500, max_episode_steps=40, quick=True,
+    selection_seeds=(), fig4_targets=6, data_steps=1500, max_episode_steps=40, archive="", quick=True,
 )
 
 

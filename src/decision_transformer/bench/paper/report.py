@@ -42,10 +42,30 @@ TITLES = {"table2": "Table 2: D4RL-style datasets, DT against BC, MLP-BC and TD 
           "atari-table5": "Table 5: context length, K=1 (dt-k1) against the protocol's K (dt; gamer-normalized)"}
 
 
-def collect(root: str | Path, protocol: str) -> list[dict[str, Any]]:
-    """Every finished cell's result under ROOT/PROTOCOL/EXP/DATASET/METHOD/seedK/result.json."""
+def _cell_files(root: str | Path, protocol: str) -> dict[str, Path]:
+    """EXP/DATASET/METHOD/seedK -> its result.json under ROOT/PROTOCOL."""
     base = Path(root) / protocol
-    return [json.loads(p.read_text()) for exp in EXPERIMENTS for p in sorted((base / exp).glob("*/*/seed*/result.json"))]
+    return {p.parent.relative_to(base).as_posix(): p for exp in EXPERIMENTS
+            for p in sorted((base / exp).glob("*/*/seed*/result.json"))}
+
+
+def collect(root: str | Path, protocol: str, archive: str | Path | None = None) -> list[dict[str, Any]]:
+    """Every finished cell's result under ROOT/PROTOCOL/EXP/DATASET/METHOD/seedK/result.json and, for cells not
+    there, under ARCHIVE (same layout); ROOT's copy wins, so a rerun cell replaces its archived result."""
+    files = {**(_cell_files(archive, protocol) if archive else {}), **_cell_files(root, protocol)}
+    return [json.loads(files[k].read_text()) for k in sorted(files)]
+
+
+def archive_cells(root: str | Path, protocol: str, archive: str | Path) -> int:
+    """Copy ROOT's finished cells into ARCHIVE (atomically, replacing older copies); returns how many changed."""
+    changed = 0
+    for key, src in _cell_files(root, protocol).items():
+        dst = Path(archive) / protocol / key / "result.json"
+        text = src.read_text()
+        if not dst.exists() or dst.read_text() != text:
+            write_text(dst, text)
+            changed += 1
+    return changed
 
 
 def _entry(cells: list[dict[str, Any]]) -> dict[str, Any]:
@@ -253,12 +273,16 @@ def videos_section(out: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(root: str | Path, protocol: str, out: str | Path, command: str = "") -> dict[str, Any]:
-    """Aggregate the finished cells of `protocol` under `root` into out/paper.json, paper.md and PNGs."""
+def write_report(root: str | Path, protocol: str, out: str | Path, command: str = "",
+                 archive: str | Path | None = None) -> dict[str, Any]:
+    """Copy the finished cells of `protocol` under `root` into `archive` (default out/cells), then aggregate the
+    archive into out/paper.json, paper.md and PNGs (atari.json and atari.md for the Atari cells)."""
     import datetime
 
     out = Path(out)
-    every = collect(root, protocol)
+    archive = out / "cells" if archive is None else Path(archive)
+    archive_cells(root, protocol, archive)
+    every = collect(root, protocol, archive)
     atari = [r for r in every if r["exp"] in ATARI_EXPERIMENTS]
     results = [r for r in every if r["exp"] not in ATARI_EXPERIMENTS]
     if atari:
