@@ -95,6 +95,12 @@ def test_archived_cells_count_as_finished_after_the_root_is_gone(tmp_path):
     assert C.run_paper(cfg)["finished"] == [name]
     again = write_report(cfg.root, "cpu", tmp_path / "out2", archive=archive)
     assert again["experiments"] == first["experiments"]
+    # table7's dense DT is table2's run, evaluated alike: it takes the archived result without training
+    t7 = dataclasses.replace(cfg, exp="table7")
+    assert C.run_paper(t7)["ran"] == [f"table7/{MR}/dt/seed0"]
+    copied = json.loads(C.Cell("table7", MR, "dt", 0).path(t7).read_text())
+    assert copied["same_run_as"] == name and copied["score"] == first["experiments"]["table2"][MR]["dt"]["scores"][0]
+    assert not (Path(cfg.root) / "cpu" / "train").exists()
     # an archived cell with other settings is stale: the cell runs again, and the new result replaces it
     other = dataclasses.replace(cfg, target_scales=(0.9,))
     assert C.run_paper(other)["ran"] == [name]

@@ -6,7 +6,8 @@ with its `spec` (protocol and budget, dataset generation, model or d3rlpy settin
 copies every finished cell into the committed ARCHIVE (docs/results/cells, the same layout), since ROOT is local and
 does not outlive the machine. A rerun skips a cell whose result.json under ROOT, or else under ARCHIVE, has the
 same spec; it refuses one under ROOT with another spec (e.g. a new dataset generation: remove the cell, it is
-stale), reruns one archived with another spec, and runs the rest; a cell killed while training continues from its checkpoint
+stale), reruns one archived with another spec, copies the result of another experiment's cell with the same
+training run and evaluation (table7's dense DT is table2's DT: `same_run_as`), and runs the rest; a cell killed while training continues from its checkpoint
 (`methods.train_policy`). Cells run in this process, one after another, or with --jobs N as `dt sweep` jobs,
 N at once (parallel.py).
 """
@@ -25,7 +26,8 @@ from ... import runtime
 from ...atomic import write_json
 from ..common import check_seeds, git_commit, machine
 from . import methods as M
-from .config import ATARI_TARGETS, BASELINE_METHODS, PaperBenchConfig, env_of, experiment_cells, is_atari, split_dataset
+from .config import (ATARI_TARGETS, BASELINE_METHODS, EXPERIMENTS, PaperBenchConfig, env_of, experiment_cells, is_atari,
+                     split_dataset)
 from .scoring import dt_targets, fig4_targets, pearson_in_range, scores
 
 CONDITIONED = ("dt", "dt-k1")
@@ -86,12 +88,36 @@ def finished(cfg: PaperBenchConfig, cell: Cell) -> bool:
     return True
 
 
+def same_run_elsewhere(cfg: PaperBenchConfig, cell: Cell, spec: dict[str, Any]) -> tuple[Cell, dict[str, Any]] | None:
+    """A finished cell of another experiment (under ROOT or the archive) with this cell's training run and
+    evaluation, i.e. the same spec but for `exp` (table7's dense DT is table2's DT): its result, or None."""
+    import json
+
+    wanted = json.loads(json.dumps({k: v for k, v in spec.items() if k != "exp"}))
+    for exp in EXPERIMENTS:
+        other = Cell(exp, cell.dataset, cell.method, cell.seed)
+        for root in (cfg.root, cfg.archive):
+            path = other.path(cfg, root) if exp != cell.exp and root else None
+            if path and path.exists():
+                result = json.loads(path.read_text())
+                if {k: v for k, v in result.get("spec", {}).items() if k != "exp"} == wanted:
+                    return other, result
+    return None
+
+
 def run_cell(cfg: PaperBenchConfig, cell: Cell) -> dict[str, Any]:
-    """Train (or load, or resume), evaluate and write one cell's result.json; returns the result."""
+    """Train (or load, or resume), evaluate and write one cell's result.json; returns the result. A cell whose
+    training run and evaluation another experiment has already finished takes that result (`same_run_as`)."""
+    spec = cell_spec(cfg, cell)
+    found = same_run_elsewhere(cfg, cell, spec)
+    if found:
+        other, result = found
+        result = {**result, "spec": spec, "exp": cell.exp, "same_run_as": other.name}
+        write_json(cell.path(cfg), result)
+        return result
     base, _ = split_dataset(cell.dataset)
     data = M.load_data(base, cfg.data_steps)
     ret = data.episode_returns
-    spec = cell_spec(cfg, cell)
     kind = spec["targets"]["kind"]
     targets = (fig4_targets(ret, cfg.fig4_targets, cfg.fig4_range) if kind == "fig4"
                else dt_targets(ret, cfg.target_scales) if kind == "scales"
