@@ -78,6 +78,7 @@ def test_every_experiment_end_to_end_and_report_layout(tmp_path, dt):
     md = (out / "paper.md").read_text()
     assert "[paper 82.7]" in md and "[paper 78.5]" in md and "± " in md
     assert f"[target_1000_seed_0](videos/{MR}/target_1000_seed_0.mp4)" in md
+    assert f"Not run yet (2 of the experiment's default (dataset, method) pairs" in md  # context: walker2d's
     archived = sorted(p.relative_to(out / "cells").as_posix() for p in (out / "cells").rglob("result.json"))
     assert len(archived) == report["cells"] and f"cpu/table2/{MR}/dt/seed0/result.json" in archived
 

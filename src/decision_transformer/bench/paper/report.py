@@ -28,7 +28,7 @@ from ...atomic import write_json, write_text
 from ...scores import mean_std_text, sample_std
 from ..common import git_commit, machine
 from ..plots import _plt, _save
-from .config import ATARI_EXPERIMENTS, EXPERIMENTS, GYM_EXPERIMENTS, METHODS
+from .config import ATARI_EXPERIMENTS, EXPERIMENTS, GYM_EXPERIMENTS, METHODS, PaperBenchConfig, experiment_cells
 from .paper_numbers import paper_number
 from .scoring import pearson_in_range
 
@@ -156,12 +156,30 @@ def markdown(report: dict[str, Any]) -> str:
         parts.append(f"## {TITLES[exp]}\n")
         if exp == "fig4":
             parts.append(fig4_section(per))
-            continue
-        parts.append(f"Suite-normalized (this suite's random policy = 0, its expert = 100: {_expert_learners()}):\n\n"
-                     + score_table(exp, per, "scores", True))
-        parts.append("\nD4RL-normalized (D4RL's Hopper / Walker2d / HalfCheetah references; none for Reacher):\n\n"
-                     + score_table(exp, per, "scores_d4rl", True))
+        else:
+            parts.append(f"Suite-normalized (this suite's random policy = 0, its expert = 100: {_expert_learners()}):"
+                         "\n\n" + score_table(exp, per, "scores", True))
+            parts.append("\nD4RL-normalized (D4RL's Hopper / Walker2d / HalfCheetah references; none for Reacher):\n\n"
+                         + score_table(exp, per, "scores_d4rl", True))
+        parts.append(not_run_section(exp, per))
     return "\n".join(parts)
+
+
+def not_run(exp: str, per_dataset: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    """The experiment's default (dataset, method) cells with no finished seed."""
+    return [(d, m) for d, m in experiment_cells(PaperBenchConfig(exp=exp)) if m not in per_dataset.get(d, {})]
+
+
+def not_run_section(exp: str, per_dataset: dict[str, dict[str, Any]]) -> str:
+    missing = not_run(exp, per_dataset)
+    if not missing:
+        return ""
+    by_dataset: dict[str, list[str]] = {}
+    for d, m in missing:
+        by_dataset.setdefault(d, []).append(m)
+    listed = "; ".join(f"{d}: {', '.join(ms)}" for d, ms in by_dataset.items())
+    return (f"\nNot run yet ({len(missing)} of the experiment's default (dataset, method) pairs; CPU time on the "
+            f"2-core box, see docs/results/README.md for the queue and the reasons): {listed}.\n")
 
 
 def _expert_learners() -> str:
