@@ -134,14 +134,15 @@ def test_killed_cell_resumes_from_checkpoint_and_stale_cells_are_refused(tmp_pat
 def test_atari_experiments_end_to_end_and_atari_json(tmp_path, dt):
     pytest.importorskip("ale_py")
     root, out = tmp_path / "runs", tmp_path / "docs"
-    paper(dt, root, "--exp", "atari-table1", "--datasets", "breakout-mixed", "--methods", "dt", "bc")
+    cql = ["cql"] if HAS_D3RLPY else []  # d3rlpy's DiscreteCQL on stacked frames
+    paper(dt, root, "--exp", "atari-table1", "--datasets", "breakout-mixed", "--methods", "dt", "bc", *cql)
     paper(dt, root, "--exp", "atari-table5", "--datasets", "breakout-mixed")
     res = dt("bench", "report", "--root", root, "--out", out)
     assert res.returncode == 0, res.stderr[-3000:]
     report = json.loads((out / "atari.json").read_text())
     assert set(report["experiments"]) == {"table1", "table5"}
     t1 = report["experiments"]["table1"]["breakout"]
-    assert set(t1) == {"dt", "bc"} and t1["dt"]["dataset"] == "breakout-mixed" and t1["dt"]["score_label"] == "gamer"
+    assert set(t1) == {"dt", "bc", *cql} and t1["dt"]["dataset"] == "breakout-mixed" and t1["dt"]["score_label"] == "gamer"
     for e in t1.values():
         assert len(e["scores"]) == len(e["returns"]) == 1
         gamer = 100 * (e["returns"][0] - 1.7) / (30.5 - 1.7)  # Breakout's random / gamer references
@@ -155,6 +156,10 @@ def test_atari_experiments_end_to_end_and_atari_json(tmp_path, dt):
     assert k1["spec"]["model"]["context_len"] == 1
     md = (out / "atari.md").read_text()
     assert "[paper 267.5]" in md and "[paper 73.9]" in md
+    if cql:
+        c = json.loads(next((root / "cpu" / "atari-table1" / "breakout-mixed" / "cql").glob("seed*/result.json")).read_text())
+        assert c["spec"]["model"]["n_quantiles"] == 200 and c["spec"]["budget"]["baseline_steps"] == 4
+        assert "[paper 211.1]" in md
     assert not (out / "paper.json").exists() or "atari-table1" not in json.loads((out / "paper.json").read_text())["experiments"]
 
 
@@ -238,3 +243,19 @@ def test_d3rlpy_baselines_train_resume_and_act(tmp_path):
         np.testing.assert_allclose(train_baseline(method, settings, data, MR, d, 0, 20, 10)(obs), a, rtol=1e-6)
         train_baseline(method, settings, data, MR, d, 0, 30, 10)  # continues from step 20
         assert json.loads((d / "progress.json").read_text())["step"] == 30
+
+
+def test_committed_cells_still_match_the_code():
+    """Every archived cell's spec is what the code would run now (up to dataset generations, which a data bump
+    changes on purpose): a change that silently made the committed results stale fails here."""
+    archive = Path(__file__).resolve().parents[1] / "docs" / "results" / "cells"
+    files = sorted(archive.glob("*/*/*/*/seed*/result.json"))
+    assert files, archive
+    for f in files:
+        saved = json.loads(f.read_text())
+        cfg = dataclasses.replace(QUICK.__class__(), exp=saved["exp"], protocol=saved["protocol"],
+                                  precision=saved["spec"].get("precision", "fp32"))
+        wanted = json.loads(json.dumps(C.cell_spec(cfg, C.Cell(saved["exp"], saved["dataset"], saved["method"],
+                                                               saved["seed"]))))
+        drop = lambda spec: {k: v for k, v in spec.items() if k != "dataset_generation"}  # noqa: E731
+        assert drop(saved["spec"]) == drop(wanted), f

@@ -12,7 +12,14 @@ Settings are d3rlpy's published D4RL settings: its `reproductions/offline/*.py` 
 * BEAR  `reproductions/offline/bear.py` (commit bdd1b3a, written for d3rlpy 0.x, translated to 2.x names): VAE
   imitator [750, 750], temperature lr 0 with initial temperature 1e-20, MMD kernel gaussian on HalfCheetah and
   laplacian elsewhere; everything else d3rlpy's BEARConfig defaults.
-The number of steps is the protocol's (`ProtocolConfig.baseline_steps`), the seed the cell's.
+* CQL on Atari (DiscreteCQL)  `reproductions/offline/discrete_cql.py` (commit 729ccf5): lr 5e-5, Adam eps 1e-2/32,
+  batch 32, alpha 4, quantile-regression Q-function with 200 quantiles, target update every 2,000 steps, pixels
+  scaled by 1/255, rewards clipped to [-1, 1], d3rlpy's Nature-DQN convolutional encoder on 4 stacked frames.
+  Frames are stacked as the env and the DT's sampler stack them (the episode's first frame repeated in front,
+  data/frames.py), not zero-padded as d3rlpy's FrameStackTransitionPicker does. The script acts epsilon-greedy
+  (0.001) at evaluation; here every method is evaluated by the project's runner, CQL greedily.
+The number of steps is the protocol's (`ProtocolConfig.baseline_steps`, `AtariProtocol.baseline_steps`), the
+seed the cell's.
 
 Training is chunked (`save_every` steps): after each chunk the networks and optimisers are saved
 (`algo.save`: config with the fitted scalers, networks, optimisers; atomically) with the step reached, so a killed cell continues from its last chunk. The
@@ -120,9 +127,40 @@ class BEARSettings:
     """SAC temperature (fixed)."""
 
 
+@dataclass(frozen=True)
+class DiscreteCQLSettings:
+    """d3rlpy DiscreteCQLConfig for the Atari datasets, as in d3rlpy's reproductions/offline/discrete_cql.py."""
+
+    learning_rate: float = 5e-5
+    """Adam learning rate."""
+    adam_eps: float = 1e-2 / 32
+    """Adam epsilon."""
+    batch_size: int = 32
+    """Transitions per step."""
+    alpha: float = 4.0
+    """Weight of the conservative loss."""
+    n_quantiles: int = 200
+    """Quantiles of the QR Q-function."""
+    target_update_interval: int = 2000
+    """Steps between target-network copies."""
+    reward_clip: float = 1.0
+    """Rewards clipped to [-reward_clip, reward_clip] (ClipRewardScaler)."""
+    frame_stack: int = 4
+    """Frames per observation."""
+
+
 def make_algo(d3rlpy, method: str, settings: Any, dataset_name: str, steps: int):
-    """The d3rlpy algorithm of `method` ('cql', 'iql', 'td3bc', 'bear') with `settings`, on CPU."""
+    """The d3rlpy algorithm of `method` ('cql', 'iql', 'td3bc', 'bear'; `DiscreteCQLSettings`: DiscreteCQL) with
+    `settings`, on CPU."""
     s = settings
+    if isinstance(s, DiscreteCQLSettings):
+        return d3rlpy.algos.DiscreteCQLConfig(
+            learning_rate=s.learning_rate, optim_factory=d3rlpy.optimizers.AdamFactory(eps=s.adam_eps),
+            batch_size=s.batch_size, alpha=s.alpha,
+            q_func_factory=d3rlpy.models.QRQFunctionFactory(n_quantiles=s.n_quantiles),
+            observation_scaler=d3rlpy.preprocessing.PixelObservationScaler(),
+            target_update_interval=s.target_update_interval,
+            reward_scaler=d3rlpy.preprocessing.ClipRewardScaler(-s.reward_clip, s.reward_clip)).create(device="cpu:0")
     if method == "cql":
         enc = d3rlpy.models.VectorEncoderFactory(list(s.hidden))
         quality = dataset_name.removesuffix("-delayed").split("-", 1)[-1]  # 'hopper-medium' -> 'medium'
@@ -155,23 +193,55 @@ def make_algo(d3rlpy, method: str, settings: Any, dataset_name: str, steps: int)
     return cfg.create(device="cpu:0")
 
 
-def mdp_dataset(d3rlpy, data: TrajectoryDataset):
-    return d3rlpy.dataset.MDPDataset(
-        observations=data.observations.astype(np.float32), actions=data.actions.astype(np.float32),
-        rewards=data.rewards.astype(np.float32), terminals=data.terminations.astype(np.float32),
-        timeouts=data.truncations.astype(np.float32))
+class FirstFrameStack:
+    """A d3rlpy transition picker for episodes of single frames (T, H, W): each observation is the step's last
+    `stack` frames, (stack, H, W), the episode's first frame repeated in front (data/frames.py's convention, which
+    the env's observations follow; d3rlpy's own picker pads with zeros)."""
+
+    def __init__(self, stack: int):
+        self.stack = stack
+
+    def _frames(self, frames: np.ndarray, index: int) -> np.ndarray:
+        return np.asarray(frames[np.maximum(np.arange(index - self.stack + 1, index + 1), 0)])
+
+    def __call__(self, episode, index: int):
+        from d3rlpy.dataset import Transition
+
+        terminal = bool(episode.terminated) and index == episode.size() - 1
+        obs = self._frames(episode.observations, index)
+        return Transition(
+            observation=obs, action=episode.actions[index], reward=episode.rewards[index],
+            next_observation=np.zeros_like(obs) if terminal else self._frames(episode.observations, index + 1),
+            next_action=np.zeros_like(episode.actions[index]) if terminal else episode.actions[index + 1],
+            terminal=float(terminal), interval=1, rewards_to_go=episode.rewards[index:])
+
+
+def mdp_dataset(d3rlpy, data: TrajectoryDataset, settings: Any = None):
+    """d3rlpy's MDPDataset of `data`: float vectors, or (DiscreteCQLSettings) single uint8 frames with discrete
+    actions, stacked by `FirstFrameStack` when sampled."""
+    ends = dict(rewards=data.rewards.astype(np.float32), terminals=data.terminations.astype(np.float32),
+                timeouts=data.truncations.astype(np.float32))
+    if isinstance(settings, DiscreteCQLSettings):
+        actions = np.asarray(data.actions).reshape(-1).astype(np.int64)
+        return d3rlpy.dataset.MDPDataset(
+            observations=np.asarray(data.observations), actions=actions, **ends,
+            transition_picker=FirstFrameStack(settings.frame_stack),
+            action_space=d3rlpy.constants.ActionSpace.DISCRETE, action_size=int(actions.max()) + 1)
+    return d3rlpy.dataset.MDPDataset(observations=data.observations.astype(np.float32),
+                                     actions=data.actions.astype(np.float32), **ends)
 
 
 def train_baseline(method: str, settings: Any, data: TrajectoryDataset, dataset_name: str, run_dir: Path, seed: int,
                    steps: int, save_every: int, on_chunk: Callable[[int, ActFn], None] | None = None) -> ActFn:
     """Train (or continue, or load) `method` on `data` in `run_dir`; returns its deterministic policy
-    (B, S) -> (B, A). `on_chunk(step, policy)` runs after every chunk (learning curves)."""
+    (B, *O) -> (B, A) ((B,) discrete actions for DiscreteCQL). `on_chunk(step, policy)` runs after every chunk
+    (learning curves)."""
     d3rlpy = d3rlpy_module()
     run_dir.mkdir(parents=True, exist_ok=True)
     state_path, model_path = run_dir / "progress.json", run_dir / "model.d3"
     done = json.loads(state_path.read_text())["step"] if state_path.exists() else 0
     with _quiet():
-        mdp = mdp_dataset(d3rlpy, data)
+        mdp = mdp_dataset(d3rlpy, data, settings)
         if done:  # config (with the fitted scalers), networks and optimisers
             algo = d3rlpy.load_learnable(str(model_path), device="cpu:0")
         else:
@@ -179,7 +249,8 @@ def train_baseline(method: str, settings: Any, data: TrajectoryDataset, dataset_
             algo = make_algo(d3rlpy, method, settings, dataset_name, steps)
 
     def act(obs: np.ndarray) -> np.ndarray:
-        return np.asarray(algo.predict(np.asarray(obs, np.float32)), np.float32)
+        actions = algo.predict(np.asarray(obs, np.float32))
+        return np.asarray(actions, np.int64 if isinstance(settings, DiscreteCQLSettings) else np.float32)
 
     while done < steps:
         n = min(save_every, steps - done)

@@ -16,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .baselines import BEARSettings, CQLSettings, IQLSettings, TD3BCSettings
+from .baselines import BEARSettings, CQLSettings, DiscreteCQLSettings, IQLSettings, TD3BCSettings
 
 GYM_EXPERIMENTS = ("table2", "table3", "table7", "fig4", "context")
 # the paper's Atari tables (issue 15) on this project's own ALE datasets: DT against BC (Table 1), against %BC
@@ -110,10 +110,13 @@ class AtariProtocol:
     seeds: int = 3
     """Seeds per cell."""
     save_every: int = 1000
-    """Checkpoint interval in steps."""
+    """Checkpoint interval in steps (transformers and CQL)."""
+    baseline_steps: int = 12_500_000
+    """Gradient steps of CQL (d3rlpy's DiscreteCQL; its reproduction script runs 50M / 4 = 12.5M)."""
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "eval_episodes", "seeds", "save_every", "context_len", "pong_context_len"):
+        for name in ("steps", "batch_size", "eval_episodes", "seeds", "save_every", "context_len", "pong_context_len",
+                     "baseline_steps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"AtariProtocol.{name}={getattr(self, name)} must be positive")
 
@@ -140,7 +143,7 @@ class PaperBenchConfig:
     baseline steps, 3 seeds each."""
     atari_cpu: AtariProtocol = AtariProtocol(steps=2000, batch_size=16, warmup_steps=200, n_layer=3, n_head=4,
                                              context_len=10, pong_context_len=15, eval_episodes=5,
-                                             max_episode_steps=5000, save_every=500)
+                                             max_episode_steps=5000, save_every=500, baseline_steps=2000)
     """The Atari experiments' cpu protocol: a smaller model, K and budget, episodes capped at 5,000 agent steps
     (`full`, ATARI_FULL, is the paper's Atari configuration)."""
     seeds: int = 0
@@ -173,6 +176,8 @@ class PaperBenchConfig:
     """TD3+BC (d3rlpy) settings."""
     bear: BEARSettings = BEARSettings()
     """BEAR (d3rlpy) settings."""
+    atari_cql: DiscreteCQLSettings = DiscreteCQLSettings()
+    """CQL on the Atari datasets (d3rlpy's DiscreteCQL) settings."""
     root: str = "runs/paper"
     """Cells live in ROOT/PROTOCOL/EXP/DATASET/METHOD/seedK/result.json, training runs in ROOT/PROTOCOL/train/."""
     archive: str = "docs/results/cells"
@@ -236,7 +241,8 @@ QUICK = PaperBenchConfig(
     cpu=ProtocolConfig(steps=20, batch_size=8, warmup_steps=5, eval_episodes=2, seeds=2, baseline_steps=20,
                        baseline_seeds=1, save_every=10),
     atari_cpu=AtariProtocol(steps=6, batch_size=2, warmup_steps=2, n_layer=1, n_head=1, embed_dim=16, context_len=3,
-                            pong_context_len=3, eval_episodes=2, max_episode_steps=30, seeds=1, save_every=3),
+                            pong_context_len=3, eval_episodes=2, max_episode_steps=30, seeds=1, save_every=3,
+                            baseline_steps=4),
     selection_seeds=(), fig4_targets=6, data_steps=1500, max_episode_steps=40, archive="", quick=True,
 )
 
@@ -274,7 +280,7 @@ GROUPS: dict[str, list[Group]] = {
                 lambda d: d.endswith(DELAYED_SUFFIX))],
     "fig4": [(_names(ENVS, ("medium-replay",)), ("dt",), _ANY)],
     "context": [(("hopper-medium-replay", "walker2d-medium-replay"), ("dt", "dt-k1"), _ANY)],
-    "atari-table1": [(("breakout-mixed", "pong-mixed"), ("dt", "bc"), _ANY)],
+    "atari-table1": [(("breakout-mixed", "pong-mixed"), ("dt", "bc", "cql"), _ANY)],
     "atari-table4": [(("breakout-mixed", "pong-mixed"), ("dt", "pbc10", "pbc25", "pbc40", "bc"), _ANY)],
     "atari-table5": [(("breakout-mixed", "pong-mixed"), ("dt", "dt-k1"), _ANY)],
 }

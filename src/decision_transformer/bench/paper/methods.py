@@ -58,7 +58,7 @@ def dataset_generation(base: str) -> int:
 def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str, Any]:
     """The model config (transformers) or d3rlpy settings (baselines) of a method, as a dict."""
     if method in BASELINE_METHODS:
-        return dataclasses.asdict(getattr(cfg, method))
+        return dataclasses.asdict(baseline_settings(cfg, dataset, method))
     kind = {"mlp-bc": "mlp-bc", "dt": "dt", "dt-k1": "dt"}.get(method, "bc")
     if is_atari(dataset):
         if kind == "mlp-bc":
@@ -72,10 +72,23 @@ def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str
     return {"kind": kind, **model_config(kind, context_len=k).to_dict()}
 
 
+def baseline_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> Any:
+    """The d3rlpy settings of a TD baseline on a dataset (Atari: DiscreteCQL, the only discrete one)."""
+    if not is_atari(dataset):
+        return getattr(cfg, method)
+    if method != "cql":
+        raise ValueError(f"{dataset}: {method} acts in continuous spaces; the Atari experiments' TD baseline is cql "
+                         "(d3rlpy's DiscreteCQL)")
+    return cfg.atari_cql
+
+
 def train_spec(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> dict[str, Any]:
     """Everything that determines a trained model (the run directory's identity)."""
     base, _ = split_dataset(dataset)
-    budget = {k: v for k, v in dataclasses.asdict(cfg.budget_for(dataset)).items() if k not in ("seeds", "baseline_seeds")}
+    skip = ("seeds", "baseline_seeds")
+    if is_atari(dataset) and method not in BASELINE_METHODS:
+        skip += ("baseline_steps",)  # CQL's budget; it came after the Atari transformer cells and does not shape them
+    budget = {k: v for k, v in dataclasses.asdict(cfg.budget_for(dataset)).items() if k not in skip}
     return {"dataset": dataset, "method": method, "seed": seed, "protocol": cfg.protocol, "budget": budget,
             "dataset_generation": dataset_generation(base), "data_steps": cfg.data_steps,
             "model": model_settings(cfg, dataset, method),
@@ -144,14 +157,16 @@ def train_policy(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, da
         curve_path = path / "curve.json"
         curve = json.loads(curve_path.read_text()) if curve_path.exists() else []
 
+        eval_every = getattr(b, "eval_every", 0)
+
         def on_chunk(step: int, act: Callable) -> None:
-            if b.eval_every and step % b.eval_every == 0:
-                curve.append([step, float(np.mean(_run_function(cfg, act, data.env_id, 10_000 + seed)))])
+            if eval_every and step % eval_every == 0:
+                curve.append([step, float(np.mean(_run_function(cfg, act, data.env_id, 10_000 + seed, base)))])
                 write_json(curve_path, curve)
 
-        act = train_baseline(method, getattr(cfg, method), data.delayed_rewards() if delayed else data, dataset,
-                             path / "d3rlpy", seed, b.baseline_steps, min(b.save_every, b.eval_every or b.save_every),
-                             on_chunk)
+        act = train_baseline(method, baseline_settings(cfg, dataset, method),
+                             data.delayed_rewards() if delayed else data, dataset, path / "d3rlpy", seed,
+                             b.baseline_steps, min(b.save_every, eval_every or b.save_every), on_chunk)
         return act, _add_time(path, time.perf_counter() - t0), curve
     settings = {k: v for k, v in spec["model"].items() if k not in ("kind", "condition_on_return")}
     kind = spec["model"]["kind"]
@@ -174,9 +189,9 @@ def _env_kwargs(cfg: PaperBenchConfig, dataset: str = "") -> dict[str, Any]:
     return {"max_episode_steps": cap} if cap else {}
 
 
-def _run_function(cfg: PaperBenchConfig, act: Callable, env_id: str, seed: int) -> list[float]:
-    n = cfg.budget.eval_episodes
-    fns = [lambda: make_env(env_id, **_env_kwargs(cfg))] * min(n, 16)
+def _run_function(cfg: PaperBenchConfig, act: Callable, env_id: str, seed: int, base: str) -> list[float]:
+    n = cfg.budget_for(base).eval_episodes
+    fns = [lambda: make_env(env_id, **_env_kwargs(cfg, base))] * min(n, 16)
     return run_episodes(FunctionAgent(act), fns, n, seed=seed).returns
 
 
@@ -200,7 +215,7 @@ def evaluate_policy(cfg: PaperBenchConfig, policy: Any, env_id: str, targets: li
                        temperature=cfg.atari.temperature if atari else 0.0)
         returns = [r.returns for r in res]
     else:
-        returns = [_run_function(cfg, policy, env_id, spec["seed"])]
+        returns = [_run_function(cfg, policy, env_id, spec["seed"], base)]
     seconds = round(time.perf_counter() - t0, 2)
     write_json(path, {"spec": spec, "returns": returns, "seconds": seconds})
     return returns, seconds
