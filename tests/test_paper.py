@@ -69,6 +69,9 @@ def test_every_experiment_end_to_end_and_report_layout(tmp_path, dt):
                 assert all(isinstance(x, float) for x in e["scores"] + e["returns"])
     # one DT training run serves table2, table3, table7 (dense), context: the same scores
     assert exps["table2"][MR]["dt"]["scores"] == exps["table3"][MR]["dt"]["scores"] == exps["context"][MR]["dt"]["scores"]
+    # BC reads no reward: its delayed cell is its dense run; DT's delayed run is its own
+    assert exps["table7"][f"{MR}-delayed"]["bc"]["scores"] == exps["table2"][MR]["bc"]["scores"]
+    assert not (root / "cpu" / "train" / f"{MR}-delayed" / "bc").exists() and (root / "cpu" / "train" / f"{MR}-delayed" / "dt").exists()
     f4 = exps["fig4"][MR]["dt"]
     assert len(f4["targets"]) == QUICK.fig4_targets and np.shape(f4["achieved"]) == (2, QUICK.fig4_targets)
     assert "pearson" in f4 and "scores" not in f4

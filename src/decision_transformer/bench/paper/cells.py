@@ -7,7 +7,8 @@ copies every finished cell into the committed ARCHIVE (docs/results/cells, the s
 does not outlive the machine. A rerun skips a cell whose result.json under ROOT, or else under ARCHIVE, has the
 same spec; it refuses one under ROOT with another spec (e.g. a new dataset generation: remove the cell, it is
 stale), reruns one archived with another spec, copies the result of another experiment's cell with the same
-training run and evaluation (table7's dense DT is table2's DT: `same_run_as`), and runs the rest; a cell killed
+training run and evaluation (table7's dense DT is table2's DT, its delayed BC the dense BC: `same_run_as`), and
+runs the rest; a cell killed
 while training continues from its checkpoint (`methods.train_policy`). Cells run in this process, one after another, or with --jobs N as `dt sweep` jobs,
 N at once (parallel.py).
 """
@@ -27,7 +28,7 @@ from ...atomic import write_json
 from ..common import check_seeds, git_commit, machine
 from . import methods as M
 from .config import (ATARI_TARGETS, BASELINE_METHODS, EXPERIMENTS, PaperBenchConfig, env_of, experiment_cells, is_atari,
-                     split_dataset)
+                     split_dataset, trained_on)
 from .scoring import dt_targets, fig4_targets, pearson_in_range, scores
 
 CONDITIONED = ("dt", "dt-k1")
@@ -94,10 +95,11 @@ def same_run_elsewhere(cfg: PaperBenchConfig, cell: Cell, spec: dict[str, Any]) 
     import json
 
     wanted = json.loads(json.dumps({k: v for k, v in spec.items() if k != "exp"}))
-    for exp in EXPERIMENTS:
-        other = Cell(exp, cell.dataset, cell.method, cell.seed)
+    same_data = {cell.dataset, trained_on(cell.dataset, cell.method)}  # a reward-agnostic method's delayed cell: dense
+    for exp, dataset in ((e, d) for e in EXPERIMENTS for d in sorted(same_data)):
+        other = Cell(exp, dataset, cell.method, cell.seed)
         for root in (cfg.root, cfg.archive):
-            path = other.path(cfg, root) if exp != cell.exp and root else None
+            path = other.path(cfg, root) if other != cell and root else None
             if path and path.exists():
                 result = json.loads(path.read_text())
                 if {k: v for k, v in result.get("spec", {}).items() if k != "exp"} == wanted:
@@ -112,7 +114,7 @@ def run_cell(cfg: PaperBenchConfig, cell: Cell) -> dict[str, Any]:
     found = same_run_elsewhere(cfg, cell, spec)
     if found:
         other, result = found
-        result = {**result, "spec": spec, "exp": cell.exp, "same_run_as": other.name}
+        result = {**result, "spec": spec, "exp": cell.exp, "dataset": cell.dataset, "same_run_as": other.name}
         write_json(cell.path(cfg), result)
         return result
     base, _ = split_dataset(cell.dataset)

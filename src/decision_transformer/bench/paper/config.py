@@ -29,6 +29,10 @@ BASELINE_METHODS = ("cql", "iql", "td3bc", "bear")
 METHODS = TRANSFORMER_METHODS + BASELINE_METHODS
 TOP_FRACTIONS = {"pbc10": 0.10, "pbc25": 0.25, "pbc40": 0.40}
 DELAYED_SUFFIX = "-delayed"
+# Methods that read no per-step reward: BC none at all, %BC only whole-episode returns to pick its episodes, which
+# moving each return onto the last step keeps. On a '-delayed' dataset they train and act exactly as on the dense
+# one, so their delayed cells are their dense runs (the paper's Table 7 lists them once, as 'agnostic').
+REWARD_AGNOSTIC = ("bc", "mlp-bc", "pbc10", "pbc25", "pbc40")
 ENVS = ("hopper", "walker2d", "halfcheetah", "reacher")
 ATARI_GAMES = ("breakout", "pong", "qbert", "seaquest")
 # the paper's Atari code's evaluation targets (kzl/decision-transformer atari/mingpt/trainer_atari.py)
@@ -252,6 +256,11 @@ def split_dataset(name: str) -> tuple[str, bool]:
     if name.endswith(DELAYED_SUFFIX):
         return name[: -len(DELAYED_SUFFIX)], True
     return name, False
+
+
+def trained_on(dataset: str, method: str) -> str:
+    """The dataset a method's model is trained on: the dense one for a reward-agnostic method on '-delayed' data."""
+    return split_dataset(dataset)[0] if method in REWARD_AGNOSTIC else dataset
 
 
 def env_of(name: str) -> str:

@@ -30,7 +30,7 @@ from ...metrics import read_metrics
 from ...runner import FunctionAgent, run_episodes
 from ...train import TrainConfig
 from ..common import train_cell
-from .config import BASELINE_METHODS, TOP_FRACTIONS, PaperBenchConfig, env_of, is_atari, split_dataset
+from .config import BASELINE_METHODS, TOP_FRACTIONS, PaperBenchConfig, env_of, is_atari, split_dataset, trained_on
 
 ATARI_MAX_EP_LEN = 27_000  # agent steps in a 108k-frame episode (frame skip 4): the timestep table's size
 
@@ -83,7 +83,9 @@ def baseline_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> Any:
 
 
 def train_spec(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> dict[str, Any]:
-    """Everything that determines a trained model (the run directory's identity)."""
+    """Everything that determines a trained model (the run directory's identity). A reward-agnostic method's
+    model on '-delayed' data is its model on the dense data (config.REWARD_AGNOSTIC)."""
+    dataset = trained_on(dataset, method)
     base, _ = split_dataset(dataset)
     skip = ("seeds", "baseline_seeds")
     if is_atari(dataset) and method not in BASELINE_METHODS:
@@ -96,7 +98,7 @@ def train_spec(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> d
 
 
 def run_dir(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> Path:
-    return Path(cfg.root) / cfg.protocol / "train" / dataset / method / f"seed{seed}"
+    return Path(cfg.root) / cfg.protocol / "train" / trained_on(dataset, method) / method / f"seed{seed}"
 
 
 def eval_seed(seed: int) -> int:
@@ -150,7 +152,7 @@ def train_policy(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, da
     path = run_dir(cfg, dataset, method, seed)
     prepare_run_dir(path, spec)
     b, t0 = cfg.budget_for(dataset), time.perf_counter()
-    base, delayed = split_dataset(dataset)
+    base, delayed = split_dataset(trained_on(dataset, method))
     if method in BASELINE_METHODS:
         from .baselines import train_baseline
 

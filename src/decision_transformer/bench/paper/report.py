@@ -34,7 +34,8 @@ from .scoring import pearson_in_range
 
 TITLES = {"table2": "Table 2: D4RL-style datasets, DT against BC, MLP-BC and TD baselines",
           "table3": "Table 3: DT against %BC (pbc10/25/40; bc is 100%BC)",
-          "table7": "Table 7: delayed (sparse) rewards ('-delayed' datasets) beside dense",
+          "table7": "Table 7: delayed (sparse) rewards ('-delayed' datasets) beside dense (BC and %BC read no "
+                    "per-step reward: their delayed cells are their dense runs, the paper's 'agnostic' columns)",
           "fig4": "Figure 4: achieved return against target return (medium-replay)",
           "context": "Context length: K=1 (dt-k1) against K=20 (dt)",
           "atari-table1": "Table 1: DT against BC (gamer-normalized)",
