@@ -103,7 +103,9 @@ def aggregate(results: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, An
 
 
 def compute_cost(results: list[dict[str, Any]]) -> dict[str, float]:
-    """Training hours over distinct training runs (shared between experiments) and evaluation hours."""
+    """Training hours over distinct training runs (shared between experiments; a cell that took another's result,
+    `same_run_as`, cost nothing) and evaluation hours."""
+    results = [r for r in results if not r.get("same_run_as")]
     train = {(r["dataset"], r["method"], r["seed"]): r["train_seconds"] for r in results}
     evals = {(r["dataset"], r["method"], r["seed"], json.dumps(r["targets"])): r["eval_seconds"] for r in results}
     return {"train_hours": round(sum(train.values()) / 3600, 3), "eval_hours": round(sum(evals.values()) / 3600, 3),
