@@ -94,6 +94,11 @@ class BaselinesUnavailable(ImportError):
     """d3rlpy is not installed."""
 
 
+def d3rlpy_device(device: str) -> str:
+    """d3rlpy's name for a torch device: 'cpu' -> 'cpu:0', 'cuda' -> 'cuda:0', 'cuda:1' as is."""
+    return device if ":" in device else f"{device}:0"
+
+
 def d3rlpy_module():
     """d3rlpy, or BaselinesUnavailable naming the extra to install."""
     try:

@@ -150,7 +150,7 @@ def _d3rlpy_step(data, device: str) -> Callable[[], None] | None:
     """d3rlpy 2.8's DecisionTransformer.update on one 64 x 20 trajectory batch of the same data, at paper size
     (a linear state embedding of width 128, 3 layers, 1 head, dropout 0.1), or None without d3rlpy."""
     try:
-        from .common import d3rlpy_module
+        from .common import d3rlpy_device, d3rlpy_module
 
         d3rlpy = d3rlpy_module()
     except ImportError:
@@ -162,7 +162,7 @@ def _d3rlpy_step(data, device: str) -> Callable[[], None] | None:
     with runtime.seeded_torch(0):
         algo = d3rlpy.algos.DecisionTransformerConfig(batch_size=64, context_size=20, max_timestep=1000, num_layers=3,
                                                       num_heads=1, encoder_factory=enc).create(
-            device="cpu:0" if device == "cpu" else f"{device}:0" if ":" not in device else device)
+            device=d3rlpy_device(device))
         algo.build_with_dataset(mdp)
     batch = mdp.sample_trajectory_batch(64, length=20)
     return lambda: algo.update(batch)

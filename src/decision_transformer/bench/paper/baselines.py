@@ -40,7 +40,7 @@ import numpy as np
 
 from ...atomic import atomic_path, write_json
 from ...data.trajectories import TrajectoryDataset
-from ..common import BaselinesUnavailable, d3rlpy_module  # noqa: F401  (re-exported for cells.py)
+from ..common import BaselinesUnavailable, d3rlpy_device, d3rlpy_module  # noqa: F401  (re-exported for cells.py)
 
 ActFn = Callable[[np.ndarray], np.ndarray]
 
@@ -149,9 +149,9 @@ class DiscreteCQLSettings:
     """Frames per observation."""
 
 
-def make_algo(d3rlpy, method: str, settings: Any, dataset_name: str, steps: int):
+def make_algo(d3rlpy, method: str, settings: Any, dataset_name: str, steps: int, device: str = "cpu"):
     """The d3rlpy algorithm of `method` ('cql', 'iql', 'td3bc', 'bear'; `DiscreteCQLSettings`: DiscreteCQL) with
-    `settings`, on CPU."""
+    `settings`, on `device`."""
     s = settings
     if isinstance(s, DiscreteCQLSettings):
         return d3rlpy.algos.DiscreteCQLConfig(
@@ -160,7 +160,8 @@ def make_algo(d3rlpy, method: str, settings: Any, dataset_name: str, steps: int)
             q_func_factory=d3rlpy.models.QRQFunctionFactory(n_quantiles=s.n_quantiles),
             observation_scaler=d3rlpy.preprocessing.PixelObservationScaler(),
             target_update_interval=s.target_update_interval,
-            reward_scaler=d3rlpy.preprocessing.ClipRewardScaler(-s.reward_clip, s.reward_clip)).create(device="cpu:0")
+            reward_scaler=d3rlpy.preprocessing.ClipRewardScaler(-s.reward_clip, s.reward_clip)
+        ).create(device=d3rlpy_device(device))
     if method == "cql":
         enc = d3rlpy.models.VectorEncoderFactory(list(s.hidden))
         quality = dataset_name.removesuffix("-delayed").split("-", 1)[-1]  # 'hopper-medium' -> 'medium'
@@ -190,7 +191,7 @@ def make_algo(d3rlpy, method: str, settings: Any, dataset_name: str, steps: int)
             mmd_kernel="gaussian" if dataset_name.startswith("halfcheetah") else "laplacian")
     else:
         raise ValueError(f"unknown baseline {method!r}")
-    return cfg.create(device="cpu:0")
+    return cfg.create(device=d3rlpy_device(device))
 
 
 class FirstFrameStack:
@@ -232,7 +233,8 @@ def mdp_dataset(d3rlpy, data: TrajectoryDataset, settings: Any = None):
 
 
 def train_baseline(method: str, settings: Any, data: TrajectoryDataset, dataset_name: str, run_dir: Path, seed: int,
-                   steps: int, save_every: int, on_chunk: Callable[[int, ActFn], None] | None = None) -> ActFn:
+                   steps: int, save_every: int, on_chunk: Callable[[int, ActFn], None] | None = None,
+                   device: str = "cpu") -> ActFn:
     """Train (or continue, or load) `method` on `data` in `run_dir`; returns its deterministic policy
     (B, *O) -> (B, A) ((B,) discrete actions for DiscreteCQL). `on_chunk(step, policy)` runs after every chunk
     (learning curves)."""
@@ -243,10 +245,10 @@ def train_baseline(method: str, settings: Any, data: TrajectoryDataset, dataset_
     with _quiet():
         mdp = mdp_dataset(d3rlpy, data, settings)
         if done:  # config (with the fitted scalers), networks and optimisers
-            algo = d3rlpy.load_learnable(str(model_path), device="cpu:0")
+            algo = d3rlpy.load_learnable(str(model_path), device=d3rlpy_device(device))
         else:
             d3rlpy.seed(seed)
-            algo = make_algo(d3rlpy, method, settings, dataset_name, steps)
+            algo = make_algo(d3rlpy, method, settings, dataset_name, steps, device)
 
     def act(obs: np.ndarray) -> np.ndarray:
         actions = algo.predict(np.asarray(obs, np.float32))

@@ -194,7 +194,7 @@ class PaperBenchConfig:
     jobs: int = 1
     """Run the unfinished cells as `dt sweep` jobs, this many at once (1: in this process, one after another)."""
     device: str = "cpu"
-    """Training device of the transformer methods (cpu, cuda, cuda:N); evaluation acts on the CPU."""
+    """Training device of every method (cpu, cuda, cuda:N; the d3rlpy baselines too); evaluation acts on the CPU."""
     precision: str = "fp32"
     """Training precision of the transformer methods: fp32, bf16 (autocast) or auto (bf16 where the CPU has
     AVX512-BF16/AMX or on CUDA). Evaluation acts in fp32. Part of each run's identity (train_spec.json)."""

@@ -168,7 +168,7 @@ def train_policy(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, da
 
         act = train_baseline(method, baseline_settings(cfg, dataset, method),
                              data.delayed_rewards() if delayed else data, dataset, path / "d3rlpy", seed,
-                             b.baseline_steps, min(b.save_every, eval_every or b.save_every), on_chunk)
+                             b.baseline_steps, min(b.save_every, eval_every or b.save_every), on_chunk, cfg.device)
         return act, _add_time(path, time.perf_counter() - t0), curve
     settings = {k: v for k, v in spec["model"].items() if k not in ("kind", "condition_on_return")}
     kind = spec["model"]["kind"]
