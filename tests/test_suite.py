@@ -73,11 +73,13 @@ def test_tiny_generation_is_deterministic_for_a_seed(name):
     assert not (a.terminations[inner] | a.truncations[inner]).any()
 
 
-@pytest.mark.parametrize("env,obs_dim", [("hopper", 11), ("walker2d", 17)])
-def test_sac_medium_replay_is_the_committed_replay_stream(env, obs_dim):
+# HalfCheetah's SAC reached the medium level at 50k steps (docs/datasets.md); the issue asks >= 100k of Hopper
+@pytest.mark.parametrize("env,obs_dim,min_steps", [("hopper", 11, 100_000), ("walker2d", 17, 100_000),
+                                                   ("halfcheetah", 17, 50_000)])
+def test_sac_medium_replay_is_the_committed_replay_stream(env, obs_dim, min_steps):
     cfg = suite.suite_config()["envs"][env]
     full = suite.generate(f"{env}-medium-replay", seed=0, progress=False)
-    assert full.num_steps == cfg["medium_replay"]["steps"] >= 100_000
+    assert full.num_steps == cfg["medium_replay"]["steps"] >= min_steps
     assert full.num_episodes == cfg["medium_replay"]["episodes"]
     assert full.observations.dtype == np.float32 and full.observations.shape[1:] == (obs_dim,)
     # the same stream for every seed (one learner's buffer, as in D4RL); a prefix for num_steps
@@ -89,7 +91,8 @@ def test_sac_medium_replay_is_the_committed_replay_stream(env, obs_dim):
     assert not (full.terminations & full.truncations).any()
     # the learner improves along the stream: its last episodes return far more than its first (random warm-up)
     returns = full.episode_returns
-    assert returns[-50:].mean() > 3 * returns[:50].mean()
+    k = max(5, len(returns) // 20)
+    assert returns[-k:].mean() - returns[:k].mean() > 0.3 * np.ptp(returns)
 
 
 def test_replay_stream_round_trip_and_bad_file(tmp_path):
