@@ -38,7 +38,7 @@ TITLES = {"table2": "Table 2: D4RL-style datasets, DT against BC, MLP-BC and TD 
                     "per-step reward: their delayed cells are their dense runs, the paper's 'agnostic' columns)",
           "fig4": "Figure 4: achieved return against target return (medium-replay)",
           "context": "Context length: K=1 (dt-k1) against K=20 (dt)",
-          "atari-table1": "Table 1: DT against BC (gamer-normalized)",
+          "atari-table1": "Table 1: DT against BC and CQL (gamer-normalized)",
           "atari-table4": "Table 4: DT against %BC (pbc10/25/40; bc is 100%BC; gamer-normalized)",
           "atari-table5": "Table 5: context length, K=1 (dt-k1) against the protocol's K (dt; gamer-normalized)"}
 
