@@ -262,3 +262,23 @@ def test_committed_cells_still_match_the_code():
                                                                saved["seed"]))))
         drop = lambda spec: {k: v for k, v in spec.items() if k != "dataset_generation"}  # noqa: E731
         assert drop(saved["spec"]) == drop(wanted), f
+
+
+def test_cql_frame_stacks_are_the_samplers(tmp_path):
+    """DiscreteCQL's transitions stack frames exactly as the DT's sampler (and the env) do: first frame repeated."""
+    pytest.importorskip("d3rlpy")
+    from d3rlpy.dataset import Episode
+
+    from decision_transformer.bench.paper.baselines import FirstFrameStack
+    from decision_transformer.data.frames import StackedFrames
+
+    frames = np.arange(6 * 2 * 2, dtype=np.uint8).reshape(6, 2, 2)
+    ep = Episode(observations=frames, actions=np.zeros((6, 1), np.int64), rewards=np.ones((6, 1), np.float32),
+                 terminated=True)
+    picker, view = FirstFrameStack(4), StackedFrames(frames, np.array([0]), 4)
+    for t in range(6):
+        tr = picker(ep, t)
+        np.testing.assert_array_equal(tr.observation, view[t])
+        if t < 5:
+            np.testing.assert_array_equal(tr.next_observation, view[t + 1])
+    assert picker(ep, 5).terminal == 1.0 and not picker(ep, 5).next_observation.any()

@@ -46,6 +46,14 @@ def model_state_shape(dataset: TrajectoryDataset, stack: int = FRAME_STACK) -> i
     return tuple(shape)
 
 
+def stack_rows(rows: Any, episode_start: Any, stack: int = FRAME_STACK) -> np.ndarray:
+    """(*R, stack) frame rows making up each row's observation, oldest first: rows t - stack + 1 .. t, clamped to
+    the row's episode start `episode_start` (broadcast against `rows`), i.e. the module docstring's rule."""
+    rows = np.asarray(rows, np.int64)
+    back = np.arange(stack - 1, -1, -1, dtype=np.int64)  # (stack,) offsets: oldest frame first
+    return np.maximum(rows[..., None] - back, np.asarray(episode_start, np.int64)[..., None])
+
+
 def episode_start_of_rows(episode_starts: np.ndarray, num_steps: int) -> np.ndarray:
     """(N,) int64: the first row of each row's episode."""
     lengths = np.diff(np.append(episode_starts, num_steps))
@@ -60,7 +68,6 @@ class StackedFrames:
         self.frames = frames
         self.stack = stack
         self._ep_start = episode_start_of_rows(episode_starts, len(frames))
-        self._back = np.arange(stack - 1, -1, -1, dtype=np.int64)  # (stack,) offsets: oldest frame first
         self.shape = (len(frames), stack, *frames.shape[1:])
         self.dtype = frames.dtype
         self.ndim = len(self.shape)
@@ -70,8 +77,7 @@ class StackedFrames:
 
     def __getitem__(self, rows: Any) -> np.ndarray:
         rows = np.asarray(rows, np.int64) if not isinstance(rows, slice) else np.arange(len(self))[rows]
-        idx = np.maximum(rows[..., None] - self._back, self._ep_start[rows][..., None])  # (*R, stack)
-        return self.frames[idx]  # (*R, stack, H, W)
+        return self.frames[stack_rows(rows, self._ep_start[rows], self.stack)]  # (*R, stack, H, W)
 
 
 class _FrameStackView:

@@ -203,7 +203,9 @@ class FirstFrameStack:
         self.stack = stack
 
     def _frames(self, frames: np.ndarray, index: int) -> np.ndarray:
-        return np.asarray(frames[np.maximum(np.arange(index - self.stack + 1, index + 1), 0)])
+        from ...data.frames import stack_rows
+
+        return np.asarray(frames[stack_rows(index, 0, self.stack)])  # (stack, H, W)
 
     def __call__(self, episode, index: int):
         from d3rlpy.dataset import Transition

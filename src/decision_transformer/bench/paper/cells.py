@@ -8,9 +8,8 @@ does not outlive the machine. A rerun skips a cell whose result.json under ROOT,
 same spec; it refuses one under ROOT with another spec (e.g. a new dataset generation: remove the cell, it is
 stale), reruns one archived with another spec, copies the result of another experiment's cell with the same
 training run and evaluation (table7's dense DT is table2's DT, its delayed BC the dense BC: `same_run_as`), and
-runs the rest; a cell killed
-while training continues from its checkpoint (`methods.train_policy`). Cells run in this process, one after another, or with --jobs N as `dt sweep` jobs,
-N at once (parallel.py).
+runs the rest; a cell killed while training continues from its checkpoint (`methods.train_policy`). Cells run in
+this process, one after another, or with --jobs N as `dt sweep` jobs, N at once (parallel.py).
 """
 
 from __future__ import annotations
