@@ -218,6 +218,24 @@ def test_bf16_autocast_is_close_to_fp32():
         resolve("fp16", "cpu")
 
 
+def test_auto_precision_picks_bf16_only_where_it_is_measured_faster(monkeypatch):
+    from decision_transformer import precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    assert precision.resolve("auto", "cpu") == "fp32"  # emulated bf16: never, whatever a probe would say
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(precision, "cpu_bf16_probe", lambda: {"fp32_ms": 10.0, "bf16_ms": 6.0})
+    assert precision.resolve("auto", "cpu") == "bf16"
+    monkeypatch.setattr(precision, "cpu_bf16_probe", lambda: {"fp32_ms": 10.0, "bf16_ms": 9.5})
+    assert precision.resolve("auto", "cpu") == "fp32"  # inside the probe's noise margin
+    monkeypatch.setattr(precision, "cpu_bf16_probe", lambda: {"fp32_ms": 10.0, "bf16_ms": 17.0})
+    assert precision.resolve("auto", "cpu") == "fp32"  # the Intel box of docs/performance.md
+    assert precision.resolve("auto", "cuda") == "bf16"
+    monkeypatch.undo()
+    probe = precision.cpu_bf16_probe()  # the real probe: two positive timings, cached for the process
+    assert probe["fp32_ms"] > 0 and probe["bf16_ms"] > 0 and precision.cpu_bf16_probe() is probe
+
+
 def test_mlp_bc_act_is_the_last_position():
     torch.manual_seed(0)
     model = MLPBC(MLPBCConfig(context_len=4, hidden_dim=16, n_layer=2), S, A).eval()

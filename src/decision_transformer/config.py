@@ -179,7 +179,8 @@ class TrainConfig:
     """torch.compile the training forward (pays on a GPU; on the 2-core CPU it did not pay for training, and
     compiling takes a minute)."""
     precision: str = "fp32"
-    """fp32, bf16 (autocast) or auto (bf16 on CUDA or a CPU with AVX512-BF16/AMX, else fp32); see precision.py.
+    """fp32, bf16 (autocast) or auto (bf16 on CUDA, or on a CPU with native bf16 where a
+    probe measures it faster; else fp32); see precision.py.
     fp32 stays the default until bf16's scores are shown equal (docs/performance.md)."""
     torch_threads: int = 0
     """torch CPU threads while training (0: torch's default, one per core), set by train()/resume() and restored

@@ -48,7 +48,8 @@ class SpeedConfig:
     repeats: int = 30
     """Timed repetitions of each training step / action (interleaved between contenders; medians)."""
     precision: str = "auto"
-    """Our precision for train_vs_hf: fp32, bf16 or auto (bf16 on a CPU with AVX512-BF16/AMX or on CUDA)."""
+    """Our precision for train_vs_hf: fp32, bf16 or auto (precision.py: bf16 on CUDA, or on a CPU
+    with native bf16 where a probe measures it faster)."""
     eval_env: str = "Hopper-v5"
     """Environment of the evaluation comparison."""
     eval_episodes: int = 50
@@ -328,7 +329,8 @@ def run_speed(cfg: SpeedConfig) -> dict:
         ratios["dataset_rss_vs_raw"] = mem["added_rss_mb"] / mem["raw_mb"]
     report = {
         "config": asdict(cfg), "version": __version__, "commit": git_commit(), "date": time.strftime("%Y-%m-%d"),
-        "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "bf16_native": _bf16(), "torch": torch.__version__,
+        "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "bf16_native": _bf16(),
+                    **({"bf16_probe_ms": _bf16_probe()} if _bf16() else {}), "torch": torch.__version__,
                     "device": cfg.device if cfg.device == "cpu" else torch.cuda.get_device_name(cfg.device),
                     "threads": torch.get_num_threads(), "platform": platform.platform(),
                     "load_average_at_start": os.getloadavg()[0]},
@@ -355,3 +357,10 @@ def _bf16() -> bool:
     from ..precision import cpu_has_native_bf16
 
     return cpu_has_native_bf16()
+
+
+def _bf16_probe() -> dict[str, float]:
+    """What `auto` decided from (precision.cpu_bf16_probe)."""
+    from ..precision import cpu_bf16_probe
+
+    return cpu_bf16_probe()

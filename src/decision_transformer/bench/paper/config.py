@@ -196,8 +196,9 @@ class PaperBenchConfig:
     device: str = "cpu"
     """Training device of every method (cpu, cuda, cuda:N; the d3rlpy baselines too); evaluation acts on the CPU."""
     precision: str = "fp32"
-    """Training precision of the transformer methods: fp32, bf16 (autocast) or auto (bf16 where the CPU has
-    AVX512-BF16/AMX or on CUDA). Evaluation acts in fp32. Part of each run's identity (train_spec.json)."""
+    """Training precision of the transformer methods: fp32, bf16 (autocast) or auto (bf16 on CUDA, or where the
+    CPU has native bf16 and a probe measures it faster; precision.py). Evaluation acts in fp32. Part of each run's
+    identity (train_spec.json) as resolved on the machine: auto is recorded as fp32 or bf16."""
     torch_threads: int = 1
     """torch CPU threads (per job with --jobs) (1: on the shared 2-core box, 2 threads made a training step ~16x slower)."""
     quick: bool = False

@@ -27,6 +27,7 @@ from ...data.trajectories import TrajectoryDataset
 from ...envs_util import make_env
 from ...evaluate import RolloutPolicy, evaluate
 from ...metrics import read_metrics
+from ...precision import resolve as resolve_precision
 from ...runner import FunctionAgent, run_episodes
 from ...train import TrainConfig
 from ..common import train_cell
@@ -91,10 +92,11 @@ def train_spec(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> d
     if is_atari(dataset) and method not in BASELINE_METHODS:
         skip += ("baseline_steps",)  # CQL's budget; it came after the Atari transformer cells and does not shape them
     budget = {k: v for k, v in dataclasses.asdict(cfg.budget_for(dataset)).items() if k not in skip}
+    precision = resolve_precision(cfg.precision, cfg.device)  # auto is what it computes on this machine
     return {"dataset": dataset, "method": method, "seed": seed, "protocol": cfg.protocol, "budget": budget,
             "dataset_generation": dataset_generation(base), "data_steps": cfg.data_steps,
             "model": model_settings(cfg, dataset, method),
-            **({"precision": cfg.precision} if method not in BASELINE_METHODS and cfg.precision != "fp32" else {})}
+            **({"precision": precision} if method not in BASELINE_METHODS and precision != "fp32" else {})}
 
 
 def run_dir(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> Path:
