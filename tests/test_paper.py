@@ -110,7 +110,11 @@ def test_archived_cells_count_as_finished_after_the_root_is_gone(tmp_path):
     assert C.run_paper(other)["ran"] == [name]
     rerun = json.loads(C.Cell("table2", MR, "dt", 0).path(other).read_text())
     assert rerun["targets"] != json.loads(C.Cell("table2", MR, "dt", 0).path(cfg, archive).read_text())["targets"]
+    # a report under OUT/extra/ (another budget, a short study) is linked from OUT's paper.md, never merged
+    write_report(cfg.root, "cpu", tmp_path / "out3" / "extra" / "study", archive=tmp_path / "study_cells")
     newest = write_report(cfg.root, "cpu", tmp_path / "out3", archive=archive)
+    md = (tmp_path / "out3" / "paper.md").read_text()
+    assert "## Runs at other budgets" in md and f"(extra/study/paper.md), protocol `cpu`: table2: dt on {MR} (n=1)" in md
     assert newest["experiments"]["table2"][MR]["dt"]["target"] == rerun["targets"][0]
     assert json.loads(C.Cell("table2", MR, "dt", 0).path(cfg, archive).read_text()) == rerun
 

@@ -294,6 +294,27 @@ def videos_section(out: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def other_budgets_section(out: Path, budget: dict[str, Any] | None) -> str:
+    """Links to the reports under out/extra/*/ (runs at other budgets: the protocol check, short studies), with
+    what they hold and how their budget differs from this report's. Never merged into this report's tables."""
+    lines = []
+    for path in sorted(out.glob("extra/*/paper.json")):
+        other = json.loads(path.read_text())
+        held = "; ".join(f"{exp}: " + ", ".join(f"{m} on {d} (n={len(e.get('scores') or e.get('achieved') or [])})"
+                                                for d, per in datasets.items() for m, e in per.items())
+                         for exp, datasets in other.get("experiments", {}).items())
+        theirs = other.get("budget") or {}
+        differs = ", ".join(f"{k} {theirs[k]} (here {(budget or {}).get(k)})" for k in theirs
+                            if budget is not None and theirs[k] != budget.get(k))
+        lines.append(f"- [{path.parent.relative_to(out).as_posix()}/paper.md]({path.parent.relative_to(out).as_posix()}"
+                     f"/paper.md), protocol `{other.get('protocol')}`: {held or 'no cells'}"
+                     + (f". Budget: {differs}" if differs else ""))
+    if not lines:
+        return ""
+    return ("\n## Runs at other budgets (reported apart, never mixed into the tables above)\n\n"
+            + "\n".join(lines) + "\n")
+
+
 def write_report(root: str | Path, protocol: str, out: str | Path, command: str = "",
                  archive: str | Path | None = None) -> dict[str, Any]:
     """Copy the finished cells of `protocol` under `root` into `archive` (default out/cells), then aggregate the
@@ -322,6 +343,7 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
             plot_fig4(out / f"paper_fig4_{dataset}.png", dataset, per["dt"])
     curves = plot_curves(out / "paper_curves.png", experiments)
     write_json(out / "paper.json", report)
-    text = markdown(report) + ("\nLearning curves: ![](paper_curves.png)\n" if curves else "") + videos_section(out)
+    text = (markdown(report) + ("\nLearning curves: ![](paper_curves.png)\n" if curves else "") + videos_section(out)
+            + other_budgets_section(out, report["budget"]))
     write_text(out / "paper.md", text)
     return report
