@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from .. import runtime
+from ..precision import cpu_bf16_probe, cpu_has_native_bf16
 
 STATE_DIM, ACT_DIM = 11, 3
 
@@ -329,8 +330,9 @@ def run_speed(cfg: SpeedConfig) -> dict:
         ratios["dataset_rss_vs_raw"] = mem["added_rss_mb"] / mem["raw_mb"]
     report = {
         "config": asdict(cfg), "version": __version__, "commit": git_commit(), "date": time.strftime("%Y-%m-%d"),
-        "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "bf16_native": _bf16(),
-                    **({"bf16_probe_ms": _bf16_probe()} if _bf16() else {}), "torch": torch.__version__,
+        "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "bf16_native": cpu_has_native_bf16(),
+                    # what `auto` decided from
+                    **({"bf16_probe_ms": cpu_bf16_probe()} if cpu_has_native_bf16() else {}), "torch": torch.__version__,
                     "device": cfg.device if cfg.device == "cpu" else torch.cuda.get_device_name(cfg.device),
                     "threads": torch.get_num_threads(), "platform": platform.platform(),
                     "load_average_at_start": os.getloadavg()[0]},
@@ -352,15 +354,3 @@ def _cpu_model() -> str:
     except OSError:
         return platform.processor()
 
-
-def _bf16() -> bool:
-    from ..precision import cpu_has_native_bf16
-
-    return cpu_has_native_bf16()
-
-
-def _bf16_probe() -> dict[str, float]:
-    """What `auto` decided from (precision.cpu_bf16_probe)."""
-    from ..precision import cpu_bf16_probe
-
-    return cpu_bf16_probe()

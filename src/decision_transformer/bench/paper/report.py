@@ -304,10 +304,10 @@ def other_budgets_section(out: Path, budget: dict[str, Any] | None) -> str:
                                                 for d, per in datasets.items() for m, e in per.items())
                          for exp, datasets in other.get("experiments", {}).items())
         theirs = other.get("budget") or {}
-        differs = ", ".join(f"{k} {theirs[k]} (here {(budget or {}).get(k)})" for k in theirs
-                            if budget is not None and theirs[k] != budget.get(k))
-        lines.append(f"- [{path.parent.relative_to(out).as_posix()}/paper.md]({path.parent.relative_to(out).as_posix()}"
-                     f"/paper.md), protocol `{other.get('protocol')}`: {held or 'no cells'}"
+        differs = ", ".join(f"{k} {v} (here {budget.get(k)})" for k, v in theirs.items()
+                            if budget is not None and v != budget.get(k))
+        link = f"{path.parent.relative_to(out).as_posix()}/paper.md"
+        lines.append(f"- [{link}]({link}), protocol `{other.get('protocol')}`: {held or 'no cells'}"
                      + (f". Budget: {differs}" if differs else ""))
     if not lines:
         return ""
