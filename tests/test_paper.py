@@ -144,10 +144,22 @@ def test_atari_experiments_end_to_end_and_atari_json(tmp_path, dt):
     cql = ["cql"] if HAS_D3RLPY else []  # d3rlpy's DiscreteCQL on stacked frames
     paper(dt, root, "--exp", "atari-table1", "--datasets", "breakout-mixed", "--methods", "dt", "bc", *cql)
     paper(dt, root, "--exp", "atari-table5", "--datasets", "breakout-mixed")
+    paper(dt, root, "--exp", "atari-fig4", "--datasets", "breakout-mixed")
     res = dt("bench", "report", "--root", root, "--out", out)
     assert res.returncode == 0, res.stderr[-3000:]
     report = json.loads((out / "atari.json").read_text())
-    assert set(report["experiments"]) == {"table1", "table5"}
+    assert set(report["experiments"]) == {"table1", "table5", "fig4"}
+    # Figure 4's top row: the table's DT run (the same training) swept over targets across the data's returns
+    f4 = report["experiments"]["fig4"]["breakout"]["dt"]
+    lo, hi = f4["data_return_range"]
+    assert len(f4["targets"]) == 6 and f4["targets"][0] < lo and f4["targets"][-1] > hi
+    assert len(f4["achieved"]) == 1 and len(f4["achieved"][0]) == 6 and f4["dataset"] == "breakout-mixed"
+    f4_cell = json.loads(next((root / "cpu" / "atari-fig4" / "breakout-mixed" / "dt").glob("seed*/result.json")).read_text())
+    t1_cell = json.loads(next((root / "cpu" / "atari-table1" / "breakout-mixed" / "dt").glob("seed*/result.json")).read_text())
+    assert f4_cell["spec"]["model"] == t1_cell["spec"]["model"]  # no second training: only the load adds time
+    assert f4_cell["train_seconds"] == pytest.approx(t1_cell["train_seconds"], abs=5)
+    assert (out / "atari_fig4_breakout-mixed.png").stat().st_size > 0
+    assert "atari_fig4_breakout-mixed.png" in (out / "atari.md").read_text()
     t1 = report["experiments"]["table1"]["breakout"]
     assert set(t1) == {"dt", "bc", *cql} and t1["dt"]["dataset"] == "breakout-mixed" and t1["dt"]["score_label"] == "gamer"
     for e in t1.values():

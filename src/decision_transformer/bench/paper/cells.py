@@ -26,8 +26,8 @@ from ... import runtime
 from ...atomic import write_json
 from ..common import check_seeds, git_commit, machine
 from . import methods as M
-from .config import (ATARI_TARGETS, BASELINE_METHODS, EXPERIMENTS, PaperBenchConfig, env_of, experiment_cells, is_atari,
-                     split_dataset, trained_on)
+from .config import (ATARI_TARGETS, BASELINE_METHODS, EXPERIMENTS, FIG4_EXPERIMENTS, PaperBenchConfig, env_of,
+                     experiment_cells, is_atari, split_dataset, trained_on)
 from .scoring import dt_targets, fig4_targets, pearson_in_range, scores
 
 CONDITIONED = ("dt", "dt-k1")
@@ -59,11 +59,12 @@ def cell_spec(cfg: PaperBenchConfig, cell: Cell) -> dict[str, Any]:
     """What determines a cell's result: its training spec plus how it is evaluated."""
     spec = M.train_spec(cfg, cell.dataset, cell.method, cell.seed)
     targets: dict[str, Any] = {"kind": "none"}
-    if cell.method in CONDITIONED and is_atari(cell.dataset):
+    if cell.method in CONDITIONED and cell.exp in FIG4_EXPERIMENTS:
+        targets = {"kind": "fig4", "n": cfg.fig4_targets, "range": list(cfg.fig4_range)}
+    elif cell.method in CONDITIONED and is_atari(cell.dataset):
         targets = {"kind": "fixed", "targets": [ATARI_TARGETS[env_of(cell.dataset)]]}  # the paper's Atari targets
     elif cell.method in CONDITIONED:
-        targets = ({"kind": "fig4", "n": cfg.fig4_targets, "range": list(cfg.fig4_range)} if cell.exp == "fig4"
-                   else {"kind": "scales", "scales": list(cfg.target_scales)})
+        targets = {"kind": "scales", "scales": list(cfg.target_scales)}
     return {**spec, "exp": cell.exp, "eval_episodes": cfg.budget_for(cell.dataset).eval_episodes,
             "eval_seed": M.eval_seed(cell.seed),
             "max_episode_steps": cfg.max_episode_steps, "targets": targets,

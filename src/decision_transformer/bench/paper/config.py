@@ -20,8 +20,11 @@ from .baselines import BEARSettings, CQLSettings, DiscreteCQLSettings, IQLSettin
 
 GYM_EXPERIMENTS = ("table2", "table3", "table7", "fig4", "context")
 # the paper's Atari tables (issue 15) on this project's own ALE datasets: DT against BC (Table 1), against %BC
-# (Table 4), and K=1 against the paper's K (Table 5); reported in atari.json
-ATARI_EXPERIMENTS = ("atari-table1", "atari-table4", "atari-table5")
+# (Table 4), K=1 against the paper's K (Table 5), and Figure 4's top row (achieved against target return); reported
+# in atari.json
+ATARI_EXPERIMENTS = ("atari-table1", "atari-table4", "atari-table5", "atari-fig4")
+# the experiments that sweep DT's target return (Figure 4): their cells hold achieved returns and a Pearson r
+FIG4_EXPERIMENTS = ("fig4", "atari-fig4")
 EXPERIMENTS = GYM_EXPERIMENTS + ATARI_EXPERIMENTS
 PROTOCOLS = ("cpu", "full")
 TRANSFORMER_METHODS = ("dt", "bc", "mlp-bc", "pbc10", "pbc25", "pbc40", "dt-k1")
@@ -139,7 +142,7 @@ class PaperBenchConfig:
     """Settings of `dt bench paper` (the cells of one experiment; finished cells are skipped, killed ones resume)."""
 
     exp: str = "table2"
-    """Experiment: table2, table3, table7, fig4 or context."""
+    """Experiment: table2, table3, table7, fig4 or context; atari-table1, atari-table4, atari-table5 or atari-fig4."""
     protocol: str = "cpu"
     """full (the paper's budget: 100k steps, 100 episodes per target, 3 seeds) or cpu (the `cpu` settings)."""
     cpu: ProtocolConfig = CPU
@@ -293,6 +296,7 @@ GROUPS: dict[str, list[Group]] = {
     "atari-table1": [(("breakout-mixed", "pong-mixed"), ("dt", "bc", "cql"), _ANY)],
     "atari-table4": [(("breakout-mixed", "pong-mixed"), ("dt", "pbc10", "pbc25", "pbc40", "bc"), _ANY)],
     "atari-table5": [(("breakout-mixed", "pong-mixed"), ("dt", "dt-k1"), _ANY)],
+    "atari-fig4": [(("breakout-mixed", "pong-mixed"), ("dt",), _ANY)],
 }
 
 

@@ -11,9 +11,10 @@ the cell's first target (DT: the data's best return). fig4 cells hold instead `t
 of mean returns per seed, aligned with targets), `achieved_mean`, and `pearson`: the correlation of
 achieved_mean with the targets inside the data's return range.
 
-The Atari experiments (atari-table1/4/5) go to atari.json and atari.md instead, laid out as
+The Atari experiments (atari-table1/4/5, atari-fig4) go to atari.json and atari.md instead, laid out as
 `{"experiments": {table1|table4|table5: {GAME: {METHOD: {"scores": [gamer-normalized per seed], "returns": [...],
-"dataset": NAME, ...}}}}}`, at the paper's fixed target per game.
+"dataset": NAME, ...}}}}}`, at the paper's fixed target per game; `fig4: {GAME: {"dt": {...}}}` is laid out as
+the gym fig4 entries (Figure 4's top row, atari_fig4_GAME.png).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from ...atomic import write_json, write_text
 from ...scores import mean_std_text, sample_std
 from ..common import git_commit, machine
 from ..plots import _plt, _save
-from .config import ATARI_EXPERIMENTS, EXPERIMENTS, GYM_EXPERIMENTS, METHODS, PaperBenchConfig, experiment_cells
+from .config import (ATARI_EXPERIMENTS, EXPERIMENTS, FIG4_EXPERIMENTS, GYM_EXPERIMENTS, METHODS, PaperBenchConfig,
+                     experiment_cells)
 from .paper_numbers import paper_number
 from .scoring import pearson_in_range
 
@@ -40,7 +42,8 @@ TITLES = {"table2": "Table 2: D4RL-style datasets, DT against BC, MLP-BC and TD 
           "context": "Context length: K=1 (dt-k1) against K=20 (dt)",
           "atari-table1": "Table 1: DT against BC and CQL (gamer-normalized)",
           "atari-table4": "Table 4: DT against %BC (pbc10/25/40; bc is 100%BC; gamer-normalized)",
-          "atari-table5": "Table 5: context length, K=1 (dt-k1) against the protocol's K (dt; gamer-normalized)"}
+          "atari-table5": "Table 5: context length, K=1 (dt-k1) against the protocol's K (dt; gamer-normalized)",
+          "atari-fig4": "Figure 4 (top): achieved return against target return (raw game score)"}
 
 
 def _cell_files(root: str | Path, protocol: str) -> dict[str, Path]:
@@ -77,7 +80,7 @@ def _entry(cells: list[dict[str, Any]]) -> dict[str, Any]:
                          f"generations {sorted(generations)}; rerun the stale cells")
     common = {"dataset_generation": generations.pop(), "seeds": [c["seed"] for c in cells],
               "train_seconds": [c["train_seconds"] for c in cells], "eval_seconds": [c["eval_seconds"] for c in cells]}
-    if cells[0]["exp"] == "fig4":
+    if cells[0]["exp"] in FIG4_EXPERIMENTS:
         achieved = [c["achieved"] for c in cells]
         mean = np.mean(achieved, axis=0).tolist()
         lo, hi = cells[0]["data"]["return_min"], cells[0]["data"]["return_max"]
@@ -130,7 +133,8 @@ def score_table(exp: str, per_dataset: dict[str, dict[str, Any]], key: str, with
     return "\n".join(lines) + "\n"
 
 
-def fig4_section(per_dataset: dict[str, dict[str, Any]]) -> str:
+def fig4_section(per_dataset: dict[str, dict[str, Any]], prefix: str = "paper_fig4") -> str:
+    """The Figure-4 table, one row per dataset, linking PREFIX_DATASET.png."""
     lines = ["| dataset | data returns | targets | Pearson (in range, seed mean) | per seed | plot |", "|---" * 6 + "|"]
     for dataset, per in per_dataset.items():
         e = per.get("dt")
@@ -140,7 +144,7 @@ def fig4_section(per_dataset: dict[str, dict[str, Any]]) -> str:
         p = "—" if e["pearson"] is None else f"{e['pearson']:.3f}"
         seeds = ", ".join("—" if x is None else f"{x:.3f}" for x in e["pearson_per_seed"])
         lines.append(f"| {dataset} | {lo:.0f} .. {hi:.0f} | {len(e['targets'])}: {e['targets'][0]:.0f} .. "
-                     f"{e['targets'][-1]:.0f} | {p} | {seeds} | ![](paper_fig4_{dataset}.png) |")
+                     f"{e['targets'][-1]:.0f} | {p} | {seeds} | ![]({prefix}_{dataset}.png) |")
     return "\n".join(lines) + "\n"
 
 
@@ -221,9 +225,11 @@ def atari_markdown(report: dict[str, Any]) -> str:
                for methods in report["experiments"].get(table, {}).values()}
         if not per:
             parts.append(f"## {TITLES[exp]}\n\nNo finished cells (run `dt bench paper --exp {exp}`).\n")
-            continue
-        parts.append(f"## {TITLES[exp]}\n\n" + score_table(exp, per, "scores", True)
-                     + "\nRaw returns:\n\n" + score_table(exp, per, "returns", False))
+        elif exp in FIG4_EXPERIMENTS:
+            parts.append(f"## {TITLES[exp]}\n\n" + fig4_section(per, "atari_fig4"))
+        else:
+            parts.append(f"## {TITLES[exp]}\n\n" + score_table(exp, per, "scores", True)
+                         + "\nRaw returns:\n\n" + score_table(exp, per, "returns", False))
     return "\n".join(parts)
 
 
@@ -331,7 +337,11 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
         head = {"protocol": protocol, "commit": git_commit(), "machine": machine(),
                 "date": datetime.date.today().isoformat(), "command": command, "cells": len(atari),
                 "compute": compute_cost(atari), "budget": atari[0]["spec"]["budget"]}
-        atari_report = {**head, "experiments": _atari_layout(aggregate(atari))}
+        atari_experiments = aggregate(atari)
+        atari_report = {**head, "experiments": _atari_layout(atari_experiments)}
+        for dataset, per in atari_experiments.get("atari-fig4", {}).items():
+            if "dt" in per:
+                plot_fig4(out / f"atari_fig4_{dataset}.png", dataset, per["dt"])
         write_json(out / "atari.json", atari_report)
         write_text(out / "atari.md", atari_markdown(atari_report))
     experiments = aggregate(results)
