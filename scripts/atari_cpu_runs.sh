@@ -1,5 +1,5 @@
 #!/bin/bash
-# The paper's Atari tables at CPU scale (`dt bench paper --exp atari-*`, protocol `cpu`: PaperBenchConfig.atari_cpu),
+# The paper's Atari tables and Figure 4's top row at CPU scale (`dt bench paper --exp atari-*`, protocol `cpu`: PaperBenchConfig.atari_cpu),
 # on this project's ALE datasets, $JOBS cells at a time (default 2; JOBS=1 beside another heavy job). Resumable like
 # scripts/paper_cpu_runs.sh. The datasets are
 # made on first use (dt data make breakout-mixed / pong-mixed). Then: dt bench report --root runs/paper --out docs/results
@@ -10,3 +10,4 @@ set -e
 paper --exp atari-table1 --datasets breakout-mixed pong-mixed
 paper --exp atari-table5 --datasets breakout-mixed pong-mixed
 paper --exp atari-table4 --datasets breakout-mixed pong-mixed
+paper --exp atari-fig4 --datasets breakout-mixed pong-mixed
