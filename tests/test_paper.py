@@ -156,8 +156,8 @@ def test_atari_experiments_end_to_end_and_atari_json(tmp_path, dt):
     assert len(f4["achieved"]) == 1 and len(f4["achieved"][0]) == 6 and f4["dataset"] == "breakout-mixed"
     f4_cell = json.loads(next((root / "cpu" / "atari-fig4" / "breakout-mixed" / "dt").glob("seed*/result.json")).read_text())
     t1_cell = json.loads(next((root / "cpu" / "atari-table1" / "breakout-mixed" / "dt").glob("seed*/result.json")).read_text())
-    assert f4_cell["spec"]["model"] == t1_cell["spec"]["model"]  # no second training: only the load adds time
-    assert f4_cell["train_seconds"] == pytest.approx(t1_cell["train_seconds"], abs=5)
+    assert f4_cell["spec"]["model"] == t1_cell["spec"]["model"]
+    assert f4_cell["train_seconds"] == t1_cell["train_seconds"]  # no second training, and loading is not training
     assert (out / "atari_fig4_breakout-mixed.png").stat().st_size > 0
     assert "atari_fig4_breakout-mixed.png" in (out / "atari.md").read_text()
     t1 = report["experiments"]["table1"]["breakout"]

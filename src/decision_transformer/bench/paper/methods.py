@@ -139,10 +139,15 @@ def _same_spec(saved: dict[str, Any], new: dict[str, Any]) -> bool:
 
 
 def _add_time(path: Path, seconds: float) -> float:
-    """Accumulate training wall time over sittings in path/timing.json; returns the total."""
+    """Record the wall time of the sitting that finished training in path/timing.json and return it. Called once the
+    run is complete; a later call (another experiment's cell loading the finished run) adds nothing. A sitting
+    killed mid-training never gets here, so a resumed run's time is that of its last sitting."""
     f = path / "timing.json"
-    total = (json.loads(f.read_text())["train_seconds"] if f.exists() else 0.0) + seconds
-    write_json(f, {"train_seconds": round(total, 2)})
+    saved = json.loads(f.read_text()) if f.exists() else {}
+    if saved.get("finished"):
+        return saved["train_seconds"]
+    total = round(saved.get("train_seconds", 0.0) + seconds, 2)
+    write_json(f, {"train_seconds": total, "finished": True})
     return total
 
 

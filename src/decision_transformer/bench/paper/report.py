@@ -266,6 +266,13 @@ def plot_fig4(path: Path, dataset: str, e: dict[str, Any]) -> Path:
     return _save(fig, path)
 
 
+def plot_fig4s(out: Path, per_dataset: dict[str, dict[str, Any]], prefix: str) -> None:
+    """out/PREFIX_DATASET.png for each dataset's DT entry (the files fig4_section links)."""
+    for dataset, per in per_dataset.items():
+        if "dt" in per:
+            plot_fig4(out / f"{prefix}_{dataset}.png", dataset, per["dt"])
+
+
 def plot_curves(path: Path, experiments: dict[str, Any]) -> Path | None:
     """Learning curves (mean return during training) of every entry that recorded one (the protocol check)."""
     series = [(f"{exp} {d}", m, e["curves"]) for exp, per in experiments.items() for d, methods in per.items()
@@ -339,18 +346,14 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
                 "compute": compute_cost(atari), "budget": atari[0]["spec"]["budget"]}
         atari_experiments = aggregate(atari)
         atari_report = {**head, "experiments": _atari_layout(atari_experiments)}
-        for dataset, per in atari_experiments.get("atari-fig4", {}).items():
-            if "dt" in per:
-                plot_fig4(out / f"atari_fig4_{dataset}.png", dataset, per["dt"])
+        plot_fig4s(out, atari_experiments.get("atari-fig4", {}), "atari_fig4")
         write_json(out / "atari.json", atari_report)
         write_text(out / "atari.md", atari_markdown(atari_report))
     experiments = aggregate(results)
     report = {"protocol": protocol, "commit": git_commit(), "machine": machine(), "date": datetime.date.today().isoformat(),
               "command": command, "cells": len(results), "compute": compute_cost(results),
               "budget": results[0]["spec"]["budget"] if results else None, "experiments": experiments}
-    for dataset, per in experiments.get("fig4", {}).items():
-        if "dt" in per:
-            plot_fig4(out / f"paper_fig4_{dataset}.png", dataset, per["dt"])
+    plot_fig4s(out, experiments.get("fig4", {}), "paper_fig4")
     curves = plot_curves(out / "paper_curves.png", experiments)
     write_json(out / "paper.json", report)
     text = (markdown(report) + ("\nLearning curves: ![](paper_curves.png)\n" if curves else "") + videos_section(out)
