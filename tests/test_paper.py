@@ -248,7 +248,8 @@ def test_baselines_skipped_cleanly_without_d3rlpy(tmp_path, monkeypatch, capsys)
 
 def test_d3rlpy_baselines_train_resume_and_act(tmp_path):
     pytest.importorskip("d3rlpy")
-    from decision_transformer.bench.paper.baselines import IQLSettings, TD3BCSettings, train_baseline
+    from decision_transformer.bench.paper.baselines import (IQLSettings, TD3BCSettings, recorded_train_seconds,
+                                                             train_baseline)
     from decision_transformer.bench.paper.methods import load_data
 
     data = load_data(MR, QUICK.data_steps)
@@ -260,8 +261,21 @@ def test_d3rlpy_baselines_train_resume_and_act(tmp_path):
         assert a.shape == (7, 3) and np.all(np.abs(a) <= 1.0 + 1e-6)
         assert json.loads((d / "progress.json").read_text())["step"] == 20
         np.testing.assert_allclose(train_baseline(method, settings, data, MR, d, 0, 20, 10)(obs), a, rtol=1e-6)
+        seconds = recorded_train_seconds(d)
         train_baseline(method, settings, data, MR, d, 0, 30, 10)  # continues from step 20
         assert json.loads((d / "progress.json").read_text())["step"] == 30
+        assert 0 < seconds < recorded_train_seconds(d)  # the time of both sittings
+
+
+def test_a_cells_training_time_is_the_runs_record_over_its_sittings(tmp_path):
+    from decision_transformer.bench.paper.methods import _train_time
+
+    # the run's own record (summed over killed and resumed sittings) beats the last sitting's clock
+    assert _train_time(tmp_path / "a", recorded=120.0, sitting=30.0) == 120.0
+    # once fixed, loading the finished run again adds nothing
+    assert _train_time(tmp_path / "a", recorded=None, sitting=5.0) == 120.0
+    # a run saved before the record existed falls back to the sitting's time
+    assert _train_time(tmp_path / "b", recorded=None, sitting=30.0) == 30.0
 
 
 def test_committed_cells_still_match_the_code():

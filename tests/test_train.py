@@ -102,8 +102,14 @@ def test_killed_run_resumes_to_the_same_losses(npz, tmp_path):
     proc.wait()
     saved = json.loads((latest_checkpoint(killed) / "meta.json").read_text())["step"]
     assert 40 <= saved <= 260
+    seconds_killed = load_trainer_state(latest_checkpoint(killed))["train_seconds"]
+    assert seconds_killed > 0
     resumed_to = saved + 20
     subprocess.run(DT + ["train", "--resume", str(killed), "--steps", str(resumed_to)], check=True, capture_output=True)
+    # the training time continues over the sittings: the resumed run's clock starts from the checkpoint's
+    seconds = load_trainer_state(latest_checkpoint(killed))["train_seconds"]
+    clock = [r["time/train_seconds"] for r in read_metrics(killed)]
+    assert seconds > seconds_killed and clock == sorted(clock) and seconds_killed <= clock[saved] <= seconds
     straight = tmp_path / "straight"
     subprocess.run(DT + common + ["--out", str(straight), "--steps", str(resumed_to)], check=True, capture_output=True)
     rows = read_metrics(killed)

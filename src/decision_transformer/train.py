@@ -137,6 +137,9 @@ class Trainer:
         self.sampler = sampler if sampler is not None else make_sampler(cfg, dataset, prep)
         self.step = 0
         self.pending_losses: list[float] = []  # losses since the last log row (checkpointed: exact resumed means)
+        # wall seconds of the training loop (in-loop evaluations included), summed over the sittings of a resumed
+        # run up to its last checkpoint; logged as `time/train_seconds` (checkpointed, so a resume continues it)
+        self.train_seconds = 0.0
         self.meta_base = dict(
             model_kind=self.kind,
             model_config=model_config.to_dict(),
@@ -161,6 +164,7 @@ class Trainer:
             "numpy_rng": self.rng.bit_generator.state,
             "step": self.step,
             "pending_losses": torch.tensor(self.pending_losses, dtype=torch.float64),  # since the last log row
+            "train_seconds": float(self.train_seconds),
         }
 
     def save(self) -> Path:
@@ -176,6 +180,7 @@ class Trainer:
         self.rng.bit_generator.state = state["numpy_rng"]
         self.step = int(state["step"])
         self.pending_losses = state["pending_losses"].tolist() if "pending_losses" in state else []
+        self.train_seconds = float(state.get("train_seconds", 0.0))  # older checkpoints hold none
 
     # ---------------------------------------------------------------- loop
     def sample(self) -> Batch:
@@ -228,6 +233,7 @@ class Trainer:
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and main), desc=f"train {self.kind}",
                    dynamic_ncols=True, leave=False)
         t0, n0 = time.perf_counter(), self.step
+        clock = t0  # self.train_seconds counts up to here
         losses = self.pending_losses
         while self.step < cfg.steps:
             loss, grad_norm = self.train_step(self.sample())
@@ -238,10 +244,13 @@ class Trainer:
                 dt = time.perf_counter() - t0
                 sps = (self.step - n0) * cfg.batch_size * self.dist.world_size / max(dt, 1e-9)
                 mean_loss = distributed.mean_across_ranks(float(np.mean(losses)), self.dist)
+                now = time.perf_counter()
+                self.train_seconds, clock = self.train_seconds + now - clock, now
                 if main:
                     logger.log(self.step, {
                         "train/loss": mean_loss, "train/grad_norm": grad_norm,
                         "train/lr": self.scheduler.get_last_lr()[0], "train/samples_per_s": sps,
+                        "time/train_seconds": self.train_seconds,
                     })
                 bar.set_postfix(loss=f"{mean_loss:.4f}", samples_s=f"{sps:.0f}")
                 losses.clear()
@@ -254,6 +263,8 @@ class Trainer:
             # the checkpoint comes last, so that a resumed run never repeats a logged hook or evaluation
             if main and (self.step % cfg.save_every == 0 or self.step == cfg.steps):
                 self.torch_rng = torch.get_rng_state()  # the loop's RNG as of this step goes into the checkpoint
+                now = time.perf_counter()
+                self.train_seconds, clock = self.train_seconds + now - clock, now
                 self.save()
         bar.close()
         self.model.eval()

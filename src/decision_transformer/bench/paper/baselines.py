@@ -22,8 +22,9 @@ The number of steps is the protocol's (`ProtocolConfig.baseline_steps`, `AtariPr
 seed the cell's.
 
 Training is chunked (`save_every` steps): after each chunk the networks and optimisers are saved
-(`algo.save`: config with the fitted scalers, networks, optimisers; atomically) with the step reached, so a killed cell continues from its last chunk. The
-continuation is not bit-exact (d3rlpy's minibatch sampling restarts from `seed + step`).
+(`algo.save`: config with the fitted scalers, networks, optimisers; atomically), and `progress.json` records the
+step reached and the training seconds so far, so a killed cell continues from its last chunk (and its time counts).
+The continuation is not bit-exact (d3rlpy's minibatch sampling restarts from `seed + step`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import contextlib
 import io
 import json
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -243,7 +245,8 @@ def train_baseline(method: str, settings: Any, data: TrajectoryDataset, dataset_
     d3rlpy = d3rlpy_module()
     run_dir.mkdir(parents=True, exist_ok=True)
     state_path, model_path = run_dir / "progress.json", run_dir / "model.d3"
-    done = json.loads(state_path.read_text())["step"] if state_path.exists() else 0
+    progress = json.loads(state_path.read_text()) if state_path.exists() else {}
+    done, seconds = progress.get("step", 0), progress.get("train_seconds", 0.0)
     with _quiet():
         mdp = mdp_dataset(d3rlpy, data, settings)
         if done:  # config (with the fitted scalers), networks and optimisers
@@ -258,6 +261,7 @@ def train_baseline(method: str, settings: Any, data: TrajectoryDataset, dataset_
 
     while done < steps:
         n = min(save_every, steps - done)
+        t0 = time.perf_counter()
         d3rlpy.seed(seed + done)
         with _quiet():
             algo.fit(mdp, n_steps=n, n_steps_per_epoch=n, show_progress=False, save_interval=10**9,
@@ -265,10 +269,18 @@ def train_baseline(method: str, settings: Any, data: TrajectoryDataset, dataset_
         done += n
         with atomic_path(model_path) as tmp:
             algo.save(str(tmp))
-        write_json(state_path, {"step": done, "method": method})
+        seconds += time.perf_counter() - t0
+        write_json(state_path, {"step": done, "method": method, "train_seconds": round(seconds, 2)})
         if on_chunk is not None:
             on_chunk(done, act)
     return act
+
+
+def recorded_train_seconds(run_dir: Path) -> float | None:
+    """Training wall seconds that train_baseline recorded in run_dir, summed over sittings up to the last chunk
+    (None for a run saved before it recorded them)."""
+    path = run_dir / "progress.json"
+    return json.loads(path.read_text()).get("train_seconds") if path.exists() else None
 
 
 @contextlib.contextmanager

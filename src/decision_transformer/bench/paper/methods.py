@@ -21,6 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ...atomic import write_json
+from ...checkpoint import load_trainer_state
 from ...config import model_config
 from ...data.registry import builtin_datasets, load_dataset
 from ...data.trajectories import TrajectoryDataset
@@ -138,15 +139,16 @@ def _same_spec(saved: dict[str, Any], new: dict[str, Any]) -> bool:
     return saved == {**new, "model": {k: v for k, v in model.items() if k not in added}}
 
 
-def _add_time(path: Path, seconds: float) -> float:
-    """Record the wall time of the sitting that finished training in path/timing.json and return it. Called once the
-    run is complete; a later call (another experiment's cell loading the finished run) adds nothing. A sitting
-    killed mid-training never gets here, so a resumed run's time is that of its last sitting."""
+def _train_time(path: Path, recorded: float | None, sitting: float) -> float:
+    """The run's training wall seconds, fixed in path/timing.json once the run is complete (a later call, another
+    experiment's cell loading the finished run, adds nothing). `recorded` is what the run itself kept over its
+    sittings up to its last checkpoint (trainer state, d3rlpy progress.json); a run from before that record existed
+    falls back to this sitting's time, which undercounts a resumed run."""
     f = path / "timing.json"
     saved = json.loads(f.read_text()) if f.exists() else {}
     if saved.get("finished"):
         return saved["train_seconds"]
-    total = round(saved.get("train_seconds", 0.0) + seconds, 2)
+    total = round(recorded if recorded else sitting, 2)
     write_json(f, {"train_seconds": total, "finished": True})
     return total
 
@@ -161,7 +163,7 @@ def train_policy(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, da
     b, t0 = cfg.budget_for(dataset), time.perf_counter()
     base, delayed = split_dataset(trained_on(dataset, method))
     if method in BASELINE_METHODS:
-        from .baselines import train_baseline
+        from .baselines import recorded_train_seconds, train_baseline
 
         curve_path = path / "curve.json"
         curve = json.loads(curve_path.read_text()) if curve_path.exists() else []
@@ -176,7 +178,7 @@ def train_policy(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, da
         act = train_baseline(method, baseline_settings(cfg, dataset, method),
                              data.delayed_rewards() if delayed else data, dataset, path / "d3rlpy", seed,
                              b.baseline_steps, min(b.save_every, eval_every or b.save_every), on_chunk, cfg.device)
-        return act, _add_time(path, time.perf_counter() - t0), curve
+        return act, _train_time(path, recorded_train_seconds(path / "d3rlpy"), time.perf_counter() - t0), curve
     settings = {k: v for k, v in spec["model"].items() if k not in ("kind", "condition_on_return")}
     kind = spec["model"]["kind"]
     eval_every = getattr(b, "eval_every", 0)
@@ -190,7 +192,8 @@ def train_policy(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, da
                        **optimizer)
     run = train_cell(tcfg, model_config(kind, **settings), data, path / "run", seed)
     curve = [[r["step"], r["eval/return_mean"]] for r in read_metrics(path / "run") if "eval/return_mean" in r]
-    return RolloutPolicy.from_run(run), _add_time(path, time.perf_counter() - t0), curve
+    recorded = load_trainer_state(run.path).get("train_seconds")
+    return RolloutPolicy.from_run(run), _train_time(path, recorded, time.perf_counter() - t0), curve
 
 
 def _env_kwargs(cfg: PaperBenchConfig, dataset: str = "") -> dict[str, Any]:
