@@ -48,6 +48,8 @@ def test_every_experiment_end_to_end_and_report_layout(tmp_path, dt):
     paper(dt, root, "--exp", "context", "--datasets", MR)
     again = paper(dt, root, "--exp", "table2", "--datasets", MR, "--methods", "dt", "bc", "mlp-bc", *baselines)
     assert "0 cells run" in again.stdout  # a rerun skips finished cells
+    status = paper(dt, root, "--exp", "table2", "--datasets", MR, "--methods", "dt", "bc", "--status").stdout
+    assert f"table2/{MR}/bc/seed1  finished" in status and "4 of 4 cells finished" in status
 
     video = out / "videos" / MR / "target_1000_seed_0.mp4"  # what scripts/paper_videos.sh leaves; the report links it
     video.parent.mkdir(parents=True)
@@ -93,9 +95,14 @@ def test_archived_cells_count_as_finished_after_the_root_is_gone(tmp_path):
     cfg = dataclasses.replace(QUICK, root=str(tmp_path / "runs"), archive=str(archive), exp="table2", datasets=(MR,),
                               methods=("dt",), seeds=1, progress=False)
     name = f"table2/{MR}/dt/seed0"
+    assert C.status(cfg) == [(name, "not started")]
     assert C.run_paper(cfg)["ran"] == [name]
+    assert C.status(cfg) == [(name, "finished")]
     first = write_report(cfg.root, "cpu", tmp_path / "out", archive=archive)
     shutil.rmtree(cfg.root)  # the local runs did not outlive the machine; the committed archive did
+    assert C.status(cfg) == [(name, "finished (archive)")]
+    assert C.status(dataclasses.replace(cfg, exp="table7")) == [
+        (f"table7/{MR}/dt/seed0", f"answered by {name} (copied when the experiment runs)")]
     assert C.run_paper(cfg)["finished"] == [name]
     again = write_report(cfg.root, "cpu", tmp_path / "out2", archive=archive)
     assert again["experiments"] == first["experiments"]
@@ -130,12 +137,14 @@ def test_killed_cell_resumes_from_checkpoint_and_stale_cells_are_refused(tmp_pat
     cell.path(cfg).unlink()
     shutil.rmtree(train_dir / "evals")
     kill_after(train_dir / "run", 10)
+    assert C.status(cfg) == [(f"table2/{MR}/dt/seed0", "training: step 10 of 20 saved")]
     assert C.run_paper(cfg)["ran"] == [f"table2/{MR}/dt/seed0"]
     resumed = json.loads(cell.path(cfg).read_text())
     assert resumed["per_target"] == first["per_target"]  # exact resume: the same model, the same episodes
     assert (train_dir / "run" / "checkpoints" / "latest").read_text().strip() == "step_00000020"
     with pytest.raises(ValueError, match="other settings"):
         C.run_paper(dataclasses.replace(cfg, target_scales=(0.9,)))
+    assert C.status(dataclasses.replace(cfg, target_scales=(0.9,)))[0][1].startswith("stale")
 
 
 def test_atari_experiments_end_to_end_and_atari_json(tmp_path, dt):

@@ -151,6 +151,29 @@ def run_cell(cfg: PaperBenchConfig, cell: Cell) -> dict[str, Any]:
     return result
 
 
+def cell_state(cfg: PaperBenchConfig, cell: Cell) -> str:
+    """One line on where a cell stands, reading files only: finished (under ROOT or the archive), answered by
+    another experiment's finished cell, training (steps saved of the budget), trained but not evaluated, stale,
+    or not started."""
+    try:
+        if finished(cfg, cell):
+            return "finished" if cell.path(cfg).exists() else "finished (archive)"
+    except ValueError:
+        return "stale: a result with other settings under ROOT (remove it to rerun)"
+    found = same_run_elsewhere(cfg, cell, cell_spec(cfg, cell))
+    if found:
+        return f"answered by {found[0].name} (copied when the experiment runs)"
+    done, total = M.training_progress(cfg, cell.dataset, cell.method, cell.seed)
+    if done >= total:
+        return "trained, not evaluated"
+    return f"training: step {done:,} of {total:,} saved" if done else "not started"
+
+
+def status(cfg: PaperBenchConfig) -> list[tuple[str, str]]:
+    """(cell name, state) of every cell of cfg.exp; runs nothing."""
+    return [(c.name, cell_state(cfg, c)) for c in list_cells(cfg)]
+
+
 def baselines_available() -> str | None:
     """None if d3rlpy imports, else the message naming the extra."""
     from .baselines import BaselinesUnavailable, d3rlpy_module

@@ -35,6 +35,16 @@ def run_paper_command(args: argparse.Namespace) -> int:
     from .config import QUICK
 
     cfg = from_args(PaperBenchConfig, args, base=QUICK if getattr(args, "quick", None) else None)
+    if cfg.status:
+        from .cells import status
+
+        rows = status(cfg)
+        width = max((len(name) for name, _ in rows), default=0)
+        for name, state in rows:
+            print(f"{name:<{width}}  {state}")
+        done = sum(state.startswith("finished") for _, state in rows)
+        print(f"{cfg.exp} ({cfg.protocol}, root {cfg.root}): {done} of {len(rows)} cells finished.")
+        return 0
     outcome = run_paper(cfg)
     print(f"{cfg.exp} ({cfg.protocol}): {len(outcome['ran'])} cells run, {len(outcome['finished'])} already "
           f"finished, {len(outcome['skipped'])} skipped (d3rlpy missing); results under {cfg.root}/{cfg.protocol}/"

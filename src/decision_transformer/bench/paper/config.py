@@ -198,6 +198,10 @@ class PaperBenchConfig:
     """Cap evaluation episodes at this many steps (tests; 0: the environment's limit)."""
     jobs: int = 1
     """Run the unfinished cells as `dt sweep` jobs, this many at once (1: in this process, one after another)."""
+    status: bool = False
+    """Print where each cell of the experiment stands (finished, training at step N of M saved, not started, ...)
+    and exit: trains and evaluates nothing. Give the options the cells run with (e.g. --precision): they are part
+    of each cell's spec."""
     device: str = "cpu"
     """Training device of every method (cpu, cuda, cuda:N; the d3rlpy baselines too); evaluation acts on the CPU."""
     precision: str = "fp32"

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ...atomic import write_json
-from ...checkpoint import load_trainer_state
+from ...checkpoint import latest_checkpoint, load_trainer_state, read_meta
 from ...config import model_config
 from ...data.registry import builtin_datasets, load_dataset
 from ...data.trajectories import TrajectoryDataset
@@ -102,6 +102,17 @@ def train_spec(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> d
 
 def run_dir(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> Path:
     return Path(cfg.root) / cfg.protocol / "train" / trained_on(dataset, method) / method / f"seed{seed}"
+
+
+def training_progress(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> tuple[int, int]:
+    """(steps saved so far, steps of the budget) of a cell's training run: its last checkpoint (transformers) or
+    d3rlpy chunk (baselines); 0 steps if it has not started."""
+    path, b = run_dir(cfg, dataset, method, seed), cfg.budget_for(dataset)
+    if method in BASELINE_METHODS:
+        progress = path / "d3rlpy" / "progress.json"
+        return (json.loads(progress.read_text())["step"] if progress.exists() else 0), b.baseline_steps
+    ckpt = latest_checkpoint(path / "run")
+    return (read_meta(ckpt).step if ckpt is not None else 0), b.steps
 
 
 def eval_seed(seed: int) -> int:
