@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from decision_transformer import runlock
 from decision_transformer.bench.paper import cells as C
 from decision_transformer.bench.paper.config import QUICK
 from decision_transformer.bench.paper.report import _entry
@@ -138,6 +140,10 @@ def test_killed_cell_resumes_from_checkpoint_and_stale_cells_are_refused(tmp_pat
     shutil.rmtree(train_dir / "evals")
     kill_after(train_dir / "run", 10)
     assert C.status(cfg) == [(f"table2/{MR}/dt/seed0", "training: step 10 of 20 saved")]
+    with runlock.exclusive(train_dir):  # another process working on the cell's run
+        assert C.status(cfg)[0][1] == f"training: step 10 of 20 saved (running now, pid {os.getpid()})"
+        with pytest.raises(runlock.RunInUse, match="the dt run on hopper-medium-replay, seed 0"):
+            C.run_paper(cfg)
     assert C.run_paper(cfg)["ran"] == [f"table2/{MR}/dt/seed0"]
     resumed = json.loads(cell.path(cfg).read_text())
     assert resumed["per_target"] == first["per_target"]  # exact resume: the same model, the same episodes

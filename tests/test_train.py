@@ -67,6 +67,27 @@ def test_each_model_kind_trains_and_checkpoint_describes_itself(tmp_path, model)
     assert kept == ["step_00000025", "step_00000030"]
 
 
+def test_a_run_another_process_is_writing_is_refused(npz, tmp_path, dt):
+    import os
+
+    from decision_transformer import runlock
+    from decision_transformer.train import resume
+
+    run = tmp_path / "a"
+    tiny_train(npz, run, steps=5)
+    assert runlock.holder(run) is None  # released when training ended
+    with runlock.exclusive(run):  # what a live `dt train` holds (flock: a second open file conflicts, even here)
+        assert runlock.holder(run) == os.getpid()
+        with pytest.raises(runlock.RunInUse, match=f"pid {os.getpid()}"):
+            resume(run, steps=10)
+        res = dt("train", "--resume", run, "--steps", "10")
+        assert res.returncode == 2 and "being written by another process" in res.stderr
+        with pytest.raises(runlock.RunInUse):
+            tiny_train(npz, run, steps=5)
+        assert latest_checkpoint(run).name == "step_00000005"  # untouched
+    assert resume(run, steps=10).meta.step == 10
+
+
 def test_refuses_to_overwrite_a_run(npz, tmp_path):
     tiny_train(npz, tmp_path / "a", steps=5)
     with pytest.raises(FileExistsError, match="--resume"):

@@ -4,6 +4,7 @@ Run directory layout:
 
     RUN_DIR/
       train_config.json                   the TrainConfig of the run (for --resume)
+      .lock                               held (flock) by the process writing the run: runlock.py
       metrics.jsonl                       one JSON object per log line: {"step": ..., "train/loss": ...}
       tb/                                 TensorBoard event files
       checkpoints/

@@ -8,6 +8,7 @@ import importlib
 import sys
 
 from . import __version__
+from .runlock import RunInUse
 
 COMMANDS = ["train", "eval", "data", "demo", "hf", "bench", "suite", "sweep"]
 
@@ -31,8 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as exc:
-        # Bad input (dataset, checkpoint, config, missing extra): one clear line, no traceback.
+    except (ValueError, FileNotFoundError, FileExistsError, ImportError, RunInUse) as exc:
+        # Bad input (dataset, checkpoint, config, missing extra, a run another process is writing): one clear
+        # line, no traceback.
         print(f"dt {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from . import __version__, atomic, distributed, runtime
+from . import __version__, atomic, distributed, runlock, runtime
 from .checkpoint import (
     RunMeta, LoadedRun, latest_checkpoint, load_run, load_trainer_state, read_meta, save_checkpoint,
 )
@@ -306,25 +306,27 @@ def train(
     discrete actions seen; `hook` as in `Trainer.run`. `discrete_actions` of the model config is set from the
     data (like state_dim, it is derived)."""
     run_dir = Path(cfg.out)
-    if latest_checkpoint(run_dir) is not None:
-        raise FileExistsError(f"{run_dir}: already holds a run; use `dt train --resume {run_dir}` or another --out")
-    model_config = model_config or default_config("dt")
-    data, full = prepare_dataset(cfg, dataset)
-    if model_config.discrete_actions != data.discrete_actions:  # derived from the data, like state_dim
-        model_config = dataclasses.replace(model_config, discrete_actions=data.discrete_actions)
-    env_id = cfg.env_id or data.env_id
-    if env_id and dataset is None:
-        from .envs_util import check_env_matches
+    with runlock.exclusive(run_dir):
+        if latest_checkpoint(run_dir) is not None:
+            raise FileExistsError(f"{run_dir}: already holds a run; use `dt train --resume {run_dir}` or another --out")
+        model_config = model_config or default_config("dt")
+        data, full = prepare_dataset(cfg, dataset)
+        if model_config.discrete_actions != data.discrete_actions:  # derived from the data, like state_dim
+            model_config = dataclasses.replace(model_config, discrete_actions=data.discrete_actions)
+        env_id = cfg.env_id or data.env_id
+        if env_id and dataset is None:
+            from .envs_util import check_env_matches
 
-        check_env_matches(data, env_id)
-    prep = prep or Preprocessing.fit(full, model_config.context_len, model_config.max_ep_len)
-    trainer = Trainer(cfg, model_config, data, prep, act_dim=act_dim)
-    if trainer.dist.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        truncate_metrics(run_dir, 0)  # rows of an earlier attempt killed before its first checkpoint
-        atomic.write_json(run_dir / "train_config.json", {"train": dataclasses.asdict(cfg), "model": model_config.to_dict(),
-                                                          "model_kind": trainer.kind, "act_dim": trainer.act_dim})
-    return _run(trainer, hook, hook_every)
+            check_env_matches(data, env_id)
+        prep = prep or Preprocessing.fit(full, model_config.context_len, model_config.max_ep_len)
+        trainer = Trainer(cfg, model_config, data, prep, act_dim=act_dim)
+        if trainer.dist.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            truncate_metrics(run_dir, 0)  # rows of an earlier attempt killed before its first checkpoint
+            atomic.write_json(run_dir / "train_config.json", {
+                "train": dataclasses.asdict(cfg), "model": model_config.to_dict(), "model_kind": trainer.kind,
+                "act_dim": trainer.act_dim})
+        return _run(trainer, hook, hook_every)
 
 
 def read_train_config(run_dir: str | os.PathLike) -> TrainConfig:
@@ -348,19 +350,20 @@ def resume(run_dir: str | os.PathLike, steps: int | None = None, dataset: Trajec
     run_dir = Path(run_dir)
     # the run continues where it is: a copied or moved run directory must not write into the one it came from
     cfg = dataclasses.replace(read_train_config(run_dir), out=str(run_dir))
-    ckpt = latest_checkpoint(run_dir)
-    if ckpt is None:
-        raise FileNotFoundError(f"{run_dir}: nothing to resume (no checkpoint yet)")
     if steps is not None:
         cfg = dataclasses.replace(cfg, steps=steps)
-    meta = read_meta(ckpt)
-    data, _ = prepare_dataset(cfg, dataset)
-    trainer = Trainer(cfg, meta.config(), data, meta.preprocessing(), act_dim=meta.act_dim)
-    trainer.restore(ckpt)
-    if trainer.dist.is_main:
-        truncate_metrics(run_dir, trainer.step)
-    distributed.barrier(trainer.dist)
-    return _run(trainer, hook, hook_every)
+    with runlock.exclusive(run_dir):
+        ckpt = latest_checkpoint(run_dir)
+        if ckpt is None:
+            raise FileNotFoundError(f"{run_dir}: nothing to resume (no checkpoint yet)")
+        meta = read_meta(ckpt)
+        data, _ = prepare_dataset(cfg, dataset)
+        trainer = Trainer(cfg, meta.config(), data, meta.preprocessing(), act_dim=meta.act_dim)
+        trainer.restore(ckpt)
+        if trainer.dist.is_main:
+            truncate_metrics(run_dir, trainer.step)
+        distributed.barrier(trainer.dist)
+        return _run(trainer, hook, hook_every)
 
 
 def train_or_resume(cfg: TrainConfig, model_config: ModelConfig, dataset: TrajectoryDataset, prep: Preprocessing | None = None,

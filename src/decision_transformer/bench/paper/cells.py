@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ... import runtime
+from ... import runlock, runtime
 from ...atomic import write_json
 from ..common import check_seeds, git_commit, machine
 from . import methods as M
@@ -154,7 +154,7 @@ def run_cell(cfg: PaperBenchConfig, cell: Cell) -> dict[str, Any]:
 def cell_state(cfg: PaperBenchConfig, cell: Cell) -> str:
     """One line on where a cell stands, reading files only: finished (under ROOT or the archive), answered by
     another experiment's finished cell, training (steps saved of the budget), trained but not evaluated, stale,
-    or not started."""
+    or not started; and whether a live process is working on its training run (its lock, runlock.py)."""
     try:
         if finished(cfg, cell):
             return "finished" if cell.path(cfg).exists() else "finished (archive)"
@@ -164,9 +164,11 @@ def cell_state(cfg: PaperBenchConfig, cell: Cell) -> str:
     if found:
         return f"answered by {found[0].name} (copied when the experiment runs)"
     done, total = M.training_progress(cfg, cell.dataset, cell.method, cell.seed)
+    pid = runlock.holder(M.run_dir(cfg, cell.dataset, cell.method, cell.seed))
+    running = f" (running now, pid {pid})" if pid is not None else ""
     if done >= total:
-        return "trained, not evaluated"
-    return f"training: step {done:,} of {total:,} saved" if done else "not started"
+        return "trained, not evaluated" + running
+    return (f"training: step {done:,} of {total:,} saved" if done else "not started") + running
 
 
 def status(cfg: PaperBenchConfig) -> list[tuple[str, str]]:

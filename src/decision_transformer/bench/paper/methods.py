@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ... import runlock
 from ...atomic import write_json
 from ...checkpoint import latest_checkpoint, load_trainer_state, read_meta
 from ...config import model_config
@@ -167,9 +168,16 @@ def _train_time(path: Path, recorded: float | None, sitting: float) -> float:
 def train_policy(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, data: TrajectoryDataset,
                  first_target: float) -> tuple[Any, float, list[list[float]]]:
     """(policy, total training seconds, learning curve [[step, mean return]]) of a trained (or loaded, or
-    resumed) method. The policy is a RolloutPolicy (transformers) or an observation -> action function."""
-    spec = train_spec(cfg, dataset, method, seed)
+    resumed) method. The policy is a RolloutPolicy (transformers) or an observation -> action function. The run
+    directory is locked meanwhile (runlock.py): a second process on the same run gets RunInUse."""
     path = run_dir(cfg, dataset, method, seed)
+    with runlock.exclusive(path, f"the {method} run on {trained_on(dataset, method)}, seed {seed}"):
+        return _train_policy(cfg, dataset, method, seed, data, first_target, path)
+
+
+def _train_policy(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, data: TrajectoryDataset,
+                  first_target: float, path: Path) -> tuple[Any, float, list[list[float]]]:
+    spec = train_spec(cfg, dataset, method, seed)
     prepare_run_dir(path, spec)
     b, t0 = cfg.budget_for(dataset), time.perf_counter()
     base, delayed = split_dataset(trained_on(dataset, method))
