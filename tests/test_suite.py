@@ -277,9 +277,14 @@ def test_sac_stops_and_resumes_with_its_replay_buffer(tmp_path):
     from decision_transformer.suite.behaviour import read_snapshots
     from decision_transformer.suite.sac import read_manifest, replay_dataset, train_sac
 
+    from decision_transformer import runlock
+
     cfg = _tiny_sac(300)
     train_sac(cfg, tmp_path, stop_at=170)
     first = read_manifest(tmp_path)
+    with runlock.exclusive(tmp_path), pytest.raises(runlock.RunInUse, match="the SAC learner of"):
+        train_sac(cfg, tmp_path)  # another live sitting holds the work dir: refused, nothing touched
+    assert read_manifest(tmp_path) == first
     assert first["step"] == 170 and first["cuts"] == []
     before = load_from_pkl(str(tmp_path / first["replay_buffer"]))
     assert before.pos == 170

@@ -1,7 +1,7 @@
 """One writer per run directory.
 
-A process that trains or resumes a run (`dt train`, `dt train --resume`, a `dt bench paper` cell) holds an
-exclusive lock on RUN_DIR/.lock while it writes there, so two processes never interleave checkpoints and metrics
+A process that trains or resumes a run (`dt train`, `dt train --resume`, a `dt bench paper` cell, a suite
+behaviour learner's sitting) holds an exclusive lock on RUN_DIR/.lock while it writes there, so two processes never interleave checkpoints and metrics
 in one directory (say `dt bench paper --exp table2` and `--exp table7` started side by side, which share their
 DT runs). A second process gets `RunInUse`, naming the directory and the holder's pid, instead of silently
 corrupting the run.

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import runlock
 from ..atomic import atomic_path, write_json
 from ..data.registry import cache_dir
 from .learner import LearnerDir, SittingClock, next_multiple, require_sb3
@@ -149,16 +150,18 @@ def train_behaviour(config: BehaviourConfig, directory: str | os.PathLike | None
     import torch
 
     torch.set_num_threads(1)
-    out = LearnerDir(Path(directory) if directory is not None else work_dir(config.env_id))
-    run = _PPORun(config, out, *_open_ppo(config, out, resume))
-    if run.model.num_timesteps == 0:
-        run.snapshot()  # step 0: the initial policy, first member of medium-replay
-    remaining = config.total_steps - int(run.model.num_timesteps)
-    if remaining > 0:
-        run.model.learn(total_timesteps=remaining, callback=run.callback(), reset_num_timesteps=False)
-        if not out.has_snapshot_at(run.model.num_timesteps):
-            run.snapshot()
-    out.log(f"done at step {run.model.num_timesteps}")
+    path = Path(directory) if directory is not None else work_dir(config.env_id)
+    with runlock.exclusive(path, f"the PPO learner of {config.env_id}"):
+        out = LearnerDir(path)
+        run = _PPORun(config, out, *_open_ppo(config, out, resume))
+        if run.model.num_timesteps == 0:
+            run.snapshot()  # step 0: the initial policy, first member of medium-replay
+        remaining = config.total_steps - int(run.model.num_timesteps)
+        if remaining > 0:
+            run.model.learn(total_timesteps=remaining, callback=run.callback(), reset_num_timesteps=False)
+            if not out.has_snapshot_at(run.model.num_timesteps):
+                run.snapshot()
+        out.log(f"done at step {run.model.num_timesteps}")
     return out.path
 
 

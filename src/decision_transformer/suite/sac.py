@@ -41,6 +41,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from .. import runlock
 from ..atomic import atomic_path, write_json, write_text
 from ..data.registry import cache_dir
 from ..data.trajectories import DatasetError, Episode, TrajectoryDataset
@@ -130,11 +131,13 @@ def train_sac(
     import torch
 
     torch.set_num_threads(1)
-    out = LearnerDir(Path(directory) if directory is not None else work_dir(config.env_id))
-    run = _open_sitting(config, out, read_manifest(out.path) if resume else None)
-    with _stop_on_signals(out.log, handle_signals) as stop:
-        step = run.train(stop, stop_at)
-    out.log(f"{'stopped' if step < config.total_steps else 'done'} at step {step}")
+    path = Path(directory) if directory is not None else work_dir(config.env_id)
+    with runlock.exclusive(path, f"the SAC learner of {config.env_id}"):
+        out = LearnerDir(path)
+        run = _open_sitting(config, out, read_manifest(out.path) if resume else None)
+        with _stop_on_signals(out.log, handle_signals) as stop:
+            step = run.train(stop, stop_at)
+        out.log(f"{'stopped' if step < config.total_steps else 'done'} at step {step}")
     return out.path
 
 
