@@ -1,7 +1,8 @@
 #!/bin/bash
 # The paper's gym experiments under the `cpu` protocol, in priority order, two cells at a time (`--jobs 2`; `JOBS=1` leaves a core free).
 # Resumable and idempotent: rerun the script in a later sitting and it skips finished cells and continues killed ones
-# from their checkpoints. Then: dt bench report --root runs/paper --out docs/results
+# from their checkpoints (`dt bench paper --exp EXP --precision bf16 --status` shows where each cell stands; a cell
+# another live process is working on is refused, runlock.py). Then: dt bench report --root runs/paper --out docs/results
 # (which also copies the finished cells into docs/results/cells: commit them, runs/ is local)
 # Hopper's, Walker2d's and HalfCheetah's data are generation 3 (SAC, issue 13); Reacher's data are final.
 # A cell that another experiment's cell already answers (same training run and evaluation) takes its result, and
@@ -22,6 +23,9 @@ W=walker2d-medium-replay
 paper --exp table2 --datasets $W --methods dt bc mlp-bc
 paper --exp fig4 --datasets $W
 paper --exp context --datasets $W
+# Table 7's CQL on hopper-medium-replay, dense and delayed, seed 0 (about 3 h a cell on one core: both run at
+# once): the paper's sparse-reward finding needs CQL's two 100k-step cells; the dense one is also Table 2's CQL
+paper --exp table7 --datasets $MR $MR-delayed --methods cql --seeds 1
 # HalfCheetah (generation 3 since 2026-12-01): the third medium-replay set
 H=halfcheetah-medium-replay
 paper --exp table2 --datasets $H --methods dt bc mlp-bc
