@@ -40,3 +40,20 @@ def test_dt_eval_video_cli(tmp_path, dt):
              "--video-episodes", "1", "--no-progress")
     assert res.returncode == 0, res.stderr
     assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["target_30_seed_0.mp4"]
+
+
+def test_videos_follow_an_agent_that_runs_out_of_the_default_view():
+    import mujoco
+
+    from decision_transformer.envs_util import make_env
+    from decision_transformer.video import follow_camera
+
+    cheetah = make_env("HalfCheetah-v5", render_mode="rgb_array")
+    assert follow_camera(cheetah) == {"camera_name": "track"}  # its default free camera stays at the origin
+    model = cheetah.unwrapped.model
+    assert model.cam_mode[model.camera("track").id] == mujoco.mjtCamLight.mjCAMLIGHT_TRACKCOM
+    cheetah.close()
+    for env_id in ("Hopper-v5", "InvertedPendulum-v5"):  # a default camera that tracks, a fixed scene
+        env = make_env(env_id, render_mode="rgb_array")
+        assert follow_camera(env) == {}
+        env.close()

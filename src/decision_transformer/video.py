@@ -50,6 +50,18 @@ class RecordEpisode(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
+def follow_camera(env: gym.Env) -> dict[str, Any]:
+    """Render options that keep the agent in view. A MuJoCo env whose default (free) camera tracks no body
+    (HalfCheetah-v5: the cheetah runs out of the frame within a second) renders from its model's `track` camera
+    (mode trackcom) when it has one; envs whose default camera tracks (Hopper, Walker2d) keep it."""
+    base = env.unwrapped
+    renderer, model = getattr(base, "mujoco_renderer", None), getattr(base, "model", None)
+    if renderer is None or model is None or "trackbodyid" in (getattr(renderer, "default_cam_config", None) or {}):
+        return {}
+    names = [model.camera(i).name for i in range(model.ncam)]
+    return {"camera_name": "track"} if "track" in names else {}
+
+
 def record_videos(policy, env_id: str, targets: Sequence[float], out_dir: str | os.PathLike, num_episodes: int = 2,
                   seed: int = 0, temperature: float = 0.0) -> list[Path]:
     """Record `num_episodes` episodes (reset seeds seed, seed + 1, ...) per target return; returns the files."""
@@ -60,11 +72,11 @@ def record_videos(policy, env_id: str, targets: Sequence[float], out_dir: str | 
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     probe = make_env(env_id, render_mode="rgb_array")
-    fps = int(probe.metadata.get("render_fps", 30))
+    fps, camera = int(probe.metadata.get("render_fps", 30)), follow_camera(probe)
     probe.close()
     for target in targets:
         label = f"target_{target:g}"
-        fns = [lambda: RecordEpisode(make_env(env_id, render_mode="rgb_array"), out, label, fps)] * num_episodes
+        fns = [lambda: RecordEpisode(make_env(env_id, render_mode="rgb_array", **camera), out, label, fps)] * num_episodes
         evaluate_target(policy, fns, target, num_episodes, seed=seed, temperature=temperature, progress=False)
         files += [out / f"{label}_seed_{seed + e}.mp4" for e in range(num_episodes)]
     return files
