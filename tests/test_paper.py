@@ -286,11 +286,11 @@ def test_a_cells_training_time_is_the_runs_record_over_its_sittings(tmp_path):
     from decision_transformer.bench.paper.methods import _train_time
 
     # the run's own record (summed over killed and resumed sittings) beats the last sitting's clock
-    assert _train_time(tmp_path / "a", recorded=120.0, sitting=30.0) == 120.0
-    # once fixed, loading the finished run again adds nothing
-    assert _train_time(tmp_path / "a", recorded=None, sitting=5.0) == 120.0
+    assert _train_time(tmp_path / "a", recorded=lambda: 120.0, sitting=30.0) == 120.0
+    # once fixed, loading the finished run again adds nothing (and does not read the run's record)
+    assert _train_time(tmp_path / "a", recorded=lambda: 1 / 0, sitting=5.0) == 120.0
     # a run saved before the record existed falls back to the sitting's time
-    assert _train_time(tmp_path / "b", recorded=None, sitting=30.0) == 30.0
+    assert _train_time(tmp_path / "b", recorded=lambda: None, sitting=30.0) == 30.0
 
 
 def test_committed_cells_still_match_the_code():

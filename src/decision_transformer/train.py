@@ -241,11 +241,10 @@ class Trainer:
             losses.append(loss)
             bar.update(1)
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                dt = time.perf_counter() - t0
-                sps = (self.step - n0) * cfg.batch_size * self.dist.world_size / max(dt, 1e-9)
-                mean_loss = distributed.mean_across_ranks(float(np.mean(losses)), self.dist)
                 now = time.perf_counter()
+                sps = (self.step - n0) * cfg.batch_size * self.dist.world_size / max(now - t0, 1e-9)
                 self.train_seconds, clock = self.train_seconds + now - clock, now
+                mean_loss = distributed.mean_across_ranks(float(np.mean(losses)), self.dist)
                 if main:
                     logger.log(self.step, {
                         "train/loss": mean_loss, "train/grad_norm": grad_norm,

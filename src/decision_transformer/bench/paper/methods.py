@@ -151,16 +151,16 @@ def _same_spec(saved: dict[str, Any], new: dict[str, Any]) -> bool:
     return saved == {**new, "model": {k: v for k, v in model.items() if k not in added}}
 
 
-def _train_time(path: Path, recorded: float | None, sitting: float) -> float:
+def _train_time(path: Path, recorded: Callable[[], float | None], sitting: float) -> float:
     """The run's training wall seconds, fixed in path/timing.json once the run is complete (a later call, another
-    experiment's cell loading the finished run, adds nothing). `recorded` is what the run itself kept over its
-    sittings up to its last checkpoint (trainer state, d3rlpy progress.json); a run from before that record existed
-    falls back to this sitting's time, which undercounts a resumed run."""
+    experiment's cell loading the finished run, adds nothing and reads nothing else). `recorded()` reads what the
+    run itself kept over its sittings up to its last checkpoint (trainer state, d3rlpy progress.json); a run from
+    before that record existed falls back to this sitting's time, which undercounts a resumed run."""
     f = path / "timing.json"
     saved = json.loads(f.read_text()) if f.exists() else {}
     if saved.get("finished"):
         return saved["train_seconds"]
-    total = round(recorded if recorded else sitting, 2)
+    total = round(recorded() or sitting, 2)
     write_json(f, {"train_seconds": total, "finished": True})
     return total
 
@@ -197,7 +197,7 @@ def _train_policy(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, d
         act = train_baseline(method, baseline_settings(cfg, dataset, method),
                              data.delayed_rewards() if delayed else data, dataset, path / "d3rlpy", seed,
                              b.baseline_steps, min(b.save_every, eval_every or b.save_every), on_chunk, cfg.device)
-        return act, _train_time(path, recorded_train_seconds(path / "d3rlpy"), time.perf_counter() - t0), curve
+        return act, _train_time(path, lambda: recorded_train_seconds(path / "d3rlpy"), time.perf_counter() - t0), curve
     settings = {k: v for k, v in spec["model"].items() if k not in ("kind", "condition_on_return")}
     kind = spec["model"]["kind"]
     eval_every = getattr(b, "eval_every", 0)
@@ -211,7 +211,7 @@ def _train_policy(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, d
                        **optimizer)
     run = train_cell(tcfg, model_config(kind, **settings), data, path / "run", seed)
     curve = [[r["step"], r["eval/return_mean"]] for r in read_metrics(path / "run") if "eval/return_mean" in r]
-    recorded = load_trainer_state(run.path).get("train_seconds")
+    recorded = lambda: load_trainer_state(run.path).get("train_seconds")  # noqa: E731  (optimizer state: read once)
     return RolloutPolicy.from_run(run), _train_time(path, recorded, time.perf_counter() - t0), curve
 
 
