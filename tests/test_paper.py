@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from decision_transformer import runlock
 from decision_transformer.bench.paper import cells as C
@@ -263,19 +264,24 @@ def test_baselines_skipped_cleanly_without_d3rlpy(tmp_path, monkeypatch, capsys)
 
 def test_d3rlpy_baselines_train_resume_and_act(tmp_path):
     pytest.importorskip("d3rlpy")
-    from decision_transformer.bench.paper.baselines import (IQLSettings, TD3BCSettings, recorded_train_seconds,
-                                                             train_baseline)
+    from decision_transformer.bench.paper.baselines import (BEARSettings, CQLSettings, IQLSettings, TD3BCSettings,
+                                                             recorded_train_seconds, train_baseline)
     from decision_transformer.bench.paper.methods import load_data
 
     data = load_data(MR, QUICK.data_steps)
     obs = data.observations[:7]
-    for method, settings in (("iql", IQLSettings()), ("td3bc", TD3BCSettings())):
+    # every continuous baseline of the bench, BEAR included (the "if it runs": it does)
+    for method, settings in (("iql", IQLSettings()), ("td3bc", TD3BCSettings()), ("cql", CQLSettings()),
+                             ("bear", BEARSettings())):
         d = tmp_path / method
         act = train_baseline(method, settings, data, MR, d, seed=0, steps=20, save_every=10)
+        torch.manual_seed(0)  # BEAR acts by sampling candidate actions and keeping the best by Q
         a = act(obs)
         assert a.shape == (7, 3) and np.all(np.abs(a) <= 1.0 + 1e-6)
         assert json.loads((d / "progress.json").read_text())["step"] == 20
-        np.testing.assert_allclose(train_baseline(method, settings, data, MR, d, 0, 20, 10)(obs), a, rtol=1e-6)
+        reloaded = train_baseline(method, settings, data, MR, d, 0, 20, 10)  # finished: loads, trains nothing
+        torch.manual_seed(0)
+        np.testing.assert_allclose(reloaded(obs), a, rtol=1e-6)
         seconds = recorded_train_seconds(d)
         train_baseline(method, settings, data, MR, d, 0, 30, 10)  # continues from step 20
         assert json.loads((d / "progress.json").read_text())["step"] == 30
