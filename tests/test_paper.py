@@ -87,6 +87,10 @@ def test_every_experiment_end_to_end_and_report_layout(tmp_path, dt):
     assert "[paper 82.7]" in md and "[paper 78.5]" in md and "± " in md
     assert f"[target_1000_seed_0](videos/{MR}/target_1000_seed_0.mp4)" in md
     assert f"Not run yet (2 of the experiment's default (dataset, method) pairs" in md  # context: walker2d's
+    # the settings every number was trained with, read back from the cells' specs
+    settings = md.split("## Protocol and settings (from the cells' specs)", 1)[1]
+    assert "- `dt-k1`: kind dt, context_len 1," in settings and "precision " in settings
+    assert f" steps {QUICK.cpu.steps}," in settings and ("- `td3bc`: actor_lr 0.0003," in settings) == HAS_D3RLPY
     archived = sorted(p.relative_to(out / "cells").as_posix() for p in (out / "cells").rglob("result.json"))
     assert len(archived) == report["cells"] and f"cpu/table2/{MR}/dt/seed0/result.json" in archived
 

@@ -172,6 +172,35 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _kv(d: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {json.dumps(v) if isinstance(v, (list, dict)) else v}" for k, v in d.items())
+
+
+def settings_section(results: list[dict[str, Any]]) -> str:
+    """The budget and each method's model / d3rlpy settings, as the finished cells recorded them (their specs), so
+    the report states what its numbers were trained with; a method whose cells differ lists each variant."""
+    if not results:
+        return ""
+    budgets = sorted({json.dumps({**r["spec"]["budget"], "precision": r["spec"].get("precision", "fp32")},
+                                 sort_keys=True) for r in results})
+    settings: dict[str, list[str]] = {}
+    for r in sorted(results, key=lambda r: METHODS.index(r["method"]) if r["method"] in METHODS else len(METHODS)):
+        text = _kv(r["spec"]["model"])
+        if text not in settings.setdefault(r["method"], []):
+            settings[r["method"]].append(text)
+    lines = ["## Protocol and settings (from the cells' specs)\n",
+             "Budget (`steps`, `batch_size`, `lr`, `warmup_steps` for the transformers and MLP-BC; `baseline_steps` "
+             "for the d3rlpy baselines; `eval_episodes` per target, the last evaluation, not the best; `precision` of "
+             "the transformers' training): "
+             + "; ".join(_kv(json.loads(b)) for b in budgets) + ".\n",
+             "The TD baselines are d3rlpy 2.8.0 (the `[baselines]` extra) with d3rlpy's published D4RL settings "
+             "(its `reproductions/offline/*.py` scripts, cited per field in `bench/paper/baselines.py`), at the "
+             "budget's `baseline_steps` instead of the scripts' 500k; CQL's `conservative_weight_medium` applies to "
+             "`*-medium` data, `conservative_weight` to the rest.\n"]
+    lines += [f"- `{m}`: " + " | ".join(v) for m, v in settings.items()]
+    return "\n".join(lines) + "\n"
+
+
 def not_run(exp: str, per_dataset: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
     """The experiment's default (dataset, method) cells with no finished seed."""
     return [(d, m) for d, m in experiment_cells(PaperBenchConfig(exp=exp)) if m not in per_dataset.get(d, {})]
@@ -357,6 +386,6 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
     curves = plot_curves(out / "paper_curves.png", experiments)
     write_json(out / "paper.json", report)
     text = (markdown(report) + ("\nLearning curves: ![](paper_curves.png)\n" if curves else "") + videos_section(out)
-            + other_budgets_section(out, report["budget"]))
+            + other_budgets_section(out, report["budget"]) + "\n" + settings_section(results))
     write_text(out / "paper.md", text)
     return report
