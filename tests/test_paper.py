@@ -199,6 +199,8 @@ def test_atari_experiments_end_to_end_and_atari_json(tmp_path, dt):
         c = json.loads(next((root / "cpu" / "atari-table1" / "breakout-mixed" / "cql").glob("seed*/result.json")).read_text())
         assert c["spec"]["model"]["n_quantiles"] == 200 and c["spec"]["budget"]["baseline_steps"] == 4
         assert "[paper 211.1]" in md
+        assert "- `cql`: learning_rate 5e-05, adam_eps 0.0003125, batch_size 32, alpha 4.0, n_quantiles 200," in md
+    assert "DiscreteCQL with its published Atari settings" in md and "- `dt-k1`: kind dt, context_len 1," in md
     assert not (out / "paper.json").exists() or "atari-table1" not in json.loads((out / "paper.json").read_text())["experiments"]
 
 

@@ -176,28 +176,40 @@ def _kv(d: dict[str, Any]) -> str:
     return ", ".join(f"{k} {json.dumps(v) if isinstance(v, (list, dict)) else v}" for k, v in d.items())
 
 
-def settings_section(results: list[dict[str, Any]]) -> str:
+GYM_SETTINGS_NOTE = (
+    "Budget: `steps`, `batch_size`, `lr`, `warmup_steps` for the transformers and MLP-BC, `baseline_steps` for the "
+    "d3rlpy baselines, `eval_episodes` per target (the last evaluation, not the best). The TD baselines are d3rlpy 2.8.0 (the `[baselines]` extra) with d3rlpy's published "
+    "D4RL settings (its `reproductions/offline/*.py` scripts, cited per field in `bench/paper/baselines.py`), at "
+    "`baseline_steps` instead of the scripts' 500k; CQL's `conservative_weight_medium` applies to `*-medium` data, "
+    "`conservative_weight` to the rest.")
+ATARI_SETTINGS_NOTE = (
+    "Budget: the transformers' `steps`, `batch_size`, optimiser and `context_len` (`pong_context_len` for Pong), "
+    "`baseline_steps` for CQL, `eval_episodes` per cell capped at `max_episode_steps`. CQL is d3rlpy 2.8.0's "
+    "DiscreteCQL with its published Atari settings (`reproductions/offline/discrete_cql.py`, cited in "
+    "`bench/paper/baselines.py`), at `baseline_steps`.")
+
+
+def settings_section(results: list[dict[str, Any]], note: str) -> str:
     """The budget and each method's model / d3rlpy settings, as the finished cells recorded them (their specs), so
-    the report states what its numbers were trained with; a method whose cells differ lists each variant."""
+    the report states what its numbers were trained with; a method whose cells differ lists each variant with the
+    datasets it was used on."""
     if not results:
         return ""
-    budgets = sorted({json.dumps({**r["spec"]["budget"], "precision": r["spec"].get("precision", "fp32")},
-                                 sort_keys=True) for r in results})
-    settings: dict[str, list[str]] = {}
+    budgets = sorted({json.dumps(r["spec"]["budget"], sort_keys=True) for r in results})
+    precisions = sorted({r["spec"]["precision"] for r in results if "precision" in r["spec"]})  # d3rlpy's: fp32
+    variants: dict[str, dict[str, list[str]]] = {}  # method -> settings text -> datasets
     for r in sorted(results, key=lambda r: METHODS.index(r["method"]) if r["method"] in METHODS else len(METHODS)):
-        text = _kv(r["spec"]["model"])
-        if text not in settings.setdefault(r["method"], []):
-            settings[r["method"]].append(text)
-    lines = ["## Protocol and settings (from the cells' specs)\n",
-             "Budget (`steps`, `batch_size`, `lr`, `warmup_steps` for the transformers and MLP-BC; `baseline_steps` "
-             "for the d3rlpy baselines; `eval_episodes` per target, the last evaluation, not the best; `precision` of "
-             "the transformers' training): "
-             + "; ".join(_kv(json.loads(b)) for b in budgets) + ".\n",
-             "The TD baselines are d3rlpy 2.8.0 (the `[baselines]` extra) with d3rlpy's published D4RL settings "
-             "(its `reproductions/offline/*.py` scripts, cited per field in `bench/paper/baselines.py`), at the "
-             "budget's `baseline_steps` instead of the scripts' 500k; CQL's `conservative_weight_medium` applies to "
-             "`*-medium` data, `conservative_weight` to the rest.\n"]
-    lines += [f"- `{m}`: " + " | ".join(v) for m, v in settings.items()]
+        on = variants.setdefault(r["method"], {}).setdefault(_kv(r["spec"]["model"]), [])
+        if r["dataset"] not in on:
+            on.append(r["dataset"])
+    lines = ["## Protocol and settings (from the cells' specs)\n", note + "\n",
+             "Budget: " + " | ".join(_kv(json.loads(b)) for b in budgets) + f"; the transformers' training "
+             f"precision {' | '.join(precisions) or '—'} (the d3rlpy baselines train in fp32).\n"]
+    for method, texts in variants.items():
+        if len(texts) == 1:
+            lines.append(f"- `{method}`: {next(iter(texts))}")
+        else:
+            lines += [f"- `{method}` on {', '.join(ds)}: {text}" for text, ds in texts.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -377,7 +389,7 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
         atari_report = {**head, "experiments": _atari_layout(atari_experiments)}
         plot_fig4s(out, atari_experiments.get("atari-fig4", {}), "atari_fig4")
         write_json(out / "atari.json", atari_report)
-        write_text(out / "atari.md", atari_markdown(atari_report))
+        write_text(out / "atari.md", atari_markdown(atari_report) + "\n" + settings_section(atari, ATARI_SETTINGS_NOTE))
     experiments = aggregate(results)
     report = {"protocol": protocol, "commit": git_commit(), "machine": machine(), "date": datetime.date.today().isoformat(),
               "command": command, "cells": len(results), "compute": compute_cost(results),
@@ -386,6 +398,6 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
     curves = plot_curves(out / "paper_curves.png", experiments)
     write_json(out / "paper.json", report)
     text = (markdown(report) + ("\nLearning curves: ![](paper_curves.png)\n" if curves else "") + videos_section(out)
-            + other_budgets_section(out, report["budget"]) + "\n" + settings_section(results))
+            + other_budgets_section(out, report["budget"]) + "\n" + settings_section(results, GYM_SETTINGS_NOTE))
     write_text(out / "paper.md", text)
     return report
