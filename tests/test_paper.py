@@ -231,6 +231,9 @@ def test_jobs_run_cells_through_dt_sweep(tmp_path):
     parser = argparse.ArgumentParser()
     add_dataclass_args(parser, type(cfg))
     assert from_args(type(cfg), parser.parse_args(config_argv(cfg))) == cfg  # a job reproduces every setting
+    stale = tmp_path / "cpu" / "sweep" / "table2" / f"{MR}.mlp-bc.seed0" / "job.json"  # an older argv of the cell
+    stale.parent.mkdir(parents=True)
+    stale.write_text(json.dumps({"name": f"{MR}.mlp-bc.seed0", "argv": ["bench", "paper", "--an-old-flag"]}))
     assert C.run_paper(cfg)["ran"] == [f"table2/{MR}/mlp-bc/seed0"]
     assert json.loads(C.list_cells(cfg)[0].path(cfg).read_text())["method"] == "mlp-bc"
     assert (tmp_path / "cpu" / "sweep" / "table2" / f"{MR}.mlp-bc.seed0" / "done.json").exists()
