@@ -178,8 +178,9 @@ def _kv(d: dict[str, Any]) -> str:
 
 GYM_SETTINGS_NOTE = (
     "Budget: `steps`, `batch_size`, `lr`, `warmup_steps` for the transformers and MLP-BC, `baseline_steps` for the "
-    "d3rlpy baselines, `eval_episodes` per target (the last evaluation, not the best). The TD baselines are d3rlpy 2.8.0 (the `[baselines]` extra) with d3rlpy's published "
-    "D4RL settings (its `reproductions/offline/*.py` scripts, cited per field in `bench/paper/baselines.py`), at "
+    "d3rlpy baselines, `eval_episodes` per target (the last evaluation, not the best). The TD baselines are d3rlpy "
+    "2.8.0 (the `[baselines]` extra) with d3rlpy's published D4RL settings (its `reproductions/offline/*.py` "
+    "scripts, cited per field in `bench/paper/baselines.py`), at "
     "`baseline_steps` instead of the scripts' 500k; CQL's `conservative_weight_medium` applies to `*-medium` data, "
     "`conservative_weight` to the rest.")
 ATARI_SETTINGS_NOTE = (
@@ -389,7 +390,8 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
         atari_report = {**head, "experiments": _atari_layout(atari_experiments)}
         plot_fig4s(out, atari_experiments.get("atari-fig4", {}), "atari_fig4")
         write_json(out / "atari.json", atari_report)
-        write_text(out / "atari.md", atari_markdown(atari_report) + "\n" + settings_section(atari, ATARI_SETTINGS_NOTE))
+        write_text(out / "atari.md",
+                   atari_markdown(atari_report) + "\n" + settings_section(atari, ATARI_SETTINGS_NOTE))
     experiments = aggregate(results)
     report = {"protocol": protocol, "commit": git_commit(), "machine": machine(), "date": datetime.date.today().isoformat(),
               "command": command, "cells": len(results), "compute": compute_cost(results),
