@@ -30,12 +30,17 @@ paper --exp table7 --datasets $MR $MR-delayed --methods cql --seeds 1
 H=halfcheetah-medium-replay
 paper --exp table2 --datasets $H --methods dt bc mlp-bc
 paper --exp fig4 --datasets $H
-# the TD baselines on hopper-medium-replay: TD3+BC and IQL about 45 min a cell, CQL about 3 h (9 steps/s; its
-# Table 7 direction is already shown at 20k steps by scripts/table7_cql_short.sh), so they come after the
-# DT-family cells of the other medium-replay sets
-paper --exp table2 --datasets $MR --methods td3bc iql cql
-paper --exp table7 --datasets $MR-delayed $MR --methods cql
+# the TD baselines on hopper-medium-replay: TD3+BC and IQL about 45 min a cell (CQL, about 3.5 h a cell at
+# 9 steps/s, comes later: its seed 0 is in, and its Table 7 direction is shown at 20k steps by
+# scripts/table7_cql_short.sh), so they come after the DT-family cells of the other medium-replay sets
+paper --exp table2 --datasets $MR --methods td3bc iql
+# Table 3's medium dataset (its DT and BC runs are also Table 2's and Table 7's dense hopper-medium cells)
 paper --exp table3 --datasets hopper-medium
+# the cheap TD baselines on the other two medium-replay sets
+paper --exp table2 --datasets $W $H --methods td3bc iql
+# CQL's seeds 1-2 on hopper-medium-replay, dense (Table 2) and delayed (Table 7)
+paper --exp table2 --datasets $MR --methods cql
+paper --exp table7 --datasets $MR-delayed $MR --methods cql
 paper --exp table7 --datasets hopper-medium-replay-delayed hopper-medium-delayed hopper-medium-expert-delayed \
     hopper-medium hopper-medium-expert
 paper --exp table2 --datasets hopper-medium hopper-medium-expert
