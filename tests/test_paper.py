@@ -200,6 +200,8 @@ def test_atari_experiments_end_to_end_and_atari_json(tmp_path, dt):
         assert c["spec"]["model"]["n_quantiles"] == 200 and c["spec"]["budget"]["baseline_steps"] == 4
         assert "[paper 211.1]" in md
         assert "- `cql`: learning_rate 5e-05, adam_eps 0.0003125, batch_size 32, alpha 4.0, n_quantiles 200," in md
+        # only CQL's budget records baseline_steps: shared settings once, the difference labelled with its methods
+        assert ", weight_decay 0.1; baseline_steps 4 (cql); the transformers'" in md
     assert "DiscreteCQL with its published Atari settings" in md and "- `dt-k1`: kind dt, context_len 1," in md
     assert not (out / "paper.json").exists() or "atari-table1" not in json.loads((out / "paper.json").read_text())["experiments"]
 
@@ -238,6 +240,17 @@ def test_jobs_run_cells_through_dt_sweep(tmp_path):
     assert json.loads(C.list_cells(cfg)[0].path(cfg).read_text())["method"] == "mlp-bc"
     assert (tmp_path / "cpu" / "sweep" / "table2" / f"{MR}.mlp-bc.seed0" / "done.json").exists()
     assert C.run_paper(cfg)["finished"] == [f"table2/{MR}/mlp-bc/seed0"]
+
+
+def test_settings_state_shared_budget_once_and_label_what_differs():
+    from decision_transformer.bench.paper.report import _budget_text
+
+    cell = lambda method, **budget: {"method": method, "spec": {"budget": {"steps": 10, "lr": 0.1, **budget}}}
+    assert _budget_text([cell("dt"), cell("bc")]) == "lr 0.1, steps 10"
+    text = _budget_text([cell("dt"), cell("cql", baseline_steps=5), cell("bc"), cell("iql", baseline_steps=5)])
+    assert text == "lr 0.1, steps 10; baseline_steps 5 (cql, iql)"
+    text = _budget_text([cell("dt", lr=0.2), cell("cql", baseline_steps=5)])
+    assert text == "steps 10; baseline_steps 5, lr 0.1 (cql); lr 0.2 (dt)"
 
 
 def test_fig4_pearson_and_targets_on_known_numbers():

@@ -167,11 +167,15 @@ def test_cli_reports_bad_dataset_clearly(tmp_path, dt):
 def test_torch_threads_apply_while_training_and_are_restored(npz, tmp_path):
     import torch
 
-    before = torch.get_num_threads()
-    tiny_train(npz, tmp_path / "a", steps=4, torch_threads=1, hook=lambda step, m: {"threads": torch.get_num_threads()},
-               hook_every=2)
-    assert [r["threads"] for r in read_metrics(tmp_path / "a") if "threads" in r] == [1, 1]
-    assert torch.get_num_threads() == before
+    outside = torch.get_num_threads()
+    torch.set_num_threads(2)  # not the run's count, whatever the test process started with (conftest sets 1)
+    try:
+        tiny_train(npz, tmp_path / "a", steps=4, torch_threads=1,
+                   hook=lambda step, m: {"threads": torch.get_num_threads()}, hook_every=2)
+        assert [r["threads"] for r in read_metrics(tmp_path / "a") if "threads" in r] == [1, 1]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(outside)
     with pytest.raises(ValueError, match="torch_threads"):
         TrainConfig(torch_threads=-1)
 

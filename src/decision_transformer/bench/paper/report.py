@@ -196,7 +196,6 @@ def settings_section(results: list[dict[str, Any]], note: str) -> str:
     datasets it was used on."""
     if not results:
         return ""
-    budgets = sorted({json.dumps(r["spec"]["budget"], sort_keys=True) for r in results})
     precisions = sorted({r["spec"]["precision"] for r in results if "precision" in r["spec"]})  # d3rlpy's: fp32
     variants: dict[str, dict[str, list[str]]] = {}  # method -> settings text -> datasets
     for r in sorted(results, key=lambda r: METHODS.index(r["method"]) if r["method"] in METHODS else len(METHODS)):
@@ -204,7 +203,7 @@ def settings_section(results: list[dict[str, Any]], note: str) -> str:
         if r["dataset"] not in on:
             on.append(r["dataset"])
     lines = ["## Protocol and settings (from the cells' specs)\n", note + "\n",
-             "Budget: " + " | ".join(_kv(json.loads(b)) for b in budgets) + f"; the transformers' training "
+             "Budget: " + _budget_text(results) + f"; the transformers' training "
              f"precision {' | '.join(precisions) or '—'} (the d3rlpy baselines train in fp32).\n"]
     for method, texts in variants.items():
         if len(texts) == 1:
@@ -212,6 +211,20 @@ def settings_section(results: list[dict[str, Any]], note: str) -> str:
         else:
             lines += [f"- `{method}` on {', '.join(ds)}: {text}" for text, ds in texts.items()]
     return "\n".join(lines) + "\n"
+
+
+def _budget_text(results: list[dict[str, Any]]) -> str:
+    """The cells' budget settings: those every cell shares once, then what each other variant adds, with its methods."""
+    by_budget: dict[str, list[str]] = {}  # budget JSON -> methods
+    for r in results:
+        on = by_budget.setdefault(json.dumps(r["spec"]["budget"], sort_keys=True), [])
+        if r["method"] not in on:
+            on.append(r["method"])
+    budgets = [json.loads(b) for b in sorted(by_budget)]
+    common = {k: v for k, v in budgets[0].items() if all(k in b and b[k] == v for b in budgets)}
+    extra = [(_kv({k: v for k, v in b.items() if k not in common}), ", ".join(sorted(by_budget[key])))
+             for b, key in zip(budgets, sorted(by_budget))]
+    return "; ".join([_kv(common)] + [f"{kv} ({methods})" for kv, methods in extra if kv])
 
 
 def not_run(exp: str, per_dataset: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
