@@ -243,7 +243,7 @@ def test_jobs_run_cells_through_dt_sweep(tmp_path):
 
 
 def test_settings_state_shared_budget_once_and_label_what_differs():
-    from decision_transformer.bench.paper.report import _budget_text
+    from decision_transformer.bench.paper.markdown import _budget_text
 
     cell = lambda method, **budget: {"method": method, "spec": {"budget": {"steps": 10, "lr": 0.1, **budget}}}
     assert _budget_text([cell("dt"), cell("bc")]) == "lr 0.1, steps 10"
