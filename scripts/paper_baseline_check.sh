@@ -11,6 +11,11 @@
 #       both budgets are trained in full. About 45 min (100k) and 2.2 h (300k) on one core of the 2-core box.
 #       Then, for N in 100k 300k:
 #       dt bench report --root runs/paper-check-iql-$N --out docs/results/extra/baseline_check_iql_$N
+#   bash scripts/paper_baseline_check.sh td3bc    TD3+BC (the strongest baseline on walker2d-medium-replay once its
+#       cells came in, 2026-12-02): one 300k-step run per dataset (hopper- and walker2d-medium-replay) with a
+#       10-episode evaluation every 25k steps. Its learning rates are constant, so the 100k point is the score of a
+#       100k-step run (the cpu budget) and the 300k point that of a run 3x longer. ~40 min a run on a free core.
+#       Then: dt bench report --root runs/paper-check-td3bc --out docs/results/extra/baseline_check_td3bc
 cd "$(dirname "$0")/.."
 paper() {
   env OMP_NUM_THREADS=1 .venv/bin/dt bench paper --exp table2 --first-seed 1000 --seeds 1 --selection-run \
@@ -30,5 +35,11 @@ case "${1:-}" in
     iql 100000 > runs/paper-check-iql-100k.log 2>&1 &
     iql 300000 > runs/paper-check-iql-300k.log 2>&1 &
     wait ;;
-  *) echo "usage: bash scripts/paper_baseline_check.sh mlp-bc|iql" >&2; exit 2 ;;
+  td3bc)
+    for d in hopper-medium-replay walker2d-medium-replay; do
+      paper --datasets $d --methods td3bc --cpu.baseline-steps 300000 --cpu.eval-every 25000 \
+        --root runs/paper-check-td3bc > runs/paper-check-td3bc-$d.log 2>&1 &
+    done
+    wait ;;
+  *) echo "usage: bash scripts/paper_baseline_check.sh mlp-bc|iql|td3bc" >&2; exit 2 ;;
 esac
