@@ -34,10 +34,14 @@ paper --exp fig4 --datasets $H
 # 9 steps/s, comes later: its seed 0 is in, and its Table 7 direction is shown at 20k steps by
 # scripts/table7_cql_short.sh), so they come after the DT-family cells of the other medium-replay sets
 paper --exp table2 --datasets $MR --methods td3bc iql
+# TD3+BC on the other two medium-replay sets (about 13 min a cell on a free core; the strongest method where it
+# has run, 2026-12-02), then the TD3+BC budget check (a 300k-step run per dataset, resumable)
+paper --exp table2 --datasets $W $H --methods td3bc
+bash scripts/paper_baseline_check.sh td3bc
 # Table 3's medium dataset (its DT and BC runs are also Table 2's and Table 7's dense hopper-medium cells)
 paper --exp table3 --datasets hopper-medium
-# the cheap TD baselines on the other two medium-replay sets
-paper --exp table2 --datasets $W $H --methods td3bc iql
+# IQL on the other two medium-replay sets (about 35-45 min a cell)
+paper --exp table2 --datasets $W $H --methods iql
 # CQL's seeds 1-2 on hopper-medium-replay, dense (Table 2) and delayed (Table 7)
 paper --exp table2 --datasets $MR --methods cql
 paper --exp table7 --datasets $MR-delayed $MR --methods cql
