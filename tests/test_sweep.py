@@ -142,3 +142,8 @@ def test_grid_spec_files_and_resume_rule(dt, tmp_path):
     assert load_jobs(tmp_path / "s" / "sweep.json") == [Job("x", cmd=py("pass"))]
     with pytest.raises(ValueError, match="another spec"):
         run_sweep([Job("x", cmd=py("print(1)"))], tmp_path / "s", progress=False)
+    # unless the caller's job directories are bookkeeping only: then the changed job starts afresh
+    result = run_sweep([Job("x", cmd=py("print(1)"))], tmp_path / "s", progress=False, replace_changed=True)
+    assert result.ok and [r.status for r in result.results] != ["skipped"]
+    assert load_jobs(tmp_path / "s" / "sweep.json") == [Job("x", cmd=py("print(1)"))]
+    assert (tmp_path / "s" / "x" / "stdout.log").read_text().splitlines()[-1] == "1"

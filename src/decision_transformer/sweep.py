@@ -12,7 +12,9 @@ run in the sweep's working directory, so relative paths in their arguments mean 
 Job directory ROOT/NAME/ (for `dt train` jobs made by `grid_jobs` it is also the run's --out):
 
     job.json      the job's spec, written when it first starts; a later sweep with another spec for the same
-                  name is an error (remove the directory or rename the job), so settings never mix silently
+                  name is an error (remove the directory or rename the job), so settings never mix silently;
+                  with `replace_changed` (callers whose job directories are bookkeeping only) the old directory
+                  is removed instead and the job starts afresh
     stdout.log    the job's output, appended across attempts (each attempt starts with a `# sweep:` line)
     stderr.log
     done.json     written atomically when the job exits 0: spec, command run, seconds, finish time
@@ -42,6 +44,7 @@ import contextlib
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -177,15 +180,19 @@ def _check_arguments(jobs: Sequence[Job], jobs_parallel: int, threads_per_job: i
         raise ValueError(f"duplicate job names: {dupes}")
 
 
-def _earlier_results(jobs: Sequence[Job], root: Path) -> list[JobResult]:
+def _earlier_results(jobs: Sequence[Job], root: Path, replace_changed: bool = False) -> list[JobResult]:
     """Every job's result before this sweep: skipped if an earlier sweep finished it, else pending. Every job's
-    spec is checked against its job.json before anything starts."""
+    spec is checked against its job.json before anything starts (another spec: an error, or with
+    `replace_changed` the old job directory is removed)."""
     results = [JobResult(job) for job in jobs]
     for r in results:
         spec_path = root / r.job.name / "job.json"
         if spec_path.is_file() and json.loads(spec_path.read_text()) != r.job.to_dict():
-            raise ValueError(f"{spec_path}: job {r.job.name!r} ran with another spec; remove {spec_path.parent} "
-                             "or rename the job")
+            if not replace_changed:
+                raise ValueError(f"{spec_path}: job {r.job.name!r} ran with another spec; remove "
+                                 f"{spec_path.parent} or rename the job")
+            shutil.rmtree(spec_path.parent)
+            print(f"{spec_path.parent}: replaced a job written with another spec", flush=True)
         done_path = root / r.job.name / "done.json"
         if done_path.is_file():
             done = json.loads(done_path.read_text())
@@ -331,13 +338,15 @@ class _SweepRun:
 
 
 def run_sweep(jobs: Sequence[Job], root: str | os.PathLike, jobs_parallel: int = 1, threads_per_job: int = 1,
-              progress: bool = True, kill_timeout: float = 10.0, poll_s: float = 0.05) -> SweepResult:
+              progress: bool = True, kill_timeout: float = 10.0, poll_s: float = 0.05,
+              replace_changed: bool = False) -> SweepResult:
     """Run `jobs` (at most `jobs_parallel` at once) with job directories under `root`; skip those that finished
     in an earlier sweep. Returns every job's result (failed jobs do not stop the others; check `.ok`); raises
-    `SweepInterrupted` on Ctrl-C / SIGTERM after stopping the running jobs and writing sweep.json."""
+    `SweepInterrupted` on Ctrl-C / SIGTERM after stopping the running jobs and writing sweep.json.
+    `replace_changed`: a job whose job.json holds another spec starts afresh instead of being refused."""
     root = Path(root)
     _check_arguments(jobs, jobs_parallel, threads_per_job)
-    results = _earlier_results(jobs, root)
+    results = _earlier_results(jobs, root, replace_changed)
     sweep = _SweepRun.begin(root, results, jobs_parallel, threads_per_job)
     pending = [r for r in results if r.status == PENDING]
 

@@ -126,15 +126,12 @@ def settings_section(results: list[dict[str, Any]], note: str) -> str:
 
 def _budget_text(results: list[dict[str, Any]]) -> str:
     """The cells' budget settings: those every cell shares once, then what each other variant adds, with its methods."""
-    by_budget: dict[str, list[str]] = {}  # budget JSON -> methods
+    by_budget: dict[str, set[str]] = {}  # budget JSON -> methods
     for r in results:
-        on = by_budget.setdefault(json.dumps(r["spec"]["budget"], sort_keys=True), [])
-        if r["method"] not in on:
-            on.append(r["method"])
-    budgets = [json.loads(b) for b in sorted(by_budget)]
-    common = {k: v for k, v in budgets[0].items() if all(k in b and b[k] == v for b in budgets)}
-    extra = [(_kv({k: v for k, v in b.items() if k not in common}), ", ".join(sorted(by_budget[key])))
-             for b, key in zip(budgets, sorted(by_budget))]
+        by_budget.setdefault(json.dumps(r["spec"]["budget"], sort_keys=True), set()).add(r["method"])
+    variants = [(json.loads(b), ", ".join(sorted(methods))) for b, methods in sorted(by_budget.items())]
+    common = {k: v for k, v in variants[0][0].items() if all(k in b and b[k] == v for b, _ in variants)}
+    extra = [(_kv({k: v for k, v in b.items() if k not in common}), methods) for b, methods in variants]
     return "; ".join([_kv(common)] + [f"{kv} ({methods})" for kv, methods in extra if kv])
 
 

@@ -10,8 +10,6 @@ Job directories (logs, done.json) are ROOT/PROTOCOL/sweep/EXP/NAME.
 from __future__ import annotations
 
 import dataclasses
-import json
-import shutil
 import typing
 from pathlib import Path
 from typing import Any
@@ -45,16 +43,11 @@ def run_cells_as_jobs(cfg: PaperBenchConfig, cells: list) -> dict[str, list[str]
                                   progress=False)
         jobs.append(Job(name=f"{c.dataset}.{c.method}.seed{c.seed}", argv=("bench", "paper", *config_argv(one))))
     root = Path(cfg.root) / cfg.protocol / "sweep" / cfg.exp
-    for job in jobs:  # every cell here is unfinished
-        spec = root / job.name / "job.json"
-        if spec.is_file() and json.loads(spec.read_text()) != job.to_dict():
-            # A job directory is bookkeeping (argv, logs); the cell's own run directory guards its settings
-            # (methods.prepare_run_dir). So a job of the same unfinished cell written with an older argv (e.g. before
-            # a config field existed) is replaced, not an error.
-            shutil.rmtree(spec.parent)
-            print(f"{spec.parent}: replaced a job written with another argv (the cell's run keeps its own spec check)",
-                  flush=True)
-    result = run_sweep(jobs, root, jobs_parallel=cfg.jobs, threads_per_job=cfg.torch_threads, progress=cfg.progress)
+    # A job directory here is bookkeeping (argv, logs); the cell's own run directory guards its settings
+    # (methods.prepare_run_dir). So a job of an unfinished cell written with an older argv (e.g. before a config
+    # field existed) is replaced, not an error.
+    result = run_sweep(jobs, root, jobs_parallel=cfg.jobs, threads_per_job=cfg.torch_threads, progress=cfg.progress,
+                       replace_changed=True)
     names = [c.name for c in cells]
     status = [r.status for r in result.results]
     if not result.ok:
