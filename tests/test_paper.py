@@ -83,8 +83,10 @@ def test_every_experiment_end_to_end_and_report_layout(tmp_path, dt):
     lo, hi = f4["data_return_range"]
     assert f4["targets"][0] < lo and f4["targets"][-1] > hi
     assert (out / f"paper_fig4_{MR}.png").stat().st_size > 1000
+    assert all((out / f"paper_{exp}.png").stat().st_size > 1000 for exp in ("table2", "table3", "table7", "context"))
     md = (out / "paper.md").read_text()
     assert "[paper 82.7]" in md and "[paper 78.5]" in md and "± " in md
+    assert "![table2, suite-normalized](paper_table2.png)" in md
     assert f"[target_1000_seed_0](videos/{MR}/target_1000_seed_0.mp4)" in md
     assert f"Not run yet (2 of the experiment's default (dataset, method) pairs" in md  # context: walker2d's
     # the settings every number was trained with, read back from the cells' specs

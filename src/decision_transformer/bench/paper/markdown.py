@@ -79,6 +79,7 @@ def markdown(report: dict[str, Any]) -> str:
                          "\n\n" + score_table(exp, per, "scores", True))
             parts.append("\nD4RL-normalized (D4RL's Hopper / Walker2d / HalfCheetah references; none for Reacher):\n\n"
                          + score_table(exp, per, "scores_d4rl", True))
+            parts.append(f"\n![{exp}, suite-normalized](paper_{exp}.png)\n")
         parts.append(not_run_section(exp, per))
     return "\n".join(parts)
 

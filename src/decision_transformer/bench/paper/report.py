@@ -27,8 +27,9 @@ import numpy as np
 
 from ...atomic import write_json, write_text
 from ..common import git_commit, machine
+from ...scores import sample_std
 from ..plots import _plt, _save
-from .config import ATARI_EXPERIMENTS, EXPERIMENTS, FIG4_EXPERIMENTS, METHODS
+from .config import ATARI_EXPERIMENTS, EXPERIMENTS, FIG4_EXPERIMENTS, GYM_EXPERIMENTS, METHODS
 from .markdown import (ATARI_SETTINGS_NOTE, GYM_SETTINGS_NOTE, atari_markdown, markdown, other_budgets_section,
                        settings_section, videos_section)
 from .scoring import pearson_in_range
@@ -139,6 +140,35 @@ def plot_fig4s(out: Path, per_dataset: dict[str, dict[str, Any]], prefix: str) -
             plot_fig4(out / f"{prefix}_{dataset}.png", dataset, per["dt"])
 
 
+def plot_scores(path: Path, title: str, per_dataset: dict[str, dict[str, Any]]) -> Path:
+    """One gym table as grouped bars: a group per dataset, a bar per method at the mean over seeds of its
+    suite-normalized score (`scores`), the sample std as the error bar (none for one seed), each seed a dot."""
+    methods = [m for m in METHODS if any(m in per for per in per_dataset.values())]
+    datasets = list(per_dataset)
+    width = 0.8 / len(methods)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(1.2 + 0.28 * len(methods) * len(datasets) + 0.6 * len(datasets), 3.8))
+    for j, method in enumerate(methods):
+        labelled = False
+        for i, dataset in enumerate(datasets):
+            e = per_dataset[dataset].get(method)
+            values = [v for v in (e or {}).get("scores", []) if v is not None]
+            if not values:
+                continue
+            x = i + (j - (len(methods) - 1) / 2) * width
+            ax.bar(x, float(np.mean(values)), width, color=f"C{METHODS.index(method) % 10}",
+                   yerr=sample_std(values) if len(values) > 1 else None, capsize=2,
+                   label=None if labelled else method)
+            ax.scatter([x] * len(values), values, s=7, color="black", zorder=3)
+            labelled = True
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xticks(range(len(datasets)), datasets, fontsize=7)
+    ax.set_ylabel("suite-normalized score")
+    ax.set_title(f"{title}: mean ± sample std over seeds (dots: seeds)", fontsize=9)
+    ax.legend(fontsize=7, ncol=min(len(methods), 6), loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    return _save(fig, path)
+
+
 def plot_curves(path: Path, experiments: dict[str, Any]) -> Path | None:
     """Learning curves (mean return during training) of every entry that recorded one (the protocol check)."""
     series = [(f"{exp} {d}", m, e["curves"]) for exp, per in experiments.items() for d, methods in per.items()
@@ -187,6 +217,9 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
               "command": command, "cells": len(results), "compute": compute_cost(results),
               "budget": results[0]["spec"]["budget"] if results else None, "experiments": experiments}
     plot_fig4s(out, experiments.get("fig4", {}), "paper_fig4")
+    for exp in GYM_EXPERIMENTS:
+        if exp not in FIG4_EXPERIMENTS and experiments.get(exp):
+            plot_scores(out / f"paper_{exp}.png", exp, experiments[exp])
     curves = plot_curves(out / "paper_curves.png", experiments)
     write_json(out / "paper.json", report)
     text = (markdown(report) + ("\nLearning curves: ![](paper_curves.png)\n" if curves else "") + videos_section(out)
