@@ -182,6 +182,8 @@ def test_atari_experiments_end_to_end_and_atari_json(tmp_path, dt):
     assert f4_cell["train_seconds"] == t1_cell["train_seconds"]  # no second training, and loading is not training
     assert (out / "atari_fig4_breakout-mixed.png").stat().st_size > 0
     assert "atari_fig4_breakout-mixed.png" in (out / "atari.md").read_text()
+    assert (out / "atari_table1.png").stat().st_size > 1000
+    assert "![table1, gamer-normalized](atari_table1.png)" in (out / "atari.md").read_text()
     t1 = report["experiments"]["table1"]["breakout"]
     assert set(t1) == {"dt", "bc", *cql} and t1["dt"]["dataset"] == "breakout-mixed" and t1["dt"]["score_label"] == "gamer"
     for e in t1.values():

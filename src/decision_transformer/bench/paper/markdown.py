@@ -193,7 +193,8 @@ def atari_markdown(report: dict[str, Any]) -> str:
             parts.append(f"## {TITLES[exp]}\n\n" + fig4_section(per, "atari_fig4"))
         else:
             parts.append(f"## {TITLES[exp]}\n\n" + score_table(exp, per, "scores", True)
-                         + "\nRaw returns:\n\n" + score_table(exp, per, "returns", False))
+                         + "\nRaw returns:\n\n" + score_table(exp, per, "returns", False)
+                         + f"\n![{table}, gamer-normalized](atari_{table}.png)\n")
     return "\n".join(parts)
 
 

@@ -140,9 +140,9 @@ def plot_fig4s(out: Path, per_dataset: dict[str, dict[str, Any]], prefix: str) -
             plot_fig4(out / f"{prefix}_{dataset}.png", dataset, per["dt"])
 
 
-def plot_scores(path: Path, title: str, per_dataset: dict[str, dict[str, Any]]) -> Path:
-    """One gym table as grouped bars: a group per dataset, a bar per method at the mean over seeds of its
-    suite-normalized score (`scores`), the sample std as the error bar (none for one seed), each seed a dot."""
+def plot_scores(path: Path, title: str, per_dataset: dict[str, dict[str, Any]], ylabel: str) -> Path:
+    """One table as grouped bars: a group per dataset, a bar per method at the mean over seeds of its
+    normalized score (`scores`, labelled YLABEL), the sample std as the error bar (none for one seed), each seed a dot."""
     methods = [m for m in METHODS if any(m in per for per in per_dataset.values())]
     datasets = list(per_dataset)
     width = 0.8 / len(methods)
@@ -163,7 +163,7 @@ def plot_scores(path: Path, title: str, per_dataset: dict[str, dict[str, Any]]) 
             labelled = True
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xticks(range(len(datasets)), datasets, fontsize=7)
-    ax.set_ylabel("suite-normalized score")
+    ax.set_ylabel(ylabel)
     ax.set_title(f"{title}: mean ± sample std over seeds (dots: seeds)", fontsize=9)
     ax.legend(fontsize=7, ncol=min(len(methods), 6), loc="upper center", bbox_to_anchor=(0.5, -0.1))
     return _save(fig, path)
@@ -209,6 +209,10 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
         atari_experiments = aggregate(atari)
         atari_report = {**head, "experiments": _atari_layout(atari_experiments)}
         plot_fig4s(out, atari_experiments.get("atari-fig4", {}), "atari_fig4")
+        for exp in ATARI_EXPERIMENTS:
+            if exp not in FIG4_EXPERIMENTS and atari_experiments.get(exp):
+                table = exp.removeprefix("atari-")
+                plot_scores(out / f"atari_{table}.png", table, atari_experiments[exp], "gamer-normalized score")
         write_json(out / "atari.json", atari_report)
         write_text(out / "atari.md",
                    atari_markdown(atari_report) + "\n" + settings_section(atari, ATARI_SETTINGS_NOTE))
@@ -219,7 +223,7 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
     plot_fig4s(out, experiments.get("fig4", {}), "paper_fig4")
     for exp in GYM_EXPERIMENTS:
         if exp not in FIG4_EXPERIMENTS and experiments.get(exp):
-            plot_scores(out / f"paper_{exp}.png", exp, experiments[exp])
+            plot_scores(out / f"paper_{exp}.png", exp, experiments[exp], "suite-normalized score")
     curves = plot_curves(out / "paper_curves.png", experiments)
     write_json(out / "paper.json", report)
     text = (markdown(report) + ("\nLearning curves: ![](paper_curves.png)\n" if curves else "") + videos_section(out)
