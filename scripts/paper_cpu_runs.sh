@@ -38,7 +38,9 @@ paper --exp table2 --datasets $MR --methods td3bc iql
 # has run, 2026-12-02), then the TD3+BC budget check (a 300k-step run per dataset, resumable)
 paper --exp table2 --datasets $W $H --methods td3bc
 bash scripts/paper_baseline_check.sh td3bc
-# Table 3's medium dataset (its DT and BC runs are also Table 2's and Table 7's dense hopper-medium cells)
+# hopper-medium: Table 2's cheaper methods first (DT and BC, 30-55 min a cell, are also Table 3's and Table 7's
+# dense hopper-medium cells; MLP-BC about 5 min, TD3+BC about 15 min), then Table 3's %BC cells on it
+paper --exp table2 --datasets hopper-medium --methods dt bc mlp-bc td3bc
 paper --exp table3 --datasets hopper-medium
 # IQL on the other two medium-replay sets (about 35-45 min a cell)
 paper --exp table2 --datasets $W $H --methods iql
