@@ -42,6 +42,9 @@ bash scripts/paper_baseline_check.sh td3bc
 # dense hopper-medium cells; MLP-BC about 5 min, TD3+BC about 15 min), then Table 3's %BC cells on it
 paper --exp table2 --datasets hopper-medium --methods dt bc mlp-bc td3bc
 paper --exp table3 --datasets hopper-medium
+# BEAR (the issue's "too if it runs"; not one of the paper's Table 2 methods), one seed on hopper-medium-replay:
+# 13 steps/s on a contended core (2026-12-02), so about 1.5-2 h
+paper --exp table2 --datasets $MR --methods bear --seeds 1
 # IQL on the other two medium-replay sets (about 35-45 min a cell)
 paper --exp table2 --datasets $W $H --methods iql
 # CQL's seeds 1-2 on hopper-medium-replay, dense (Table 2) and delayed (Table 7)
