@@ -31,8 +31,18 @@ def _fmt(values: list[float | None]) -> str:
     return f"{mean_std_text(float(np.mean(v)), sample_std(v), len(v))} (n={len(v)})" if v else "—"
 
 
+def methods_in(per_dataset: dict[str, dict[str, Any]]) -> list[str]:
+    """The methods with a finished cell on any of the datasets, in METHODS order (a table's columns)."""
+    return [m for m in METHODS if any(m in per for per in per_dataset.values())]
+
+
+def table_plot(exp: str) -> str:
+    """The file name of an experiment's grouped-bar plot beside the report: paper_table2.png, atari_table1.png."""
+    return f"atari_{exp.removeprefix('atari-')}.png" if exp in ATARI_EXPERIMENTS else f"paper_{exp}.png"
+
+
 def score_table(exp: str, per_dataset: dict[str, dict[str, Any]], key: str, with_paper: bool) -> str:
-    methods = [m for m in METHODS if any(m in per for per in per_dataset.values())]
+    methods = methods_in(per_dataset)
     lines = ["| dataset | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
     for dataset, per in per_dataset.items():
         cells = []
@@ -79,7 +89,7 @@ def markdown(report: dict[str, Any]) -> str:
                          "\n\n" + score_table(exp, per, "scores", True))
             parts.append("\nD4RL-normalized (D4RL's Hopper / Walker2d / HalfCheetah references; none for Reacher):\n\n"
                          + score_table(exp, per, "scores_d4rl", True))
-            parts.append(f"\n![{exp}, suite-normalized](paper_{exp}.png)\n")
+            parts.append(f"\n![{exp}, suite-normalized]({table_plot(exp)})\n")
         parts.append(not_run_section(exp, per))
     return "\n".join(parts)
 
@@ -195,7 +205,7 @@ def atari_markdown(report: dict[str, Any]) -> str:
         else:
             parts.append(f"## {TITLES[exp]}\n\n" + score_table(exp, per, "scores", True)
                          + "\nRaw returns:\n\n" + score_table(exp, per, "returns", False)
-                         + f"\n![{table}, gamer-normalized](atari_{table}.png)\n")
+                         + f"\n![{table}, gamer-normalized]({table_plot(exp)})\n")
     return "\n".join(parts)
 
 

@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 
 from ...atomic import write_json, write_text
-from ..common import git_commit, machine
 from ...scores import sample_std
+from ..common import git_commit, machine
 from ..plots import _plt, _save
-from .config import ATARI_EXPERIMENTS, EXPERIMENTS, FIG4_EXPERIMENTS, GYM_EXPERIMENTS, METHODS
-from .markdown import (ATARI_SETTINGS_NOTE, GYM_SETTINGS_NOTE, atari_markdown, markdown, other_budgets_section,
-                       settings_section, videos_section)
+from .config import ATARI_EXPERIMENTS, EXPERIMENTS, FIG4_EXPERIMENTS, METHODS
+from .markdown import (ATARI_SETTINGS_NOTE, GYM_SETTINGS_NOTE, atari_markdown, markdown, methods_in,
+                       other_budgets_section, settings_section, table_plot, videos_section)
 from .scoring import pearson_in_range
 
 
@@ -143,7 +143,7 @@ def plot_fig4s(out: Path, per_dataset: dict[str, dict[str, Any]], prefix: str) -
 def plot_scores(path: Path, title: str, per_dataset: dict[str, dict[str, Any]], ylabel: str) -> Path:
     """One table as grouped bars: a group per dataset, a bar per method at the mean over seeds of its
     normalized score (`scores`, labelled YLABEL), the sample std as the error bar (none for one seed), each seed a dot."""
-    methods = [m for m in METHODS if any(m in per for per in per_dataset.values())]
+    methods = methods_in(per_dataset)
     datasets = list(per_dataset)
     width = 0.8 / len(methods)
     plt = _plt()
@@ -167,6 +167,13 @@ def plot_scores(path: Path, title: str, per_dataset: dict[str, dict[str, Any]], 
     ax.set_title(f"{title}: mean ± sample std over seeds (dots: seeds)", fontsize=9)
     ax.legend(fontsize=7, ncol=min(len(methods), 6), loc="upper center", bbox_to_anchor=(0.5, -0.1))
     return _save(fig, path)
+
+
+def plot_tables(out: Path, experiments: dict[str, Any], ylabel: str) -> None:
+    """plot_scores for every aggregated experiment that is a table (not Figure 4), named by `table_plot`."""
+    for exp, per_dataset in experiments.items():
+        if exp not in FIG4_EXPERIMENTS and per_dataset:
+            plot_scores(out / table_plot(exp), exp.removeprefix("atari-"), per_dataset, ylabel)
 
 
 def plot_curves(path: Path, experiments: dict[str, Any]) -> Path | None:
@@ -209,10 +216,7 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
         atari_experiments = aggregate(atari)
         atari_report = {**head, "experiments": _atari_layout(atari_experiments)}
         plot_fig4s(out, atari_experiments.get("atari-fig4", {}), "atari_fig4")
-        for exp in ATARI_EXPERIMENTS:
-            if exp not in FIG4_EXPERIMENTS and atari_experiments.get(exp):
-                table = exp.removeprefix("atari-")
-                plot_scores(out / f"atari_{table}.png", table, atari_experiments[exp], "gamer-normalized score")
+        plot_tables(out, atari_experiments, "gamer-normalized score")
         write_json(out / "atari.json", atari_report)
         write_text(out / "atari.md",
                    atari_markdown(atari_report) + "\n" + settings_section(atari, ATARI_SETTINGS_NOTE))
@@ -221,9 +225,7 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
               "command": command, "cells": len(results), "compute": compute_cost(results),
               "budget": results[0]["spec"]["budget"] if results else None, "experiments": experiments}
     plot_fig4s(out, experiments.get("fig4", {}), "paper_fig4")
-    for exp in GYM_EXPERIMENTS:
-        if exp not in FIG4_EXPERIMENTS and experiments.get(exp):
-            plot_scores(out / f"paper_{exp}.png", exp, experiments[exp], "suite-normalized score")
+    plot_tables(out, experiments, "suite-normalized score")
     curves = plot_curves(out / "paper_curves.png", experiments)
     write_json(out / "paper.json", report)
     text = (markdown(report) + ("\nLearning curves: ![](paper_curves.png)\n" if curves else "") + videos_section(out)
