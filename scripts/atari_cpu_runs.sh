@@ -5,8 +5,12 @@
 # made on first use (dt data make breakout-mixed / pong-mixed). Then: dt bench report --root runs/paper --out docs/results
 # (which also copies the finished cells into docs/results/cells: commit them, runs/ is local)
 cd "$(dirname "$0")/.."
-paper() { env OMP_NUM_THREADS=1 .venv/bin/dt bench paper --root runs/paper --precision bf16 --jobs "${JOBS:-2}" --no-progress "$@"; }
+paper() { env OMP_NUM_THREADS=1 .venv/bin/dt bench paper --root runs/paper --jobs "${JOBS:-2}" --no-progress "$@"; }
 set -e
+if [ "${1:-}" = cql ]; then  # only CQL's cells (Table 1), e.g. after a change to its settings
+  paper --exp atari-table1 --datasets breakout-mixed pong-mixed --methods cql
+  exit 0
+fi
 paper --exp atari-table1 --datasets breakout-mixed pong-mixed
 paper --exp atari-table5 --datasets breakout-mixed pong-mixed
 paper --exp atari-table4 --datasets breakout-mixed pong-mixed

@@ -16,6 +16,11 @@
 #       10-episode evaluation every 25k steps. Its learning rates are constant, so the 100k point is the score of a
 #       100k-step run (the cpu budget) and the 300k point that of a run 3x longer. ~40 min a run on a free core.
 #       Then: dt bench report --root runs/paper-check-td3bc --out docs/results/extra/baseline_check_td3bc
+#   bash scripts/paper_baseline_check.sh peer-dt  our DT and d3rlpy's (d3rlpy-dt) on hopper-medium-replay, 30k steps
+#       (3x the cpu budget) with a 10-episode evaluation at the data's best return every 2,500 steps: where each
+#       stands at 10k and whether the peer catches up later (the results issue's "learning curves for both at 10k and
+#       30k steps"). Warmup and lr are constant after 500 steps, so the 10k point is a 10k-step run's score. ~1.5 h.
+#       Then: dt bench report --root runs/paper-check-peer-dt --out docs/results/extra/peer_dt_curves
 cd "$(dirname "$0")/.."
 paper() {
   env OMP_NUM_THREADS=1 .venv/bin/dt bench paper --exp table2 --first-seed 1000 --seeds 1 --selection-run \
@@ -35,11 +40,17 @@ case "${1:-}" in
     iql 100000 > runs/paper-check-iql-100k.log 2>&1 &
     iql 300000 > runs/paper-check-iql-300k.log 2>&1 &
     wait ;;
+  peer-dt)
+    for m in dt d3rlpy-dt; do
+      paper --datasets hopper-medium-replay --methods $m --cpu.steps 30000 --cpu.eval-every 2500 \
+        --root runs/paper-check-peer-dt > runs/paper-check-peer-dt-$m.log 2>&1 &
+    done
+    wait ;;
   td3bc)
     for d in hopper-medium-replay walker2d-medium-replay; do
       paper --datasets $d --methods td3bc --cpu.baseline-steps 300000 --cpu.eval-every 25000 \
         --root runs/paper-check-td3bc > runs/paper-check-td3bc-$d.log 2>&1 &
     done
     wait ;;
-  *) echo "usage: bash scripts/paper_baseline_check.sh mlp-bc|iql|td3bc" >&2; exit 2 ;;
+  *) echo "usage: bash scripts/paper_baseline_check.sh mlp-bc|iql|td3bc|peer-dt" >&2; exit 2 ;;
 esac

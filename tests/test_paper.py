@@ -333,8 +333,9 @@ def test_committed_cells_still_match_the_code():
     assert files, archive
     for f in files:
         saved = json.loads(f.read_text())
-        cfg = dataclasses.replace(QUICK.__class__(), exp=saved["exp"], protocol=saved["protocol"],
-                                  precision=saved["spec"].get("precision", "fp32"))
+        # the protocol fixes every setting of a cell's spec, precision included: the README's command (no
+        # --precision) finds every published cell finished and reruns none
+        cfg = dataclasses.replace(QUICK.__class__(), exp=saved["exp"], protocol=saved["protocol"])
         wanted = json.loads(json.dumps(C.cell_spec(cfg, C.Cell(saved["exp"], saved["dataset"], saved["method"],
                                                                saved["seed"]))))
         drop = lambda spec: {k: v for k, v in spec.items() if k != "dataset_generation"}  # noqa: E731
@@ -359,3 +360,52 @@ def test_cql_frame_stacks_are_the_samplers(tmp_path):
         if t < 5:
             np.testing.assert_array_equal(tr.next_observation, view[t + 1])
     assert picker(ep, 5).terminal == 1.0 and not picker(ep, 5).next_observation.any()
+
+
+@pytest.mark.skipif(not HAS_D3RLPY, reason="needs the [baselines] extra")
+def test_peer_dt_runs_at_our_dts_budget_shape_seeds_and_targets(tmp_path):
+    """d3rlpy's DT (method d3rlpy-dt) trains through d3rlpy's own trainer at our DT's budget and shape, acts through
+    its stateful wrapper in our runner, and is evaluated on the same seeds, episodes and targets as `dt`; its
+    training loss goes to metrics.jsonl; CQL's run logs Q-values, the conservative loss and alpha."""
+    cfg = dataclasses.replace(QUICK, exp="table2", datasets=(MR,), methods=("dt", "d3rlpy-dt", "cql"), seeds=1,
+                              root=str(tmp_path))
+    assert C.run_paper(cfg)["ran"] == [f"table2/{MR}/{m}/seed0" for m in ("dt", "d3rlpy-dt", "cql")]
+    cell = lambda m: json.loads((tmp_path / "cpu" / "table2" / MR / m / "seed0" / "result.json").read_text())  # noqa: E731
+    ours, peer = cell("dt"), cell("d3rlpy-dt")
+    assert peer["targets"] == ours["targets"] and len(peer["per_target"]) == 2
+    for key in ("budget", "eval_episodes", "eval_seed", "targets", "max_episode_steps"):
+        assert peer["spec"][key] == ours["spec"][key], key
+    shape = {k: v for k, v in ours["spec"]["model"].items()}
+    assert peer["spec"]["model"]["dt"] == shape and "precision" not in peer["spec"]
+    assert all(len(p["returns"]) == cfg.cpu.eval_episodes for p in peer["per_target"])
+    train = tmp_path / "cpu" / "train" / MR
+    losses = [r for r in map(json.loads, (train / "d3rlpy-dt/seed0/d3rlpy/metrics.jsonl").read_text().splitlines())]
+    assert [r["step"] for r in losses] == [10, 20] and all(np.isfinite(r["train/loss"]) for r in losses)
+    assert json.loads((train / "d3rlpy-dt/seed0/d3rlpy/progress.json").read_text())["step"] == cfg.cpu.steps
+    rows = [json.loads(x) for x in (train / "cql/seed0/d3rlpy/metrics.jsonl").read_text().splitlines()]
+    keys = set().union(*rows)
+    assert {"train/critic_loss", "train/conservative_loss", "train/alpha", "q/data_mean", "q/mc_return_mean"} <= keys
+    assert all(r["train/alpha"] == 1.0 for r in rows if "train/alpha" in r)  # the published fixed weight
+
+
+def test_cql_evaluation_is_epsilon_greedy_and_seeded():
+    from decision_transformer.bench.paper.methods import epsilon_greedy
+
+    greedy = lambda obs: np.zeros(len(obs), np.int64)  # noqa: E731
+    obs = np.zeros((100_000, 1))
+    a = epsilon_greedy(greedy, 0.01, 4, seed=3)(obs)
+    b = epsilon_greedy(greedy, 0.01, 4, seed=3)(obs)
+    np.testing.assert_array_equal(a, b)
+    changed = np.mean(a != 0)  # a random action equals the greedy one a quarter of the time
+    assert 0.005 < changed < 0.0095
+
+
+@pytest.mark.skipif(not HAS_D3RLPY, reason="needs the [baselines] extra")
+def test_atari_cql_copies_its_target_many_times_per_run():
+    import d3rlpy
+
+    from decision_transformer.bench.paper.baselines import DiscreteCQLSettings, make_algo
+
+    s = DiscreteCQLSettings()
+    assert make_algo(d3rlpy, "cql", s, "breakout-mixed", steps=2000).config.target_update_interval == 100
+    assert make_algo(d3rlpy, "cql", s, "breakout-mixed", steps=12_500_000).config.target_update_interval == 2000

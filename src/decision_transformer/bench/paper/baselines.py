@@ -1,9 +1,14 @@
 """The paper's TD baselines from d3rlpy 2.8.0 (the `[baselines]` extra), wrapped, not rewritten.
 
 Settings are d3rlpy's published D4RL settings: its `reproductions/offline/*.py` scripts (github.com/takuseno/d3rlpy):
-* CQL  `reproductions/offline/cql.py` (commit 5209707): actor lr 1e-4, critic lr 3e-4, temperature lr 1e-4,
-  alpha lr 3e-4, initial alpha e, [256, 256] encoders, batch 256, 10 action samples, alpha threshold 10,
-  conservative weight 10 on `medium` data and 5 otherwise, 500k steps.
+* CQL  `reproductions/offline/cql.py` at v2.8.0 (commit 3e57c75, "Revert CQL reproduction script"): actor lr
+  1e-4, critic lr 3e-4, temperature lr 1e-4, a fixed conservative weight (alpha lr 0, so alpha stays at its initial
+  1.0: the CQL authors' own gym setting, Kumar et al. 2020, `min_q_weight` 5 without the Lagrangian), [256, 256,
+  256] encoders, batch 256, 10 action samples, conservative weight 10 on `medium` data and 5 otherwise, 500k steps.
+  Until 2026-12-06 this wrapper used the Lagrangian variant (alpha lr 3e-4, initial alpha e, threshold 10,
+  [256, 256]) that the script held for one day (commit 5209707, 2024-11-02) before that revert; CQL did not learn
+  with it here (docs/results/README.md, "CQL"); those cells are in docs/results/extra/cql_lagrangian/, rerun by
+  the same command with `--cql.alpha-lr 0.0003 --cql.initial-alpha 2.718281828459045 --cql.hidden 256 256`.
 * IQL  `reproductions/offline/iql.py` (commit d324094): actor and critic lr 3e-4, the actor's Adam with cosine
   annealing over the run (T_max = the run's steps; the script's 500k), batch 256, weight temperature 3, max
   weight 100, expectile 0.7, rewards scaled by ReturnBasedRewardScaler(multiplier=1000), 500k steps.
@@ -17,7 +22,9 @@ Settings are d3rlpy's published D4RL settings: its `reproductions/offline/*.py` 
   scaled by 1/255, rewards clipped to [-1, 1], d3rlpy's Nature-DQN convolutional encoder on 4 stacked frames.
   Frames are stacked as the env and the DT's sampler stack them (the episode's first frame repeated in front,
   data/frames.py), not zero-padded as d3rlpy's FrameStackTransitionPicker does. The script acts epsilon-greedy
-  (0.001) at evaluation; here every method is evaluated by the project's runner, CQL greedily.
+  (0.001) at evaluation, as CQL does here (`eval_epsilon`). The target-copy interval is capped so that a short run
+  copies the target at least `min_target_updates` times. The env presses no FIRE at reset for any method (as the
+  paper's Dopamine-based evaluation): each policy must choose FIRE itself (envs/atari.py).
 The number of steps is the protocol's (`ProtocolConfig.baseline_steps`, `AtariProtocol.baseline_steps`), the
 seed the cell's.
 
@@ -41,6 +48,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ...atomic import atomic_path, write_json
+from ...metrics import MetricsLogger, truncate_metrics
 from ...data.trajectories import TrajectoryDataset
 from ..common import BaselinesUnavailable, d3rlpy_device, d3rlpy_module  # noqa: F401  (re-exported for cells.py)
 
@@ -51,7 +59,7 @@ ActFn = Callable[[np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class CQLSettings:
-    """d3rlpy CQLConfig, as in d3rlpy's reproductions/offline/cql.py (module docstring)."""
+    """d3rlpy CQLConfig, as in d3rlpy's reproductions/offline/cql.py at v2.8.0 (module docstring)."""
 
     actor_lr: float = 1e-4
     """Actor learning rate."""
@@ -59,18 +67,18 @@ class CQLSettings:
     """Critic learning rate."""
     temp_lr: float = 1e-4
     """SAC temperature learning rate."""
-    alpha_lr: float = 3e-4
-    """Lagrangian alpha learning rate."""
-    initial_alpha: float = math.e
-    """Initial Lagrangian alpha."""
-    hidden: tuple[int, ...] = (256, 256)
+    alpha_lr: float = 0.0
+    """Lagrangian alpha learning rate (0: alpha fixed at initial_alpha, the published gym setting)."""
+    initial_alpha: float = 1.0
+    """Initial (with alpha_lr 0: the fixed) Lagrangian alpha."""
+    hidden: tuple[int, ...] = (256, 256, 256)
     """Hidden layers of actor and critic encoders."""
     batch_size: int = 256
     """Transitions per step."""
     n_action_samples: int = 10
     """Actions sampled for the conservative log-sum-exp."""
     alpha_threshold: float = 10.0
-    """Lagrangian threshold."""
+    """Lagrangian threshold (no effect on the gradients while alpha is fixed)."""
     conservative_weight_medium: float = 10.0
     """Conservative weight on `*-medium` data (the script's 'medium-v0' case)."""
     conservative_weight: float = 5.0
@@ -144,7 +152,14 @@ class DiscreteCQLSettings:
     n_quantiles: int = 200
     """Quantiles of the QR Q-function."""
     target_update_interval: int = 2000
-    """Steps between target-network copies."""
+    """Steps between target-network copies (at most: see min_target_updates)."""
+    min_target_updates: int = 20
+    """The target is copied at least this many times per run: the interval used is min(target_update_interval,
+    steps // min_target_updates). d3rlpy copies when step % interval == 0, so an interval as long as the run (the
+    cpu protocol's 2,000 steps) copied it once, at step 0, and never while the Q-function learned."""
+    eval_epsilon: float = 0.001
+    """Evaluation acts epsilon-greedily with this epsilon (d3rlpy's Atari script), from a generator seeded with
+    the evaluation's seed."""
     reward_clip: float = 1.0
     """Rewards clipped to [-reward_clip, reward_clip] (ClipRewardScaler)."""
     frame_stack: int = 4
@@ -161,7 +176,7 @@ def make_algo(d3rlpy, method: str, settings: Any, dataset_name: str, steps: int,
             batch_size=s.batch_size, alpha=s.alpha,
             q_func_factory=d3rlpy.models.QRQFunctionFactory(n_quantiles=s.n_quantiles),
             observation_scaler=d3rlpy.preprocessing.PixelObservationScaler(),
-            target_update_interval=s.target_update_interval,
+            target_update_interval=min(s.target_update_interval, max(1, steps // s.min_target_updates)),
             reward_scaler=d3rlpy.preprocessing.ClipRewardScaler(-s.reward_clip, s.reward_clip)
         ).create(device=d3rlpy_device(device))
     if method == "cql":
@@ -237,11 +252,17 @@ def mdp_dataset(d3rlpy, data: TrajectoryDataset, settings: Any = None):
 
 
 def train_baseline(method: str, settings: Any, data: TrajectoryDataset, dataset_name: str, run_dir: Path, seed: int,
-                   steps: int, save_every: int, on_chunk: Callable[[int, ActFn], None] | None = None,
-                   device: str = "cpu") -> ActFn:
-    """Train (or continue, or load) `method` on `data` in `run_dir`; returns its deterministic policy
-    (B, *O) -> (B, A) ((B,) discrete actions for DiscreteCQL). `on_chunk(step, policy)` runs after every chunk
-    (learning curves)."""
+                   steps: int, save_every: int, on_chunk: Callable[[int, Any], None] | None = None,
+                   device: str = "cpu", make: Callable[[Any], Any] | None = None) -> Any:
+    """Train (or continue, or load) `method` on `data` in `run_dir`; returns its policy: for the TD baselines a
+    deterministic (B, *O) -> (B, A) function ((B,) discrete actions for DiscreteCQL), for d3rlpy's DT a
+    `PeerDTPolicy`. `make(d3rlpy)` builds the algorithm (default: `make_algo` of `method`). `on_chunk(step,
+    policy)` runs after every chunk (learning curves). d3rlpy's training metrics (loss terms; CQL's conservative
+    loss and alpha), averaged over every `LOG_EVERY` steps, go to run_dir/metrics.jsonl and run_dir/tb, and after
+    each chunk a Q-learner's mean Q(s, a) on a fixed sample of the data beside the data's discounted return-to-go
+    there (`q_diagnostics`)."""
+    from .peer_dt import D3rlpyDTSettings, PeerDTPolicy
+
     d3rlpy = d3rlpy_module()
     run_dir.mkdir(parents=True, exist_ok=True)
     state_path, model_path = run_dir / "progress.json", run_dir / "model.d3"
@@ -249,31 +270,112 @@ def train_baseline(method: str, settings: Any, data: TrajectoryDataset, dataset_
     done, seconds = progress.get("step", 0), progress.get("train_seconds", 0.0)
     with _quiet():
         mdp = mdp_dataset(d3rlpy, data, settings)
-        if done:  # config (with the fitted scalers), networks and optimisers
+        if done:  # config (with the fitted scalers), networks and optimisers (and their lr schedules)
             algo = d3rlpy.load_learnable(str(model_path), device=d3rlpy_device(device))
         else:
             d3rlpy.seed(seed)
-            algo = make_algo(d3rlpy, method, settings, dataset_name, steps, device)
+            algo = (make or (lambda d: make_algo(d, method, settings, dataset_name, steps, device)))(d3rlpy)
 
     def act(obs: np.ndarray) -> np.ndarray:
         actions = algo.predict(np.asarray(obs, np.float32))
         return np.asarray(actions, np.int64 if isinstance(settings, DiscreteCQLSettings) else np.float32)
 
-    while done < steps:
-        n = min(save_every, steps - done)
-        t0 = time.perf_counter()
-        d3rlpy.seed(seed + done)
-        with _quiet():
-            algo.fit(mdp, n_steps=n, n_steps_per_epoch=n, show_progress=False, save_interval=10**9,
-                     logger_adapter=d3rlpy.logging.NoopAdapterFactory())
-        done += n
-        with atomic_path(model_path) as tmp:
-            algo.save(str(tmp))
-        seconds += time.perf_counter() - t0
-        write_json(state_path, {"step": done, "method": method, "train_seconds": round(seconds, 2)})
-        if on_chunk is not None:
-            on_chunk(done, act)
-    return act
+    policy = PeerDTPolicy(algo) if isinstance(settings, D3rlpyDTSettings) else act
+    if done >= steps:
+        return policy
+    truncate_metrics(run_dir, done)  # a killed sitting may have logged past its last chunk
+    log = MetricsLogger(run_dir)
+    probe = _q_probe(data, seed, algo.config.gamma) if hasattr(algo, "predict_value") and data.observations.ndim == 2 else None
+    try:
+        while done < steps:
+            n = min(save_every, steps - done)
+            t0 = time.perf_counter()
+            d3rlpy.seed(seed + done)
+            with _quiet():
+                algo.fit(mdp, n_steps=n, n_steps_per_epoch=math.gcd(n, LOG_EVERY), show_progress=False,
+                         save_interval=10**9, logger_adapter=_MetricsAdapterFactory(log, done))
+            done += n
+            with atomic_path(model_path) as tmp:
+                algo.save(str(tmp))
+            seconds += time.perf_counter() - t0
+            write_json(state_path, {"step": done, "method": method, "train_seconds": round(seconds, 2)})
+            if probe is not None:
+                log.log(done, q_diagnostics(algo, *probe))
+            if on_chunk is not None:
+                on_chunk(done, policy)
+    finally:
+        log.close()
+    return policy
+
+
+LOG_EVERY = 500
+"""d3rlpy's training metrics are averaged over blocks of this many steps (its epochs; one chunk if shorter)."""
+Q_PROBE_SIZE = 2048
+"""Transitions in the fixed sample that q_diagnostics evaluates."""
+
+
+def _q_probe(data: TrajectoryDataset, seed: int, gamma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A fixed sample (drawn with the run's seed) of the data: (observations, actions, discounted return-to-go with
+    `gamma` from each step to its episode's end)."""
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(data.num_steps, size=min(Q_PROBE_SIZE, data.num_steps), replace=False))
+    mc = np.empty(data.num_steps, np.float64)
+    start = 0
+    for end in data.episode_ends:  # exclusive ends
+        g = 0.0
+        for t in range(int(end) - 1, start - 1, -1):
+            g = float(data.rewards[t]) + gamma * g
+            mc[t] = g
+        start = int(end)
+    return data.observations[idx].astype(np.float32), data.actions[idx].astype(np.float32), mc[idx]
+
+
+def q_diagnostics(algo: Any, obs: np.ndarray, actions: np.ndarray, mc_return: np.ndarray) -> dict[str, float]:
+    """A Q-learner's mean Q(s, a) over the probe beside the data's discounted return-to-go at the same steps (the
+    value the behaviour policy got; a lower bound where a time limit cut the episode). A conservative Q sits at or
+    below it; far above is over-estimation, far below an over-strong penalty."""
+    with _quiet():
+        q = np.asarray(algo.predict_value(obs, actions), np.float64)
+    return {"q/data_mean": float(q.mean()), "q/data_std": float(q.std()), "q/mc_return_mean": float(mc_return.mean())}
+
+
+class _MetricsAdapterFactory:
+    """d3rlpy logger adapter factory writing each epoch's mean metrics to our MetricsLogger, steps offset by the
+    steps done before this fit (d3rlpy counts from 0 in every fit)."""
+
+    def __init__(self, log: MetricsLogger, offset: int):
+        self.log, self.offset = log, offset
+
+    def create(self, algo, experiment_name: str, n_steps_per_epoch: int) -> "_MetricsAdapter":
+        return _MetricsAdapter(self.log, self.offset)
+
+
+class _MetricsAdapter:
+    def __init__(self, log: MetricsLogger, offset: int):
+        self.log, self.offset, self.row = log, offset, {}
+
+    def write_params(self, params) -> None:
+        pass
+
+    def before_write_metric(self, epoch: int, step: int) -> None:
+        self.row = {}
+
+    def write_metric(self, epoch: int, step: int, name: str, value: float) -> None:
+        if not name.startswith("time_"):
+            self.row[f"train/{name}"] = float(value)
+
+    def after_write_metric(self, epoch: int, step: int) -> None:
+        if self.row:
+            self.log.log(self.offset + step, self.row)
+
+    def save_model(self, epoch: int, algo) -> None:
+        pass
+
+    def watch_model(self, epoch: int, step: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def recorded_train_seconds(run_dir: Path) -> float | None:

@@ -26,11 +26,11 @@ from ... import runlock, runtime
 from ...atomic import write_json
 from ..common import check_seeds, git_commit, machine
 from . import methods as M
-from .config import (ATARI_TARGETS, BASELINE_METHODS, EXPERIMENTS, FIG4_EXPERIMENTS, PaperBenchConfig, env_of,
+from .config import (ATARI_TARGETS, BASELINE_METHODS, D3RLPY_METHODS, EXPERIMENTS, FIG4_EXPERIMENTS, PaperBenchConfig, env_of,
                      experiment_cells, is_atari, split_dataset, trained_on)
 from .scoring import dt_targets, fig4_targets, pearson_in_range, scores
 
-CONDITIONED = ("dt", "dt-k1")
+CONDITIONED = ("dt", "dt-k1", "d3rlpy-dt")
 
 
 @dataclass(frozen=True)
@@ -192,14 +192,14 @@ def run_paper(cfg: PaperBenchConfig) -> dict[str, list[str]]:
     cells = list_cells(cfg)
     check_seeds(sorted({c.seed for c in cells}), cfg.selection_seeds, cfg.selection_run)
     git_commit()  # pin the commit this sitting starts from
-    missing = baselines_available() if any(c.method in BASELINE_METHODS for c in cells) else None
+    missing = baselines_available() if any(c.method in D3RLPY_METHODS for c in cells) else None
     if missing and cfg.progress:
         print(f"skipping the d3rlpy baselines: {missing}", flush=True)
     outcome: dict[str, list[str]] = {"ran": [], "finished": [], "skipped": []}
     if cfg.jobs > 1:
         from .parallel import run_cells_as_jobs
 
-        rest = [c for c in cells if not (missing and c.method in BASELINE_METHODS)]
+        rest = [c for c in cells if not (missing and c.method in D3RLPY_METHODS)]
         done = [c for c in rest if finished(cfg, c)]
         todo = [c for c in rest if c not in done]
         return {"ran": run_cells_as_jobs(cfg, todo)["ran"] if todo else [], "finished": [c.name for c in done],
@@ -207,7 +207,7 @@ def run_paper(cfg: PaperBenchConfig) -> dict[str, list[str]]:
     with runtime.torch_threads(cfg.torch_threads):
         for cell in cells:
             name = cell.name
-            if missing and cell.method in BASELINE_METHODS:
+            if missing and cell.method in D3RLPY_METHODS:
                 outcome["skipped"].append(name)
             elif finished(cfg, cell):
                 outcome["finished"].append(name)

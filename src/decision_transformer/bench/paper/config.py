@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .baselines import BEARSettings, CQLSettings, DiscreteCQLSettings, IQLSettings, TD3BCSettings
+from .peer_dt import D3rlpyDTSettings
 
 GYM_EXPERIMENTS = ("table2", "table3", "table7", "fig4", "context")
 # the paper's Atari tables (issue 15) on this project's own ALE datasets: DT against BC (Table 1), against %BC
@@ -31,7 +32,10 @@ EXPERIMENTS = GYM_EXPERIMENTS + ATARI_EXPERIMENTS
 PROTOCOLS = ("cpu", "full")
 TRANSFORMER_METHODS = ("dt", "bc", "mlp-bc", "pbc10", "pbc25", "pbc40", "dt-k1")
 BASELINE_METHODS = ("cql", "iql", "td3bc", "bear")
-METHODS = TRANSFORMER_METHODS + BASELINE_METHODS
+# Another implementation of DT (d3rlpy's, peer_dt.py), trained at the transformers' budget and seeds
+PEER_METHODS = ("d3rlpy-dt",)
+D3RLPY_METHODS = BASELINE_METHODS + PEER_METHODS  # trained through d3rlpy (the [baselines] extra)
+METHODS = TRANSFORMER_METHODS + BASELINE_METHODS + PEER_METHODS
 TOP_FRACTIONS = {"pbc10": 0.10, "pbc25": 0.25, "pbc40": 0.40}
 DELAYED_SUFFIX = "-delayed"
 # Methods that read no per-step reward: BC none at all, %BC only whole-episode returns to pick its episodes, which
@@ -69,6 +73,9 @@ class ProtocolConfig:
     eval_every: int = 0
     """Also evaluate every this many steps while training (learning curves for the protocol check; 0: only at
     the end). Transformers at the cell's first target via the trainer, baselines between training chunks."""
+    precision: str = "fp32"
+    """Training precision of the transformer methods (fp32, bf16 autocast, or auto: precision.py); the d3rlpy
+    methods train in fp32."""
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "warmup_steps", "eval_episodes", "seeds", "baseline_steps", "save_every"):
@@ -122,6 +129,8 @@ class AtariProtocol:
     """Checkpoint interval in steps (transformers and CQL)."""
     baseline_steps: int = 12_500_000
     """Gradient steps of CQL (d3rlpy's DiscreteCQL; its reproduction script runs 50M / 4 = 12.5M)."""
+    precision: str = "fp32"
+    """Training precision of the transformer methods (fp32, bf16 autocast, or auto: precision.py)."""
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "eval_episodes", "seeds", "save_every", "context_len", "pong_context_len",
@@ -136,7 +145,7 @@ class AtariProtocol:
 FULL = ProtocolConfig()
 ATARI_FULL = AtariProtocol()
 CPU = ProtocolConfig(steps=10_000, warmup_steps=500, eval_episodes=10, seeds=3, baseline_steps=100_000,
-                     baseline_seeds=3, save_every=2500)
+                     baseline_seeds=3, save_every=2500, precision="bf16")
 
 
 @dataclass(frozen=True)
@@ -152,7 +161,8 @@ class PaperBenchConfig:
     baseline steps, 3 seeds each."""
     atari_cpu: AtariProtocol = AtariProtocol(steps=2000, batch_size=16, warmup_steps=200, n_layer=3, n_head=4,
                                              context_len=10, pong_context_len=15, eval_episodes=5,
-                                             max_episode_steps=5000, save_every=500, baseline_steps=2000)
+                                             max_episode_steps=5000, save_every=500, baseline_steps=2000,
+                                             precision="bf16")
     """The Atari experiments' cpu protocol: a smaller model, K and budget, episodes capped at 5,000 agent steps
     (`full`, ATARI_FULL, is the paper's Atari configuration)."""
     seeds: int = 0
@@ -166,7 +176,8 @@ class PaperBenchConfig:
     datasets: tuple[str, ...] = ()
     """Datasets (built-in names, '-delayed' suffix for sparse rewards; empty: the experiment's)."""
     methods: tuple[str, ...] = ()
-    """Methods among dt, bc, mlp-bc, pbc10, pbc25, pbc40, dt-k1, cql, iql, td3bc, bear (empty: the experiment's)."""
+    """Methods among dt, bc, mlp-bc, pbc10, pbc25, pbc40, dt-k1, cql, iql, td3bc, bear, d3rlpy-dt (empty: the
+    experiment's)."""
     target_scales: tuple[float, ...] = (1.0, 0.5)
     """DT's targets: worst + s * (best - worst) of the dataset's episode returns, for each s. The paper used a high
     and a half target per env (Hopper 3600 / 1800); with returns from ~0 this is the data's best and half of it,
@@ -185,6 +196,9 @@ class PaperBenchConfig:
     """TD3+BC (d3rlpy) settings."""
     bear: BEARSettings = BEARSettings()
     """BEAR (d3rlpy) settings."""
+    d3rlpy_dt: D3rlpyDTSettings = D3rlpyDTSettings()
+    """d3rlpy's Decision Transformer (method d3rlpy-dt): what its reproduction script sets beyond the budget and
+    the model shape, which are our DT's."""
     atari_cql: DiscreteCQLSettings = DiscreteCQLSettings()
     """CQL on the Atari datasets (d3rlpy's DiscreteCQL) settings."""
     root: str = "runs/paper"
@@ -204,10 +218,11 @@ class PaperBenchConfig:
     of each cell's spec."""
     device: str = "cpu"
     """Training device of every method (cpu, cuda, cuda:N; the d3rlpy baselines too); evaluation acts on the CPU."""
-    precision: str = "fp32"
-    """Training precision of the transformer methods: fp32, bf16 (autocast) or auto (bf16 on CUDA, or where the
-    CPU has native bf16 and a probe measures it faster; precision.py). Evaluation acts in fp32. Part of each run's
-    identity (train_spec.json) as resolved on the machine: auto is recorded as fp32 or bf16."""
+    precision: str = ""
+    """Training precision of the transformer methods, overriding the protocol's (empty: the protocol's, which is
+    part of it like its budget: bf16 for cpu, fp32 for full): fp32, bf16 (autocast) or auto (bf16 on CUDA, or
+    where the CPU has native bf16 and a probe measures it faster; precision.py). Evaluation acts in fp32. Part of
+    each run's identity (train_spec.json) as resolved on the machine: auto is recorded as fp32 or bf16."""
     torch_threads: int = 1
     """torch CPU threads (per job with --jobs) (1: on the shared 2-core box, 2 threads made a training step ~16x slower)."""
     quick: bool = False
@@ -223,8 +238,9 @@ class PaperBenchConfig:
         unknown = sorted(set(self.methods) - set(METHODS))
         if unknown:
             raise ValueError(f"PaperBenchConfig.methods has unknown {unknown}; expected a subset of {list(METHODS)}")
-        if self.precision not in ("fp32", "bf16", "auto"):
-            raise ValueError(f"PaperBenchConfig.precision={self.precision!r}; expected fp32, bf16 or auto")
+        if self.precision not in ("", "fp32", "bf16", "auto"):
+            raise ValueError(f"PaperBenchConfig.precision={self.precision!r}; expected fp32, bf16, auto or '' (the "
+                             "protocol's)")
         if len(self.fig4_range) != 2 or self.fig4_targets < 10 and not self.quick:
             raise ValueError("fig4 needs two fig4_range values and at least 10 fig4_targets")
 
@@ -239,6 +255,10 @@ class PaperBenchConfig:
     def budget_for(self, dataset: str) -> ProtocolConfig | AtariProtocol:
         """The protocol a dataset's cells run under (Atari datasets: `atari`)."""
         return self.atari if is_atari(dataset) else self.budget
+
+    def precision_for(self, dataset: str) -> str:
+        """The transformers' training precision for a dataset's cells: --precision, else the protocol's."""
+        return self.precision or self.budget_for(dataset).precision
 
     def seed_list(self, baseline: bool = False, dataset: str = "") -> list[int]:
         budget = self.budget_for(dataset)

@@ -10,6 +10,7 @@ another experiment asking for the same evaluation reuses it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -33,7 +34,8 @@ from ...precision import resolve as resolve_precision
 from ...runner import FunctionAgent, run_episodes
 from ...train import TrainConfig
 from ..common import train_cell
-from .config import BASELINE_METHODS, TOP_FRACTIONS, PaperBenchConfig, env_of, is_atari, split_dataset, trained_on
+from .config import (BASELINE_METHODS, D3RLPY_METHODS, PEER_METHODS, TOP_FRACTIONS, PaperBenchConfig, env_of, is_atari,
+                     split_dataset, trained_on)
 
 ATARI_MAX_EP_LEN = 27_000  # agent steps in a 108k-frame episode (frame skip 4): the timestep table's size
 
@@ -62,6 +64,11 @@ def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str
     """The model config (transformers) or d3rlpy settings (baselines) of a method, as a dict."""
     if method in BASELINE_METHODS:
         return dataclasses.asdict(baseline_settings(cfg, dataset, method))
+    if method in PEER_METHODS:  # d3rlpy's own settings, and the shape of our DT in the same cell
+        if is_atari(dataset):
+            raise ValueError(f"{dataset}: d3rlpy-dt runs on the gym datasets (its discrete DT is not wrapped)")
+        return {"kind": method, **dataclasses.asdict(baseline_settings(cfg, dataset, method)),
+                "dt": model_settings(cfg, dataset, "dt")}
     kind = {"mlp-bc": "mlp-bc", "dt": "dt", "dt-k1": "dt"}.get(method, "bc")
     if is_atari(dataset):
         if kind == "mlp-bc":
@@ -78,7 +85,7 @@ def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str
 def baseline_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> Any:
     """The d3rlpy settings of a TD baseline on a dataset (Atari: DiscreteCQL, the only discrete one)."""
     if not is_atari(dataset):
-        return getattr(cfg, method)
+        return getattr(cfg, method.replace("-", "_"))
     if method != "cql":
         raise ValueError(f"{dataset}: {method} acts in continuous spaces; the Atari experiments' TD baseline is cql "
                          "(d3rlpy's DiscreteCQL)")
@@ -90,15 +97,15 @@ def train_spec(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> d
     model on '-delayed' data is its model on the dense data (config.REWARD_AGNOSTIC)."""
     dataset = trained_on(dataset, method)
     base, _ = split_dataset(dataset)
-    skip = ("seeds", "baseline_seeds")
+    skip = ("seeds", "baseline_seeds", "precision")  # precision: recorded on its own below, as resolved
     if is_atari(dataset) and method not in BASELINE_METHODS:
         skip += ("baseline_steps",)  # CQL's budget; it came after the Atari transformer cells and does not shape them
     budget = {k: v for k, v in dataclasses.asdict(cfg.budget_for(dataset)).items() if k not in skip}
-    precision = resolve_precision(cfg.precision, cfg.device)  # auto is what it computes on this machine
+    precision = resolve_precision(cfg.precision_for(dataset), cfg.device)  # auto is what it computes on this machine
     return {"dataset": dataset, "method": method, "seed": seed, "protocol": cfg.protocol, "budget": budget,
             "dataset_generation": dataset_generation(base), "data_steps": cfg.data_steps,
             "model": model_settings(cfg, dataset, method),
-            **({"precision": precision} if method not in BASELINE_METHODS and precision != "fp32" else {})}
+            **({"precision": precision} if method not in D3RLPY_METHODS and precision != "fp32" else {})}
 
 
 def run_dir(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> Path:
@@ -109,9 +116,9 @@ def training_progress(cfg: PaperBenchConfig, dataset: str, method: str, seed: in
     """(steps saved so far, steps of the budget) of a cell's training run: its last checkpoint (transformers) or
     d3rlpy chunk (baselines); 0 steps if it has not started."""
     path, b = run_dir(cfg, dataset, method, seed), cfg.budget_for(dataset)
-    if method in BASELINE_METHODS:
+    if method in D3RLPY_METHODS:
         progress = path / "d3rlpy" / "progress.json"
-        return (json.loads(progress.read_text())["step"] if progress.exists() else 0), b.baseline_steps
+        return (json.loads(progress.read_text())["step"] if progress.exists() else 0), d3rlpy_steps(b, method)
     ckpt = latest_checkpoint(path / "run")
     return (read_meta(ckpt).step if ckpt is not None else 0), b.steps
 
@@ -181,23 +188,27 @@ def _train_policy(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, d
     prepare_run_dir(path, spec)
     b, t0 = cfg.budget_for(dataset), time.perf_counter()
     base, delayed = split_dataset(trained_on(dataset, method))
-    if method in BASELINE_METHODS:
-        from .baselines import recorded_train_seconds, train_baseline
+    if method in D3RLPY_METHODS:
+        from .baselines import d3rlpy_device, recorded_train_seconds, train_baseline
+        from .peer_dt import make_dt_algo
 
         curve_path = path / "curve.json"
         curve = json.loads(curve_path.read_text()) if curve_path.exists() else []
-
         eval_every = getattr(b, "eval_every", 0)
+        settings = baseline_settings(cfg, dataset, method)
 
-        def on_chunk(step: int, act: Callable) -> None:
+        def on_chunk(step: int, policy: Any) -> None:
             if eval_every and step % eval_every == 0:
-                curve.append([step, float(np.mean(_run_function(cfg, act, data.env_id, 10_000 + seed, base)))])
+                curve.append([step, float(np.mean(_run_policy(cfg, policy, data.env_id, 10_000 + seed, base,
+                                                              first_target)))])
                 write_json(curve_path, curve)
 
-        act = train_baseline(method, baseline_settings(cfg, dataset, method),
-                             data.delayed_rewards() if delayed else data, dataset, path / "d3rlpy", seed,
-                             b.baseline_steps, min(b.save_every, eval_every or b.save_every), on_chunk, cfg.device)
-        return act, _train_time(path, lambda: recorded_train_seconds(path / "d3rlpy"), time.perf_counter() - t0), curve
+        make = ((lambda d3rlpy: make_dt_algo(d3rlpy, settings, spec["model"]["dt"], b, d3rlpy_device(cfg.device)))
+                if method in PEER_METHODS else None)
+        policy = train_baseline(method, settings, data.delayed_rewards() if delayed else data, dataset,
+                                path / "d3rlpy", seed, d3rlpy_steps(b, method),
+                                min(b.save_every, eval_every or b.save_every), on_chunk, cfg.device, make)
+        return policy, _train_time(path, lambda: recorded_train_seconds(path / "d3rlpy"), time.perf_counter() - t0), curve
     settings = {k: v for k, v in spec["model"].items() if k not in ("kind", "condition_on_return")}
     kind = spec["model"]["kind"]
     eval_every = getattr(b, "eval_every", 0)
@@ -207,7 +218,8 @@ def _train_policy(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, d
                        save_every=b.save_every, log_every=min(100, b.steps), top_fraction=TOP_FRACTIONS.get(method, 1.0),
                        delayed_rewards=delayed, eval_every=eval_every,
                        eval_targets=(first_target,) if eval_every else (), eval_episodes=b.eval_episodes,
-                       torch_threads=cfg.torch_threads, precision=cfg.precision, device=cfg.device, progress=False,
+                       torch_threads=cfg.torch_threads, precision=cfg.precision_for(dataset), device=cfg.device,
+                       progress=False,
                        **optimizer)
     run = train_cell(tcfg, model_config(kind, **settings), data, path / "run", seed)
     curve = [[r["step"], r["eval/return_mean"]] for r in read_metrics(path / "run") if "eval/return_mean" in r]
@@ -220,10 +232,38 @@ def _env_kwargs(cfg: PaperBenchConfig, dataset: str = "") -> dict[str, Any]:
     return {"max_episode_steps": cap} if cap else {}
 
 
-def _run_function(cfg: PaperBenchConfig, act: Callable, env_id: str, seed: int, base: str) -> list[float]:
+def epsilon_greedy(act: Callable, epsilon: float, n_actions: int, seed: int) -> Callable:
+    """`act` with each row's action replaced, with probability `epsilon`, by a uniform one (a generator seeded with
+    `seed`)."""
+    rng = np.random.default_rng(seed)
+
+    def noisy(obs: np.ndarray) -> np.ndarray:
+        actions = np.asarray(act(obs)).copy()
+        explore = rng.random(len(actions)) < epsilon
+        actions[explore] = rng.integers(n_actions, size=int(explore.sum()))
+        return actions
+
+    return noisy
+
+
+def d3rlpy_steps(budget: Any, method: str) -> int:
+    """Gradient steps of a method trained through d3rlpy: the peer DT gets the transformers' budget."""
+    return budget.steps if method in PEER_METHODS else budget.baseline_steps
+
+
+def _run_policy(cfg: PaperBenchConfig, policy: Any, env_id: str, seed: int, base: str,
+                target: float | None = None) -> list[float]:
+    """Returns of `eval_episodes` episodes from `seed` of an observation -> action function, or of d3rlpy's DT
+    (a PeerDTPolicy) at `target`."""
+    from .peer_dt import PeerDTPolicy
+
     n = cfg.budget_for(base).eval_episodes
     fns = [lambda: make_env(env_id, **_env_kwargs(cfg, base))] * min(n, 16)
-    return run_episodes(FunctionAgent(act), fns, n, seed=seed).returns
+    if not isinstance(policy, PeerDTPolicy) and is_atari(base) and cfg.atari_cql.eval_epsilon > 0:
+        with contextlib.closing(fns[0]()) as env:
+            policy = epsilon_greedy(policy, cfg.atari_cql.eval_epsilon, int(env.action_space.n), seed)
+    agent = policy.agent(target) if isinstance(policy, PeerDTPolicy) else FunctionAgent(policy)
+    return run_episodes(agent, fns, n, seed=seed).returns
 
 
 def evaluate_policy(cfg: PaperBenchConfig, policy: Any, env_id: str, targets: list[float] | None, seed: int,
@@ -246,7 +286,7 @@ def evaluate_policy(cfg: PaperBenchConfig, policy: Any, env_id: str, targets: li
                        temperature=cfg.atari.temperature if atari else 0.0)
         returns = [r.returns for r in res]
     else:
-        returns = [_run_function(cfg, policy, env_id, spec["seed"], base)]
+        returns = [_run_policy(cfg, policy, env_id, spec["seed"], base, t) for t in (targets or [None])]
     seconds = round(time.perf_counter() - t0, 2)
     write_json(path, {"spec": spec, "returns": returns, "seconds": seconds})
     return returns, seconds
