@@ -40,8 +40,8 @@ case "${1:-}" in
     iql 100000 > runs/paper-check-iql-100k.log 2>&1 &
     iql 300000 > runs/paper-check-iql-300k.log 2>&1 &
     wait ;;
-  peer-dt)
-    for m in dt d3rlpy-dt; do
+  peer-dt)  # both at once, or one: peer-dt dt | peer-dt d3rlpy-dt
+    for m in ${2:-dt d3rlpy-dt}; do
       paper --datasets hopper-medium-replay --methods $m --cpu.steps 30000 --cpu.eval-every 2500 \
         --root runs/paper-check-peer-dt > runs/paper-check-peer-dt-$m.log 2>&1 &
     done

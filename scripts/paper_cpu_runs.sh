@@ -17,16 +17,25 @@ python3 scripts/park_runs.py unpark  # long runs parked in git by an earlier sit
 # Finished before 2026-12-06 (archived, skipped): DT / BC / MLP-BC on the three medium-replay sets, Figure 4, K=1,
 # Table 3 and Table 7's transformers on hopper-medium-replay, TD3+BC, IQL on hopper-medium-replay, hopper-medium's
 # DT / BC / MLP-BC. The lines below are ordered by what the results issue (28) needs most.
-# 1. The peer DT (d3rlpy's, at our DT's budget and shape), 3 seeds on the three medium-replay sets: ~20-25 min a cell
-paper --exp table2 --datasets $MR $W $H --methods d3rlpy-dt
-# 2. Atari CQL with its target copied every 100 steps and epsilon-greedy evaluation (~6 min a cell)
-bash scripts/atari_cpu_runs.sh cql
-# 3. Why the two DTs differ: both at 3x the budget with a curve every 2,500 steps (selection seed 1000)
-bash scripts/paper_baseline_check.sh peer-dt
-# 4. CQL at d3rlpy's published fixed-weight setting: hopper-medium-replay dense and delayed (Tables 2 and 7), seed 0,
-#    then hopper-medium (~2.5-4 h a cell: parked in git between machines by scripts/park_runs.py)
-paper --exp table7 --datasets $MR $MR-delayed --methods cql --seeds 1
-paper --exp table2 --datasets hopper-medium --methods cql --seeds 1
+# 1-4 run in two lanes, one cell at a time each (one per core):
+lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape): hopper-medium-replay's 3 seeds, its 30k-step
+            # learning curve (selection seed 1000), then walker2d and halfcheetah (~20-25 min a cell, 85 min the curve)
+  JOBS=1 paper --exp table2 --datasets $MR --methods d3rlpy-dt
+  bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
+  JOBS=1 paper --exp table2 --datasets $W $H --methods d3rlpy-dt
+}
+lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greedy evaluation (~6 min a cell), our
+            # DT's 30k-step curve beside the peer's, then CQL at d3rlpy's published fixed-weight setting on
+            # hopper-medium-replay, dense and delayed (Tables 2 and 7), seed 0, then hopper-medium (~2.5-4 h a cell:
+            # parked in git between machines by scripts/park_runs.py)
+  JOBS=1 bash scripts/atari_cpu_runs.sh cql
+  bash scripts/paper_baseline_check.sh peer-dt dt
+  JOBS=1 paper --exp table7 --datasets $MR $MR-delayed --methods cql --seeds 1
+  JOBS=1 paper --exp table2 --datasets hopper-medium --methods cql --seeds 1
+}
+lane_a > runs/paper-cpu-lane-a.log 2>&1 &
+lane_b > runs/paper-cpu-lane-b.log 2>&1 &
+wait
 # 5. The medium-expert cells of Table 2 (the paper's DT 107.6 / CQL 111.0 / BC 79.6 on hopper), cheapest first
 paper --exp table2 --datasets hopper-medium-expert walker2d-medium-expert halfcheetah-medium-expert \
     --methods td3bc dt bc d3rlpy-dt
