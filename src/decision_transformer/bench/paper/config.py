@@ -6,10 +6,11 @@ Protocol `cpu` is a smaller budget for a 2-core CPU, chosen by the protocol chec
 (scripts/paper_protocol_check.sh, selection seed 1000, bf16 training; docs/results/README.md, "The paper's gym
 experiments: the cpu protocol"): on hopper-medium DT's 10k-step score (2955) is within a few points of the same run
 at 30k (2962); on hopper-medium-replay the 10k score (827) lies in the band the curve keeps between 20k and 30k
-(824-1084, 10-episode evaluations). IQL, the strongest baseline there, still rises at 60k steps on medium-replay
-(343 at 20k, 644 at 60k), so the baselines get 100k steps, about DT's cost; IQL's 3x check (300k) is not run yet.
-MLP-BC, the strongest baseline of the cpu cells so far, scores at 10k steps what it scores at 30k (hopper- and
-walker2d-medium-replay, 2026-12-01, scripts/paper_baseline_check.sh mlp-bc).
+(824-1084, 10-episode evaluations). IQL, then the only TD baseline run, still rose at 60k steps on medium-replay
+(343 at 20k, 644 at 60k), so the d3rlpy baselines get 100k steps, about DT's cost. Each method that was the
+strongest baseline when its cells came in is checked at 3x (docs/results/README.md, protocol section): MLP-BC (10k
+against 30k, 2026-12-01) and TD3+BC (100k against 300k, 2026-12-02, the strongest on medium-replay since then).
+Precision is part of a protocol like its budget (cpu: bf16), so a cell's spec is fixed by the protocol alone.
 """
 
 from __future__ import annotations
