@@ -409,3 +409,22 @@ def test_atari_cql_copies_its_target_many_times_per_run():
     s = DiscreteCQLSettings()
     assert make_algo(d3rlpy, "cql", s, "breakout-mixed", steps=2000).config.target_update_interval == 100
     assert make_algo(d3rlpy, "cql", s, "breakout-mixed", steps=12_500_000).config.target_update_interval == 2000
+
+
+def test_a_damaged_archived_cell_is_shown_as_damaged_and_reruns(tmp_path):
+    """`--status` names a damaged archived result.json (not 'stale'), and the cell counts as unfinished; a damaged
+    one under ROOT is a one-line error naming the file."""
+    cfg = dataclasses.replace(QUICK, exp="table2", datasets=(MR,), methods=("bc",), seeds=1,
+                              root=str(tmp_path / "root"), archive=str(tmp_path / "archive"))
+    cell = C.list_cells(cfg)[0]
+    kept = cell.path(cfg, cfg.archive)
+    kept.parent.mkdir(parents=True)
+    kept.write_text("{broken")
+    state = C.cell_state(cfg, cell)
+    assert state.startswith("damaged: ") and str(kept) in state and "\n" not in state
+    assert not C.finished(cfg, cell)
+    local = cell.path(cfg)
+    local.parent.mkdir(parents=True)
+    local.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=str(local)):
+        C.finished(cfg, cell)

@@ -28,6 +28,7 @@ from ..common import check_seeds, git_commit, machine
 from . import methods as M
 from .config import (ATARI_TARGETS, BASELINE_METHODS, D3RLPY_METHODS, EXPERIMENTS, FIG4_EXPERIMENTS, PaperBenchConfig, env_of,
                      experiment_cells, is_atari, split_dataset, trained_on)
+from .cellfile import CellError, read_cell
 from .scoring import dt_targets, fig4_targets, pearson_in_range, scores
 
 CONDITIONED = ("dt", "dt-k1", "d3rlpy-dt")
@@ -80,12 +81,22 @@ def finished(cfg: PaperBenchConfig, cell: Cell) -> bool:
     path = cell.path(cfg)
     if not path.exists():
         kept = cell.path(cfg, cfg.archive) if cfg.archive else None
-        return bool(kept and kept.exists() and json.loads(kept.read_text()).get("spec") == wanted)
-    saved = json.loads(path.read_text()).get("spec")
+        return bool(kept and kept.exists() and _readable(kept) and read_cell(kept).get("spec") == wanted)
+    saved = read_cell(path).get("spec")  # a damaged cell under ROOT: CellError, one line naming the file
     if saved != wanted:
         diff = sorted(k for k in set(saved or {}) | set(wanted) if (saved or {}).get(k) != wanted.get(k))
         raise ValueError(f"{path}: a result with other settings (spec fields {diff}); it is stale for this run: "
                          "remove its directory, or use another --root")
+    return True
+
+
+def _readable(path: Path) -> bool:
+    """True if the result.json at `path` parses and validates (cellfile.read_cell); a damaged one is skipped by
+    the readers above and shown by --status."""
+    try:
+        read_cell(path)
+    except CellError:
+        return False
     return True
 
 
@@ -100,8 +111,8 @@ def same_run_elsewhere(cfg: PaperBenchConfig, cell: Cell, spec: dict[str, Any]) 
         other = Cell(exp, dataset, cell.method, cell.seed)
         for root in (cfg.root, cfg.archive):
             path = other.path(cfg, root) if other != cell and root else None
-            if path and path.exists():
-                result = json.loads(path.read_text())
+            if path and path.exists() and _readable(path):
+                result = read_cell(path)
                 if {k: v for k, v in result.get("spec", {}).items() if k != "exp"} == wanted:
                     return other, result
     return None
@@ -155,6 +166,12 @@ def cell_state(cfg: PaperBenchConfig, cell: Cell) -> str:
     """One line on where a cell stands, reading files only: finished (under ROOT or the archive), answered by
     another experiment's finished cell, training (steps saved of the budget), trained but not evaluated, stale,
     or not started; and whether a live process is working on its training run (its lock, runlock.py)."""
+    for path in (cell.path(cfg), cell.path(cfg, cfg.archive) if cfg.archive else None):
+        if path is not None and path.exists() and not _readable(path):
+            try:
+                read_cell(path)
+            except CellError as exc:
+                return f"damaged: {exc}"
     try:
         if finished(cfg, cell):
             return "finished" if cell.path(cfg).exists() else "finished (archive)"

@@ -12,6 +12,7 @@ import numpy as np
 
 from ...scores import mean_std_text, sample_std
 from .config import ATARI_EXPERIMENTS, FIG4_EXPERIMENTS, GYM_EXPERIMENTS, METHODS, PaperBenchConfig, experiment_cells
+from .intervals import REFERENCE, REPS, SEED
 from .paper_numbers import paper_number
 
 TITLES = {"table2": "Table 2: D4RL-style datasets, DT against BC, MLP-BC and TD baselines",
@@ -26,14 +27,25 @@ TITLES = {"table2": "Table 2: D4RL-style datasets, DT against BC, MLP-BC and TD 
           "atari-fig4": "Figure 4 (top): achieved return against target return (raw game score)"}
 
 
-def _fmt(values: list[float | None]) -> str:
+CI_LEGEND = ("`[lo, hi]` after a score is its stratified-bootstrap 95% interval of the mean over seeds (rliable, "
+             f"{REPS:,} resamples, seed {SEED}); with one seed it is `[x, x]`: one run gives no interval. The plots "
+             "show each seed as a dot.")
+
+
+def _fmt(values: list[float | None], ci: list[float] | None = None) -> str:
+    """'mean ± std (n=N)', with ' [lo, hi]' after the std where an interval is given."""
     v = [x for x in values if x is not None]
-    return f"{mean_std_text(float(np.mean(v)), sample_std(v), len(v))} (n={len(v)})" if v else "—"
+    if not v:
+        return "—"
+    interval = f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else ""
+    return f"{mean_std_text(float(np.mean(v)), sample_std(v), len(v))}{interval} (n={len(v)})"
 
 
 def methods_in(per_dataset: dict[str, dict[str, Any]]) -> list[str]:
-    """The methods with a finished cell on any of the datasets, in METHODS order (a table's columns)."""
-    return [m for m in METHODS if any(m in per for per in per_dataset.values())]
+    """The methods with a finished cell on any of the datasets, in METHODS order, then any other method by name (a
+    table's columns)."""
+    present = {m for per in per_dataset.values() for m in per}
+    return [m for m in METHODS if m in present] + sorted(present - set(METHODS))
 
 
 def table_plot(exp: str) -> str:
@@ -41,16 +53,40 @@ def table_plot(exp: str) -> str:
     return f"atari_{exp.removeprefix('atari-')}.png" if exp in ATARI_EXPERIMENTS else f"paper_{exp}.png"
 
 
-def score_table(exp: str, per_dataset: dict[str, dict[str, Any]], key: str, with_paper: bool) -> str:
+def score_table(exp: str, per_dataset: dict[str, dict[str, Any]], key: str, with_paper: bool,
+                ci_key: str | None = None) -> str:
+    """A dataset x method table of `key` (mean ± std over seeds), with each entry's `ci_key` interval if given."""
     methods = methods_in(per_dataset)
     lines = ["| dataset | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
     for dataset, per in per_dataset.items():
         cells = []
         for m in methods:
-            cell = _fmt(per[m][key]) if m in per else "—"
+            cell = _fmt(per[m][key], per[m].get(ci_key) if ci_key else None) if m in per else "—"
             paper = paper_number(exp, dataset, m) if with_paper else None
             cells.append(cell + (f" [paper {paper:g}]" if paper is not None else ""))
         lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def aggregates_section(agg: dict[str, Any] | None, scale: str) -> str:
+    """An experiment's IQM per method and probability of improvement of DT over each other method (`intervals.
+    aggregates`), each with its 95% interval and the datasets and seeds it was computed over."""
+    if not agg or not (agg.get("iqm") or agg.get("probability_of_improvement")):
+        return ""
+    n = agg.get("n", {})
+    lines = [f"\nAggregates over datasets ({scale}; rliable, stratified-bootstrap 95% intervals over seeds; each over "
+             "the datasets where the method, or both methods, have every seed):\n",
+             "| aggregate | value [95% interval] | datasets | seeds |", "|---|---|---|---|"]
+    for method, (lo, mid, hi) in agg.get("iqm", {}).items():
+        used = n.get("iqm", {}).get(method, {})
+        lines.append(f"| IQM `{method}` | {mid:.1f} [{lo:.1f}, {hi:.1f}] | {', '.join(used.get('datasets', []))} | "
+                     f"{used.get('seeds', '—')} |")
+    for pair, (lo, mid, hi) in agg.get("probability_of_improvement", {}).items():
+        used = n.get("probability_of_improvement", {}).get(pair, {})
+        x, y = pair.split(">", 1)
+        seeds = used.get("seeds", {})
+        lines.append(f"| P(`{x}` > `{y}`) | {mid:.2f} [{lo:.2f}, {hi:.2f}] | {', '.join(used.get('datasets', []))} | "
+                     + " v ".join(str(seeds.get(m, "—")) for m in (x, y)) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -73,7 +109,10 @@ def markdown(report: dict[str, Any]) -> str:
     parts = [f"# The paper's continuous-control results on this suite (protocol `{report['protocol']}`)\n",
              f"Commit {report['commit'][:10]}, {report['machine']}, report made {report['date']}. Scores: mean ± "
              "sample std (n-1) over seeds of the per-seed mean normalized score, at the data's best return for DT. "
-             "`[paper X]` is the paper's D4RL-normalized number on D4RL's data: compare orderings and gaps.\n",
+             "`[paper X]` is the paper's D4RL-normalized number on D4RL's data: compare orderings and gaps. "
+             + CI_LEGEND + " The intervals are in the suite-normalized tables, and the aggregates under them "
+             "(suite-normalized too) are the interquartile mean (IQM) over runs and datasets, and the probability "
+             f"that a `{REFERENCE}` run beats a run of the other method on the same dataset (0.5: even).\n",
              f"Compute: {report['compute']['train_hours']:.2f} h training ({report['compute']['training_runs']} runs, "
              f"shared between experiments), {report['compute']['eval_hours']:.2f} h evaluation.\n"]
     for exp in GYM_EXPERIMENTS:
@@ -86,7 +125,8 @@ def markdown(report: dict[str, Any]) -> str:
             parts.append(fig4_section(per))
         else:
             parts.append(f"Suite-normalized (this suite's random policy = 0, its expert = 100: {_expert_learners()}):"
-                         "\n\n" + score_table(exp, per, "scores", True))
+                         "\n\n" + score_table(exp, per, "scores", True, "ci95")
+                         + aggregates_section(report.get("aggregates", {}).get(exp), "suite-normalized"))
             parts.append("\nD4RL-normalized (D4RL's Hopper / Walker2d / HalfCheetah references; none for Reacher):\n\n"
                          + score_table(exp, per, "scores_d4rl", True))
             parts.append(f"\n![{exp}, suite-normalized]({table_plot(exp)})\n")
@@ -180,7 +220,10 @@ def atari_markdown(report: dict[str, Any]) -> str:
              f"Commit {report['commit'][:10]}, {report['machine']}, report made {report['date']}. Gamer-normalized "
              "scores `100 * (score - random) / (gamer - random)`: mean ± sample std (n-1) over seeds of the per-seed "
              "mean, DT at the paper's target per game. `[paper X]` is the paper's number on 1% of DQN-replay with "
-             "its full-size model: our data and budget differ, so compare orderings and gaps.\n",
+             "its full-size model: our data and budget differ, so compare orderings and gaps. " + CI_LEGEND
+             + " The aggregates under each table (gamer-normalized) are the interquartile mean (IQM) over runs and "
+             f"games, and the probability that a `{REFERENCE}` run beats a run of the other method on the same game "
+             "(0.5: even).\n",
              f"Compute: {report['compute']['train_hours']:.2f} h training, {report['compute']['eval_hours']:.2f} h "
              "evaluation.\n"]
     b = report.get("budget")
@@ -203,7 +246,8 @@ def atari_markdown(report: dict[str, Any]) -> str:
         elif exp in FIG4_EXPERIMENTS:
             parts.append(f"## {TITLES[exp]}\n\n" + fig4_section(per, "atari_fig4"))
         else:
-            parts.append(f"## {TITLES[exp]}\n\n" + score_table(exp, per, "scores", True)
+            parts.append(f"## {TITLES[exp]}\n\n" + score_table(exp, per, "scores", True, "ci95")
+                         + aggregates_section(report.get("aggregates", {}).get(table), "gamer-normalized")
                          + "\nRaw returns:\n\n" + score_table(exp, per, "returns", False)
                          + f"\n![{table}, gamer-normalized]({table_plot(exp)})\n")
     return "\n".join(parts)

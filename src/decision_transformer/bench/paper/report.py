@@ -15,21 +15,35 @@ The Atari experiments (atari-table1/4/5, atari-fig4) go to atari.json and atari.
 `{"experiments": {table1|table4|table5: {GAME: {METHOD: {"scores": [gamer-normalized per seed], "returns": [...],
 "dataset": NAME, ...}}}}}`, at the paper's fixed target per game; `fig4: {GAME: {"dt": {...}}}` is laid out as
 the gym fig4 entries (Figure 4's top row, atari_fig4_GAME.png).
+
+Intervals (`intervals.py`, rliable, the `[stats]` extra): every table entry has `ci95`, a stratified-bootstrap 95%
+interval [lo, hi] of its mean score over seeds ([x, x] for one seed), and both reports have
+`"aggregates": {EXP: {"iqm": {METHOD: [lo, iqm, hi]}, "probability_of_improvement": {"dt>METHOD": [lo, P, hi]},
+"n": {...the datasets and seed counts each was computed over...}}}` per table experiment (Atari: per table1/4/5),
+beside `experiments` (whose EXP level holds only datasets).
+
+Cells are read with `cellfile.read_cell`: a result.json that is not valid JSON or lacks what the report reads is
+named on stderr and left out; a damaged local cell is never copied into the archive (its archived copy, if good, is
+used), a damaged archived one is left out or replaced by a good local copy. Only cells under ROOT/PROTOCOL and
+ARCHIVE/PROTOCOL that name that protocol are read, so one report never mixes protocols.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from ...atomic import write_json, write_text
+from ...atomic import atomic_path, write_json, write_text
 from ...scores import sample_std
 from ..common import git_commit, machine
 from ..plots import _plt, _save
+from .cellfile import CellError, parse_cell, read_text
 from .config import ATARI_EXPERIMENTS, EXPERIMENTS, FIG4_EXPERIMENTS, METHODS
+from .intervals import aggregates, cell_ci95
 from .markdown import (ATARI_SETTINGS_NOTE, GYM_SETTINGS_NOTE, atari_markdown, markdown, methods_in,
                        other_budgets_section, settings_section, table_plot, videos_section)
 from .scoring import pearson_in_range
@@ -42,23 +56,66 @@ def _cell_files(root: str | Path, protocol: str) -> dict[str, Path]:
             for p in sorted((base / exp).glob("*/*/seed*/result.json"))}
 
 
-def collect(root: str | Path, protocol: str, archive: str | Path | None = None) -> list[dict[str, Any]]:
-    """Every finished cell's result under ROOT/PROTOCOL/EXP/DATASET/METHOD/seedK/result.json and, for cells not
-    there, under ARCHIVE (same layout); ROOT's copy wins, so a rerun cell replaces its archived result."""
-    files = {**(_cell_files(archive, protocol) if archive else {}), **_cell_files(root, protocol)}
-    return [json.loads(files[k].read_text()) for k in sorted(files)]
+def _warn(message: str) -> None:
+    print(f"dt bench report: {message}", file=sys.stderr, flush=True)
 
 
-def archive_cells(root: str | Path, protocol: str, archive: str | Path) -> int:
-    """Copy ROOT's finished cells into ARCHIVE (atomically, replacing older copies); returns how many changed."""
-    changed = 0
-    for key, src in _cell_files(root, protocol).items():
-        dst = Path(archive) / protocol / key / "result.json"
-        text = src.read_text()
-        if not dst.exists() or dst.read_text() != text:
-            write_text(dst, text)
-            changed += 1
-    return changed
+Warn = Callable[[str], None]
+
+
+def _valid(files: dict[str, Path]) -> tuple[dict[str, tuple[bytes, dict[str, Any]]], dict[str, str]]:
+    """KEY -> (the file's bytes, its cell) for the files that parse and validate (`cellfile`); KEY -> the one-line
+    reason for the rest."""
+    good: dict[str, tuple[bytes, dict[str, Any]]] = {}
+    bad: dict[str, str] = {}
+    for key, path in files.items():
+        try:
+            text = read_text(path)
+            good[key] = (text.encode("utf-8"), parse_cell(text, path))
+        except (CellError, FileNotFoundError) as exc:  # FileNotFoundError: removed since it was listed
+            bad[key] = str(exc)
+    return good, bad
+
+
+def load_cells(root: str | Path, protocol: str, archive: str | Path | None = None, copy: bool = True,
+               warn: Warn = _warn) -> tuple[list[dict[str, Any]], int]:
+    """Every valid cell of `protocol` under ROOT and, for cells not there, under ARCHIVE (same layout; ROOT's valid
+    copy wins, so a rerun cell replaces its archived result), sorted by EXP/DATASET/METHOD/seedK; and, with `copy`,
+    ROOT's valid cells written into ARCHIVE where they differ (atomically, the bytes that were validated). A damaged
+    file (`cellfile.CellError`) is named through `warn` and left out, never copied: a damaged local cell leaves
+    its archived copy as it is (and used, if valid). Returns (cells, archived files written)."""
+    local_good, local_bad = _valid(_cell_files(root, protocol))
+    kept_good, kept_bad = _valid(_cell_files(archive, protocol)) if archive else ({}, {})
+    for key, reason in local_bad.items():
+        used = "; its archived copy is used instead" if key in kept_good else ""
+        warn(f"skipped a damaged cell (the archive is left as it is{used}): {reason}")
+    for key, reason in kept_bad.items():
+        replaced = (f" (the valid local copy is used{' and replaces it' if copy else ''})" if key in local_good
+                    else "")
+        warn(f"skipped a damaged archived cell{replaced}: {reason}")
+    written = 0
+    if copy and archive is not None:
+        for key, (data, _) in local_good.items():
+            dst = Path(archive) / protocol / key / "result.json"
+            if key in kept_good and kept_good[key][0] == data:
+                continue
+            with atomic_path(dst) as tmp:
+                tmp.write_bytes(data)
+            written += 1
+    cells = {**{k: c for k, (_, c) in kept_good.items()}, **{k: c for k, (_, c) in local_good.items()}}
+    return [cells[k] for k in sorted(cells)], written
+
+
+def collect(root: str | Path, protocol: str, archive: str | Path | None = None,
+            warn: Warn = _warn) -> list[dict[str, Any]]:
+    """Every valid cell under ROOT/PROTOCOL/EXP/DATASET/METHOD/seedK/result.json and, for cells not there, under
+    ARCHIVE (same layout); ROOT's copy wins. Copies nothing (`load_cells`)."""
+    return load_cells(root, protocol, archive, copy=False, warn=warn)[0]
+
+
+def archive_cells(root: str | Path, protocol: str, archive: str | Path, warn: Warn = _warn) -> int:
+    """Copy ROOT's valid finished cells into ARCHIVE (atomically, replacing older copies); returns how many changed."""
+    return load_cells(root, protocol, archive, warn=warn)[1]
 
 
 def _entry(cells: list[dict[str, Any]]) -> dict[str, Any]:
@@ -77,7 +134,8 @@ def _entry(cells: list[dict[str, Any]]) -> dict[str, Any]:
                 "pearson": pearson_in_range(cells[0]["targets"], mean, lo, hi),
                 "pearson_per_seed": [c["pearson"] for c in cells], "data_return_range": [lo, hi], **common}
     label = "gamer" if cells[0]["exp"] in ATARI_EXPERIMENTS else f"suite:{cells[0]['dataset'].removesuffix('-delayed')}"
-    return {"scores": [c["score"] for c in cells], "scores_d4rl": [c["score_d4rl"] for c in cells],
+    scores = [c["score"] for c in cells]
+    return {"scores": scores, "ci95": cell_ci95(scores), "scores_d4rl": [c["score_d4rl"] for c in cells],
             "returns": [c["return"] for c in cells], "score_label": label,
             "target": (cells[0]["targets"] or [None])[0], "data_return_range": [cells[0]["data"]["return_min"],
                                                                               cells[0]["data"]["return_max"]],
@@ -92,6 +150,12 @@ def aggregate(results: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, An
     for (exp, dataset, method), cells in groups.items():
         out.setdefault(exp, {}).setdefault(dataset, {})[method] = _entry(cells)
     return out
+
+
+def experiment_aggregates(experiments: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """EXP -> `intervals.aggregates` of its per-seed `scores`, for every table experiment (not Figure 4)."""
+    return {exp: aggregates(per, methods_in(per)) for exp, per in experiments.items()
+            if exp not in FIG4_EXPERIMENTS and per}
 
 
 def compute_cost(results: list[dict[str, Any]]) -> dict[str, float]:
@@ -140,6 +204,12 @@ def plot_fig4s(out: Path, per_dataset: dict[str, dict[str, Any]], prefix: str) -
             plot_fig4(out / f"{prefix}_{dataset}.png", dataset, per["dt"])
 
 
+def _color(method: str) -> str:
+    """A method's colour in every plot: by its place in METHODS (a method not listed there: by its name)."""
+    index = METHODS.index(method) if method in METHODS else len(METHODS) + sum(map(ord, method))
+    return f"C{index % 10}"
+
+
 def plot_scores(path: Path, title: str, per_dataset: dict[str, dict[str, Any]], ylabel: str) -> Path:
     """One table as grouped bars: a group per dataset, a bar per method at the mean over seeds of its
     normalized score (`scores`, labelled YLABEL), the sample std as the error bar (none for one seed), each seed a dot."""
@@ -156,7 +226,7 @@ def plot_scores(path: Path, title: str, per_dataset: dict[str, dict[str, Any]], 
             if not values:
                 continue
             x = i + (j - (len(methods) - 1) / 2) * width
-            ax.bar(x, float(np.mean(values)), width, color=f"C{METHODS.index(method) % 10}",
+            ax.bar(x, float(np.mean(values)), width, color=_color(method),
                    yerr=sample_std(values) if len(values) > 1 else None, capsize=2,
                    label=None if labelled else method)
             ax.scatter([x] * len(values), values, s=7, color="black", zorder=3)
@@ -189,7 +259,7 @@ def plot_curves(path: Path, experiments: dict[str, Any]) -> Path | None:
         ax = axes[0, panels.index(title)]
         for i, curve in enumerate(curves):
             steps, values = zip(*curve)
-            ax.plot(steps, values, color=f"C{METHODS.index(method)}", alpha=0.8, label=method if i == 0 else None)
+            ax.plot(steps, values, color=_color(method), alpha=0.8, label=method if i == 0 else None)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("gradient step")
         ax.set_ylabel("mean return")
@@ -205,8 +275,7 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
 
     out = Path(out)
     archive = out / "cells" if archive is None else Path(archive)
-    archive_cells(root, protocol, archive)
-    every = collect(root, protocol, archive)
+    every, _ = load_cells(root, protocol, archive)
     atari = [r for r in every if r["exp"] in ATARI_EXPERIMENTS]
     results = [r for r in every if r["exp"] not in ATARI_EXPERIMENTS]
     if atari:
@@ -214,7 +283,8 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
                 "date": datetime.date.today().isoformat(), "command": command, "cells": len(atari),
                 "compute": compute_cost(atari), "budget": atari[0]["spec"]["budget"]}
         atari_experiments = aggregate(atari)
-        atari_report = {**head, "experiments": _atari_layout(atari_experiments)}
+        layout = _atari_layout(atari_experiments)
+        atari_report = {**head, "experiments": layout, "aggregates": experiment_aggregates(layout)}
         plot_fig4s(out, atari_experiments.get("atari-fig4", {}), "atari_fig4")
         plot_tables(out, atari_experiments, "gamer-normalized score")
         write_json(out / "atari.json", atari_report)
@@ -223,7 +293,8 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
     experiments = aggregate(results)
     report = {"protocol": protocol, "commit": git_commit(), "machine": machine(), "date": datetime.date.today().isoformat(),
               "command": command, "cells": len(results), "compute": compute_cost(results),
-              "budget": results[0]["spec"]["budget"] if results else None, "experiments": experiments}
+              "budget": results[0]["spec"]["budget"] if results else None, "experiments": experiments,
+              "aggregates": experiment_aggregates(experiments)}
     plot_fig4s(out, experiments.get("fig4", {}), "paper_fig4")
     plot_tables(out, experiments, "suite-normalized score")
     curves = plot_curves(out / "paper_curves.png", experiments)
