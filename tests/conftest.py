@@ -63,6 +63,19 @@ def run_dt(*args: str) -> CLIResult:
     return CLIResult(code, out.getvalue(), err.getvalue())
 
 
+def assert_one_error(res: CLIResult, command: str, *named: str) -> str:
+    """A bad-input failure as the CLI reports it: exit 2, exactly one `dt COMMAND: error: ...` line on stderr (other
+    lines may only be warnings), no traceback, and every string of `named` (a file, a field) in the error line."""
+    lines = res.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith(f"dt {command}: error: ")]
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    assert len(errors) == 1 and all(": warning: " in line for line in lines if line not in errors), res.stderr
+    assert "Traceback" not in res.stderr
+    for text in named:
+        assert text in errors[0], (text, errors[0])
+    return errors[0]
+
+
 @pytest.fixture
 def dt():
     """Call the CLI in process; asserts nothing (check `.returncode`)."""

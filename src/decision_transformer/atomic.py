@@ -1,5 +1,5 @@
 """Atomic file writes: write a temp file in the target's directory, then `os.replace` it into place,
-so a reader (or a resumed run) never sees a half-written file."""
+so a reader (or a resumed run) never sees a half-written file. `read_json` is `write_json`'s reading side."""
 
 from __future__ import annotations
 
@@ -36,6 +36,23 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return write_text(path, json.dumps(obj, indent=1) + "\n")
+
+
+def read_json(path: str | os.PathLike, error: type[Exception] = ValueError) -> Any:
+    """The JSON value in `path`. A missing file is a FileNotFoundError; an unreadable file or bad JSON is `error`
+    (a ValueError subclass, e.g. the caller's format error) naming the file, and the line and column of a syntax
+    error. Checking the value's schema is the caller's job."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: unreadable ({exc})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
 
 
 def savez(path: str | os.PathLike, compressed: bool = False, **arrays: np.ndarray) -> Path:

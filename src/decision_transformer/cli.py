@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from . import __version__
 from .runlock import RunInUse
 
-COMMANDS = ["train", "eval", "data", "demo", "hf", "bench", "suite", "sweep"]
+COMMANDS = ["train", "eval", "data", "demo", "hf", "bench", "suite", "sweep", "export"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,13 +31,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, ImportError, RunInUse) as exc:
-        # Bad input (dataset, checkpoint, config, missing extra, a run another process is writing): one clear
-        # line, no traceback.
-        print(f"dt {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        # a warning is one line too: `dt train: warning: ...` (restored when the command returns)
+        warnings.showwarning = lambda message, *_, **__: print(f"dt {args.command}: warning: {message}",
+                                                               file=sys.stderr)
+        try:
+            return int(args.func(args) or 0)
+        except (ValueError, OSError, ImportError, RunInUse) as exc:
+            # Bad input (dataset, checkpoint, config, missing extra, a file that cannot be read or written, a run
+            # another process is writing): one clear line, no traceback.
+            print(f"dt {args.command}: error: {exc}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

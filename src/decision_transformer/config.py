@@ -7,11 +7,20 @@ The model kind is a function of the config, never stated twice: an `MLPBCConfig`
 `DTConfig` with `condition_on_return=False` is 'bc' (the paper's BC: the same transformer without
 return tokens), any other `DTConfig` is 'dt'. `model_config(kind, **fields)` builds the default
 config of a kind and refuses fields that do not apply to it.
+
+Every config validates itself in `__post_init__`, so the Python API is as protected as the command line:
+`check_types` (each field holds its annotated type) and `check_number` (finite, in range) are the helpers,
+also used by the commands' own option dataclasses.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
+import numbers
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +71,7 @@ class DTConfig:
     position 0. Not with attention_window (a sliding band has no window start)."""
 
     def __post_init__(self) -> None:
+        check_types(self)
         _check_positive(self, "context_len", "embed_dim", "n_layer", "n_head", "mlp_ratio", "max_ep_len")
         if self.embed_dim % self.n_head:
             raise ValueError(f"DTConfig.embed_dim={self.embed_dim} must be divisible by n_head={self.n_head}")
@@ -69,9 +79,8 @@ class DTConfig:
             raise ValueError(
                 f"DTConfig.activation={self.activation!r} is not supported; expected one of {SUPPORTED_ACTIVATIONS}"
             )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"DTConfig.dropout={self.dropout} must be in [0, 1)")
-        if not isinstance(self.attention_window, int) or self.attention_window < 0:
+        check_number(self, "dropout", 0.0, 1.0, high_open=True)
+        if self.attention_window < 0:
             raise ValueError(f"DTConfig.attention_window={self.attention_window!r} must be an integer >= 0")
         if self.position_embedding and self.attention_window:
             raise ValueError("DTConfig.position_embedding needs full-window attention (attention_window=0): "
@@ -107,7 +116,9 @@ class MLPBCConfig:
     """Actions are integers: the head gives logits."""
 
     def __post_init__(self) -> None:
+        check_types(self)
         _check_positive(self, "context_len", "hidden_dim", "n_layer", "max_ep_len")
+        check_number(self, "dropout", 0.0, 1.0, high_open=True)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -166,7 +177,7 @@ class TrainConfig:
     log_every: int = 100
     """Steps between metrics.jsonl rows."""
     save_every: int = 1000
-    """Steps between checkpoints (one is always written at the end)."""
+    """Steps between checkpoints (one is always written at the end, and before each in-training evaluation)."""
     eval_every: int = 0
     """Steps between in-training evaluations (0 = only if eval_targets are given, at the end)."""
     eval_targets: tuple[float, ...] = ()
@@ -190,6 +201,7 @@ class TrainConfig:
     """Show a tqdm progress bar."""
 
     def __post_init__(self) -> None:
+        check_types(self)
         if self.precision not in ("fp32", "bf16", "auto"):
             raise ValueError(f"TrainConfig.precision={self.precision!r}; expected fp32, bf16 or auto")
         if self.lr_decay not in ("none", "cosine"):
@@ -198,13 +210,25 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.sampler={self.sampler!r}; expected one of {SAMPLERS}")
         if self.return_balanced and self.sampler != "episode":
             raise ValueError("TrainConfig.return_balanced needs sampler='episode'")
-        if self.action_loss_weight < 0 or self.return_loss_weight < 0 or self.action_loss_weight + self.return_loss_weight == 0:
-            raise ValueError("TrainConfig.action_loss_weight and return_loss_weight must be >= 0, not both 0")
-        for name in ("steps", "batch_size", "log_every", "save_every", "warmup_steps"):
+        for name in ("steps", "batch_size", "log_every", "save_every", "warmup_steps", "eval_episodes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be positive")
-        if self.torch_threads < 0:
-            raise ValueError(f"TrainConfig.torch_threads={self.torch_threads} must be >= 0 (0: torch's default)")
+        for name in ("seed", "eval_every", "torch_threads"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be >= 0")
+        check_number(self, "lr", 0.0, low_open=True)
+        check_number(self, "weight_decay", 0.0)
+        check_number(self, "lr_min_ratio", 0.0, 1.0)
+        check_number(self, "beta1", 0.0, 1.0, high_open=True)
+        check_number(self, "beta2", 0.0, 1.0, high_open=True)
+        check_number(self, "grad_clip", 0.0, low_open=True)
+        check_number(self, "top_fraction", 0.0, 1.0, low_open=True)
+        check_number(self, "action_loss_weight", 0.0)
+        check_number(self, "return_loss_weight", 0.0)
+        if self.action_loss_weight + self.return_loss_weight == 0:
+            raise ValueError("TrainConfig.action_loss_weight and return_loss_weight must not both be 0")
+        check_number(self, "eval_targets")
+        check_device_name(self, "device")
 
 
 ModelConfig = DTConfig | MLPBCConfig
@@ -236,6 +260,76 @@ def model_config(kind: str, **fields: Any) -> ModelConfig:
     return cls(**fields)
 
 
+def check_types(cfg: Any) -> None:
+    """Each field of the dataclass `cfg` holds its annotated type: an int is an int (not a bool), a float any real
+    number (not a bool), a tuple field a tuple of its item type (a list given for it becomes a tuple). Fields typed
+    otherwise (Any, mappings, nested configs) are left to their own checks."""
+    for f in dataclasses.fields(cfg):
+        tp, value = _field_types(type(cfg))[f.name], getattr(cfg, f.name)
+        if typing.get_origin(tp) is tuple and isinstance(value, list):
+            value = tuple(value)
+            object.__setattr__(cfg, f.name, value)
+        if not _holds(value, tp):
+            raise ValueError(f"{type(cfg).__name__}.{f.name}={value!r}; expected {_type_name(tp)}")
+
+
+def check_number(cfg: Any, name: str, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False) -> None:
+    """The number field `name` of `cfg` (each item of a tuple field) is finite and within [low, high] (an open end
+    excludes the bound); otherwise a ValueError naming the class and the field."""
+    value = getattr(cfg, name)
+    for v in value if isinstance(value, tuple) else (value,):
+        inside = (math.isfinite(v) and (low is None or (v > low if low_open else v >= low))
+                  and (high is None or (v < high if high_open else v <= high)))
+        if not inside:
+            where = [f"{'>' if low_open else '>='} {low:g}" if low is not None else "",
+                     f"{'<' if high_open else '<='} {high:g}" if high is not None else ""]
+            bounds = " and ".join(w for w in where if w)
+            what = "every value must be a finite number" if isinstance(value, tuple) else "must be a finite number"
+            raise ValueError(f"{type(cfg).__name__}.{name}={value!r} {what}" + (f" {bounds}" if bounds else ""))
+
+
+def check_device_name(cfg: Any, name: str) -> None:
+    """The field `name` of `cfg` names a torch device ('cpu', 'cuda', 'cuda:1', 'mps'); whether this machine has
+    it is checked when a run starts (`runtime.check_device`)."""
+    import torch
+
+    try:
+        torch.device(getattr(cfg, name))
+    except (RuntimeError, ValueError):
+        raise ValueError(f"{type(cfg).__name__}.{name}={getattr(cfg, name)!r} is not a torch device "
+                         f"(e.g. cpu, cuda, cuda:1, mps)") from None
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _holds(value: Any, tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        item = typing.get_args(tp)[0]
+        return isinstance(value, tuple) and all(_holds(v, item) for v in value)
+    if origin is typing.Union or origin is types.UnionType:
+        return any(_holds(value, t) for t in typing.get_args(tp))
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, str)
+    return True
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is tuple:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}s"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
+
+
 def _check_positive(cfg: Any, *names: str) -> None:
     for name in names:
         value = getattr(cfg, name)
@@ -245,7 +339,12 @@ def _check_positive(cfg: Any, *names: str) -> None:
 
 def _from_dict(cls: type, d: dict[str, Any], source: str) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
+    if not isinstance(d, dict):
+        raise ValueError(f"{source}: expected an object of {cls.__name__} fields, got {type(d).__name__}")
     unknown = sorted(set(d) - known)
     if unknown:
         raise ValueError(f"{source}: unknown {cls.__name__} fields {unknown}; expected a subset of {sorted(known)}")
-    return cls(**d)
+    try:
+        return cls(**d)
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None

@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -205,14 +207,34 @@ def evaluate_target(policy: RolloutPolicy, env_fns: Sequence[Callable[[], gym.En
     probe = env_fns[0]()
     try:
         state_shape, space = tuple(probe.observation_space.shape), probe.action_space
+        env_id = probe.spec.id if probe.spec is not None else "the environment"
     finally:
         probe.close()
+    check_spaces(policy, env_id, state_shape, space)
     n = min(len(env_fns), num_episodes)
     agent = DTAgent(policy, target, n, state_shape, space, temperature=temperature, seed=seed)
     eps = run_episodes(agent, env_fns, num_episodes, seed=seed, progress=progress)
     return TargetResult(target_return=float(target) if not callable(target) else float("nan"), returns=eps.returns,
                         lengths=eps.lengths, seeds=eps.seeds, targets_used=[x["target"] for x in eps.extras],
                         terminated=eps.terminated)
+
+
+def check_spaces(policy: RolloutPolicy, env_id: str, state_shape: tuple[int, ...], space: gym.Space) -> None:
+    """The env's observations and actions are the ones the model was trained on (meta.json's state_dim and
+    act_dim), else a ValueError naming both."""
+    trained = tuple(policy.prep.state_mean.shape)  # () for pixels: one scalar for all
+    if trained and trained != state_shape:
+        raise ValueError(f"{env_id} observes shape {state_shape}, but the model was trained on states of shape "
+                         f"{trained} (meta.json field 'state_dim'): evaluate it in the env of its dataset")
+    if isinstance(space, gym.spaces.Discrete) != policy.discrete:
+        raise ValueError(f"{env_id} has {type(space).__name__} actions, but the model acts "
+                         f"{'discretely' if policy.discrete else 'continuously'}")
+    if isinstance(space, gym.spaces.Box) and tuple(space.shape) != (policy.act_dim,):
+        raise ValueError(f"{env_id} takes actions of shape {tuple(space.shape)}, but the model gives {policy.act_dim} "
+                         "(meta.json field 'act_dim')")
+    if isinstance(space, gym.spaces.Discrete) and policy.act_dim > space.n:
+        raise ValueError(f"{env_id} has {space.n} actions, but the model chooses among {policy.act_dim} "
+                         "(meta.json field 'act_dim')")
 
 
 def resolve_references(env_id: str, dataset_name: str | None) -> dict[str, tuple[float, float]]:
@@ -261,6 +283,13 @@ def evaluate(
         raise ValueError(f"num_episodes={num_episodes} must be positive")
     if not targets:
         raise ValueError("evaluate needs at least one target return")
+    bad = [t for t in targets if not callable(t) and not (isinstance(t, numbers.Real) and math.isfinite(t))]
+    if bad:
+        raise ValueError(f"targets={bad}: a target return must be a finite number (or a function of the reset info)")
+    if num_envs is not None and num_envs < 1:
+        raise ValueError(f"num_envs={num_envs} must be >= 1 (None: min(num_episodes, 16))")
+    if not (math.isfinite(temperature) and temperature >= 0):
+        raise ValueError(f"temperature={temperature} must be a finite number >= 0")
     num_envs = num_envs or min(num_episodes, 16)
     env_fns = [lambda: make_env(env_id, **(env_kwargs or {}))] * num_envs
     refs = resolve_references(env_id, dataset_name)

@@ -1,10 +1,15 @@
-"""Run logging: namespaced scalars (`train/loss`, `eval/return_mean`) to `metrics.jsonl` and TensorBoard."""
+"""Run logging: namespaced scalars (`train/loss`, `eval/return_mean`) to `metrics.jsonl` and TensorBoard.
+
+metrics.jsonl holds one JSON object per line, each written whole with its newline last, so a run killed
+mid-write can leave only its last line torn: readers leave it out, and a resumed run drops it with a warning
+(`truncate_metrics`); every complete line is kept."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -41,19 +46,45 @@ class MetricsLogger:
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The rows of RUN_DIR/metrics.jsonl. A torn last line (a run killed mid-write) is left out; any other line
+    that is not a JSON object with a "step" is a ValueError naming the file and the line."""
+    return _read_rows(Path(run_dir) / "metrics.jsonl")[0]
 
 
 def truncate_metrics(run_dir: str | os.PathLike, max_step: int) -> None:
-    """Drop rows logged after `max_step` (a resumed run repeats those steps). Atomic rewrite."""
+    """Drop rows logged after `max_step` (a resumed run repeats those steps), and a torn last line, with a
+    warning (a run killed mid-write; every complete line is kept). Atomic rewrite."""
     path = Path(run_dir) / "metrics.jsonl"
+    rows, torn = _read_rows(path)
+    if torn is not None:
+        warnings.warn(f"{path}: dropped its torn last line {torn[:60]!r} (a run killed while writing it)", stacklevel=2)
     if not path.is_file():
         return
-    rows = [r for r in read_metrics(run_dir) if r.get("step", 0) <= max_step]
+    rows = [r for r in rows if r["step"] <= max_step]
     atomic.write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _read_rows(path: Path) -> tuple[list[dict[str, Any]], str | None]:
+    """(rows, the torn last line or None). Only the last line can be torn: each row is written whole, newline last."""
+    if not path.is_file():
+        return [], None
+    lines = path.read_text(errors="replace").split("\n")
+    rows, torn = [], None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if number == len(lines) or (number == len(lines) - 1 and not lines[-1]):  # the last line
+                torn = line
+                continue
+            raise ValueError(f"{path}: line {number} is not JSON ({exc.msg}); every line but a torn last one must "
+                             "be a complete row") from None
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+            raise ValueError(f"{path}: line {number} is not a metrics row (a JSON object with an integer \"step\")")
+        rows.append(row)
+    return rows, torn
 
 
 def _jsonable(v: Any) -> Any:

@@ -41,7 +41,6 @@ then SIGKILL after `kill_timeout` seconds; they are recorded as interrupted and 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shlex
 import shutil
@@ -187,7 +186,7 @@ def _earlier_results(jobs: Sequence[Job], root: Path, replace_changed: bool = Fa
     results = [JobResult(job) for job in jobs]
     for r in results:
         spec_path = root / r.job.name / "job.json"
-        if spec_path.is_file() and json.loads(spec_path.read_text()) != r.job.to_dict():
+        if spec_path.is_file() and atomic.read_json(spec_path) != r.job.to_dict():
             if not replace_changed:
                 raise ValueError(f"{spec_path}: job {r.job.name!r} ran with another spec; remove "
                                  f"{spec_path.parent} or rename the job")
@@ -195,7 +194,7 @@ def _earlier_results(jobs: Sequence[Job], root: Path, replace_changed: bool = Fa
             print(f"{spec_path.parent}: replaced a job written with another spec", flush=True)
         done_path = root / r.job.name / "done.json"
         if done_path.is_file():
-            done = json.loads(done_path.read_text())
+            done = atomic.read_json(done_path)
             r.status, r.returncode, r.seconds = SKIPPED, done.get("returncode", 0), done.get("seconds")
             r.command, r.resumed = done.get("command", []), done.get("resumed", False)
     return results

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import os
 import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
+
+from .atomic import read_json
 
 DONE, SKIPPED, FAILED, INTERRUPTED, PENDING = "done", "skipped", "failed", "interrupted", "pending"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=,+-]*$")
@@ -33,6 +34,19 @@ class Job:
     """Extra environment variables (they override the sweep's thread settings)."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise ValueError(f"job name {self.name!r}: expected a string")
+        for key in ("argv", "cmd"):
+            value = getattr(self, key)
+            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not all(
+                    isinstance(a, (str, int, float, os.PathLike)) and not isinstance(a, bool) for a in value):
+                raise ValueError(f"job {self.name!r}: field {key!r} is {value!r}; expected a list of arguments "
+                                 f"(strings, numbers or paths), e.g. [\"train\", \"--steps\", \"100\"]")
+        if not isinstance(self.env, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                for k, v in self.env.items()):
+            raise ValueError(f"job {self.name!r}: field 'env' is {self.env!r}; expected an object of variable names "
+                             "to strings")
         object.__setattr__(self, "argv", tuple(str(a) for a in self.argv))
         object.__setattr__(self, "cmd", tuple(str(a) for a in self.cmd))
         object.__setattr__(self, "env", {str(k): str(v) for k, v in dict(self.env).items()})
@@ -81,17 +95,22 @@ class JobResult:
 def load_jobs(path: str | os.PathLike) -> list[Job]:
     """Jobs from a JSON file: a list of {"name", "argv" | "cmd", "env"?}, or {"jobs": [...]} (so a sweep.json,
     whose per-job status fields are ignored, is a spec too)."""
-    data = json.loads(Path(path).read_text())
-    items = data["jobs"] if isinstance(data, dict) else data
+    data = read_json(path)
+    items = data.get("jobs") if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise ValueError(f"{path}: expected a list of jobs or {{\"jobs\": [...]}}")
     known = {"name", "argv", "cmd", "env"} | {f.name for f in dataclasses.fields(JobResult)} - {"job"}
     jobs = []
     for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ValueError(f"{path}: job {i} is {item!r}; expected an object {{\"name\": ..., \"argv\": [...]}}")
         unknown = set(item) - known
         if unknown or "name" not in item:
             raise ValueError(f"{path}: job {i}: " + (f"unknown keys {sorted(unknown)}" if unknown else "no 'name'"))
-        jobs.append(Job.from_dict(item))
+        try:
+            jobs.append(Job.from_dict(item))
+        except ValueError as exc:
+            raise ValueError(f"{path}: job {i}: {exc}") from None
     return jobs
 
 

@@ -9,17 +9,16 @@
   RNG (dropout) as of the saved step, and the losses not yet logged; a resumed run logs what an
   uninterrupted one would have (tests/test_train.py kills a run and compares).
 * `train_or_resume` is what benchmarks and sweeps call: a finished run is loaded, a killed one resumed.
-
-Weight decay is applied to the weight matrices of Linear and Conv2d layers only. Biases, LayerNorm
-parameters and embedding tables (timestep, discrete action) are not decayed (the GPT convention;
-decaying an embedding row would shrink rarely-seen timesteps towards zero).
+* Nothing is lost to a late check or a failed evaluation: every input is checked before step 1 (preflight.py);
+  a non-finite loss or gradient stops the run before it is saved; an evaluation step is also a checkpoint step,
+  saved before the evaluation runs, and a resumed run first runs an evaluation missing at its checkpoint.
+  The schedule and the weight-decay groups are optim.py's.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
 import os
 import time
@@ -31,10 +30,12 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from . import __version__, atomic, distributed, runlock, runtime
+from . import __version__, atomic, distributed, preflight, runlock, runtime
 from .checkpoint import (
     RunMeta, LoadedRun, latest_checkpoint, load_run, load_trainer_state, read_meta, save_checkpoint,
+    update_trainer_state,
 )
+from .rundir import CheckpointError, check_trainer_state, read_train_config  # noqa: F401  (read_train_config: API)
 from .config import SAMPLERS, ModelConfig, TrainConfig, model_config as default_config, model_kind
 from .data.frames import model_state_shape
 from .data.preprocess import Preprocessing
@@ -44,30 +45,10 @@ from .data.trajectories import TrajectoryDataset
 from .losses import action_loss, success_loss
 from .metrics import MetricsLogger, format_table, read_metrics, truncate_metrics
 from .model import build_model
+from .optim import lr_factor, param_groups  # noqa: F401  (param_groups: API)
 from .precision import precision_context
 
 Hook = Callable[[int, nn.Module], dict[str, Any]]
-
-
-def lr_factor(cfg: TrainConfig, step: int) -> float:
-    """The learning rate at `step` (0-based) as a fraction of cfg.lr: linear warmup, then constant or cosine."""
-    if step + 1 < cfg.warmup_steps:
-        return (step + 1) / cfg.warmup_steps
-    if cfg.lr_decay == "none":
-        return 1.0
-    progress = min(1.0, (step + 1 - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
-    return cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    decay, no_decay = [], []
-    for module in model.modules():
-        for name, p in module.named_parameters(recurse=False):
-            if name == "weight" and isinstance(module, (nn.Linear, nn.Conv2d)):
-                decay.append(p)
-            else:
-                no_decay.append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 def prepare_dataset(cfg: TrainConfig, dataset: TrajectoryDataset | None = None) -> tuple[TrajectoryDataset, TrajectoryDataset]:
@@ -168,16 +149,27 @@ class Trainer:
         }
 
     def save(self) -> Path:
+        finite = torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all()
+        if not bool(finite):  # never write a checkpoint of non-finite weights
+            raise ValueError(f"step {self.step}: the weights are no longer finite (training diverged; lower --lr?); "
+                             "not saved, the last checkpoint is kept")
         return save_checkpoint(self.run_dir, self.model, self.meta(), self.trainer_state())
 
     def restore(self, ckpt: Path) -> None:
         run = load_run(ckpt)
+        if run.meta.state_dim != self.meta_base["state_dim"]:
+            raise CheckpointError(f"{ckpt / 'meta.json'}: field 'state_dim' is {run.meta.state_dim} but dataset "
+                                  f"{self.meta_base['dataset']} gives states of {self.meta_base['state_dim']}")
         self.model.load_state_dict(run.model.state_dict())
         state = load_trainer_state(ckpt)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        check_trainer_state(state, ckpt, self.optimizer, run.meta.step)
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.rng.bit_generator.state = state["numpy_rng"]
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            raise CheckpointError(f"{ckpt / 'trainer_state.pt'}: does not fit this run ({exc!r})") from None
         self.torch_rng = state["torch_rng"]
-        self.rng.bit_generator.state = state["numpy_rng"]
         self.step = int(state["step"])
         self.pending_losses = state["pending_losses"].tolist() if "pending_losses" in state else []
         self.train_seconds = float(state.get("train_seconds", 0.0))  # older checkpoints hold none
@@ -211,10 +203,19 @@ class Trainer:
         loss = self.loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip))
+        value = loss.item()
+        if not (math.isfinite(value) and math.isfinite(grad_norm)):  # stop before the weights turn non-finite
+            raise ValueError(f"step {self.step + 1}: loss {value}, gradient norm {grad_norm}: training diverged "
+                             "(lower --lr?); the last checkpoint is kept")
         self.optimizer.step()
         self.scheduler.step()
-        return loss.item(), float(grad_norm)
+        return value, grad_norm
+
+    def eval_due(self, step: int) -> bool:
+        """In-training evaluation at `step`: every eval_every steps and at the end, when eval_targets are given."""
+        cfg = self.cfg
+        return bool(cfg.eval_targets) and ((cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps)
 
     def run(self, logger: MetricsLogger | None, hook: Hook | None = None, hook_every: int = 0) -> dict[str, Any]:
         """Train to cfg.steps on the trainer's own torch RNG. `logger` is None on non-main DDP ranks (they
@@ -235,6 +236,9 @@ class Trainer:
         t0, n0 = time.perf_counter(), self.step
         clock = t0  # self.train_seconds counts up to here
         losses = self.pending_losses
+        if main and self.step and self.eval_due(self.step) and not any(
+                r["step"] == self.step and "eval/return_mean" in r for r in read_metrics(self.run_dir)):
+            last_eval = self.evaluate_now(logger)  # resumed from a checkpoint whose evaluation did not finish
         while self.step < cfg.steps:
             loss, grad_norm = self.train_step(self.sample())
             self.step += 1
@@ -257,14 +261,20 @@ class Trainer:
             if main and hook is not None and hook_every and self.step % hook_every == 0:
                 self.model.eval()
                 logger.log(self.step, hook(self.step, self.model))
-            if main and cfg.eval_targets and ((cfg.eval_every and self.step % cfg.eval_every == 0) or self.step == cfg.steps):
-                last_eval = self.evaluate_now(logger)
-            # the checkpoint comes last, so that a resumed run never repeats a logged hook or evaluation
-            if main and (self.step % cfg.save_every == 0 or self.step == cfg.steps):
+            # The checkpoint comes after the hook, so that a resumed run never repeats a logged hook, and before an
+            # evaluation (an evaluation step is a checkpoint step), so that a failed evaluation never loses the
+            # trained model; a resumed run then runs the evaluation first (above).
+            eval_due = main and self.eval_due(self.step)
+            if main and (self.step % cfg.save_every == 0 or self.step == cfg.steps or eval_due):
                 self.torch_rng = torch.get_rng_state()  # the loop's RNG as of this step goes into the checkpoint
                 now = time.perf_counter()
                 self.train_seconds, clock = self.train_seconds + now - clock, now
-                self.save()
+                ckpt = self.save()
+            if eval_due:
+                last_eval = self.evaluate_now(logger)
+                now = time.perf_counter()
+                self.train_seconds, clock = self.train_seconds + now - clock, now
+                update_trainer_state(ckpt, self.trainer_state())  # its clock counts the evaluation too
         bar.close()
         self.model.eval()
         return last_eval
@@ -273,7 +283,7 @@ class Trainer:
         from .evaluate import RolloutPolicy, evaluate
 
         if not self.env_id:
-            raise ValueError("evaluation needs an env id: pass --env or use a dataset that records one")
+            raise ValueError("evaluation needs an env id: pass --env-id or use a dataset that records one")
         self.model.eval()
         policy = RolloutPolicy.from_meta(self.model, self.meta(), self.cfg.precision)
         results = evaluate(policy, self.env_id, list(self.cfg.eval_targets), num_episodes=self.cfg.eval_episodes,
@@ -305,20 +315,17 @@ def train(
     discrete actions seen; `hook` as in `Trainer.run`. `discrete_actions` of the model config is set from the
     data (like state_dim, it is derived)."""
     run_dir = Path(cfg.out)
+    preflight.check_new_run(cfg)  # everything the run needs is checked before anything is written
+    model_config = model_config or default_config("dt")
+    data, full = prepare_dataset(cfg, dataset)
+    if model_config.discrete_actions != data.discrete_actions:  # derived from the data, like state_dim
+        model_config = dataclasses.replace(model_config, discrete_actions=data.discrete_actions)
+    preflight.check_env(cfg, data, match_dataset=dataset is None)
+    prep = prep or Preprocessing.fit(full, model_config.context_len, model_config.max_ep_len)
+    trainer = Trainer(cfg, model_config, data, prep, act_dim=act_dim)
+    preflight.warn_settings(cfg)
     with runlock.exclusive(run_dir):
-        if latest_checkpoint(run_dir) is not None:
-            raise FileExistsError(f"{run_dir}: already holds a run; use `dt train --resume {run_dir}` or another --out")
-        model_config = model_config or default_config("dt")
-        data, full = prepare_dataset(cfg, dataset)
-        if model_config.discrete_actions != data.discrete_actions:  # derived from the data, like state_dim
-            model_config = dataclasses.replace(model_config, discrete_actions=data.discrete_actions)
-        env_id = cfg.env_id or data.env_id
-        if env_id and dataset is None:
-            from .envs_util import check_env_matches
-
-            check_env_matches(data, env_id)
-        prep = prep or Preprocessing.fit(full, model_config.context_len, model_config.max_ep_len)
-        trainer = Trainer(cfg, model_config, data, prep, act_dim=act_dim)
+        preflight.refuse_existing_run(run_dir)  # again, now that no other process can be writing it
         if trainer.dist.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
             truncate_metrics(run_dir, 0)  # rows of an earlier attempt killed before its first checkpoint
@@ -326,20 +333,6 @@ def train(
                 "train": dataclasses.asdict(cfg), "model": model_config.to_dict(), "model_kind": trainer.kind,
                 "act_dim": trainer.act_dim})
         return _run(trainer, hook, hook_every)
-
-
-def read_train_config(run_dir: str | os.PathLike) -> TrainConfig:
-    """The TrainConfig a run was started with (its train_config.json)."""
-    path = Path(run_dir) / "train_config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir}: nothing to resume (expected train_config.json and a checkpoint)")
-    train_dict = dict(json.loads(path.read_text())["train"])
-    train_dict.pop("model", None)  # written by versions whose TrainConfig named the model kind
-    train_dict["eval_targets"] = tuple(train_dict.get("eval_targets", ()))
-    try:
-        return TrainConfig(**train_dict)
-    except TypeError as exc:
-        raise ValueError(f"{path}: field 'train' does not match TrainConfig ({exc})") from exc
 
 
 def resume(run_dir: str | os.PathLike, steps: int | None = None, dataset: TrajectoryDataset | None = None,
@@ -351,12 +344,17 @@ def resume(run_dir: str | os.PathLike, steps: int | None = None, dataset: Trajec
     cfg = dataclasses.replace(read_train_config(run_dir), out=str(run_dir))
     if steps is not None:
         cfg = dataclasses.replace(cfg, steps=steps)
+    cfg = preflight.check_machine(cfg, resuming=str(run_dir / "train_config.json"))
     with runlock.exclusive(run_dir):
         ckpt = latest_checkpoint(run_dir)
         if ckpt is None:
             raise FileNotFoundError(f"{run_dir}: nothing to resume (no checkpoint yet)")
         meta = read_meta(ckpt)
+        if meta.step > cfg.steps:
+            raise ValueError(f"{run_dir}: steps={cfg.steps} is below the step of its checkpoint ({meta.step})")
         data, _ = prepare_dataset(cfg, dataset)
+        preflight.check_env(cfg, data)
+        preflight.warn_settings(cfg)
         trainer = Trainer(cfg, meta.config(), data, meta.preprocessing(), act_dim=meta.act_dim)
         trainer.restore(ckpt)
         if trainer.dist.is_main:
@@ -396,7 +394,6 @@ def _run(trainer: Trainer, hook: Hook | None, hook_every: int) -> LoadedRun:
         if logger is not None:
             logger.close()
     distributed.barrier(trainer.dist)
-    if trainer.cfg.progress and main:
-        rows = [[k, v] for k, v in last_eval.items()]
-        print(format_table(["metric", "value"], [["steps", trainer.step], ["run_dir", str(trainer.run_dir)], *rows]))
+    if trainer.cfg.progress and main and last_eval:
+        print(format_table(["metric", "value"], [[k, v] for k, v in last_eval.items()]))
     return load_run(trainer.run_dir)

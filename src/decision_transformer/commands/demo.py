@@ -50,6 +50,16 @@ class DemoConfig:
     json: str = ""
     """Also write the table as JSON here, with the command, commit, machine and date (default: OUT/demo.json)."""
 
+    def __post_init__(self) -> None:  # checked before minutes of training (the rest by TrainConfig and DTConfig)
+        from ..config import check_number, check_types
+
+        check_types(self)
+        check_number(self, "targets")
+        check_number(self, "lr", 0.0, low_open=True)
+        if not self.targets or self.num_episodes < 1:
+            raise ValueError(f"DemoConfig: targets={self.targets} needs at least one value and num_episodes="
+                             f"{self.num_episodes} must be >= 1")
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="train DT and BC on a built-in dataset and compare them (minutes)")

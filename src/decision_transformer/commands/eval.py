@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass, field
 
 from .. import atomic
 from ..cli_args import POSITIONAL, add_dataclass_args, from_args
+from ..config import check_number, check_types
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,18 @@ class EvalCommand:
     progress: bool = True
     """Show a progress bar."""
 
+    def __post_init__(self) -> None:
+        from ..precision import PRECISIONS
+
+        check_types(self)
+        check_number(self, "targets")
+        check_number(self, "temperature", 0.0)
+        for name, low in (("num_episodes", 1), ("num_envs", 0), ("max_episode_steps", 0), ("video_episodes", 1)):
+            if getattr(self, name) < low:
+                raise ValueError(f"EvalCommand.{name}={getattr(self, name)} must be >= {low}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"EvalCommand.precision={self.precision!r}; expected one of {PRECISIONS}")
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help=EvalCommand.__doc__)
@@ -56,7 +70,11 @@ def run(args: argparse.Namespace) -> int:
     env_id = a.env_id or loaded.meta.env_id
     if not env_id:
         raise ValueError(f"{a.run_dir}: the run records no env id; pass --env-id")
-    targets = list(a.targets) or [float(loaded.meta.extra.get("max_return", 0.0))]
+    default = loaded.meta.extra.get("max_return", 0.0)
+    if not a.targets and not (isinstance(default, (int, float)) and math.isfinite(default)):
+        raise ValueError(f"{loaded.path / 'meta.json'}: field 'extra.max_return' is {default!r}, not a number to "
+                         "use as the default target; pass --targets")
+    targets = list(a.targets) or [float(default)]
     results = evaluate(loaded, env_id, targets, num_episodes=a.num_episodes, num_envs=a.num_envs or None,
                        seed=a.seed, temperature=a.temperature, progress=a.progress,
                        precision=a.precision,

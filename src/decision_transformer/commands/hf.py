@@ -38,6 +38,16 @@ class HFImport:
     context_len: int = 0
     """K to record for evaluation (HF configs do not store it; 0: 20, the paper's)."""
 
+    def __post_init__(self) -> None:
+        from ..config import check_number, check_types
+
+        check_types(self)
+        check_number(self, "state_mean")
+        check_number(self, "state_std", 0.0, low_open=True)
+        check_number(self, "reward_scale", 0.0)
+        if self.context_len < 0:
+            raise ValueError(f"HFImport.context_len={self.context_len} must be >= 0 (0: 20)")
+
 
 @dataclass(frozen=True)
 class HFExport:

@@ -32,6 +32,23 @@ class SweepOptions:
     progress: bool = True
     """A progress bar of jobs finished."""
 
+    def __post_init__(self) -> None:
+        import warnings
+
+        from ..config import check_types
+        from ..runtime import cpu_count
+
+        check_types(self)
+        if self.jobs < 1 or self.threads_per_job < 0:
+            raise ValueError(f"SweepOptions: jobs={self.jobs} must be >= 1 and threads_per_job={self.threads_per_job} "
+                             ">= 0")
+        if self.threads_per_job > cpu_count():  # a new dt train job would refuse it as --torch-threads
+            raise ValueError(f"SweepOptions: threads_per_job={self.threads_per_job} is more than the {cpu_count()} "
+                             "CPU core(s) of this machine")
+        if self.jobs * max(self.threads_per_job, 1) > cpu_count():
+            warnings.warn(f"SweepOptions: jobs={self.jobs} x threads_per_job={self.threads_per_job} is more than the "
+                          f"{cpu_count()} CPU core(s) of this machine; the jobs will slow each other down", stacklevel=2)
+
 
 @dataclass(frozen=True)
 class SpecCommand:

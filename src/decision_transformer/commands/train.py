@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass
 
 from ..cli_args import add_dataclass_args, from_args, given
@@ -51,7 +52,21 @@ def run(args: argparse.Namespace) -> int:
             flags = ", ".join("--" + k.replace("_", "-") for k in ignored)
             raise ValueError(f"--resume {cmd.resume}: the run keeps its saved settings; {flags} would be ignored "
                              "(only --steps may be given)")
-        resume(cmd.resume, steps=options.get("steps"))
-        return 0
-    train(from_args(TrainConfig, args), model_config(cmd.model, **arch))
+        run_dir = cmd.resume
+        run = resume(run_dir, steps=options.get("steps"))
+    else:
+        cfg = from_args(TrainConfig, args)
+        run_dir = cfg.out
+        run = train(cfg, model_config(cmd.model, **arch))
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 speaks for all
+        print(summary(run, run_dir))
     return 0
+
+
+def summary(run, run_dir: str) -> str:
+    """The one line every `dt train` ends with (progress bar or not): steps, final loss, where the run is."""
+    from ..train import loss_history
+
+    losses = loss_history(run_dir)
+    loss = f"final loss {losses[-1][1]:.4g}" if losses else "no loss logged"
+    return f"dt train: {run.meta.model_kind} trained to step {run.meta.step}, {loss}; run in {run_dir} ({run.path.name})"

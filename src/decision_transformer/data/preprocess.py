@@ -45,8 +45,12 @@ class Preprocessing:
         object.__setattr__(self, "state_std", np.asarray(self.state_std, np.float32))
         if self.state_mean.shape != self.state_std.shape:
             raise ValueError(f"Preprocessing: state_mean shape {self.state_mean.shape} != state_std shape {self.state_std.shape}")
+        if not (np.isfinite(self.state_mean).all() and np.isfinite(self.state_std).all()):
+            raise ValueError("Preprocessing.state_mean and state_std must be finite everywhere")
         if not (self.state_std > 0).all():
             raise ValueError("Preprocessing.state_std must be positive everywhere")
+        if not np.isfinite(self.reward_clip) or self.reward_clip < 0:
+            raise ValueError(f"Preprocessing.reward_clip={self.reward_clip} must be a finite number >= 0")
         if not np.isfinite(self.reward_scale) or self.reward_scale <= 0:
             raise ValueError(f"Preprocessing.reward_scale={self.reward_scale} must be a positive number")
         for name in ("context_len", "max_ep_len"):

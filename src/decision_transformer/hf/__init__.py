@@ -22,14 +22,15 @@ Facts this module relies on (each checked by tests/test_hf.py against the real `
 
 from .format import (
     DEFAULT_REWARD_SCALE, EXTRA_PREFIX, HF_DEFAULTS, META_KEY, PT_BIN, PT_BIN_INDEX, REQUIRED_FIELDS, SAFETENSORS,
-    SAFETENSORS_INDEX, WEIGHT_FILES, HFCheckpoint, HFFormatError, check_state_stats,
+    SAFETENSORS_INDEX, WEIGHT_FILES, HFCheckpoint, HFFormatError, check_dt_meta, check_state_stats,
 )
 from .read import config_from_hf, load_hf, read_hf, read_hf_config, read_hf_weights, resolve_state_stats
 from .write import hf_config_for, hf_state_dict, save_hf
 
 __all__ = [
     "DEFAULT_REWARD_SCALE", "EXTRA_PREFIX", "HF_DEFAULTS", "META_KEY", "PT_BIN", "PT_BIN_INDEX", "REQUIRED_FIELDS",
-    "SAFETENSORS", "SAFETENSORS_INDEX", "WEIGHT_FILES", "HFCheckpoint", "HFFormatError", "check_state_stats",
+    "SAFETENSORS", "SAFETENSORS_INDEX", "WEIGHT_FILES", "HFCheckpoint", "HFFormatError", "check_dt_meta",
+    "check_state_stats",
     "config_from_hf", "hf_config_for", "hf_state_dict", "load_hf", "read_hf", "read_hf_config", "read_hf_weights",
     "resolve_state_stats", "save_hf",
 ]

@@ -15,6 +15,11 @@ SAFETENSORS, SAFETENSORS_INDEX = "model.safetensors", "model.safetensors.index.j
 PT_BIN, PT_BIN_INDEX = "pytorch_model.bin", "pytorch_model.bin.index.json"
 WEIGHT_FILES = (SAFETENSORS, SAFETENSORS_INDEX, PT_BIN, PT_BIN_INDEX)
 META_KEY = "dt_meta"
+DT_META_FIELDS = {
+    "context_len": "a positive integer", "state_mean": "a list of finite numbers",
+    "state_std": "a list of finite positive numbers", "reward_scale": "a finite number > 0", "env_id": "a string",
+}
+"""The keys our exports write under `dt_meta` in config.json, and what each must hold."""
 EXTRA_PREFIX = "hf."
 DEFAULT_REWARD_SCALE = 1000.0
 """The HF Decision Transformer examples divide gym MuJoCo returns by 1000."""
@@ -70,9 +75,41 @@ class HFCheckpoint:
     """'encoder.' (transformers) or 'transformer.' (the original kzl code)."""
 
 
+def check_dt_meta(meta: Any, source: str) -> dict[str, Any]:
+    """The config's `dt_meta` (our exports' state statistics, reward scale, env id, K) checked against its schema;
+    {} when absent. The lengths of the state statistics are checked against state_dim later (`check_state_stats`)."""
+    if meta is None:
+        return {}
+    where = f"{source}: field {META_KEY!r}"
+    if not isinstance(meta, dict):
+        raise HFFormatError(f"{where} is {meta!r}; expected an object")
+    unknown = sorted(set(meta) - set(DT_META_FIELDS))
+    if unknown:
+        raise HFFormatError(f"{where} has unknown key(s) {unknown}; expected some of {list(DT_META_FIELDS)}")
+    for key, value in meta.items():
+        ok = {
+            "context_len": lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
+            "state_mean": lambda v: isinstance(v, list) and all(_finite(x) for x in v),
+            "state_std": lambda v: isinstance(v, list) and all(_finite(x) and x > 0 for x in v),
+            "reward_scale": lambda v: _finite(v) and v > 0,
+            "env_id": lambda v: isinstance(v, str),
+        }[key](value)
+        if not ok:
+            text = repr(value) if len(repr(value)) <= 60 else repr(value)[:60] + "..."
+            raise HFFormatError(f"{where}: {key!r} is {text}; expected {DT_META_FIELDS[key]}")
+    return dict(meta)
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+
 def check_state_stats(values: Any, name: str, state_dim: int, source: str) -> np.ndarray:
     """`values` as a float64 (state_dim,) array, or an error naming `source` and `name`."""
-    arr = np.asarray(values, dtype=np.float64).reshape(-1)
+    try:
+        arr = np.asarray(values, dtype=np.float64).reshape(-1)
+    except (ValueError, TypeError) as exc:
+        raise HFFormatError(f"{source}: {name} is not a list of numbers ({exc})") from None
     if arr.shape != (state_dim,):
         raise HFFormatError(f"{source}: {name} has {arr.size} values; expected state_dim={state_dim}")
     if not np.all(np.isfinite(arr)):

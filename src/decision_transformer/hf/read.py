@@ -17,7 +17,7 @@ from ..config import DTConfig
 from ..model import DecisionTransformer
 from .format import (
     _ACT_FROM_HF, _BLOCK_MAP, _LEGACY_BUFFERS, _TOP_LEVEL, EXTRA_PREFIX, HF_DEFAULTS, META_KEY, REQUIRED_FIELDS,
-    WEIGHT_FILES, HFCheckpoint, HFFormatError, check_state_stats,
+    WEIGHT_FILES, HFCheckpoint, HFFormatError, check_dt_meta, check_state_stats,
 )
 
 
@@ -162,9 +162,7 @@ def read_hf(hf_dir: str | os.PathLike, context_len: int | None = None) -> HFChec
     """Read and validate an HF checkpoint directory and translate it to our names."""
     raw_cfg = read_hf_config(hf_dir)
     cfg_path = f"{Path(hf_dir) / 'config.json'}"
-    dt_meta = raw_cfg.get(META_KEY) or {}
-    if not isinstance(dt_meta, dict) or not isinstance(dt_meta.get("context_len", 20), int):
-        raise HFFormatError(f"{cfg_path}: field {META_KEY!r} must be an object with an integer context_len")
+    dt_meta = check_dt_meta(raw_cfg.get(META_KEY), cfg_path)
     hf_config = {k: v for k, v in raw_cfg.items() if k != META_KEY}
     config, S, A = config_from_hf(hf_config, cfg_path, context_len or int(dt_meta.get("context_len", 20)))
     tensors, wpath = read_hf_weights(hf_dir)
@@ -231,5 +229,6 @@ def resolve_state_stats(ckpt: HFCheckpoint, state_mean: Any, state_std: Any, hf_
         raise HFFormatError(f"{hf_dir}: give both state_mean and state_std, or neither")
     if mean is None:
         return None, None
-    return (check_state_stats(mean, "state_mean", ckpt.state_dim, str(hf_dir)),
-            check_state_stats(std, "state_std", ckpt.state_dim, str(hf_dir)))
+    source = str(hf_dir) if given else f"{Path(hf_dir) / 'config.json'}: field {META_KEY!r}"
+    return (check_state_stats(mean, "state_mean", ckpt.state_dim, source),
+            check_state_stats(std, "state_std", ckpt.state_dim, source))

@@ -29,7 +29,13 @@ def load_state_stats(path: str | os.PathLike) -> tuple:
         raise HFFormatError(f"{path}: unreadable state statistics ({exc}); expected JSON or .npz") from exc
     if not isinstance(data, dict) or "state_mean" not in data or "state_std" not in data:
         raise HFFormatError(f"{path}: expected fields 'state_mean' and 'state_std'")
-    return np.asarray(data["state_mean"], np.float64), np.asarray(data["state_std"], np.float64)
+    try:
+        mean, std = np.asarray(data["state_mean"], np.float64), np.asarray(data["state_std"], np.float64)
+    except (ValueError, TypeError) as exc:
+        raise HFFormatError(f"{path}: fields 'state_mean' and 'state_std' must be lists of numbers ({exc})") from None
+    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+        raise HFFormatError(f"{path}: fields 'state_mean' and 'state_std' must be finite, 'state_std' positive")
+    return mean, std
 
 
 def import_hf(hf_dir: str | os.PathLike, run_dir: str | os.PathLike, *, state_mean: Any = None,
@@ -40,14 +46,21 @@ def import_hf(hf_dir: str | os.PathLike, run_dir: str | os.PathLike, *, state_me
     State statistics come from the arguments, else from the config's `dt_meta` (our own exports), else
     the identity (mean 0, std 1) is recorded with a warning: hub checkpoints expect normalized states.
     The reward scale defaults to `dt_meta`'s, else 1000 (the HF gym examples)."""
+    import math
+
     import numpy as np
 
     from .. import __version__
     from ..checkpoint import RunMeta, save_checkpoint
-    from .format import META_KEY
+    from .format import META_KEY, HFFormatError
     from .read import read_hf, resolve_state_stats
     from ..model import DecisionTransformer
 
+    if not isinstance(env_id, str):
+        raise HFFormatError(f"env_id={env_id!r}: expected a string (a Gymnasium id)")
+    if reward_scale is not None and not (isinstance(reward_scale, (int, float)) and math.isfinite(reward_scale)
+                                         and reward_scale > 0):
+        raise HFFormatError(f"reward_scale={reward_scale!r}: expected a finite number > 0")
     ckpt = read_hf(hf_dir, context_len)
     model = DecisionTransformer(ckpt.config, ckpt.state_dim, ckpt.act_dim)
     model.load_state_dict(ckpt.state_dict, strict=True)

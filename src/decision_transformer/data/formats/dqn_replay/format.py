@@ -109,11 +109,18 @@ def _load_array(path: Path, field: str) -> np.ndarray:
     """A whole gzipped `.npy` (small fields only)."""
     try:
         with gzip.open(path, "rb") as f:
-            return np.load(f, allow_pickle=False)
+            arr = np.load(f, allow_pickle=False)
+            if not isinstance(arr, np.ndarray):  # np.load reads a zip (.npz) archive too
+                arr.close()
+                arr = None
     except (OSError, EOFError, ValueError, zlib.error) as exc:
         raise DatasetError(
             f"{path}: field '{field}' is not a readable gzipped .npy array (truncated, corrupt or pickled?): {exc}"
         ) from exc
+    if arr is None:
+        raise DatasetError(f"{path}: field '{field}' holds an .npz archive; expected one gzipped .npy array (np.save), "
+                           "as Dopamine writes")
+    return arr
 
 
 def _read_header(f, path: Path) -> tuple[tuple[int, ...], bool, np.dtype]:

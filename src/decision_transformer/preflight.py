@@ -1,0 +1,93 @@
+"""Checks before the first training step. Everything a run will need (the machine's device and cores, the output
+directory, the dataset, an env id and env for evaluation) is checked before step 1, so that no run is lost to a
+late check, and nothing is written until the checks pass (a misspelled dataset leaves no --out directory).
+`train()` and `resume()` call these in that order; the dataset itself is loaded (and checked) between them.
+
+Errors are ValueErrors naming the option. Settings that run but make little sense get a warning
+(`warnings.warn`; the CLI prints it as one `dt train: warning: ...` line), e.g. a warmup longer than the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from pathlib import Path
+
+from . import runlock, runtime
+from .config import TrainConfig
+
+
+def check_new_run(cfg: TrainConfig) -> None:
+    """What a new run checks before it loads its dataset: the machine, the output directory, no run there yet."""
+    check_machine(cfg)
+    check_out_dir(cfg.out)
+    if Path(cfg.out).is_dir():  # (locking a directory that does not exist would make it)
+        with runlock.exclusive(cfg.out):  # a run another process is writing: RunInUse
+            refuse_existing_run(cfg.out)
+
+
+def refuse_existing_run(run_dir: str | os.PathLike) -> None:
+    from .checkpoint import latest_checkpoint
+
+    if latest_checkpoint(run_dir) is not None:
+        raise FileExistsError(f"{run_dir}: already holds a run; use `dt train --resume {run_dir}` or another --out")
+
+
+def check_machine(cfg: TrainConfig, resuming: str = "") -> TrainConfig:
+    """The device exists on this machine and `torch_threads` fits its cores. A resumed run (`resuming`: its
+    train_config.json, named in errors) keeps its saved settings, so there more threads than cores is a warning
+    and this sitting uses the cores there are (returned as the config to run); for a new run it is an error."""
+    where = f"{resuming}: " if resuming else ""
+    runtime.check_device(cfg.device, f"{where}TrainConfig.device")
+    cores = runtime.cpu_count()
+    if cfg.torch_threads > cores:
+        message = f"{where}TrainConfig.torch_threads={cfg.torch_threads} is more than the {cores} CPU core(s) here"
+        if not resuming:
+            raise ValueError(f"{message}; use at most {cores} (0: torch's default)")
+        _warn(f"{message}; this sitting uses {cores}")
+        return dataclasses.replace(cfg, torch_threads=cores)
+    return cfg
+
+
+def check_out_dir(run_dir: str | os.PathLike) -> None:
+    """The run directory is a directory, or can be made: its nearest existing ancestor is a writable directory."""
+    run_dir = Path(run_dir)
+    existing = next(p for p in (run_dir, *run_dir.parents) if p.exists())
+    if not existing.is_dir():
+        raise ValueError(f"TrainConfig.out={str(run_dir)!r}: {existing} exists and is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"TrainConfig.out={str(run_dir)!r}: {existing} is not writable")
+
+
+def check_env(cfg: TrainConfig, data, match_dataset: bool = False) -> None:
+    """The run's env (cfg.env_id, else the one the dataset records): with `match_dataset` its spaces must fit the
+    dataset's; in-training evaluation (eval_targets) needs one, and it must exist."""
+    from .envs_util import check_env_matches, make_env
+
+    env_id = cfg.env_id or data.env_id
+    if env_id and match_dataset:
+        check_env_matches(data, env_id)
+    if not cfg.eval_targets:
+        return
+    if not env_id:
+        raise ValueError("TrainConfig.eval_targets needs an env id to evaluate in: pass --env-id, or use a dataset "
+                         "that records one")
+    if not match_dataset:
+        make_env(env_id).close()
+
+
+def warn_settings(cfg: TrainConfig) -> None:
+    """Warn about settings that run but where defaults make no sense for this run."""
+    if cfg.warmup_steps > cfg.steps:
+        end = cfg.steps / cfg.warmup_steps
+        _warn(f"TrainConfig.warmup_steps={cfg.warmup_steps} is longer than the run (steps={cfg.steps}): the learning "
+              f"rate only reaches {100 * end:.3g}% of lr ({cfg.lr * end:.3g}) at the last step"
+              + (" and never decays" if cfg.lr_decay != "none" else "") + "; set --warmup-steps below --steps")
+    if cfg.eval_every and not cfg.eval_targets:
+        _warn(f"TrainConfig.eval_every={cfg.eval_every} has no effect without eval_targets (--eval-targets)")
+
+
+def _warn(message: str) -> None:
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 speaks for all
+        warnings.warn(message, stacklevel=3)
