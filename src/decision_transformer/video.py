@@ -1,8 +1,9 @@
 """MP4s of a policy acting: `dt eval RUN --video DIR`, so that a user can watch what a target return does.
 
 Each recorded episode goes to `DIR/target_<T>_seed_<S>.mp4` (the episode's reset seed, as in the evaluation
-JSON). Frames come from the env's `rgb_array` render; MuJoCo renders offscreen with `MUJOCO_GL=egl`, which
-`dt eval` sets when unset. Writing needs imageio with its ffmpeg plugin (the `video` extra).
+JSON). The episodes run through the one runner (`evaluate_target`, runner.py), `RecordEpisode` rendering inside
+it. Frames come from the env's `rgb_array` render; MuJoCo renders offscreen with `MUJOCO_GL=egl`, which `dt eval`
+sets when unset. Writing needs imageio with its ffmpeg plugin (the `video` extra).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 from .envs_util import make_env
+from .seeding import derive_seed
 
 
 def _writer():
@@ -46,7 +48,7 @@ class RecordEpisode(gym.Wrapper):
         if (terminated or truncated) and self.seed is not None:
             path = self.out_dir / f"{self.label}_seed_{self.seed}.mp4"
             _writer().mimwrite(path, self.frames, fps=self.fps, macro_block_size=1)
-            self.seed = None  # a parked env's later episodes are not recorded
+            self.seed = None  # an unseeded reset after this one is not recorded
         return obs, reward, terminated, truncated, info
 
 
@@ -78,5 +80,5 @@ def record_videos(policy, env_id: str, targets: Sequence[float], out_dir: str | 
         label = f"target_{target:g}"
         fns = [lambda: RecordEpisode(make_env(env_id, render_mode="rgb_array", **camera), out, label, fps)] * num_episodes
         evaluate_target(policy, fns, target, num_episodes, seed=seed, temperature=temperature, progress=False)
-        files += [out / f"{label}_seed_{seed + e}.mp4" for e in range(num_episodes)]
+        files += [out / f"{label}_seed_{derive_seed(seed, 'episode', e)}.mp4" for e in range(num_episodes)]
     return files

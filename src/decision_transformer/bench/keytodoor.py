@@ -46,6 +46,7 @@ from ..envs_util import make_env
 from ..evaluate import RolloutPolicy, evaluate
 from ..metrics import read_metrics
 from ..runner import FunctionAgent, run_episodes
+from ..seeding import derive_seed
 from ..train import TrainConfig, loss_history
 from .common import check_seeds, git_commit, markdown_table, provenance, summarize, train_cell
 from .cql import CQLConfig
@@ -217,7 +218,7 @@ def run_keytodoor(cfg: KeyToDoorBenchConfig, out_dir: str | Path, command: str =
 
 def _run_method(cfg: KeyToDoorBenchConfig, method: str, data, seed: int, name: str):
     """(success rate, learning curve or None, loss history or None) of one method on one dataset."""
-    eval_seed = 1_000_000 * (seed + 1)
+    eval_seed = derive_seed(seed, "paper-eval")
     def function_success(act) -> float:
         eps = run_episodes(FunctionAgent(act), [lambda: make_env(ENV_ID)] * min(cfg.eval_episodes, 100),
                            cfg.eval_episodes, seed=eval_seed)

@@ -22,7 +22,8 @@ So returns spread from the random policy's to a good controller's.
 Budget: exactly `steps` steps (`dt data make NAME --steps N`, or the SRC NAME@N; default 50,000). Every
 episode is cut at min(27,000, max(200, steps // 10)) steps, recorded as a truncation, so any budget holds
 at least about 10 episodes of several epsilons; the last episode is cut at the budget.
-Seeds: episode e of seed s resets with seed s * 1_000_000 + e; epsilon draws use numpy's default_rng(s).
+Seeds: episode e of seed s resets with seed derive_seed(s, "atari-episode", e) = s * 1_000_000 + e; epsilon draws
+use numpy's default_rng(s). The episodes run through the one runner (runner.py).
 """
 
 from __future__ import annotations
@@ -86,51 +87,68 @@ _CONTROLLERS: dict[str, Callable] = {"Breakout": breakout_controller, "Pong": po
 
 def make_atari_mixed(game: str, seed: int = 0, steps: int = DEFAULT_STEPS, name: str = "") -> TrajectoryDataset:
     """Record exactly `steps` steps of `game` (module docstring)."""
+    from gymnasium.wrappers import TimeLimit
+
     from ..envs.atari import atari_env_id
     from ..envs_util import make_env
+    from ..runner import run_episodes
+    from ..seeding import derive_seed
 
     env_id = atari_env_id(game)
-    env = make_env(env_id)
-    ale = env.unwrapped.ale
-    n_actions = int(env.action_space.n)
-    rng = np.random.default_rng(seed)
-    controller = _CONTROLLERS.get(game)
-    cap = episode_cap(steps)
-    frames = np.empty((steps, *env.observation_space.shape[1:]), np.uint8)  # (N, 84, 84)
-    actions = np.empty(steps, np.int64)
-    rewards = np.empty(steps, np.float32)
-    terminations = np.zeros(steps, bool)
-    truncations = np.zeros(steps, bool)
-    starts: list[int] = []
-    n, e = 0, 0
-    try:
-        while n < steps:
-            eps = EPSILONS[e % len(EPSILONS)]
-            obs, _ = env.reset(seed=seed * 1_000_000 + e)
-            starts.append(n)
-            t = 0
-            while True:
-                frames[n] = obs[-1]
-                if rng.random() < eps:
-                    a = int(rng.integers(n_actions))
-                elif controller is None:
-                    a = qbert_controller(ale.getRAM(), t, rng)
-                else:
-                    a = controller(ale.getRAM(), t)
-                obs, reward, terminated, truncated, _ = env.step(a)
-                actions[n], rewards[n] = a, reward
-                n, t = n + 1, t + 1
-                if terminated or truncated or t >= cap or n >= steps:
-                    terminations[n - 1] = terminated
-                    truncations[n - 1] = not terminated
-                    break
-            e += 1
-    finally:
-        env.close()
-    return TrajectoryDataset(observations=frames, actions=actions, rewards=rewards, terminations=terminations,
-                             truncations=truncations, episode_starts=np.asarray(starts, np.int64), reward_scale=1.0,
+    env = TimeLimit(make_env(env_id), episode_cap(steps))  # the cap ends an episode as a truncation
+    log = _Collector(game, np.random.default_rng(seed), env, steps)
+    run_episodes(log, [lambda: env], num_steps=steps, on_step=log,
+                 reset_seed=lambda i, e: derive_seed(seed, "atari-episode", e))
+    log.truncations[-1] = not log.terminations[-1]  # the budget cuts the last episode
+    return TrajectoryDataset(observations=log.frames, actions=log.actions, rewards=log.rewards,
+                             terminations=log.terminations, truncations=log.truncations,
+                             episode_starts=np.asarray(log.starts, np.int64), reward_scale=1.0,
                              env_id=env_id, name=name or f"{game.lower()}-mixed",
                              source=f"{name or game.lower() + '-mixed'}(seed={seed}, steps={steps})")
+
+
+class _Collector:
+    """The runner's agent for one env (epsilon-greedy over the game's controller, module docstring) and its
+    `on_step` hook, which stores each step's newest frame, action, reward and flags in arrays of `steps` rows."""
+
+    def __init__(self, game: str, rng: np.random.Generator, env, steps: int):
+        self.rng, self.controller, self.ale = rng, _CONTROLLERS.get(game), env.unwrapped.ale
+        self.n_actions = int(env.action_space.n)
+        self.frames = np.empty((steps, *env.observation_space.shape[1:]), np.uint8)  # (N, 84, 84)
+        self.actions = np.empty(steps, np.int64)
+        self.rewards = np.empty(steps, np.float32)
+        self.terminations = np.zeros(steps, bool)
+        self.truncations = np.zeros(steps, bool)
+        self.starts: list[int] = []
+        self.n = 0  # steps stored
+
+    def begin(self, rows, obs, infos) -> None:
+        self.eps = EPSILONS[len(self.starts) % len(EPSILONS)]
+        self.starts.append(self.n)
+        self.t = 0
+
+    def act(self, rows, obs) -> np.ndarray:
+        if self.rng.random() < self.eps:
+            a = int(self.rng.integers(self.n_actions))
+        elif self.controller is None:
+            a = qbert_controller(self.ale.getRAM(), self.t, self.rng)
+        else:
+            a = self.controller(self.ale.getRAM(), self.t)
+        self.t += 1
+        return np.array([a])
+
+    def observe(self, rows, obs, rewards) -> None:
+        pass
+
+    def finish(self, row) -> dict:
+        return {}
+
+    def __call__(self, rows, obs, actions, rewards, terminated, truncated) -> None:
+        n = self.n
+        self.frames[n], self.actions[n], self.rewards[n] = obs[0][-1], actions[0], rewards[0]
+        if terminated[0] or truncated[0]:
+            self.terminations[n], self.truncations[n] = terminated[0], not terminated[0]
+        self.n += 1
 
 
 def _register() -> None:

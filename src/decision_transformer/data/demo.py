@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .registry import BuiltinDataset, register_builtin
-from .trajectories import Episode, TrajectoryDataset
+from .trajectories import TrajectoryDataset
 
 ENV_ID = "InvertedPendulum-v5"
 GAINS = np.array([1.0, 10.0, 1.0, 1.0])  # action = GAINS @ obs balances the pole indefinitely
@@ -20,41 +20,46 @@ NUM_EPISODES = 60
 
 
 def make_pendulum_mixed(seed: int = 0, num_episodes: int = NUM_EPISODES) -> TrajectoryDataset:
-    import gymnasium as gym
+    from ..envs_util import make_env
+    from ..runner import Recorder, run_episodes
+    from ..seeding import derive_seed
 
-    env = gym.make(ENV_ID)
-    rng = np.random.default_rng(seed)
-    low, high = env.action_space.low, env.action_space.high
-    episodes = []
-    for e in range(num_episodes):
-        random_episode = rng.random() < 0.1
-        give_up = int(rng.integers(0, 1300))  # about a quarter of episodes never give up
-        push = rng.choice([-1.0, 1.0]) * high
-        obs, _ = env.reset(seed=seed * 100_000 + e)
-        rows: dict[str, list] = {k: [] for k in ("observations", "actions", "rewards", "terminations", "truncations")}
-        while True:
-            if random_episode:
-                action = rng.uniform(low, high)
-            elif len(rows["rewards"]) >= give_up:
-                action = push
-            else:
-                action = np.clip(GAINS @ obs + rng.normal(0, 0.1), low, high).reshape(low.shape)
-            next_obs, reward, terminated, truncated, _ = env.step(action.astype(np.float32))
-            for k, v in zip(rows, (obs, action, reward, terminated, truncated)):
-                rows[k].append(v)
-            obs = next_obs
-            if terminated or truncated:
-                break
-        episodes.append(Episode(
-            observations=np.asarray(rows["observations"], np.float32),
-            actions=np.asarray(rows["actions"], np.float32).reshape(-1, low.shape[0]),
-            rewards=np.asarray(rows["rewards"], np.float32),
-            terminations=np.asarray(rows["terminations"], bool),
-            truncations=np.asarray(rows["truncations"], bool),
-        ))
-    env.close()
-    return TrajectoryDataset.from_episodes(episodes, reward_scale=1000.0, env_id=ENV_ID, name="pendulum-mixed",
-                                           source=f"pendulum-mixed(seed={seed})")
+    env, recorder = make_env(ENV_ID), Recorder()
+    agent = _Behaviour(np.random.default_rng(seed), env.action_space.low, env.action_space.high)
+    run_episodes(agent, [lambda: env], num_episodes,
+                 reset_seed=lambda i, e: derive_seed(seed, "pendulum-episode", e), on_step=recorder)
+    return TrajectoryDataset.from_episodes(recorder.episodes, reward_scale=1000.0, env_id=ENV_ID,
+                                           name="pendulum-mixed", source=f"pendulum-mixed(seed={seed})")
+
+
+class _Behaviour:
+    """The behaviour of the module docstring as the runner's agent (one env): each episode draws whether it is
+    random, its give-up step and its push at `begin`; each step draws its noise at `act`."""
+
+    def __init__(self, rng: np.random.Generator, low: np.ndarray, high: np.ndarray):
+        self.rng, self.low, self.high = rng, low, high
+
+    def begin(self, rows, obs, infos) -> None:
+        self.random_episode = self.rng.random() < 0.1
+        self.give_up = int(self.rng.integers(0, 1300))  # about a quarter of episodes never give up
+        self.push = self.rng.choice([-1.0, 1.0]) * self.high
+        self.t = 0
+
+    def act(self, rows, obs) -> np.ndarray:
+        if self.random_episode:
+            action = self.rng.uniform(self.low, self.high)
+        elif self.t >= self.give_up:
+            action = self.push
+        else:
+            action = np.clip(GAINS @ obs[0] + self.rng.normal(0, 0.1), self.low, self.high).reshape(self.low.shape)
+        self.t += 1
+        return action[None].astype(np.float32)
+
+    def observe(self, rows, obs, rewards) -> None:
+        pass
+
+    def finish(self, row) -> dict:
+        return {}
 
 
 register_builtin(BuiltinDataset(

@@ -1,8 +1,8 @@
 """Shortest path on a fixed random directed graph (the paper's Figure 2), as a Gymnasium env.
 
 The graph: `num_nodes` nodes, each directed edge present with probability `edge_prob` (networkx's
-G(n, p)), drawn from `graph_seed`; seeds are tried in turn from `graph_seed * 1000` until the graph is
-strongly connected, so every goal is reachable from every start. The graph is fixed for the env's
+G(n, p)), drawn from `graph_seed`; seeds are tried in turn from `graph_seed * 1000` (seeding.py: "graph") until
+the graph is strongly connected, so every goal is reachable from every start. The graph is fixed for the env's
 lifetime; `reset(seed=...)` draws only the start and goal (distinct, uniform), or takes them from
 `options={"start": i, "goal": j}`. With `pair_from_seed=True`, `reset(seed=s)` instead takes the s-th
 (start, goal) pair of all num_nodes * (num_nodes - 1) ordered pairs (modulo their number), so that
@@ -28,6 +28,7 @@ import gymnasium as gym
 import numpy as np
 
 from ..data.trajectories import TrajectoryDataset
+from ..seeding import derive_seed
 
 ENV_ID = "dt/GraphShortestPath-v0"
 DEFAULT_NUM_NODES = 20
@@ -57,7 +58,7 @@ class RandomGraph:
             raise ValueError(f"RandomGraph edge_prob={edge_prob} must be in (0, 1]")
         nx = _networkx()
         for k in range(max_tries):
-            g = nx.gnp_random_graph(num_nodes, edge_prob, seed=graph_seed * 1000 + k, directed=True)
+            g = nx.gnp_random_graph(num_nodes, edge_prob, seed=derive_seed(graph_seed, "graph", k), directed=True)
             if nx.is_strongly_connected(g):
                 break
         else:
@@ -67,7 +68,7 @@ class RandomGraph:
             )
         self.num_nodes = num_nodes
         self.graph = g
-        self.seed_used = graph_seed * 1000 + k
+        self.seed_used = derive_seed(graph_seed, "graph", k)
         self.adjacency = nx.to_numpy_array(g, nodelist=range(num_nodes), dtype=bool)  # (n, n) [from, to]
         dist = np.zeros((num_nodes, num_nodes), np.int64)
         for src, lengths in nx.all_pairs_shortest_path_length(g):

@@ -24,6 +24,7 @@ from typing import Any
 from .. import runlock
 from ..atomic import atomic_path, write_json
 from ..data.registry import cache_dir
+from ..seeding import derive_seed
 from .learner import LearnerDir, SittingClock, next_multiple, require_sb3
 from .learner import read_snapshots  # noqa: F401  (re-exported: build.py, commands/suite.py, tests)
 from .policy import NumpyPolicy, export_sb3_ppo
@@ -211,11 +212,12 @@ class _PPORun:
         config, step = self.config, int(self.model.num_timesteps)
         policy = export_sb3_ppo(self.model, self.venv, config.env_id, step)
         self.out.save_policy(policy, step)
-        sto = evaluate_policy(policy, config.env_id, config.eval_episodes, seed=10_000 + step // 1000, stochastic=True)
+        env_id, episodes = config.env_id, config.eval_episodes
+        sto = evaluate_policy(policy, env_id, episodes, derive_seed(step, "learner-eval", "sampled"), stochastic=True)
         record = {"step": step, "stochastic_return": sto[0], "stochastic_std": sto[1], "time": time.time()}
         msg = f"step {step}: stochastic {sto[0]:.1f} +- {sto[1]:.1f}"
         if config.eval_deterministic:
-            det = evaluate_policy(policy, config.env_id, config.eval_episodes, seed=20_000 + step // 1000, stochastic=False)
+            det = evaluate_policy(policy, env_id, episodes, derive_seed(step, "learner-eval", "mean"), stochastic=False)
             record.update(deterministic_return=det[0], deterministic_std=det[1])
             msg += f", deterministic {det[0]:.1f} +- {det[1]:.1f}"
         self.out.append_snapshot(record)

@@ -19,17 +19,20 @@ import numpy as np
 
 from ..atomic import write_json
 from ..data.trajectories import DatasetError
+from ..envs_util import make_env
+from ..seeding import QUALITY_OFFSETS
 from .behaviour import read_snapshots
 from .datasets import (ENV_IDS, GENERATION, GENERATION_SAC, assets_dir, reference_returns, save_replay_stream,
                        suite_config)
 from .policy import NumpyPolicy
-from .rollout import make_env, mean_return, policy_act_fn, random_act_fn, rollout
+from .rollout import mean_return, policy_act_fn, random_act_fn, rollout
 
 DEFAULT_GENERATION = {
     "num_envs": 64,
     "sizes": {"random": 1_000_000, "medium": 1_000_000, "expert": 1_000_000},
-    # seed + offset is the rollout seed of each quality, so qualities never share noise streams
-    "seed_offsets": {"random": 0, "medium": 100, "medium-replay": 200, "expert": 300, "medium-expert": 0},
+    # derive_seed(seed, "suite-quality", q) (seeding.py) is the rollout seed of each quality, so qualities never
+    # share noise streams; recorded here as seed + offset
+    "seed_offsets": dict(QUALITY_OFFSETS),
 }
 
 

@@ -36,6 +36,7 @@ import numpy as np
 from .. import atomic
 from ..data.registry import BuiltinDataset, register_builtin
 from ..data.trajectories import DatasetError, TrajectoryDataset
+from ..seeding import derive_seed
 
 QUALITIES = ("random", "medium", "medium-replay", "expert", "medium-expert")
 REWARD_SCALE = 1000.0
@@ -104,13 +105,13 @@ def generate(name: str, seed: int = 0, num_steps: int | None = None, progress: b
         raise DatasetError(f"{name}: no behaviour policies for {env_id} are committed in {assets_dir()}/suite.json")
     num_envs = int(gen["num_envs"])
     desc = f"{name} seed {seed}" if progress else None
-    base_seed = int(gen["seed_offsets"][quality]) + seed
+    base_seed = derive_seed(seed, "suite-quality", quality)  # = seed + gen["seed_offsets"][quality]
 
     if quality == "medium-expert":
         halves = [generate(f"{env}-{q}", seed, num_steps, progress) for q in ("medium", "expert")]
         return concatenate(halves, name=name, source=f"suite:{name} seed={seed}")
     if quality == "random":
-        from .rollout import make_env
+        from ..envs_util import make_env
 
         probe = make_env(env_id)
         act_fn = random_act_fn(probe.action_space)

@@ -1,27 +1,27 @@
-"""Batched, deterministic rollouts: a batch of Gymnasium envs stepped in lockstep, the policy evaluated once per
-step for the whole batch.
+"""Batched, deterministic rollouts of a suite behaviour policy, through the one runner (`runner.py`): a batch of
+Gymnasium envs stepped in lockstep, the policy evaluated once per step for the whole batch.
 
-Determinism: env `i` of a rollout is reset once with seed `seed * 1000 + i` (later episodes of that env continue
-its own RNG), and exploration noise / random actions come from `numpy.random.default_rng(seed)`, drawn for the
-whole batch each step. Same seed, same arguments -> identical episodes on the same platform.
+Determinism: env `i` of a rollout is reset once with seed `derive_seed(seed, "rollout-env", i)` = `seed * 1000 + i`
+(later episodes of that env continue its own RNG), and exploration noise / random actions come from
+`numpy.random.default_rng(seed)`, drawn for the whole batch each step (envs that finished keep their last
+observation in it). Same seed, same arguments -> identical episodes on the same platform.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
+import dataclasses
+from typing import Callable
 
 import numpy as np
 
 from ..data.trajectories import Episode
+from ..envs_util import make_env
+from ..runner import Recorder, run_episodes
+from ..seeding import derive_seed
 
 ActFn = Callable[[np.ndarray, np.random.Generator], np.ndarray]
-
-
-def make_env(env_id: str):
-    import gymnasium as gym
-
-    return gym.make(env_id)
+"""(num_envs, obs_dim) float32 observations, the rollout's generator -> (num_envs, act_dim) actions (cast to the
+action space's float32)."""
 
 
 def policy_act_fn(policy, stochastic: bool) -> ActFn:
@@ -48,8 +48,8 @@ def rollout(
     progress: str | None = None,
 ) -> list[Episode]:
     """Collect exactly `num_steps` transitions (episodes still running at the end are cut and marked truncated),
-    or exactly `num_episodes` whole episodes. Episodes are returned in the order they finished (ties broken by
-    env index); cut episodes come last.
+    or exactly `num_episodes` whole episodes (an env that finishes takes the next one). Episodes are returned in
+    the order they finished (ties broken by env index); cut episodes come last.
 
     `act_fn` may be a schedule `[(act_fn, steps), ...]` (step mode only, `num_steps` = the total): the envs keep
     running across segments, so an episode can span a policy change, as in on-policy training.
@@ -57,34 +57,46 @@ def rollout(
     schedule, num_steps = _check_mode(act_fn, num_steps, num_episodes)
     if num_episodes is not None:
         num_envs = max(1, min(num_envs, num_episodes))
-    envs = [make_env(env_id) for _ in range(num_envs)]
-    rng = np.random.default_rng(seed)
-    obs = np.stack([env.reset(seed=seed * 1000 + i)[0] for i, env in enumerate(envs)]).astype(np.float32)
-    run = _Lockstep(envs, obs, num_steps, num_episodes, _progress_bar(progress, num_steps, num_episodes))
-    try:
-        while run.active.any():
-            idx = np.flatnonzero(run.active)
-            if num_steps is not None:
-                idx = idx[: num_steps - run.collected]
-            fn = act_fn
-            if schedule is not None:
-                fn = _current(schedule, run.collected)
-                idx = idx[: _segment_left(schedule, run.collected)]
-            actions = fn(run.obs, rng)  # the whole batch, so RNG use does not depend on which envs are active
-            for i in idx:
-                run.step(i, actions[i])
-            if run.bar is not None and num_steps is not None:
-                run.bar.update(len(idx))
-            if num_steps is not None and run.collected >= num_steps:
-                break
-    finally:
-        if run.bar is not None:
-            run.bar.close()
-        for env in envs:
-            env.close()
-    if num_steps is not None:
-        run.cut_running()
-    return run.done_episodes
+    agent = _BatchAgent(schedule or [(act_fn, 0)], num_envs, np.random.default_rng(seed))
+    recorder = Recorder()
+    run_episodes(agent, [lambda: make_env(env_id)] * num_envs, num_episodes, progress=progress or False,
+                 num_steps=[n for _, n in schedule] if schedule else num_steps, queue=True, on_step=recorder,
+                 reset_seed=lambda i, e: derive_seed(seed, "rollout-env", i) if e < num_envs else None)
+    done = [_flags(ep, cut=False) for ep in recorder.episodes]
+    return done + [_flags(ep, cut=True) for ep in recorder.cut()[len(done):]]
+
+
+class _BatchAgent:
+    """The runner's agent for an `ActFn` (or a schedule of them): keeps every env's current observation and calls
+    the function on the whole batch once per step, whichever envs step."""
+
+    def __init__(self, schedule: list[tuple[ActFn, int]], num_envs: int, rng: np.random.Generator):
+        self.schedule, self.rng, self.num_envs = schedule, rng, num_envs
+        self.obs: np.ndarray | None = None
+        self.taken = 0  # transitions so far
+
+    def begin(self, rows, obs, infos) -> None:
+        if self.obs is None:
+            self.obs = np.zeros((self.num_envs, *obs.shape[1:]), np.float32)
+        self.obs[rows] = obs
+
+    def act(self, rows, obs) -> np.ndarray:
+        fn = _current(self.schedule, self.taken)
+        self.taken += len(rows)
+        return fn(self.obs, self.rng)[rows]
+
+    def observe(self, rows, obs, rewards) -> None:
+        self.obs[rows] = obs
+
+    def finish(self, row) -> dict:
+        return {}
+
+
+def _flags(ep: Episode, cut: bool) -> Episode:
+    """A suite episode's flags: truncated only if not terminated; an episode cut by the budget ends truncated."""
+    truncations = ep.truncations & ~ep.terminations
+    truncations[-1] |= cut
+    return dataclasses.replace(ep, truncations=truncations)
 
 
 def _check_mode(act_fn, num_steps: int | None, num_episodes: int | None):
@@ -107,99 +119,13 @@ def _check_mode(act_fn, num_steps: int | None, num_episodes: int | None):
     return schedule, num_steps
 
 
-def _progress_bar(progress: str | None, num_steps: int | None, num_episodes: int | None):
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=num_steps or num_episodes, desc=progress, unit="step" if num_steps else "ep", leave=False)
-
-
-@dataclass
-class _Lockstep:
-    """The envs of one rollout, their current observations, and what they have collected so far."""
-
-    envs: list
-    obs: np.ndarray
-    """(num_envs, ...) current observation of each env (float32)."""
-    num_steps: int | None
-    num_episodes: int | None
-    bar: Any = None
-    buffers: list[dict[str, list]] = field(init=False)
-    """The running episode of each env."""
-    active: np.ndarray = field(init=False)
-    """Env still allowed to start/continue episodes."""
-    started: int = field(init=False)
-    """Episodes started (episode mode)."""
-    collected: int = 0
-    done_episodes: list[Episode] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.buffers = [_new_buffer() for _ in self.envs]
-        self.active = np.ones(len(self.envs), bool)
-        self.started = len(self.envs)
-
-    def step(self, i: int, action: np.ndarray) -> None:
-        """Step env `i` with `action`, record the transition; at an episode's end, store it and reset the env
-        (or, in episode mode once enough episodes are started, retire the env)."""
-        next_obs, reward, terminated, truncated, _ = self.envs[i].step(action)
-        buf = self.buffers[i]
-        buf["observations"].append(self.obs[i].copy())  # a copy: row i is overwritten below
-        buf["actions"].append(action)
-        buf["rewards"].append(float(reward))
-        buf["terminations"].append(bool(terminated))
-        buf["truncations"].append(bool(truncated) and not terminated)
-        self.collected += 1
-        if terminated or truncated:
-            self.done_episodes.append(_to_episode(buf))
-            self.buffers[i] = _new_buffer()
-            if self.bar is not None and self.num_episodes is not None:
-                self.bar.update(1)
-            if self.num_episodes is not None and self.started >= self.num_episodes:
-                self.active[i] = False
-                return
-            self.started += 1
-            next_obs, _ = self.envs[i].reset()
-        self.obs[i] = next_obs
-
-    def cut_running(self) -> None:
-        """Store the episodes still running, marked truncated unless they just terminated."""
-        for buf in self.buffers:
-            if buf["rewards"]:
-                buf["truncations"][-1] = buf["truncations"][-1] or not buf["terminations"][-1]
-                self.done_episodes.append(_to_episode(buf))
-
-
-def _current(schedule: list[tuple[ActFn, int]], collected: int) -> ActFn:
+def _current(schedule: list[tuple[ActFn, int]], taken: int) -> ActFn:
     end = 0
     for fn, n in schedule:
         end += n
-        if collected < end:
+        if taken < end:
             return fn
     return schedule[-1][0]
-
-
-def _segment_left(schedule: list[tuple[ActFn, int]], collected: int) -> int:
-    end = 0
-    for _, n in schedule:
-        end += n
-        if collected < end:
-            return end - collected
-    return 0
-
-
-def _new_buffer() -> dict[str, list]:
-    return {k: [] for k in ("observations", "actions", "rewards", "terminations", "truncations")}
-
-
-def _to_episode(buf: dict[str, list]) -> Episode:
-    return Episode(
-        observations=np.asarray(buf["observations"], np.float32),
-        actions=np.asarray(buf["actions"], np.float32),
-        rewards=np.asarray(buf["rewards"], np.float32),
-        terminations=np.asarray(buf["terminations"], bool),
-        truncations=np.asarray(buf["truncations"], bool),
-    )
 
 
 def mean_return(episodes: list[Episode]) -> tuple[float, float]:

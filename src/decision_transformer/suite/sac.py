@@ -45,6 +45,7 @@ from .. import runlock
 from ..atomic import atomic_path, write_json, write_text
 from ..data.registry import cache_dir
 from ..data.trajectories import DatasetError, Episode, TrajectoryDataset
+from ..seeding import derive_seed
 from .learner import LearnerDir, SittingClock, next_multiple, read_snapshots, require_sb3
 
 
@@ -91,7 +92,8 @@ class SACConfig:
     eval_episodes: int = 5
     """Episodes (sampled actions, as in the datasets) per snapshot evaluation."""
     seed: int = 0
-    """Training seed (a resumed sitting uses seed + 1000 * number of earlier cuts for its envs and sampling)."""
+    """Training seed (a resumed sitting seeds its envs and sampling with derive_seed(seed, "learner-sitting", k) =
+    seed + 1000 * k, k = the number of earlier cuts + 1)."""
     sac: SACSettings = field(default_factory=SACSettings)
     """SAC hyperparameters."""
 
@@ -191,8 +193,8 @@ class _Sitting:
         config = self.config
         policy = export_sb3_sac(self.model, config.env_id, step)
         self.out.save_policy(policy, step)
-        ret, std = behaviour.evaluate_policy(policy, config.env_id, config.eval_episodes, seed=10_000 + step // 1000,
-                                             stochastic=True)
+        ret, std = behaviour.evaluate_policy(policy, config.env_id, config.eval_episodes,
+                                             seed=derive_seed(step, "learner-eval", "sampled"), stochastic=True)
         fps = self.clock.fps(step)
         record = {"step": step, "stochastic_return": ret, "stochastic_std": std, "episodes": config.eval_episodes,
                   "wall_s": round(self.clock.wall(), 1), "time": time.time()}
@@ -224,7 +226,7 @@ def _open_sitting(config: SACConfig, out: LearnerDir, manifest: dict | None) -> 
 
     cuts: list[int] = list(manifest["cuts"]) if manifest else []
     wall_before = float(manifest["wall_s"]) if manifest else 0.0
-    seed = config.seed + 1000 * len(cuts) + (1000 if manifest else 0)
+    seed = derive_seed(config.seed, "learner-sitting", len(cuts) + (1 if manifest else 0))
     venv = make_vec_env(config.env_id, n_envs=config.sac.n_envs, seed=seed, wrapper_class=_float_obs)
     if manifest:
         model = _resume_model(config, out, manifest, venv, seed, cuts)

@@ -32,6 +32,7 @@ from ...evaluate import RolloutPolicy, evaluate
 from ...metrics import read_metrics
 from ...precision import resolve as resolve_precision
 from ...runner import FunctionAgent, run_episodes
+from ...seeding import derive_seed
 from ...train import TrainConfig
 from ..common import train_cell
 from .config import (BASELINE_METHODS, D3RLPY_METHODS, PEER_METHODS, TOP_FRACTIONS, PaperBenchConfig, env_of, is_atari,
@@ -125,7 +126,7 @@ def training_progress(cfg: PaperBenchConfig, dataset: str, method: str, seed: in
 
 def eval_seed(seed: int) -> int:
     """First evaluation episode seed of a training seed (the same for every method; disjoint across seeds)."""
-    return 1_000_000 * (seed + 1)
+    return derive_seed(seed, "paper-eval")  # 1_000_000 * (seed + 1)
 
 
 def prepare_run_dir(path: Path, spec: dict[str, Any]) -> None:
@@ -199,8 +200,8 @@ def _train_policy(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, d
 
         def on_chunk(step: int, policy: Any) -> None:
             if eval_every and step % eval_every == 0:
-                curve.append([step, float(np.mean(_run_policy(cfg, policy, data.env_id, 10_000 + seed, base,
-                                                              first_target)))])
+                returns = _run_policy(cfg, policy, data.env_id, derive_seed(seed, "train-eval"), base, first_target)
+                curve.append([step, float(np.mean(returns))])
                 write_json(curve_path, curve)
 
         make = ((lambda d3rlpy: make_dt_algo(d3rlpy, settings, spec["model"]["dt"], b, d3rlpy_device(cfg.device)))
