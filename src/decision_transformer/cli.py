@@ -11,7 +11,7 @@ import warnings
 from . import __version__
 from .runlock import RunInUse
 
-COMMANDS = ["train", "eval", "data", "demo", "hf", "bench", "suite", "sweep", "export"]
+COMMANDS = ["train", "eval", "finetune", "data", "demo", "hf", "bench", "suite", "sweep", "export"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,6 +14,10 @@ Paper-size model throughout: batch 64, K 20, width 128, 3 layers, 1 head, Hopper
     ratios.act_b1_incremental_vs_hf, act_b50_incremental_vs_hf
                                 the same for a banded model (attention_window 20) acting incrementally from its
                                 key/value caches (incremental.py), its caches full (past the band)
+    ratios.act_b1_onnx_vs_hf, act_b1_onnx_incremental_vs_hf
+                                the same through onnxruntime (deploy/): the exported full graph of the plain model
+                                (one forward over the window), and the step graph of the banded one (caches full),
+                                when onnx and onnxruntime are installed and the device is the CPU
     ratios.eval_vs_sequential   our batched evaluation's env steps/s / the sequential loop's (one env, the
                                 full K-step recompute per action, as kzl/decision-transformer evaluates)
     ratios.dataset_rss_vs_raw   peak RSS added by loading a dataset and building its sampler / its raw bytes
@@ -21,6 +25,7 @@ Paper-size model throughout: batch 64, K 20, width 128, 3 layers, 1 head, Hopper
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -183,12 +188,14 @@ def bench_act(cfg: SpeedConfig) -> dict:
     hf = _hf_model()
     if hf is not None:
         hf.to(dev)
-    out = {}
+    out, onnx, tmp = {}, {}, tempfile.TemporaryDirectory()
     for B in (1, 50):
         g = torch.Generator().manual_seed(B)
         x = tuple(t.to(dev) for t in (
             torch.randn(B, 20, STATE_DIM, generator=g), torch.randn(B, 20, ACT_DIM, generator=g),
             torch.randn(B, 20, 1, generator=g), torch.arange(20).repeat(B, 1), torch.ones(B, 20, dtype=torch.long)))
+        if dev == "cpu":
+            onnx[B] = _onnx_act_fns(ours, banded, x, Path(tmp.name))
 
         def ours_act() -> None:
             with torch.inference_mode():
@@ -202,7 +209,7 @@ def bench_act(cfg: SpeedConfig) -> dict:
 
         for _ in range(30):  # past the band: full caches, the steady state of an episode
             incremental_act()
-        fns = {"ours": ours_act, "ours_incremental": incremental_act}
+        fns = {"ours": ours_act, "ours_incremental": incremental_act, **onnx.get(B, {})}
         if hf is not None:
             hf.eval()
 
@@ -213,7 +220,45 @@ def bench_act(cfg: SpeedConfig) -> dict:
 
             fns["hf"] = hf_act
         out[f"batch_{B}_ms_median"] = _interleaved(fns, cfg.repeats * 3, device=dev)
+    tmp.cleanup()
     return out
+
+
+def _onnx_act_fns(ours, banded, x: tuple, tmp: Path) -> dict[str, Callable[[], None]]:
+    """`onnx`: one onnxruntime run of the exported full graph on the window `x` (the newest action read off);
+    `onnx_incremental`: one run of the banded model's step graph, its caches carried from run to run (filled past
+    the band first). onnxruntime on as many threads as torch. Empty without onnx / onnxruntime."""
+    if importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None:
+        return {}
+    from ..checkpoint import LoadedRun, RunMeta
+    from ..deploy.export import export_onnx, step_graph_path
+    from ..deploy.policy import load_session
+
+    for name, model in (("full", ours), ("banded", banded)):
+        if not (tmp / f"{name}.onnx").exists():  # exported once, for both batch sizes
+            meta = RunMeta("dt", model.config.to_dict(), STATE_DIM, ACT_DIM, [0.0] * STATE_DIM, [1.0] * STATE_DIM, 1e3)
+            export_onnx(LoadedRun(model, meta, tmp), tmp / f"{name}.onnx")
+    full, meta = load_session(tmp / "full.onnx", threads=torch.get_num_threads())
+    step, smeta = load_session(step_graph_path(tmp / "banded.onnx"), threads=torch.get_num_threads())
+    feeds = {n: a.cpu().numpy() for n, a in zip(meta["inputs"], x)}
+    B, c = x[0].shape[0], smeta["cache"]
+    keys = np.zeros((c["layers"], B, c["heads"], c["slots"], c["head_dim"]), np.float32)
+    state = {"keys": keys, "values": keys.copy(), "slot_step": np.full((B, c["slots"]), -1, np.int64),
+             "step": np.zeros(B, np.int64)}
+    inputs = {k: np.ascontiguousarray(feeds[n][:, i]) for k, n, i in (
+        ("state", "states", -1), ("returns_to_go", "returns_to_go", -1), ("prev_action", "actions", -2),
+        ("timestep", "timesteps", -1), ("prev_timestep", "timesteps", -2))}
+
+    def onnx_act() -> None:
+        full.run(None, feeds)[0][:, -1]
+
+    def onnx_incremental_act() -> None:
+        _, state["keys"], state["values"], state["slot_step"] = step.run(None, {**inputs, **state})
+        state["step"] = state["step"] + 1
+
+    for _ in range(30):  # past the band: full caches, the steady state of an episode
+        onnx_incremental_act()
+    return {"onnx": onnx_act, "onnx_incremental": onnx_incremental_act}
 
 
 def _sequential_eval(model, env_id: str, target: float, num_episodes: int, seed: int, max_steps: int,
@@ -324,6 +369,9 @@ def run_speed(cfg: SpeedConfig) -> dict:
                       act_b50_vs_hf=act["batch_50_ms_median"]["ours"] / act["batch_50_ms_median"]["hf"],
                       act_b1_incremental_vs_hf=act["batch_1_ms_median"]["ours_incremental"] / act["batch_1_ms_median"]["hf"],
                       act_b50_incremental_vs_hf=act["batch_50_ms_median"]["ours_incremental"] / act["batch_50_ms_median"]["hf"])
+        for k in ("onnx", "onnx_incremental"):
+            if k in act["batch_1_ms_median"]:
+                ratios[f"act_b1_{k}_vs_hf"] = act["batch_1_ms_median"][k] / act["batch_1_ms_median"]["hf"]
     if "d3rlpy" in st:
         ratios.update(train_vs_d3rlpy=st["d3rlpy"] / st[f"ours_{cfg.precision}"], train_fp32_vs_d3rlpy=st["d3rlpy"] / st["ours_fp32"])
     if mem:

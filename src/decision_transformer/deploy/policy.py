@@ -1,0 +1,245 @@
+"""Acting from an exported policy with onnxruntime and numpy only (no torch): `BatchedOnnxPolicy` for N envs,
+`OnnxPolicy` for one. They act as evaluation's `DTAgent` (evaluate.py) does, with the preprocessing the file's
+metadata carries (deploy/metadata.py):
+
+* Per env, a context of the last K steps, left-padded (attention_mask 0), the newest step last.
+* States are normalised, (obs - state_mean) / state_std, in float32.
+* The return-to-go starts at target_return / reward_scale and after each step is decremented by
+  reward / reward_scale (the reward clipped to [-reward_clip, reward_clip] first when reward_clip > 0).
+* Timesteps count from 0 and are clipped to max_ep_len - 1.
+* The first `act` of an episode takes no reward; every later one takes the reward of the previous action.
+* Continuous actions are clipped to the action bounds (the metadata's, or the ones given); discrete actions are
+  the argmax of the logits (or sampled at `temperature` > 0, from numpy's generator: not DTAgent's stream).
+* A banded model (attention_window > 0) acts from its step graph (FILE.step.onnx) and a key/value cache per env,
+  as `IncrementalDecoder` does; other models run the full graph over the columns where some env has a real step.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import metadata
+from .metadata import DeployError
+
+
+def _ort():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ImportError(f"the ONNX policy runtime needs onnxruntime: {metadata.EXTRA}") from None
+    return onnxruntime
+
+
+def load_session(path: str | os.PathLike, threads: int = 0, providers: Sequence[str] | None = None):
+    """(onnxruntime.InferenceSession, metadata dict) of an exported policy file."""
+    ort = _ort()
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such ONNX file")
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    try:
+        session = ort.InferenceSession(str(path), options, providers=list(providers or ["CPUExecutionProvider"]))
+    except Exception as exc:  # onnxruntime raises its own exception types for unreadable models
+        raise DeployError(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0]})") from None
+    meta = metadata.decode(session.get_modelmeta().custom_metadata_map, str(path))
+    return session, meta
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata (deploy/metadata.py) of an exported policy file."""
+    return load_session(path)[1]
+
+
+class BatchedOnnxPolicy:
+    """An exported policy acting in N envs at once. `reset(target_returns, rows)` starts episodes;
+    `act(observations, rewards, rows) -> actions` returns (R, A) float32, or (R,) int64 for discrete actions.
+
+    `path`: the file `dt export` wrote (a banded model's step graph is found next to it). `incremental`: None
+    uses the step graph when there is one, False always the full graph. `action_low` / `action_high` override
+    the metadata's bounds. `threads`: onnxruntime's intra-op threads (0: its default)."""
+
+    def __init__(self, path: str | os.PathLike, num_envs: int = 1, *, incremental: bool | None = None,
+                 action_low: Any = None, action_high: Any = None, temperature: float = 0.0, seed: int = 0,
+                 threads: int = 0, providers: Sequence[str] | None = None):
+        if num_envs < 1:
+            raise ValueError(f"num_envs={num_envs} must be >= 1")
+        if not (np.isfinite(temperature) and temperature >= 0):
+            raise ValueError(f"temperature={temperature} must be a finite number >= 0")
+        session, meta = load_session(path, threads, providers)
+        self.path, self.meta = Path(path), meta
+        self.full, self.step = (session, None) if meta["graph"] == "full" else (None, session)
+        if self.full is not None and meta.get("step_graph") and incremental is not False:
+            self.step, step_meta = load_session(self.path.parent / meta["step_graph"], threads, providers)
+            self.meta, self.full = step_meta, None  # acting reads the step graph only
+        if incremental and self.step is None:
+            raise DeployError(f"{path}: incremental acting needs a banded model's step graph; this model has none")
+        if self.step is None and self.full is None:
+            raise DeployError(f"{path}: no graph to act with")
+        m = self.meta
+        self.n, self.K = num_envs, int(m["context_len"])
+        self.discrete, self.act_dim, self.temperature = bool(m["discrete"]), int(m["act_dim"]), temperature
+        self.rng = np.random.default_rng(seed)
+        shape = tuple(m["state_shape"])
+        mean, std = np.asarray(m["state_mean"], np.float32), np.asarray(m["state_std"], np.float32)
+        self.state_mean = mean.reshape(shape) if mean.size == int(np.prod(shape)) else mean.reshape(())
+        self.state_std = std.reshape(shape) if std.size == int(np.prod(shape)) else std.reshape(())
+        self.reward_scale, self.reward_clip = float(m["reward_scale"]), float(m["reward_clip"])
+        self.max_ep_len, self.state_shape = int(m["max_ep_len"]), shape
+        low = m.get("action_low") if action_low is None else action_low
+        high = m.get("action_high") if action_high is None else action_high
+        self.action_low = None if low is None or self.discrete else np.asarray(low, np.float32)
+        self.action_high = None if high is None or self.discrete else np.asarray(high, np.float32)
+        # the last L steps of each env (L = K, or 2 for the step graph: it reads the newest step and a_{t-1})
+        L, n = (2 if self.step is not None else self.K), num_envs
+        self.states = np.zeros((n, L, *shape), np.float32)
+        self.actions = np.zeros((n, L), np.int64) if self.discrete else np.zeros((n, L, self.act_dim), np.float32)
+        self.returns_to_go = np.zeros((n, L, 1), np.float32)
+        self.timesteps = np.zeros((n, L), np.int64)
+        self.mask = np.zeros((n, L), np.int64)
+        self.targets = np.zeros(n)
+        self.fresh = np.zeros(n, bool)  # reset, first observation not yet seen
+        self.started = np.zeros(n, bool)
+        if self.step is not None:
+            c = m["cache"]
+            self.keys = np.zeros((c["layers"], n, c["heads"], c["slots"], c["head_dim"]), np.float32)
+            self.values = np.zeros_like(self.keys)
+            self.slot_step = np.full((n, c["slots"]), -1, np.int64)
+            self.t = np.zeros(n, np.int64)  # the step count of each env (unclipped)
+
+    @property
+    def incremental(self) -> bool:
+        return self.step is not None
+
+    def _rows(self, rows) -> np.ndarray:
+        if rows is None:
+            return np.arange(self.n)
+        rows = np.atleast_1d(np.asarray(rows, np.int64))
+        if rows.ndim != 1 or len(np.unique(rows)) != len(rows) or (rows < 0).any() or (rows >= self.n).any():
+            raise ValueError(f"rows {rows.tolist()}: expected distinct env indices in [0, {self.n})")
+        return rows
+
+    def reset(self, target_returns: float | Sequence[float] | np.ndarray, rows=None) -> None:
+        """Start new episodes in `rows` (default: all envs) at these target returns (one, or one per row)."""
+        rows = self._rows(rows)
+        targets = np.broadcast_to(np.asarray(target_returns, np.float64), rows.shape)
+        if not np.isfinite(targets).all():
+            raise ValueError(f"target returns {targets.tolist()} must be finite numbers")
+        self.targets[rows] = targets
+        self.fresh[rows], self.started[rows] = True, True
+        if self.step is not None:
+            self.slot_step[rows], self.t[rows] = -1, 0
+
+    def normalize(self, obs: np.ndarray) -> np.ndarray:
+        return ((np.asarray(obs).astype(np.float32) - self.state_mean) / self.state_std).astype(np.float32, copy=False)
+
+    def _begin(self, rows: np.ndarray, obs: np.ndarray) -> None:
+        for buf in (self.states, self.actions, self.returns_to_go, self.timesteps, self.mask):
+            buf[rows] = 0
+        self.states[rows, -1] = self.normalize(obs)
+        self.returns_to_go[rows, -1, 0] = (self.targets[rows] / self.reward_scale).astype(np.float32)
+        self.mask[rows, -1] = 1
+
+    def _observe(self, rows: np.ndarray, obs: np.ndarray, rewards: np.ndarray) -> None:
+        rewards = np.asarray(rewards, np.float64)
+        if self.reward_clip:
+            rewards = np.clip(rewards, -self.reward_clip, self.reward_clip)
+        rtg = self.returns_to_go[rows, -1, 0] - (rewards / self.reward_scale).astype(np.float32)
+        t = self.timesteps[rows, -1] + 1
+        for buf in (self.states, self.actions, self.returns_to_go, self.timesteps, self.mask):
+            buf[rows] = np.roll(buf[rows], -1, axis=1)
+        self.actions[rows, -1] = 0
+        self.states[rows, -1] = self.normalize(obs)
+        self.returns_to_go[rows, -1, 0] = rtg
+        self.timesteps[rows, -1] = np.minimum(t, self.max_ep_len - 1)
+        self.mask[rows, -1] = 1
+
+    def act(self, observations: np.ndarray, rewards: np.ndarray | Sequence[float] | None = None,
+            rows=None) -> np.ndarray:
+        """Actions for `rows` (default: all envs): observations (R, *S) raw; rewards (R,) the rewards of the
+        previous actions (ignored for rows whose episode just started; None only if all did)."""
+        rows = self._rows(rows)
+        if not self.started[rows].all():
+            raise RuntimeError(f"act before reset for env(s) {rows[~self.started[rows]].tolist()}: "
+                               "call reset(target_return) first")
+        obs = np.asarray(observations)
+        if obs.shape != (len(rows), *self.state_shape):
+            raise ValueError(f"observations have shape {obs.shape}; expected {(len(rows), *self.state_shape)} "
+                             f"({len(rows)} envs, state shape {self.state_shape})")
+        fresh = self.fresh[rows]
+        if fresh.any():
+            self._begin(rows[fresh], obs[fresh])
+        if not fresh.all():
+            if rewards is None:
+                raise ValueError("act: rewards are needed for envs past the first step of their episode")
+            rewards = np.broadcast_to(np.asarray(rewards, np.float64), rows.shape)
+            self._observe(rows[~fresh], obs[~fresh], rewards[~fresh])
+        self.fresh[rows] = False
+        preds = self._predict(rows)  # (R, A)
+        if self.discrete:
+            if self.temperature > 0:
+                z = preds.astype(np.float64) / self.temperature
+                p = np.exp(z - z.max(-1, keepdims=True))
+                p /= p.sum(-1, keepdims=True)
+                action = np.array([self.rng.choice(len(q), p=q) for q in p], np.int64)
+            else:
+                action = preds.argmax(-1).astype(np.int64)
+        else:
+            action = preds.astype(np.float32, copy=False)
+            if self.action_low is not None or self.action_high is not None:
+                action = np.clip(action, self.action_low, self.action_high)
+        self.actions[rows, -1] = action
+        return action
+
+    def _predict(self, rows: np.ndarray) -> np.ndarray:
+        everyone = len(rows) == self.n and bool((rows == np.arange(self.n)).all())
+        if self.step is None:  # the full graph over the columns where some row has a real step (padding is inert)
+            n = int(self.mask[rows].sum(1).max())
+            bufs = {"states": self.states, "actions": self.actions, "returns_to_go": self.returns_to_go,
+                    "timesteps": self.timesteps, "attention_mask": self.mask}
+            feeds = {k: np.ascontiguousarray(bufs[k][:, -n:] if everyone else bufs[k][rows, -n:])
+                     for k in self.meta["inputs"]}
+            return self.full.run(None, feeds)[0][:, -1]
+        # the step graph: the newest step, a_{t-1} with its timestep, and the rows' caches
+        take = (lambda a, *i: a[(slice(None), *i)]) if everyone else (lambda a, *i: a[(rows, *i)])  # noqa: E731
+        x = {"state": take(self.states, -1), "returns_to_go": take(self.returns_to_go, -1),
+             "prev_action": take(self.actions, -2), "timestep": take(self.timesteps, -1),
+             "prev_timestep": take(self.timesteps, -2), "step": take(self.t), "slot_step": take(self.slot_step),
+             "keys": self.keys if everyone else self.keys[:, rows],
+             "values": self.values if everyone else self.values[:, rows]}
+        feeds = {k: np.ascontiguousarray(x[k]) for k in self.meta["inputs"]}
+        preds, keys, values, slot_step = self.step.run(None, feeds)
+        if everyone:
+            self.keys, self.values, self.slot_step = keys, values, slot_step
+        else:
+            self.keys[:, rows], self.values[:, rows], self.slot_step[rows] = keys, values, slot_step
+        self.t[rows] += 1
+        return preds
+
+
+class OnnxPolicy:
+    """An exported policy acting in one env: `reset(target_return)`, then `act(observation, reward)` every step
+    (the first call of an episode without a reward). Returns a (A,) float32 action, or an int for discrete
+    actions. Keyword arguments as `BatchedOnnxPolicy`."""
+
+    def __init__(self, path: str | os.PathLike, **kwargs: Any):
+        self.batched = BatchedOnnxPolicy(path, 1, **kwargs)
+        self.meta = self.batched.meta
+
+    def reset(self, target_return: float | None = None) -> None:
+        """A new episode; the target defaults to the dataset's best return when the export recorded it."""
+        if target_return is None:
+            target_return = self.meta.get("max_return")
+            if target_return is None:
+                raise ValueError("reset: this export records no max_return; pass a target return")
+        self.batched.reset(float(target_return))
+
+    def act(self, observation: np.ndarray, reward: float | None = None):
+        obs = np.asarray(observation)[None]
+        out = self.batched.act(obs, None if reward is None else np.asarray([reward], np.float64))
+        return int(out[0]) if self.batched.discrete else out[0]
