@@ -29,7 +29,7 @@ def main() -> None:
 
     from stable_baselines3 import DQN
 
-    from decision_transformer.envs_util import make_env
+    from decision_transformer.common.envs_util import make_env
 
     torch.set_num_threads(args.threads)
     env = make_env(f"dt/{args.game}-v0")

@@ -10,10 +10,10 @@ import argparse
 import json
 from pathlib import Path
 
-from decision_transformer.bench.plots import _plt, _save
+from dt_experiments.plots import _plt, _save
 from decision_transformer.data.registry import builtin_datasets, reference_returns
 from decision_transformer.scores import d4rl_reference
-from decision_transformer.metrics import read_metrics
+from decision_transformer.common.metrics import read_metrics
 from decision_transformer.scores import normalized_score
 
 

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
     from d3rlpy.torch_utility import TorchTrajectoryMiniBatch
 
     from decision_transformer import load_run
-    from decision_transformer.bench.paper.baselines import mdp_dataset
+    from dt_experiments.paper.baselines import mdp_dataset
     from decision_transformer.data.registry import load_dataset
 
     data = load_dataset(a.dataset, seed=0)
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
     text = json.dumps(out, indent=1)
     print(text)
     if a.json:
-        from decision_transformer.atomic import write_json
+        from decision_transformer.common.atomic import write_json
 
         write_json(a.json, out)
     return out

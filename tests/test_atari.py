@@ -16,7 +16,7 @@ from decision_transformer.data import Episode, TrajectoryDataset  # noqa: E402
 from decision_transformer.data.frames import FrameStackSampler, StackedFrames, model_state_shape  # noqa: E402
 from decision_transformer.data.preprocess import Preprocessing  # noqa: E402
 from decision_transformer.data.registry import DatasetError, builtin_datasets, make_builtin, parse_builtin  # noqa: E402
-from decision_transformer.envs_util import make_env  # noqa: E402
+from decision_transformer.common.envs_util import make_env  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_builtin_budget_names(tmp_path, monkeypatch):
 
 
 def test_breakout_mixed_small(tmp_path):
-    from decision_transformer.data.atari import make_atari_mixed
+    from dt_experiments.suite.atari import make_atari_mixed
 
     d = make_atari_mixed("Breakout", seed=0, steps=450)
     assert d.num_steps == 450 and d.observations.dtype == np.uint8 and d.observations.shape[1:] == (84, 84)

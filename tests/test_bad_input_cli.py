@@ -13,8 +13,8 @@ import pytest
 
 from conftest import assert_one_error, make_dataset
 from decision_transformer.config import DTConfig, MLPBCConfig, TrainConfig, model_config
-from decision_transformer.metrics import read_metrics
-from decision_transformer.runtime import cpu_count
+from decision_transformer.common.metrics import read_metrics
+from decision_transformer.common.runtime import cpu_count
 
 TINY = ["--steps", "3", "--batch-size", "4", "--warmup-steps", "2", "--log-every", "1", "--context-len", "4",
         "--n-layer", "1", "--max-ep-len", "100", "--no-progress", "--embed-dim", "8"]

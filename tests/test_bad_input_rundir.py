@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from conftest import assert_one_error, make_dataset
 from decision_transformer.checkpoint import CheckpointError, RunMeta, load_run
 from decision_transformer.config import model_config
-from decision_transformer.metrics import read_metrics
+from decision_transformer.common.metrics import read_metrics
 from decision_transformer.train import TrainConfig, train
 
 CKPT = "checkpoints/step_00000003"

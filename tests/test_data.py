@@ -157,7 +157,7 @@ def test_truncated_and_corrupt_files(tmp_path):
 
 
 def test_dimension_that_disagrees_with_the_env():
-    from decision_transformer.envs_util import check_env_matches
+    from decision_transformer.common.envs_util import check_env_matches
 
     d = make_dataset(obs_dim=2, act_dim=1, source="mine.npz")
     with pytest.raises(DatasetError, match=r"mine.npz: field 'observations' has shape \(2,\).*InvertedPendulum-v5 observes \(4,\)"):

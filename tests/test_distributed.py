@@ -6,7 +6,7 @@ import sys
 import numpy as np
 
 from decision_transformer.checkpoint import load_run
-from decision_transformer.metrics import read_metrics
+from decision_transformer.common.metrics import read_metrics
 
 from conftest import make_dataset
 

@@ -199,7 +199,7 @@ def test_pruned_forward_gives_the_full_forwards_gradients():
 
 def test_bf16_autocast_is_close_to_fp32():
     """The bf16 path's stated tolerance: actions within 0.05 of fp32's (tanh-squashed, |a| <= 1)."""
-    from decision_transformer.precision import precision_context, resolve
+    from decision_transformer.common.precision import precision_context, resolve
 
     torch.manual_seed(0)
     model = DecisionTransformer(tiny(), S, A).eval()
@@ -219,7 +219,7 @@ def test_bf16_autocast_is_close_to_fp32():
 
 
 def test_auto_precision_picks_bf16_only_where_it_is_measured_faster(monkeypatch):
-    from decision_transformer import precision
+    from decision_transformer.common import precision
 
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
     assert precision.resolve("auto", "cpu") == "fp32"  # emulated bf16: never, whatever a probe would say

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from decision_transformer.runner import FunctionAgent, Recorder, run_episodes
-from decision_transformer.seeding import PURPOSES, QUALITY_OFFSETS, derive_seed
+from decision_transformer.common.seeding import PURPOSES, QUALITY_OFFSETS, derive_seed
 
 
 class Toy(gym.Env):
@@ -126,6 +126,6 @@ def test_derive_seed_refuses_unknown_purposes(purpose):
 
 
 def test_the_suite_config_records_the_quality_offsets():
-    from decision_transformer.suite.datasets import suite_config
+    from dt_experiments.suite.datasets import suite_config
 
     assert suite_config()["generation"]["seed_offsets"] == QUALITY_OFFSETS

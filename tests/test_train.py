@@ -12,7 +12,7 @@ import pytest
 from conftest import make_dataset
 from decision_transformer.checkpoint import CheckpointError, latest_checkpoint, load_run, load_trainer_state
 from decision_transformer.config import DTConfig, MLPBCConfig, model_config, model_kind
-from decision_transformer.metrics import read_metrics
+from decision_transformer.common.metrics import read_metrics
 from decision_transformer.train import TrainConfig, param_groups, train, train_or_resume
 
 DT = [sys.executable, "-m", "decision_transformer.cli"]
@@ -70,7 +70,7 @@ def test_each_model_kind_trains_and_checkpoint_describes_itself(tmp_path, model)
 def test_a_run_another_process_is_writing_is_refused(npz, tmp_path, dt):
     import os
 
-    from decision_transformer import runlock
+    from decision_transformer.common import runlock
     from decision_transformer.train import resume
 
     run = tmp_path / "a"

@@ -45,7 +45,7 @@ def test_dt_eval_video_cli(tmp_path, dt):
 def test_videos_follow_an_agent_that_runs_out_of_the_default_view():
     import mujoco
 
-    from decision_transformer.envs_util import make_env
+    from decision_transformer.common.envs_util import make_env
     from decision_transformer.video import follow_camera
 
     cheetah = make_env("HalfCheetah-v5", render_mode="rgb_array")

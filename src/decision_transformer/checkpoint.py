@@ -37,7 +37,7 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
-from . import atomic, runtime
+from .common import atomic, runtime
 from .data.preprocess import Preprocessing
 from .model import build_model
 from .rundir import (  # noqa: F401  (re-exported: the run directory's readers live in rundir.py)

@@ -9,9 +9,12 @@ import sys
 import warnings
 
 from . import __version__
-from .runlock import RunInUse
+from .common.runlock import RunInUse
 
-COMMANDS = ["train", "eval", "finetune", "data", "demo", "hf", "bench", "suite", "sweep", "export"]
+COMMANDS = ["train", "eval", "finetune", "data", "demo", "hf", "export"]
+COMMANDS_GROUP = "decision_transformer.commands"
+"""Entry-point group of sub-commands from other packages: NAME = "pkg.module:add_parser" (`dt bench`, `dt suite`
+and `dt sweep` come from the experiments package this way)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # a command module not present in this checkout
             raise
         module.add_parser(sub)
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        if ep.name not in COMMANDS:
+            ep.load()(sub)
     return parser
 
 

@@ -27,6 +27,7 @@ from typing import Any
 SUPPORTED_ACTIVATIONS = ("relu", "gelu", "gelu_new")
 SAMPLERS = ("window", "episode")
 MODEL_KINDS = ("dt", "bc", "mlp-bc")
+RETURN_HEADS = ("none", "expectile")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,28 @@ class DTConfig:
     (`pos_emb`, besides its per-episode timestep embedding). Positions count from the window's first real step
     (0 = its R token), so left padding stays invisible, as in the original, whose contexts start unpadded at
     position 0. Not with attention_window (a sliding band has no window start)."""
+    return_head: str = "none"
+    """none, or expectile: a return head that learns the highest return-to-go the data supports from the current
+    history, so that `dt eval --targets auto` acts without a target (Reinformer, Zhuang et al. 2024). The tokens of
+    a step are then s, R, a: the return is predicted at the s token, the action read at the R token (docs/beyond.md).
+    Not with condition_on_return=False (BC has no return token) nor attention_window (incremental acting assumes
+    R, s, a)."""
+    return_expectile: float = 0.99
+    """return_head=expectile: the expectile m in (0, 1) of the return loss |m - 1(u < 0)| u^2, u = R - R_pred. 0.5
+    gives the mean; near 1, the largest return seen after similar histories. 0.99: the value Reinformer uses on most
+    D4RL gym datasets (Zhuang et al. 2024; docs/beyond.md)."""
+    return_head_weight: float = 1.0
+    """return_head=expectile: weight of the expectile loss, added to the action loss (1: Reinformer's objective is
+    their unweighted sum)."""
+    stochastic_policy: bool = False
+    """Continuous actions only: a tanh-squashed Gaussian policy (Online Decision Transformer, Zheng et al. 2022,
+    Sec. 3) whose head gives a mean and a bounded log-std, trained by negative log-likelihood minus temperature *
+    entropy, the temperature learned toward a target entropy of -act_dim (objective.py). `dt eval` acts with its
+    mean (tanh of the Gaussian's mean), `dt finetune` rollouts with samples. `dt finetune` needs it."""
+    log_std_min: float = -5.0
+    """stochastic_policy: lower bound of the policy's log standard deviation (SAC-style bounds [-5, 2])."""
+    log_std_max: float = 2.0
+    """stochastic_policy: upper bound of the policy's log standard deviation."""
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -85,10 +108,35 @@ class DTConfig:
         if self.position_embedding and self.attention_window:
             raise ValueError("DTConfig.position_embedding needs full-window attention (attention_window=0): "
                              "incremental banded acting has no window start to count positions from")
+        if self.return_head not in RETURN_HEADS:
+            raise ValueError(f"DTConfig.return_head={self.return_head!r}; expected one of {RETURN_HEADS}")
+        check_number(self, "return_expectile", 0.0, 1.0, low_open=True, high_open=True)
+        check_number(self, "return_head_weight", 0.0, low_open=True)
+        if self.return_head != "none" and not self.condition_on_return:
+            raise ValueError(f"DTConfig.return_head={self.return_head!r} needs return tokens; the BC model "
+                             "(condition_on_return=False) has none")
+        if self.return_head != "none" and self.attention_window:
+            raise ValueError(f"DTConfig.return_head={self.return_head!r} is not supported with attention_window "
+                             "(incremental acting assumes the token order R, s, a)")
+        check_number(self, "log_std_min")
+        check_number(self, "log_std_max")
+        if self.stochastic_policy:
+            if self.discrete_actions:
+                raise ValueError("DTConfig.stochastic_policy is a tanh-Gaussian over continuous actions; discrete "
+                                 "actions have their softmax already")
+            if not self.action_tanh:
+                raise ValueError("DTConfig.stochastic_policy squashes its actions with tanh; action_tanh must be true")
+            if not self.log_std_min < self.log_std_max:
+                raise ValueError(f"DTConfig.log_std_min={self.log_std_min} must be below log_std_max={self.log_std_max}")
 
     @property
     def tokens_per_step(self) -> int:
         return 3 if self.condition_on_return else 2
+
+    @property
+    def return_first(self) -> bool:
+        """The tokens of a step are R, s, a (the paper), not s, R, a (with a return head, as Reinformer)."""
+        return self.condition_on_return and self.return_head == "none"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

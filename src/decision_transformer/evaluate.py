@@ -6,6 +6,10 @@
   (`data/sampler.py`). The return-to-go starts at `target_return / reward_scale` and is decremented by
   `reward / reward_scale` after every step (the reward clipped to [-c, c] first when the training data were
   clipped, `Preprocessing.reward_clip`: DQN-replay; the reported return is always the raw one). Timesteps count from 0 and are clipped to max_ep_len - 1.
+* Target `AUTO` ("auto", `dt eval --targets auto`): a model with a return head (`DTConfig.return_head`) proposes
+  its own return-to-go at every step, from the history up to s_t, and acts on it (Reinformer's inference); nothing is
+  decremented, and the context keeps the proposals as its past returns-to-go. The episode's recorded target is the
+  first proposal (raw scale). A model without a return head is refused.
 * Continuous actions: the model's output (the mean), clipped to the action space. Discrete actions:
   argmax, or sampling at `temperature` > 0 from a seeded generator.
 * `evaluate` runs exactly `num_episodes` episodes per target (seeds `seed + e`, the runner's even split),
@@ -25,13 +29,22 @@ import torch
 
 from .checkpoint import LoadedRun, RunMeta
 from .data.preprocess import Preprocessing
-from .envs_util import make_env
+from .common.envs_util import make_env
 from .incremental import IncrementalDecoder
-from .precision import precision_context
+from .common.precision import precision_context
 from .runner import run_episodes
 from .scores import d4rl_reference, gamer_reference, mean_std_text, normalized_score, sample_std
 
-Target = float | Callable[[dict[str, Any]], float]
+Target = float | str | Callable[[dict[str, Any]], float]
+AUTO = "auto"
+"""The target that lets a model with a return head propose its own return-to-go at every step."""
+
+
+def check_auto(model: torch.nn.Module) -> None:
+    """A ValueError unless `model` has a return head to propose targets with (`--targets auto`)."""
+    if getattr(model, "predict_rtg", None) is None:
+        raise ValueError("--targets auto needs a run trained with a return head (--return-head expectile); "
+                         "this model has none: give target returns")
 
 
 @dataclass
@@ -70,6 +83,8 @@ class TargetResult:
     terminated: list[bool] = field(default_factory=list)
     """Per episode: True if it ended in a terminal state (`terminated`), False if cut by a time limit
     (`truncated`), as the env reported on its last step."""
+    auto: bool = False
+    """The model proposed its own targets (`AUTO`); targets_used holds each episode's first proposal."""
 
     @property
     def return_mean(self) -> float:
@@ -125,6 +140,11 @@ class DTAgent:
                  action_space: gym.Space, temperature: float = 0.0, seed: int = 0):
         n, K = num_envs, policy.prep.context_len
         self.policy, self.target, self.temperature, self.space = policy, target, temperature, action_space
+        self.auto = isinstance(target, str) and target == AUTO
+        if self.auto:
+            check_auto(policy.model)
+        elif isinstance(target, str):
+            raise ValueError(f"target {target!r}: expected a number, a function of the reset info, or {AUTO!r}")
         self.states = np.zeros((n, K, *state_shape), np.float32)  # (B, K, *S)
         self.actions = np.zeros((n, K), np.int64) if policy.discrete else np.zeros((n, K, policy.act_dim), np.float32)
         self.returns_to_go = np.zeros((n, K, 1), np.float32)  # (B, K, 1)
@@ -144,11 +164,11 @@ class DTAgent:
         """Clear `rows` and put the first step (timestep 0) at the last position."""
         prep = self.policy.prep
         for i, info in zip(rows, infos):
-            self.targets[i] = self.target(info) if callable(self.target) else float(self.target)
+            self.targets[i] = math.nan if self.auto else self.target(info) if callable(self.target) else float(self.target)
         for buf in self._buffers():
             buf[rows] = 0
         self.states[rows, -1] = prep.normalize_states(obs)
-        self.returns_to_go[rows, -1, 0] = prep.scale_returns(self.targets[rows])
+        self.returns_to_go[rows, -1, 0] = 0.0 if self.auto else prep.scale_returns(self.targets[rows])  # auto: in act
         self.mask[rows, -1] = 1
         if self.decoder is not None:
             self.decoder.reset(torch.as_tensor(rows, device=self.device))
@@ -169,6 +189,12 @@ class DTAgent:
                 # columns that are padding in every row is exact, and early in episodes it is most of the work.
                 n = int(self.mask[rows].sum(1).max())
                 to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a[rows, -n:])).to(self.device)  # noqa: E731
+                if self.auto:  # first the return head's proposal at s_t, which becomes R_t
+                    proposal = model.propose_return(to_t(self.states), to_t(self.actions), to_t(self.returns_to_go),
+                                                    to_t(self.timesteps), to_t(self.mask))[:, 0].float().cpu().numpy()
+                    self.returns_to_go[rows, -1, 0] = proposal
+                    first = np.isnan(self.targets[rows])
+                    self.targets[rows[first]] = proposal[first] * self.policy.prep.reward_scale
                 inputs = (to_t(self.states), to_t(self.actions), to_t(self.returns_to_go), to_t(self.timesteps),
                           to_t(self.mask))
                 # (R, A): the action at each env's newest step; `act` (our models) computes only that one
@@ -187,7 +213,7 @@ class DTAgent:
     def observe(self, rows: np.ndarray, obs: np.ndarray, rewards: np.ndarray) -> None:
         """Shift `rows` left by one step and append the next step, its return-to-go decremented."""
         prep = self.policy.prep
-        rtg = self.returns_to_go[rows, -1, 0] - prep.return_decrement(rewards)
+        rtg = 0.0 if self.auto else self.returns_to_go[rows, -1, 0] - prep.return_decrement(rewards)  # auto: set in act
         t = self.timesteps[rows, -1] + 1  # read before the roll: with K = 1 there is no position -2
         for buf in self._buffers():
             buf[rows] = np.roll(buf[rows], -1, axis=1)
@@ -214,9 +240,10 @@ def evaluate_target(policy: RolloutPolicy, env_fns: Sequence[Callable[[], gym.En
     n = min(len(env_fns), num_episodes)
     agent = DTAgent(policy, target, n, state_shape, space, temperature=temperature, seed=seed)
     eps = run_episodes(agent, env_fns, num_episodes, seed=seed, progress=progress)
-    return TargetResult(target_return=float(target) if not callable(target) else float("nan"), returns=eps.returns,
+    fixed = not callable(target) and not agent.auto
+    return TargetResult(target_return=float(target) if fixed else float("nan"), returns=eps.returns,
                         lengths=eps.lengths, seeds=eps.seeds, targets_used=[x["target"] for x in eps.extras],
-                        terminated=eps.terminated)
+                        terminated=eps.terminated, auto=agent.auto)
 
 
 def check_spaces(policy: RolloutPolicy, env_id: str, state_shape: tuple[int, ...], space: gym.Space) -> None:
@@ -283,9 +310,12 @@ def evaluate(
         raise ValueError(f"num_episodes={num_episodes} must be positive")
     if not targets:
         raise ValueError("evaluate needs at least one target return")
-    bad = [t for t in targets if not callable(t) and not (isinstance(t, numbers.Real) and math.isfinite(t))]
+    bad = [t for t in targets if not callable(t) and t != AUTO and not (isinstance(t, numbers.Real) and math.isfinite(t))]
     if bad:
-        raise ValueError(f"targets={bad}: a target return must be a finite number (or a function of the reset info)")
+        raise ValueError(f"targets={bad}: a target return must be a finite number (or a function of the reset info, "
+                         f"or {AUTO!r})")
+    if AUTO in targets:
+        check_auto(policy.model)
     if num_envs is not None and num_envs < 1:
         raise ValueError(f"num_envs={num_envs} must be >= 1 (None: min(num_episodes, 16))")
     if not (math.isfinite(temperature) and temperature >= 0):

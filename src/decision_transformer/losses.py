@@ -20,3 +20,24 @@ def success_loss(return_preds: torch.Tensor, episode_returns: torch.Tensor, atte
     target = episode_returns.clamp(0, 1)[:, None].expand_as(attention_mask).float()  # (B, K)
     bce = F.binary_cross_entropy_with_logits(return_preds[..., 0], target, reduction="none")  # (B, K)
     return bce[attention_mask.bool()].mean()
+
+
+def expectile_loss(rtg_preds: torch.Tensor, returns_to_go: torch.Tensor, attention_mask: torch.Tensor,
+                   expectile: float) -> torch.Tensor:
+    """The return head's loss (Reinformer, Zhuang et al. 2024): |m - 1(u < 0)| u^2 with u = R - R_pred, averaged over
+    real steps. Its minimiser is the m-expectile of the return-to-go given the history: m = 0.5 the mean, m -> 1 the
+    highest return the data show after such a history."""
+    u = (returns_to_go - rtg_preds)[..., 0]  # (B, K)
+    weight = torch.where(u < 0, 1.0 - expectile, expectile)  # (B, K)
+    return (weight * u ** 2)[attention_mask.bool()].mean()
+
+
+def policy_nll_and_entropy(policy, actions: torch.Tensor, attention_mask: torch.Tensor,
+                           entropy_samples: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """The stochastic policy's terms (Online Decision Transformer, Zheng et al. 2022, Sec. 3): the negative
+    log-likelihood of the data's actions and the policy's entropy (a Monte Carlo estimate: distributions.py), each
+    averaged over real steps. The loss is nll - temperature * entropy (objective.py)."""
+    real = attention_mask.bool()  # (B, K)
+    nll = -policy.log_prob(actions)[real].mean()
+    entropy = policy.entropy_estimate(entropy_samples)[real].mean()
+    return nll, entropy

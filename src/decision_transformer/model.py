@@ -6,13 +6,17 @@ Shape alphabet, used in every shape comment:
     S state_dim (or (Ch, Hp, Wp) for pixel frame stacks), A act_dim (or number of actions).
 
 Conventions (the single place they are written down; `tests/test_model.py` checks them):
-    * Tokens are interleaved per timestep: R_1, s_1, a_1, R_2, s_2, a_2, ... (no R for the BC variant).
+    * Tokens are interleaved per timestep: R_1, s_1, a_1, R_2, s_2, a_2, ... (no R for the BC variant). With a
+      return head (`return_head`, Reinformer) the order is s_1, R_1, a_1, ...: the return R_t is predicted at s_t
+      (it sees s_1..s_t, R_1..R_{t-1}, a_1..a_{t-1}) and the action at R_t.
     * A learned per-timestep embedding (not per token) is added to the R, s and a embeddings of a step.
       Optionally (`position_embedding`, the paper's Atari code) a second, per-token embedding of the token's
       position in the window, counted from the first real step: token p of step k (0-based from the first
       real step) has position P * k + p, whatever padding precedes it.
-    * The action for step t is read from the hidden state at the s_t token, so it sees R_1..R_t,
-      s_1..s_t and a_1..a_{t-1}, never a_t or anything later.
+    * The action for step t is read from the hidden state at the s_t token (at R_t with a return head: in both
+      orders the token just before a_t), so it sees R_1..R_t, s_1..s_t and a_1..a_{t-1}, never a_t or later.
+    * `stochastic_policy`: the action head gives a tanh-squashed Gaussian (distributions.py); the action of
+      `forward` and `act` is its mean action tanh(mean), `act_distribution` the whole distribution.
     * `attention_mask` (B, K) is 1 for a real step and 0 for padding. Padding is on the left. Padded
       tokens are zeroed before the transformer and no real token attends to them, so whatever values
       padded positions hold (even NaN) the outputs at real steps do not change. Each token may always
@@ -22,7 +26,8 @@ Conventions (the single place they are written down; `tests/test_model.py` check
 Less work where only actions are read (exact: the same numbers as `forward_all`, up to float rounding):
     * `forward` returns actions only, so the last block computes its attention queries and its MLP only
       at the K state tokens (the other 2K outputs of the last block feed no head);
-    * `act` returns the action at the newest step only, so the last block runs for that one token.
+    * `act` returns the action at the newest step only, so the last block runs for that one token (and
+      `propose_return`, a return head's prediction at the newest s token, likewise).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import DTConfig, MLPBCConfig
+from .distributions import TanhNormal
 
 StateDim = int | tuple[int, int, int]
 
@@ -142,6 +148,25 @@ class AtariEncoder(nn.Module):
         return self.fc(self.convs(x))
 
 
+class TanhGaussianHead(nn.Module):
+    """The stochastic policy's head: a mean and a log-std bounded to [log_std_min, log_std_max] by a tanh
+    (log_std = min + (max - min) * (tanh(raw) + 1) / 2). Called as a module, it gives the mean action tanh(mean)."""
+
+    def __init__(self, cfg: DTConfig, act_dim: int):
+        super().__init__()
+        self.mean = nn.Linear(cfg.embed_dim, act_dim)
+        self.log_std = nn.Linear(cfg.embed_dim, act_dim)
+        self.log_std_min, self.log_std_max = cfg.log_std_min, cfg.log_std_max
+
+    def distribution(self, h: torch.Tensor) -> TanhNormal:
+        raw = torch.tanh(self.log_std(h))
+        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (raw + 1)
+        return TanhNormal(self.mean(h), log_std)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.mean(h))
+
+
 class DTOutput(NamedTuple):
     action_preds: torch.Tensor
     """(B, K, A): continuous actions, or logits over A actions when discrete."""
@@ -149,6 +174,10 @@ class DTOutput(NamedTuple):
     """(B, K, S) predictions of s_{t+1} from the a_t token, when cfg.predict_state."""
     return_preds: torch.Tensor | None
     """(B, K, 1) return predictions from the a_t token, when cfg.predict_return."""
+    rtg_preds: torch.Tensor | None = None
+    """(B, K, 1) the return head's return-to-go predictions from the s_t token, when cfg.return_head is set."""
+    policy: TanhNormal | None = None
+    """The action distribution at every step (B, K, A), when cfg.stochastic_policy."""
 
 
 def causal_attention_mask(attention_mask: torch.Tensor, tokens_per_step: int, window: int = 0) -> torch.Tensor:
@@ -192,10 +221,13 @@ class DecisionTransformer(nn.Module):
 
         if config.discrete_actions:
             self.predict_action = nn.Sequential(nn.Linear(C, act_dim))
+        elif config.stochastic_policy:
+            self.predict_action = TanhGaussianHead(config, act_dim)
         else:
             self.predict_action = nn.Sequential(nn.Linear(C, act_dim), *([nn.Tanh()] if config.action_tanh else []))
         self.predict_state = nn.Linear(C, state_dim) if config.predict_state and isinstance(state_dim, int) else None
         self.predict_return = nn.Linear(C, 1) if config.predict_return else None
+        self.predict_rtg = nn.Linear(C, 1) if config.return_head != "none" else None  # at the s token
         self._mask_cache: dict[tuple[int, torch.device], torch.Tensor] = {}  # the no-padding mask per K
         self.apply(self._init_weights)
 
@@ -222,10 +254,11 @@ class DecisionTransformer(nn.Module):
         a_emb = self.embed_action(actions) + time_emb  # (B, K, C)
         if self.config.condition_on_return:
             r_emb = self.embed_return(returns_to_go) + time_emb  # (B, K, C)
-            tokens = torch.stack((r_emb, s_emb, a_emb), dim=2)  # (B, K, 3, C)
+            order = (r_emb, s_emb, a_emb) if self.config.return_first else (s_emb, r_emb, a_emb)
+            tokens = torch.stack(order, dim=2)  # (B, K, 3, C)
         else:
             tokens = torch.stack((s_emb, a_emb), dim=2)  # (B, K, 2, C)
-        x = tokens.reshape(B, -1, tokens.shape[-1])  # (B, N, C): R_1, s_1, a_1, R_2, ...
+        x = tokens.reshape(B, -1, tokens.shape[-1])  # (B, N, C): R_1, s_1, a_1, R_2, ... (or s_1, R_1, a_1, ...)
         P, W = self.config.tokens_per_step, self.config.attention_window
         if self.embed_position is not None:
             if K > self.config.context_len:
@@ -263,11 +296,13 @@ class DecisionTransformer(nn.Module):
         B, K = timesteps.shape
         P = self.config.tokens_per_step
         h = x.view(B, K, P, -1)  # (B, K, P, C): per step, the hidden state of each token type
-        h_state, h_action = h[:, :, P - 2], h[:, :, P - 1]  # (B, K, C) each
+        h_read, h_action = h[:, :, P - 2], h[:, :, P - 1]  # (B, K, C) each: the token before a_t, and a_t
         return DTOutput(
-            action_preds=self.predict_action(h_state),  # (B, K, A)
+            action_preds=self.predict_action(h_read),  # (B, K, A)
             state_preds=self.predict_state(h_action) if self.predict_state is not None else None,
             return_preds=self.predict_return(h_action) if self.predict_return is not None else None,
+            rtg_preds=self.predict_rtg(h[:, :, 0]) if self.predict_rtg is not None else None,  # s_t: first with a head
+            policy=self.predict_action.distribution(h_read) if self.config.stochastic_policy else None,
         )
 
     def forward(self, states, actions, returns_to_go, timesteps, attention_mask=None) -> torch.Tensor:
@@ -277,19 +312,32 @@ class DecisionTransformer(nn.Module):
         for block in self.blocks[:-1]:
             x = block(x, mask)
         P = self.config.tokens_per_step
-        state_tokens = slice(P - 2, None, P)  # s_1, s_2, ..., s_K along N
-        x = self.blocks[-1](x, mask[:, :, state_tokens], query_index=state_tokens)  # (B, K, C)
+        read_tokens = slice(P - 2, None, P)  # s_1, s_2, ..., s_K along N (R_1, ..., R_K with a return head)
+        x = self.blocks[-1](x, mask[:, :, read_tokens], query_index=read_tokens)  # (B, K, C)
         return self.predict_action(self.ln_f(x))  # (B, K, A)
 
-    def act(self, states, actions, returns_to_go, timesteps, attention_mask=None) -> torch.Tensor:
-        """The action (or logits) at the newest step only, (B, A): what acting needs. The last block runs only
-        for the newest state token."""
+    def _newest(self, back: int, states, actions, returns_to_go, timesteps, attention_mask) -> torch.Tensor:
+        """The final hidden state (B, C) of token N - `back` only (the last block runs for that one token)."""
         x, mask = self._embed(states, actions, returns_to_go, timesteps, attention_mask)
         for block in self.blocks[:-1]:
             x = block(x, mask)
-        newest = x.shape[1] - 2  # s_K: the second to last token (a_K follows it)
-        x = self.blocks[-1](x, mask[:, :, newest:newest + 1], query_index=newest)  # (B, 1, C)
-        return self.predict_action(self.ln_f(x))[:, 0]  # (B, A)
+        i = x.shape[1] - back
+        return self.ln_f(self.blocks[-1](x, mask[:, :, i:i + 1], query_index=i))[:, 0]  # (B, C)
+
+    def act(self, states, actions, returns_to_go, timesteps, attention_mask=None) -> torch.Tensor:
+        """The action (or logits) at the newest step only, (B, A): what acting needs. Read at the second to
+        last token (s_K, or R_K with a return head; a_K follows it)."""
+        return self.predict_action(self._newest(2, states, actions, returns_to_go, timesteps, attention_mask))
+
+    def act_distribution(self, states, actions, returns_to_go, timesteps, attention_mask=None) -> TanhNormal:
+        """stochastic_policy: the action distribution at the newest step, over (B, A)."""
+        h = self._newest(2, states, actions, returns_to_go, timesteps, attention_mask)
+        return self.predict_action.distribution(h)
+
+    def propose_return(self, states, actions, returns_to_go, timesteps, attention_mask=None) -> torch.Tensor:
+        """return_head: the return-to-go (B, 1) the head predicts at the newest s token (s_K, third to last: R_K and
+        a_K follow it, so whatever R_K and a_K hold does not matter)."""
+        return self.predict_rtg(self._newest(3, states, actions, returns_to_go, timesteps, attention_mask))
 
     @torch.no_grad()
     def attention_maps(self, states, actions, returns_to_go, timesteps, attention_mask=None) -> list[torch.Tensor]:

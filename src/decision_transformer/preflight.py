@@ -14,7 +14,7 @@ import os
 import warnings
 from pathlib import Path
 
-from . import runlock, runtime
+from .common import runlock, runtime
 from .config import TrainConfig
 
 
@@ -63,7 +63,7 @@ def check_out_dir(run_dir: str | os.PathLike) -> None:
 def check_env(cfg: TrainConfig, data, match_dataset: bool = False) -> None:
     """The run's env (cfg.env_id, else the one the dataset records): with `match_dataset` its spaces must fit the
     dataset's; in-training evaluation (eval_targets) needs one, and it must exist."""
-    from .envs_util import check_env_matches, make_env
+    from .common.envs_util import check_env_matches, make_env
 
     env_id = cfg.env_id or data.env_id
     if env_id and match_dataset:

@@ -26,7 +26,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from .atomic import read_json
+from .common.atomic import read_json
 from .config import MODEL_KINDS, DTConfig, MLPBCConfig, TrainConfig, model_kind
 from .data.preprocess import Preprocessing
 
@@ -235,7 +235,7 @@ def read_extra_tensors(path: Path, map_location: str = "cpu") -> dict[str, torch
     return read_safetensors(f, map_location) if f.is_file() else {}
 
 
-# key -> (check, what is expected); `pending_losses` and `train_seconds` are absent in older checkpoints
+# key -> (check, what is expected); `pending_losses`, `train_seconds` and `objective` are absent in older checkpoints
 _TRAINER_STATE = {
     "optimizer": (lambda v: isinstance(v, dict) and isinstance(v.get("state"), dict)
                   and isinstance(v.get("param_groups"), list), "an optimizer state dict"),
@@ -247,8 +247,10 @@ _TRAINER_STATE = {
     "step": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     "pending_losses": (lambda v: isinstance(v, torch.Tensor) and v.ndim == 1, "a 1-D tensor"),
     "train_seconds": (lambda v: _is_number(v) and v >= 0, "a finite number >= 0"),
+    "objective": (lambda v: isinstance(v, dict) and isinstance(v.get("log_temperature"), torch.Tensor)
+                  and isinstance(v.get("temperature_optimizer"), dict), "an objective state (objective.py)"),
 }
-_TRAINER_STATE_OPTIONAL = ("pending_losses", "train_seconds")
+_TRAINER_STATE_OPTIONAL = ("pending_losses", "train_seconds", "objective")
 
 
 def load_trainer_state(path: Path) -> dict[str, Any]:

@@ -36,7 +36,7 @@ import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
-from .seeding import derive_seed
+from .common.seeding import derive_seed
 
 
 class Agent(Protocol):

@@ -2,7 +2,7 @@
 
 * The batch source is anything with `sample(batch_size, rng) -> Batch` (data/sampler.py: K-step windows, or
   whole episodes, uniform or return-balanced; data/frames.py stacks Atari frames); `TrainConfig.sampler`
-  picks one. Losses: the action loss, plus the critic's success loss when `return_loss_weight` > 0.
+  picks one. Losses: objective.py's (the action loss or a stochastic policy's, a return head's, the critic's).
 * Optimisation follows the paper's gym code by default: AdamW (lr 1e-4, weight decay 1e-4), linear warmup
   over 10k steps, gradient-norm clip 0.25, batch 64; cosine decay and betas for the Atari settings.
 * Exact resume: a checkpoint holds the optimiser, schedule, the sampler's numpy RNG, the trainer's own torch
@@ -30,7 +30,9 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from . import __version__, atomic, distributed, preflight, runlock, runtime
+from . import __version__, preflight
+
+from .common import atomic, distributed, runlock, runtime
 from .checkpoint import (
     RunMeta, LoadedRun, latest_checkpoint, load_run, load_trainer_state, read_meta, save_checkpoint,
     update_trainer_state,
@@ -42,11 +44,10 @@ from .data.preprocess import Preprocessing
 from .data.registry import load_dataset
 from .data.sampler import Batch, EpisodeSampler, WindowSampler
 from .data.trajectories import TrajectoryDataset
-from .losses import action_loss, success_loss
-from .metrics import MetricsLogger, format_table, read_metrics, truncate_metrics
+from .objective import Objective
+from .common.metrics import MetricsLogger, format_table, read_metrics, truncate_metrics
 from .model import build_model
 from .optim import lr_factor, param_groups  # noqa: F401  (param_groups: API)
-from .precision import precision_context
 
 Hook = Callable[[int, nn.Module], dict[str, Any]]
 
@@ -100,11 +101,12 @@ class Trainer:
         with runtime.seeded_torch(cfg.seed):
             self.model = build_model(self.kind, model_config, state_dim, self.act_dim).to(self.device)
             self.torch_rng = torch.get_rng_state()  # the loop's own RNG (dropout) continues from here
+        self.objective = Objective(model_config, self.act_dim, self.device, cfg.action_loss_weight, cfg.return_loss_weight)
         self.dist = distributed.setup(cfg.device)
         self.forward_model = self.model
         if self.dist.enabled:
-            if cfg.return_loss_weight > 0:
-                raise ValueError("the return loss is not supported under DDP (it needs forward_all)")
+            if self.objective.uses_all:
+                raise ValueError("return losses and stochastic policies are not supported under DDP (they need forward_all)")
             from torch.nn.parallel import DistributedDataParallel
 
             self.forward_model = DistributedDataParallel(self.model)
@@ -146,6 +148,7 @@ class Trainer:
             "step": self.step,
             "pending_losses": torch.tensor(self.pending_losses, dtype=torch.float64),  # since the last log row
             "train_seconds": float(self.train_seconds),
+            "objective": self.objective.state_dict(),  # a stochastic policy's temperature; terms not yet logged
         }
 
     def save(self) -> Path:
@@ -173,6 +176,8 @@ class Trainer:
         self.step = int(state["step"])
         self.pending_losses = state["pending_losses"].tolist() if "pending_losses" in state else []
         self.train_seconds = float(state.get("train_seconds", 0.0))  # older checkpoints hold none
+        if "objective" in state:
+            self.objective.load_state_dict(state["objective"])
 
     # ---------------------------------------------------------------- loop
     def sample(self) -> Batch:
@@ -184,19 +189,8 @@ class Trainer:
         return batch.to(self.device)
 
     def loss(self, batch: Batch) -> torch.Tensor:
-        """The weighted losses, on fp32 predictions (the forward pass runs in the configured precision)."""
-        cfg, b = self.cfg, batch
-        with precision_context(cfg.precision, self.device):
-            if cfg.return_loss_weight == 0:
-                preds = self.forward_model(b.states, b.actions, b.returns_to_go, b.timesteps, b.attention_mask)
-            else:
-                out = self.model.forward_all(b.states, b.actions, b.returns_to_go, b.timesteps, b.attention_mask)
-        if cfg.return_loss_weight == 0:
-            return cfg.action_loss_weight * action_loss(preds.float(), b.actions, b.attention_mask, self.discrete)
-        loss = cfg.return_loss_weight * success_loss(out.return_preds.float(), b.episode_returns, b.attention_mask)
-        if cfg.action_loss_weight:
-            loss = loss + cfg.action_loss_weight * action_loss(out.action_preds.float(), b.actions, b.attention_mask, self.discrete)
-        return loss
+        """The weighted losses (objective.py), on fp32 predictions (the forward pass runs in the configured precision)."""
+        return self.objective.loss(self.model, self.forward_model, batch, self.cfg.precision, self.device)
 
     def train_step(self, batch: Batch) -> tuple[float, float]:
         self.model.train()
@@ -210,6 +204,7 @@ class Trainer:
                              "(lower --lr?); the last checkpoint is kept")
         self.optimizer.step()
         self.scheduler.step()
+        self.objective.update()  # the temperature's own step; the terms for the next log row
         return value, grad_norm
 
     def eval_due(self, step: int) -> bool:
@@ -253,7 +248,7 @@ class Trainer:
                     logger.log(self.step, {
                         "train/loss": mean_loss, "train/grad_norm": grad_norm,
                         "train/lr": self.scheduler.get_last_lr()[0], "train/samples_per_s": sps,
-                        "time/train_seconds": self.train_seconds,
+                        "time/train_seconds": self.train_seconds, **self.objective.log_row(),
                     })
                 bar.set_postfix(loss=f"{mean_loss:.4f}", samples_s=f"{sps:.0f}")
                 losses.clear()

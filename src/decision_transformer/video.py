@@ -15,8 +15,8 @@ from typing import Any, Sequence
 import gymnasium as gym
 import numpy as np
 
-from .envs_util import make_env
-from .seeding import derive_seed
+from .common.envs_util import make_env
+from .common.seeding import derive_seed
 
 
 def _writer():

@@ -63,7 +63,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def describe(dataset) -> str:
 
-    from ..metrics import format_table
+    from ..common.metrics import format_table
 
     ret = dataset.episode_returns
     lengths = dataset.episode_lengths
@@ -92,7 +92,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     from ..data.registry import builtin_datasets, cache_dir
-    from ..metrics import format_table
+    from ..common.metrics import format_table
 
     rows = []
     for name, spec in sorted(builtin_datasets().items()):

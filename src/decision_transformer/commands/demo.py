@@ -73,14 +73,14 @@ def run(args: argparse.Namespace) -> int:
     from ..checkpoint import latest_checkpoint
     from ..data.registry import load_dataset
     from ..evaluate import evaluate
-    from ..metrics import format_table
-    from .. import atomic
-    from ..bench.common import provenance
+    from ..common.metrics import format_table
+    from ..common import atomic
+    from ..common.provenance import provenance
     from ..config import model_config
     from ..train import TrainConfig, train
 
     cfg = from_args(DemoConfig, args)
-    from ..bench.common import git_commit
+    from ..common.provenance import git_commit
 
     git_commit()  # pin the commit this run starts from (provenance reads it at the end)
     t0 = time.perf_counter()

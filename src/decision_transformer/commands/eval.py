@@ -6,7 +6,7 @@ import argparse
 import math
 from dataclasses import dataclass, field
 
-from .. import atomic
+from ..common import atomic
 from ..cli_args import POSITIONAL, add_dataclass_args, from_args
 from ..config import check_number, check_types
 
@@ -20,7 +20,10 @@ class EvalCommand:
     env_id: str = ""
     """Gymnasium id (default: the one the run records)."""
     targets: tuple[float, ...] = ()
-    """Target returns (default: the dataset's max return; BC models ignore them)."""
+    """Target returns (default: the dataset's max return; BC models ignore them). `auto` (sets --auto-target): the
+    model proposes its own return-to-go at every step (a run trained with --return-head expectile; docs/beyond.md)."""
+    auto_target: bool = False
+    """Evaluate with the model's own return-to-go proposals (as `--targets auto`), after any fixed targets."""
     num_episodes: int = 10
     """Episodes per target."""
     num_envs: int = 0
@@ -43,7 +46,7 @@ class EvalCommand:
     """Show a progress bar."""
 
     def __post_init__(self) -> None:
-        from ..precision import PRECISIONS
+        from ..common.precision import PRECISIONS
 
         check_types(self)
         check_number(self, "targets")
@@ -58,23 +61,35 @@ class EvalCommand:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help=EvalCommand.__doc__)
     add_dataclass_args(p, EvalCommand)
+    next(a for a in p._actions if a.dest == "targets").type = _target  # numbers, or `auto`
     p.set_defaults(func=run)
+
+
+def _target(text: str) -> float | str:
+    return text if text == "auto" else float(text)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..checkpoint import load_run
-    from ..evaluate import evaluate
+    from ..evaluate import AUTO, check_auto, evaluate
 
+    auto = AUTO in (args.targets or [])
+    if auto:  # `--targets auto` is --auto-target; the numbers stay targets
+        args.targets = [t for t in args.targets if t != AUTO] or None
+        args.auto_target = True
     a = from_args(EvalCommand, args)
     loaded = load_run(a.run_dir)
+    if a.auto_target:
+        check_auto(loaded.model)
     env_id = a.env_id or loaded.meta.env_id
     if not env_id:
         raise ValueError(f"{a.run_dir}: the run records no env id; pass --env-id")
     default = loaded.meta.extra.get("max_return", 0.0)
-    if not a.targets and not (isinstance(default, (int, float)) and math.isfinite(default)):
+    if not a.targets and not a.auto_target and not (isinstance(default, (int, float)) and math.isfinite(default)):
         raise ValueError(f"{loaded.path / 'meta.json'}: field 'extra.max_return' is {default!r}, not a number to "
                          "use as the default target; pass --targets")
-    targets = list(a.targets) or [float(default)]
+    targets = list(a.targets) or ([] if a.auto_target else [float(default)])
+    targets += [AUTO] if a.auto_target else []
     results = evaluate(loaded, env_id, targets, num_episodes=a.num_episodes, num_envs=a.num_envs or None,
                        seed=a.seed, temperature=a.temperature, progress=a.progress,
                        precision=a.precision,
@@ -87,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
         from ..evaluate import RolloutPolicy
         from ..video import record_videos
 
-        files = record_videos(RolloutPolicy.from_run(loaded, a.precision), env_id, targets, a.video,
+        files = record_videos(RolloutPolicy.from_run(loaded, a.precision), env_id, list(a.targets) or
+                              [float(default)], a.video,
                               num_episodes=a.video_episodes, seed=a.seed, temperature=a.temperature)
         print(f"wrote {len(files)} videos to {a.video}")
     if a.json:
@@ -100,10 +116,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def results_table(results, model_kind: str = "dt") -> str:
-    from ..metrics import format_table
+    from ..common.metrics import format_table
 
     rows = []
     for r in results:
-        rows.append([model_kind, f"{r.target_return:g}", r.return_text, r.normalized_text(),
+        target = "auto" if getattr(r, "auto", False) else f"{r.target_return:g}"
+        rows.append([model_kind, target, r.return_text, r.normalized_text(),
                      f"{sum(r.lengths) / len(r.lengths):.0f}", len(r.returns)])
     return format_table(["model", "target", "return (mean ± sample std)", "normalized score", "mean length", "episodes"], rows)

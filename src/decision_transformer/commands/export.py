@@ -60,7 +60,7 @@ def env_action_bounds(env_id: str) -> tuple[list[float], list[float]] | None:
     try:
         import gymnasium as gym
 
-        from ..envs_util import make_env
+        from ..common.envs_util import make_env
 
         env = make_env(env_id)
     except Exception as exc:  # a missing extra, an unknown id: the export goes on without bounds

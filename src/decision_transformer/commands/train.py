@@ -11,7 +11,8 @@ from ..config import DTConfig, MLPBCConfig
 
 # architecture options: the fields of DTConfig and MLPBCConfig a user sets (the rest follow from the kind / data)
 MODEL_FLAGS = ("context_len", "embed_dim", "hidden_dim", "n_layer", "n_head", "mlp_ratio", "activation", "dropout",
-               "max_ep_len", "action_tanh", "attention_window", "position_embedding")
+               "max_ep_len", "action_tanh", "attention_window", "position_embedding", "return_head", "return_expectile",
+               "return_head_weight", "stochastic_policy", "log_std_min", "log_std_max")
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ NUM_EPISODES = 60
 
 
 def make_pendulum_mixed(seed: int = 0, num_episodes: int = NUM_EPISODES) -> TrajectoryDataset:
-    from ..envs_util import make_env
+    from ..common.envs_util import make_env
     from ..runner import Recorder, run_episodes
-    from ..seeding import derive_seed
+    from ..common.seeding import derive_seed
 
     env, recorder = make_env(ENV_ID), Recorder()
     agent = _Behaviour(np.random.default_rng(seed), env.action_space.low, env.action_space.high)

@@ -68,7 +68,10 @@ class BuiltinDataset:
 BUILTIN: dict[str, BuiltinDataset] = {}
 
 # Modules that register built-in datasets when imported (kept lazy: they may import gymnasium envs).
-_BUILTIN_MODULES = ["decision_transformer.data.demo", "decision_transformer.suite.datasets", "decision_transformer.data.atari"]
+_BUILTIN_MODULES = ["decision_transformer.data.demo"]
+DATASETS_GROUP = "decision_transformer.datasets"
+"""Entry-point group of modules that register built-in datasets when imported (`register_builtin`), e.g. the
+experiments package's suite: `[project.entry-points."decision_transformer.datasets"] suite = "pkg.module"`."""
 
 # (predicate on SRC, "module:function" taking SRC) for external formats, imported only when used.
 _FORMAT_LOADERS: list[tuple[Callable[[str], bool], str]] = [
@@ -85,8 +88,13 @@ def register_builtin(spec: BuiltinDataset) -> BuiltinDataset:
 
 
 def builtin_datasets() -> dict[str, BuiltinDataset]:
+    """Every registered built-in dataset: the core's own and those of installed plug-ins (DATASETS_GROUP)."""
+    from importlib.metadata import entry_points
+
     for module in _BUILTIN_MODULES:
         importlib.import_module(module)
+    for ep in entry_points(group=DATASETS_GROUP):
+        ep.load()
     return BUILTIN
 
 

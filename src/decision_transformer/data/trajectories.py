@@ -35,7 +35,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .. import atomic
+from ..common import atomic
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminations", "truncations", "episode_starts")

@@ -36,7 +36,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .. import __version__, atomic
+from .. import __version__
+
+from ..common import atomic
 from ..checkpoint import LoadedRun
 from ..incremental import cache_shape, decode_step
 from ..model import MLPBC, DecisionTransformer

@@ -28,7 +28,7 @@ import gymnasium as gym
 import numpy as np
 
 from ..data.trajectories import TrajectoryDataset
-from ..seeding import derive_seed
+from ..common.seeding import derive_seed
 
 ENV_ID = "dt/GraphShortestPath-v0"
 DEFAULT_NUM_NODES = 20

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
-from ..atomic import atomic_path, write_text
+from ..common.atomic import atomic_path, write_text
 from ..config import DTConfig
 from ..model import DecisionTransformer
 from .format import (
@@ -36,6 +36,9 @@ def _check_exportable(model: torch.nn.Module) -> DTConfig:
     if cfg.position_embedding:
         raise HFFormatError("transformers.DecisionTransformerModel has no per-token position embedding; this model "
                             "has one (position_embedding=True)")
+    if cfg.return_head != "none" or cfg.stochastic_policy:
+        raise HFFormatError("transformers.DecisionTransformerModel has the token order R, s, a and a deterministic action "
+                            f"head; this model has return_head={cfg.return_head!r}, stochastic_policy={cfg.stochastic_policy}")
     return cfg
 
 

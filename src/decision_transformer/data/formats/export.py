@@ -37,7 +37,7 @@ from typing import Iterator, Literal
 import numpy as np
 
 from ..trajectories import DatasetError, TrajectoryDataset
-from ...atomic import atomic_path
+from ...common.atomic import atomic_path
 from ._common import import_optional
 
 FORMATS = ("minari", "hdf5")

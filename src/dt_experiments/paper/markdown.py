@@ -1,0 +1,291 @@
+"""The Markdown of `dt bench report`: paper.md's and atari.md's tables, Figure-4 rows, what is not run yet, the
+links to videos and to runs at other budgets, and the settings every number was trained with (read from the
+finished cells' specs). Pure text from the aggregated report (`report.py`); nothing here reads runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from decision_transformer.scores import mean_std_text, sample_std
+from .config import ATARI_EXPERIMENTS, FIG4_EXPERIMENTS, GYM_EXPERIMENTS, METHODS, PaperBenchConfig, experiment_cells
+from .intervals import REFERENCE, REPS, SEED
+from .paper_numbers import paper_number
+
+TITLES = {"table2": "Table 2: D4RL-style datasets, DT against BC, MLP-BC and TD baselines",
+          "table3": "Table 3: DT against %BC (pbc10/25/40; bc is 100%BC)",
+          "table7": "Table 7: delayed (sparse) rewards ('-delayed' datasets) beside dense (BC and %BC read no "
+                    "per-step reward: their delayed cells are their dense runs, the paper's 'agnostic' columns)",
+          "fig4": "Figure 4: achieved return against target return (medium-replay)",
+          "context": "Context length: K=1 (dt-k1) against K=20 (dt)",
+          "atari-table1": "Table 1: DT against BC and CQL (gamer-normalized)",
+          "atari-table4": "Table 4: DT against %BC (pbc10/25/40; bc is 100%BC; gamer-normalized)",
+          "atari-table5": "Table 5: context length, K=1 (dt-k1) against the protocol's K (dt; gamer-normalized)",
+          "atari-fig4": "Figure 4 (top): achieved return against target return (raw game score)"}
+
+
+CI_LEGEND = ("`[lo, hi]` after a score is its stratified-bootstrap 95% interval of the mean over seeds (rliable, "
+             f"{REPS:,} resamples, seed {SEED}); with one seed it is `[x, x]`: one run gives no interval. The plots "
+             "show each seed as a dot.")
+
+
+def _fmt(values: list[float | None], ci: list[float] | None = None) -> str:
+    """'mean ± std (n=N)', with ' [lo, hi]' after the std where an interval is given."""
+    v = [x for x in values if x is not None]
+    if not v:
+        return "—"
+    interval = f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else ""
+    return f"{mean_std_text(float(np.mean(v)), sample_std(v), len(v))}{interval} (n={len(v)})"
+
+
+def methods_in(per_dataset: dict[str, dict[str, Any]]) -> list[str]:
+    """The methods with a finished cell on any of the datasets, in METHODS order, then any other method by name (a
+    table's columns)."""
+    present = {m for per in per_dataset.values() for m in per}
+    return [m for m in METHODS if m in present] + sorted(present - set(METHODS))
+
+
+def table_plot(exp: str) -> str:
+    """The file name of an experiment's grouped-bar plot beside the report: paper_table2.png, atari_table1.png."""
+    return f"atari_{exp.removeprefix('atari-')}.png" if exp in ATARI_EXPERIMENTS else f"paper_{exp}.png"
+
+
+def score_table(exp: str, per_dataset: dict[str, dict[str, Any]], key: str, with_paper: bool,
+                ci_key: str | None = None) -> str:
+    """A dataset x method table of `key` (mean ± std over seeds), with each entry's `ci_key` interval if given."""
+    methods = methods_in(per_dataset)
+    lines = ["| dataset | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
+    for dataset, per in per_dataset.items():
+        cells = []
+        for m in methods:
+            cell = _fmt(per[m][key], per[m].get(ci_key) if ci_key else None) if m in per else "—"
+            paper = paper_number(exp, dataset, m) if with_paper else None
+            cells.append(cell + (f" [paper {paper:g}]" if paper is not None else ""))
+        lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def aggregates_section(agg: dict[str, Any] | None, scale: str) -> str:
+    """An experiment's IQM per method and probability of improvement of DT over each other method (`intervals.
+    aggregates`), each with its 95% interval and the datasets and seeds it was computed over."""
+    if not agg or not (agg.get("iqm") or agg.get("probability_of_improvement")):
+        return ""
+    n = agg.get("n", {})
+    lines = [f"\nAggregates over datasets ({scale}; rliable, stratified-bootstrap 95% intervals over seeds; each over "
+             "the datasets where the method, or both methods, have every seed):\n",
+             "| aggregate | value [95% interval] | datasets | seeds |", "|---|---|---|---|"]
+    for method, (lo, mid, hi) in agg.get("iqm", {}).items():
+        used = n.get("iqm", {}).get(method, {})
+        lines.append(f"| IQM `{method}` | {mid:.1f} [{lo:.1f}, {hi:.1f}] | {', '.join(used.get('datasets', []))} | "
+                     f"{used.get('seeds', '—')} |")
+    for pair, (lo, mid, hi) in agg.get("probability_of_improvement", {}).items():
+        used = n.get("probability_of_improvement", {}).get(pair, {})
+        x, y = pair.split(">", 1)
+        seeds = used.get("seeds", {})
+        lines.append(f"| P(`{x}` > `{y}`) | {mid:.2f} [{lo:.2f}, {hi:.2f}] | {', '.join(used.get('datasets', []))} | "
+                     + " v ".join(str(seeds.get(m, "—")) for m in (x, y)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def fig4_section(per_dataset: dict[str, dict[str, Any]], prefix: str = "paper_fig4") -> str:
+    """The Figure-4 table, one row per dataset, linking PREFIX_DATASET.png."""
+    lines = ["| dataset | data returns | targets | Pearson (in range, seed mean) | per seed | plot |", "|---" * 6 + "|"]
+    for dataset, per in per_dataset.items():
+        e = per.get("dt")
+        if e is None:
+            continue
+        lo, hi = e["data_return_range"]
+        p = "—" if e["pearson"] is None else f"{e['pearson']:.3f}"
+        seeds = ", ".join("—" if x is None else f"{x:.3f}" for x in e["pearson_per_seed"])
+        lines.append(f"| {dataset} | {lo:.0f} .. {hi:.0f} | {len(e['targets'])}: {e['targets'][0]:.0f} .. "
+                     f"{e['targets'][-1]:.0f} | {p} | {seeds} | ![]({prefix}_{dataset}.png) |")
+    return "\n".join(lines) + "\n"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    parts = [f"# The paper's continuous-control results on this suite (protocol `{report['protocol']}`)\n",
+             f"Commit {report['commit'][:10]}, {report['machine']}, report made {report['date']}. Scores: mean ± "
+             "sample std (n-1) over seeds of the per-seed mean normalized score, at the data's best return for DT. "
+             "`[paper X]` is the paper's D4RL-normalized number on D4RL's data: compare orderings and gaps. "
+             + CI_LEGEND + " The intervals are in the suite-normalized tables, and the aggregates under them "
+             "(suite-normalized too) are the interquartile mean (IQM) over runs and datasets, and the probability "
+             f"that a `{REFERENCE}` run beats a run of the other method on the same dataset (0.5: even).\n",
+             f"Compute: {report['compute']['train_hours']:.2f} h training ({report['compute']['training_runs']} runs, "
+             f"shared between experiments), {report['compute']['eval_hours']:.2f} h evaluation.\n"]
+    for exp in GYM_EXPERIMENTS:
+        per = report["experiments"].get(exp)
+        if not per:
+            parts.append(f"## {TITLES[exp]}\n\nNo finished cells (run `dt bench paper --exp {exp}`).\n")
+            continue
+        parts.append(f"## {TITLES[exp]}\n")
+        if exp == "fig4":
+            parts.append(fig4_section(per))
+        else:
+            parts.append(f"Suite-normalized (this suite's random policy = 0, its expert = 100: {_expert_learners()}):"
+                         "\n\n" + score_table(exp, per, "scores", True, "ci95")
+                         + aggregates_section(report.get("aggregates", {}).get(exp), "suite-normalized"))
+            parts.append("\nD4RL-normalized (D4RL's Hopper / Walker2d / HalfCheetah references; none for Reacher):\n\n"
+                         + score_table(exp, per, "scores_d4rl", True))
+            parts.append(f"\n![{exp}, suite-normalized]({table_plot(exp)})\n")
+        parts.append(not_run_section(exp, per))
+    return "\n".join(parts)
+
+
+def _kv(d: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {json.dumps(v) if isinstance(v, (list, dict)) else v}" for k, v in d.items())
+
+
+GYM_SETTINGS_NOTE = (
+    "Budget: `steps`, `batch_size`, `lr`, `warmup_steps` for the transformers and MLP-BC, `baseline_steps` for the "
+    "d3rlpy baselines, `eval_episodes` per target (the last evaluation, not the best). The TD baselines are d3rlpy "
+    "2.8.0 (the `[baselines]` extra) with d3rlpy's published D4RL settings (its `reproductions/offline/*.py` "
+    "scripts, cited per field in `bench/paper/baselines.py`), at "
+    "`baseline_steps` instead of the scripts' 500k; CQL's `conservative_weight_medium` applies to `*-medium` data, "
+    "`conservative_weight` to the rest. BEAR (`--methods bear`, d3rlpy's `reproductions/offline/bear.py` settings) "
+    "is wrapped and runs, but is not among the default cells: the paper's Table 2 does not have it.")
+ATARI_SETTINGS_NOTE = (
+    "Budget: the transformers' `steps`, `batch_size`, optimiser and `context_len` (`pong_context_len` for Pong), "
+    "`baseline_steps` for CQL, `eval_episodes` per cell capped at `max_episode_steps`. CQL is d3rlpy 2.8.0's "
+    "DiscreteCQL with its published Atari settings (`reproductions/offline/discrete_cql.py`, cited in "
+    "`bench/paper/baselines.py`), at `baseline_steps`.")
+
+
+def settings_section(results: list[dict[str, Any]], note: str) -> str:
+    """The budget and each method's model / d3rlpy settings, as the finished cells recorded them (their specs), so
+    the report states what its numbers were trained with; a method whose cells differ lists each variant with the
+    datasets it was used on."""
+    if not results:
+        return ""
+    precisions = sorted({r["spec"]["precision"] for r in results if "precision" in r["spec"]})  # d3rlpy's: fp32
+    variants: dict[str, dict[str, list[str]]] = {}  # method -> settings text -> datasets
+    for r in sorted(results, key=lambda r: METHODS.index(r["method"]) if r["method"] in METHODS else len(METHODS)):
+        on = variants.setdefault(r["method"], {}).setdefault(_kv(r["spec"]["model"]), [])
+        if r["dataset"] not in on:
+            on.append(r["dataset"])
+    lines = ["## Protocol and settings (from the cells' specs)\n", note + "\n",
+             "Budget: " + _budget_text(results) + f"; the transformers' training "
+             f"precision {' | '.join(precisions) or '—'} (the d3rlpy baselines train in fp32).\n"]
+    for method, texts in variants.items():
+        if len(texts) == 1:
+            lines.append(f"- `{method}`: {next(iter(texts))}")
+        else:
+            lines += [f"- `{method}` on {', '.join(ds)}: {text}" for text, ds in texts.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _budget_text(results: list[dict[str, Any]]) -> str:
+    """The cells' budget settings: those every cell shares once, then what each other variant adds, with its methods."""
+    by_budget: dict[str, set[str]] = {}  # budget JSON -> methods
+    for r in results:
+        by_budget.setdefault(json.dumps(r["spec"]["budget"], sort_keys=True), set()).add(r["method"])
+    variants = [(json.loads(b), ", ".join(sorted(methods))) for b, methods in sorted(by_budget.items())]
+    common = {k: v for k, v in variants[0][0].items() if all(k in b and b[k] == v for b, _ in variants)}
+    extra = [(_kv({k: v for k, v in b.items() if k not in common}), methods) for b, methods in variants]
+    return "; ".join([_kv(common)] + [f"{kv} ({methods})" for kv, methods in extra if kv])
+
+
+def not_run(exp: str, per_dataset: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    """The experiment's default (dataset, method) cells with no finished seed."""
+    return [(d, m) for d, m in experiment_cells(PaperBenchConfig(exp=exp)) if m not in per_dataset.get(d, {})]
+
+
+def not_run_section(exp: str, per_dataset: dict[str, dict[str, Any]]) -> str:
+    missing = not_run(exp, per_dataset)
+    if not missing:
+        return ""
+    by_dataset: dict[str, list[str]] = {}
+    for d, m in missing:
+        by_dataset.setdefault(d, []).append(m)
+    listed = "; ".join(f"{d}: {', '.join(ms)}" for d, ms in by_dataset.items())
+    return (f"\nNot run yet ({len(missing)} of the experiment's default (dataset, method) pairs; CPU time on the "
+            f"2-core box, see docs/results/README.md for the queue and the reasons): {listed}.\n")
+
+
+def _expert_learners() -> str:
+    """Which learner made each env's expert, from the suite's generation config ('SAC for hopper, walker2d; PPO for ...')."""
+    from ..suite.datasets import suite_config
+
+    by_algo: dict[str, list[str]] = {}
+    for env, cfg in suite_config()["envs"].items():
+        algo = "SAC" if "sac" in cfg.get("training", {}).get("config", {}) else "PPO"  # the learner's settings block
+        by_algo.setdefault(algo, []).append(env)
+    return "; ".join(f"{algo} for {', '.join(sorted(envs))}" for algo, envs in sorted(by_algo.items(), reverse=True))
+
+
+def atari_markdown(report: dict[str, Any]) -> str:
+    parts = [f"# The paper's Atari tables on this project's ALE datasets (protocol `{report['protocol']}`)\n",
+             f"Commit {report['commit'][:10]}, {report['machine']}, report made {report['date']}. Gamer-normalized "
+             "scores `100 * (score - random) / (gamer - random)`: mean ± sample std (n-1) over seeds of the per-seed "
+             "mean, DT at the paper's target per game. `[paper X]` is the paper's number on 1% of DQN-replay with "
+             "its full-size model: our data and budget differ, so compare orderings and gaps. " + CI_LEGEND
+             + " The aggregates under each table (gamer-normalized) are the interquartile mean (IQM) over runs and "
+             f"games, and the probability that a `{REFERENCE}` run beats a run of the other method on the same game "
+             "(0.5: even).\n",
+             f"Compute: {report['compute']['train_hours']:.2f} h training, {report['compute']['eval_hours']:.2f} h "
+             "evaluation.\n"]
+    b = report.get("budget")
+    if b:
+        parts.append(f"Protocol: {b['n_layer']} layers, {b['n_head']} heads, width {b['embed_dim']}, K={b['context_len']} "
+                     f"(Pong {b['pong_context_len']}), batch {b['batch_size']}, {b['steps']:,} steps (lr {b['lr']:g}, "
+                     f"{b['warmup_steps']} warmup, {b['lr_decay']} decay); {b['eval_episodes']} evaluation episodes per "
+                     f"cell{_cap(b['max_episode_steps'])}, actions sampled at temperature {b['temperature']:g}.\n")
+    data = {e["dataset"]: e for t in report["experiments"].values() for g in t.values() for e in g.values()}
+    if data:
+        parts.append("Data (returns min .. max): " + "; ".join(
+            f"`{d}` {e['data_return_range'][0]:g} .. {e['data_return_range'][1]:g}" for d, e in sorted(data.items()))
+            + " (docs/datasets.md).\n")
+    for exp in ATARI_EXPERIMENTS:
+        table = exp.removeprefix("atari-")
+        per = {next(iter(methods.values()))["dataset"]: methods
+               for methods in report["experiments"].get(table, {}).values()}
+        if not per:
+            parts.append(f"## {TITLES[exp]}\n\nNo finished cells (run `dt bench paper --exp {exp}`).\n")
+        elif exp in FIG4_EXPERIMENTS:
+            parts.append(f"## {TITLES[exp]}\n\n" + fig4_section(per, "atari_fig4"))
+        else:
+            parts.append(f"## {TITLES[exp]}\n\n" + score_table(exp, per, "scores", True, "ci95")
+                         + aggregates_section(report.get("aggregates", {}).get(table), "gamer-normalized")
+                         + "\nRaw returns:\n\n" + score_table(exp, per, "returns", False)
+                         + f"\n![{table}, gamer-normalized]({table_plot(exp)})\n")
+    return "\n".join(parts)
+
+
+def _cap(max_episode_steps: int) -> str:
+    return f" capped at {max_episode_steps:,} agent steps" if max_episode_steps else " (the 108k-frame cap)"
+
+
+def videos_section(out: Path) -> str:
+    """Links to the MP4s under out/videos/DATASET/ (made by scripts/paper_videos.sh with `dt eval RUN --video`)."""
+    files = sorted((out / "videos").glob("*/*.mp4"))
+    if not files:
+        return ""
+    lines = ["## Videos\n", "DT (seed 0 of table2) at a low and a high target return, one episode each "
+             "(`dt eval RUN --video DIR`):\n"]
+    for dataset in sorted({f.parent.name for f in files}):
+        links = ", ".join(f"[{f.stem}]({f.relative_to(out).as_posix()})" for f in files if f.parent.name == dataset)
+        lines.append(f"- {dataset}: {links}")
+    return "\n".join(lines) + "\n"
+
+
+def other_budgets_section(out: Path, budget: dict[str, Any] | None) -> str:
+    """Links to the reports under out/extra/*/ (runs at other budgets: the protocol check, short studies), with
+    what they hold and how their budget differs from this report's. Never merged into this report's tables."""
+    lines = []
+    for path in sorted(out.glob("extra/*/paper.json")):
+        other = json.loads(path.read_text())
+        held = "; ".join(f"{exp}: " + ", ".join(f"{m} on {d} (n={len(e.get('scores') or e.get('achieved') or [])})"
+                                                for d, per in datasets.items() for m, e in per.items())
+                         for exp, datasets in other.get("experiments", {}).items())
+        theirs = other.get("budget") or {}
+        differs = ", ".join(f"{k} {v} (here {budget.get(k)})" for k, v in theirs.items()
+                            if budget is not None and v != budget.get(k))
+        link = f"{path.parent.relative_to(out).as_posix()}/paper.md"
+        lines.append(f"- [{link}]({link}), protocol `{other.get('protocol')}`: {held or 'no cells'}"
+                     + (f". Budget: {differs}" if differs else ""))
+    if not lines:
+        return ""
+    return ("\n## Runs at other budgets (reported apart, never mixed into the tables above)\n\n"
+            + "\n".join(lines) + "\n")

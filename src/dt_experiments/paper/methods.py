@@ -1,0 +1,296 @@
+"""Training and evaluating one method on one dataset and seed: transformers through the library's trainer
+(`train_or_resume`: a finished run is loaded, a killed one resumed), d3rlpy baselines through `baselines.py`,
+and every policy evaluated by the project's own runner on the same seeds and episode counts.
+
+Training runs are shared between experiments (ROOT/PROTOCOL/train/DATASET/METHOD/seedK): Table 2's DT on
+hopper-medium-replay is the same model as Table 7's dense DT, Figure 4's and the context ablation's K=20 DT.
+Evaluations are cached in the run directory by what determines them (targets, episodes, seeds), so a cell of
+another experiment asking for the same evaluation reuses it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from decision_transformer.common import runlock
+from decision_transformer.common.atomic import write_json
+from decision_transformer.checkpoint import latest_checkpoint, load_trainer_state, read_meta
+from decision_transformer.config import model_config
+from decision_transformer.data.registry import builtin_datasets, load_dataset
+from decision_transformer.data.trajectories import TrajectoryDataset
+from decision_transformer.common.envs_util import make_env
+from decision_transformer.evaluate import RolloutPolicy, evaluate
+from decision_transformer.common.metrics import read_metrics
+from decision_transformer.common.precision import resolve as resolve_precision
+from decision_transformer.runner import FunctionAgent, run_episodes
+from decision_transformer.common.seeding import derive_seed
+from decision_transformer.train import TrainConfig
+from ..common import train_cell
+from .config import (BASELINE_METHODS, D3RLPY_METHODS, PEER_METHODS, TOP_FRACTIONS, PaperBenchConfig, env_of, is_atari,
+                     split_dataset, trained_on)
+
+ATARI_MAX_EP_LEN = 27_000  # agent steps in a 108k-frame episode (frame skip 4): the timestep table's size
+
+
+@functools.lru_cache(maxsize=8)
+def load_data(base: str, data_steps: int = 0) -> TrajectoryDataset:
+    """A built-in dataset (dense rewards); with `data_steps`, a suite dataset regenerated that small in memory."""
+    if data_steps:
+        from ..suite.datasets import ENV_IDS, generate
+
+        if base.split("-")[0] in ENV_IDS:
+            return generate(base, seed=0, num_steps=data_steps, progress=False)
+        if is_atari(base):  # the ALE datasets' own step-budget names (data/atari.py)
+            return load_dataset(f"{base}@{data_steps}", seed=0)
+    return load_dataset(base, seed=0)
+
+
+def dataset_generation(base: str) -> int:
+    specs = builtin_datasets()
+    if base not in specs:
+        raise ValueError(f"dataset {base!r} is not built in; `dt bench paper` runs on {sorted(specs)}")
+    return specs[base].generation
+
+
+def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str, Any]:
+    """The model config (transformers) or d3rlpy settings (baselines) of a method, as a dict."""
+    if method in BASELINE_METHODS:
+        return dataclasses.asdict(baseline_settings(cfg, dataset, method))
+    if method in PEER_METHODS:  # d3rlpy's own settings, and the shape of our DT in the same cell
+        if is_atari(dataset):
+            raise ValueError(f"{dataset}: d3rlpy-dt runs on the gym datasets (its discrete DT is not wrapped)")
+        return {"kind": method, **dataclasses.asdict(baseline_settings(cfg, dataset, method)),
+                "dt": model_settings(cfg, dataset, "dt")}
+    kind = {"mlp-bc": "mlp-bc", "dt": "dt", "dt-k1": "dt"}.get(method, "bc")
+    if is_atari(dataset):
+        if kind == "mlp-bc":
+            raise ValueError(f"{dataset}: mlp-bc has no pixel encoder; the Atari experiments use dt, bc, pbc*, dt-k1")
+        a = cfg.atari
+        fields = dict(n_layer=a.n_layer, n_head=a.n_head, embed_dim=a.embed_dim, position_embedding=a.position_embedding,
+                      context_len=1 if method == "dt-k1" else a.context_for(dataset), max_ep_len=ATARI_MAX_EP_LEN,
+                      discrete_actions=True, activation="gelu")
+        return {"kind": kind, **model_config(kind, **fields).to_dict()}
+    k = 1 if method == "dt-k1" else (cfg.reacher_context_len if env_of(dataset) == "reacher" else 20)
+    return {"kind": kind, **model_config(kind, context_len=k).to_dict()}
+
+
+def baseline_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> Any:
+    """The d3rlpy settings of a TD baseline on a dataset (Atari: DiscreteCQL, the only discrete one)."""
+    if not is_atari(dataset):
+        return getattr(cfg, method.replace("-", "_"))
+    if method != "cql":
+        raise ValueError(f"{dataset}: {method} acts in continuous spaces; the Atari experiments' TD baseline is cql "
+                         "(d3rlpy's DiscreteCQL)")
+    return cfg.atari_cql
+
+
+def train_spec(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> dict[str, Any]:
+    """Everything that determines a trained model (the run directory's identity). A reward-agnostic method's
+    model on '-delayed' data is its model on the dense data (config.REWARD_AGNOSTIC)."""
+    dataset = trained_on(dataset, method)
+    base, _ = split_dataset(dataset)
+    skip = ("seeds", "baseline_seeds", "precision")  # precision: recorded on its own below, as resolved
+    if is_atari(dataset) and method not in BASELINE_METHODS:
+        skip += ("baseline_steps",)  # CQL's budget; it came after the Atari transformer cells and does not shape them
+    budget = {k: v for k, v in dataclasses.asdict(cfg.budget_for(dataset)).items() if k not in skip}
+    precision = resolve_precision(cfg.precision_for(dataset), cfg.device)  # auto is what it computes on this machine
+    return {"dataset": dataset, "method": method, "seed": seed, "protocol": cfg.protocol, "budget": budget,
+            "dataset_generation": dataset_generation(base), "data_steps": cfg.data_steps,
+            "model": model_settings(cfg, dataset, method),
+            **({"precision": precision} if method not in D3RLPY_METHODS and precision != "fp32" else {})}
+
+
+def run_dir(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> Path:
+    return Path(cfg.root) / cfg.protocol / "train" / trained_on(dataset, method) / method / f"seed{seed}"
+
+
+def training_progress(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> tuple[int, int]:
+    """(steps saved so far, steps of the budget) of a cell's training run: its last checkpoint (transformers) or
+    d3rlpy chunk (baselines); 0 steps if it has not started."""
+    path, b = run_dir(cfg, dataset, method, seed), cfg.budget_for(dataset)
+    if method in D3RLPY_METHODS:
+        progress = path / "d3rlpy" / "progress.json"
+        return (json.loads(progress.read_text())["step"] if progress.exists() else 0), d3rlpy_steps(b, method)
+    ckpt = latest_checkpoint(path / "run")
+    return (read_meta(ckpt).step if ckpt is not None else 0), b.steps
+
+
+def eval_seed(seed: int) -> int:
+    """First evaluation episode seed of a training seed (the same for every method; disjoint across seeds)."""
+    return derive_seed(seed, "paper-eval")  # 1_000_000 * (seed + 1)
+
+
+def prepare_run_dir(path: Path, spec: dict[str, Any]) -> None:
+    """Create `path` with its spec, or check that the one there matches (stale runs are never reused)."""
+    spec_path = path / "train_spec.json"
+    if spec_path.exists():
+        saved = json.loads(spec_path.read_text())
+        if not same_spec(saved, json.loads(json.dumps(spec))):
+            diff = sorted(k for k in set(saved) | set(spec) if saved.get(k) != json.loads(json.dumps(spec)).get(k))
+            raise ValueError(f"{path}: holds a run with other settings (train_spec.json fields {diff}, e.g. a new "
+                             "dataset generation); remove it or use another --root")
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    write_json(spec_path, spec)
+
+
+def same_spec(saved: Any, new: Any) -> bool:
+    """Equal specs, where a model field added to the config after a run was made counts as equal when the new spec
+    holds its default value (the run was made with that behaviour), at any depth (d3rlpy-dt's spec nests our DT's
+    model dict). Everything else must match exactly."""
+    if saved == new:
+        return True
+    if not (isinstance(saved, dict) and isinstance(new, dict)) or set(saved) - set(new):
+        return False
+    kind = new.get("kind")
+    defaults = model_config(kind).to_dict() if kind in ("dt", "bc", "mlp-bc") else {}
+    for key, value in new.items():
+        if key not in saved:
+            if key not in defaults or value != defaults[key]:
+                return False
+        elif not same_spec(saved[key], value):
+            return False
+    return True
+
+
+def _train_time(path: Path, recorded: Callable[[], float | None], sitting: float) -> float:
+    """The run's training wall seconds, fixed in path/timing.json once the run is complete (a later call, another
+    experiment's cell loading the finished run, adds nothing and reads nothing else). `recorded()` reads what the
+    run itself kept over its sittings up to its last checkpoint (trainer state, d3rlpy progress.json); a run from
+    before that record existed falls back to this sitting's time, which undercounts a resumed run."""
+    f = path / "timing.json"
+    saved = json.loads(f.read_text()) if f.exists() else {}
+    if saved.get("finished"):
+        return saved["train_seconds"]
+    total = round(recorded() or sitting, 2)
+    write_json(f, {"train_seconds": total, "finished": True})
+    return total
+
+
+def train_policy(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, data: TrajectoryDataset,
+                 first_target: float) -> tuple[Any, float, list[list[float]]]:
+    """(policy, total training seconds, learning curve [[step, mean return]]) of a trained (or loaded, or
+    resumed) method. The policy is a RolloutPolicy (transformers) or an observation -> action function. The run
+    directory is locked meanwhile (runlock.py): a second process on the same run gets RunInUse."""
+    path = run_dir(cfg, dataset, method, seed)
+    with runlock.exclusive(path, f"the {method} run on {trained_on(dataset, method)}, seed {seed}"):
+        return _train_policy(cfg, dataset, method, seed, data, first_target, path)
+
+
+def _train_policy(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, data: TrajectoryDataset,
+                  first_target: float, path: Path) -> tuple[Any, float, list[list[float]]]:
+    spec = train_spec(cfg, dataset, method, seed)
+    prepare_run_dir(path, spec)
+    b, t0 = cfg.budget_for(dataset), time.perf_counter()
+    base, delayed = split_dataset(trained_on(dataset, method))
+    if method in D3RLPY_METHODS:
+        from .baselines import d3rlpy_device, recorded_train_seconds, train_baseline
+        from .peer_dt import make_dt_algo
+
+        curve_path = path / "curve.json"
+        curve = json.loads(curve_path.read_text()) if curve_path.exists() else []
+        eval_every = getattr(b, "eval_every", 0)
+        settings = baseline_settings(cfg, dataset, method)
+
+        def on_chunk(step: int, policy: Any) -> None:
+            if eval_every and step % eval_every == 0:
+                returns = _run_policy(cfg, policy, data.env_id, derive_seed(seed, "train-eval"), base, first_target)
+                curve.append([step, float(np.mean(returns))])
+                write_json(curve_path, curve)
+
+        make = ((lambda d3rlpy: make_dt_algo(d3rlpy, settings, spec["model"]["dt"], b, d3rlpy_device(cfg.device)))
+                if method in PEER_METHODS else None)
+        policy = train_baseline(method, settings, data.delayed_rewards() if delayed else data, dataset,
+                                path / "d3rlpy", seed, d3rlpy_steps(b, method),
+                                min(b.save_every, eval_every or b.save_every), on_chunk, cfg.device, make)
+        return policy, _train_time(path, lambda: recorded_train_seconds(path / "d3rlpy"), time.perf_counter() - t0), curve
+    settings = {k: v for k, v in spec["model"].items() if k not in ("kind", "condition_on_return")}
+    kind = spec["model"]["kind"]
+    eval_every = getattr(b, "eval_every", 0)
+    optimizer = ({k: getattr(b, k) for k in ("lr_decay", "lr_min_ratio", "beta2", "weight_decay", "grad_clip")}
+                 if is_atari(dataset) else {})
+    tcfg = TrainConfig(steps=b.steps, batch_size=b.batch_size, lr=b.lr, warmup_steps=b.warmup_steps,
+                       save_every=b.save_every, log_every=min(100, b.steps), top_fraction=TOP_FRACTIONS.get(method, 1.0),
+                       delayed_rewards=delayed, eval_every=eval_every,
+                       eval_targets=(first_target,) if eval_every else (), eval_episodes=b.eval_episodes,
+                       torch_threads=cfg.torch_threads, precision=cfg.precision_for(dataset), device=cfg.device,
+                       progress=False,
+                       **optimizer)
+    run = train_cell(tcfg, model_config(kind, **settings), data, path / "run", seed)
+    curve = [[r["step"], r["eval/return_mean"]] for r in read_metrics(path / "run") if "eval/return_mean" in r]
+    recorded = lambda: load_trainer_state(run.path).get("train_seconds")  # noqa: E731  (optimizer state: read once)
+    return RolloutPolicy.from_run(run), _train_time(path, recorded, time.perf_counter() - t0), curve
+
+
+def _env_kwargs(cfg: PaperBenchConfig, dataset: str = "") -> dict[str, Any]:
+    cap = cfg.max_episode_steps or (cfg.atari.max_episode_steps if is_atari(dataset) else 0)
+    return {"max_episode_steps": cap} if cap else {}
+
+
+def epsilon_greedy(act: Callable, epsilon: float, n_actions: int, seed: int) -> Callable:
+    """`act` with each row's action replaced, with probability `epsilon`, by a uniform one (a generator seeded with
+    `seed`)."""
+    rng = np.random.default_rng(seed)
+
+    def noisy(obs: np.ndarray) -> np.ndarray:
+        actions = np.asarray(act(obs)).copy()
+        explore = rng.random(len(actions)) < epsilon
+        actions[explore] = rng.integers(n_actions, size=int(explore.sum()))
+        return actions
+
+    return noisy
+
+
+def d3rlpy_steps(budget: Any, method: str) -> int:
+    """Gradient steps of a method trained through d3rlpy: the peer DT gets the transformers' budget."""
+    return budget.steps if method in PEER_METHODS else budget.baseline_steps
+
+
+def _run_policy(cfg: PaperBenchConfig, policy: Any, env_id: str, seed: int, base: str,
+                target: float | None = None) -> list[float]:
+    """Returns of `eval_episodes` episodes from `seed` of an observation -> action function, or of d3rlpy's DT
+    (a PeerDTPolicy) at `target`."""
+    from .peer_dt import PeerDTPolicy
+
+    n = cfg.budget_for(base).eval_episodes
+    fns = [lambda: make_env(env_id, **_env_kwargs(cfg, base))] * min(n, 16)
+    if not isinstance(policy, PeerDTPolicy) and is_atari(base) and cfg.atari_cql.eval_epsilon > 0:
+        with contextlib.closing(fns[0]()) as env:
+            policy = epsilon_greedy(policy, cfg.atari_cql.eval_epsilon, int(env.action_space.n), seed)
+    agent = policy.agent(target) if isinstance(policy, PeerDTPolicy) else FunctionAgent(policy)
+    return run_episodes(agent, fns, n, seed=seed).returns
+
+
+def evaluate_policy(cfg: PaperBenchConfig, policy: Any, env_id: str, targets: list[float] | None, seed: int,
+                    base: str, cache_dir: Path) -> tuple[list[list[float]], float]:
+    """(returns per target, seconds): `cfg.budget.eval_episodes` episodes per target from seed `eval_seed(seed)`
+    (one list for a policy without targets). Cached in cache_dir/evals by what determines it."""
+    atari = is_atari(base)
+    spec = {"targets": targets, "episodes": cfg.budget_for(base).eval_episodes, "seed": eval_seed(seed),
+            "max_episode_steps": _env_kwargs(cfg, base).get("max_episode_steps", 0), "env_id": env_id,
+            **({"temperature": cfg.atari.temperature} if atari else {})}
+    key = hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+    path = cache_dir / "evals" / f"{key}.json"
+    if path.exists():
+        saved = json.loads(path.read_text())
+        return saved["returns"], saved["seconds"]
+    t0 = time.perf_counter()
+    if isinstance(policy, RolloutPolicy):
+        res = evaluate(policy, env_id, targets, num_episodes=spec["episodes"], seed=spec["seed"], progress=False,
+                       dataset_name=base, env_kwargs=_env_kwargs(cfg, base),
+                       temperature=cfg.atari.temperature if atari else 0.0)
+        returns = [r.returns for r in res]
+    else:
+        returns = [_run_policy(cfg, policy, env_id, spec["seed"], base, t) for t in (targets or [None])]
+    seconds = round(time.perf_counter() - t0, 2)
+    write_json(path, {"spec": spec, "returns": returns, "seconds": seconds})
+    return returns, seconds

@@ -1,0 +1,146 @@
+"""What a sweep runs and records: a job (`Job`), the result sweep.json keeps for it (`JobResult`), and the ways to
+make a job list: a JSON spec file (`load_jobs`) or a grid of dt arguments (`grid_jobs`, `parse_vary`).
+
+Running them is sweep.py (`run_sweep`), which re-exports every name here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from decision_transformer.common.atomic import read_json
+
+DONE, SKIPPED, FAILED, INTERRUPTED, PENDING = "done", "skipped", "failed", "interrupted", "pending"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=,+-]*$")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job of a sweep: a name (its directory under the sweep root) and what to run."""
+
+    name: str
+    argv: tuple[str, ...] = ()
+    """Arguments of the `dt` CLI, e.g. ("train", "--dataset", "X", "--out", "ROOT/NAME")."""
+    cmd: tuple[str, ...] = ()
+    """Any other command (program and arguments) instead of a dt one; exactly one of argv / cmd is given."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Extra environment variables (they override the sweep's thread settings)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise ValueError(f"job name {self.name!r}: expected a string")
+        for key in ("argv", "cmd"):
+            value = getattr(self, key)
+            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not all(
+                    isinstance(a, (str, int, float, os.PathLike)) and not isinstance(a, bool) for a in value):
+                raise ValueError(f"job {self.name!r}: field {key!r} is {value!r}; expected a list of arguments "
+                                 f"(strings, numbers or paths), e.g. [\"train\", \"--steps\", \"100\"]")
+        if not isinstance(self.env, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                for k, v in self.env.items()):
+            raise ValueError(f"job {self.name!r}: field 'env' is {self.env!r}; expected an object of variable names "
+                             "to strings")
+        object.__setattr__(self, "argv", tuple(str(a) for a in self.argv))
+        object.__setattr__(self, "cmd", tuple(str(a) for a in self.cmd))
+        object.__setattr__(self, "env", {str(k): str(v) for k, v in dict(self.env).items()})
+        if not NAME_RE.match(self.name) or self.name in (".", ".."):
+            raise ValueError(f"job name {self.name!r}: use letters, digits and . _ = , + - (it names a directory)")
+        if bool(self.argv) == bool(self.cmd):
+            raise ValueError(f"job {self.name!r}: give exactly one of argv (dt arguments) or cmd (another command)")
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name}
+        if self.argv:
+            d["argv"] = list(self.argv)
+        if self.cmd:
+            d["cmd"] = list(self.cmd)
+        if self.env:
+            d["env"] = dict(self.env)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Job":
+        return cls(name=d["name"], argv=d.get("argv", ()), cmd=d.get("cmd", ()), env=d.get("env", {}))
+
+
+@dataclass
+class JobResult:
+    """What happened to a job in this sweep (status: done, skipped, failed, interrupted or pending)."""
+
+    job: Job
+    status: str = PENDING
+    returncode: int | None = None
+    seconds: float | None = None
+    """Wall time of this sweep's attempt; for a skipped job, that of the attempt that finished it."""
+    command: list[str] = field(default_factory=list)
+    """The command line run (after the resume rewrite and thread options)."""
+    resumed: bool = False
+    """A `dt train` job continued from its checkpoint (`train --resume`)."""
+    stderr_tail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.job.to_dict(), "status": self.status, "returncode": self.returncode, "seconds": self.seconds,
+                "command": self.command, "resumed": self.resumed, "stderr_tail": self.stderr_tail}
+
+
+# ---------------------------------------------------------------------------------------------------- specs
+
+def load_jobs(path: str | os.PathLike) -> list[Job]:
+    """Jobs from a JSON file: a list of {"name", "argv" | "cmd", "env"?}, or {"jobs": [...]} (so a sweep.json,
+    whose per-job status fields are ignored, is a spec too)."""
+    data = read_json(path)
+    items = data.get("jobs") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise ValueError(f"{path}: expected a list of jobs or {{\"jobs\": [...]}}")
+    known = {"name", "argv", "cmd", "env"} | {f.name for f in dataclasses.fields(JobResult)} - {"job"}
+    jobs = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ValueError(f"{path}: job {i} is {item!r}; expected an object {{\"name\": ..., \"argv\": [...]}}")
+        unknown = set(item) - known
+        if unknown or "name" not in item:
+            raise ValueError(f"{path}: job {i}: " + (f"unknown keys {sorted(unknown)}" if unknown else "no 'name'"))
+        try:
+            jobs.append(Job.from_dict(item))
+        except ValueError as exc:
+            raise ValueError(f"{path}: job {i}: {exc}") from None
+    return jobs
+
+
+def parse_vary(items: Iterable[str]) -> dict[str, list[str]]:
+    """["seed=0,1,2", "model=dt,bc"] -> {"seed": ["0", "1", "2"], "model": ["dt", "bc"]}."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        if not sep or not key or not values:
+            raise ValueError(f"--vary {item!r}: expected KEY=V1,V2,...")
+        if key in out:
+            raise ValueError(f"--vary {key}: given twice")
+        out[key] = values.split(",")
+    return out
+
+
+def grid_jobs(base: str | Sequence[str], vary: Mapping[str, Sequence[Any]], root: str | os.PathLike) -> list[Job]:
+    """One dt job per combination of `vary` values: `base` (dt arguments, a string is split like a shell) plus
+    `--KEY VALUE` for each key (underscores become dashes; `train.lr` -> `--train.lr`) plus `--out ROOT/NAME`.
+    NAME joins `KEY-VALUE` parts with `_`, e.g. `seed-0_model-dt`."""
+    argv = shlex.split(base) if isinstance(base, str) else [str(a) for a in base]
+    if not argv:
+        raise ValueError("grid: empty base command")
+    if any(a == "--out" or a.startswith("--out=") for a in argv):
+        raise ValueError("grid: the base command must not set --out (each job gets --out ROOT/NAME)")
+    keys = list(vary)
+    jobs = []
+    for values in itertools.product(*(list(vary[k]) for k in keys)):
+        parts = [f"{k}-{re.sub(r'[^A-Za-z0-9.=,+-]', '_', str(v))}" for k, v in zip(keys, values)]
+        name = "_".join(parts) or "job"
+        flags = [x for k, v in zip(keys, values) for x in ("--" + k.lstrip("-").replace("_", "-"), str(v))]
+        jobs.append(Job(name, [*argv, *flags, "--out", str(Path(root) / name)]))
+    return jobs

@@ -1,0 +1,70 @@
+"""Bad sweep input: a jobs.json checked against its schema (`sweep_spec.load_jobs`, `Job`) and the sweep's own
+options. Each case: exit 2, one `dt sweep: error:` line naming the file and the job or field; no job runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import assert_one_error
+from decision_transformer.common.runtime import cpu_count
+from dt_experiments.sweep import Job, load_jobs
+
+JOB = {"name": "a", "argv": ["data", "list"]}
+SPEC_CASES = {
+    "a list of numbers": ("[1]", ["job 0", "expected an object"]),
+    "argv a string": (json.dumps([{"name": "a", "argv": "train --steps 3"}]), ["job 0", "'argv'", "list of arguments"]),
+    "cmd a string": (json.dumps([{"name": "a", "cmd": "echo hi"}]), ["job 0", "'cmd'"]),
+    "argv nested": (json.dumps([{"name": "a", "argv": [["train"]]}]), ["job 0", "'argv'"]),
+    "argv with a boolean": (json.dumps([{"name": "a", "argv": ["train", True]}]), ["job 0", "'argv'"]),
+    "not JSON": ('[{"name": "a",\n "argv": [}', ["not valid JSON", "line 2"]),
+    "null": ("null", ["expected a list of jobs"]),
+    "jobs not a list": (json.dumps({"jobs": 5}), ["expected a list of jobs"]),
+    "an object without jobs": (json.dumps({"name": "a"}), ["expected a list of jobs"]),
+    "no name": (json.dumps([{"argv": ["data", "list"]}]), ["job 0", "no 'name'"]),
+    "name a number": (json.dumps([{"name": 5, "argv": ["data", "list"]}]), ["job 0", "name 5"]),
+    "name a path": (json.dumps([{"name": "../a", "argv": ["data", "list"]}]), ["job 0", "'../a'"]),
+    "unknown key": (json.dumps([{**JOB, "argvs": []}]), ["job 0", "unknown keys", "argvs"]),
+    "argv and cmd": (json.dumps([{**JOB, "cmd": ["echo"]}]), ["job 0", "exactly one of argv"]),
+    "neither argv nor cmd": (json.dumps([{"name": "a"}]), ["job 0", "exactly one of argv"]),
+    "env a list": (json.dumps([{**JOB, "env": ["A=1"]}]), ["job 0", "'env'"]),
+    "env value an object": (json.dumps([{**JOB, "env": {"A": {"B": 1}}}]), ["job 0", "'env'"]),
+    "a job after a good one": (json.dumps([JOB, 7]), ["job 1"]),
+    "duplicate names": (json.dumps([JOB, JOB]), ["duplicate job names", "'a'"]),
+}
+
+
+@pytest.mark.parametrize("case", list(SPEC_CASES))
+def test_a_bad_jobs_file_names_the_file_and_the_job(tmp_path, dt, case):
+    text, named = SPEC_CASES[case]
+    spec = tmp_path / "jobs.json"
+    spec.write_text(text)
+    res = dt("sweep", "run", spec, "--out", tmp_path / "out", "--no-progress")
+    line = assert_one_error(res, "sweep", *named)
+    if "duplicate" not in case:
+        assert str(spec) in line
+    assert not (tmp_path / "out" / "a").exists()  # no job ran
+
+
+def test_a_missing_jobs_file(tmp_path, dt):
+    assert_one_error(dt("sweep", "run", tmp_path / "nope.json"), "sweep", "nope.json")
+
+
+@pytest.mark.parametrize("flags,named", [(["--jobs", "0"], "jobs=0"), (["--threads-per-job", "-1"], "threads_per_job=-1"),
+                                         (["--threads-per-job", str(cpu_count() + 1)], "CPU core(s)")])
+def test_bad_sweep_options(tmp_path, dt, flags, named):
+    spec = tmp_path / "jobs.json"
+    spec.write_text(json.dumps([JOB]))
+    assert_one_error(dt("sweep", "run", spec, *flags), "sweep", "SweepOptions", named)
+
+
+def test_job_and_load_jobs_refuse_the_same_in_python(tmp_path):
+    with pytest.raises(ValueError, match="'argv'"):
+        Job("a", "train --steps 3")  # would have been split into characters
+    spec = tmp_path / "jobs.json"
+    spec.write_text("[1]")
+    with pytest.raises(ValueError, match="job 0"):
+        load_jobs(spec)
+    spec.write_text(json.dumps({"jobs": [{"name": "a", "argv": ["train", "--steps", 3]}]}))
+    assert load_jobs(spec)[0].argv == ("train", "--steps", "3")  # numbers are arguments too

@@ -1,0 +1,431 @@
+"""`dt bench paper` / `dt bench report` at a toy budget (--quick: suite data regenerated at 1,500 steps, 20 training
+steps, 2 evaluation episodes capped at 40 steps) through the real CLI and the same code path as the real runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from decision_transformer.common import runlock
+from dt_experiments.paper import cells as C
+from dt_experiments.paper import methods as M
+from dt_experiments.paper.config import QUICK
+from dt_experiments.paper.report import _entry
+from decision_transformer.data.registry import builtin_datasets
+from dt_experiments.paper.scoring import dt_targets, fig4_targets, pearson_in_range
+
+HAS_D3RLPY = importlib.util.find_spec("d3rlpy") is not None
+MR = "hopper-medium-replay"
+
+
+def paper(dt, root, *args):
+    res = dt("bench", "paper", "--quick", "--root", root, "--no-progress", *args)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res
+
+
+def kill_after(run_dir: Path, step: int) -> None:
+    """What a kill leaves: checkpoints after `step` gone, `latest` naming step."""
+    ckpts = run_dir / "checkpoints"
+    for p in ckpts.glob("step_*"):
+        if int(p.name.split("_")[1]) > step:
+            shutil.rmtree(p)
+    (ckpts / "latest").write_text(f"step_{step:08d}")
+
+
+def test_every_experiment_end_to_end_and_report_layout(tmp_path, dt):
+    root, out = tmp_path / "runs", tmp_path / "docs"
+    baselines = ["td3bc"] if HAS_D3RLPY else []
+    paper(dt, root, "--exp", "table2", "--datasets", MR, "--methods", "dt", "bc", "mlp-bc", *baselines)
+    paper(dt, root, "--exp", "table3", "--datasets", MR, "--methods", "dt", "pbc10")
+    paper(dt, root, "--exp", "table7", "--datasets", MR, f"{MR}-delayed", "--methods", "dt", "bc", *baselines)
+    paper(dt, root, "--exp", "fig4", "--datasets", MR)
+    paper(dt, root, "--exp", "context", "--datasets", MR)
+    again = paper(dt, root, "--exp", "table2", "--datasets", MR, "--methods", "dt", "bc", "mlp-bc", *baselines)
+    assert "0 cells run" in again.stdout  # a rerun skips finished cells
+    status = paper(dt, root, "--exp", "table2", "--datasets", MR, "--methods", "dt", "bc", "--status").stdout
+    assert f"table2/{MR}/bc/seed1  finished" in status and "4 of 4 cells finished" in status
+
+    video = out / "videos" / MR / "target_1000_seed_0.mp4"  # what scripts/paper_videos.sh leaves; the report links it
+    video.parent.mkdir(parents=True)
+    video.write_bytes(b"")
+    res = dt("bench", "report", "--root", root, "--out", out)
+    assert res.returncode == 0, res.stderr[-3000:]
+    report = json.loads((out / "paper.json").read_text())
+    assert {"protocol", "commit", "machine", "experiments"} <= set(report) and report["protocol"] == "cpu"
+    exps = report["experiments"]
+    suite_generation = builtin_datasets()[MR].generation
+    assert set(exps) == {"table2", "table3", "table7", "fig4", "context"}
+    assert set(exps["table2"][MR]) == {"dt", "bc", "mlp-bc", *baselines}
+    assert set(exps["table7"]) == {MR, f"{MR}-delayed"} and set(exps["context"][MR]) == {"dt", "dt-k1"}
+    for exp in ("table2", "table3", "table7", "context"):
+        for per in exps[exp].values():
+            for method, e in per.items():
+                n = 1 if method in ("td3bc",) else 2  # QUICK: 2 seeds, 1 for the baselines
+                assert len(e["scores"]) == len(e["returns"]) == n and e["dataset_generation"] == suite_generation
+                assert all(isinstance(x, float) for x in e["scores"] + e["returns"])
+    # one DT training run serves table2, table3, table7 (dense), context: the same scores
+    assert exps["table2"][MR]["dt"]["scores"] == exps["table3"][MR]["dt"]["scores"] == exps["context"][MR]["dt"]["scores"]
+    # BC reads no reward: its delayed cell is its dense run; DT's delayed run is its own
+    assert exps["table7"][f"{MR}-delayed"]["bc"]["scores"] == exps["table2"][MR]["bc"]["scores"]
+    assert not (root / "cpu" / "train" / f"{MR}-delayed" / "bc").exists() and (root / "cpu" / "train" / f"{MR}-delayed" / "dt").exists()
+    f4 = exps["fig4"][MR]["dt"]
+    assert len(f4["targets"]) == QUICK.fig4_targets and np.shape(f4["achieved"]) == (2, QUICK.fig4_targets)
+    assert "pearson" in f4 and "scores" not in f4
+    lo, hi = f4["data_return_range"]
+    assert f4["targets"][0] < lo and f4["targets"][-1] > hi
+    assert (out / f"paper_fig4_{MR}.png").stat().st_size > 1000
+    assert all((out / f"paper_{exp}.png").stat().st_size > 1000 for exp in ("table2", "table3", "table7", "context"))
+    md = (out / "paper.md").read_text()
+    assert "[paper 82.7]" in md and "[paper 78.5]" in md and "± " in md
+    assert "![table2, suite-normalized](paper_table2.png)" in md
+    assert f"[target_1000_seed_0](videos/{MR}/target_1000_seed_0.mp4)" in md
+    assert f"Not run yet (2 of the experiment's default (dataset, method) pairs" in md  # context: walker2d's
+    # the settings every number was trained with, read back from the cells' specs
+    settings = md.split("## Protocol and settings (from the cells' specs)", 1)[1]
+    assert "- `dt-k1`: kind dt, context_len 1," in settings and "precision " in settings
+    assert f" steps {QUICK.cpu.steps}," in settings and ("- `td3bc`: actor_lr 0.0003," in settings) == HAS_D3RLPY
+    archived = sorted(p.relative_to(out / "cells").as_posix() for p in (out / "cells").rglob("result.json"))
+    assert len(archived) == report["cells"] and f"cpu/table2/{MR}/dt/seed0/result.json" in archived
+
+
+def test_archived_cells_count_as_finished_after_the_root_is_gone(tmp_path):
+    from dt_experiments.paper.report import write_report
+
+    archive = tmp_path / "cells"
+    cfg = dataclasses.replace(QUICK, root=str(tmp_path / "runs"), archive=str(archive), exp="table2", datasets=(MR,),
+                              methods=("dt",), seeds=1, progress=False)
+    name = f"table2/{MR}/dt/seed0"
+    assert C.status(cfg) == [(name, "not started")]
+    assert C.run_paper(cfg)["ran"] == [name]
+    assert C.status(cfg) == [(name, "finished")]
+    first = write_report(cfg.root, "cpu", tmp_path / "out", archive=archive)
+    shutil.rmtree(cfg.root)  # the local runs did not outlive the machine; the committed archive did
+    assert C.status(cfg) == [(name, "finished (archive)")]
+    assert C.status(dataclasses.replace(cfg, exp="table7")) == [
+        (f"table7/{MR}/dt/seed0", f"answered by {name} (copied when the experiment runs)")]
+    assert C.run_paper(cfg)["finished"] == [name]
+    again = write_report(cfg.root, "cpu", tmp_path / "out2", archive=archive)
+    assert again["experiments"] == first["experiments"]
+    # table7's dense DT is table2's run, evaluated alike: it takes the archived result without training
+    t7 = dataclasses.replace(cfg, exp="table7")
+    assert C.run_paper(t7)["ran"] == [f"table7/{MR}/dt/seed0"]
+    copied = json.loads(C.Cell("table7", MR, "dt", 0).path(t7).read_text())
+    assert copied["same_run_as"] == name and copied["score"] == first["experiments"]["table2"][MR]["dt"]["scores"][0]
+    assert not (Path(cfg.root) / "cpu" / "train").exists()
+    # an archived cell with other settings is stale: the cell runs again, and the new result replaces it
+    other = dataclasses.replace(cfg, target_scales=(0.9,))
+    assert C.run_paper(other)["ran"] == [name]
+    rerun = json.loads(C.Cell("table2", MR, "dt", 0).path(other).read_text())
+    assert rerun["targets"] != json.loads(C.Cell("table2", MR, "dt", 0).path(cfg, archive).read_text())["targets"]
+    # a report under OUT/extra/ (another budget, a short study) is linked from OUT's paper.md, never merged
+    write_report(cfg.root, "cpu", tmp_path / "out3" / "extra" / "study", archive=tmp_path / "study_cells")
+    newest = write_report(cfg.root, "cpu", tmp_path / "out3", archive=archive)
+    md = (tmp_path / "out3" / "paper.md").read_text()
+    assert "## Runs at other budgets" in md and f"(extra/study/paper.md), protocol `cpu`: table2: dt on {MR} (n=1)" in md
+    assert newest["experiments"]["table2"][MR]["dt"]["target"] == rerun["targets"][0]
+    assert json.loads(C.Cell("table2", MR, "dt", 0).path(cfg, archive).read_text()) == rerun
+
+
+def test_killed_cell_resumes_from_checkpoint_and_stale_cells_are_refused(tmp_path):
+    cfg = dataclasses.replace(QUICK, root=str(tmp_path), exp="table2", datasets=(MR,), methods=("dt",), seeds=1,
+                              progress=False)
+    C.run_paper(cfg)
+    cell = C.list_cells(cfg)[0]
+    first = json.loads(cell.path(cfg).read_text())
+    train_dir = tmp_path / "cpu" / "train" / MR / "dt" / "seed0"
+    # kill: the result was never written, the run stopped after its step-10 checkpoint
+    cell.path(cfg).unlink()
+    shutil.rmtree(train_dir / "evals")
+    kill_after(train_dir / "run", 10)
+    assert C.status(cfg) == [(f"table2/{MR}/dt/seed0", "training: step 10 of 20 saved")]
+    with runlock.exclusive(train_dir):  # another process working on the cell's run
+        assert C.status(cfg)[0][1] == f"training: step 10 of 20 saved (running now, pid {os.getpid()})"
+        with pytest.raises(runlock.RunInUse, match="the dt run on hopper-medium-replay, seed 0"):
+            C.run_paper(cfg)
+    assert C.run_paper(cfg)["ran"] == [f"table2/{MR}/dt/seed0"]
+    resumed = json.loads(cell.path(cfg).read_text())
+    assert resumed["per_target"] == first["per_target"]  # exact resume: the same model, the same episodes
+    assert (train_dir / "run" / "checkpoints" / "latest").read_text().strip() == "step_00000020"
+    with pytest.raises(ValueError, match="other settings"):
+        C.run_paper(dataclasses.replace(cfg, target_scales=(0.9,)))
+    assert C.status(dataclasses.replace(cfg, target_scales=(0.9,)))[0][1].startswith("stale")
+
+
+def test_atari_experiments_end_to_end_and_atari_json(tmp_path, dt):
+    pytest.importorskip("ale_py")
+    root, out = tmp_path / "runs", tmp_path / "docs"
+    cql = ["cql"] if HAS_D3RLPY else []  # d3rlpy's DiscreteCQL on stacked frames
+    paper(dt, root, "--exp", "atari-table1", "--datasets", "breakout-mixed", "--methods", "dt", "bc", *cql)
+    paper(dt, root, "--exp", "atari-table5", "--datasets", "breakout-mixed")
+    paper(dt, root, "--exp", "atari-fig4", "--datasets", "breakout-mixed")
+    res = dt("bench", "report", "--root", root, "--out", out)
+    assert res.returncode == 0, res.stderr[-3000:]
+    report = json.loads((out / "atari.json").read_text())
+    assert set(report["experiments"]) == {"table1", "table5", "fig4"}
+    # Figure 4's top row: the table's DT run (the same training) swept over targets across the data's returns
+    f4 = report["experiments"]["fig4"]["breakout"]["dt"]
+    lo, hi = f4["data_return_range"]
+    assert len(f4["targets"]) == 6 and f4["targets"][0] < lo and f4["targets"][-1] > hi
+    assert len(f4["achieved"]) == 1 and len(f4["achieved"][0]) == 6 and f4["dataset"] == "breakout-mixed"
+    f4_cell = json.loads(next((root / "cpu" / "atari-fig4" / "breakout-mixed" / "dt").glob("seed*/result.json")).read_text())
+    t1_cell = json.loads(next((root / "cpu" / "atari-table1" / "breakout-mixed" / "dt").glob("seed*/result.json")).read_text())
+    assert f4_cell["spec"]["model"] == t1_cell["spec"]["model"]
+    assert f4_cell["train_seconds"] == t1_cell["train_seconds"]  # no second training, and loading is not training
+    assert (out / "atari_fig4_breakout-mixed.png").stat().st_size > 0
+    assert "atari_fig4_breakout-mixed.png" in (out / "atari.md").read_text()
+    assert (out / "atari_table1.png").stat().st_size > 1000
+    assert "![table1, gamer-normalized](atari_table1.png)" in (out / "atari.md").read_text()
+    t1 = report["experiments"]["table1"]["breakout"]
+    assert set(t1) == {"dt", "bc", *cql} and t1["dt"]["dataset"] == "breakout-mixed" and t1["dt"]["score_label"] == "gamer"
+    for e in t1.values():
+        assert len(e["scores"]) == len(e["returns"]) == 1
+        gamer = 100 * (e["returns"][0] - 1.7) / (30.5 - 1.7)  # Breakout's random / gamer references
+        assert e["scores"][0] == pytest.approx(gamer)
+    assert set(report["experiments"]["table5"]["breakout"]) == {"dt", "dt-k1"}
+    cell = json.loads(next((root / "cpu" / "atari-table1" / "breakout-mixed" / "dt").glob("seed*/result.json")).read_text())
+    assert cell["targets"] == [90.0]  # the paper's Breakout target
+    assert cell["spec"]["model"]["position_embedding"] and cell["spec"]["model"]["discrete_actions"]
+    assert cell["spec"]["budget"]["lr_decay"] == "cosine"
+    k1 = json.loads(next((root / "cpu" / "atari-table5" / "breakout-mixed" / "dt-k1").glob("seed*/result.json")).read_text())
+    assert k1["spec"]["model"]["context_len"] == 1
+    md = (out / "atari.md").read_text()
+    assert "[paper 267.5]" in md and "[paper 73.9]" in md
+    if cql:
+        c = json.loads(next((root / "cpu" / "atari-table1" / "breakout-mixed" / "cql").glob("seed*/result.json")).read_text())
+        assert c["spec"]["model"]["n_quantiles"] == 200 and c["spec"]["budget"]["baseline_steps"] == 4
+        assert "[paper 211.1]" in md
+        assert "- `cql`: learning_rate 5e-05, adam_eps 0.0003125, batch_size 32, alpha 4.0, n_quantiles 200," in md
+        # only CQL's budget records baseline_steps: shared settings once, the difference labelled with its methods
+        assert ", weight_decay 0.1; baseline_steps 4 (cql); the transformers'" in md
+    assert "DiscreteCQL with its published Atari settings" in md and "- `dt-k1`: kind dt, context_len 1," in md
+    assert not (out / "paper.json").exists() or "atari-table1" not in json.loads((out / "paper.json").read_text())["experiments"]
+
+
+def test_runs_made_before_a_model_field_existed_still_match(tmp_path):
+    from dt_experiments.paper.methods import prepare_run_dir, train_spec
+
+    cfg = dataclasses.replace(QUICK, root=str(tmp_path))
+    spec = train_spec(cfg, MR, "dt", 0)
+    older = json.loads(json.dumps(spec))
+    del older["model"]["position_embedding"]  # a run written before the field was added (default False)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "train_spec.json").write_text(json.dumps(older))
+    prepare_run_dir(tmp_path / "run", spec)  # accepted: the run was made with the default behaviour
+    changed = {**spec, "model": {**spec["model"], "position_embedding": True}}
+    with pytest.raises(ValueError, match="other settings"):
+        prepare_run_dir(tmp_path / "run", changed)
+    with pytest.raises(ValueError, match="other settings"):
+        prepare_run_dir(tmp_path / "run", {**spec, "seed": 1})
+
+
+def test_jobs_run_cells_through_dt_sweep(tmp_path):
+    from dt_experiments.paper.parallel import config_argv
+    from decision_transformer.cli_args import add_dataclass_args, from_args
+    import argparse
+
+    cfg = dataclasses.replace(QUICK, root=str(tmp_path), datasets=(MR,), methods=("mlp-bc",), seeds=1, jobs=2,
+                              progress=False)
+    parser = argparse.ArgumentParser()
+    add_dataclass_args(parser, type(cfg))
+    assert from_args(type(cfg), parser.parse_args(config_argv(cfg))) == cfg  # a job reproduces every setting
+    stale = tmp_path / "cpu" / "sweep" / "table2" / f"{MR}.mlp-bc.seed0" / "job.json"  # an older argv of the cell
+    stale.parent.mkdir(parents=True)
+    stale.write_text(json.dumps({"name": f"{MR}.mlp-bc.seed0", "argv": ["bench", "paper", "--an-old-flag"]}))
+    assert C.run_paper(cfg)["ran"] == [f"table2/{MR}/mlp-bc/seed0"]
+    assert json.loads(C.list_cells(cfg)[0].path(cfg).read_text())["method"] == "mlp-bc"
+    assert (tmp_path / "cpu" / "sweep" / "table2" / f"{MR}.mlp-bc.seed0" / "done.json").exists()
+    assert C.run_paper(cfg)["finished"] == [f"table2/{MR}/mlp-bc/seed0"]
+
+
+def test_settings_state_shared_budget_once_and_label_what_differs():
+    from dt_experiments.paper.markdown import _budget_text
+
+    cell = lambda method, **budget: {"method": method, "spec": {"budget": {"steps": 10, "lr": 0.1, **budget}}}
+    assert _budget_text([cell("dt"), cell("bc")]) == "lr 0.1, steps 10"
+    text = _budget_text([cell("dt"), cell("cql", baseline_steps=5), cell("bc"), cell("iql", baseline_steps=5)])
+    assert text == "lr 0.1, steps 10; baseline_steps 5 (cql, iql)"
+    text = _budget_text([cell("dt", lr=0.2), cell("cql", baseline_steps=5)])
+    assert text == "steps 10; baseline_steps 5, lr 0.1 (cql); lr 0.2 (dt)"
+
+
+def test_fig4_pearson_and_targets_on_known_numbers():
+    targets, achieved = [0.0, 1.0, 2.0, 3.0, 10.0], [0.0, 2.0, 4.0, 6.0, 0.0]
+    assert pearson_in_range(targets, achieved, 0.0, 3.0) == pytest.approx(1.0)  # 10 is outside the data's range
+    a = [1.0, 3.0, 2.0, 5.0]
+    assert pearson_in_range(targets[:4], a, 0, 3) == pytest.approx(np.corrcoef(targets[:4], a)[0, 1])
+    assert pearson_in_range([0.0, 1.0], [0.0, 1.0], 0, 1) is None  # fewer than 3 targets in range
+    returns = np.array([10.0, 30.0, 110.0])
+    assert dt_targets(returns, (1.0, 0.5)) == [110.0, 60.0]
+    t = fig4_targets(returns, 12, (-0.1, 1.3))
+    assert len(t) == 12 and t[0] == pytest.approx(0.0) and t[-1] == pytest.approx(140.0)
+    cells = [{"exp": "fig4", "dataset": MR, "method": "dt", "seed": s, "dataset_generation": 2, "train_seconds": 1,
+              "eval_seconds": 1, "targets": targets, "achieved": ach, "pearson": None,
+              "data": {"return_min": 0.0, "return_max": 3.0}}
+             for s, ach in ((0, [0.0, 1.0, 2.0, 3.0, 0.0]), (1, [0.0, 3.0, 6.0, 9.0, 5.0]))]
+    e = _entry(cells)
+    assert e["achieved_mean"] == [0.0, 2.0, 4.0, 6.0, 2.5] and e["pearson"] == pytest.approx(1.0)
+
+
+def test_baselines_skipped_cleanly_without_d3rlpy(tmp_path, monkeypatch, capsys):
+    from dt_experiments.paper.baselines import BaselinesUnavailable, d3rlpy_module
+
+    monkeypatch.setitem(sys.modules, "d3rlpy", None)  # import d3rlpy -> ImportError
+    with pytest.raises(BaselinesUnavailable, match=r"\[baselines\]"):
+        d3rlpy_module()
+    cfg = dataclasses.replace(QUICK, root=str(tmp_path), datasets=(MR,), methods=("cql", "iql", "td3bc"))
+    outcome = C.run_paper(cfg)
+    assert outcome["ran"] == [] and len(outcome["skipped"]) == 3
+    assert "[baselines]" in capsys.readouterr().out
+    assert not list(tmp_path.rglob("result.json"))
+
+
+def test_d3rlpy_baselines_train_resume_and_act(tmp_path):
+    pytest.importorskip("d3rlpy")
+    from dt_experiments.paper.baselines import (BEARSettings, CQLSettings, IQLSettings, TD3BCSettings,
+                                                             recorded_train_seconds, train_baseline)
+    from dt_experiments.paper.methods import load_data
+
+    data = load_data(MR, QUICK.data_steps)
+    obs = data.observations[:7]
+    # every continuous baseline of the bench, BEAR included (the issue's "if it runs": it does)
+    for method, settings in (("iql", IQLSettings()), ("td3bc", TD3BCSettings()), ("cql", CQLSettings()),
+                             ("bear", BEARSettings())):
+        d = tmp_path / method
+        act = train_baseline(method, settings, data, MR, d, seed=0, steps=20, save_every=10)
+        torch.manual_seed(0)  # BEAR acts by sampling candidate actions and keeping the best by Q
+        a = act(obs)
+        assert a.shape == (7, 3) and np.all(np.abs(a) <= 1.0 + 1e-6)
+        assert json.loads((d / "progress.json").read_text())["step"] == 20
+        reloaded = train_baseline(method, settings, data, MR, d, 0, 20, 10)  # finished: loads, trains nothing
+        torch.manual_seed(0)
+        np.testing.assert_allclose(reloaded(obs), a, rtol=1e-6)
+        seconds = recorded_train_seconds(d)
+        train_baseline(method, settings, data, MR, d, 0, 30, 10)  # continues from step 20
+        assert json.loads((d / "progress.json").read_text())["step"] == 30
+        assert 0 < seconds < recorded_train_seconds(d)  # the time of both sittings
+
+
+def test_a_cells_training_time_is_the_runs_record_over_its_sittings(tmp_path):
+    from dt_experiments.paper.methods import _train_time
+
+    # the run's own record (summed over killed and resumed sittings) beats the last sitting's clock
+    assert _train_time(tmp_path / "a", recorded=lambda: 120.0, sitting=30.0) == 120.0
+    # once fixed, loading the finished run again adds nothing (and does not read the run's record)
+    assert _train_time(tmp_path / "a", recorded=lambda: 1 / 0, sitting=5.0) == 120.0
+    # a run saved before the record existed falls back to the sitting's time
+    assert _train_time(tmp_path / "b", recorded=lambda: None, sitting=30.0) == 30.0
+
+
+def test_committed_cells_still_match_the_code():
+    """Every archived cell's spec is what the code would run now (up to dataset generations, which a data bump
+    changes on purpose): a change that silently made the committed results stale fails here."""
+    archive = Path(__file__).resolve().parents[2] / "docs" / "results" / "cells"
+    files = sorted(archive.glob("*/*/*/*/seed*/result.json"))
+    assert files, archive
+    for f in files:
+        saved = json.loads(f.read_text())
+        # the protocol fixes every setting of a cell's spec, precision included: the README's command (no
+        # --precision) finds every published cell finished and reruns none
+        cfg = dataclasses.replace(QUICK.__class__(), exp=saved["exp"], protocol=saved["protocol"])
+        wanted = json.loads(json.dumps(C.cell_spec(cfg, C.Cell(saved["exp"], saved["dataset"], saved["method"],
+                                                               saved["seed"]))))
+        drop = lambda spec: {k: v for k, v in spec.items() if k != "dataset_generation"}  # noqa: E731
+        assert M.same_spec(drop(saved["spec"]), drop(wanted)), f  # model fields added later: at their defaults
+
+
+def test_cql_frame_stacks_are_the_samplers(tmp_path):
+    """DiscreteCQL's transitions stack frames exactly as the DT's sampler (and the env) do: first frame repeated."""
+    pytest.importorskip("d3rlpy")
+    from d3rlpy.dataset import Episode
+
+    from dt_experiments.paper.baselines import FirstFrameStack
+    from decision_transformer.data.frames import StackedFrames
+
+    frames = np.arange(6 * 2 * 2, dtype=np.uint8).reshape(6, 2, 2)
+    ep = Episode(observations=frames, actions=np.zeros((6, 1), np.int64), rewards=np.ones((6, 1), np.float32),
+                 terminated=True)
+    picker, view = FirstFrameStack(4), StackedFrames(frames, np.array([0]), 4)
+    for t in range(6):
+        tr = picker(ep, t)
+        np.testing.assert_array_equal(tr.observation, view[t])
+        if t < 5:
+            np.testing.assert_array_equal(tr.next_observation, view[t + 1])
+    assert picker(ep, 5).terminal == 1.0 and not picker(ep, 5).next_observation.any()
+
+
+@pytest.mark.skipif(not HAS_D3RLPY, reason="needs the [baselines] extra")
+def test_peer_dt_runs_at_our_dts_budget_shape_seeds_and_targets(tmp_path):
+    """d3rlpy's DT (method d3rlpy-dt) trains through d3rlpy's own trainer at our DT's budget and shape, acts through
+    its stateful wrapper in our runner, and is evaluated on the same seeds, episodes and targets as `dt`; its
+    training loss goes to metrics.jsonl; CQL's run logs Q-values, the conservative loss and alpha."""
+    cfg = dataclasses.replace(QUICK, exp="table2", datasets=(MR,), methods=("dt", "d3rlpy-dt", "cql"), seeds=1,
+                              root=str(tmp_path))
+    assert C.run_paper(cfg)["ran"] == [f"table2/{MR}/{m}/seed0" for m in ("dt", "d3rlpy-dt", "cql")]
+    cell = lambda m: json.loads((tmp_path / "cpu" / "table2" / MR / m / "seed0" / "result.json").read_text())  # noqa: E731
+    ours, peer = cell("dt"), cell("d3rlpy-dt")
+    assert peer["targets"] == ours["targets"] and len(peer["per_target"]) == 2
+    for key in ("budget", "eval_episodes", "eval_seed", "targets", "max_episode_steps"):
+        assert peer["spec"][key] == ours["spec"][key], key
+    shape = {k: v for k, v in ours["spec"]["model"].items()}
+    assert peer["spec"]["model"]["dt"] == shape and "precision" not in peer["spec"]
+    assert all(len(p["returns"]) == cfg.cpu.eval_episodes for p in peer["per_target"])
+    train = tmp_path / "cpu" / "train" / MR
+    losses = [r for r in map(json.loads, (train / "d3rlpy-dt/seed0/d3rlpy/metrics.jsonl").read_text().splitlines())]
+    assert [r["step"] for r in losses] == [10, 20] and all(np.isfinite(r["train/loss"]) for r in losses)
+    assert json.loads((train / "d3rlpy-dt/seed0/d3rlpy/progress.json").read_text())["step"] == cfg.cpu.steps
+    rows = [json.loads(x) for x in (train / "cql/seed0/d3rlpy/metrics.jsonl").read_text().splitlines()]
+    keys = set().union(*rows)
+    assert {"train/critic_loss", "train/conservative_loss", "train/alpha", "q/data_mean", "q/mc_return_mean"} <= keys
+    assert all(r["train/alpha"] == 1.0 for r in rows if "train/alpha" in r)  # the published fixed weight
+
+
+def test_cql_evaluation_is_epsilon_greedy_and_seeded():
+    from dt_experiments.paper.methods import epsilon_greedy
+
+    greedy = lambda obs: np.zeros(len(obs), np.int64)  # noqa: E731
+    obs = np.zeros((100_000, 1))
+    a = epsilon_greedy(greedy, 0.01, 4, seed=3)(obs)
+    b = epsilon_greedy(greedy, 0.01, 4, seed=3)(obs)
+    np.testing.assert_array_equal(a, b)
+    changed = np.mean(a != 0)  # a random action equals the greedy one a quarter of the time
+    assert 0.005 < changed < 0.0095
+
+
+@pytest.mark.skipif(not HAS_D3RLPY, reason="needs the [baselines] extra")
+def test_atari_cql_copies_its_target_many_times_per_run():
+    import d3rlpy
+
+    from dt_experiments.paper.baselines import DiscreteCQLSettings, make_algo
+
+    s = DiscreteCQLSettings()
+    assert make_algo(d3rlpy, "cql", s, "breakout-mixed", steps=2000).config.target_update_interval == 100
+    assert make_algo(d3rlpy, "cql", s, "breakout-mixed", steps=12_500_000).config.target_update_interval == 2000
+
+
+def test_a_damaged_archived_cell_is_shown_as_damaged_and_reruns(tmp_path):
+    """`--status` names a damaged archived result.json (not 'stale'), and the cell counts as unfinished; a damaged
+    one under ROOT is a one-line error naming the file."""
+    cfg = dataclasses.replace(QUICK, exp="table2", datasets=(MR,), methods=("bc",), seeds=1,
+                              root=str(tmp_path / "root"), archive=str(tmp_path / "archive"))
+    cell = C.list_cells(cfg)[0]
+    kept = cell.path(cfg, cfg.archive)
+    kept.parent.mkdir(parents=True)
+    kept.write_text("{broken")
+    state = C.cell_state(cfg, cell)
+    assert state.startswith("damaged: ") and str(kept) in state and "\n" not in state
+    assert not C.finished(cfg, cell)
+    local = cell.path(cfg)
+    local.parent.mkdir(parents=True)
+    local.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=str(local)):
+        C.finished(cfg, cell)
