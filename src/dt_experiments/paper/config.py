@@ -313,7 +313,7 @@ HOPPER = ("medium-expert", "medium", "medium-replay")
 # per experiment: (default datasets, default methods, which given --datasets the group takes)
 GROUPS: dict[str, list[Group]] = {
     "table2": [(_names(ENVS, ("medium-expert", "medium", "medium-replay")),
-                ("dt", "bc", "mlp-bc", "cql", "iql", "td3bc"), _ANY)],
+                ("dt", "bc", "mlp-bc", "cql", "iql", "td3bc", "d3rlpy-dt"), _ANY)],
     "table3": [(_names(ENVS, ("medium", "medium-replay")), ("dt", "pbc10", "pbc25", "pbc40", "bc"), _ANY)],
     "table7": [(_names(("hopper",), HOPPER), ("dt", "cql"), lambda d: not d.endswith(DELAYED_SUFFIX)),
                (_names(("hopper",), HOPPER, DELAYED_SUFFIX), ("dt", "cql", "bc", "pbc10"),
