@@ -265,11 +265,12 @@ def check_spaces(policy: RolloutPolicy, env_id: str, state_shape: tuple[int, ...
 
 
 def resolve_references(env_id: str, dataset_name: str | None) -> dict[str, tuple[float, float]]:
-    """D4RL's references for D4RL's env families, and the suite's own for a built-in dataset; both
-    when both apply (D4RL first)."""
+    """Every reference set that applies, D4RL's first: D4RL's random/expert returns for D4RL's env families and the
+    paper's Atari gamer scores (scores.py, by env family), then a built-in dataset's own references under the label
+    its registration gives (data/registry.py: ref_min_return, ref_max_return, ref_label)."""
     import re
 
-    from .data.registry import reference_returns
+    from .data.registry import reference_label, reference_returns
 
     refs: dict[str, tuple[float, float]] = {}
     d4rl = d4rl_reference(env_id)
@@ -283,7 +284,7 @@ def resolve_references(env_id: str, dataset_name: str | None) -> dict[str, tuple
         for name in (dataset_name, re.sub(r"-v\d+$", "", dataset_name)):
             ref = reference_returns(name)
             if ref is not None:
-                refs[f"suite:{name}"] = ref
+                refs[reference_label(name)] = ref
                 break
     return refs
 

@@ -48,6 +48,7 @@ from .objective import Objective
 from .common.metrics import MetricsLogger, format_table, read_metrics, truncate_metrics
 from .model import build_model
 from .optim import lr_factor, param_groups  # noqa: F401  (param_groups: API)
+from .common.seeding import derive_seed
 
 Hook = Callable[[int, nn.Module], dict[str, Any]]
 
@@ -282,7 +283,7 @@ class Trainer:
         self.model.eval()
         policy = RolloutPolicy.from_meta(self.model, self.meta(), self.cfg.precision)
         results = evaluate(policy, self.env_id, list(self.cfg.eval_targets), num_episodes=self.cfg.eval_episodes,
-                           seed=10_000 + self.cfg.seed, progress=False, dataset_name=self.meta_base["dataset"])
+                           seed=derive_seed(self.cfg.seed, "train-eval"), progress=False, dataset_name=self.meta_base["dataset"])
         row: dict[str, Any] = {}
         for r in results:
             tag = f"eval/target_{r.target_return:g}"

@@ -27,6 +27,7 @@ from decision_transformer.evaluate import evaluate
 from decision_transformer.common.atomic import write_json, write_text
 from decision_transformer.train import TrainConfig
 from .common import check_seeds, git_commit, markdown_table, provenance, summarize, train_cell
+from decision_transformer.common.seeding import derive_seed
 
 METHODS = ("dt", "bc", "random")
 LABELS = {"dt": "DT", "bc": "BC", "random": "Random walk"}
@@ -96,7 +97,7 @@ def _path_lengths(cfg: GraphBenchConfig, method: str, data, seed: int, graph: Ra
     """Path length of `method` from every (start, goal) pair; horizon + 1 where the goal was not reached."""
     H = DEFAULT_HORIZON
     if method == "random":
-        return _random_walk_lengths(graph, pairs[:, 0], pairs[:, 1], H, seed=1_000_000 + seed)
+        return _random_walk_lengths(graph, pairs[:, 0], pairs[:, 1], H, seed=derive_seed(seed, "walk-eval"))
     model_cfg = DTConfig(context_len=H, max_ep_len=H, embed_dim=cfg.embed_dim, n_layer=cfg.n_layer, n_head=cfg.n_head,
                          dropout=cfg.dropout, discrete_actions=True, condition_on_return=method == "dt")
     with runtime.torch_threads(cfg.torch_threads):

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from decision_transformer.common import runtime
+from decision_transformer.common.seeding import derive_seed
 from decision_transformer.common.precision import cpu_bf16_probe, cpu_has_native_bf16
 
 STATE_DIM, ACT_DIM = 11, 3
@@ -271,7 +272,7 @@ def _sequential_eval(model, env_id: str, target: float, num_episodes: int, seed:
     returns = []
     env = gym.make(env_id, max_episode_steps=max_steps)
     for e in range(num_episodes):
-        obs, _ = env.reset(seed=seed + e)
+        obs, _ = env.reset(seed=derive_seed(seed, "episode", e))
         states, actions, rtg, ts = [obs.astype(np.float32)], [np.zeros(ACT_DIM, np.float32)], [target / 1000.0], [0]
         total, done = 0.0, False
         while not done:

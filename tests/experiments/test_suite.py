@@ -27,7 +27,7 @@ def test_registry_lists_suite_names_with_measured_refs():
     for env in ("halfcheetah", "walker2d", "reacher"):
         for q in QUALITIES:
             assert specs[f"{env}-{q}"].ref_max_return > specs[f"{env}-{q}"].ref_min_return
-    refs = suite.reference_returns()
+    refs = suite.measured_references()
     for env in ("hopper", "halfcheetah", "walker2d", "reacher"):
         assert refs[env]["random"]["episodes"] == 100
     assert refs["hopper"]["expert"]["episodes"] == 100

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..cli_args import add_dataclass_args, from_args
+from ..common.seeding import derive_seed
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         mcfg = model_config(kind, context_len=cfg.context_len, embed_dim=cfg.embed_dim, n_layer=cfg.n_layer)
         loaded = train(tcfg, mcfg)
         targets = list(cfg.targets) if kind == "dt" else [cfg.targets[0]]
-        for r in evaluate(loaded, dataset.env_id, targets, num_episodes=cfg.num_episodes, seed=10_000 + cfg.seed):
+        for r in evaluate(loaded, dataset.env_id, targets, num_episodes=cfg.num_episodes, seed=derive_seed(cfg.seed, "train-eval")):
             rows.append([kind.upper(), f"{r.target_return:g}" if kind == "dt" else "(none)",
                          r.return_text, r.normalized_text()])
             records.append({"model": kind, "target_return": r.target_return if kind == "dt" else None,

@@ -43,6 +43,11 @@ class BuiltinDataset:
     """This package's measured random-policy return (normalized score 0)."""
     ref_max_return: float | None = None
     """This package's measured expert return (normalized score 100)."""
+    ref_label: str = ""
+    """The label reports give scores on these references ('' : the dataset's name), e.g. 'suite:hopper-medium'.
+    Other reference sets (D4RL's, the Atari gamer scores) come from scores.py by the env's family."""
+    ref_source: str = ""
+    """Where ref_min_return / ref_max_return come from (as Minari keeps them with the dataset)."""
     generation: int = 1
     """Bumped when the generator's output changes (a fix), so that stale cache files are not reused."""
     default_steps: int = 0
@@ -149,6 +154,14 @@ def load_dataset(src: str, seed: int = 0) -> TrajectoryDataset:
         f"{src}: no such file and not a built-in dataset; expected a path (.npz, .hdf5, parquet directory), "
         f"'minari:ID', or one of {sorted(specs)}"
     )
+
+
+def reference_label(dataset_name: str) -> str | None:
+    """The label of a built-in dataset's own references (None if it has none)."""
+    spec = builtin_datasets().get(dataset_name)
+    if spec is None or spec.ref_min_return is None or spec.ref_max_return is None:
+        return None
+    return spec.ref_label or dataset_name
 
 
 def reference_returns(dataset_name: str) -> tuple[float, float] | None:

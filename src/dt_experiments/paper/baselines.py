@@ -51,6 +51,7 @@ from decision_transformer.common.atomic import atomic_path, write_json
 from decision_transformer.common.metrics import MetricsLogger, truncate_metrics
 from decision_transformer.data.trajectories import TrajectoryDataset
 from ..common import BaselinesUnavailable, d3rlpy_device, d3rlpy_module  # noqa: F401  (re-exported for cells.py)
+from decision_transformer.common.seeding import derive_seed
 
 ActFn = Callable[[np.ndarray], np.ndarray]
 
@@ -290,7 +291,7 @@ def train_baseline(method: str, settings: Any, data: TrajectoryDataset, dataset_
         while done < steps:
             n = min(save_every, steps - done)
             t0 = time.perf_counter()
-            d3rlpy.seed(seed + done)
+            d3rlpy.seed(derive_seed(seed, "d3rlpy-resume", done))
             with _quiet():
                 algo.fit(mdp, n_steps=n, n_steps_per_epoch=math.gcd(n, LOG_EVERY), show_progress=False,
                          save_interval=10**9, logger_adapter=_MetricsAdapterFactory(log, done))

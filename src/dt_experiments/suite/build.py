@@ -22,7 +22,7 @@ from decision_transformer.data.trajectories import DatasetError
 from decision_transformer.common.envs_util import make_env
 from decision_transformer.common.seeding import QUALITY_OFFSETS
 from .behaviour import read_snapshots
-from .datasets import (ENV_IDS, GENERATION, GENERATION_SAC, assets_dir, reference_returns, save_replay_stream,
+from .datasets import (ENV_IDS, GENERATION, GENERATION_SAC, assets_dir, measured_references, save_replay_stream,
                        suite_config)
 from .policy import NumpyPolicy
 from .rollout import mean_return, policy_act_fn, random_act_fn, rollout
@@ -141,7 +141,7 @@ def export_env(env: str, work: Path, medium_step: int | None = None, expert_step
 
     baseline = 0.0
     if env == "reacher":  # negative returns: medium = a third of the way from random to expert
-        baseline = reference_returns()[env]["random"]["mean"]
+        baseline = measured_references()[env]["random"]["mean"]
     train_cfg = json.loads((work / "config.json").read_text()) if (work / "config.json").is_file() else {}
     sac = "sac" in train_cfg
     medium, expert = select_policies(records, medium_step, expert_step,
@@ -225,7 +225,7 @@ def _export_replay_stream(env: str, work: Path, medium_step: int) -> dict:
 def measure_refs(env: str, episodes: int = 100, seed: int = 12345, which: tuple[str, ...] = ("random", "expert", "medium")) -> dict:
     """Mean/std return over `episodes` episodes of the random policy and the committed expert (and medium)."""
     env_id = ENV_IDS[env]
-    refs = json.loads(json.dumps(reference_returns()))
+    refs = json.loads(json.dumps(measured_references()))
     entry = refs.get(env, {})
     spec = load_or_default_config()["envs"].get(env, {})
     for q in which:
@@ -248,5 +248,5 @@ def measure_refs(env: str, episodes: int = 100, seed: int = 12345, which: tuple[
     entry["measured"] = time.strftime("%Y-%m-%d")
     refs[env] = entry
     write_json(assets_dir() / "refs.json", refs)
-    reference_returns.cache_clear()
+    measured_references.cache_clear()
     return entry

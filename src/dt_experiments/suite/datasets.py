@@ -5,7 +5,7 @@ Committed artifacts live in `decision_transformer/assets/suite/`:
     suite.json      generation config: per env the policy files (expert, medium, the medium-replay snapshot
                     schedule), sizes and the number of parallel envs
     refs.json       measured reference returns per env: the uniform random policy's and the expert's mean over
-                    100 episodes (these are the registry's `ref_min_return` / `ref_max_return`)
+                    100 episodes (the registry's `ref_min_return` / `ref_max_return`; D4RL's, for comparison, are in scores.py)
     <env>/*.npz     `NumpyPolicy` files
 
 Generation (all rollouts use sampled actions, i.e. the policy's Gaussian training-time exploration, clipped to the
@@ -46,13 +46,6 @@ GENERATION = 2
 GENERATION_SAC = 3
 STREAM_FORMAT = "replay-stream-1"
 
-# D4RL's normalisation references (d4rl/infos.py REF_MIN_SCORE / REF_MAX_SCORE), for reporting only: the suite's
-# envs are v5 and its policies are its own, so these scores are not directly comparable with D4RL's.
-D4RL_REFS: dict[str, tuple[float, float]] = {
-    "hopper": (-20.272305, 3234.3),
-    "halfcheetah": (-280.178953, 12135.0),
-    "walker2d": (1.629008, 4592.3),
-}
 ENV_IDS = {"hopper": "Hopper-v5", "halfcheetah": "HalfCheetah-v5", "walker2d": "Walker2d-v5", "reacher": "Reacher-v5"}
 
 
@@ -69,7 +62,7 @@ def suite_config() -> dict:
 
 
 @functools.lru_cache(maxsize=None)
-def reference_returns() -> dict:
+def measured_references() -> dict:
     path = assets_dir() / "refs.json"
     return json.loads(path.read_text()) if path.is_file() else {}
 
@@ -219,7 +212,7 @@ def _register() -> None:
         cfg = suite_config()
     except DatasetError:
         return
-    refs = reference_returns()
+    refs = measured_references()
     for env, env_id in ENV_IDS.items():
         spec = cfg["envs"].get(env, {})
         r = refs.get(env, {})
@@ -235,6 +228,8 @@ def _register() -> None:
                 description=_describe(env, q, spec),
                 ref_min_return=lo,
                 ref_max_return=hi,
+                ref_label=f"suite:{name}",
+                ref_source=f"this suite's {env_id} random policy and expert, 100-episode means (assets/suite/refs.json)",
                 generation=int(spec.get("generation", GENERATION)),
             ))
 

@@ -5,12 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from decision_transformer.data.trajectories import TrajectoryDataset
-from .datasets import D4RL_REFS, reference_returns, split_name
+from decision_transformer.scores import d4rl_reference, normalized_score
 
-
-def normalized(value: float, lo: float, hi: float) -> float:
-    """100 * (value - lo) / (hi - lo): 0 = the random reference, 100 = the expert reference."""
-    return 100.0 * (value - lo) / (hi - lo)
+from .datasets import ENV_IDS, measured_references, split_name
 
 
 def table_header() -> str:
@@ -23,11 +20,12 @@ def dataset_row(d: TrajectoryDataset, name: str | None = None) -> str:
     env, _ = split_name(name)
     returns = d.episode_returns
     mean = float(returns.mean())
-    refs = reference_returns().get(env, {})
+    refs = measured_references().get(env, {})
     suite = "n/a"
     if "random" in refs and "expert" in refs:
-        suite = f"{normalized(mean, refs['random']['mean'], refs['expert']['mean']):.1f}"
-    d4rl = f"{normalized(mean, *D4RL_REFS[env]):.1f}" if env in D4RL_REFS else "n/a"
+        suite = f"{normalized_score(mean, (refs['random']['mean'], refs['expert']['mean'])):.1f}"
+    d4rl_ref = d4rl_reference(ENV_IDS.get(env, env))
+    d4rl = f"{normalized_score(mean, d4rl_ref):.1f}" if d4rl_ref else "n/a"
     return (f"| {name} | {d.num_episodes:,} | {d.num_steps:,} | {int(d.terminations.sum()):,} | "
             f"{returns.min():.1f} / {mean:.1f} / {returns.max():.1f} | {suite} | {d4rl} |")
 
