@@ -286,7 +286,7 @@ def train_baseline(method: str, settings: Any, data: TrajectoryDataset, dataset_
         return policy
     truncate_metrics(run_dir, done)  # a killed sitting may have logged past its last chunk
     log = MetricsLogger(run_dir)
-    probe = _q_probe(data, seed, algo.config.gamma) if hasattr(algo, "predict_value") and data.observations.ndim == 2 else None
+    probe = None  # made after the first chunk, once d3rlpy has fitted the algorithm's scalers
     try:
         while done < steps:
             n = min(save_every, steps - done)
@@ -300,7 +300,8 @@ def train_baseline(method: str, settings: Any, data: TrajectoryDataset, dataset_
                 algo.save(str(tmp))
             seconds += time.perf_counter() - t0
             write_json(state_path, {"step": done, "method": method, "train_seconds": round(seconds, 2)})
-            if probe is not None:
+            if hasattr(algo, "predict_value"):
+                probe = probe or _q_probe(data, seed, algo, settings)
                 log.log(done, q_diagnostics(algo, *probe))
             if on_chunk is not None:
                 on_chunk(done, policy)
@@ -315,20 +316,35 @@ Q_PROBE_SIZE = 2048
 """Transitions in the fixed sample that q_diagnostics evaluates."""
 
 
-def _q_probe(data: TrajectoryDataset, seed: int, gamma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A fixed sample (drawn with the run's seed) of the data: (observations, actions, discounted return-to-go with
-    `gamma` from each step to its episode's end)."""
+def _q_probe(data: TrajectoryDataset, seed: int, algo: Any, settings: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A fixed sample (drawn with the run's seed) of the data: (observations as the learner sees them, actions,
+    discounted return-to-go with the learner's gamma from each step to its episode's end, on rewards as the
+    learner's reward scaler sees them: clipped on Atari). Pixel data: 256 frame stacks (FirstFrameStack's rule)."""
+    from decision_transformer.data.frames import episode_start_of_rows, stack_rows
+
+    pixels = isinstance(settings, DiscreteCQLSettings)
     rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(data.num_steps, size=min(Q_PROBE_SIZE, data.num_steps), replace=False))
-    mc = np.empty(data.num_steps, np.float64)
-    start = 0
+    idx = np.sort(rng.choice(data.num_steps, size=min(256 if pixels else Q_PROBE_SIZE, data.num_steps), replace=False))
+    rewards = np.asarray(data.rewards, np.float64)
+    scaler = algo.config.reward_scaler
+    if pixels:
+        rewards = np.clip(rewards, -settings.reward_clip, settings.reward_clip)
+    elif scaler is not None and hasattr(scaler, "transform_numpy") and scaler.built:
+        rewards = np.asarray(scaler.transform_numpy(rewards.astype(np.float32)), np.float64)
+    gamma, mc, start = algo.config.gamma, np.empty(data.num_steps, np.float64), 0
     for end in data.episode_ends:  # exclusive ends
         g = 0.0
         for t in range(int(end) - 1, start - 1, -1):
-            g = float(data.rewards[t]) + gamma * g
+            g = rewards[t] + gamma * g
             mc[t] = g
         start = int(end)
-    return data.observations[idx].astype(np.float32), data.actions[idx].astype(np.float32), mc[idx]
+    if pixels:
+        starts = episode_start_of_rows(data.episode_starts, data.num_steps)[idx]
+        obs = np.asarray(data.observations)[stack_rows(idx, starts, settings.frame_stack)]  # (n, stack, H, W)
+        actions = np.asarray(data.actions).reshape(-1)[idx].astype(np.int64)
+    else:
+        obs, actions = data.observations[idx].astype(np.float32), data.actions[idx].astype(np.float32)
+    return obs, actions, mc[idx]
 
 
 def q_diagnostics(algo: Any, obs: np.ndarray, actions: np.ndarray, mc_return: np.ndarray) -> dict[str, float]:
