@@ -7,10 +7,18 @@
 cd "$(dirname "$0")/.."
 paper() { env OMP_NUM_THREADS=1 .venv/bin/dt bench paper --root runs/paper --jobs "${JOBS:-2}" --no-progress "$@"; }
 set -e
-if [ "${1:-}" = cql ]; then  # only CQL's cells (Table 1), e.g. after a change to its settings
-  paper --exp atari-table1 --datasets breakout-mixed pong-mixed --methods cql
-  exit 0
-fi
+case "${1:-}" in
+  cql)  # only CQL's cells (Table 1), e.g. after a change to its settings
+    paper --exp atari-table1 --datasets breakout-mixed pong-mixed --methods cql
+    exit 0 ;;
+  more-games)  # Table 1 on the paper's other two games (data made here: dt data make qbert-mixed / seaquest-mixed)
+    paper --exp atari-table1 --datasets qbert-mixed seaquest-mixed --methods dt bc cql
+    exit 0 ;;
+  cql-budget)  # CQL at 10x the cpu budget (20,000 steps) on Breakout, selection seed 1000 (Q and losses every 500 steps)
+    paper --exp atari-table1 --datasets breakout-mixed --methods cql --atari_cpu.baseline-steps 20000 \
+      --first-seed 1000 --seeds 1 --selection-run --root runs/paper-check-atari-cql
+    exit 0 ;;
+esac
 paper --exp atari-table1 --datasets breakout-mixed pong-mixed
 paper --exp atari-table5 --datasets breakout-mixed pong-mixed
 paper --exp atari-table4 --datasets breakout-mixed pong-mixed

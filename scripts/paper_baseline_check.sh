@@ -40,6 +40,10 @@ case "${1:-}" in
     iql 100000 > runs/paper-check-iql-100k.log 2>&1 &
     iql 300000 > runs/paper-check-iql-300k.log 2>&1 &
     wait ;;
+  cql)  # CQL at d3rlpy's published fixed-weight setting: 300k steps (3x) on hopper-medium-replay, selection seed
+        # 1000, a 10-episode evaluation every 25k (constant learning rates: the 100k point is a 100k-step run's)
+    paper --datasets hopper-medium-replay --methods cql --cpu.baseline-steps 300000 --cpu.eval-every 25000 \
+      --root runs/paper-check-cql > runs/paper-check-cql.log 2>&1 ;;
   peer-dt)  # both at once, or one: peer-dt dt | peer-dt d3rlpy-dt
     for m in ${2:-dt d3rlpy-dt}; do
       paper --datasets hopper-medium-replay --methods $m --cpu.steps 30000 --cpu.eval-every 2500 \
@@ -52,5 +56,5 @@ case "${1:-}" in
         --root runs/paper-check-td3bc > runs/paper-check-td3bc-$d.log 2>&1 &
     done
     wait ;;
-  *) echo "usage: bash scripts/paper_baseline_check.sh mlp-bc|iql|td3bc|peer-dt" >&2; exit 2 ;;
+  *) echo "usage: bash scripts/paper_baseline_check.sh mlp-bc|iql|td3bc|peer-dt|cql" >&2; exit 2 ;;
 esac

@@ -39,14 +39,24 @@ wait
 # 5. The medium-expert cells of Table 2 (the paper's DT 107.6 / CQL 111.0 / BC 79.6 on hopper), cheapest first
 paper --exp table2 --datasets hopper-medium-expert walker2d-medium-expert halfcheetah-medium-expert \
     --methods td3bc dt bc d3rlpy-dt
-# 6. CQL seeds 1-2 and the other medium-replay sets
+paper --exp table2 --datasets hopper-medium-expert --methods cql --seeds 1
+# 6. Atari: Qbert and Seaquest for DT, BC and CQL (3 seeds), and CQL at 10x its cpu budget on Breakout
+#    (selection seed 1000): does it pass random with more steps (budget) or not (data / setting)?
+bash scripts/atari_cpu_runs.sh more-games
+bash scripts/atari_cpu_runs.sh cql-budget
+# 7. The headline cells get 5 seeds: hopper-medium-replay DT, BC, TD3+BC, CQL, and DT / CQL delayed (seeds 3-4)
+paper --exp table2 --datasets $MR --methods dt bc td3bc --first-seed 3 --seeds 2
+paper --exp table7 --datasets $MR-delayed --methods dt --first-seed 3 --seeds 2
+# 8. CQL seeds 1-2 (then 3-4) and the other medium-replay sets; CQL's 3x check on a selection seed (300k steps)
 paper --exp table7 --datasets $MR $MR-delayed --methods cql
 paper --exp table2 --datasets $W $H --methods cql
-# 7. The remaining medium cells, then Table 3 and Table 7 on hopper medium / medium-expert
+paper --exp table7 --datasets $MR $MR-delayed --methods cql --first-seed 3 --seeds 2 --cpu.baseline-seeds 5
+bash scripts/paper_baseline_check.sh cql
+# 9. The remaining medium cells, then Table 3 and Table 7 on hopper medium / medium-expert
 paper --exp table2 --datasets hopper-medium walker2d-medium halfcheetah-medium --methods dt bc td3bc d3rlpy-dt mlp-bc
 paper --exp table3 --datasets hopper-medium
 paper --exp table7 --datasets hopper-medium-delayed hopper-medium-expert-delayed hopper-medium hopper-medium-expert
-# 8. The rest: BEAR once, IQL on the other sets, Reacher
+# 10. The rest: BEAR once, IQL on the other sets, Reacher
 paper --exp table2 --datasets $MR --methods bear --seeds 1
 paper --exp table2 --datasets $W $H --methods iql
 paper --exp table2 --datasets reacher-medium-replay reacher-medium reacher-medium-expert
