@@ -23,6 +23,17 @@ from typing import Any, Iterable
 
 POSITIONAL = {"positional": True}
 """`dataclasses.field(metadata=POSITIONAL)`: the field is a positional argument (required, no default)."""
+DERIVED = {"derived": True}
+"""`dataclasses.field(default=..., metadata=DERIVED)`: the field follows from something else (the model kind, the
+data) and is never an option; `option_fields` leaves it out, and so does every parser built here."""
+
+
+def option_fields(*classes: type) -> tuple[str, ...]:
+    """The fields of `classes` that are options (not DERIVED), in declaration order, each once."""
+    out: list[str] = []
+    for cls in classes:
+        out += [f.name for f in dataclasses.fields(cls) if not f.metadata.get("derived") and f.name not in out]
+    return tuple(out)
 
 
 @functools.cache
@@ -51,7 +62,7 @@ def add_dataclass_args(parser: argparse._ActionsContainer, cls: type, exclude: I
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         path = prefix + f.name
-        if path in exclude:
+        if path in exclude or f.metadata.get("derived"):
             continue
         default = getattr(defaults, f.name) if defaults is not None else _default(f)
         tp = hints[f.name]
@@ -90,7 +101,7 @@ def given(args: argparse.Namespace, cls: type, exclude: Iterable[str] = (), pref
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         path = prefix + f.name
-        if path in exclude:
+        if path in exclude or f.metadata.get("derived"):
             continue
         if dataclasses.is_dataclass(hints[f.name]):
             out.update(given(args, hints[f.name], exclude, prefix=path + "."))

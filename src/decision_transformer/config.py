@@ -21,8 +21,10 @@ import math
 import numbers
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from .cli_args import DERIVED
 
 SUPPORTED_ACTIVATIONS = ("relu", "gelu", "gelu_new")
 SAMPLERS = ("window", "episode")
@@ -50,15 +52,15 @@ class DTConfig:
     """Dropout on embeddings, attention weights and residual branches."""
     max_ep_len: int = 1000
     """Size of the learned timestep embedding; timesteps are clipped to max_ep_len - 1."""
-    discrete_actions: bool = False
+    discrete_actions: bool = field(default=False, metadata=DERIVED)
     """Actions are integers: nn.Embedding in, logits out, cross-entropy loss."""
     action_tanh: bool = True
     """Continuous actions only: squash the action head with tanh."""
-    condition_on_return: bool = True
+    condition_on_return: bool = field(default=True, metadata=DERIVED)
     """False gives the paper's BC baseline: the same transformer with no return tokens."""
-    predict_state: bool = False
+    predict_state: bool = field(default=False, metadata=DERIVED)
     """Add a head predicting s_{t+1} from the a_t token (kept for Hugging Face checkpoints)."""
-    predict_return: bool = False
+    predict_return: bool = field(default=False, metadata=DERIVED)
     """Add a head predicting the return from the a_t token (critic analysis; HF checkpoints)."""
     attention_window: int = 0
     """0: causal attention over the whole context (the paper). W > 0: banded attention, each token sees only the
@@ -160,7 +162,7 @@ class MLPBCConfig:
     """Dropout after each hidden layer."""
     max_ep_len: int = 1000
     """Timesteps are clipped to max_ep_len - 1 (kept for a uniform data pipeline; the MLP ignores them)."""
-    discrete_actions: bool = False
+    discrete_actions: bool = field(default=False, metadata=DERIVED)
     """Actions are integers: the head gives logits."""
 
     def __post_init__(self) -> None:

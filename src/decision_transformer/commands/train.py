@@ -6,13 +6,11 @@ import argparse
 import os
 from dataclasses import dataclass
 
-from ..cli_args import add_dataclass_args, from_args, given
+from ..cli_args import add_dataclass_args, from_args, given, option_fields
 from ..config import DTConfig, MLPBCConfig
 
-# architecture options: the fields of DTConfig and MLPBCConfig a user sets (the rest follow from the kind / data)
-MODEL_FLAGS = ("context_len", "embed_dim", "hidden_dim", "n_layer", "n_head", "mlp_ratio", "activation", "dropout",
-               "max_ep_len", "action_tanh", "attention_window", "position_embedding", "return_head", "return_expectile",
-               "return_head_weight", "stochastic_policy", "log_std_min", "log_std_max")
+# architecture options: every DTConfig / MLPBCConfig field that is not DERIVED (the kind and the data set the rest)
+MODEL_FLAGS = option_fields(DTConfig, MLPBCConfig)
 
 
 @dataclass(frozen=True)
