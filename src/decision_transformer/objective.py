@@ -57,7 +57,7 @@ class Objective:
 
     @property
     def temperature(self) -> float:
-        return float(self.log_temperature.exp())
+        return float(self.log_temperature.detach().exp())
 
     def loss(self, model: torch.nn.Module, forward_model: torch.nn.Module, batch: Any, precision: str = "fp32",
              device: torch.device | str = "cpu") -> torch.Tensor:

@@ -27,7 +27,7 @@ from decision_transformer.common.atomic import write_json
 from ..common import check_seeds, git_commit, machine
 from . import methods as M
 from .config import (ATARI_TARGETS, BASELINE_METHODS, D3RLPY_METHODS, EXPERIMENTS, FIG4_EXPERIMENTS, PaperBenchConfig, env_of,
-                     experiment_cells, is_atari, split_dataset, trained_on)
+                     experiment_cells, is_atari, trained_on)
 from .cellfile import CellError, read_cell
 from .scoring import dt_targets, fig4_targets, pearson_in_range, scores
 
@@ -56,9 +56,15 @@ def list_cells(cfg: PaperBenchConfig) -> list[Cell]:
             for s in cfg.seed_list(baseline=m in BASELINE_METHODS, dataset=d)]
 
 
-def cell_spec(cfg: PaperBenchConfig, cell: Cell) -> dict[str, Any]:
-    """What determines a cell's result: its training spec plus how it is evaluated."""
-    spec = M.train_spec(cfg, cell.dataset, cell.method, cell.seed)
+def plan(cfg: PaperBenchConfig, cell: Cell) -> M.Plan:
+    """The cell's training run, resolved once (methods.Plan)."""
+    return M.plan(cfg, cell.dataset, cell.method, cell.seed)
+
+
+def cell_spec(cfg: PaperBenchConfig, cell: Cell, p: M.Plan | None = None) -> dict[str, Any]:
+    """What determines a cell's result, JSON-normal: its training spec plus how it is evaluated."""
+    p = p or plan(cfg, cell)
+    spec = p.spec
     targets: dict[str, Any] = {"kind": "none"}
     if cell.method in CONDITIONED and cell.exp in FIG4_EXPERIMENTS:
         targets = {"kind": "fig4", "n": cfg.fig4_targets, "range": list(cfg.fig4_range)}
@@ -66,18 +72,16 @@ def cell_spec(cfg: PaperBenchConfig, cell: Cell) -> dict[str, Any]:
         targets = {"kind": "fixed", "targets": [ATARI_TARGETS[env_of(cell.dataset)]]}  # the paper's Atari targets
     elif cell.method in CONDITIONED:
         targets = {"kind": "scales", "scales": list(cfg.target_scales)}
-    return {**spec, "exp": cell.exp, "eval_episodes": cfg.budget_for(cell.dataset).eval_episodes,
-            "eval_seed": M.eval_seed(cell.seed),
-            "max_episode_steps": cfg.max_episode_steps, "targets": targets,
-            "selection_seeds": list(cfg.selection_seeds), "selection_run": cfg.selection_run}
+    return M.jsonable({**spec, "exp": cell.exp, "eval_episodes": p.budget.eval_episodes, "eval_seed": p.eval_seed,
+                       "max_episode_steps": cfg.max_episode_steps, "targets": targets,
+                       "selection_seeds": list(cfg.selection_seeds), "selection_run": cfg.selection_run})
 
 
-def finished(cfg: PaperBenchConfig, cell: Cell) -> bool:
-    """True if the cell's result exists with this spec under ROOT or, else, the archive; ValueError if it exists
-    under ROOT with another spec (an archived one with another spec is stale: the cell runs again)."""
-    import json
-
-    wanted = json.loads(json.dumps(cell_spec(cfg, cell)))
+def finished(cfg: PaperBenchConfig, cell: Cell, spec: dict[str, Any] | None = None) -> bool:
+    """True if the cell's result exists with this spec (`cell_spec`, computed if not given) under ROOT or, else,
+    the archive; ValueError if it exists under ROOT with another spec (an archived one with another spec is stale:
+    the cell runs again)."""
+    wanted = spec or cell_spec(cfg, cell)
     path = cell.path(cfg)
     if not path.exists():
         kept = cell.path(cfg, cfg.archive) if cfg.archive else None
@@ -103,9 +107,7 @@ def _readable(path: Path) -> bool:
 def same_run_elsewhere(cfg: PaperBenchConfig, cell: Cell, spec: dict[str, Any]) -> tuple[Cell, dict[str, Any]] | None:
     """A finished cell of another experiment (under ROOT or the archive) with this cell's training run and
     evaluation, i.e. the same spec but for `exp` (table7's dense DT is table2's DT): its result, or None."""
-    import json
-
-    wanted = json.loads(json.dumps({k: v for k, v in spec.items() if k != "exp"}))
+    wanted = {k: v for k, v in spec.items() if k != "exp"}
     same_data = {cell.dataset, trained_on(cell.dataset, cell.method)}  # a reward-agnostic method's delayed cell: dense
     for exp, dataset in ((e, d) for e in EXPERIMENTS for d in sorted(same_data)):
         other = Cell(exp, dataset, cell.method, cell.seed)
@@ -121,26 +123,25 @@ def same_run_elsewhere(cfg: PaperBenchConfig, cell: Cell, spec: dict[str, Any]) 
 def run_cell(cfg: PaperBenchConfig, cell: Cell) -> dict[str, Any]:
     """Train (or load, or resume), evaluate and write one cell's result.json; returns the result. A cell whose
     training run and evaluation another experiment has already finished takes that result (`same_run_as`)."""
-    spec = cell_spec(cfg, cell)
+    p = plan(cfg, cell)
+    spec = cell_spec(cfg, cell, p)
     found = same_run_elsewhere(cfg, cell, spec)
     if found:
         other, result = found
         result = {**result, "spec": spec, "exp": cell.exp, "dataset": cell.dataset, "same_run_as": other.name}
         write_json(cell.path(cfg), result)
         return result
-    base, _ = split_dataset(cell.dataset)
+    base = p.base
     data = M.load_data(base, cfg.data_steps)
     ret = data.episode_returns
     kind = spec["targets"]["kind"]
     targets = (fig4_targets(ret, cfg.fig4_targets, cfg.fig4_range) if kind == "fig4"
                else dt_targets(ret, cfg.target_scales) if kind == "scales"
                else list(spec["targets"]["targets"]) if kind == "fixed" else None)
-    policy, train_s, curve = M.train_policy(cfg, cell.dataset, cell.method, cell.seed, data,
-                                            targets[0] if targets else float(ret.max()))
+    policy, train_s, curve = M.train_policy(p, data, targets[0] if targets else float(ret.max()))
     if targets is None and cell.method not in BASELINE_METHODS:
         targets = dt_targets(ret, (1.0,))  # BC-like models read no return; one evaluation, at the data's best
-    returns, eval_s = M.evaluate_policy(cfg, policy, data.env_id, targets, cell.seed, base,
-                                        M.run_dir(cfg, cell.dataset, cell.method, cell.seed))
+    returns, eval_s = M.evaluate_policy(p, policy, data.env_id, targets)
     per_target = [{"target": t, "returns": r, "return_mean": float(np.mean(r)), "scores": scores(r, data.env_id, base)}
                   for t, r in zip(targets or [None], returns)]
     first = per_target[0]
@@ -172,16 +173,18 @@ def cell_state(cfg: PaperBenchConfig, cell: Cell) -> str:
                 read_cell(path)
             except CellError as exc:
                 return f"damaged: {exc}"
+    p = plan(cfg, cell)
+    spec = cell_spec(cfg, cell, p)
     try:
-        if finished(cfg, cell):
+        if finished(cfg, cell, spec):
             return "finished" if cell.path(cfg).exists() else "finished (archive)"
     except ValueError:
         return "stale: a result with other settings under ROOT (remove it to rerun)"
-    found = same_run_elsewhere(cfg, cell, cell_spec(cfg, cell))
+    found = same_run_elsewhere(cfg, cell, spec)
     if found:
         return f"answered by {found[0].name} (copied when the experiment runs)"
-    done, total = M.training_progress(cfg, cell.dataset, cell.method, cell.seed)
-    pid = runlock.holder(M.run_dir(cfg, cell.dataset, cell.method, cell.seed))
+    done, total = M.training_progress(p)
+    pid = runlock.holder(p.path)
     running = f" (running now, pid {pid})" if pid is not None else ""
     if done >= total:
         return "trained, not evaluated" + running

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from dataclasses import dataclass
 import functools
 import hashlib
 import json
@@ -93,15 +94,61 @@ def baseline_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> Any:
     return cfg.atari_cql
 
 
-def train_spec(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> dict[str, Any]:
+def jsonable(obj: Any) -> Any:
+    """`obj` as it reads back from JSON (tuples become lists): the one normal form specs are compared in."""
+    return json.loads(json.dumps(obj))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One (dataset, method, seed) of an experiment, resolved once from the config (`plan`): the budget, the
+    training run's identity (its spec, JSON-normal) and directory. Training, evaluation and the cell read these,
+    never the config's protocol again."""
+
+    cfg: PaperBenchConfig
+    dataset: str
+    """As the cell names it ('-delayed' included)."""
+    method: str
+    seed: int
+    budget: Any
+    """The protocol the dataset's cells run under (ProtocolConfig, or AtariProtocol for the Atari games)."""
+    spec: dict[str, Any]
+    """Everything that determines the trained model: train_spec.json."""
+    path: Path
+    """The training run's directory (shared by the experiments whose cells train the same model)."""
+
+    @property
+    def base(self) -> str:
+        return split_dataset(self.dataset)[0]
+
+    @property
+    def steps(self) -> int:
+        """Gradient steps of this method's training."""
+        if self.method in D3RLPY_METHODS:
+            return d3rlpy_steps(self.budget, self.method)
+        return self.budget.steps
+
+    @property
+    def eval_seed(self) -> int:
+        return eval_seed(self.seed)
+
+
+def plan(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> Plan:
+    budget = cfg.budget_for(dataset)
+    return Plan(cfg, dataset, method, seed, budget, jsonable(train_spec(cfg, dataset, method, seed, budget)),
+                run_dir(cfg, dataset, method, seed))
+
+
+def train_spec(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, budget: Any = None) -> dict[str, Any]:
     """Everything that determines a trained model (the run directory's identity). A reward-agnostic method's
     model on '-delayed' data is its model on the dense data (config.REWARD_AGNOSTIC)."""
+    budget = budget or cfg.budget_for(dataset)
     dataset = trained_on(dataset, method)
     base, _ = split_dataset(dataset)
     skip = ("seeds", "baseline_seeds", "precision")  # precision: recorded on its own below, as resolved
     if is_atari(dataset) and method not in BASELINE_METHODS:
         skip += ("baseline_steps",)  # CQL's budget; it came after the Atari transformer cells and does not shape them
-    budget = {k: v for k, v in dataclasses.asdict(cfg.budget_for(dataset)).items() if k not in skip}
+    budget = {k: v for k, v in dataclasses.asdict(budget).items() if k not in skip}
     precision = resolve_precision(cfg.precision_for(dataset), cfg.device)  # auto is what it computes on this machine
     return {"dataset": dataset, "method": method, "seed": seed, "protocol": cfg.protocol, "budget": budget,
             "dataset_generation": dataset_generation(base), "data_steps": cfg.data_steps,
@@ -113,15 +160,14 @@ def run_dir(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> Path
     return Path(cfg.root) / cfg.protocol / "train" / trained_on(dataset, method) / method / f"seed{seed}"
 
 
-def training_progress(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> tuple[int, int]:
+def training_progress(p: Plan) -> tuple[int, int]:
     """(steps saved so far, steps of the budget) of a cell's training run: its last checkpoint (transformers) or
     d3rlpy chunk (baselines); 0 steps if it has not started."""
-    path, b = run_dir(cfg, dataset, method, seed), cfg.budget_for(dataset)
-    if method in D3RLPY_METHODS:
-        progress = path / "d3rlpy" / "progress.json"
-        return (json.loads(progress.read_text())["step"] if progress.exists() else 0), d3rlpy_steps(b, method)
-    ckpt = latest_checkpoint(path / "run")
-    return (read_meta(ckpt).step if ckpt is not None else 0), b.steps
+    if p.method in D3RLPY_METHODS:
+        progress = p.path / "d3rlpy" / "progress.json"
+        return (json.loads(progress.read_text())["step"] if progress.exists() else 0), p.steps
+    ckpt = latest_checkpoint(p.path / "run")
+    return (read_meta(ckpt).step if ckpt is not None else 0), p.steps
 
 
 def eval_seed(seed: int) -> int:
@@ -134,8 +180,9 @@ def prepare_run_dir(path: Path, spec: dict[str, Any]) -> None:
     spec_path = path / "train_spec.json"
     if spec_path.exists():
         saved = json.loads(spec_path.read_text())
-        if not same_spec(saved, json.loads(json.dumps(spec))):
-            diff = sorted(k for k in set(saved) | set(spec) if saved.get(k) != json.loads(json.dumps(spec)).get(k))
+        spec = jsonable(spec)
+        if not same_spec(saved, spec):
+            diff = sorted(k for k in set(saved) | set(spec) if saved.get(k) != spec.get(k))
             raise ValueError(f"{path}: holds a run with other settings (train_spec.json fields {diff}, e.g. a new "
                              "dataset generation); remove it or use another --root")
         return
@@ -176,59 +223,57 @@ def _train_time(path: Path, recorded: Callable[[], float | None], sitting: float
     return total
 
 
-def train_policy(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, data: TrajectoryDataset,
-                 first_target: float) -> tuple[Any, float, list[list[float]]]:
+def train_policy(p: Plan, data: TrajectoryDataset, first_target: float) -> tuple[Any, float, list[list[float]]]:
     """(policy, total training seconds, learning curve [[step, mean return]]) of a trained (or loaded, or
-    resumed) method. The policy is a RolloutPolicy (transformers) or an observation -> action function. The run
-    directory is locked meanwhile (runlock.py): a second process on the same run gets RunInUse."""
-    path = run_dir(cfg, dataset, method, seed)
-    with runlock.exclusive(path, f"the {method} run on {trained_on(dataset, method)}, seed {seed}"):
-        return _train_policy(cfg, dataset, method, seed, data, first_target, path)
+    resumed) method. The policy is a RolloutPolicy (transformers), an observation -> action function (TD
+    baselines) or a PeerDTPolicy (d3rlpy-dt). The run directory is locked meanwhile (runlock.py): a second process
+    on the same run gets RunInUse."""
+    with runlock.exclusive(p.path, f"the {p.method} run on {p.spec['dataset']}, seed {p.seed}"):
+        prepare_run_dir(p.path, p.spec)
+        t0 = time.perf_counter()
+        policy, recorded, curve = (_train_d3rlpy if p.method in D3RLPY_METHODS else _train_ours)(p, data, first_target)
+        return policy, _train_time(p.path, recorded, time.perf_counter() - t0), curve
 
 
-def _train_policy(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, data: TrajectoryDataset,
-                  first_target: float, path: Path) -> tuple[Any, float, list[list[float]]]:
-    spec = train_spec(cfg, dataset, method, seed)
-    prepare_run_dir(path, spec)
-    b, t0 = cfg.budget_for(dataset), time.perf_counter()
-    base, delayed = split_dataset(trained_on(dataset, method))
-    if method in D3RLPY_METHODS:
-        from .baselines import d3rlpy_device, recorded_train_seconds, train_baseline
-        from .peer_dt import make_dt_algo
+def _train_d3rlpy(p: Plan, data: TrajectoryDataset, first_target: float) -> tuple[Any, Callable, list]:
+    from .baselines import d3rlpy_device, recorded_train_seconds, train_baseline
+    from .peer_dt import make_dt_algo
 
-        curve_path = path / "curve.json"
-        curve = json.loads(curve_path.read_text()) if curve_path.exists() else []
-        eval_every = getattr(b, "eval_every", 0)
-        settings = baseline_settings(cfg, dataset, method)
+    cfg, b, delayed = p.cfg, p.budget, split_dataset(p.spec["dataset"])[1]
+    curve_path = p.path / "curve.json"
+    curve = json.loads(curve_path.read_text()) if curve_path.exists() else []
+    eval_every = getattr(b, "eval_every", 0)
+    settings = baseline_settings(cfg, p.dataset, p.method)
 
-        def on_chunk(step: int, policy: Any) -> None:
-            if eval_every and step % eval_every == 0:
-                returns = _run_policy(cfg, policy, data.env_id, derive_seed(seed, "train-eval"), base, first_target)
-                curve.append([step, float(np.mean(returns))])
-                write_json(curve_path, curve)
+    def on_chunk(step: int, policy: Any) -> None:
+        if eval_every and step % eval_every == 0:
+            returns = _run_policy(p, policy, data.env_id, derive_seed(p.seed, "train-eval"), first_target)
+            curve.append([step, float(np.mean(returns))])
+            write_json(curve_path, curve)
 
-        make = ((lambda d3rlpy: make_dt_algo(d3rlpy, settings, spec["model"]["dt"], b, d3rlpy_device(cfg.device)))
-                if method in PEER_METHODS else None)
-        policy = train_baseline(method, settings, data.delayed_rewards() if delayed else data, dataset,
-                                path / "d3rlpy", seed, d3rlpy_steps(b, method),
-                                min(b.save_every, eval_every or b.save_every), on_chunk, cfg.device, make)
-        return policy, _train_time(path, lambda: recorded_train_seconds(path / "d3rlpy"), time.perf_counter() - t0), curve
-    settings = {k: v for k, v in spec["model"].items() if k not in ("kind", "condition_on_return")}
-    kind = spec["model"]["kind"]
+    make = ((lambda d3rlpy: make_dt_algo(d3rlpy, settings, p.spec["model"]["dt"], b, d3rlpy_device(cfg.device)))
+            if p.method in PEER_METHODS else None)
+    policy = train_baseline(p.method, settings, data.delayed_rewards() if delayed else data, p.dataset,
+                            p.path / "d3rlpy", p.seed, p.steps, min(b.save_every, eval_every or b.save_every),
+                            on_chunk, cfg.device, make)
+    return policy, lambda: recorded_train_seconds(p.path / "d3rlpy"), curve
+
+
+def _train_ours(p: Plan, data: TrajectoryDataset, first_target: float) -> tuple[Any, Callable, list]:
+    b, model = p.budget, p.spec["model"]
+    settings = {k: v for k, v in model.items() if k not in ("kind", "condition_on_return")}
     eval_every = getattr(b, "eval_every", 0)
     optimizer = ({k: getattr(b, k) for k in ("lr_decay", "lr_min_ratio", "beta2", "weight_decay", "grad_clip")}
-                 if is_atari(dataset) else {})
+                 if is_atari(p.dataset) else {})
     tcfg = TrainConfig(steps=b.steps, batch_size=b.batch_size, lr=b.lr, warmup_steps=b.warmup_steps,
-                       save_every=b.save_every, log_every=min(100, b.steps), top_fraction=TOP_FRACTIONS.get(method, 1.0),
-                       delayed_rewards=delayed, eval_every=eval_every,
-                       eval_targets=(first_target,) if eval_every else (), eval_episodes=b.eval_episodes,
-                       torch_threads=cfg.torch_threads, precision=cfg.precision_for(dataset), device=cfg.device,
-                       progress=False,
-                       **optimizer)
-    run = train_cell(tcfg, model_config(kind, **settings), data, path / "run", seed)
-    curve = [[r["step"], r["eval/return_mean"]] for r in read_metrics(path / "run") if "eval/return_mean" in r]
-    recorded = lambda: load_trainer_state(run.path).get("train_seconds")  # noqa: E731  (optimizer state: read once)
-    return RolloutPolicy.from_run(run), _train_time(path, recorded, time.perf_counter() - t0), curve
+                       save_every=b.save_every, log_every=min(100, b.steps),
+                       top_fraction=TOP_FRACTIONS.get(p.method, 1.0), delayed_rewards=split_dataset(p.spec["dataset"])[1],
+                       eval_every=eval_every, eval_targets=(first_target,) if eval_every else (),
+                       eval_episodes=b.eval_episodes, torch_threads=p.cfg.torch_threads,
+                       precision=p.spec.get("precision", "fp32"), device=p.cfg.device, progress=False, **optimizer)
+    run = train_cell(tcfg, model_config(model["kind"], **settings), data, p.path / "run", p.seed)
+    curve = [[r["step"], r["eval/return_mean"]] for r in read_metrics(p.path / "run") if "eval/return_mean" in r]
+    return RolloutPolicy.from_run(run), lambda: load_trainer_state(run.path).get("train_seconds"), curve
 
 
 def _env_kwargs(cfg: PaperBenchConfig, dataset: str = "") -> dict[str, Any]:
@@ -255,31 +300,30 @@ def d3rlpy_steps(budget: Any, method: str) -> int:
     return budget.steps if method in PEER_METHODS else budget.baseline_steps
 
 
-def _run_policy(cfg: PaperBenchConfig, policy: Any, env_id: str, seed: int, base: str,
-                target: float | None = None) -> list[float]:
-    """Returns of `eval_episodes` episodes from `seed` of an observation -> action function, or of d3rlpy's DT
-    (a PeerDTPolicy) at `target`."""
+def _run_policy(p: Plan, policy: Any, env_id: str, seed: int, target: float | None = None) -> list[float]:
+    """Returns of the budget's `eval_episodes` episodes from `seed` of an observation -> action function, or of
+    d3rlpy's DT (a PeerDTPolicy) at `target`."""
     from .peer_dt import PeerDTPolicy
 
-    n = cfg.budget_for(base).eval_episodes
-    fns = [lambda: make_env(env_id, **_env_kwargs(cfg, base))] * min(n, 16)
-    if not isinstance(policy, PeerDTPolicy) and is_atari(base) and cfg.atari_cql.eval_epsilon > 0:
+    cfg, n = p.cfg, p.budget.eval_episodes
+    fns = [lambda: make_env(env_id, **_env_kwargs(cfg, p.base))] * min(n, 16)
+    if not isinstance(policy, PeerDTPolicy) and is_atari(p.base) and cfg.atari_cql.eval_epsilon > 0:
         with contextlib.closing(fns[0]()) as env:
             policy = epsilon_greedy(policy, cfg.atari_cql.eval_epsilon, int(env.action_space.n), seed)
     agent = policy.agent(target) if isinstance(policy, PeerDTPolicy) else FunctionAgent(policy)
     return run_episodes(agent, fns, n, seed=seed).returns
 
 
-def evaluate_policy(cfg: PaperBenchConfig, policy: Any, env_id: str, targets: list[float] | None, seed: int,
-                    base: str, cache_dir: Path) -> tuple[list[list[float]], float]:
-    """(returns per target, seconds): `cfg.budget.eval_episodes` episodes per target from seed `eval_seed(seed)`
-    (one list for a policy without targets). Cached in cache_dir/evals by what determines it."""
+def evaluate_policy(p: Plan, policy: Any, env_id: str, targets: list[float] | None) -> tuple[list[list[float]], float]:
+    """(returns per target, seconds): the budget's `eval_episodes` episodes per target from the plan's evaluation
+    seed (one list for a policy without targets). Cached in the run directory's evals/ by what determines it."""
+    cfg, base = p.cfg, p.base
     atari = is_atari(base)
-    spec = {"targets": targets, "episodes": cfg.budget_for(base).eval_episodes, "seed": eval_seed(seed),
+    spec = {"targets": targets, "episodes": p.budget.eval_episodes, "seed": p.eval_seed,
             "max_episode_steps": _env_kwargs(cfg, base).get("max_episode_steps", 0), "env_id": env_id,
             **({"temperature": cfg.atari.temperature} if atari else {})}
     key = hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
-    path = cache_dir / "evals" / f"{key}.json"
+    path = p.path / "evals" / f"{key}.json"
     if path.exists():
         saved = json.loads(path.read_text())
         return saved["returns"], saved["seconds"]
@@ -290,7 +334,7 @@ def evaluate_policy(cfg: PaperBenchConfig, policy: Any, env_id: str, targets: li
                        temperature=cfg.atari.temperature if atari else 0.0)
         returns = [r.returns for r in res]
     else:
-        returns = [_run_policy(cfg, policy, env_id, spec["seed"], base, t) for t in (targets or [None])]
+        returns = [_run_policy(p, policy, env_id, spec["seed"], t) for t in (targets or [None])]
     seconds = round(time.perf_counter() - t0, 2)
     write_json(path, {"spec": spec, "returns": returns, "seconds": seconds})
     return returns, seconds
