@@ -43,6 +43,14 @@ def _copy(src: Path, dst: Path) -> None:
     tmp.replace(dst)
 
 
+def _copy_run(src: Path, dst: Path) -> None:
+    """A d3rlpy training run's resumable state: its spec and the d3rlpy folder's files."""
+    _copy(src / "train_spec.json", dst / "train_spec.json")
+    for name in FILES:
+        if (src / "d3rlpy" / name).exists():
+            _copy(src / "d3rlpy" / name, dst / "d3rlpy" / name)
+
+
 def park() -> None:
     for run, step, total in _runs(ROOT):
         dest = PARKED / run.relative_to(ROOT)
@@ -51,10 +59,7 @@ def park() -> None:
                 shutil.rmtree(dest)
                 print(f"finished, unparked: {run.relative_to(ROOT)}")
             continue
-        _copy(run / "train_spec.json", dest / "train_spec.json")
-        for name in FILES:
-            if (run / "d3rlpy" / name).exists():
-                _copy(run / "d3rlpy" / name, dest / "d3rlpy" / name)
+        _copy_run(run, dest)
         print(f"parked {run.relative_to(ROOT)} at step {step:,} of {total:,}")
 
 
@@ -65,10 +70,7 @@ def unpark() -> None:
         if here.exists() and json.loads(here.read_text())["step"] >= step:
             print(f"kept the local run (as far or further): {target.relative_to(ROOT)}")
             continue
-        _copy(run / "train_spec.json", target / "train_spec.json")
-        for name in FILES:
-            if (run / "d3rlpy" / name).exists():
-                _copy(run / "d3rlpy" / name, target / "d3rlpy" / name)
+        _copy_run(run, target)
         print(f"restored {target.relative_to(ROOT)} at step {step:,} of {total:,}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,3 +81,12 @@ def assert_one_error(res: CLIResult, command: str, *named: str) -> str:
 def dt():
     """Call the CLI in process; asserts nothing (check `.returncode`)."""
     return run_dt
+
+
+def kill_after(run_dir: Path, step: int) -> None:
+    """What a kill leaves: checkpoints after `step` gone, `latest` naming step."""
+    ckpts = run_dir / "checkpoints"
+    for p in ckpts.glob("step_*"):
+        if int(p.name.split("_")[1]) > step:
+            shutil.rmtree(p)
+    (ckpts / "latest").write_text(f"step_{step:08d}")

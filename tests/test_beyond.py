@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import assert_one_error, make_dataset
+from conftest import assert_one_error, make_dataset, kill_after
 from decision_transformer.checkpoint import load_run, load_trainer_state
 from decision_transformer.config import DTConfig, TrainConfig, model_config
 from decision_transformer.data import Episode, TrajectoryDataset
@@ -215,15 +215,6 @@ def test_replay_buffer_is_seeded_with_the_best_and_replaced_first_in_first_out()
 
 
 # ------------------------------------------------------------------ dt finetune
-def kill_after(run_dir: Path, step: int) -> None:
-    """What a kill leaves: checkpoints after `step` gone, `latest` naming step."""
-    ckpts = run_dir / "checkpoints"
-    for p in ckpts.glob("step_*"):
-        if int(p.name.split("_")[1]) > step:
-            shutil.rmtree(p)
-    (ckpts / "latest").write_text(f"step_{step:08d}")
-
-
 def test_finetune_runs_and_resumes_exactly_after_a_kill(tmp_path, dt):
     npz = env_dataset(tmp_path, "InvertedPendulum-v5", episodes=10)
     tiny_run(tmp_path, npz, "pre", steps=10, stochastic_policy=True)

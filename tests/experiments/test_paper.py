@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import kill_after
 import torch
 
 from decision_transformer.common import runlock
@@ -31,15 +32,6 @@ def paper(dt, root, *args):
     res = dt("bench", "paper", "--quick", "--root", root, "--no-progress", *args)
     assert res.returncode == 0, res.stderr[-3000:]
     return res
-
-
-def kill_after(run_dir: Path, step: int) -> None:
-    """What a kill leaves: checkpoints after `step` gone, `latest` naming step."""
-    ckpts = run_dir / "checkpoints"
-    for p in ckpts.glob("step_*"):
-        if int(p.name.split("_")[1]) > step:
-            shutil.rmtree(p)
-    (ckpts / "latest").write_text(f"step_{step:08d}")
 
 
 def test_every_experiment_end_to_end_and_report_layout(tmp_path, dt):
