@@ -56,6 +56,9 @@ bash scripts/paper_baseline_check.sh cql
 paper --exp table2 --datasets hopper-medium walker2d-medium halfcheetah-medium --methods dt bc td3bc d3rlpy-dt mlp-bc
 paper --exp table3 --datasets hopper-medium
 paper --exp table7 --datasets hopper-medium-delayed hopper-medium-expert-delayed hopper-medium hopper-medium-expert
+# Beyond the paper (docs/beyond.md): dt is table2's run (free); dt-auto ~ a DT cell each; odt ~ a DT cell plus
+# 20,000 online env steps at 30 updates per rollout (its cost is not measured yet)
+paper --exp beyond --datasets $MR $W $H
 # 10. The rest: BEAR once, IQL on the other sets, Reacher
 paper --exp table2 --datasets $MR --methods bear --seeds 1
 paper --exp table2 --datasets $W $H --methods iql

@@ -80,8 +80,8 @@ class DTConfig:
     R, s, a)."""
     return_expectile: float = 0.99
     """return_head=expectile: the expectile m in (0, 1) of the return loss |m - 1(u < 0)| u^2, u = R - R_pred. 0.5
-    gives the mean; near 1, the largest return seen after similar histories. 0.99: the value Reinformer uses on most
-    D4RL gym datasets (Zhuang et al. 2024; docs/beyond.md)."""
+    gives the mean; near 1, the largest return seen after similar histories. 0.99: the default of Reinformer's code
+    (Zhuang et al. 2024; its paper's per-dataset table not verified: docs/beyond.md)."""
     return_head_weight: float = 1.0
     """return_head=expectile: weight of the expectile loss, added to the action loss (1: Reinformer's objective is
     their unweighted sum)."""

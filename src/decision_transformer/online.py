@@ -65,7 +65,7 @@ class FinetuneConfig:
     out: str = "runs/odt"
     """Run directory of the fine-tuned model. Rerunning the same command resumes a killed run there."""
     online_steps: int = 10_000
-    """Env transitions to collect online (ODT: 200k on MuJoCo; here the budget is yours)."""
+    """Env transitions to collect online (ODT: 200k on MuJoCo, not verified; here the budget is yours)."""
     dataset: str = ""
     """Offline data seeding the replay buffer (default: the run's training data, its train_config.json)."""
     buffer_size: int = 1000
@@ -81,7 +81,7 @@ class FinetuneConfig:
     warmup_steps: int = 1000
     """Linear learning-rate warmup of the fine-tuning optimizer, in gradient steps (ODT: 10^4; scaled 1/10)."""
     grad_clip: float = 0.25
-    """Gradient-norm clip (ODT: 0.25)."""
+    """Gradient-norm clip (ODT: 0.25, not verified; docs/beyond.md)."""
     init_temperature: float = 0.1
     """Initial entropy temperature (ODT: 0.1). The pretrained run's temperature is not carried over."""
     temperature_lr: float = 1e-4

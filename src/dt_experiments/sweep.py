@@ -33,6 +33,9 @@ Threads: with `threads_per_job` N > 0 every job gets OMP_NUM_THREADS=N and MKL_N
 intra-op thread count follows OMP_NUM_THREADS), and a new `dt train` job gets `--torch-threads N` unless its
 argv sets it (a resumed run keeps the value it was started with). A job's own `env` overrides these.
 
+Backends: `backend="local"` (the default; no Ray needed) runs the jobs as subprocesses of this process;
+`backend="ray"` runs each as a Ray task running the same command on a cluster (ray_backend.py, docs/sweep.md).
+
 Interruption: Ctrl-C or SIGTERM stops the sweep: the running jobs (each in its own process group) get SIGTERM,
 then SIGKILL after `kill_timeout` seconds; they are recorded as interrupted and sweep.json is written before
 `SweepInterrupted` (a KeyboardInterrupt) is raised. Running the sweep again resumes them.
@@ -70,6 +73,7 @@ from .sweep_spec import (  # noqa: F401  (re-exported: the spec half of the swee
 )
 
 STDERR_TAIL_LINES = 20
+BACKENDS = ("local", "ray")
 
 
 @dataclass
@@ -306,16 +310,19 @@ class _SweepRun:
     def finish(self, run: _Running, returncode: int) -> None:
         for f in run.files:
             f.close()
-        r = run.result
-        r.returncode, r.seconds = returncode, time.monotonic() - run.start
+        self.record(run.result, run.job_dir, returncode, time.monotonic() - run.start, run.err_start)
+
+    def record(self, r: JobResult, job_dir: Path, returncode: int, seconds: float, err_start: int) -> None:
+        """An attempt of `r`'s job ended with `returncode`: done.json (exit 0) or failed.json (also the Ray backend's)."""
+        r.returncode, r.seconds = returncode, seconds
         if returncode == 0:
             r.status = DONE
-            atomic.write_json(run.job_dir / "done.json", {"job": r.job.to_dict(), "command": r.command,
-                                                          "resumed": r.resumed, "returncode": 0,
-                                                          "seconds": round(r.seconds, 3), "finished": _now(),
-                                                          "threads_per_job": self.threads_per_job})
+            atomic.write_json(job_dir / "done.json", {"job": r.job.to_dict(), "command": r.command,
+                                                      "resumed": r.resumed, "returncode": 0,
+                                                      "seconds": round(r.seconds, 3), "finished": _now(),
+                                                      "threads_per_job": self.threads_per_job})
         else:
-            self.fail(r, run.job_dir, returncode, run.err_start)
+            self.fail(r, job_dir, returncode, err_start)
 
     def fail(self, r: JobResult, job_dir: Path, returncode: int, err_start: int) -> None:
         r.status, r.returncode = FAILED, returncode
@@ -338,11 +345,20 @@ class _SweepRun:
 
 def run_sweep(jobs: Sequence[Job], root: str | os.PathLike, jobs_parallel: int = 1, threads_per_job: int = 1,
               progress: bool = True, kill_timeout: float = 10.0, poll_s: float = 0.05,
-              replace_changed: bool = False) -> SweepResult:
+              replace_changed: bool = False, backend: str = "local", ray_address: str = "") -> SweepResult:
     """Run `jobs` (at most `jobs_parallel` at once) with job directories under `root`; skip those that finished
     in an earlier sweep. Returns every job's result (failed jobs do not stop the others; check `.ok`); raises
     `SweepInterrupted` on Ctrl-C / SIGTERM after stopping the running jobs and writing sweep.json.
-    `replace_changed`: a job whose job.json holds another spec starts afresh instead of being refused."""
+    `replace_changed`: a job whose job.json holds another spec starts afresh instead of being refused.
+    `backend`: "local" (subprocesses of this process) or "ray" (each job a Ray task on the cluster at
+    `ray_address`, running the same command; ray_backend.py)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"sweep backend {backend!r}; expected one of {BACKENDS}")
+    if backend == "ray":
+        from .ray_backend import run_sweep_ray
+
+        return run_sweep_ray(jobs, root, jobs_parallel, threads_per_job, ray_address=ray_address, progress=progress,
+                             kill_timeout=kill_timeout, replace_changed=replace_changed)
     root = Path(root)
     _check_arguments(jobs, jobs_parallel, threads_per_job)
     results = _earlier_results(jobs, root, replace_changed)

@@ -421,3 +421,29 @@ def test_a_damaged_archived_cell_is_shown_as_damaged_and_reruns(tmp_path):
     local.write_text("[1, 2]")
     with pytest.raises(ValueError, match=str(local)):
         C.finished(cfg, cell)
+
+
+def test_beyond_experiment_end_to_end_and_report(tmp_path, dt):
+    """`--exp beyond` at the toy budget: dt, dt-auto (auto targets, then the data's best) and odt (pretrained
+    stochastic, fine-tuned online: offline score, online steps, curve) cells, and experiments.beyond in the report
+    with the ODT plot."""
+    root, out = tmp_path / "runs", tmp_path / "docs"
+    paper(dt, root, "--exp", "beyond", "--datasets", MR, "--seeds", "1")
+    cells = {m: json.loads((root / "cpu" / "beyond" / MR / m / "seed0" / "result.json").read_text())
+             for m in ("dt", "dt-auto", "odt")}
+    assert cells["dt-auto"]["targets"][0] == "auto" and cells["dt-auto"]["spec"]["model"]["return_head"] == "expectile"
+    assert len(cells["dt-auto"]["per_target"]) == 2 and cells["dt-auto"]["spec"]["targets"]["kind"] == "auto"
+    odt = cells["odt"]
+    online = QUICK.beyond.online("cpu")
+    assert odt["spec"]["online"] == online and odt["spec"]["model"]["stochastic_policy"]
+    assert odt["online_steps"] >= online["online_steps"] and isinstance(odt["offline_score"], float)
+    assert odt["curve"][0][0] == 0 and odt["curve"][-1][0] == odt["online_steps"] and len(odt["curve"]) >= 2
+    assert (root / "cpu" / "train" / MR / "odt" / "seed0" / "odt" / "checkpoints").is_dir()  # the fine-tuned run
+    assert odt["spec"]["model"]["return_head"] == "none" and not cells["dt"]["spec"]["model"]["stochastic_policy"]
+    res = dt("bench", "report", "--root", root, "--out", out)
+    assert res.returncode == 0, res.stderr[-3000:]
+    beyond = json.loads((out / "paper.json").read_text())["experiments"]["beyond"][MR]
+    assert set(beyond) == {"dt", "dt-auto", "odt"} and all("ci95" in e for e in beyond.values())
+    assert beyond["odt"]["online_steps"] == [odt["online_steps"]] and beyond["odt"]["curves_scores"][0]
+    assert len(beyond["dt-auto"]["scores_at_best"]) == 1
+    assert (out / "paper_beyond_odt.png").stat().st_size > 0 and "paper_beyond_odt.png" in (out / "paper.md").read_text()

@@ -2,6 +2,7 @@
 
     dt sweep grid --base "train --dataset X --steps 5000" --vary seed=0,1,2 --vary model=dt,bc --out runs/s1 --jobs 3
     dt sweep run jobs.json --out runs/s2 --jobs 4 --threads-per-job 2
+    dt sweep run jobs.json --out /shared/runs/s3 --jobs 64 --threads-per-job 2 --backend ray --ray-address HEAD:6379
 
 Run the same command again to resume: finished jobs are skipped, the others run again (a `dt train` job
 continues from its checkpoint). Exit status: 0 when every job has finished, 1 when one failed, 128 + signal
@@ -23,10 +24,18 @@ class SweepOptions:
     """How to run the jobs."""
 
     jobs: int = 1
-    """Jobs run at once."""
+    """Jobs run at once (--backend ray: tasks submitted at once; the cluster's free CPUs may run fewer)."""
     threads_per_job: int = 1
     """CPU threads of each job: OMP_NUM_THREADS and MKL_NUM_THREADS, and --torch-threads of a new dt train job
-    (0: leave them unset). Keep jobs x threads-per-job at or below the number of cores."""
+    (0: leave them unset). Keep jobs x threads-per-job at or below the number of cores. --backend ray: also the
+    CPUs each job's task reserves (num_cpus; 1 when 0)."""
+    backend: str = "local"
+    """local: jobs are subprocesses of this process; ray: each job is a Ray task on the cluster at --ray-address
+    running the same command (needs pip install 'decision-transformer[ray]', and --out and the working directory
+    on storage every node sees at the same path; docs/sweep.md)."""
+    ray_address: str = ""
+    """--backend ray: the cluster's head, HOST:PORT as printed by `ray start --head` (empty: Ray's default:
+    RAY_ADDRESS, a cluster started on this machine, else a new one-machine cluster)."""
     dry_run: bool = False
     """Print the jobs (name and command) and run nothing."""
     progress: bool = True
@@ -42,6 +51,12 @@ class SweepOptions:
         if self.jobs < 1 or self.threads_per_job < 0:
             raise ValueError(f"SweepOptions: jobs={self.jobs} must be >= 1 and threads_per_job={self.threads_per_job} "
                              ">= 0")
+        if self.backend not in ("local", "ray"):
+            raise ValueError(f"SweepOptions: backend={self.backend!r}; expected local or ray")
+        if self.ray_address and self.backend != "ray":
+            raise ValueError("SweepOptions: --ray-address needs --backend ray")
+        if self.backend == "ray":  # the jobs run on the cluster's machines, not necessarily this one
+            return
         if self.threads_per_job > cpu_count():  # a new dt train job would refuse it as --torch-threads
             raise ValueError(f"SweepOptions: threads_per_job={self.threads_per_job} is more than the {cpu_count()} "
                              "CPU core(s) of this machine")
@@ -112,7 +127,7 @@ def _sweep(jobs, root: Path, opts: SweepOptions) -> int:
         return 0
     try:
         result = run_sweep(jobs, root, jobs_parallel=opts.jobs, threads_per_job=opts.threads_per_job,
-                           progress=opts.progress)
+                           progress=opts.progress, backend=opts.backend, ray_address=opts.ray_address)
     except SweepInterrupted as exc:
         print(f"dt sweep: interrupted; state in {root / 'sweep.json'}; run the same command again to resume")
         return 128 + int(exc.signum)

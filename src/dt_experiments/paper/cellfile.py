@@ -6,12 +6,14 @@ It checks what `dt bench report` and the cell bookkeeping read (`cells.py` write
 
 - `spec` (an object, with `budget` and `model` objects), `exp`, `dataset`, `method`, `protocol` (strings), `seed`
   and `dataset_generation` (integers), `data` (an object with numbers `return_min`, `return_max`), `train_seconds`
-  and `eval_seconds` (numbers), `targets` (a list of numbers or null);
+  and `eval_seconds` (numbers), `targets` (a list of numbers or null; a dt-auto cell's
+  first is 'auto');
 - a Figure-4 cell (exp fig4 or atari-fig4): `targets` a list, `achieved` a list of numbers as long as `targets`,
   `pearson` a number or null; any other cell: `return`, `score`, `score_d4rl` numbers or null;
 - where present: `per_target` a list of objects (`returns` a list of numbers, `return_mean` a number, `scores` an
   object, `target` a number or null; cells recovered from an older report have none), `curve` null or a list of
-  [step, value] pairs, `same_run_as` a string;
+  [step, value] pairs, `same_run_as` a string; an odt cell's `offline_score` (number or null), `online_steps`
+  (integer), `curve_scores` ([step, value or null] pairs);
 - a file laid out as .../PROTOCOL/EXP/DATASET/METHOD/seedK/result.json names the same protocol, exp, dataset, method
   and seed as its directories, and its spec the same protocol, exp, method and seed (the spec's dataset is the
   training run's: a reward-agnostic method's '-delayed' cell names the dense data), so a cell copied to the wrong
@@ -80,17 +82,26 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "list": (lambda v: isinstance(v, list), "a list"),
     "curve": (lambda v: v is None or isinstance(v, list) and all(_is_pair(p) for p in v),
               "null or a list of [step, value] pairs"),
+    "score_curve": (lambda v: isinstance(v, list) and all(isinstance(p, list) and len(p) == 2 and _is_number(p[0])
+                                                        and _is_number_or_null(p[1]) for p in v),
+                    "a list of [step, value or null] pairs"),
+    # a dt-auto cell's targets start with "auto" (the model's own proposals: evaluate.AUTO)
+    "targets": (lambda v: v is None or isinstance(v, list) and all(_is_number(x) or x == "auto" for x in v),
+                "a list of numbers (or 'auto') or null"),
+    "target": (lambda v: _is_number_or_null(v) or v == "auto", "a number, 'auto' or null"),
 }
 
 REQUIRED = {"spec": "object", "exp": "string", "dataset": "string", "method": "string", "protocol": "string",
             "seed": "integer", "dataset_generation": "integer", "data": "object", "train_seconds": "number",
-            "eval_seconds": "number", "targets": "numbers|null"}
+            "eval_seconds": "number", "targets": "targets"}
 FIG4 = {"targets": "numbers", "achieved": "numbers", "pearson": "number|null"}
 TABLE = {"return": "number|null", "score": "number|null", "score_d4rl": "number|null"}
-OPTIONAL = {"per_target": "list", "curve": "curve", "same_run_as": "string"}
+OPTIONAL = {"per_target": "list", "curve": "curve", "same_run_as": "string",
+            # odt cells (beyond.py)
+            "offline_score": "number|null", "online_steps": "integer", "curve_scores": "score_curve"}
 SPEC = {"budget": "object", "model": "object"}
 DATA = {"return_min": "number", "return_max": "number"}
-PER_TARGET = {"target": "number|null", "returns": "numbers", "return_mean": "number", "scores": "object"}
+PER_TARGET = {"target": "target", "returns": "numbers", "return_mean": "number", "scores": "object"}
 # the directories above result.json, innermost first, and the field each names
 LAYOUT = ("seed", "method", "dataset", "exp", "protocol")
 

@@ -25,13 +25,14 @@ import numpy as np
 from decision_transformer.common import runlock, runtime
 from decision_transformer.common.atomic import write_json
 from ..common import check_seeds, git_commit, machine
-from . import methods as M
+from decision_transformer.evaluate import AUTO
+from . import beyond, methods as M
 from .config import (ATARI_TARGETS, BASELINE_METHODS, D3RLPY_METHODS, EXPERIMENTS, FIG4_EXPERIMENTS, PaperBenchConfig, env_of,
                      experiment_cells, is_atari, trained_on)
 from .cellfile import CellError, read_cell
 from .scoring import dt_targets, fig4_targets, pearson_in_range, scores
 
-CONDITIONED = ("dt", "dt-k1", "d3rlpy-dt")
+CONDITIONED = ("dt", "dt-k1", "d3rlpy-dt", "dt-auto", "odt")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ def cell_spec(cfg: PaperBenchConfig, cell: Cell, p: M.Plan | None = None) -> dic
         targets = {"kind": "fig4", "n": cfg.fig4_targets, "range": list(cfg.fig4_range)}
     elif cell.method in CONDITIONED and is_atari(cell.dataset):
         targets = {"kind": "fixed", "targets": [ATARI_TARGETS[env_of(cell.dataset)]]}  # the paper's Atari targets
+    elif cell.method == "dt-auto":  # its own proposals (evaluate.AUTO), then the data's best return to compare
+        targets = {"kind": "auto", "scales": [1.0]}
     elif cell.method in CONDITIONED:
         targets = {"kind": "scales", "scales": list(cfg.target_scales)}
     return M.jsonable({**spec, "exp": cell.exp, "eval_episodes": p.budget.eval_episodes, "eval_seed": p.eval_seed,
@@ -137,8 +140,10 @@ def run_cell(cfg: PaperBenchConfig, cell: Cell) -> dict[str, Any]:
     kind = spec["targets"]["kind"]
     targets = (fig4_targets(ret, cfg.fig4_targets, cfg.fig4_range) if kind == "fig4"
                else dt_targets(ret, cfg.target_scales) if kind == "scales"
-               else list(spec["targets"]["targets"]) if kind == "fixed" else None)
-    policy, train_s, curve = M.train_policy(p, data, targets[0] if targets else float(ret.max()))
+               else list(spec["targets"]["targets"]) if kind == "fixed"
+               else [AUTO, *dt_targets(ret, spec["targets"]["scales"])] if kind == "auto" else None)
+    numeric = [t for t in targets or [] if t != AUTO]
+    policy, train_s, curve = M.train_policy(p, data, numeric[0] if numeric else float(ret.max()))
     if targets is None and cell.method not in BASELINE_METHODS:
         targets = dt_targets(ret, (1.0,))  # BC-like models read no return; one evaluation, at the data's best
     returns, eval_s = M.evaluate_policy(p, policy, data.env_id, targets)
@@ -156,6 +161,8 @@ def run_cell(cfg: PaperBenchConfig, cell: Cell) -> dict[str, Any]:
         "curve": curve, "train_seconds": round(train_s, 2), "eval_seconds": eval_s,
         "git_commit": git_commit(), "machine": machine(), "date": datetime.date.today().isoformat(),
     }
+    if cell.method == "odt":
+        result.update(beyond.odt_result(p, data.env_id))
     if kind == "fig4":
         achieved = [p["return_mean"] for p in per_target]
         result.update(achieved=achieved, pearson=pearson_in_range(targets, achieved, float(ret.min()), float(ret.max())))
@@ -216,7 +223,7 @@ def run_paper(cfg: PaperBenchConfig) -> dict[str, list[str]]:
     if missing and cfg.progress:
         print(f"skipping the d3rlpy baselines: {missing}", flush=True)
     outcome: dict[str, list[str]] = {"ran": [], "finished": [], "skipped": []}
-    if cfg.jobs > 1:
+    if cfg.jobs > 1 or cfg.backend == "ray":  # Ray runs the cells as its tasks, however many at once
         from .parallel import run_cells_as_jobs
 
         rest = [c for c in cells if not (missing and c.method in D3RLPY_METHODS)]

@@ -29,14 +29,18 @@ GYM_EXPERIMENTS = ("table2", "table3", "table7", "fig4", "context")
 ATARI_EXPERIMENTS = ("atari-table1", "atari-table4", "atari-table5", "atari-fig4")
 # the experiments that sweep DT's target return (Figure 4): their cells hold achieved returns and a Pearson r
 FIG4_EXPERIMENTS = ("fig4", "atari-fig4")
-EXPERIMENTS = GYM_EXPERIMENTS + ATARI_EXPERIMENTS
+# beyond the paper (docs/beyond.md): DT against its target-free variant (dt-auto) and online fine-tuning (odt)
+BEYOND_EXPERIMENTS = ("beyond",)
+EXPERIMENTS = GYM_EXPERIMENTS + ATARI_EXPERIMENTS + BEYOND_EXPERIMENTS
 PROTOCOLS = ("cpu", "full")
 TRANSFORMER_METHODS = ("dt", "bc", "mlp-bc", "pbc10", "pbc25", "pbc40", "dt-k1")
+# dt-auto: DT with a return head acting on its own targets; odt: a stochastic DT fine-tuned online (beyond.py)
+BEYOND_METHODS = ("dt-auto", "odt")
 BASELINE_METHODS = ("cql", "iql", "td3bc", "bear")
 # Another implementation of DT (d3rlpy's, peer_dt.py), trained at the transformers' budget and seeds
 PEER_METHODS = ("d3rlpy-dt",)
 D3RLPY_METHODS = BASELINE_METHODS + PEER_METHODS  # trained through d3rlpy (the [baselines] extra)
-METHODS = TRANSFORMER_METHODS + BASELINE_METHODS + PEER_METHODS
+METHODS = TRANSFORMER_METHODS + BASELINE_METHODS + PEER_METHODS + BEYOND_METHODS
 TOP_FRACTIONS = {"pbc10": 0.10, "pbc25": 0.25, "pbc40": 0.40}
 DELAYED_SUFFIX = "-delayed"
 # Methods that read no per-step reward: BC none at all, %BC only whole-episode returns to pick its episodes, which
@@ -143,6 +147,44 @@ class AtariProtocol:
         return self.pong_context_len if env_of(dataset) == "pong" else self.context_len
 
 
+@dataclass(frozen=True)
+class BeyondSettings:
+    """The `beyond` experiment's own settings (recorded in its dt-auto and odt runs' specs only, so no other cell's
+    spec changes). ODT's online phase (Zheng et al. 2022; the values' sources: docs/beyond.md): 200k online env
+    steps on MuJoCo (not verified against the paper), 300 gradient steps per rollout at batch 256, warmup 10^4. The
+    cpu protocol scales it to 20,000 online steps (1/10) and 30 updates per rollout at batch 64 (`dt finetune`'s
+    defaults); the full protocol runs ODT's numbers."""
+
+    online_steps: int = 20_000
+    """cpu protocol: online env steps of each odt run (ODT: 200k, `full_online_steps`)."""
+    full_online_steps: int = 200_000
+    """full protocol: online env steps (ODT's MuJoCo budget)."""
+    updates_per_rollout: int = 30
+    """cpu protocol: gradient steps after each rollout (ODT: 300, the full protocol's)."""
+    batch_size: int = 64
+    """cpu protocol: windows per online gradient step (ODT: 256, the full protocol's)."""
+    warmup_steps: int = 1000
+    """cpu protocol: LAMB warmup in gradient steps (ODT: 10^4, the full protocol's)."""
+    eval_every: int = 10
+    """Rollouts between the evaluations of the fine-tuning curve (also at step 0 and at the end)."""
+    return_expectile: float = 0.99
+    """dt-auto: the return head's expectile (Reinformer's code default; docs/beyond.md)."""
+
+    def __post_init__(self) -> None:
+        for name in ("online_steps", "full_online_steps", "updates_per_rollout", "batch_size", "warmup_steps",
+                     "eval_every"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"BeyondSettings.{name}={getattr(self, name)} must be positive")
+
+    def online(self, protocol: str) -> dict[str, int]:
+        """The online phase's budget under `protocol` (FinetuneConfig fields)."""
+        if protocol == "full":
+            return {"online_steps": self.full_online_steps, "updates_per_rollout": 300, "batch_size": 256,
+                    "warmup_steps": 10_000, "eval_every": self.eval_every}
+        return {"online_steps": self.online_steps, "updates_per_rollout": self.updates_per_rollout,
+                "batch_size": self.batch_size, "warmup_steps": self.warmup_steps, "eval_every": self.eval_every}
+
+
 FULL = ProtocolConfig()
 ATARI_FULL = AtariProtocol()
 CPU = ProtocolConfig(steps=10_000, warmup_steps=500, eval_episodes=10, seeds=3, baseline_steps=100_000,
@@ -154,7 +196,8 @@ class PaperBenchConfig:
     """Settings of `dt bench paper` (the cells of one experiment; finished cells are skipped, killed ones resume)."""
 
     exp: str = "table2"
-    """Experiment: table2, table3, table7, fig4 or context; atari-table1, atari-table4, atari-table5 or atari-fig4."""
+    """Experiment: table2, table3, table7, fig4 or context; atari-table1, atari-table4, atari-table5 or atari-fig4;
+    beyond (dt, dt-auto, odt on the gym medium-replay sets: docs/beyond.md)."""
     protocol: str = "cpu"
     """full (the paper's budget: 100k steps, 100 episodes per target, 3 seeds) or cpu (the `cpu` settings)."""
     cpu: ProtocolConfig = CPU
@@ -177,8 +220,8 @@ class PaperBenchConfig:
     datasets: tuple[str, ...] = ()
     """Datasets (built-in names, '-delayed' suffix for sparse rewards; empty: the experiment's)."""
     methods: tuple[str, ...] = ()
-    """Methods among dt, bc, mlp-bc, pbc10, pbc25, pbc40, dt-k1, cql, iql, td3bc, bear, d3rlpy-dt (empty: the
-    experiment's)."""
+    """Methods among dt, bc, mlp-bc, pbc10, pbc25, pbc40, dt-k1, cql, iql, td3bc, bear, d3rlpy-dt, dt-auto, odt
+    (empty: the experiment's)."""
     target_scales: tuple[float, ...] = (1.0, 0.5)
     """DT's targets: worst + s * (best - worst) of the dataset's episode returns, for each s. The paper used a high
     and a half target per env (Hopper 3600 / 1800); with returns from ~0 this is the data's best and half of it,
@@ -202,6 +245,8 @@ class PaperBenchConfig:
     the model shape, which are our DT's."""
     atari_cql: DiscreteCQLSettings = DiscreteCQLSettings()
     """CQL on the Atari datasets (d3rlpy's DiscreteCQL) settings."""
+    beyond: BeyondSettings = BeyondSettings()
+    """The beyond experiment's online budget and return head (BeyondSettings: cpu 20,000 online steps, full ODT's 200k)."""
     root: str = "runs/paper"
     """Cells live in ROOT/PROTOCOL/EXP/DATASET/METHOD/seedK/result.json, training runs in ROOT/PROTOCOL/train/."""
     archive: str = "docs/results/cells"
@@ -213,6 +258,12 @@ class PaperBenchConfig:
     """Cap evaluation episodes at this many steps (tests; 0: the environment's limit)."""
     jobs: int = 1
     """Run the unfinished cells as `dt sweep` jobs, this many at once (1: in this process, one after another)."""
+    backend: str = "local"
+    """With --jobs: local (the jobs are subprocesses of this process) or ray (each job a Ray task on the cluster at
+    --ray-address, reserving --torch-threads CPUs; --root on storage every node sees; docs/sweep.md)."""
+    ray_address: str = ""
+    """--backend ray: the cluster's head, HOST:PORT (empty: Ray's default: RAY_ADDRESS, a cluster started on this
+    machine, else a new one-machine cluster)."""
     status: bool = False
     """Print where each cell of the experiment stands (finished, training at step N of M saved, not started, ...)
     and exit: trains and evaluates nothing. Give the options the cells run with (e.g. --precision): they are part
@@ -278,6 +329,7 @@ QUICK = PaperBenchConfig(
     atari_cpu=AtariProtocol(steps=6, batch_size=2, warmup_steps=2, n_layer=1, n_head=1, embed_dim=16, context_len=3,
                             pong_context_len=3, eval_episodes=2, max_episode_steps=30, seeds=1, save_every=3,
                             baseline_steps=4),
+    beyond=BeyondSettings(online_steps=60, updates_per_rollout=2, batch_size=4, warmup_steps=2, eval_every=2),
     selection_seeds=(), fig4_targets=6, data_steps=1500, max_episode_steps=40, archive="", quick=True,
 )
 
@@ -324,6 +376,7 @@ GROUPS: dict[str, list[Group]] = {
     "atari-table4": [(("breakout-mixed", "pong-mixed"), ("dt", "pbc10", "pbc25", "pbc40", "bc"), _ANY)],
     "atari-table5": [(("breakout-mixed", "pong-mixed"), ("dt", "dt-k1"), _ANY)],
     "atari-fig4": [(("breakout-mixed", "pong-mixed"), ("dt",), _ANY)],
+    "beyond": [(_names(("hopper", "walker2d", "halfcheetah"), ("medium-replay",)), ("dt", "dt-auto", "odt"), _ANY)],
 }
 
 

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from decision_transformer.scores import mean_std_text, sample_std
-from .config import ATARI_EXPERIMENTS, FIG4_EXPERIMENTS, GYM_EXPERIMENTS, METHODS, PaperBenchConfig, experiment_cells
+from .beyond import beyond_section
+from .config import ATARI_EXPERIMENTS, BEYOND_EXPERIMENTS, FIG4_EXPERIMENTS, GYM_EXPERIMENTS, METHODS, PaperBenchConfig, experiment_cells
 from .intervals import REFERENCE, REPS, SEED
 from .paper_numbers import paper_number
 
@@ -24,7 +25,8 @@ TITLES = {"table2": "Table 2: D4RL-style datasets, DT against BC, MLP-BC and TD 
           "atari-table1": "Table 1: DT against BC and CQL (gamer-normalized)",
           "atari-table4": "Table 4: DT against %BC (pbc10/25/40; bc is 100%BC; gamer-normalized)",
           "atari-table5": "Table 5: context length, K=1 (dt-k1) against the protocol's K (dt; gamer-normalized)",
-          "atari-fig4": "Figure 4 (top): achieved return against target return (raw game score)"}
+          "atari-fig4": "Figure 4 (top): achieved return against target return (raw game score)",
+          "beyond": "Beyond the paper: target-free acting (dt-auto) and online fine-tuning (odt), medium-replay"}
 
 
 CI_LEGEND = ("`[lo, hi]` after a score is its stratified-bootstrap 95% interval of the mean over seeds (rliable, "
@@ -115,7 +117,7 @@ def markdown(report: dict[str, Any]) -> str:
              f"that a `{REFERENCE}` run beats a run of the other method on the same dataset (0.5: even).\n",
              f"Compute: {report['compute']['train_hours']:.2f} h training ({report['compute']['training_runs']} runs, "
              f"shared between experiments), {report['compute']['eval_hours']:.2f} h evaluation.\n"]
-    for exp in GYM_EXPERIMENTS:
+    for exp in GYM_EXPERIMENTS + BEYOND_EXPERIMENTS:
         per = report["experiments"].get(exp)
         if not per:
             parts.append(f"## {TITLES[exp]}\n\nNo finished cells (run `dt bench paper --exp {exp}`).\n")
@@ -130,6 +132,8 @@ def markdown(report: dict[str, Any]) -> str:
             parts.append("\nD4RL-normalized (D4RL's Hopper / Walker2d / HalfCheetah references; none for Reacher):\n\n"
                          + score_table(exp, per, "scores_d4rl", True))
             parts.append(f"\n![{exp}, suite-normalized]({table_plot(exp)})\n")
+            if exp == "beyond":
+                parts[-1] = beyond_section(per, parts[-1])
         parts.append(not_run_section(exp, per))
     return "\n".join(parts)
 

@@ -36,7 +36,8 @@ from decision_transformer.runner import FunctionAgent, run_episodes
 from decision_transformer.common.seeding import derive_seed
 from decision_transformer.train import TrainConfig
 from ..common import train_cell
-from .config import (BASELINE_METHODS, D3RLPY_METHODS, PEER_METHODS, TOP_FRACTIONS, PaperBenchConfig, env_of, is_atari,
+from . import beyond
+from .config import (BASELINE_METHODS, BEYOND_METHODS, D3RLPY_METHODS, PEER_METHODS, TOP_FRACTIONS, PaperBenchConfig, env_of, is_atari,
                      split_dataset, trained_on)
 
 ATARI_MAX_EP_LEN = 27_000  # agent steps in a 108k-frame episode (frame skip 4): the timestep table's size
@@ -71,7 +72,12 @@ def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str
             raise ValueError(f"{dataset}: d3rlpy-dt runs on the gym datasets (its discrete DT is not wrapped)")
         return {"kind": method, **dataclasses.asdict(baseline_settings(cfg, dataset, method)),
                 "dt": model_settings(cfg, dataset, "dt")}
-    kind = {"mlp-bc": "mlp-bc", "dt": "dt", "dt-k1": "dt"}.get(method, "bc")
+    kind = {"mlp-bc": "mlp-bc", "dt": "dt", "dt-k1": "dt", "dt-auto": "dt", "odt": "dt"}.get(method, "bc")
+    if method in BEYOND_METHODS:
+        if is_atari(dataset):
+            raise ValueError(f"{dataset}: {method} runs on the gym datasets (the beyond experiment)")
+        k = cfg.reacher_context_len if env_of(dataset) == "reacher" else 20
+        return {"kind": kind, **model_config(kind, context_len=k, **beyond.model_fields(cfg, method)).to_dict()}
     if is_atari(dataset):
         if kind == "mlp-bc":
             raise ValueError(f"{dataset}: mlp-bc has no pixel encoder; the Atari experiments use dt, bc, pbc*, dt-k1")
@@ -153,6 +159,7 @@ def train_spec(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, budg
     return {"dataset": dataset, "method": method, "seed": seed, "protocol": cfg.protocol, "budget": budget,
             "dataset_generation": dataset_generation(base), "data_steps": cfg.data_steps,
             "model": model_settings(cfg, dataset, method),
+            **({"online": cfg.beyond.online(cfg.protocol)} if method == "odt" else {}),  # beyond.py
             **({"precision": precision} if method not in D3RLPY_METHODS and precision != "fp32" else {})}
 
 
@@ -272,6 +279,9 @@ def _train_ours(p: Plan, data: TrajectoryDataset, first_target: float) -> tuple[
                        eval_episodes=b.eval_episodes, torch_threads=p.cfg.torch_threads,
                        precision=p.spec.get("precision", "fp32"), device=p.cfg.device, progress=False, **optimizer)
     run = train_cell(tcfg, model_config(model["kind"], **settings), data, p.path / "run", p.seed)
+    if p.method == "odt":  # then online (beyond.py); its time: this sitting's (a resumed odt run undercounts)
+        policy, curve = beyond.finetune_cell(p, data, first_target, p.path / "run")
+        return policy, lambda: None, curve
     curve = [[r["step"], r["eval/return_mean"]] for r in read_metrics(p.path / "run") if "eval/return_mean" in r]
     return RolloutPolicy.from_run(run), lambda: load_trainer_state(run.path).get("train_seconds"), curve
 

@@ -4,7 +4,8 @@ Each job is `dt bench paper` for one cell (--datasets D --methods M --first-seed
 setting of this run written out, so it computes exactly the cell this process would (the cell's spec check still
 applies). Jobs of one experiment never share a training run (each has its own dataset, method and seed); do not
 run two experiments with --jobs at the same time on the same --root, as their cells may share training runs.
-Job directories (logs, done.json) are ROOT/PROTOCOL/sweep/EXP/NAME.
+Job directories (logs, done.json) are ROOT/PROTOCOL/sweep/EXP/NAME. With --backend ray each job is a Ray task
+on the cluster at --ray-address (sweep.run_sweep, ray_backend.py): ROOT must be on storage every node sees.
 """
 
 from __future__ import annotations
@@ -40,14 +41,14 @@ def run_cells_as_jobs(cfg: PaperBenchConfig, cells: list) -> dict[str, list[str]
     jobs = []
     for c in cells:
         one = dataclasses.replace(cfg, datasets=(c.dataset,), methods=(c.method,), first_seed=c.seed, seeds=1, jobs=1,
-                                  progress=False)
+                                  progress=False, backend="local", ray_address="")
         jobs.append(Job(name=f"{c.dataset}.{c.method}.seed{c.seed}", argv=("bench", "paper", *config_argv(one))))
     root = Path(cfg.root) / cfg.protocol / "sweep" / cfg.exp
     # A job directory here is bookkeeping (argv, logs); the cell's own run directory guards its settings
     # (methods.prepare_run_dir). So a job of an unfinished cell written with an older argv (e.g. before a config
     # field existed) is replaced, not an error.
     result = run_sweep(jobs, root, jobs_parallel=cfg.jobs, threads_per_job=cfg.torch_threads, progress=cfg.progress,
-                       replace_changed=True)
+                       replace_changed=True, backend=cfg.backend, ray_address=cfg.ray_address)
     names = [c.name for c in cells]
     status = [r.status for r in result.results]
     if not result.ok:

@@ -7,7 +7,9 @@ paper.json:
                                               "returns": [mean return per seed], "dataset_generation": N, ...}}}}}
 
 `scores` are under the suite's reference (`score_label`), `scores_d4rl` under D4RL's (None for Reacher), both at
-the cell's first target (DT: the data's best return). fig4 cells hold instead `targets`, `achieved` (one list
+the cell's first target (DT: the data's best return). `experiments.beyond` (beyond.py) has
+dt, dt-auto (its first target "auto") and odt entries, odt's with `offline_scores`, `online_steps` and
+`curves_scores` too; its `curves` are the fine-tuning evaluations against online env steps. fig4 cells hold instead `targets`, `achieved` (one list
 of mean returns per seed, aligned with targets), `achieved_mean`, and `pearson`: the correlation of
 achieved_mean with the targets inside the data's return range.
 
@@ -41,6 +43,7 @@ from decision_transformer.common.atomic import atomic_path, write_json, write_te
 from decision_transformer.scores import sample_std
 from ..common import git_commit, machine
 from ..plots import _plt, _save
+from . import beyond
 from .cellfile import CellError, parse_cell, read_text
 from .config import ATARI_EXPERIMENTS, EXPERIMENTS, FIG4_EXPERIMENTS, METHODS
 from .intervals import aggregates, cell_ci95
@@ -139,7 +142,7 @@ def _entry(cells: list[dict[str, Any]]) -> dict[str, Any]:
             "returns": [c["return"] for c in cells], "score_label": label,
             "target": (cells[0]["targets"] or [None])[0], "data_return_range": [cells[0]["data"]["return_min"],
                                                                               cells[0]["data"]["return_max"]],
-            "curves": [c["curve"] for c in cells if c.get("curve")], **common}
+            "curves": [c["curve"] for c in cells if c.get("curve")], **beyond.entry_extras(cells), **common}
 
 
 def aggregate(results: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -249,7 +252,7 @@ def plot_tables(out: Path, experiments: dict[str, Any], ylabel: str) -> None:
 def plot_curves(path: Path, experiments: dict[str, Any]) -> Path | None:
     """Learning curves (mean return during training) of every entry that recorded one (the protocol check)."""
     series = [(f"{exp} {d}", m, e["curves"]) for exp, per in experiments.items() for d, methods in per.items()
-              for m, e in methods.items() if e.get("curves")]
+              for m, e in methods.items() if e.get("curves") and m != "odt"]  # odt's: online steps (beyond.py)
     if not series:
         return None
     plt = _plt()
@@ -298,6 +301,7 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
     plot_fig4s(out, experiments.get("fig4", {}), "paper_fig4")
     plot_tables(out, experiments, "suite-normalized score")
     curves = plot_curves(out / "paper_curves.png", experiments)
+    beyond.plot_odt(out / beyond.ODT_PLOT, experiments)
     write_json(out / "paper.json", report)
     text = (markdown(report) + ("\nLearning curves: ![](paper_curves.png)\n" if curves else "") + videos_section(out)
             + other_budgets_section(out, report["budget"]) + "\n" + settings_section(results, GYM_SETTINGS_NOTE))
