@@ -5,6 +5,8 @@
                                          and delete parked copies of runs that have finished; then commit docs/results
     python scripts/park_runs.py unpark   on a new machine: copy parked runs back under runs/ where runs/ has none or an
                                          older one; the queue (scripts/paper_cpu_runs.sh) then resumes them
+    --from DIR                           (either) the checkout whose runs/ the queue uses, if not this one (a worktree
+                                         at a fixed commit, as the queue runs from); parked copies stay in this one
 
 A run is unfinished while progress.json's step is below its budget (train_spec.json: baseline_steps, or steps for
 the peer DT). Only the latest chunk is kept; each parking adds ~6 MB (CQL) to the history: park at the end of a
@@ -18,8 +20,9 @@ import shutil
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-PARKED = ROOT / "docs" / "results" / "parked"
+HERE = Path(__file__).resolve().parents[1]
+PARKED = HERE / "docs" / "results" / "parked"
+ROOT = HERE  # where runs/ is (--from)
 FILES = ("model.d3", "progress.json", "metrics.jsonl", "curve.json")
 
 
@@ -75,6 +78,10 @@ def unpark() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] not in (["park"], ["unpark"]):
-        sys.exit("usage: python scripts/park_runs.py park|unpark")
-    park() if sys.argv[1] == "park" else unpark()
+    args = sys.argv[1:]
+    if len(args) == 3 and args[1] == "--from":
+        ROOT = Path(args[2]).resolve()
+        args = args[:1]
+    if args not in (["park"], ["unpark"]):
+        sys.exit("usage: python scripts/park_runs.py park|unpark [--from DIR]")
+    park() if args[0] == "park" else unpark()
