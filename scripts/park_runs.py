@@ -24,6 +24,8 @@ HERE = Path(__file__).resolve().parents[1]
 PARKED = HERE / "docs" / "results" / "parked"
 ROOT = HERE  # where runs/ is (--from)
 FILES = ("model.d3", "progress.json", "metrics.jsonl", "curve.json")
+MAX_MB = 12
+"""Runs whose checkpoint is larger are not parked (DiscreteCQL's pixel networks: 36 MB; its cells take minutes)."""
 
 
 def _budget(spec: dict) -> int:
@@ -61,6 +63,10 @@ def park() -> None:
             if dest.exists():
                 shutil.rmtree(dest)
                 print(f"finished, unparked: {run.relative_to(ROOT)}")
+            continue
+        size = (run / "d3rlpy" / "model.d3").stat().st_size / 2**20
+        if size > MAX_MB:
+            print(f"not parked ({size:.0f} MB > {MAX_MB} MB): {run.relative_to(ROOT)} at step {step:,} of {total:,}")
             continue
         _copy_run(run, dest)
         print(f"parked {run.relative_to(ROOT)} at step {step:,} of {total:,}")
