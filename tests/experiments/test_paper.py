@@ -447,3 +447,16 @@ def test_beyond_experiment_end_to_end_and_report(tmp_path, dt):
     assert beyond["odt"]["online_steps"] == [odt["online_steps"]] and beyond["odt"]["curves_scores"][0]
     assert len(beyond["dt-auto"]["scores_at_best"]) == 1
     assert (out / "paper_beyond_odt.png").stat().st_size > 0 and "paper_beyond_odt.png" in (out / "paper.md").read_text()
+
+
+def test_bench_paper_refuses_a_missing_device_before_any_cell(tmp_path):
+    """`dt bench paper --device cuda` on a machine without CUDA: one error line naming the option; nothing runs."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    from decision_transformer.cli import main
+
+    assert main(["bench", "paper", "--exp", "table2", "--datasets", "hopper-medium-replay", "--methods", "bc",
+                 "--device", "cuda", "--root", str(tmp_path / "runs")]) == 2
+    assert not (tmp_path / "runs").exists()

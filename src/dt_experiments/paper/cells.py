@@ -217,6 +217,7 @@ def baselines_available() -> str | None:
 def run_paper(cfg: PaperBenchConfig) -> dict[str, list[str]]:
     """Run every unfinished cell of cfg.exp; returns the cells by outcome (ran, finished before, skipped)."""
     cells = list_cells(cfg)
+    runtime.check_device(cfg.device, "--device")  # before any cell starts, not at its first training step
     check_seeds(sorted({c.seed for c in cells}), cfg.selection_seeds, cfg.selection_run)
     git_commit()  # pin the commit this sitting starts from
     missing = baselines_available() if any(c.method in D3RLPY_METHODS for c in cells) else None
