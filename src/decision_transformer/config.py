@@ -180,7 +180,14 @@ class MLPBCConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training run settings (the model architecture is a separate DTConfig / MLPBCConfig)."""
+    """Training run settings (the model architecture is a separate DTConfig / MLPBCConfig).
+
+    A few fields exist because the paper's experiments need them, and stay here because each is a training concept
+    a user sets too, with a `dt train` flag: `top_fraction` (a data subset: %BC), `delayed_rewards` (a reward
+    transform: the sparse-reward ablation), `return_balanced` (a sampling weight, for rare successes) and
+    `action_loss_weight` / `return_loss_weight` (loss weights, the critic analysis). Everything that only an
+    experiment decides (budgets, seeds, evaluation protocols, which cells run) lives in `dt_experiments`.
+    """
 
     dataset: str = "pendulum-mixed"
     """Dataset SRC: a built-in name, a native .npz, minari:ID, a D4RL .hdf5, or a parquet directory."""
