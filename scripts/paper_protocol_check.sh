@@ -1,5 +1,5 @@
 #!/bin/bash
-# The protocol check of `dt bench paper --protocol cpu` (bench/paper/config.py): DT and the strongest baseline (IQL)
+# The protocol check of `dt bench paper --protocol cpu` (dt_experiments/paper/config.py): DT and the strongest baseline (IQL)
 # trained 3x longer than the candidate cpu budget, with learning curves, on hopper-medium-replay and hopper-medium,
 # selection seed 1000 (never reported). Two processes (one per core); each cell has its own run directory.
 #   scripts/paper_protocol_check.sh            both halves in the background, logs in runs/paper-check-*.log

@@ -146,7 +146,7 @@ GYM_SETTINGS_NOTE = (
     "Budget: `steps`, `batch_size`, `lr`, `warmup_steps` for the transformers and MLP-BC, `baseline_steps` for the "
     "d3rlpy baselines, `eval_episodes` per target (the last evaluation, not the best). The TD baselines are d3rlpy "
     "2.8.0 (the `[baselines]` extra) with d3rlpy's published D4RL settings (its `reproductions/offline/*.py` "
-    "scripts, cited per field in `bench/paper/baselines.py`), at "
+    "scripts, cited per field in `dt_experiments/paper/baselines.py`), at "
     "`baseline_steps` instead of the scripts' 500k; CQL's `conservative_weight_medium` applies to `*-medium` data, "
     "`conservative_weight` to the rest. BEAR (`--methods bear`, d3rlpy's `reproductions/offline/bear.py` settings) "
     "is wrapped and runs, but is not among the default cells: the paper's Table 2 does not have it.")
@@ -154,7 +154,7 @@ ATARI_SETTINGS_NOTE = (
     "Budget: the transformers' `steps`, `batch_size`, optimiser and `context_len` (`pong_context_len` for Pong), "
     "`baseline_steps` for CQL, `eval_episodes` per cell capped at `max_episode_steps`. CQL is d3rlpy 2.8.0's "
     "DiscreteCQL with its published Atari settings (`reproductions/offline/discrete_cql.py`, cited in "
-    "`bench/paper/baselines.py`), at `baseline_steps`.")
+    "`dt_experiments/paper/baselines.py`), at `baseline_steps`.")
 
 
 def settings_section(results: list[dict[str, Any]], note: str) -> str:
