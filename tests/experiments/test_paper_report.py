@@ -94,7 +94,7 @@ def test_aggregates_use_the_datasets_with_every_seed_and_any_method_name():
            WMR: {"dt": e(70.0, 71.0, 72.0), "bc": e(30.0, 31.0), "d3rlpy-dt": e(65.0, 66.0, 64.0)},
            "hopper-medium": {"bc": e(50.0, 51.0, 52.0)}}
     agg = I.aggregates(per, ["dt", "bc", "d3rlpy-dt"])
-    assert set(agg) == {"iqm", "probability_of_improvement", "n"}
+    assert set(agg) == {"iqm", "probability_of_improvement", "mean_difference", "n"}
     assert set(agg["iqm"]) == {"dt", "bc", "d3rlpy-dt"}
     assert set(agg["probability_of_improvement"]) == {"dt>bc", "dt>d3rlpy-dt"}
     n = agg["n"]
@@ -236,3 +236,14 @@ def test_missing_rliable_is_one_line_naming_the_extra(monkeypatch):
         I.cell_ci95([1.0, 2.0])
     assert "\n" not in str(info.value)
     assert I.cell_ci95([3.0]) == [3.0, 3.0]  # one seed needs no bootstrap
+
+
+def test_mean_difference_and_its_interval_on_known_numbers():
+    from dt_experiments.paper.intervals import mean_difference
+
+    x = np.array([[10.0, 20.0], [12.0, 22.0], [14.0, 24.0]])  # runs x datasets
+    y = np.array([[1.0, 2.0]])  # one run: its resamples are itself
+    lo, d, hi = mean_difference(x, y)
+    assert d == pytest.approx(((12 - 1) + (22 - 2)) / 2)
+    assert lo < d < hi and lo >= 9.0 and hi <= 22.0
+    assert mean_difference(y, y) == [0.0, 0.0, 0.0]

@@ -136,6 +136,20 @@ def pairwise_improvement(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.mean(a > b, axis=(0, 1)) + 0.5 * np.mean(a == b, axis=(0, 1))))
 
 
+def mean_difference(x: np.ndarray, y: np.ndarray, reps: int = None) -> list[float]:
+    """[lo, d, hi]: d = the mean over datasets of (mean of x's runs - mean of y's runs) on each dataset (runs x
+    datasets matrices; runs may differ in number), with a stratified-bootstrap 95% percentile interval: each
+    method's runs resampled with replacement within each dataset, independently (a fixed seed)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    point = float(np.mean(x.mean(0) - y.mean(0)))
+    rng = np.random.default_rng(SEED)
+    n = reps or REPS
+    bx = np.take_along_axis(x[None], rng.integers(0, x.shape[0], (n,) + x.shape), axis=1).mean(1)  # (n, D)
+    by = np.take_along_axis(y[None], rng.integers(0, y.shape[0], (n,) + y.shape), axis=1).mean(1)
+    lo, hi = np.percentile((bx - by).mean(1), [2.5, 97.5])
+    return _snap(float(lo), point, float(hi))
+
+
 def _full_seeds(per_dataset: dict[str, dict[str, Any]], method: str, key: str) -> tuple[list[str], int]:
     """The datasets where `method` has every seed (as many finite scores as on its most-seeded dataset) and that
     count."""
@@ -152,6 +166,7 @@ def aggregates(per_dataset: dict[str, dict[str, Any]], methods: Sequence[str], k
     """An experiment's aggregates over its datasets (`per_dataset`: DATASET -> METHOD -> entry with per-seed `key`):
 
         {"iqm": {M: [lo, iqm, hi]}, "probability_of_improvement": {"dt>M": [lo, P, hi]},
+         "mean_difference": {"dt-M": [lo, mean over datasets of dt's mean minus M's, hi]},
          "n": {"iqm": {M: {"datasets": [...], "seeds": n}},
                "probability_of_improvement": {"dt>M": {"datasets": [...], "seeds": {"dt": n, M: m}}}}}
 
@@ -175,8 +190,9 @@ def aggregates(per_dataset: dict[str, dict[str, Any]], methods: Sequence[str], k
         if not datasets:
             continue
         pair = f"{REFERENCE}>{m}"
-        out["probability_of_improvement"][pair] = probability_of_improvement(
-            _matrix(per_dataset, REFERENCE, datasets, key), _matrix(per_dataset, m, datasets, key))
+        xs, ys = _matrix(per_dataset, REFERENCE, datasets, key), _matrix(per_dataset, m, datasets, key)
+        out["probability_of_improvement"][pair] = probability_of_improvement(xs, ys)
+        out.setdefault("mean_difference", {})[f"{REFERENCE}-{m}"] = mean_difference(xs, ys)
         out["n"]["probability_of_improvement"][pair] = {"datasets": datasets,
                                                         "seeds": {REFERENCE: n_ref, m: full[m][1]}}
     return out

@@ -89,6 +89,11 @@ def aggregates_section(agg: dict[str, Any] | None, scale: str) -> str:
         seeds = used.get("seeds", {})
         lines.append(f"| P(`{x}` > `{y}`) | {mid:.2f} [{lo:.2f}, {hi:.2f}] | {', '.join(used.get('datasets', []))} | "
                      + " v ".join(str(seeds.get(m, "—")) for m in (x, y)) + " |")
+        if pair.replace(">", "-", 1) in agg.get("mean_difference", {}):
+            dlo, dmid, dhi = agg["mean_difference"][pair.replace(">", "-", 1)]
+            lines.append(f"| `{x}` − `{y}` (mean score difference) | {dmid:+.1f} [{dlo:+.1f}, {dhi:+.1f}] | "
+                         f"{', '.join(used.get('datasets', []))} | " + " v ".join(str(seeds.get(m, "—")) for m in (x, y))
+                         + " |")
     return "\n".join(lines) + "\n"
 
 
