@@ -8,7 +8,9 @@ Module map:
                          experiment has, the d3rlpy methods' settings
     paper/cells.py       one cell: its spec, whether it is finished, run it (train, evaluate, write result.json)
     paper/methods.py     training and evaluating one method on one dataset and seed (our trainer, or d3rlpy)
-    paper/baselines.py   the d3rlpy TD baselines (CQL, IQL, TD3+BC, BEAR; DiscreteCQL on Atari)
+    paper/baselines.py   the d3rlpy TD baselines (CQL, IQL, TD3+BC, BEAR; DiscreteCQL on Atari); paper/d3rlpy_logs.py
+                         what their runs log (loss terms, alpha, Q against the data's discounted return)
+    paper/beyond.py      the beyond-the-paper experiment (dt-auto, odt)
     paper/peer_dt.py     d3rlpy's Decision Transformer as a peer implementation (method d3rlpy-dt)
     paper/parallel.py    unfinished cells as `dt sweep` jobs (--jobs N)
     paper/report.py      collect the cells, aggregate, plot, archive; paper/markdown.py writes the text,
@@ -19,7 +21,7 @@ Module map:
     common.py, plots.py  benchmark helpers (a training cell through the library's trainer, seeds, tables, plots)
     suite/               the built-in MuJoCo / Atari dataset suite: behaviour learners (SAC, PPO), their committed
                          policies (assets/suite), dataset generation and registration
-    sweep.py, sweep_spec.py
-                         `dt sweep`: parallel, resumable jobs
+    sweep.py, sweep_spec.py, ray_backend.py
+                         `dt sweep`: parallel, resumable jobs, locally or as Ray tasks
     commands/            the `dt bench`, `dt suite`, `dt sweep` sub-commands
 """
