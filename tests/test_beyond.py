@@ -1,6 +1,5 @@
 """Beyond the paper: the return head with `dt eval --targets auto` (Reinformer), and online fine-tuning (ODT)."""
 
-import dataclasses
 import json
 import math
 import shutil

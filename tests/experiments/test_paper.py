@@ -81,7 +81,7 @@ def test_every_experiment_end_to_end_and_report_layout(tmp_path, dt):
     assert "[paper 82.7]" in md and "[paper 78.5]" in md and "± " in md
     assert "![table2, suite-normalized](paper_table2.png)" in md
     assert f"[target_1000_seed_0](videos/{MR}/target_1000_seed_0.mp4)" in md
-    assert f"Not run yet (2 of the experiment's default (dataset, method) pairs" in md  # context: walker2d's
+    assert "Not run yet (2 of the experiment's default (dataset, method) pairs" in md  # context: walker2d's
     # the settings every number was trained with, read back from the cells' specs
     settings = md.split("## Protocol and settings (from the cells' specs)", 1)[1]
     assert "- `dt-k1`: kind dt, context_len 1," in settings and "precision " in settings
