@@ -21,8 +21,10 @@ python3 scripts/park_runs.py unpark  # long runs parked in git by an earlier sit
 lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape): hopper-medium-replay's 3 seeds, its 30k-step
             # learning curve (selection seed 1000), then walker2d and halfcheetah (~20-25 min a cell, 85 min the curve)
   JOBS=1 paper --exp table2 --datasets $MR --methods d3rlpy-dt
+  JOBS=1 paper --exp fig4 --datasets $MR --methods d3rlpy-dt  # the trained runs at 12 targets (evaluation only)
   bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
   JOBS=1 paper --exp table2 --datasets $W $H --methods d3rlpy-dt
+  JOBS=1 paper --exp fig4 --datasets $W $H --methods d3rlpy-dt
 }
 lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greedy evaluation (~6 min a cell), our
             # DT's 30k-step curve beside the peer's, then CQL at d3rlpy's published fixed-weight setting on
