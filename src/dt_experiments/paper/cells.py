@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from decision_transformer.checkpoint import latest_checkpoint, read_meta
 from decision_transformer.common import runlock, runtime
 from decision_transformer.common.atomic import write_json
 from ..common import check_seeds, git_commit, machine
@@ -193,6 +194,11 @@ def cell_state(cfg: PaperBenchConfig, cell: Cell) -> str:
     done, total = M.training_progress(p)
     pid = runlock.holder(p.path)
     running = f" (running now, pid {pid})" if pid is not None else ""
+    if done >= total and "online" in p.spec:  # odt: the offline run is done; where does the online phase stand?
+        ckpt = latest_checkpoint(p.path / "odt")
+        steps = int(read_meta(ckpt).extra.get("online_steps", 0)) if ckpt is not None else 0
+        if steps < p.spec["online"]["online_steps"]:
+            return f"fine-tuning online: {steps:,} of {p.spec['online']['online_steps']:,} env steps saved" + running
     if done >= total:
         return "trained, not evaluated" + running
     return (f"training: step {done:,} of {total:,} saved" if done else "not started") + running
