@@ -31,11 +31,10 @@ import torch
 Windows = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def our_windows(lengths: np.ndarray, k: int, n: int, rng: np.random.Generator) -> Windows:
-    """(episode, first step, last step) of n windows in our convention: a uniform start, up to K steps from it."""
-    ep = rng.choice(len(lengths), size=n, p=lengths / lengths.sum())
-    start = np.floor(rng.random(n) * lengths[ep]).astype(np.int64)
-    return ep, start, np.minimum(start + k, lengths[ep]) - 1
+def our_windows(sampler, k: int, n: int, rng: np.random.Generator) -> Windows:
+    """(episode, first step, last step) of n windows drawn as our trainer draws them (WindowSampler.draw)."""
+    ep, start = sampler.draw(n, rng)
+    return ep, start, np.minimum(start + k, sampler.dataset.episode_lengths[ep]) - 1
 
 
 def d3rlpy_windows(lengths: np.ndarray, k: int, n: int, rng: np.random.Generator) -> Windows:
@@ -72,6 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
     from decision_transformer import load_run
     from dt_experiments.paper.baselines import mdp_dataset
     from decision_transformer.data.registry import load_dataset
+    from decision_transformer.data.sampler import WindowSampler
 
     data = load_dataset(a.dataset, seed=0)
     run = load_run(a.dt)
@@ -83,12 +83,14 @@ def main(argv: list[str] | None = None) -> dict:
     episodes = mdp_dataset(d3rlpy, data).episodes
     lengths = data.episode_lengths.astype(np.int64)
     slicer = BasicTrajectorySlicer()
+    sampler = WindowSampler(data, prep)
     rtg_all = prep.scale_returns(data.returns_to_go)
     rng = np.random.default_rng(a.seed)
 
     out: dict = {"dataset": a.dataset, "windows": a.windows, "seed": a.seed, "dt": a.dt, "peer": a.peer}
     for convention in ("ours", "d3rlpy"):
-        ep, first, last = (our_windows if convention == "ours" else d3rlpy_windows)(lengths, k, a.windows, rng)
+        ep, first, last = (our_windows(sampler, k, a.windows, rng) if convention == "ours"
+                           else d3rlpy_windows(lengths, k, a.windows, rng))
         steps = last[:, None] - np.arange(k)[::-1][None, :]  # (B, K) step within the episode, newest last
         real = steps >= first[:, None]  # (B, K) the window's steps; the rest is padding, hidden from both models
         mask = torch.from_numpy(real.astype(np.float32))

@@ -14,6 +14,7 @@ SRC forms, tried in this order:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 from dataclasses import dataclass, field
@@ -94,13 +95,20 @@ def register_builtin(spec: BuiltinDataset) -> BuiltinDataset:
 
 def builtin_datasets() -> dict[str, BuiltinDataset]:
     """Every registered built-in dataset: the core's own and those of installed plug-ins (DATASETS_GROUP)."""
+    _load_registrations()
+    return BUILTIN
+
+
+@functools.cache
+def _load_registrations() -> None:
+    """Import the modules that register built-in datasets, once per process (scanning the installed packages'
+    entry points each time a dataset name is looked up cost more than the lookup)."""
     from importlib.metadata import entry_points
 
     for module in _BUILTIN_MODULES:
         importlib.import_module(module)
     for ep in entry_points(group=DATASETS_GROUP):
         ep.load()
-    return BUILTIN
 
 
 def _call(target: str, *args):

@@ -63,10 +63,14 @@ class WindowSampler:
         self._arange = np.arange(prep.context_len)
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
+        return _gather(self, *self.draw(batch_size, rng))
+
+    def draw(self, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(episode, start step) of `batch_size` windows: the module docstring's rule, the only place it is coded."""
         ep = rng.choice(len(self._lengths), size=batch_size, p=self._p)  # (B,)
         length = self._lengths[ep]  # (B,)
         si = np.floor(rng.random(batch_size) * length).astype(np.int64)  # (B,) uniform in [0, len-1]
-        return _gather(self, ep, si)
+        return ep, si
 
 
 class EpisodeSampler:

@@ -89,7 +89,8 @@ def finished(cfg: PaperBenchConfig, cell: Cell, spec: dict[str, Any] | None = No
     path = cell.path(cfg)
     if not path.exists():
         kept = cell.path(cfg, cfg.archive) if cfg.archive else None
-        return bool(kept and kept.exists() and _readable(kept) and M.same_spec(read_cell(kept).get("spec"), wanted))
+        archived = _read_valid(kept) if kept else None
+        return bool(archived and M.same_spec(archived.get("spec"), wanted))
     saved = read_cell(path).get("spec")  # a damaged cell under ROOT: CellError, one line naming the file
     if not M.same_spec(saved, wanted):
         diff = sorted(k for k in set(saved or {}) | set(wanted) if (saved or {}).get(k) != wanted.get(k))
@@ -98,14 +99,15 @@ def finished(cfg: PaperBenchConfig, cell: Cell, spec: dict[str, Any] | None = No
     return True
 
 
-def _readable(path: Path) -> bool:
-    """True if the result.json at `path` parses and validates (cellfile.read_cell); a damaged one is skipped by
-    the readers above and shown by --status."""
+def _read_valid(path: Path) -> dict[str, Any] | None:
+    """The result.json at `path` if it exists, parses and validates (cellfile.read_cell), else None: a damaged one
+    is skipped by the readers above and shown by --status."""
+    if not path.exists():
+        return None
     try:
-        read_cell(path)
+        return read_cell(path)
     except CellError:
-        return False
-    return True
+        return None
 
 
 def same_run_elsewhere(cfg: PaperBenchConfig, cell: Cell, spec: dict[str, Any]) -> tuple[Cell, dict[str, Any]] | None:
@@ -117,8 +119,8 @@ def same_run_elsewhere(cfg: PaperBenchConfig, cell: Cell, spec: dict[str, Any]) 
         other = Cell(exp, dataset, cell.method, cell.seed)
         for root in (cfg.root, cfg.archive):
             path = other.path(cfg, root) if other != cell and root else None
-            if path and path.exists() and _readable(path):
-                result = read_cell(path)
+            result = _read_valid(path) if path else None
+            if result is not None:
                 if M.same_spec({k: v for k, v in result.get("spec", {}).items() if k != "exp"}, wanted):
                     return other, result
     return None
@@ -176,7 +178,7 @@ def cell_state(cfg: PaperBenchConfig, cell: Cell) -> str:
     another experiment's finished cell, training (steps saved of the budget), trained but not evaluated, stale,
     or not started; and whether a live process is working on its training run (its lock, runlock.py)."""
     for path in (cell.path(cfg), cell.path(cfg, cfg.archive) if cfg.archive else None):
-        if path is not None and path.exists() and not _readable(path):
+        if path is not None and path.exists():
             try:
                 read_cell(path)
             except CellError as exc:
