@@ -77,13 +77,13 @@ def main(argv: list[str] | None = None) -> dict:
     run = load_run(a.dt)
     model, prep = run.model.eval(), run.meta.preprocessing()
     peer = d3rlpy.load_learnable(f"{a.peer}/model.d3", device="cpu:0")
-    k = prep.context_len
+    k = run.meta.config().context_len
     if peer.config.context_size != k:
         sys.exit(f"--peer: context_size {peer.config.context_size} differs from --dt's context_len {k}")
     episodes = mdp_dataset(d3rlpy, data).episodes
     lengths = data.episode_lengths.astype(np.int64)
     slicer = BasicTrajectorySlicer()
-    sampler = WindowSampler(data, prep)
+    sampler = WindowSampler(data, prep, k, run.meta.config().max_ep_len)
     rtg_all = prep.scale_returns(data.returns_to_go)
     rng = np.random.default_rng(a.seed)
 

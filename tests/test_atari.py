@@ -83,8 +83,8 @@ def test_frame_stacking_equals_env_observations(breakout):
     stacked = StackedFrames(data.observations, data.episode_starts)
     assert np.array_equal(stacked[np.arange(19)], env_obs)  # episode starts repeat the first frame, as the env
     # a training batch (whole episodes, left-padded) holds exactly what the agent gets from the env
-    prep = Preprocessing.fit(data, context_len=12, max_ep_len=100)
-    sampler = FrameStackSampler(data, prep, episode=True)
+    prep = Preprocessing.fit(data)
+    sampler = FrameStackSampler(data, prep, 12, 100, episode=True)
     batch = sampler.inner.episodes(np.array([0, 1]))
     assert batch.states.shape == (2, 12, 4, 84, 84)
     real = batch.attention_mask.numpy().astype(bool)
@@ -92,7 +92,7 @@ def test_frame_stacking_equals_env_observations(breakout):
     assert np.array_equal(got.view(np.uint32), prep.normalize_states(env_obs).view(np.uint32))  # byte-identical
     assert (batch.states.numpy()[~real] == 0).all()
     # window batches: shapes and the [0, 1] range
-    window = FrameStackSampler(data, Preprocessing.fit(data, 5, 100)).sample(8, np.random.default_rng(0))
+    window = FrameStackSampler(data, Preprocessing.fit(data), 5, 100).sample(8, np.random.default_rng(0))
     assert window.states.shape == (8, 5, 4, 84, 84) and window.states.dtype.is_floating_point
     assert 0.0 <= float(window.states.min()) and float(window.states.max()) <= 1.0
 

@@ -83,7 +83,7 @@ def test_auto_proposes_at_every_step_without_decrement(tmp_path):
     act, propose = model.act, model.propose_return
     model.act = lambda *a: seen.append(a[2][:, -1, 0].clone()) or act(*a)
     model.propose_return = lambda *a: proposals.append(propose(*a)) or proposals[-1]
-    prep = Preprocessing(np.zeros(4, np.float32), np.ones(4, np.float32), 10.0, 4, 200)
+    prep = Preprocessing(np.zeros(4, np.float32), np.ones(4, np.float32), 10.0)
     policy = RolloutPolicy(model=model, prep=prep, discrete=False, act_dim=1)
     res = evaluate(policy, "InvertedPendulum-v5", [AUTO], num_episodes=1, num_envs=1, progress=False)[0]
     assert len(seen) == res.lengths[0] == len(proposals)
@@ -185,8 +185,8 @@ def test_stochastic_return_head_training_resumes_exactly(tmp_path):
 def test_hindsight_relabelling_of_an_online_trajectory():
     rewards = np.array([1.0, 2.0, 3.0, -1.0], np.float32)
     np.testing.assert_allclose(hindsight_returns_to_go(rewards), [5.0, 4.0, 2.0, -1.0])
-    prep = Preprocessing(np.zeros(2, np.float32), np.ones(2, np.float32), 2.0, 4, 100)
-    buf = ReplayBuffer(1, prep)
+    prep = Preprocessing(np.zeros(2, np.float32), np.ones(2, np.float32), 2.0)
+    buf = ReplayBuffer(1, prep, 4, 100)
     buf.add(Episode(np.zeros((4, 2), np.float32), np.zeros((4, 1), np.float32), rewards, np.zeros(4, bool),
                     np.array([0, 0, 0, 1], bool)))
     batch = buf.sample(16, np.random.default_rng(0))
@@ -199,8 +199,8 @@ def test_hindsight_relabelling_of_an_online_trajectory():
 
 def test_replay_buffer_is_seeded_with_the_best_and_replaced_first_in_first_out():
     data = make_dataset(lengths=(5, 5, 5, 5, 5), obs_dim=2)  # returns 5, 10, 15, 20, 25 (reward i + 1)
-    prep = Preprocessing(np.zeros(2, np.float32), np.ones(2, np.float32), 1.0, 4, 100)
-    buf = ReplayBuffer.seeded(3, prep, data)
+    prep = Preprocessing(np.zeros(2, np.float32), np.ones(2, np.float32), 1.0)
+    buf = ReplayBuffer.seeded(3, prep, 4, 100, data)
     np.testing.assert_allclose(buf.returns, [15, 20, 25])  # the top three, lowest first
     online = [Episode(np.zeros((2, 2), np.float32), np.zeros((2, 1), np.float32), np.full(2, r, np.float32),
                       np.zeros(2, bool), np.ones(2, bool)) for r in (100.0, 200.0)]
@@ -208,7 +208,7 @@ def test_replay_buffer_is_seeded_with_the_best_and_replaced_first_in_first_out()
     np.testing.assert_allclose(buf.returns, [20, 25, 200])
     buf.add(online[1])
     np.testing.assert_allclose(buf.returns, [25, 200, 400])
-    again = ReplayBuffer(3, prep)
+    again = ReplayBuffer(3, prep, 4, 100)
     again.load_state_dict(buf.state_dict())
     np.testing.assert_allclose(again.returns, buf.returns)
 

@@ -8,8 +8,8 @@ from decision_transformer.data.sampler import EpisodeSampler
 from decision_transformer.data.trajectories import REQUIRED_KEYS
 
 
-def identity_prep(dim, K, max_ep_len, scale):
-    return Preprocessing(np.zeros(dim), np.ones(dim), scale, K, max_ep_len)
+def identity_prep(dim, scale):
+    return Preprocessing(np.zeros(dim), np.ones(dim), scale)
 
 
 def test_returns_to_go_per_episode():
@@ -23,7 +23,7 @@ def test_returns_to_go_per_episode():
 def test_window_left_padding_mask_and_timesteps():
     d = make_dataset(lengths=(3, 10, 30), reward_scale=10.0)
     K = 5
-    sampler = WindowSampler(d, identity_prep(2, K, 8, 10.0))
+    sampler = WindowSampler(d, identity_prep(2, 10.0), K, 8)
     batch = sampler.sample(2000, np.random.default_rng(0))
     mask = batch.attention_mask.numpy()
     states = batch.states.numpy()
@@ -55,7 +55,7 @@ def test_window_left_padding_mask_and_timesteps():
 def test_sampler_normalizes_states_and_handles_discrete_actions():
     d = make_dataset(discrete=True)
     mean, std = d.state_stats
-    batch = WindowSampler(d, Preprocessing.fit(d, 4, 1000)).sample(64, np.random.default_rng(1))
+    batch = WindowSampler(d, Preprocessing.fit(d), 4, 1000).sample(64, np.random.default_rng(1))
     assert batch.actions.dtype.is_floating_point is False and batch.actions.shape == (64, 4)
     raw = batch.states.numpy() * std + mean
     assert np.allclose(raw[batch.attention_mask.numpy() == 1] % 1, 0, atol=1e-4)
@@ -63,7 +63,7 @@ def test_sampler_normalizes_states_and_handles_discrete_actions():
 
 def test_same_rng_state_gives_same_batches():
     d = make_dataset()
-    s = WindowSampler(d, Preprocessing.fit(d, 4, 100))
+    s = WindowSampler(d, Preprocessing.fit(d), 4, 100)
     a = s.sample(16, np.random.default_rng(3))
     b = s.sample(16, np.random.default_rng(3))
     assert all((getattr(a, k) == getattr(b, k)).all() for k in ("states", "actions", "timesteps", "attention_mask"))
@@ -84,7 +84,7 @@ def test_preprocessing_of_a_pbc_run_is_fitted_on_the_full_data():
     d = make_dataset(lengths=(10, 10, 10, 10))  # obs[0] = episode index 0..3: the top half has mean 2.5
     data, full = prepare_dataset(TrainConfig(top_fraction=0.5), d)
     assert data.num_episodes == 2 and full is d
-    prep = Preprocessing.fit(full, 4, 100)
+    prep = Preprocessing.fit(full)
     np.testing.assert_allclose(prep.state_mean[0], 1.5)
     np.testing.assert_allclose(data.state_stats[0][0], 2.5)  # what fitting on the filtered data would give
 
@@ -182,7 +182,7 @@ def test_builtin_demo_dataset_is_deterministic(tmp_path, monkeypatch):
 
 def test_episode_sampler_whole_episodes_from_step_zero_left_padded():
     d = make_dataset(lengths=(3, 10, 7), reward_scale=10.0)
-    s = EpisodeSampler(d, identity_prep(2, 12, 100, 10.0))
+    s = EpisodeSampler(d, identity_prep(2, 10.0), 12, 100)
     b = s.episodes(np.array([0, 1, 2]))
     mask = b.attention_mask.numpy()
     assert mask.sum(1).tolist() == [3, 10, 7]
@@ -195,7 +195,7 @@ def test_episode_sampler_whole_episodes_from_step_zero_left_padded():
         np.testing.assert_allclose(b.returns_to_go[e, -L:, 0].numpy(), (L - np.arange(L)) * (e + 1) / 10.0)
     assert b.episode_returns.tolist() == [3.0, 20.0, 21.0]
     with pytest.raises(DatasetError, match="context_len"):
-        EpisodeSampler(d, identity_prep(2, 9, 100, 10.0))
+        EpisodeSampler(d, identity_prep(2, 10.0), 9, 100)
 
 
 def test_return_balanced_sampling_draws_each_return_equally():
@@ -204,13 +204,13 @@ def test_return_balanced_sampling_draws_each_return_equally():
                    np.array([0, 0, float(i < 2)], np.float32), np.array([0, 0, 1], bool), np.zeros(3, bool))
            for i in range(40)]
     two = TrajectoryDataset.from_episodes(eps)
-    s = EpisodeSampler(two, identity_prep(2, 3, 100, 1.0), return_balanced=True)
+    s = EpisodeSampler(two, identity_prep(2, 1.0), 3, 100, return_balanced=True)
     idx = s.sample_episodes(20000, np.random.default_rng(1))
     assert abs((idx < 2).mean() - 0.5) < 0.02  # half of the rows are the 2 successes
     per_failure = np.bincount(idx, minlength=40)[2:]
     assert (per_failure > 0).all() and abs(per_failure.mean() - 10000 / 38) < 0.1 * 10000 / 38
     assert abs(np.bincount(idx, minlength=40)[:2].mean() - 5000) < 300  # each success ~ 10000 / 2 times
-    uni = EpisodeSampler(two, identity_prep(2, 3, 100, 1.0)).sample_episodes(20000, np.random.default_rng(1))
+    uni = EpisodeSampler(two, identity_prep(2, 1.0), 3, 100).sample_episodes(20000, np.random.default_rng(1))
     assert abs((uni < 2).mean() - 0.05) < 0.01
 
 
@@ -246,9 +246,9 @@ def test_pixel_observations_are_memory_mapped_on_load(tmp_path):
     assert np.array_equal(back.observations, d.observations)
     assert not isinstance(back.actions, np.memmap)  # only pixel frames are mapped
     # the sampler reads the mapped frames exactly as the in-memory ones
-    prep = Preprocessing.fit(d, context_len=6, max_ep_len=100)
-    a = FrameStackSampler(d, prep).sample(5, np.random.default_rng(1))
-    b = FrameStackSampler(back, prep).sample(5, np.random.default_rng(1))
+    prep = Preprocessing.fit(d)
+    a = FrameStackSampler(d, prep, 6, 100).sample(5, np.random.default_rng(1))
+    b = FrameStackSampler(back, prep, 6, 100).sample(5, np.random.default_rng(1))
     assert torch.equal(a.states, b.states) and torch.equal(a.actions, b.actions)
     # a compressed file (another tool's) is read into memory instead
     with np.load(tmp_path / "frames.npz") as z:
@@ -259,3 +259,20 @@ def test_pixel_observations_are_memory_mapped_on_load(tmp_path):
     vec = TrajectoryDataset.load(dataclasses.replace(d, observations=rng.normal(size=(n, 3)).astype(np.float32))
                                  .save(tmp_path / "vec.npz"))
     assert not isinstance(vec.observations, np.memmap)
+
+
+def test_the_window_has_one_carrier_the_model_config(tmp_path):
+    """context_len and max_ep_len live in the model config only: Preprocessing holds data statistics, and the
+    trainer's sampler takes its window from the model config it trains."""
+    from decision_transformer import DTConfig
+    from decision_transformer.config import TrainConfig
+    from decision_transformer.train import Trainer
+
+    d = make_dataset(lengths=(30, 40), reward_scale=10.0)
+    prep = Preprocessing.fit(d)
+    assert not hasattr(prep, "context_len") and not hasattr(prep, "max_ep_len")
+    cfg = TrainConfig(out=str(tmp_path / "run"), steps=1, progress=False)
+    trainer = Trainer(cfg, DTConfig(context_len=7, max_ep_len=12, embed_dim=16, n_layer=1), d, prep)
+    batch = trainer.sampler.sample(256, np.random.default_rng(0))
+    assert batch.states.shape[1] == 7
+    assert int(batch.timesteps.max()) == 11  # clipped below the model's max_ep_len

@@ -162,7 +162,7 @@ def test_clipped_logs_make_runs_that_decrement_by_clipped_rewards(tmp_path):
     assert ds.reward_clip == 1.0
     back = TrajectoryDataset.load(ds.save(tmp_path / "ds.npz"))
     assert back.reward_clip == 1.0  # kept by the native format
-    prep = Preprocessing.fit(back, context_len=4, max_ep_len=100)
+    prep = Preprocessing.fit(back)
     meta = RunMeta(model_kind="dt", model_config={}, state_dim=[4, 84, 84], act_dim=4, **prep.meta_fields())
     assert meta.reward_clip == 1.0
     # raw env rewards 4 (a Breakout brick), -3, 0.5: the return-to-go drops by 1, -1, 0.5, as in the data

@@ -15,11 +15,11 @@ def random_policy(state_dim, act_dim, discrete=False, K=5, seed=0, scale=1000.0)
     torch.manual_seed(seed)
     model = DecisionTransformer(DTConfig(context_len=K, embed_dim=16, n_layer=1, max_ep_len=1000,
                                          discrete_actions=discrete), state_dim, act_dim).eval()
-    return RolloutPolicy(model=model, prep=identity(state_dim, K, 1000, scale), discrete=discrete, act_dim=act_dim)
+    return RolloutPolicy(model=model, prep=identity(state_dim, scale), discrete=discrete, act_dim=act_dim)
 
 
-def identity(state_dim, K, max_ep_len, scale):
-    return Preprocessing(np.zeros(state_dim, np.float32), np.ones(state_dim, np.float32), scale, K, max_ep_len)
+def identity(state_dim, scale):
+    return Preprocessing(np.zeros(state_dim, np.float32), np.ones(state_dim, np.float32), scale)
 
 
 def test_split_evenly():
@@ -41,8 +41,9 @@ def test_batched_equals_one_at_a_time(env_id, dims, discrete):
 class RecordingModel(torch.nn.Module):
     """Acts 0 and records the returns-to-go and timesteps it is given at the newest step."""
 
-    def __init__(self):
+    def __init__(self, K=3, max_ep_len=1000):
         super().__init__()
+        self.config = DTConfig(context_len=K, max_ep_len=max_ep_len)  # the window acting keeps (the one carrier)
         self.w = torch.nn.Parameter(torch.zeros(1))
         self.seen = []
 
@@ -53,7 +54,7 @@ class RecordingModel(torch.nn.Module):
 
 def test_return_to_go_is_decremented_by_scaled_reward_and_context_rolls():
     model = RecordingModel()
-    policy = RolloutPolicy(model=model, prep=identity(4, 3, 1000, 10.0), discrete=False, act_dim=1)
+    policy = RolloutPolicy(model=model, prep=identity(4, 10.0), discrete=False, act_dim=1)
     res = evaluate(policy, "InvertedPendulum-v5", [50.0], num_episodes=1, num_envs=1, seed=0, progress=False)[0]
     n = res.lengths[0]
     rtg = torch.stack([s[0][0] for s in model.seen]).numpy()
@@ -79,7 +80,7 @@ def test_sampling_with_temperature_follows_the_tempered_softmax_and_is_seeded():
     model = ConstantDiscreteModel(2)
     with torch.no_grad():
         model.w.copy_(torch.log(torch.tensor([0.8, 0.2])))
-    policy = RolloutPolicy(model=model, prep=identity(4, 3, 100, 1.0), discrete=True, act_dim=2)
+    policy = RolloutPolicy(model=model, prep=identity(4, 1.0), discrete=True, act_dim=2)
     n = 20000
     rows, obs = np.arange(n), np.zeros((n, 4), np.float32)
 
@@ -141,8 +142,9 @@ def test_suite_datasets_report_both_reference_sets():
 class ConstantDiscreteModel(torch.nn.Module):
     """Always picks action 0 (argmax of equal logits)."""
 
-    def __init__(self, num_actions: int):
+    def __init__(self, num_actions: int, K=3, max_ep_len=100):
         super().__init__()
+        self.config = DTConfig(context_len=K, max_ep_len=max_ep_len, discrete_actions=True)
         self.w = torch.nn.Parameter(torch.zeros(num_actions))
 
     def forward(self, states, actions, returns_to_go, timesteps, attention_mask):
@@ -152,7 +154,7 @@ class ConstantDiscreteModel(torch.nn.Module):
 def test_results_record_terminated_versus_truncated():
     import decision_transformer.envs  # noqa: F401  (registers dt/KeyToDoor-v0)
 
-    policy = RolloutPolicy(model=ConstantDiscreteModel(4), prep=identity(8, 28, 28, 1.0), discrete=True, act_dim=4)
+    policy = RolloutPolicy(model=ConstantDiscreteModel(4, K=28, max_ep_len=28), prep=identity(8, 1.0), discrete=True, act_dim=4)
     res = evaluate(policy, "dt/KeyToDoor-v0", [1.0], num_episodes=40, num_envs=4, seed=0, progress=False)[0]
     assert len(res.terminated) == 40
     # Key-to-Door never terminates: every episode runs to the horizon and is truncated there
@@ -162,13 +164,13 @@ def test_results_record_terminated_versus_truncated():
 
 
 def policy_for_pendulum():
-    return RolloutPolicy(model=RecordingModel(), prep=identity(4, 3, 1000, 10.0), discrete=False, act_dim=1)
+    return RolloutPolicy(model=RecordingModel(), prep=identity(4, 10.0), discrete=False, act_dim=1)
 
 
 def test_a_one_step_context_acts_with_the_right_timesteps():
     """K = 1 (the paper's context ablation): one position, the timestep still counts up within the episode."""
-    model = RecordingModel()
-    policy = RolloutPolicy(model=model, prep=identity(4, 1, 1000, 10.0), discrete=False, act_dim=1)
+    model = RecordingModel(K=1)
+    policy = RolloutPolicy(model=model, prep=identity(4, 10.0), discrete=False, act_dim=1)
     res = evaluate(policy, "InvertedPendulum-v5", [50.0], num_episodes=1, num_envs=1, seed=0, progress=False)[0]
     ts = torch.stack([s[1][0] for s in model.seen]).numpy()
     np.testing.assert_array_equal(ts, np.arange(res.lengths[0]))

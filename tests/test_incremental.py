@@ -29,7 +29,7 @@ def test_incremental_acting_equals_the_full_episode_banded_forward(condition_on_
     with torch.no_grad():  # larger weights: actions that depend on the context
         for p in model.parameters():
             p.mul_(4 if p.dim() > 1 else 1)
-    prep = Preprocessing(np.zeros(S, np.float32), np.ones(S, np.float32), 10.0, 6, 1000)
+    prep = Preprocessing(np.zeros(S, np.float32), np.ones(S, np.float32), 10.0)
     policy = RolloutPolicy(model, prep, discrete, A)
     seen = []
 
@@ -71,7 +71,7 @@ def test_incremental_acting_handles_episodes_starting_at_different_times():
     torch.manual_seed(1)
     cfg = DTConfig(context_len=4, attention_window=2, embed_dim=16, n_layer=2, max_ep_len=1000, dropout=0.0)
     model = DecisionTransformer(cfg, 4, 1).eval()
-    prep = Preprocessing(np.zeros(4, np.float32), np.ones(4, np.float32), 10.0, 4, 1000)
+    prep = Preprocessing(np.zeros(4, np.float32), np.ones(4, np.float32), 10.0)
     policy = RolloutPolicy(model, prep, False, 1)
     batched = evaluate(policy, "InvertedPendulum-v5", [20.0], num_episodes=6, num_envs=3, seed=0, progress=False)[0]
     single = evaluate(policy, "InvertedPendulum-v5", [20.0], num_episodes=6, num_envs=1, seed=0, progress=False)[0]

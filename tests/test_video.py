@@ -17,7 +17,7 @@ def test_record_videos_writes_one_mp4_per_episode_of_the_evaluated_length(tmp_pa
 
     torch.manual_seed(0)
     model = DecisionTransformer(DTConfig(context_len=4, embed_dim=16, n_layer=1), 4, 1).eval()
-    policy = RolloutPolicy(model, Preprocessing(np.zeros(4), np.ones(4), 10.0, 4, 1000), False, 1)
+    policy = RolloutPolicy(model, Preprocessing(np.zeros(4), np.ones(4), 10.0), False, 1)
     files = record_videos(policy, "InvertedPendulum-v5", [20.0], tmp_path, num_episodes=2, seed=5)
     assert [f.name for f in files] == ["target_20_seed_5.mp4", "target_20_seed_6.mp4"]
     lengths = evaluate(policy, "InvertedPendulum-v5", [20.0], num_episodes=2, seed=5, progress=False)[0].lengths

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from .checkpoint import LoadedRun, RunMeta
-from .data.preprocess import Preprocessing
+from .data.preprocess import Preprocessing, clip_timesteps
 from .common.envs_util import make_env
 from .incremental import IncrementalDecoder
 from .common.precision import precision_context
@@ -57,6 +57,16 @@ class RolloutPolicy:
     act_dim: int
     precision: str = "fp32"
     """fp32, bf16 (autocast) or auto (see precision.py)."""
+
+    @property
+    def context_len(self) -> int:
+        """K, the window acting keeps: the model config's (the one carrier of it)."""
+        return int(self.model.config.context_len)
+
+    @property
+    def max_ep_len(self) -> int:
+        """Timesteps are clipped below it: the model config's."""
+        return int(self.model.config.max_ep_len)
 
     @classmethod
     def from_meta(cls, model: torch.nn.Module, meta: RunMeta, precision: str = "fp32") -> "RolloutPolicy":
@@ -138,7 +148,7 @@ class DTAgent:
 
     def __init__(self, policy: RolloutPolicy, target: Target, num_envs: int, state_shape: tuple[int, ...],
                  action_space: gym.Space, temperature: float = 0.0, seed: int = 0):
-        n, K = num_envs, policy.prep.context_len
+        n, K = num_envs, policy.context_len
         self.policy, self.target, self.temperature, self.space = policy, target, temperature, action_space
         self.auto = isinstance(target, str) and target == AUTO
         if self.auto:
@@ -220,7 +230,7 @@ class DTAgent:
         self.actions[rows, -1] = 0  # a_t is unknown when predicting it; the model never reads it for step t
         self.states[rows, -1] = prep.normalize_states(obs)
         self.returns_to_go[rows, -1, 0] = rtg
-        self.timesteps[rows, -1] = prep.clip_timesteps(t)
+        self.timesteps[rows, -1] = clip_timesteps(t, self.policy.max_ep_len)
         self.mask[rows, -1] = 1
 
     def finish(self, row: int) -> dict[str, Any]:

@@ -171,7 +171,8 @@ class Finetuner:
         best = float(meta.extra.get("max_return", float(offline.episode_returns.max())))
         self.eval_target = cfg.eval_target or best
         self.online_target = cfg.online_target or 2.0 * self.eval_target
-        self.buffer = ReplayBuffer.seeded(cfg.buffer_size, self.prep, offline)
+        window = (cfg_model.context_len, cfg_model.max_ep_len)
+        self.buffer = ReplayBuffer.seeded(cfg.buffer_size, self.prep, *window, offline)
         self.optimizer = Lamb(param_groups(self.model, cfg.weight_decay), lr=cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: min(1.0, (step + 1) / cfg.warmup_steps))

@@ -79,15 +79,13 @@ class RunMeta:
 
     def preprocessing(self) -> Preprocessing:
         """The run's `Preprocessing` (state stats reshaped to the observation shape for vector states)."""
-        cfg = self.config()
         mean, std = np.asarray(self.state_mean, np.float32), np.asarray(self.state_std, np.float32)
         shape = self.state_shape()
         if isinstance(shape, int):
             mean, std = mean.reshape(shape), std.reshape(shape)
         elif mean.size == 1:  # pixels: one scalar for all
             mean, std = mean.reshape(()), std.reshape(())
-        return Preprocessing(mean, std, float(self.reward_scale), cfg.context_len, cfg.max_ep_len,
-                             float(self.reward_clip))
+        return Preprocessing(mean, std, float(self.reward_scale), reward_clip=float(self.reward_clip))
 
     def state_shape(self) -> int | tuple[int, ...]:
         return self.state_dim if isinstance(self.state_dim, int) else tuple(self.state_dim)

@@ -62,14 +62,18 @@ def prepare_dataset(cfg: TrainConfig, dataset: TrajectoryDataset | None = None) 
     return (full.top_fraction(cfg.top_fraction) if cfg.top_fraction < 1.0 else full), full
 
 
-def make_sampler(cfg: TrainConfig, dataset: TrajectoryDataset, prep: Preprocessing) -> WindowSampler | EpisodeSampler:
+def make_sampler(cfg: TrainConfig, model_config: ModelConfig, dataset: TrajectoryDataset,
+                 prep: Preprocessing) -> WindowSampler | EpisodeSampler:
+    """The batch source `cfg.sampler` names, with the model config's window (context_len, max_ep_len)."""
+    window = (model_config.context_len, model_config.max_ep_len)
     if dataset.observations.ndim == 3:  # single pixel frames (N, H, W): stacked per step (data/frames.py)
         from .data.frames import FrameStackSampler
 
-        return FrameStackSampler(dataset, prep, episode=cfg.sampler == "episode", return_balanced=cfg.return_balanced)
+        return FrameStackSampler(dataset, prep, *window, episode=cfg.sampler == "episode",
+                                 return_balanced=cfg.return_balanced)
     if cfg.sampler == "episode":
-        return EpisodeSampler(dataset, prep, return_balanced=cfg.return_balanced)
-    return WindowSampler(dataset, prep)
+        return EpisodeSampler(dataset, prep, *window, return_balanced=cfg.return_balanced)
+    return WindowSampler(dataset, prep, *window)
 
 
 class Trainer:
@@ -88,9 +92,6 @@ class Trainer:
         if getattr(model_config, "discrete_actions", False) != self.discrete:
             raise ValueError(f"{dataset.source}: field 'actions' is {'discrete' if self.discrete else 'continuous'} but the "
                              f"model config has discrete_actions={model_config.discrete_actions}")
-        if (prep.context_len, prep.max_ep_len) != (model_config.context_len, model_config.max_ep_len):
-            raise ValueError(f"Preprocessing (context_len {prep.context_len}, max_ep_len {prep.max_ep_len}) does not match "
-                             f"the model config ({model_config.context_len}, {model_config.max_ep_len})")
         if cfg.return_loss_weight > 0 and not getattr(model_config, "predict_return", False):
             raise ValueError("TrainConfig.return_loss_weight > 0 needs a DTConfig with predict_return=True")
         self.model_config, self.prep = model_config, prep
@@ -118,7 +119,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(param_groups(self.model, cfg.weight_decay), lr=cfg.lr,
                                            betas=(cfg.beta1, cfg.beta2), fused=True)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, functools.partial(lr_factor, cfg))
-        self.sampler = sampler if sampler is not None else make_sampler(cfg, dataset, prep)
+        self.sampler = sampler if sampler is not None else make_sampler(cfg, model_config, dataset, prep)
         self.step = 0
         self.pending_losses: list[float] = []  # losses since the last log row (checkpointed: exact resumed means)
         # wall seconds of the training loop (in-loop evaluations included), summed over the sittings of a resumed
@@ -317,7 +318,7 @@ def train(
     if model_config.discrete_actions != data.discrete_actions:  # derived from the data, like state_dim
         model_config = dataclasses.replace(model_config, discrete_actions=data.discrete_actions)
     preflight.check_env(cfg, data, match_dataset=dataset is None)
-    prep = prep or Preprocessing.fit(full, model_config.context_len, model_config.max_ep_len)
+    prep = prep or Preprocessing.fit(full)
     trainer = Trainer(cfg, model_config, data, prep, act_dim=act_dim)
     preflight.warn_settings(cfg)
     with runlock.exclusive(run_dir):

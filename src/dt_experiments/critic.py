@@ -41,14 +41,14 @@ def run_critic(num_episodes: int, cfg: Any, out_dir: Path) -> dict[str, Any]:
                          dropout=cfg.dropout, discrete_actions=True, condition_on_return=False, predict_return=True)
     train_cfg = dataclasses.replace(cfg.train, steps=cfg.critic_steps, lr=cfg.critic_lr, action_loss_weight=0.0,
                                     return_loss_weight=1.0)
-    prep = Preprocessing.fit(data, H, H)
+    prep = Preprocessing.fit(data)
     run_dir = Path(cfg.runs_dir) / "critic"
     model = train_cell(train_cfg, model_cfg, data, run_dir, seed=0, prep=prep).model
     history = [loss for _, loss in loss_history(run_dir)]
 
     held, key_step, door_step = random_dataset_with_events(HELD_OUT_EPISODES, seed=HELD_OUT_SEED)
     # held-out episodes prepared with the training data's statistics, as evaluation would
-    batch = EpisodeSampler(held, prep).episodes(np.arange(held.num_episodes))
+    batch = EpisodeSampler(held, prep, model_cfg.context_len, model_cfg.max_ep_len).episodes(np.arange(held.num_episodes))
     with torch.no_grad():
         out = model.forward_all(batch.states, batch.actions, batch.returns_to_go, batch.timesteps, batch.attention_mask)
         prob = torch.sigmoid(out.return_preds[..., 0]).numpy()  # (E, K), left-padded

@@ -102,7 +102,7 @@ def _path_lengths(cfg: GraphBenchConfig, method: str, data, seed: int, graph: Ra
                          dropout=cfg.dropout, discrete_actions=True, condition_on_return=method == "dt")
     with runtime.torch_threads(cfg.torch_threads):
         run = train_cell(cfg.train, model_cfg, data, Path(cfg.runs_dir) / f"seed{seed}" / method, seed,
-                         prep=Preprocessing.fit(data, H, H))
+                         prep=Preprocessing.fit(data))
     res = evaluate(run, ENV_ID, [lambda info: -float(info["shortest_path_length"])], num_episodes=len(pairs),
                    num_envs=100, seed=0, env_kwargs={"pair_from_seed": True}, progress=False)[0]
     lengths = np.asarray(res.lengths, np.int64)

@@ -245,7 +245,7 @@ def _run_method(cfg: KeyToDoorBenchConfig, method: str, data, seed: int, name: s
     model_cfg = DTConfig(context_len=H, max_ep_len=H, embed_dim=cfg.embed_dim, n_layer=cfg.n_layer,
                          n_head=cfg.n_head, dropout=cfg.dropout, discrete_actions=True,
                          condition_on_return=kind == "dt")
-    prep = Preprocessing.fit(data, H, H)  # the full data's statistics, also for %BC and bc_success
+    prep = Preprocessing.fit(data)  # the full data's statistics, also for %BC and bc_success
     base = dataclasses.replace(cfg.train, steps=cfg.steps_of(method), return_balanced=method == "dt_balanced")
 
     def hook(step: int, model: torch.nn.Module) -> dict[str, float]:

@@ -127,7 +127,7 @@ def bench_train(cfg: SpeedConfig) -> dict:
     from decision_transformer.train import Trainer
 
     data = _synthetic_dataset(100_000)
-    prep = Preprocessing.fit(data, 20, 1000)
+    prep = Preprocessing.fit(data)
     base = TrainConfig(out="/nonexistent", steps=10**9, progress=False, device=cfg.device)
     ours = {p: Trainer(dataclasses.replace(base, precision=p), DTConfig(), data, prep) for p in ("fp32", cfg.precision)}
     batch = ours["fp32"].sampler.sample(64, np.random.default_rng(0)).to(cfg.device)
@@ -306,7 +306,7 @@ def bench_eval(cfg: SpeedConfig) -> dict:
 
     with runtime.seeded_torch(0):
         model = DecisionTransformer(DTConfig(), STATE_DIM, ACT_DIM).to(cfg.device).eval()
-    prep = Preprocessing(np.zeros(STATE_DIM, np.float32), np.ones(STATE_DIM, np.float32), 1000.0, 20, 1000)
+    prep = Preprocessing(np.zeros(STATE_DIM, np.float32), np.ones(STATE_DIM, np.float32), 1000.0)
     policy = RolloutPolicy(model, prep, False, ACT_DIM)
     t0 = time.perf_counter()
     res = evaluate(policy, cfg.eval_env, [3600.0], num_episodes=cfg.eval_episodes, num_envs=cfg.eval_episodes,
@@ -335,7 +335,7 @@ from decision_transformer.data.preprocess import Preprocessing
 from decision_transformer.data.sampler import WindowSampler
 base = rss_mb()
 d = TrajectoryDataset.load(sys.argv[1])
-s = WindowSampler(d, Preprocessing.fit(d, 20, 1000))
+s = WindowSampler(d, Preprocessing.fit(d), 20, 1000)
 s.sample(64, np.random.default_rng(0))
 peak = status_mb('VmHWM')  # this process image's peak (ru_maxrss would keep the forking parent's, across exec)
 raw = sum(getattr(d, k).nbytes for k in ('observations', 'actions', 'rewards', 'terminations', 'truncations', 'episode_starts'))

@@ -184,7 +184,7 @@ def test_whole_episode_prediction_equals_prefix_prediction():
     torch.manual_seed(0)
     model = DecisionTransformer(DTConfig(context_len=28, max_ep_len=28, embed_dim=32, n_layer=2, discrete_actions=True),
                                 8, 4).eval()
-    b = EpisodeSampler(data, Preprocessing.fit(data, 28, 28)).episodes(np.array([0]))
+    b = EpisodeSampler(data, Preprocessing.fit(data), 28, 28).episodes(np.array([0]))
     full = model(b.states, b.actions, b.returns_to_go, b.timesteps, b.attention_mask)
     L = int(b.attention_mask[0].sum())
     for t in (0, 5, L - 1):

@@ -99,8 +99,8 @@ class FrameStackSampler:
     """Batches of stacked frames, states (B, K, stack, H, W), from single-frame data: a `WindowSampler`
     (default) or, with `episode=True`, an `EpisodeSampler` over the stacking view (module docstring)."""
 
-    def __init__(self, dataset: TrajectoryDataset, prep: Preprocessing, stack: int = FRAME_STACK,
-                 episode: bool = False, return_balanced: bool = False):
+    def __init__(self, dataset: TrajectoryDataset, prep: Preprocessing, context_len: int, max_ep_len: int,
+                 stack: int = FRAME_STACK, episode: bool = False, return_balanced: bool = False):
         if not is_frame_dataset(dataset):
             raise ValueError(f"{dataset.source}: field 'observations' has shape {dataset.observations.shape}; "
                              "frame stacking needs single frames (N, H, W)")
@@ -108,7 +108,9 @@ class FrameStackSampler:
         self.prep = prep
         self.stack = stack
         view: Any = _FrameStackView(dataset, stack)
-        self.inner = EpisodeSampler(view, prep, return_balanced) if episode else WindowSampler(view, prep)
+        window = (context_len, max_ep_len)
+        self.inner = (EpisodeSampler(view, prep, *window, return_balanced=return_balanced) if episode
+                      else WindowSampler(view, prep, *window))
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         return self.inner.sample(batch_size, rng)

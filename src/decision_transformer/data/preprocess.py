@@ -1,20 +1,21 @@
 """The one object that turns raw data into model inputs, in training and when acting.
 
 `Preprocessing` is built once from the training data (`Preprocessing.fit`), saved in every checkpoint
-(the `state_mean`, `state_std`, `reward_scale` fields of `meta.json`; `context_len` and `max_ep_len`
-are the model config's) and read back by `RunMeta.preprocessing()`. Both samplers and the evaluation
-agent use it, so a model never sees inputs prepared two ways:
+(the `state_mean`, `state_std`, `reward_scale`, `reward_clip` fields of `meta.json`) and read back by
+`RunMeta.preprocessing()`. Both samplers and the evaluation agent use it, so a model never sees inputs
+prepared two ways:
 
     states          (obs - state_mean) / state_std, float32; pixels (uint8) use mean 0, std 255
     returns_to_go   divided by reward_scale
-    timesteps       the step index within the episode from 0, clipped to max_ep_len - 1
+    timesteps       the step index within the episode from 0, clipped to max_ep_len - 1 (`clip_timesteps`)
 
-For %BC and delayed rewards the statistics are those of the full dataset, fitted before filtering.
+The window (`context_len`, K) and `max_ep_len` are the model config's alone: samplers and acting read them from
+it, so no second copy can disagree with the model. For %BC and delayed rewards the statistics are those of the full dataset, fitted before filtering.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ from .trajectories import TrajectoryDataset
 
 @dataclass(frozen=True, eq=False)
 class Preprocessing:
-    """State normalisation, return scale and the context window of one model."""
+    """State normalisation and return scale of one model's data (the window is the model config's)."""
 
     state_mean: np.ndarray
     """(*S,) float32 per-dimension mean, or a scalar for pixels."""
@@ -32,11 +33,7 @@ class Preprocessing:
     """(*S,) float32 per-dimension std (floored at 1e-6), or a scalar for pixels."""
     reward_scale: float
     """Returns-to-go are divided by it (1000 for MuJoCo, as in the paper's code)."""
-    context_len: int
-    """K: timesteps the model sees."""
-    max_ep_len: int
-    """Timesteps are clipped to max_ep_len - 1."""
-    reward_clip: float = 0.0
+    reward_clip: float = field(default=0.0, kw_only=True)
     """0, or c > 0 when the training rewards were clipped to [-c, c] (`TrajectoryDataset.reward_clip`): acting
     then decrements the return-to-go by the clipped reward, as the returns-to-go were computed."""
 
@@ -53,16 +50,12 @@ class Preprocessing:
             raise ValueError(f"Preprocessing.reward_clip={self.reward_clip} must be a finite number >= 0")
         if not np.isfinite(self.reward_scale) or self.reward_scale <= 0:
             raise ValueError(f"Preprocessing.reward_scale={self.reward_scale} must be a positive number")
-        for name in ("context_len", "max_ep_len"):
-            if int(getattr(self, name)) <= 0:
-                raise ValueError(f"Preprocessing.{name}={getattr(self, name)} must be positive")
 
     @classmethod
-    def fit(cls, dataset: TrajectoryDataset, context_len: int, max_ep_len: int) -> "Preprocessing":
-        """Statistics of `dataset` (all its steps), with the model's context length and episode cap."""
+    def fit(cls, dataset: TrajectoryDataset) -> "Preprocessing":
+        """Statistics of `dataset` (all its steps)."""
         mean, std = dataset.state_stats
-        return cls(mean, std, float(dataset.reward_scale), int(context_len), int(max_ep_len),
-                   float(dataset.reward_clip))
+        return cls(mean, std, float(dataset.reward_scale), reward_clip=float(dataset.reward_clip))
 
     def normalize_states(self, obs: np.ndarray) -> np.ndarray:
         """(..., *S) raw observations -> float32 model states."""
@@ -71,9 +64,6 @@ class Preprocessing:
     def scale_returns(self, returns: np.ndarray | float) -> np.ndarray:
         """Raw returns(-to-go) -> model input scale, float32."""
         return (np.asarray(returns, np.float64) / self.reward_scale).astype(np.float32)
-
-    def clip_timesteps(self, timesteps: np.ndarray) -> np.ndarray:
-        return np.minimum(timesteps, self.max_ep_len - 1)
 
     def return_decrement(self, rewards: np.ndarray) -> np.ndarray:
         """What acting subtracts from the (scaled) return-to-go after env rewards `rewards`."""
@@ -87,3 +77,8 @@ class Preprocessing:
         return {"state_mean": self.state_mean.astype(np.float64).reshape(-1).tolist(),
                 "state_std": self.state_std.astype(np.float64).reshape(-1).tolist(),
                 "reward_scale": float(self.reward_scale), "reward_clip": float(self.reward_clip)}
+
+
+def clip_timesteps(timesteps: np.ndarray, max_ep_len: int) -> np.ndarray:
+    """Step indices as the model's timestep embedding takes them: clipped to `max_ep_len - 1` (the model config's)."""
+    return np.minimum(timesteps, max_ep_len - 1)

@@ -7,7 +7,8 @@
 * Hindsight return relabelling: the returns-to-go of every trajectory, online ones included, are computed from the
   rewards it actually obtained (`hindsight_returns_to_go`), never from the target the rollout was conditioned on.
 * Batches are the offline trainer's K-step windows (data/sampler.py `WindowSampler`: a trajectory drawn with
-  probability proportional to its length, a uniform start), prepared with the pretrained run's `Preprocessing`.
+  probability proportional to its length, a uniform start), prepared with the pretrained run's `Preprocessing`,
+  with its model config's window (`context_len`, `max_ep_len`).
 * `state_dict` / `load_state_dict`: plain tensors and lists (torch.load(weights_only=True)), for exact resume.
 """
 
@@ -34,17 +35,18 @@ def hindsight_returns_to_go(rewards: np.ndarray) -> np.ndarray:
 class ReplayBuffer:
     """At most `capacity` whole trajectories, replaced first in, first out (module docstring)."""
 
-    def __init__(self, capacity: int, prep: Preprocessing):
+    def __init__(self, capacity: int, prep: Preprocessing, context_len: int, max_ep_len: int):
         if capacity < 1:
             raise ValueError(f"ReplayBuffer capacity={capacity} must be >= 1")
-        self.capacity, self.prep = int(capacity), prep
+        self.capacity, self.prep, self.window = int(capacity), prep, (int(context_len), int(max_ep_len))
         self.episodes: deque[Episode] = deque(maxlen=self.capacity)
         self._sampler: WindowSampler | None = None  # rebuilt after every change
 
     @classmethod
-    def seeded(cls, capacity: int, prep: Preprocessing, offline: TrajectoryDataset) -> "ReplayBuffer":
+    def seeded(cls, capacity: int, prep: Preprocessing, context_len: int, max_ep_len: int,
+               offline: TrajectoryDataset) -> "ReplayBuffer":
         """A buffer holding the offline data's `capacity` highest-return trajectories, lowest return first."""
-        buf = cls(capacity, prep)
+        buf = cls(capacity, prep, context_len, max_ep_len)
         top = np.argsort(-offline.episode_returns, kind="stable")[:capacity]  # the best, best first
         for i in top[::-1]:  # lowest of them first: the first to be replaced
             buf.episodes.append(offline.episode(int(i)))
@@ -73,7 +75,7 @@ class ReplayBuffer:
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         if self._sampler is None:
-            self._sampler = WindowSampler(self.dataset(), self.prep)
+            self._sampler = WindowSampler(self.dataset(), self.prep, *self.window)
         return self._sampler.sample(batch_size, rng)
 
     def state_dict(self) -> dict[str, Any]:

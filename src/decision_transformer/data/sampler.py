@@ -13,7 +13,9 @@ Window convention (the single place it is written down; `tests/test_data.py` che
       (states, actions, returns_to_go, timesteps);
     * states, returns-to-go and timesteps go through the run's `Preprocessing` (data/preprocess.py):
       normalized states, returns-to-go divided by the reward scale, timesteps counted from 0 within the
-      episode and clipped to max_ep_len - 1.
+      episode and clipped to max_ep_len - 1;
+    * K (`context_len`) and `max_ep_len` are arguments, the model config's values (the trainer passes them):
+      the sampler never keeps a second copy of the model's window anywhere it could drift.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .preprocess import Preprocessing
+from .preprocess import Preprocessing, clip_timesteps
 from .trajectories import DatasetError, TrajectoryDataset
 
 
@@ -52,15 +54,16 @@ class WindowSampler:
     """K-step windows with a uniform start (see the module docstring). All randomness comes from `rng`
     (a numpy Generator), whose state the trainer checkpoints, so a resumed run draws the same batches."""
 
-    def __init__(self, dataset: TrajectoryDataset, prep: Preprocessing):
+    def __init__(self, dataset: TrajectoryDataset, prep: Preprocessing, context_len: int, max_ep_len: int):
         self.dataset = dataset
         self.prep = prep
+        self.context_len, self.max_ep_len = _window(context_len, max_ep_len)
         self._starts = dataset.episode_starts
         self._lengths = dataset.episode_lengths
         self._p = self._lengths / self._lengths.sum()
         self._rtg_scaled = prep.scale_returns(dataset.returns_to_go)
         self._returns = dataset.episode_returns.astype(np.float32)
-        self._arange = np.arange(prep.context_len)
+        self._arange = np.arange(self.context_len)
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         return _gather(self, *self.draw(batch_size, rng))
@@ -83,12 +86,14 @@ class EpisodeSampler:
     first return-to-go; it only shows a rare return more often. For BC, which sees no return, it
     changes the target (to return-reweighted BC)."""
 
-    def __init__(self, dataset: TrajectoryDataset, prep: Preprocessing, return_balanced: bool = False):
+    def __init__(self, dataset: TrajectoryDataset, prep: Preprocessing, context_len: int, max_ep_len: int,
+                 return_balanced: bool = False):
+        self.context_len, self.max_ep_len = _window(context_len, max_ep_len)
         longest = int(dataset.episode_lengths.max())
-        if longest > prep.context_len:
+        if longest > self.context_len:
             raise DatasetError(
                 f"{dataset.source}: field 'episode_starts' gives an episode of {longest} steps; whole-episode "
-                f"sampling needs context_len >= the longest episode (context_len={prep.context_len})")
+                f"sampling needs context_len >= the longest episode (context_len={self.context_len})")
         self.dataset = dataset
         self.prep = prep
         self.return_balanced = return_balanced
@@ -96,7 +101,7 @@ class EpisodeSampler:
         self._lengths = dataset.episode_lengths
         self._rtg_scaled = prep.scale_returns(dataset.returns_to_go)
         self._returns = dataset.episode_returns.astype(np.float32)
-        self._arange = np.arange(prep.context_len)
+        self._arange = np.arange(self.context_len)
         # episodes grouped by return: group g is _by_return[_group_start[g] : _group_start[g] + _group_size[g]]
         _, group, self._group_size = np.unique(dataset.episode_returns, return_inverse=True, return_counts=True)
         self._by_return = np.argsort(group, kind="stable")  # (E,) episode indices, grouped
@@ -119,7 +124,7 @@ class EpisodeSampler:
 
 def _gather(src: WindowSampler | EpisodeSampler, ep: np.ndarray, si: np.ndarray) -> Batch:
     """Rows = episodes `ep` from start steps `si`, K steps or to the episode's end, left-padded."""
-    K, d, prep, arange = src.prep.context_len, src.dataset, src.prep, src._arange
+    K, d, prep, arange = src.context_len, src.dataset, src.prep, src._arange
     n_real = np.minimum(K, src._lengths[ep] - si)  # (B,) real steps in the window
     pad = K - n_real  # (B,) left padding
     local = si[:, None] + arange[None, :] - pad[:, None]  # (B, K) step index within the episode
@@ -132,7 +137,7 @@ def _gather(src: WindowSampler | EpisodeSampler, ep: np.ndarray, si: np.ndarray)
     actions = d.actions[rows]  # (B, K, A) or (B, K)
     actions = np.where(real.reshape(real.shape + (1,) * (actions.ndim - 2)), actions, 0)
     rtg = np.where(real, src._rtg_scaled[rows], 0.0).astype(np.float32)[..., None]  # (B, K, 1)
-    timesteps = np.where(real, prep.clip_timesteps(local), 0)  # (B, K)
+    timesteps = np.where(real, clip_timesteps(local, src.max_ep_len), 0)  # (B, K)
     return Batch(
         states=torch.from_numpy(states),
         actions=torch.from_numpy(np.ascontiguousarray(actions)),
@@ -141,3 +146,9 @@ def _gather(src: WindowSampler | EpisodeSampler, ep: np.ndarray, si: np.ndarray)
         attention_mask=torch.from_numpy(real.astype(np.int64)),
         episode_returns=torch.from_numpy(src._returns[ep]),
     )
+
+
+def _window(context_len: int, max_ep_len: int) -> tuple[int, int]:
+    if int(context_len) <= 0 or int(max_ep_len) <= 0:
+        raise ValueError(f"a sampler's context_len ({context_len}) and max_ep_len ({max_ep_len}) must be positive")
+    return int(context_len), int(max_ep_len)
