@@ -4,7 +4,11 @@ The one way every `dt` command declares its options. A field `batch_size` become
 whose type is itself a dataclass (a nested config, such as a benchmark's `train: TrainConfig`) becomes
 one option per inner field, `--train.batch-size`. Booleans get `--flag / --no-flag`, tuples take several
 values (a repeated flag adds to them), and a field declared with `field(metadata=POSITIONAL)` is a positional argument. Every option
-defaults to None, so `from_args` knows which ones the user gave (`given`).
+defaults to None, so `from_args` knows which ones the user gave (`given`). A nested config declared with
+`field(metadata=inline(...))` lends the named fields to its parent's level instead: a benchmark protocol holding
+`train: TrainConfig` offers `--cpu.steps` (setting `cpu.train.steps`) and no option for the training fields each
+cell sets itself. `to_argv` writes a config back as options, and `option_values` reads it as {option: value}, both
+by the same walk (`_options`), so the options, their parsing and their writing cannot drift apart.
 
 (tyro does the same for a whole program, but `dt` is a tree of argparse sub-commands loaded as plug-ins;
 generating their options here keeps one mechanism for all of them in about a hundred lines.)
@@ -19,13 +23,20 @@ import functools
 import inspect
 import textwrap
 import typing
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 POSITIONAL = {"positional": True}
 """`dataclasses.field(metadata=POSITIONAL)`: the field is a positional argument (required, no default)."""
 DERIVED = {"derived": True}
 """`dataclasses.field(default=..., metadata=DERIVED)`: the field follows from something else (the model kind, the
 data) and is never an option; `option_fields` leaves it out, and so does every parser built here."""
+
+
+def inline(*names: str) -> dict[str, tuple[str, ...]]:
+    """`dataclasses.field(default=..., metadata=inline('steps', ...))` on a nested-config field: those fields of the
+    nested config are options at the parent's level (flag `--steps`, set on `nested.steps`); its other fields are no
+    options (the nested default fixes them, or the code using it sets them)."""
+    return {"inline": tuple(names)}
 
 
 def option_fields(*classes: type) -> tuple[str, ...]:
@@ -49,30 +60,54 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def _flag(prefix: str, name: str) -> str:
-    return "--" + prefix + name.replace("_", "-")
-
-
-def add_dataclass_args(parser: argparse._ActionsContainer, cls: type, exclude: Iterable[str] = (),
-                       defaults: Any = None, prefix: str = "") -> None:
-    """Add an option for every field of `cls` not in `exclude` (names, or 'train.seed' for nested fields).
-    `defaults` (an instance of `cls`) sets the values shown in --help."""
-    exclude = set(exclude)
-    docs = field_docs(cls)
+def _options(cls: type, exclude: frozenset[str] = frozenset(), prefix: str = "", flag_prefix: str = "",
+             only: tuple[str, ...] | None = None) -> Iterator[tuple[str, str, dataclasses.Field, Any]]:
+    """(dest path, option name, field, type) of every option of `cls`, nested configs walked (`inline` ones at
+    their parent's level). Dest paths are attribute paths ('train.steps'); option names what follows '--' with
+    underscores kept ('cpu.steps'). Fields in `exclude` (dest paths) and DERIVED fields are left out."""
     hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
+    fields = dataclasses.fields(cls)
+    if only is not None:
+        unknown = sorted(set(only) - {f.name for f in fields})
+        if unknown:
+            raise TypeError(f"inline{tuple(only)}: {cls.__name__} has no field(s) {unknown}")
+        fields = tuple(f for f in fields if f.name in only)
+    for f in fields:
         path = prefix + f.name
         if path in exclude or f.metadata.get("derived"):
             continue
-        default = getattr(defaults, f.name) if defaults is not None else _default(f)
         tp = hints[f.name]
         if dataclasses.is_dataclass(tp):
-            add_dataclass_args(parser, tp, exclude, default, prefix=path + ".")
-            continue
-        help_text = f"{docs.get(f.name, '')} (default: {default!r})".replace("%", "%%")
-        flag, dest = _flag(prefix, f.name), path
+            names = f.metadata.get("inline")
+            yield from _options(tp, exclude, path + ".", flag_prefix if names is not None else f"{flag_prefix}{f.name}.",
+                                names)
+        else:
+            yield path, flag_prefix + f.name, f, tp
+
+
+def _get(obj: Any, path: str) -> Any:
+    for name in path.split("."):
+        obj = getattr(obj, name)
+    return obj
+
+
+def _flag(name: str) -> str:
+    """'--' + the option name with its last part hyphenated: 'cpu.baseline_steps' -> '--cpu.baseline-steps'."""
+    head, dot, last = name.rpartition(".")
+    return "--" + head + dot + last.replace("_", "-")
+
+
+def add_dataclass_args(parser: argparse._ActionsContainer, cls: type, exclude: Iterable[str] = (),
+                       defaults: Any = None) -> None:
+    """Add an option for every field of `cls` not in `exclude` (names, or 'train.seed' for nested fields).
+    `defaults` (an instance of `cls`) sets the values shown in --help."""
+    for dest, name, f, tp in _options(cls, frozenset(exclude)):
+        doc = field_docs(_owner(cls, dest)).get(f.name, "")
+        default = _get(defaults, dest) if defaults is not None else _nested_default(cls, dest)
+        help_text = f"{doc} (default: {default!r})".replace("%", "%%")
+        flag = _flag(name)
         if f.metadata.get("positional"):
-            positional_help = docs.get(f.name, "").replace("%", "%%")
+            positional_help = doc.replace("%", "%%")
             if typing.get_origin(tp) is tuple:  # one or more values
                 parser.add_argument(dest, type=typing.get_args(tp)[0], nargs="+", help=positional_help)
             else:
@@ -86,6 +121,19 @@ def add_dataclass_args(parser: argparse._ActionsContainer, cls: type, exclude: I
             parser.add_argument(flag, dest=dest, type=tp, default=None, help=help_text)
 
 
+def _owner(cls: type, dest: str) -> type:
+    """The dataclass that declares the field at `dest`."""
+    for name in dest.split(".")[:-1]:
+        cls = typing.get_type_hints(cls)[name]
+    return cls
+
+
+def _nested_default(cls: type, dest: str) -> Any:
+    head, _, rest = dest.partition(".")
+    value = _default(next(f for f in dataclasses.fields(cls) if f.name == head))
+    return _get(value, rest) if rest else value
+
+
 def _default(f: dataclasses.Field) -> Any:
     if f.default is not dataclasses.MISSING:
         return f.default
@@ -94,37 +142,65 @@ def _default(f: dataclasses.Field) -> Any:
     return None
 
 
-def given(args: argparse.Namespace, cls: type, exclude: Iterable[str] = (), prefix: str = "") -> dict[str, Any]:
-    """{'field' or 'nested.field': value} for the options of `cls` the user gave."""
+def given(args: argparse.Namespace, cls: type, exclude: Iterable[str] = ()) -> dict[str, Any]:
+    """{'field' or 'nested.field': value} (dest paths) for the options of `cls` the user gave."""
     out: dict[str, Any] = {}
-    exclude = set(exclude)
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        path = prefix + f.name
-        if path in exclude or f.metadata.get("derived"):
-            continue
-        if dataclasses.is_dataclass(hints[f.name]):
-            out.update(given(args, hints[f.name], exclude, prefix=path + "."))
-        elif getattr(args, path, None) is not None:
-            v = getattr(args, path)
-            out[path] = tuple(v) if isinstance(v, list) else v
+    for dest, _, _, _ in _options(cls, frozenset(exclude)):
+        if getattr(args, dest, None) is not None:
+            v = getattr(args, dest)
+            out[dest] = tuple(v) if isinstance(v, list) else v
     return out
 
 
-def from_args(cls: type, args: argparse.Namespace, exclude: Iterable[str] = (), base: Any = None, **overrides: Any) -> Any:
-    """Build `cls` from parsed args: given options override `overrides`, which override `base` (an instance)
-    or the defaults. Nested configs are rebuilt from their base value with only the given fields replaced."""
-    values: dict[str, Any] = dict(overrides)
+def _split(changes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """({field: value} for top-level dest paths, {field: {rest of path: value}} for nested ones)."""
+    values: dict[str, Any] = {}
     nested: dict[str, dict[str, Any]] = {}
-    for path, v in given(args, cls, exclude).items():
+    for path, v in changes.items():
         head, _, rest = path.partition(".")
         if rest:
             nested.setdefault(head, {})[rest] = v
         else:
             values[head] = v
-    start = base if base is not None else None
+    return values, nested
+
+
+def _replace(obj: Any, changes: dict[str, Any]) -> Any:
+    """`obj` with the fields at the given dest paths replaced (nested configs rebuilt, never mutated)."""
+    values, nested = _split(changes)
+    for head, inner in nested.items():
+        values[head] = _replace(getattr(obj, head), inner)
+    return dataclasses.replace(obj, **values)
+
+
+def from_args(cls: type, args: argparse.Namespace, exclude: Iterable[str] = (), base: Any = None, **overrides: Any) -> Any:
+    """Build `cls` from parsed args: given options override `overrides`, which override `base` (an instance)
+    or the defaults. Nested configs are rebuilt from their base value with only the given fields replaced."""
+    top, nested = _split(given(args, cls, exclude))
+    values: dict[str, Any] = {**overrides, **top}
     for head, changes in nested.items():
-        inner = values.get(head, getattr(start, head) if start is not None else _default(
+        inner = values.get(head, getattr(base, head) if base is not None else _default(
             next(f for f in dataclasses.fields(cls) if f.name == head)))
-        values[head] = dataclasses.replace(inner, **changes)
-    return dataclasses.replace(start, **values) if start is not None else cls(**values)
+        values[head] = _replace(inner, changes)
+    return dataclasses.replace(base, **values) if base is not None else cls(**values)
+
+
+def option_values(obj: Any) -> dict[str, Any]:
+    """{option name: value} of a config instance, one entry per option ('steps' for an inline field, 'train.lr'
+    for a nested one): the config as its options see it."""
+    return {name: _get(obj, dest) for dest, name, _, _ in _options(type(obj))}
+
+
+def to_argv(obj: Any) -> list[str]:
+    """A config instance written as the options that rebuild it (`from_args` on them gives back `obj`, where its
+    non-option fields are its class's defaults)."""
+    out: list[str] = []
+    for dest, name, _, _ in _options(type(obj)):
+        value, flag = _get(obj, dest), _flag(name)
+        if isinstance(value, bool):
+            out.append(flag if value else "--no-" + flag[2:])  # argparse.BooleanOptionalAction's negative
+        elif isinstance(value, tuple):
+            out += [flag, *map(str, value)]
+        else:
+            out += [flag, repr(value) if isinstance(value, float) else str(value)]
+    return out

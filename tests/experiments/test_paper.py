@@ -85,7 +85,7 @@ def test_every_experiment_end_to_end_and_report_layout(tmp_path, dt):
     # the settings every number was trained with, read back from the cells' specs
     settings = md.split("## Protocol and settings (from the cells' specs)", 1)[1]
     assert "- `dt-k1`: kind dt, context_len 1," in settings and "precision " in settings
-    assert f" steps {QUICK.cpu.steps}," in settings and ("- `td3bc`: actor_lr 0.0003," in settings) == HAS_D3RLPY
+    assert f" steps {QUICK.cpu.train.steps}," in settings and ("- `td3bc`: actor_lr 0.0003," in settings) == HAS_D3RLPY
     archived = sorted(p.relative_to(out / "cells").as_posix() for p in (out / "cells").rglob("result.json"))
     assert len(archived) == report["cells"] and f"cpu/table2/{MR}/dt/seed0/result.json" in archived
 
@@ -221,15 +221,14 @@ def test_runs_made_before_a_model_field_existed_still_match(tmp_path):
 
 
 def test_jobs_run_cells_through_dt_sweep(tmp_path):
-    from dt_experiments.paper.parallel import config_argv
-    from decision_transformer.cli_args import add_dataclass_args, from_args
+    from decision_transformer.cli_args import add_dataclass_args, from_args, to_argv
     import argparse
 
     cfg = dataclasses.replace(QUICK, root=str(tmp_path), datasets=(MR,), methods=("mlp-bc",), seeds=1, jobs=2,
                               progress=False)
     parser = argparse.ArgumentParser()
     add_dataclass_args(parser, type(cfg))
-    assert from_args(type(cfg), parser.parse_args(config_argv(cfg))) == cfg  # a job reproduces every setting
+    assert from_args(type(cfg), parser.parse_args(to_argv(cfg))) == cfg  # a job reproduces every setting
     stale = tmp_path / "cpu" / "sweep" / "table2" / f"{MR}.mlp-bc.seed0" / "job.json"  # an older argv of the cell
     stale.parent.mkdir(parents=True)
     stale.write_text(json.dumps({"name": f"{MR}.mlp-bc.seed0", "argv": ["bench", "paper", "--an-old-flag"]}))
@@ -374,7 +373,7 @@ def test_peer_dt_runs_at_our_dts_budget_shape_seeds_and_targets(tmp_path):
     train = tmp_path / "cpu" / "train" / MR
     losses = [r for r in map(json.loads, (train / "d3rlpy-dt/seed0/d3rlpy/metrics.jsonl").read_text().splitlines())]
     assert [r["step"] for r in losses] == [10, 20] and all(np.isfinite(r["train/loss"]) for r in losses)
-    assert json.loads((train / "d3rlpy-dt/seed0/d3rlpy/progress.json").read_text())["step"] == cfg.cpu.steps
+    assert json.loads((train / "d3rlpy-dt/seed0/d3rlpy/progress.json").read_text())["step"] == cfg.cpu.train.steps
     rows = [json.loads(x) for x in (train / "cql/seed0/d3rlpy/metrics.jsonl").read_text().splitlines()]
     keys = set().union(*rows)
     assert {"train/critic_loss", "train/conservative_loss", "train/alpha", "q/data_mean", "q/mc_return_mean"} <= keys

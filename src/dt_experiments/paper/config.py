@@ -16,8 +16,11 @@ Precision is part of a protocol like its budget (cpu: bf16), so a cell's spec is
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from decision_transformer.cli_args import inline
+from decision_transformer.config import DTConfig, TrainConfig
 
 from .baselines import BEARSettings, CQLSettings, DiscreteCQLSettings, IQLSettings, TD3BCSettings
 from .peer_dt import D3rlpyDTSettings
@@ -53,18 +56,31 @@ ATARI_GAMES = ("breakout", "pong", "qbert", "seaquest")
 ATARI_TARGETS = {"breakout": 90.0, "qbert": 14000.0, "pong": 20.0, "seaquest": 1150.0}
 
 
+PAPER_TRAIN = TrainConfig(save_every=5000)
+"""The paper's gym training (TrainConfig's defaults are the paper's: 100k steps, batch 64, lr 1e-4, 10k warmup,
+AdamW weight decay 1e-4, grad clip 0.25), checkpointed every 5,000 steps."""
+ATARI_TRAIN = TrainConfig(steps=20_000, batch_size=128, lr=6e-4, warmup_steps=512, lr_decay="cosine",
+                          lr_min_ratio=0.1, beta2=0.95, weight_decay=0.1, grad_clip=1.0, save_every=1000)
+"""The paper's Atari training (its code: 5 epochs over 500k steps at batch 128, about 20k steps; warmup over
+512 * 20 tokens, about 512 windows; cosine decay to 10% of lr, over steps here rather than tokens; AdamW beta2 0.95,
+weight decay 0.1 on weight matrices, grad clip 1.0)."""
+ATARI_MODEL = DTConfig(n_layer=6, n_head=8, embed_dim=128, context_len=30, activation="gelu", position_embedding=True,
+                       max_ep_len=27_000, discrete_actions=True)
+"""The paper's Atari transformer (minGPT: 6 blocks, 8 heads, width 128, GELU, a per-token position embedding besides
+the timestep embedding), K = 30; max_ep_len 27,000 agent steps (a 108k-frame episode at frame skip 4)."""
+
+
 @dataclass(frozen=True)
 class ProtocolConfig:
     """A training and evaluation budget (the same for every method of an experiment)."""
 
-    steps: int = 100_000
-    """Gradient steps of DT, BC, MLP-BC, %BC."""
-    batch_size: int = 64
-    """Windows per gradient step."""
-    lr: float = 1e-4
-    """AdamW learning rate after warmup."""
-    warmup_steps: int = 10_000
-    """Linear learning-rate warmup steps."""
+    train: TrainConfig = field(default=PAPER_TRAIN, metadata=inline("steps", "batch_size", "lr", "warmup_steps",
+                                                                     "save_every", "eval_every", "precision"))
+    """The transformers' training (DT, BC, MLP-BC, %BC; d3rlpy-dt takes its steps, batch, lr and warmup). Its
+    steps, batch size, lr, warmup, checkpoint interval (a killed cell continues from there; the d3rlpy baselines'
+    too), in-training evaluation interval (learning curves; the baselines evaluate between training chunks; 0: only
+    at the end) and precision (the d3rlpy methods train in fp32) are options; each cell sets the rest (seed, %BC
+    fraction, delayed rewards, device, output)."""
     eval_episodes: int = 100
     """Evaluation episodes per target return (every method: the same seeds and count)."""
     seeds: int = 3
@@ -73,17 +89,9 @@ class ProtocolConfig:
     """Gradient steps of the d3rlpy baselines (d3rlpy's reproduction scripts run 500k)."""
     baseline_seeds: int = 3
     """Seeds per baseline cell (the first this many of the run's seeds)."""
-    save_every: int = 5000
-    """Checkpoint interval in steps (transformers and baselines): a killed cell continues from here."""
-    eval_every: int = 0
-    """Also evaluate every this many steps while training (learning curves for the protocol check; 0: only at
-    the end). Transformers at the cell's first target via the trainer, baselines between training chunks."""
-    precision: str = "fp32"
-    """Training precision of the transformer methods (fp32, bf16 autocast, or auto: precision.py); the d3rlpy
-    methods train in fp32."""
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "warmup_steps", "eval_episodes", "seeds", "baseline_steps", "save_every"):
+        for name in ("eval_episodes", "seeds", "baseline_steps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ProtocolConfig.{name}={getattr(self, name)} must be positive")
 
@@ -92,36 +100,15 @@ class ProtocolConfig:
 class AtariProtocol:
     """The Atari experiments' budget and model (pixels: a CNN per frame stack, discrete actions, sampled acting)."""
 
-    steps: int = 20_000
-    """Gradient steps of DT, BC, %BC (the paper's code: 5 epochs over 500k steps at batch 128, about 20k)."""
-    batch_size: int = 128
-    """Windows per gradient step."""
-    lr: float = 6e-4
-    """AdamW learning rate after warmup."""
-    warmup_steps: int = 512
-    """Linear warmup steps (the original warms up over 512 * 20 tokens, about 512 windows)."""
-    lr_decay: str = "cosine"
-    """After warmup: cosine decay to lr_min_ratio * lr (the original decays over tokens; over steps here)."""
-    lr_min_ratio: float = 0.1
-    """Floor of the decay, as a fraction of lr."""
-    beta2: float = 0.95
-    """AdamW beta2 (beta1 0.9)."""
-    weight_decay: float = 0.1
-    """AdamW weight decay on weight matrices only."""
-    grad_clip: float = 1.0
-    """Gradient-norm clip."""
-    n_layer: int = 6
-    """Transformer blocks."""
-    n_head: int = 8
-    """Attention heads."""
-    embed_dim: int = 128
-    """Width."""
-    context_len: int = 30
-    """K (Breakout, Qbert, Seaquest)."""
+    train: TrainConfig = field(default=ATARI_TRAIN, metadata=inline(
+        "steps", "batch_size", "lr", "warmup_steps", "lr_decay", "lr_min_ratio", "beta2", "weight_decay", "grad_clip",
+        "save_every", "precision"))
+    """The transformers' training (DT, BC, %BC; the checkpoint interval is also CQL's): ATARI_TRAIN."""
+    model: DTConfig = field(default=ATARI_MODEL, metadata=inline("n_layer", "n_head", "embed_dim", "context_len",
+                                                                  "position_embedding"))
+    """The transformer (ATARI_MODEL); its context_len is K for Breakout, Qbert and Seaquest."""
     pong_context_len: int = 50
     """K for Pong."""
-    position_embedding: bool = True
-    """The original's per-token position embedding besides the timestep embedding (DTConfig.position_embedding)."""
     temperature: float = 1.0
     """Evaluation samples actions from the softmax at this temperature (the original's default; 0: argmax)."""
     eval_episodes: int = 10
@@ -130,21 +117,16 @@ class AtariProtocol:
     """Cap evaluation episodes at this many agent steps (0: the env's 108k-frame cap)."""
     seeds: int = 3
     """Seeds per cell."""
-    save_every: int = 1000
-    """Checkpoint interval in steps (transformers and CQL)."""
     baseline_steps: int = 12_500_000
     """Gradient steps of CQL (d3rlpy's DiscreteCQL; its reproduction script runs 50M / 4 = 12.5M)."""
-    precision: str = "fp32"
-    """Training precision of the transformer methods (fp32, bf16 autocast, or auto: precision.py)."""
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "eval_episodes", "seeds", "save_every", "context_len", "pong_context_len",
-                     "baseline_steps"):
+        for name in ("eval_episodes", "seeds", "pong_context_len", "baseline_steps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"AtariProtocol.{name}={getattr(self, name)} must be positive")
 
     def context_for(self, dataset: str) -> int:
-        return self.pong_context_len if env_of(dataset) == "pong" else self.context_len
+        return self.pong_context_len if env_of(dataset) == "pong" else self.model.context_len
 
 
 @dataclass(frozen=True)
@@ -187,8 +169,9 @@ class BeyondSettings:
 
 FULL = ProtocolConfig()
 ATARI_FULL = AtariProtocol()
-CPU = ProtocolConfig(steps=10_000, warmup_steps=500, eval_episodes=10, seeds=3, baseline_steps=100_000,
-                     baseline_seeds=3, save_every=2500, precision="bf16")
+CPU = ProtocolConfig(train=dataclasses.replace(PAPER_TRAIN, steps=10_000, warmup_steps=500, save_every=2500,
+                                               precision="bf16"),
+                     eval_episodes=10, seeds=3, baseline_steps=100_000, baseline_seeds=3)
 
 
 @dataclass(frozen=True)
@@ -203,10 +186,11 @@ class PaperBenchConfig:
     cpu: ProtocolConfig = CPU
     """The cpu protocol's budget (module docstring): 10k steps (500 warmup), 10 episodes per target, 100k
     baseline steps, 3 seeds each."""
-    atari_cpu: AtariProtocol = AtariProtocol(steps=2000, batch_size=16, warmup_steps=200, n_layer=3, n_head=4,
-                                             context_len=10, pong_context_len=15, eval_episodes=5,
-                                             max_episode_steps=5000, save_every=500, baseline_steps=2000,
-                                             precision="bf16")
+    atari_cpu: AtariProtocol = AtariProtocol(
+        train=dataclasses.replace(ATARI_TRAIN, steps=2000, batch_size=16, warmup_steps=200, save_every=500,
+                                  precision="bf16"),
+        model=dataclasses.replace(ATARI_MODEL, n_layer=3, n_head=4, context_len=10), pong_context_len=15,
+        eval_episodes=5, max_episode_steps=5000, baseline_steps=2000)
     """The Atari experiments' cpu protocol: a smaller model, K and budget, episodes capped at 5,000 agent steps
     (`full`, ATARI_FULL, is the paper's Atari configuration)."""
     seeds: int = 0
@@ -310,7 +294,7 @@ class PaperBenchConfig:
 
     def precision_for(self, dataset: str) -> str:
         """The transformers' training precision for a dataset's cells: --precision, else the protocol's."""
-        return self.precision or self.budget_for(dataset).precision
+        return self.precision or self.budget_for(dataset).train.precision
 
     def seed_list(self, baseline: bool = False, dataset: str = "") -> list[int]:
         budget = self.budget_for(dataset)
@@ -324,11 +308,11 @@ class PaperBenchConfig:
 
 
 QUICK = PaperBenchConfig(
-    cpu=ProtocolConfig(steps=20, batch_size=8, warmup_steps=5, eval_episodes=2, seeds=2, baseline_steps=20,
-                       baseline_seeds=1, save_every=10),
-    atari_cpu=AtariProtocol(steps=6, batch_size=2, warmup_steps=2, n_layer=1, n_head=1, embed_dim=16, context_len=3,
-                            pong_context_len=3, eval_episodes=2, max_episode_steps=30, seeds=1, save_every=3,
-                            baseline_steps=4),
+    cpu=ProtocolConfig(train=dataclasses.replace(PAPER_TRAIN, steps=20, batch_size=8, warmup_steps=5, save_every=10),
+                       eval_episodes=2, seeds=2, baseline_steps=20, baseline_seeds=1),
+    atari_cpu=AtariProtocol(train=dataclasses.replace(ATARI_TRAIN, steps=6, batch_size=2, warmup_steps=2, save_every=3),
+                            model=dataclasses.replace(ATARI_MODEL, n_layer=1, n_head=1, embed_dim=16, context_len=3),
+                            pong_context_len=3, eval_episodes=2, max_episode_steps=30, seeds=1, baseline_steps=4),
     beyond=BeyondSettings(online_steps=60, updates_per_rollout=2, batch_size=4, warmup_steps=2, eval_every=2),
     selection_seeds=(), fig4_targets=6, data_steps=1500, max_episode_steps=40, archive="", quick=True,
 )

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from decision_transformer.cli_args import option_values
 from decision_transformer.common import runlock
 from decision_transformer.common.atomic import write_json
 from decision_transformer.checkpoint import latest_checkpoint, load_trainer_state, read_meta
@@ -34,14 +35,10 @@ from decision_transformer.common.metrics import read_metrics
 from decision_transformer.common.precision import resolve as resolve_precision
 from decision_transformer.runner import FunctionAgent, run_episodes
 from decision_transformer.common.seeding import derive_seed
-from decision_transformer.train import TrainConfig
 from ..common import train_cell
 from . import beyond
 from .config import (BASELINE_METHODS, BEYOND_METHODS, D3RLPY_METHODS, PEER_METHODS, TOP_FRACTIONS, PaperBenchConfig, env_of, is_atari,
                      split_dataset, trained_on)
-
-ATARI_MAX_EP_LEN = 27_000  # agent steps in a 108k-frame episode (frame skip 4): the timestep table's size
-
 
 @functools.lru_cache(maxsize=8)
 def load_data(base: str, data_steps: int = 0) -> TrajectoryDataset:
@@ -81,10 +78,9 @@ def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str
     if is_atari(dataset):
         if kind == "mlp-bc":
             raise ValueError(f"{dataset}: mlp-bc has no pixel encoder; the Atari experiments use dt, bc, pbc*, dt-k1")
-        a = cfg.atari
-        fields = dict(n_layer=a.n_layer, n_head=a.n_head, embed_dim=a.embed_dim, position_embedding=a.position_embedding,
-                      context_len=1 if method == "dt-k1" else a.context_for(dataset), max_ep_len=ATARI_MAX_EP_LEN,
-                      discrete_actions=True, activation="gelu")
+        fields = {**dataclasses.asdict(cfg.atari.model), "context_len": 1 if method == "dt-k1" else
+                  cfg.atari.context_for(dataset)}
+        fields.pop("condition_on_return")  # the kind decides it
         return {"kind": kind, **model_config(kind, **fields).to_dict()}
     k = 1 if method == "dt-k1" else (cfg.reacher_context_len if env_of(dataset) == "reacher" else 20)
     return {"kind": kind, **model_config(kind, context_len=k).to_dict()}
@@ -132,7 +128,7 @@ class Plan:
         """Gradient steps of this method's training."""
         if self.method in D3RLPY_METHODS:
             return d3rlpy_steps(self.budget, self.method)
-        return self.budget.steps
+        return self.budget.train.steps
 
     @property
     def eval_seed(self) -> int:
@@ -154,7 +150,7 @@ def train_spec(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, budg
     skip = ("seeds", "baseline_seeds", "precision")  # precision: recorded on its own below, as resolved
     if is_atari(dataset) and method not in BASELINE_METHODS:
         skip += ("baseline_steps",)  # CQL's budget; it came after the Atari transformer cells and does not shape them
-    budget = {k: v for k, v in dataclasses.asdict(budget).items() if k not in skip}
+    budget = {k: v for k, v in option_values(budget).items() if k not in skip}  # the protocol's options
     precision = resolve_precision(cfg.precision_for(dataset), cfg.device)  # auto is what it computes on this machine
     return {"dataset": dataset, "method": method, "seed": seed, "protocol": cfg.protocol, "budget": budget,
             "dataset_generation": dataset_generation(base), "data_steps": cfg.data_steps,
@@ -249,7 +245,7 @@ def _train_d3rlpy(p: Plan, data: TrajectoryDataset, first_target: float) -> tupl
     cfg, b, delayed = p.cfg, p.budget, split_dataset(p.spec["dataset"])[1]
     curve_path = p.path / "curve.json"
     curve = json.loads(curve_path.read_text()) if curve_path.exists() else []
-    eval_every = getattr(b, "eval_every", 0)
+    eval_every = b.train.eval_every
     settings = baseline_settings(cfg, p.dataset, p.method)
 
     def on_chunk(step: int, policy: Any) -> None:
@@ -261,7 +257,7 @@ def _train_d3rlpy(p: Plan, data: TrajectoryDataset, first_target: float) -> tupl
     make = ((lambda d3rlpy: make_dt_algo(d3rlpy, settings, p.spec["model"]["dt"], b, d3rlpy_device(cfg.device)))
             if p.method in PEER_METHODS else None)
     policy = train_baseline(p.method, settings, data.delayed_rewards() if delayed else data, p.dataset,
-                            p.path / "d3rlpy", p.seed, p.steps, min(b.save_every, eval_every or b.save_every),
+                            p.path / "d3rlpy", p.seed, p.steps, min(b.train.save_every, eval_every or b.train.save_every),
                             on_chunk, cfg.device, make)
     return policy, lambda: recorded_train_seconds(p.path / "d3rlpy"), curve
 
@@ -269,15 +265,12 @@ def _train_d3rlpy(p: Plan, data: TrajectoryDataset, first_target: float) -> tupl
 def _train_ours(p: Plan, data: TrajectoryDataset, first_target: float) -> tuple[Any, Callable, list]:
     b, model = p.budget, p.spec["model"]
     settings = {k: v for k, v in model.items() if k not in ("kind", "condition_on_return")}
-    eval_every = getattr(b, "eval_every", 0)
-    optimizer = ({k: getattr(b, k) for k in ("lr_decay", "lr_min_ratio", "beta2", "weight_decay", "grad_clip")}
-                 if is_atari(p.dataset) else {})
-    tcfg = TrainConfig(steps=b.steps, batch_size=b.batch_size, lr=b.lr, warmup_steps=b.warmup_steps,
-                       save_every=b.save_every, log_every=min(100, b.steps),
-                       top_fraction=TOP_FRACTIONS.get(p.method, 1.0), delayed_rewards=split_dataset(p.spec["dataset"])[1],
-                       eval_every=eval_every, eval_targets=(first_target,) if eval_every else (),
-                       eval_episodes=b.eval_episodes, torch_threads=p.cfg.torch_threads,
-                       precision=p.spec.get("precision", "fp32"), device=p.cfg.device, progress=False, **optimizer)
+    # the protocol's training, with what this cell sets: its %BC fraction, delayed rewards, evaluation target
+    tcfg = dataclasses.replace(b.train, log_every=min(100, b.train.steps), top_fraction=TOP_FRACTIONS.get(p.method, 1.0),
+                               delayed_rewards=split_dataset(p.spec["dataset"])[1],
+                               eval_targets=(first_target,) if b.train.eval_every else (),
+                               eval_episodes=b.eval_episodes, torch_threads=p.cfg.torch_threads,
+                               precision=p.spec.get("precision", "fp32"), device=p.cfg.device, progress=False)
     run = train_cell(tcfg, model_config(model["kind"], **settings), data, p.path / "run", p.seed)
     if p.method == "odt":  # then online (beyond.py); its time: this sitting's (a resumed odt run undercounts)
         policy, curve = beyond.finetune_cell(p, data, first_target, p.path / "run")
@@ -307,7 +300,7 @@ def epsilon_greedy(act: Callable, epsilon: float, n_actions: int, seed: int) -> 
 
 def d3rlpy_steps(budget: Any, method: str) -> int:
     """Gradient steps of a method trained through d3rlpy: the peer DT gets the transformers' budget."""
-    return budget.steps if method in PEER_METHODS else budget.baseline_steps
+    return budget.train.steps if method in PEER_METHODS else budget.baseline_steps
 
 
 def _run_policy(p: Plan, policy: Any, env_id: str, seed: int, target: float | None = None) -> list[float]:

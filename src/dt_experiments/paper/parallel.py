@@ -11,28 +11,11 @@ on the cluster at --ray-address (sweep.run_sweep, ray_backend.py): ROOT must be 
 from __future__ import annotations
 
 import dataclasses
-import typing
 from pathlib import Path
-from typing import Any
+
+from decision_transformer.cli_args import to_argv
 
 from .config import PaperBenchConfig
-
-
-def config_argv(obj: Any, prefix: str = "") -> list[str]:
-    """Every field of a (nested) config dataclass as `dt` options (cli_args' naming: --a-b, --nested.a-b)."""
-    out: list[str] = []
-    hints = typing.get_type_hints(type(obj))
-    for f in dataclasses.fields(obj):
-        value, flag = getattr(obj, f.name), "--" + prefix + f.name.replace("_", "-")
-        if dataclasses.is_dataclass(hints[f.name]):
-            out += config_argv(value, prefix=f"{prefix}{f.name}.")
-        elif isinstance(value, bool):
-            out.append(flag if value else "--" + prefix + "no-" + f.name.replace("_", "-"))
-        elif isinstance(value, tuple):
-            out += [flag, *map(str, value)]
-        else:
-            out += [flag, repr(value) if isinstance(value, float) else str(value)]
-    return out
 
 
 def run_cells_as_jobs(cfg: PaperBenchConfig, cells: list) -> dict[str, list[str]]:
@@ -42,7 +25,7 @@ def run_cells_as_jobs(cfg: PaperBenchConfig, cells: list) -> dict[str, list[str]
     for c in cells:
         one = dataclasses.replace(cfg, datasets=(c.dataset,), methods=(c.method,), first_seed=c.seed, seeds=1, jobs=1,
                                   progress=False, backend="local", ray_address="")
-        jobs.append(Job(name=f"{c.dataset}.{c.method}.seed{c.seed}", argv=("bench", "paper", *config_argv(one))))
+        jobs.append(Job(name=f"{c.dataset}.{c.method}.seed{c.seed}", argv=("bench", "paper", *to_argv(one))))
     root = Path(cfg.root) / cfg.protocol / "sweep" / cfg.exp
     # A job directory here is bookkeeping (argv, logs); the cell's own run directory guards its settings
     # (methods.prepare_run_dir). So a job of an unfinished cell written with an older argv (e.g. before a config

@@ -84,9 +84,9 @@ def make_dt_algo(d3rlpy, settings: D3rlpyDTSettings, dt: dict[str, Any], budget:
     budget's batch, lr and warmup."""
     optim = d3rlpy.optimizers.AdamWFactory(
         weight_decay=settings.weight_decay, clip_grad_norm=settings.clip_grad_norm,
-        lr_scheduler_factory=d3rlpy.optimizers.WarmupSchedulerFactory(warmup_steps=budget.warmup_steps))
+        lr_scheduler_factory=d3rlpy.optimizers.WarmupSchedulerFactory(warmup_steps=budget.train.warmup_steps))
     return d3rlpy.algos.DecisionTransformerConfig(
-        batch_size=budget.batch_size, learning_rate=budget.lr, optim_factory=optim,
+        batch_size=budget.train.batch_size, learning_rate=budget.train.lr, optim_factory=optim,
         encoder_factory=d3rlpy.models.VectorEncoderFactory([dt["embed_dim"]], exclude_last_activation=True),
         observation_scaler=d3rlpy.preprocessing.StandardObservationScaler(),
         reward_scaler=d3rlpy.preprocessing.MultiplyRewardScaler(settings.reward_multiplier),

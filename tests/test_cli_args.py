@@ -1,0 +1,68 @@
+"""Options generated from dataclasses (cli_args.py): nested configs, inline fields, and writing a config back."""
+
+import argparse
+import dataclasses
+from dataclasses import dataclass, field
+
+import pytest
+
+from decision_transformer.cli_args import add_dataclass_args, from_args, given, inline, option_values, to_argv
+from decision_transformer.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A protocol holding a nested TrainConfig, two of whose fields are its options."""
+
+    train: TrainConfig = field(default=TrainConfig(steps=50), metadata=inline("steps", "precision"))
+    """The training."""
+    episodes: int = 10
+    """Evaluation episodes."""
+
+
+@dataclass(frozen=True)
+class Bench:
+    """Two protocols, a plain nested config and a flag."""
+
+    cpu: Budget = Budget()
+    """The small budget."""
+    other: TrainConfig = TrainConfig()
+    """A nested config whose every field is an option."""
+    quick: bool = False
+    """A boolean."""
+
+
+def parse(cls, argv):
+    parser = argparse.ArgumentParser()
+    add_dataclass_args(parser, cls)
+    return parser.parse_args(argv)
+
+
+def test_inline_fields_are_options_at_the_parents_level():
+    args = parse(Bench, ["--cpu.steps", "7", "--cpu.episodes", "3", "--other.lr", "0.5", "--quick"])
+    assert given(args, Bench)["cpu.train.steps"] == 7
+    cfg = from_args(Bench, args)
+    assert cfg.cpu.train.steps == 7 and cfg.cpu.episodes == 3 and cfg.other.lr == 0.5 and cfg.quick
+    # the nested config's other fields keep the protocol's values, never the class defaults'
+    assert cfg.cpu.train == dataclasses.replace(Budget().train, steps=7)
+    with pytest.raises(SystemExit):  # a field the protocol does not lend is no option
+        parse(Bench, ["--cpu.lr", "0.1"])
+    with pytest.raises(SystemExit):
+        parse(Bench, ["--cpu.train.steps", "7"])
+
+
+def test_to_argv_rebuilds_the_config_and_option_values_read_it_flat():
+    cfg = Bench(cpu=Budget(train=dataclasses.replace(Budget().train, steps=9, precision="bf16"), episodes=4),
+                other=TrainConfig(lr=0.25, progress=False))
+    assert from_args(Bench, parse(Bench, to_argv(cfg))) == cfg
+    assert "--no-other.progress" in to_argv(cfg) and "--no-quick" in to_argv(cfg)
+    assert option_values(cfg.cpu) == {"steps": 9, "precision": "bf16", "episodes": 4}
+
+
+def test_inline_names_must_exist():
+    @dataclass(frozen=True)
+    class Wrong:
+        train: TrainConfig = field(default=TrainConfig(), metadata=inline("stepz"))
+
+    with pytest.raises(TypeError, match="stepz"):
+        add_dataclass_args(argparse.ArgumentParser(), Wrong)
