@@ -29,9 +29,11 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape): hopper-mediu
 lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greedy evaluation (~6 min a cell), our
             # DT's 30k-step curve beside the peer's, then CQL at d3rlpy's published fixed-weight setting on
             # hopper-medium-replay, dense and delayed (Tables 2 and 7), seed 0, then hopper-medium (~2.5-4 h a cell:
-            # parked in git between machines by scripts/park_runs.py)
+            # parked in git between machines by scripts/park_runs.py). Before CQL, one seed of the beyond experiment
+            # on hopper-medium-replay (dt-auto, odt: issue 31), which measures what its cells cost
   JOBS=1 bash scripts/atari_cpu_runs.sh cql
   bash scripts/paper_baseline_check.sh peer-dt dt
+  JOBS=1 paper --exp beyond --datasets $MR --methods dt-auto odt --seeds 1
   JOBS=1 paper --exp table7 --datasets $MR $MR-delayed --methods cql --seeds 1
   JOBS=1 paper --exp table2 --datasets hopper-medium --methods cql --seeds 1
 }

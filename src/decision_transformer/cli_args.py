@@ -116,9 +116,10 @@ def add_dataclass_args(parser: argparse._ActionsContainer, cls: type, exclude: I
             parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         elif typing.get_origin(tp) is tuple:  # several values; a repeated flag adds to them
             inner = typing.get_args(tp)[0]
-            parser.add_argument(flag, dest=dest, type=inner, nargs="*", action="extend", default=None, help=help_text)
+            parser.add_argument(flag, dest=dest, type=inner, nargs="*", action="extend", default=None, help=help_text,
+                                metavar=name.upper())
         else:
-            parser.add_argument(flag, dest=dest, type=tp, default=None, help=help_text)
+            parser.add_argument(flag, dest=dest, type=tp, default=None, help=help_text, metavar=name.upper())
 
 
 def _owner(cls: type, dest: str) -> type:

@@ -348,7 +348,10 @@ def check_number(cfg: Any, name: str, low: float | None = None, high: float | No
 
 def check_device_name(cfg: Any, name: str) -> None:
     """The field `name` of `cfg` names a torch device ('cpu', 'cuda', 'cuda:1', 'mps'); whether this machine has
-    it is checked when a run starts (`runtime.check_device`)."""
+    it is checked when a run starts (`runtime.check_device`). 'cpu' needs no torch (a config built at import time,
+    such as a command's default, must not pull torch into `dt --help`)."""
+    if getattr(cfg, name) == "cpu":
+        return
     import torch
 
     try:

@@ -12,42 +12,38 @@ import dataclasses
 import shlex
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..cli_args import add_dataclass_args, from_args
+from ..cli_args import add_dataclass_args, from_args, inline, option_values
+from ..config import DTConfig, TrainConfig
 from ..common.seeding import derive_seed
+
+
+DEMO_TRAIN = TrainConfig(dataset="hopper-medium-replay", steps=4000, lr=3e-4, warmup_steps=200, log_every=100)
+"""The paper's training, shortened: 4000 steps (the smallest budget at which the small model followed its targets on
+the default data, chosen on training seed 1, which is never reported; 1500 did not), lr 3e-4 (higher than the paper's
+1e-4 because the run is short), 200 warmup steps."""
+DEMO_MODEL = DTConfig(embed_dim=64, n_layer=2)
+"""The paper's gym transformer, narrower and shallower to fit the time budget (the paper: width 128, 3 blocks)."""
 
 
 @dataclass(frozen=True)
 class DemoConfig:
     """A short run of the paper's recipe; model and schedule are scaled down to fit a few CPU minutes."""
 
-    dataset: str = "hopper-medium-replay"
-    """Dataset SRC to train on (default: the suite's Hopper-v5 medium-replay, a SAC learner's replay buffer up
-    to the medium level, 250k steps, loaded from the package in seconds)."""
+    train: TrainConfig = field(default=DEMO_TRAIN, metadata=inline("dataset", "steps", "lr", "warmup_steps", "seed"))
+    """Both models' training (DEMO_TRAIN). The default dataset is the suite's Hopper-v5 medium-replay (a SAC
+    learner's replay buffer up to the medium level, 250k steps, loaded from the package in seconds)."""
+    model: DTConfig = field(default=DEMO_MODEL, metadata=inline("context_len", "embed_dim", "n_layer"))
+    """DT's architecture (DEMO_MODEL); BC is the same transformer without return tokens."""
     out: str = "runs/demo"
     """Parent directory of the two run directories (dt/, bc/)."""
-    steps: int = 4000
-    """Gradient steps per model (4000: the smallest budget at which the small model followed its targets on
-    this data, chosen on training seed 1, which is never reported; 1500 did not)."""
     targets: tuple[float, ...] = (1200.0, 600.0, 300.0)
     """Target returns for DT (BC has no return input: it is evaluated once). The default dataset's episode
     returns span 3..1336 (mean 310)."""
     num_episodes: int = 10
     """Evaluation episodes per target."""
-    context_len: int = 20
-    """K."""
-    embed_dim: int = 64
-    """Transformer width (the paper uses 128; smaller here to fit the time budget)."""
-    n_layer: int = 2
-    """Transformer blocks (the paper uses 3)."""
-    lr: float = 3e-4
-    """Learning rate (higher than the paper's 1e-4 because the run is short)."""
-    warmup_steps: int = 200
-    """Linear warmup steps."""
-    seed: int = 0
-    """Training and evaluation seed."""
     json: str = ""
     """Also write the table as JSON here, with the command, commit, machine and date (default: OUT/demo.json)."""
 
@@ -56,7 +52,6 @@ class DemoConfig:
 
         check_types(self)
         check_number(self, "targets")
-        check_number(self, "lr", 0.0, low_open=True)
         if not self.targets or self.num_episodes < 1:
             raise ValueError(f"DemoConfig: targets={self.targets} needs at least one value and num_episodes="
                              f"{self.num_episodes} must be >= 1")
@@ -78,27 +73,28 @@ def run(args: argparse.Namespace) -> int:
     from ..common import atomic
     from ..common.provenance import provenance
     from ..config import model_config
-    from ..train import TrainConfig, train
+    from ..train import train
 
     cfg = from_args(DemoConfig, args)
     from ..common.provenance import git_commit
 
     git_commit()  # pin the commit this run starts from (provenance reads it at the end)
     t0 = time.perf_counter()
-    dataset = load_dataset(cfg.dataset, seed=cfg.seed)
-    print(f"dataset {cfg.dataset}: {dataset.num_episodes} episodes, {dataset.num_steps} steps, "
+    dataset = load_dataset(cfg.train.dataset, seed=cfg.train.seed)
+    print(f"dataset {cfg.train.dataset}: {dataset.num_episodes} episodes, {dataset.num_steps} steps, "
           f"returns {dataset.episode_returns.min():.0f}..{dataset.episode_returns.max():.0f}, env {dataset.env_id}")
     rows, records = [], []
     for kind in ("dt", "bc"):
         run_dir = Path(cfg.out) / kind
         if latest_checkpoint(run_dir) is not None:
             shutil.rmtree(run_dir)
-        tcfg = TrainConfig(dataset=cfg.dataset, out=str(run_dir), steps=cfg.steps, lr=cfg.lr,
-                           warmup_steps=cfg.warmup_steps, seed=cfg.seed, log_every=100, save_every=cfg.steps)
-        mcfg = model_config(kind, context_len=cfg.context_len, embed_dim=cfg.embed_dim, n_layer=cfg.n_layer)
+        tcfg = dataclasses.replace(cfg.train, out=str(run_dir), save_every=cfg.train.steps)
+        fields = dataclasses.asdict(cfg.model)
+        fields.pop("condition_on_return")  # the kind decides it
+        mcfg = model_config(kind, **fields)
         loaded = train(tcfg, mcfg)
         targets = list(cfg.targets) if kind == "dt" else [cfg.targets[0]]
-        for r in evaluate(loaded, dataset.env_id, targets, num_episodes=cfg.num_episodes, seed=derive_seed(cfg.seed, "train-eval")):
+        for r in evaluate(loaded, dataset.env_id, targets, num_episodes=cfg.num_episodes, seed=derive_seed(cfg.train.seed, "train-eval")):
             rows.append([kind.upper(), f"{r.target_return:g}" if kind == "dt" else "(none)",
                          r.return_text, r.normalized_text()])
             records.append({"model": kind, "target_return": r.target_return if kind == "dt" else None,
@@ -112,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
           f"runs in {cfg.out}/")
     out = cfg.json or str(Path(cfg.out) / "demo.json")
     command = "dt demo " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["demo"] else "dt demo"
-    atomic.write_json(out, {"config": dataclasses.asdict(cfg), "spread": "sample std (n-1) over evaluation episodes",
+    atomic.write_json(out, {"config": option_values(cfg), "spread": "sample std (n-1) over evaluation episodes",
                             "rows": records, "table": table, **provenance(command.strip(), wall)})
     print(f"wrote {out}")
     return 0
