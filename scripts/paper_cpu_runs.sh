@@ -40,10 +40,12 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
 lane_a > runs/paper-cpu-lane-a.log 2>&1 &
 lane_b > runs/paper-cpu-lane-b.log 2>&1 &
 wait
-# 5. The medium-expert cells of Table 2 (the paper's DT 107.6 / CQL 111.0 / BC 79.6 on hopper), cheapest first
-paper --exp table2 --datasets hopper-medium-expert walker2d-medium-expert halfcheetah-medium-expert \
+# 5. The medium-expert cells of Table 2 (the paper's DT 107.6 / CQL 111.0 / BC 79.6 on hopper), cheapest first,
+#    under protocol version cpu-v2 (cpu's training, 100 evaluation episodes per target: docs/results/README.md);
+#    report: dt bench report --root runs/paper --protocol cpu-v2 --out docs/results/cpu-v2 --archive docs/results/cells
+paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert walker2d-medium-expert halfcheetah-medium-expert \
     --methods td3bc dt bc d3rlpy-dt
-paper --exp table2 --datasets hopper-medium-expert --methods cql --seeds 1
+paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods cql --seeds 1
 # 6. Atari: Qbert and Seaquest for DT, BC and CQL (3 seeds), and CQL at 10x its cpu budget on Breakout
 #    (selection seed 1000): does it pass random with more steps (budget) or not (data / setting)?
 bash scripts/atari_cpu_runs.sh more-games
@@ -59,7 +61,8 @@ bash scripts/paper_baseline_check.sh cql
 # 9. The remaining medium cells, then Table 3 and Table 7 on hopper medium / medium-expert
 paper --exp table2 --datasets hopper-medium walker2d-medium halfcheetah-medium --methods dt bc td3bc d3rlpy-dt mlp-bc
 paper --exp table3 --datasets hopper-medium
-paper --exp table7 --datasets hopper-medium-delayed hopper-medium-expert-delayed hopper-medium hopper-medium-expert
+paper --exp table7 --datasets hopper-medium-delayed hopper-medium
+paper --protocol cpu-v2 --exp table7 --datasets hopper-medium-expert-delayed hopper-medium-expert  # as Table 2's
 # Beyond the paper (docs/beyond.md): dt is table2's run (free); dt-auto ~ a DT cell each; odt ~ a DT cell plus
 # 20,000 online env steps at 30 updates per rollout (its cost is not measured yet)
 paper --exp beyond --datasets $MR $W $H

@@ -459,3 +459,33 @@ def test_bench_paper_refuses_a_missing_device_before_any_cell(tmp_path):
     assert main(["bench", "paper", "--exp", "table2", "--datasets", "hopper-medium-replay", "--methods", "bc",
                  "--device", "cuda", "--root", str(tmp_path / "runs")]) == 2
     assert not (tmp_path / "runs").exists()
+
+
+def test_protocol_version_cpu_v2_evaluates_cpus_runs_with_more_episodes_and_reports_apart(tmp_path):
+    """cpu-v2 is cpu's training with more evaluation episodes: it trains nothing a cpu cell already trained, its
+    cells live under ROOT/cpu-v2 with their own count, and a report of one version never holds the other's cells."""
+    from dt_experiments.paper.report import write_report
+
+    cfg = dataclasses.replace(QUICK, root=str(tmp_path / "runs"), exp="table2", datasets=(MR,), methods=("mlp-bc",),
+                              seeds=1, progress=False)
+    v2 = dataclasses.replace(cfg, protocol="cpu-v2", v2_eval_episodes=5)
+    name = f"table2/{MR}/mlp-bc/seed0"
+    assert C.run_paper(cfg)["ran"] == [name]
+    run = Path(cfg.root) / "cpu" / "train" / MR / "mlp-bc" / "seed0"
+    trained = sorted(p.name for p in (run / "run").iterdir())
+    assert C.run_paper(v2)["ran"] == [name]
+    assert sorted(p.name for p in (run / "run").iterdir()) == trained  # the same run, loaded, not trained again
+    assert not (Path(cfg.root) / "cpu-v2" / "train").exists()
+    one, two = (json.loads(C.Cell("table2", MR, "mlp-bc", 0).path(c).read_text()) for c in (cfg, v2))
+    assert one["spec"]["eval_episodes"] == QUICK.cpu.eval_episodes == len(one["per_target"][0]["returns"])
+    assert two["spec"]["eval_episodes"] == 5 == len(two["per_target"][0]["returns"])
+    assert two["spec"]["protocol"] == "cpu" and two["protocol"] == "cpu-v2"  # trained under cpu, evaluated under v2
+    # the first episodes are the same seeds: the v2 evaluation extends cpu's (up to the batch size's float rounding)
+    assert two["per_target"][0]["returns"][:2] == pytest.approx(one["per_target"][0]["returns"], rel=1e-5)
+    assert C.run_paper(v2)["finished"] == [name]
+    report = write_report(cfg.root, "cpu-v2", tmp_path / "out", archive=tmp_path / "cells")
+    assert report["protocol"] == "cpu-v2" and report["experiments"]["table2"][MR]["mlp-bc"]["scores"] == [two["score"]]
+    assert not (tmp_path / "cells" / "cpu").exists()
+    # Figure 4 (twelve targets) keeps cpu's count under v2: more would cost more than a tenth of the training
+    assert v2.eval_episodes_for("fig4", MR) == QUICK.cpu.eval_episodes and v2.eval_episodes_for("table7", MR) == 5
+    assert v2.eval_episodes_for("atari-table1", "breakout-mixed") == QUICK.atari_cpu.eval_episodes

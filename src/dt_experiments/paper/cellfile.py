@@ -15,7 +15,7 @@ It checks what `dt bench report` and the cell bookkeeping read (`cells.py` write
   [step, value] pairs, `same_run_as` a string; an odt cell's `offline_score` (number or null), `online_steps`
   (integer), `curve_scores` ([step, value or null] pairs);
 - a file laid out as .../PROTOCOL/EXP/DATASET/METHOD/seedK/result.json names the same protocol, exp, dataset, method
-  and seed as its directories, and its spec the same protocol, exp, method and seed (the spec's dataset is the
+  and seed as its directories, and its spec the same training protocol, exp, method and seed (the spec's dataset is the
   training run's: a reward-agnostic method's '-delayed' cell names the dense data), so a cell copied to the wrong
   place is not counted as another, nor a cell of another protocol mixed into a report.
 
@@ -30,7 +30,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import FIG4_EXPERIMENTS
+from .config import FIG4_EXPERIMENTS, TRAINING_PROTOCOL
 
 
 class CellError(ValueError):
@@ -129,9 +129,12 @@ def _check_layout(path: Path, cell: dict[str, Any]) -> None:
             raise CellError(f"{path}: field '{field}': expected {_got(want)} (its directory), got {_got(cell[field])}")
     spec = cell["spec"]
     # not the dataset: the spec names the training run's (the dense data, for a reward-agnostic '-delayed' cell)
-    for field in ("protocol", "method", "seed", "exp"):
-        if field in spec and spec[field] != cell[field]:
-            raise CellError(f"{path}: field 'spec.{field}': expected {_got(cell[field])} (the cell's {field}), "
+    # nor the protocol exactly: the spec names the training protocol (cpu for a cpu-v2 cell: config.TRAINING_PROTOCOL)
+    wanted = {**{f: cell[f] for f in ("method", "seed", "exp")},
+              "protocol": TRAINING_PROTOCOL.get(cell["protocol"], cell["protocol"])}
+    for field, want in wanted.items():
+        if field in spec and spec[field] != want:
+            raise CellError(f"{path}: field 'spec.{field}': expected {_got(want)} (the cell's {field}), "
                             f"got {_got(spec[field])}")
 
 

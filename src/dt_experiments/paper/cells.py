@@ -60,7 +60,7 @@ def list_cells(cfg: PaperBenchConfig) -> list[Cell]:
 
 def plan(cfg: PaperBenchConfig, cell: Cell) -> M.Plan:
     """The cell's training run, resolved once (methods.Plan)."""
-    return M.plan(cfg, cell.dataset, cell.method, cell.seed)
+    return M.plan(cfg, cell.exp, cell.dataset, cell.method, cell.seed)
 
 
 def cell_spec(cfg: PaperBenchConfig, cell: Cell, p: M.Plan | None = None) -> dict[str, Any]:
@@ -76,7 +76,7 @@ def cell_spec(cfg: PaperBenchConfig, cell: Cell, p: M.Plan | None = None) -> dic
         targets = {"kind": "auto", "scales": [1.0]}
     elif cell.method in CONDITIONED:
         targets = {"kind": "scales", "scales": list(cfg.target_scales)}
-    return M.jsonable({**spec, "exp": cell.exp, "eval_episodes": p.budget.eval_episodes, "eval_seed": p.eval_seed,
+    return M.jsonable({**spec, "exp": cell.exp, "eval_episodes": p.eval_episodes, "eval_seed": p.eval_seed,
                        "max_episode_steps": cfg.max_episode_steps, "targets": targets,
                        "selection_seeds": list(cfg.selection_seeds), "selection_run": cfg.selection_run})
 

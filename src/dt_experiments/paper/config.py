@@ -35,7 +35,12 @@ FIG4_EXPERIMENTS = ("fig4", "atari-fig4")
 # beyond the paper (docs/beyond.md): DT against its target-free variant (dt-auto) and online fine-tuning (odt)
 BEYOND_EXPERIMENTS = ("beyond",)
 EXPERIMENTS = GYM_EXPERIMENTS + ATARI_EXPERIMENTS + BEYOND_EXPERIMENTS
-PROTOCOLS = ("cpu", "full")
+PROTOCOLS = ("cpu", "cpu-v2", "full")
+# A protocol version evaluates another protocol's training runs differently: cpu-v2 is cpu's training (its runs are
+# shared, under ROOT/cpu/train) with more evaluation episodes wherever they cost under a tenth of a cell's training
+# (PaperBenchConfig.v2_eval_episodes). Its cells live under ROOT/cpu-v2 and are reported apart: one report, one
+# version.
+TRAINING_PROTOCOL = {"cpu-v2": "cpu"}
 TRANSFORMER_METHODS = ("dt", "bc", "mlp-bc", "pbc10", "pbc25", "pbc40", "dt-k1")
 # dt-auto: DT with a return head acting on its own targets; odt: a stochastic DT fine-tuned online (beyond.py)
 BEYOND_METHODS = ("dt-auto", "odt")
@@ -182,7 +187,8 @@ class PaperBenchConfig:
     """Experiment: table2, table3, table7, fig4 or context; atari-table1, atari-table4, atari-table5 or atari-fig4;
     beyond (dt, dt-auto, odt on the gym medium-replay sets: docs/beyond.md)."""
     protocol: str = "cpu"
-    """full (the paper's budget: 100k steps, 100 episodes per target, 3 seeds) or cpu (the `cpu` settings)."""
+    """full (the paper's budget: 100k steps, 100 episodes per target, 3 seeds), cpu (the `cpu` settings), or cpu-v2
+    (cpu's training runs, evaluated with v2_eval_episodes episodes per target: cells started after 2026-12-06)."""
     cpu: ProtocolConfig = CPU
     """The cpu protocol's budget (module docstring): 10k steps (500 warmup), 10 episodes per target, 100k
     baseline steps, 3 seeds each."""
@@ -193,6 +199,11 @@ class PaperBenchConfig:
         eval_episodes=5, max_episode_steps=5000, baseline_steps=2000)
     """The Atari experiments' cpu protocol: a smaller model, K and budget, episodes capped at 5,000 agent steps
     (`full`, ATARI_FULL, is the paper's Atari configuration)."""
+    v2_eval_episodes: int = 100
+    """cpu-v2: evaluation episodes per target of the gym cells but Figure 4's (the paper's 100; cpu's 10). Measured on
+    the cpu cells: 10 episodes at two targets took 1-11 s against 90-6,100 s of training, so 100 stay under a tenth
+    of it; Figure 4's twelve targets (up to 266 s at 10) and the Atari cells (11-95 s at 5, against 270-1,300 s)
+    keep cpu's counts."""
     seeds: int = 0
     """Seeds per cell (0: the protocol's; baselines use at most the protocol's baseline_seeds)."""
     first_seed: int = 0
@@ -277,8 +288,15 @@ class PaperBenchConfig:
         if self.precision not in ("", "fp32", "bf16", "auto"):
             raise ValueError(f"PaperBenchConfig.precision={self.precision!r}; expected fp32, bf16, auto or '' (the "
                              "protocol's)")
+        if self.v2_eval_episodes <= 0:
+            raise ValueError(f"PaperBenchConfig.v2_eval_episodes={self.v2_eval_episodes} must be positive")
         if len(self.fig4_range) != 2 or self.fig4_targets < 10 and not self.quick:
             raise ValueError("fig4 needs two fig4_range values and at least 10 fig4_targets")
+
+    @property
+    def training_protocol(self) -> str:
+        """The protocol whose training runs this one evaluates (itself, or cpu for cpu-v2)."""
+        return TRAINING_PROTOCOL.get(self.protocol, self.protocol)
 
     @property
     def budget(self) -> ProtocolConfig:
@@ -291,6 +309,12 @@ class PaperBenchConfig:
     def budget_for(self, dataset: str) -> ProtocolConfig | AtariProtocol:
         """The protocol a dataset's cells run under (Atari datasets: `atari`)."""
         return self.atari if is_atari(dataset) else self.budget
+
+    def eval_episodes_for(self, exp: str, dataset: str) -> int:
+        """Evaluation episodes per target of a cell: the protocol's, or cpu-v2's count (v2_eval_episodes)."""
+        if self.protocol == "cpu-v2" and not is_atari(dataset) and exp not in FIG4_EXPERIMENTS:
+            return self.v2_eval_episodes
+        return self.budget_for(dataset).eval_episodes
 
     def precision_for(self, dataset: str) -> str:
         """The transformers' training precision for a dataset's cells: --precision, else the protocol's."""

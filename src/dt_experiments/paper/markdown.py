@@ -174,9 +174,14 @@ def settings_section(results: list[dict[str, Any]], note: str) -> str:
         on = variants.setdefault(r["method"], {}).setdefault(_kv(r["spec"]["model"]), [])
         if r["dataset"] not in on:
             on.append(r["dataset"])
+    episodes: dict[int, set[str]] = {}  # each cell's own evaluation count (a protocol version may differ from the budget's)
+    for r in results:
+        episodes.setdefault(r["spec"].get("eval_episodes"), set()).add(r["exp"])
+    counts = "; ".join(f"{n} ({', '.join(sorted(exps))})" for n, exps in sorted(episodes.items(), key=str))
     lines = ["## Protocol and settings (from the cells' specs)\n", note + "\n",
              "Budget: " + _budget_text(results) + f"; the transformers' training "
-             f"precision {' | '.join(precisions) or '—'} (the d3rlpy baselines train in fp32).\n"]
+             f"precision {' | '.join(precisions) or '—'} (the d3rlpy baselines train in fp32). Evaluation episodes "
+             f"per target of the cells: {counts} (the budget's `eval_episodes` is the training runs' own).\n"]
     for method, texts in variants.items():
         if len(texts) == 1:
             lines.append(f"- `{method}`: {next(iter(texts))}")

@@ -114,6 +114,9 @@ class Plan:
     seed: int
     budget: Any
     """The protocol the dataset's cells run under (ProtocolConfig, or AtariProtocol for the Atari games)."""
+    eval_episodes: int
+    """Evaluation episodes per target of the cell (`PaperBenchConfig.eval_episodes_for`; in-training curves use the
+    budget's)."""
     spec: dict[str, Any]
     """Everything that determines the trained model: train_spec.json."""
     path: Path
@@ -135,10 +138,10 @@ class Plan:
         return eval_seed(self.seed)
 
 
-def plan(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> Plan:
+def plan(cfg: PaperBenchConfig, exp: str, dataset: str, method: str, seed: int) -> Plan:
     budget = cfg.budget_for(dataset)
-    return Plan(cfg, dataset, method, seed, budget, jsonable(train_spec(cfg, dataset, method, seed, budget)),
-                run_dir(cfg, dataset, method, seed))
+    return Plan(cfg, dataset, method, seed, budget, cfg.eval_episodes_for(exp, dataset),
+                jsonable(train_spec(cfg, dataset, method, seed, budget)), run_dir(cfg, dataset, method, seed))
 
 
 def train_spec(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, budget: Any = None) -> dict[str, Any]:
@@ -152,15 +155,15 @@ def train_spec(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, budg
         skip += ("baseline_steps",)  # CQL's budget; it came after the Atari transformer cells and does not shape them
     budget = {k: v for k, v in option_values(budget).items() if k not in skip}  # the protocol's options
     precision = resolve_precision(cfg.precision_for(dataset), cfg.device)  # auto is what it computes on this machine
-    return {"dataset": dataset, "method": method, "seed": seed, "protocol": cfg.protocol, "budget": budget,
+    return {"dataset": dataset, "method": method, "seed": seed, "protocol": cfg.training_protocol, "budget": budget,
             "dataset_generation": dataset_generation(base), "data_steps": cfg.data_steps,
             "model": model_settings(cfg, dataset, method),
-            **({"online": cfg.beyond.online(cfg.protocol)} if method == "odt" else {}),  # beyond.py
+            **({"online": cfg.beyond.online(cfg.training_protocol)} if method == "odt" else {}),  # beyond.py
             **({"precision": precision} if method not in D3RLPY_METHODS and precision != "fp32" else {})}
 
 
 def run_dir(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> Path:
-    return Path(cfg.root) / cfg.protocol / "train" / trained_on(dataset, method) / method / f"seed{seed}"
+    return Path(cfg.root) / cfg.training_protocol / "train" / trained_on(dataset, method) / method / f"seed{seed}"
 
 
 def training_progress(p: Plan) -> tuple[int, int]:
@@ -250,7 +253,8 @@ def _train_d3rlpy(p: Plan, data: TrajectoryDataset, first_target: float) -> tupl
 
     def on_chunk(step: int, policy: Any) -> None:
         if eval_every and step % eval_every == 0:
-            returns = _run_policy(p, policy, data.env_id, derive_seed(p.seed, "train-eval"), first_target)
+            returns = _run_policy(p, policy, data.env_id, derive_seed(p.seed, "train-eval"), b.eval_episodes,
+                                  first_target)
             curve.append([step, float(np.mean(returns))])
             write_json(curve_path, curve)
 
@@ -303,12 +307,12 @@ def d3rlpy_steps(budget: Any, method: str) -> int:
     return budget.train.steps if method in PEER_METHODS else budget.baseline_steps
 
 
-def _run_policy(p: Plan, policy: Any, env_id: str, seed: int, target: float | None = None) -> list[float]:
-    """Returns of the budget's `eval_episodes` episodes from `seed` of an observation -> action function, or of
-    d3rlpy's DT (a PeerDTPolicy) at `target`."""
+def _run_policy(p: Plan, policy: Any, env_id: str, seed: int, n: int, target: float | None = None) -> list[float]:
+    """Returns of `n` episodes from `seed` of an observation -> action function, or of d3rlpy's DT (a PeerDTPolicy)
+    at `target`."""
     from .peer_dt import PeerDTPolicy
 
-    cfg, n = p.cfg, p.budget.eval_episodes
+    cfg = p.cfg
     fns = [lambda: make_env(env_id, **_env_kwargs(cfg, p.base))] * min(n, 16)
     if not isinstance(policy, PeerDTPolicy) and is_atari(p.base) and cfg.atari_cql.eval_epsilon > 0:
         with contextlib.closing(fns[0]()) as env:
@@ -318,11 +322,11 @@ def _run_policy(p: Plan, policy: Any, env_id: str, seed: int, target: float | No
 
 
 def evaluate_policy(p: Plan, policy: Any, env_id: str, targets: list[float] | None) -> tuple[list[list[float]], float]:
-    """(returns per target, seconds): the budget's `eval_episodes` episodes per target from the plan's evaluation
+    """(returns per target, seconds): the plan's `eval_episodes` episodes per target from its evaluation
     seed (one list for a policy without targets). Cached in the run directory's evals/ by what determines it."""
     cfg, base = p.cfg, p.base
     atari = is_atari(base)
-    spec = {"targets": targets, "episodes": p.budget.eval_episodes, "seed": p.eval_seed,
+    spec = {"targets": targets, "episodes": p.eval_episodes, "seed": p.eval_seed,
             "max_episode_steps": _env_kwargs(cfg, base).get("max_episode_steps", 0), "env_id": env_id,
             **({"temperature": cfg.atari.temperature} if atari else {})}
     key = hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
@@ -337,7 +341,7 @@ def evaluate_policy(p: Plan, policy: Any, env_id: str, targets: list[float] | No
                        temperature=cfg.atari.temperature if atari else 0.0)
         returns = [r.returns for r in res]
     else:
-        returns = [_run_policy(p, policy, env_id, spec["seed"], t) for t in (targets or [None])]
+        returns = [_run_policy(p, policy, env_id, spec["seed"], p.eval_episodes, t) for t in (targets or [None])]
     seconds = round(time.perf_counter() - t0, 2)
     write_json(path, {"spec": spec, "returns": returns, "seconds": seconds})
     return returns, seconds
