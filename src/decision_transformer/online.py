@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from .common import atomic, runlock, runtime
 from .checkpoint import LoadedRun, latest_checkpoint, load_run, save_checkpoint
 from .cli_args import POSITIONAL
-from .config import check_device_name, check_number, check_types
+from .common.checks import check_device_name, check_number, check_types
 from .data.replay import ReplayBuffer
 from .common.envs_util import make_env
 from .evaluate import DTAgent, RolloutPolicy, check_spaces, evaluate

@@ -489,3 +489,43 @@ def test_protocol_version_cpu_v2_evaluates_cpus_runs_with_more_episodes_and_repo
     # Figure 4 (twelve targets) keeps cpu's count under v2: more would cost more than a tenth of the training
     assert v2.eval_episodes_for("fig4", MR) == QUICK.cpu.eval_episodes and v2.eval_episodes_for("table7", MR) == 5
     assert v2.eval_episodes_for("atari-table1", "breakout-mixed") == QUICK.atari_cpu.eval_episodes
+
+
+@pytest.mark.skipif(not HAS_D3RLPY, reason="needs the [baselines] extra")
+def test_peer_dt_on_atari_is_d3rlpys_discrete_dt_on_our_frames_budget_and_targets(tmp_path):
+    """On an Atari dataset d3rlpy-dt is d3rlpy's DiscreteDecisionTransformer: trained on windows of frame stacks
+    built as our sampler builds them, at our Atari DT's budget and shape, acting by seeded sampling at the paper's
+    target in our runner."""
+    pytest.importorskip("ale_py")
+    from d3rlpy.dataset import EpisodeGenerator
+
+    from decision_transformer.data.frames import FrameStackSampler
+    from decision_transformer.data.preprocess import Preprocessing
+    from dt_experiments.paper.peer_dt import FirstFrameTrajectorySlicer, SeededSoftmax
+
+    cfg = dataclasses.replace(QUICK, exp="atari-table1", datasets=("breakout-mixed",), methods=("dt", "d3rlpy-dt"),
+                              seeds=1, root=str(tmp_path))
+    assert C.run_paper(cfg)["ran"] == [f"atari-table1/breakout-mixed/{m}/seed0" for m in ("dt", "d3rlpy-dt")]
+    cell = lambda m: json.loads((tmp_path / "cpu" / "atari-table1" / "breakout-mixed" / m / "seed0" / "result.json").read_text())  # noqa: E731
+    ours, peer = cell("dt"), cell("d3rlpy-dt")
+    assert peer["targets"] == ours["targets"] == [90.0]
+    for key in ("budget", "eval_episodes", "eval_seed", "targets", "max_episode_steps"):
+        assert peer["spec"][key] == ours["spec"][key], key
+    assert peer["spec"]["model"]["dt"] == ours["spec"]["model"] and peer["spec"]["model"]["embed_activation"] == "tanh"
+    assert len(peer["per_target"][0]["returns"]) == cfg.atari_cpu.eval_episodes
+    progress = tmp_path / "cpu" / "train" / "breakout-mixed" / "d3rlpy-dt" / "seed0" / "d3rlpy" / "progress.json"
+    assert json.loads(progress.read_text())["step"] == cfg.atari_cpu.train.steps
+    # the slicer's windows hold the frame stacks our sampler builds (first frame repeated, not zero frames)
+    data = M.load_data("breakout-mixed", cfg.data_steps)
+    ep = data.episode(0)
+    episode = EpisodeGenerator(ep.observations, np.asarray(ep.actions).reshape(-1, 1), ep.rewards.reshape(-1, 1).astype(np.float32),
+                               ep.terminations.astype(np.float32), ep.truncations.astype(np.float32))()[0]
+    window = FirstFrameTrajectorySlicer(4)(episode, end_index=2, size=5)  # steps 0..2, two padded positions in front
+    assert window.observations.shape == (5, 4, 84, 84) and not window.observations[:2].any()
+    full = FrameStackSampler(data, Preprocessing.fit(data), 5, 100)
+    rows = full.inner.dataset.observations[np.arange(3)]  # (3, 4, 84, 84): our stacks of steps 0..2, raw uint8
+    np.testing.assert_array_equal(window.observations[2:], rows)
+    # seeded sampling: the same seed, the same actions
+    logits = np.log(np.array([0.7, 0.2, 0.1]))
+    draw = lambda s: [SeededSoftmax(np.random.default_rng(s), 1.0)(logits) for _ in range(50)]  # noqa: E731
+    assert draw(1) == draw(1) and SeededSoftmax(np.random.default_rng(0), 0.0)(logits) == 0

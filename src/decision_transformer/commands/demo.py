@@ -48,7 +48,7 @@ class DemoConfig:
     """Also write the table as JSON here, with the command, commit, machine and date (default: OUT/demo.json)."""
 
     def __post_init__(self) -> None:  # checked before minutes of training (the rest by TrainConfig and DTConfig)
-        from ..config import check_number, check_types
+        from ..common.checks import check_number, check_types
 
         check_types(self)
         check_number(self, "targets")

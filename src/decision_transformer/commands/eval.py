@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from ..common import atomic
 from ..cli_args import POSITIONAL, add_dataclass_args, from_args
-from ..config import check_number, check_types
+from ..common.checks import check_number, check_types
 
 
 @dataclass(frozen=True)

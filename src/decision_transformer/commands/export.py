@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cli_args import POSITIONAL, add_dataclass_args, from_args
-from ..config import check_types
+from ..common.checks import check_types
 
 
 @dataclass(frozen=True)

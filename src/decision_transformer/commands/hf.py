@@ -39,7 +39,7 @@ class HFImport:
     """K to record for evaluation (HF configs do not store it; 0: 20, the paper's)."""
 
     def __post_init__(self) -> None:
-        from ..config import check_number, check_types
+        from ..common.checks import check_number, check_types
 
         check_types(self)
         check_number(self, "state_mean")

@@ -44,7 +44,7 @@ class SweepOptions:
     def __post_init__(self) -> None:
         import warnings
 
-        from decision_transformer.config import check_types
+        from decision_transformer.common.checks import check_types
         from decision_transformer.common.runtime import cpu_count
 
         check_types(self)

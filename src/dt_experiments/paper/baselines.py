@@ -240,15 +240,19 @@ class FirstFrameStack:
 
 
 def mdp_dataset(d3rlpy, data: TrajectoryDataset, settings: Any = None):
-    """d3rlpy's MDPDataset of `data`: float vectors, or (DiscreteCQLSettings) single uint8 frames with discrete
-    actions, stacked by `FirstFrameStack` when sampled."""
+    """d3rlpy's MDPDataset of `data`: float vectors, or (settings with a `frame_stack`: DiscreteCQL's, the discrete
+    peer DT's) single uint8 frames with discrete actions, stacked by `FirstFrameStack` when a transition is sampled
+    and by the peer's `FirstFrameTrajectorySlicer` when a window is."""
+    from .peer_dt import FirstFrameTrajectorySlicer
+
     ends = dict(rewards=data.rewards.astype(np.float32), terminals=data.terminations.astype(np.float32),
                 timeouts=data.truncations.astype(np.float32))
-    if isinstance(settings, DiscreteCQLSettings):
+    stack = getattr(settings, "frame_stack", 0)
+    if stack:
         actions = np.asarray(data.actions).reshape(-1).astype(np.int64)
         return d3rlpy.dataset.MDPDataset(
             observations=np.asarray(data.observations), actions=actions, **ends,
-            transition_picker=FirstFrameStack(settings.frame_stack),
+            transition_picker=FirstFrameStack(stack), trajectory_slicer=FirstFrameTrajectorySlicer(stack),
             action_space=d3rlpy.constants.ActionSpace.DISCRETE, action_size=int(actions.max()) + 1)
     return d3rlpy.dataset.MDPDataset(observations=data.observations.astype(np.float32),
                                      actions=data.actions.astype(np.float32), **ends)
@@ -264,7 +268,7 @@ def train_baseline(method: str, settings: Any, data: TrajectoryDataset, dataset_
     loss and alpha), averaged over every `LOG_EVERY` steps, go to run_dir/metrics.jsonl and run_dir/tb, and after
     each chunk a Q-learner's mean Q(s, a) on a fixed sample of the data beside the data's discounted return-to-go
     there (`q_diagnostics`)."""
-    from .peer_dt import D3rlpyDTSettings, PeerDTPolicy
+    from .peer_dt import D3rlpyDiscreteDTSettings, D3rlpyDTSettings, PeerDTPolicy
 
     d3rlpy = d3rlpy_module()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -283,7 +287,8 @@ def train_baseline(method: str, settings: Any, data: TrajectoryDataset, dataset_
         actions = algo.predict(np.asarray(obs, np.float32))
         return np.asarray(actions, np.int64 if isinstance(settings, DiscreteCQLSettings) else np.float32)
 
-    policy = PeerDTPolicy(algo) if isinstance(settings, D3rlpyDTSettings) else act
+    peer = isinstance(settings, (D3rlpyDTSettings, D3rlpyDiscreteDTSettings))
+    policy = PeerDTPolicy(algo, discrete=isinstance(settings, D3rlpyDiscreteDTSettings)) if peer else act
     if done >= steps:
         return policy
     truncate_metrics(run_dir, done)  # a killed sitting may have logged past its last chunk

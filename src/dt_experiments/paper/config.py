@@ -23,7 +23,7 @@ from decision_transformer.cli_args import inline
 from decision_transformer.config import DTConfig, TrainConfig
 
 from .baselines import BEARSettings, CQLSettings, DiscreteCQLSettings, IQLSettings, TD3BCSettings
-from .peer_dt import D3rlpyDTSettings
+from .peer_dt import D3rlpyDiscreteDTSettings, D3rlpyDTSettings
 
 GYM_EXPERIMENTS = ("table2", "table3", "table7", "fig4", "context")
 # the paper's Atari tables (issue 15) on this project's own ALE datasets: DT against BC (Table 1), against %BC
@@ -238,6 +238,9 @@ class PaperBenchConfig:
     d3rlpy_dt: D3rlpyDTSettings = D3rlpyDTSettings()
     """d3rlpy's Decision Transformer (method d3rlpy-dt): what its reproduction script sets beyond the budget and
     the model shape, which are our DT's."""
+    d3rlpy_discrete_dt: D3rlpyDiscreteDTSettings = D3rlpyDiscreteDTSettings()
+    """d3rlpy-dt on the Atari datasets (d3rlpy's DiscreteDecisionTransformer): its reproduction script's settings
+    beyond the budget and the model shape, which are our Atari DT's."""
     atari_cql: DiscreteCQLSettings = DiscreteCQLSettings()
     """CQL on the Atari datasets (d3rlpy's DiscreteCQL) settings."""
     beyond: BeyondSettings = BeyondSettings()

@@ -159,7 +159,10 @@ ATARI_SETTINGS_NOTE = (
     "Budget: the transformers' `steps`, `batch_size`, optimiser and `context_len` (`pong_context_len` for Pong), "
     "`baseline_steps` for CQL, `eval_episodes` per cell capped at `max_episode_steps`. CQL is d3rlpy 2.8.0's "
     "DiscreteCQL with its published Atari settings (`reproductions/offline/discrete_cql.py`, cited in "
-    "`dt_experiments/paper/baselines.py`), at `baseline_steps`.")
+    "`dt_experiments/paper/baselines.py`), at `baseline_steps`. `d3rlpy-dt` (a peer implementation of DT) is d3rlpy "
+    "2.8.0's DiscreteDecisionTransformer with its published Atari settings "
+    "(`reproductions/offline/discrete_decision_transformer.py`, cited in `dt_experiments/paper/peer_dt.py`) at our "
+    "DT's budget, shape, targets and evaluation.")
 
 
 def settings_section(results: list[dict[str, Any]], note: str) -> str:

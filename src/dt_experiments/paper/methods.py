@@ -65,8 +65,6 @@ def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str
     if method in BASELINE_METHODS:
         return dataclasses.asdict(baseline_settings(cfg, dataset, method))
     if method in PEER_METHODS:  # d3rlpy's own settings, and the shape of our DT in the same cell
-        if is_atari(dataset):
-            raise ValueError(f"{dataset}: d3rlpy-dt runs on the gym datasets (its discrete DT is not wrapped)")
         return {"kind": method, **dataclasses.asdict(baseline_settings(cfg, dataset, method)),
                 "dt": model_settings(cfg, dataset, "dt")}
     kind = {"mlp-bc": "mlp-bc", "dt": "dt", "dt-k1": "dt", "dt-auto": "dt", "odt": "dt"}.get(method, "bc")
@@ -87,13 +85,13 @@ def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str
 
 
 def baseline_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> Any:
-    """The d3rlpy settings of a TD baseline on a dataset (Atari: DiscreteCQL, the only discrete one)."""
+    """The d3rlpy settings of a method trained through d3rlpy on a dataset (Atari: DiscreteCQL and the discrete DT)."""
     if not is_atari(dataset):
         return getattr(cfg, method.replace("-", "_"))
-    if method != "cql":
-        raise ValueError(f"{dataset}: {method} acts in continuous spaces; the Atari experiments' TD baseline is cql "
-                         "(d3rlpy's DiscreteCQL)")
-    return cfg.atari_cql
+    if method not in ("cql", "d3rlpy-dt"):
+        raise ValueError(f"{dataset}: {method} acts in continuous spaces; on the Atari datasets d3rlpy runs cql "
+                         "(DiscreteCQL) and d3rlpy-dt (DiscreteDecisionTransformer)")
+    return cfg.atari_cql if method == "cql" else cfg.d3rlpy_discrete_dt
 
 
 def jsonable(obj: Any) -> Any:
@@ -243,7 +241,7 @@ def train_policy(p: Plan, data: TrajectoryDataset, first_target: float) -> tuple
 
 def _train_d3rlpy(p: Plan, data: TrajectoryDataset, first_target: float) -> tuple[Any, Callable, list]:
     from .baselines import d3rlpy_device, recorded_train_seconds, train_baseline
-    from .peer_dt import make_dt_algo
+    from .peer_dt import make_discrete_dt_algo, make_dt_algo
 
     cfg, b, delayed = p.cfg, p.budget, split_dataset(p.spec["dataset"])[1]
     curve_path = p.path / "curve.json"
@@ -258,7 +256,8 @@ def _train_d3rlpy(p: Plan, data: TrajectoryDataset, first_target: float) -> tupl
             curve.append([step, float(np.mean(returns))])
             write_json(curve_path, curve)
 
-    make = ((lambda d3rlpy: make_dt_algo(d3rlpy, settings, p.spec["model"]["dt"], b, d3rlpy_device(cfg.device)))
+    build = make_discrete_dt_algo if is_atari(p.dataset) else make_dt_algo
+    make = ((lambda d3rlpy: build(d3rlpy, settings, p.spec["model"]["dt"], b, d3rlpy_device(cfg.device)))
             if p.method in PEER_METHODS else None)
     policy = train_baseline(p.method, settings, data.delayed_rewards() if delayed else data, p.dataset,
                             p.path / "d3rlpy", p.seed, p.steps, min(b.train.save_every, eval_every or b.train.save_every),
@@ -317,7 +316,8 @@ def _run_policy(p: Plan, policy: Any, env_id: str, seed: int, n: int, target: fl
     if not isinstance(policy, PeerDTPolicy) and is_atari(p.base) and cfg.atari_cql.eval_epsilon > 0:
         with contextlib.closing(fns[0]()) as env:
             policy = epsilon_greedy(policy, cfg.atari_cql.eval_epsilon, int(env.action_space.n), seed)
-    agent = policy.agent(target) if isinstance(policy, PeerDTPolicy) else FunctionAgent(policy)
+    agent = (policy.agent(target, seed, cfg.atari.temperature) if isinstance(policy, PeerDTPolicy)
+             else FunctionAgent(policy))
     return run_episodes(agent, fns, n, seed=seed).returns
 
 
