@@ -36,6 +36,7 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   JOBS=1 bash scripts/atari_cpu_runs.sh cql
   bash scripts/paper_baseline_check.sh peer-dt dt
   JOBS=1 paper --exp beyond --datasets $MR --methods dt-auto odt --seeds 1
+  JOBS=1 paper --exp atari-beyond  # dt-auto on breakout-mixed, 3 seeds (an Atari DT cell each: 5-22 min)
   JOBS=1 paper --exp table7 --datasets $MR $MR-delayed --methods cql --seeds 1
   JOBS=1 paper --exp table2 --datasets hopper-medium --methods cql --seeds 1
 }

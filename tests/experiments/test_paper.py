@@ -529,3 +529,24 @@ def test_peer_dt_on_atari_is_d3rlpys_discrete_dt_on_our_frames_budget_and_target
     logits = np.log(np.array([0.7, 0.2, 0.1]))
     draw = lambda s: [SeededSoftmax(np.random.default_rng(s), 1.0)(logits) for _ in range(50)]  # noqa: E731
     assert draw(1) == draw(1) and SeededSoftmax(np.random.default_rng(0), 0.0)(logits) == 0
+
+
+def test_atari_beyond_runs_target_free_dt_on_breakout_and_reports_it(tmp_path):
+    """The beyond experiment's dt-auto on Atari: the Atari DT with an expectile return head, acting on its own
+    proposals and, for comparison, at the data's best return; dt is Table 1's run at the paper's target."""
+    pytest.importorskip("ale_py")
+    from dt_experiments.paper.report import write_report
+
+    cfg = dataclasses.replace(QUICK, exp="atari-beyond", seeds=1, root=str(tmp_path / "runs"))
+    assert C.run_paper(cfg)["ran"] == [f"atari-beyond/breakout-mixed/{m}/seed0" for m in ("dt", "dt-auto")]
+    cell = lambda m: json.loads(C.Cell("atari-beyond", "breakout-mixed", m, 0).path(cfg).read_text())  # noqa: E731
+    auto, dt = cell("dt-auto"), cell("dt")
+    assert auto["spec"]["model"]["return_head"] == "expectile" and auto["spec"]["model"]["discrete_actions"]
+    assert auto["spec"]["targets"]["kind"] == "auto" and len(auto["per_target"]) == 2
+    assert dt["targets"] == [90.0]
+    with pytest.raises(ValueError, match="odt acts in continuous spaces"):
+        M.model_settings(cfg, "breakout-mixed", "odt")
+    write_report(cfg.root, "cpu", tmp_path / "out", archive=tmp_path / "cells")
+    entry = json.loads((tmp_path / "out" / "atari.json").read_text())["experiments"]["beyond"]["breakout"]
+    assert set(entry) == {"dt", "dt-auto"} and len(entry["dt-auto"]["scores_at_best"]) == 1
+    assert "Beyond the paper: target-free acting" in (tmp_path / "out" / "atari.md").read_text()

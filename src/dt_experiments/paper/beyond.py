@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from decision_transformer.common.atomic import write_json
+from .config import is_atari
 from .scoring import scores
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def entry_extras(cells: list[dict[str, Any]]) -> dict[str, Any]:
     """What a dt-auto or odt report entry adds to the table entry (report._entry); {} for other cells. dt-auto:
     `scores_at_best`, each seed's score at the data's best return (its second target) beside `scores` (auto)."""
     if cells[0]["method"] == "dt-auto" and all(len(c.get("per_target") or []) > 1 for c in cells):
-        label = f"suite:{cells[0]['dataset']}"
+        label = "gamer" if is_atari(cells[0]["dataset"]) else f"suite:{cells[0]['dataset']}"
         return {"scores_at_best": [c["per_target"][1]["scores"].get(label) for c in cells]}
     if cells[0]["method"] != "odt" or "online_steps" not in cells[0]:
         return {}

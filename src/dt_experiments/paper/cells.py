@@ -70,10 +70,10 @@ def cell_spec(cfg: PaperBenchConfig, cell: Cell, p: M.Plan | None = None) -> dic
     targets: dict[str, Any] = {"kind": "none"}
     if cell.method in CONDITIONED and cell.exp in FIG4_EXPERIMENTS:
         targets = {"kind": "fig4", "n": cfg.fig4_targets, "range": list(cfg.fig4_range)}
-    elif cell.method in CONDITIONED and is_atari(cell.dataset):
-        targets = {"kind": "fixed", "targets": [ATARI_TARGETS[env_of(cell.dataset)]]}  # the paper's Atari targets
     elif cell.method == "dt-auto":  # its own proposals (evaluate.AUTO), then the data's best return to compare
         targets = {"kind": "auto", "scales": [1.0]}
+    elif cell.method in CONDITIONED and is_atari(cell.dataset):
+        targets = {"kind": "fixed", "targets": [ATARI_TARGETS[env_of(cell.dataset)]]}  # the paper's Atari targets
     elif cell.method in CONDITIONED:
         targets = {"kind": "scales", "scales": list(cfg.target_scales)}
     return M.jsonable({**spec, "exp": cell.exp, "eval_episodes": p.eval_episodes, "eval_seed": p.eval_seed,

@@ -26,6 +26,8 @@ TITLES = {"table2": "Table 2: D4RL-style datasets, DT against BC, MLP-BC and TD 
           "atari-table4": "Table 4: DT against %BC (pbc10/25/40; bc is 100%BC; gamer-normalized)",
           "atari-table5": "Table 5: context length, K=1 (dt-k1) against the protocol's K (dt; gamer-normalized)",
           "atari-fig4": "Figure 4 (top): achieved return against target return (raw game score)",
+          "atari-beyond": "Beyond the paper: target-free acting (dt-auto: its own proposed returns-to-go; dt: the "
+                          "paper's target; gamer-normalized)",
           "beyond": "Beyond the paper: target-free acting (dt-auto) and online fine-tuning (odt), medium-replay"}
 
 

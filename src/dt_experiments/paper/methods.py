@@ -68,15 +68,17 @@ def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str
         return {"kind": method, **dataclasses.asdict(baseline_settings(cfg, dataset, method)),
                 "dt": model_settings(cfg, dataset, "dt")}
     kind = {"mlp-bc": "mlp-bc", "dt": "dt", "dt-k1": "dt", "dt-auto": "dt", "odt": "dt"}.get(method, "bc")
-    if method in BEYOND_METHODS:
-        if is_atari(dataset):
-            raise ValueError(f"{dataset}: {method} runs on the gym datasets (the beyond experiment)")
+    extra = beyond.model_fields(cfg, method)  # {} but for dt-auto and odt
+    if method == "odt" and is_atari(dataset):
+        raise ValueError(f"{dataset}: odt acts in continuous spaces (a tanh-Gaussian policy); on Atari the beyond "
+                         "experiment runs dt-auto (--exp atari-beyond)")
+    if method in BEYOND_METHODS and not is_atari(dataset):
         k = cfg.reacher_context_len if env_of(dataset) == "reacher" else 20
-        return {"kind": kind, **model_config(kind, context_len=k, **beyond.model_fields(cfg, method)).to_dict()}
+        return {"kind": kind, **model_config(kind, context_len=k, **extra).to_dict()}
     if is_atari(dataset):
         if kind == "mlp-bc":
             raise ValueError(f"{dataset}: mlp-bc has no pixel encoder; the Atari experiments use dt, bc, pbc*, dt-k1")
-        fields = {**dataclasses.asdict(cfg.atari.model), "context_len": 1 if method == "dt-k1" else
+        fields = {**dataclasses.asdict(cfg.atari.model), **extra, "context_len": 1 if method == "dt-k1" else
                   cfg.atari.context_for(dataset)}
         fields.pop("condition_on_return")  # the kind decides it
         return {"kind": kind, **model_config(kind, **fields).to_dict()}
