@@ -22,9 +22,9 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape): hopper-mediu
             # learning curve (selection seed 1000), then walker2d and halfcheetah (~20-25 min a cell, 85 min the curve)
   JOBS=1 paper --exp table2 --datasets $MR --methods d3rlpy-dt
   JOBS=1 paper --exp fig4 --datasets $MR --methods d3rlpy-dt  # the trained runs at 12 targets (evaluation only)
+  bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
   # d3rlpy's discrete DT on Breakout beside our DT's Table 1 cells (3 seeds; our Atari DT cell: 5-22 min)
   JOBS=1 paper --exp atari-table1 --datasets breakout-mixed --methods d3rlpy-dt
-  bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
   JOBS=1 paper --exp table2 --datasets $W $H --methods d3rlpy-dt
   JOBS=1 paper --exp fig4 --datasets $W $H --methods d3rlpy-dt
 }
