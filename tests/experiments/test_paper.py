@@ -483,9 +483,12 @@ def test_protocol_version_cpu_v2_evaluates_cpus_runs_with_more_episodes_and_repo
     # the first episodes are the same seeds: the v2 evaluation extends cpu's (up to the batch size's float rounding)
     assert two["per_target"][0]["returns"][:2] == pytest.approx(one["per_target"][0]["returns"], rel=1e-5)
     assert C.run_paper(v2)["finished"] == [name]
-    report = write_report(cfg.root, "cpu-v2", tmp_path / "out", archive=tmp_path / "cells")
+    report = write_report(cfg.root, "cpu-v2", tmp_path / "out" / "cpu-v2", archive=tmp_path / "cells")
     assert report["protocol"] == "cpu-v2" and report["experiments"]["table2"][MR]["mlp-bc"]["scores"] == [two["score"]]
     assert not (tmp_path / "cells" / "cpu").exists()
+    write_report(cfg.root, "cpu", tmp_path / "out", archive=tmp_path / "cells")  # cpu's report links v2's, apart
+    md = (tmp_path / "out" / "paper.md").read_text()
+    assert f"[cpu-v2/paper.md](cpu-v2/paper.md), protocol `cpu-v2`: table2: mlp-bc on {MR} (n=1)" in md
     # Figure 4 (twelve targets) keeps cpu's count under v2: more would cost more than a tenth of the training
     assert v2.eval_episodes_for("fig4", MR) == QUICK.cpu.eval_episodes and v2.eval_episodes_for("table7", MR) == 5
     assert v2.eval_episodes_for("atari-table1", "breakout-mixed") == QUICK.atari_cpu.eval_episodes

@@ -12,7 +12,8 @@ import numpy as np
 
 from decision_transformer.scores import mean_std_text, sample_std
 from .beyond import beyond_section
-from .config import ATARI_EXPERIMENTS, BEYOND_EXPERIMENTS, FIG4_EXPERIMENTS, GYM_EXPERIMENTS, METHODS, PaperBenchConfig, experiment_cells
+from .config import (ATARI_EXPERIMENTS, BEYOND_EXPERIMENTS, FIG4_EXPERIMENTS, GYM_EXPERIMENTS, METHODS, PROTOCOLS,
+                     PaperBenchConfig, experiment_cells)
 from .intervals import REFERENCE, REPS, SEED
 from .paper_numbers import paper_number
 
@@ -290,10 +291,12 @@ def videos_section(out: Path) -> str:
 
 
 def other_budgets_section(out: Path, budget: dict[str, Any] | None) -> str:
-    """Links to the reports under out/extra/*/ (runs at other budgets: the protocol check, short studies), with
-    what they hold and how their budget differs from this report's. Never merged into this report's tables."""
+    """Links to the reports under out/extra/*/ (runs at other budgets: the protocol check, short studies) and
+    out/PROTOCOL/ (another protocol version, e.g. cpu-v2), with what they hold and how their budget differs from
+    this report's. Never merged into this report's tables."""
     lines = []
-    for path in sorted(out.glob("extra/*/paper.json")):
+    versions = [out / p / "paper.json" for p in PROTOCOLS if (out / p / "paper.json").exists()]
+    for path in sorted(out.glob("extra/*/paper.json")) + versions:
         other = json.loads(path.read_text())
         held = "; ".join(f"{exp}: " + ", ".join(f"{m} on {d} (n={len(e.get('scores') or e.get('achieved') or [])})"
                                                 for d, per in datasets.items() for m, e in per.items())
@@ -306,5 +309,5 @@ def other_budgets_section(out: Path, budget: dict[str, Any] | None) -> str:
                      + (f". Budget: {differs}" if differs else ""))
     if not lines:
         return ""
-    return ("\n## Runs at other budgets (reported apart, never mixed into the tables above)\n\n"
+    return ("\n## Runs at other budgets and protocol versions (reported apart, never mixed into the tables above)\n\n"
             + "\n".join(lines) + "\n")
