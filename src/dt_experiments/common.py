@@ -6,14 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime
 import io
-import functools
-import os
-import platform
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
