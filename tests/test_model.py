@@ -241,3 +241,22 @@ def test_mlp_bc_act_is_the_last_position():
     model = MLPBC(MLPBCConfig(context_len=4, hidden_dim=16, n_layer=2), S, A).eval()
     s, a, r, t, m = inputs()
     torch.testing.assert_close(model.act(s, a, r, t, m), model(s, a, r, t, m)[:, -1])
+
+
+def test_init_gpt2_everywhere_or_official_defaults_around_the_blocks():
+    """init=gpt2: N(0, 0.02) in every linear and embedding layer (Hugging Face's DecisionTransformerModel); init=
+    official: the paper's gym code, GPT-2's inside the blocks and PyTorch's defaults for the embeddings and heads
+    (an Embedding N(0, 1); a Linear(1, C) uniform in [-1, 1])."""
+    torch.manual_seed(0)
+    gpt2 = DecisionTransformer(DTConfig(), 11, 3)
+    torch.manual_seed(0)
+    official = DecisionTransformer(DTConfig(init="official"), 11, 3)
+    for m in (gpt2, official):  # the blocks: GPT-2's either way
+        assert abs(m.blocks[0].mlp.fc.weight.std().item() - 0.02) < 0.003
+    assert abs(gpt2.embed_timestep.weight.std().item() - 0.02) < 0.003
+    assert abs(gpt2.embed_return.weight.std().item() - 0.02) < 0.01
+    assert abs(official.embed_timestep.weight.std().item() - 1.0) < 0.05
+    assert official.embed_return.weight.abs().max().item() <= 1.0 and official.embed_return.weight.std().item() > 0.4
+    assert official.predict_action[0].weight.std().item() > 0.03  # kaiming-uniform over 128 inputs: ~0.05
+    with pytest.raises(ValueError, match="init"):
+        DTConfig(init="xavier")

@@ -26,6 +26,7 @@ SUPPORTED_ACTIVATIONS = ("relu", "gelu", "gelu_new")
 SAMPLERS = ("window", "episode")
 MODEL_KINDS = ("dt", "bc", "mlp-bc")
 RETURN_HEADS = ("none", "expectile")
+INITS = ("gpt2", "official")
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,17 @@ class DTConfig:
     """stochastic_policy: lower bound of the policy's log standard deviation (SAC-style bounds [-5, 2])."""
     log_std_max: float = 2.0
     """stochastic_policy: upper bound of the policy's log standard deviation."""
+    init: str = "gpt2"
+    """Weight initialisation. gpt2: N(0, 0.02) for every linear and embedding layer (GPT-2's, as Hugging Face's
+    DecisionTransformerModel applies it to the whole model). official: GPT-2's inside the transformer blocks only,
+    PyTorch's defaults for the token and timestep embeddings and the prediction heads, as the paper's gym code
+    (kzl/decision-transformer, whose DecisionTransformer never re-initialises the layers it adds around GPT2Model)
+    and d3rlpy's DT leave them."""
 
     def __post_init__(self) -> None:
         check_types(self)
+        if self.init not in INITS:
+            raise ValueError(f"DTConfig.init={self.init!r}; expected one of {INITS}")
         _check_positive(self, "context_len", "embed_dim", "n_layer", "n_head", "mlp_ratio", "max_ep_len")
         if self.embed_dim % self.n_head:
             raise ValueError(f"DTConfig.embed_dim={self.embed_dim} must be divisible by n_head={self.n_head}")

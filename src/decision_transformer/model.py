@@ -230,10 +230,14 @@ class DecisionTransformer(nn.Module):
         self.predict_rtg = nn.Linear(C, 1) if config.return_head != "none" else None  # at the s token
         self._mask_cache: dict[tuple[int, torch.device], torch.Tensor] = {}  # the no-padding mask per K
         self.apply(self._init_weights)
+        if config.init == "official":  # the layers around the blocks keep PyTorch's defaults (config.init)
+            for name, module in self.named_modules():
+                if not name.startswith(("blocks", "ln_f")) and hasattr(module, "reset_parameters"):
+                    module.reset_parameters()
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
-        # GPT-2 initialisation, as the paper's code inherits it.
+        # GPT-2 initialisation (config.init: everywhere for "gpt2", inside the blocks for "official").
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
             if isinstance(module, nn.Linear) and module.bias is not None:
