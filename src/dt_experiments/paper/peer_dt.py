@@ -29,7 +29,11 @@ Where d3rlpy's DT differs from ours by construction (read from its source, v2.8.
 measures what they do): a training window ends at a uniformly drawn transition and is zero-padded in front
 (ours: a uniformly drawn start); the loss is the squared error summed over action dimensions and averaged over
 all B x K positions, padding included as zeros (ours: mean over dimensions and real positions); timesteps count
-from 1 (ours: 0); and it never sees the last action token of its context when acting.
+from 1 (ours: 0); it never sees the last action token of its context when acting; and it initialises its GPT-2
+blocks and timestep embedding N(0, 0.02) but leaves the state encoder, the return and action embeddings and the
+action head at PyTorch's defaults, as the paper's gym code leaves its embeddings and heads (our default
+`DTConfig.init=gpt2` initialises every layer N(0, 0.02), as Hugging Face's DecisionTransformerModel does;
+`init=official` is the paper code's).
 """
 
 from __future__ import annotations
