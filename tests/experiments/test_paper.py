@@ -553,3 +553,12 @@ def test_atari_beyond_runs_target_free_dt_on_breakout_and_reports_it(tmp_path):
     entry = json.loads((tmp_path / "out" / "atari.json").read_text())["experiments"]["beyond"]["breakout"]
     assert set(entry) == {"dt", "dt-auto"} and len(entry["dt-auto"]["scores_at_best"]) == 1
     assert "Beyond the paper: target-free acting" in (tmp_path / "out" / "atari.md").read_text()
+
+
+def test_dt_official_init_is_our_dt_initialised_as_the_paper_code():
+    """Method dt-official-init: the same model, budget and evaluation as dt, with DTConfig.init='official'."""
+    cfg = dataclasses.replace(QUICK, exp="table2")
+    ours, other = (M.model_settings(cfg, MR, m) for m in ("dt", "dt-official-init"))
+    assert other == {**ours, "init": "official"} and ours["init"] == "gpt2"
+    assert C.cell_spec(cfg, C.Cell("table2", MR, "dt-official-init", 0))["targets"] == \
+        C.cell_spec(cfg, C.Cell("table2", MR, "dt", 0))["targets"]

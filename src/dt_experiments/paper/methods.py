@@ -67,7 +67,8 @@ def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str
     if method in PEER_METHODS:  # d3rlpy's own settings, and the shape of our DT in the same cell
         return {"kind": method, **dataclasses.asdict(baseline_settings(cfg, dataset, method)),
                 "dt": model_settings(cfg, dataset, "dt")}
-    kind = {"mlp-bc": "mlp-bc", "dt": "dt", "dt-k1": "dt", "dt-auto": "dt", "odt": "dt"}.get(method, "bc")
+    kind = {"mlp-bc": "mlp-bc", "dt": "dt", "dt-k1": "dt", "dt-auto": "dt", "odt": "dt",
+            "dt-official-init": "dt"}.get(method, "bc")
     extra = beyond.model_fields(cfg, method)  # {} but for dt-auto and odt
     if method == "odt" and is_atari(dataset):
         raise ValueError(f"{dataset}: odt acts in continuous spaces (a tanh-Gaussian policy); on Atari the beyond "
@@ -83,7 +84,8 @@ def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str
         fields.pop("condition_on_return")  # the kind decides it
         return {"kind": kind, **model_config(kind, **fields).to_dict()}
     k = 1 if method == "dt-k1" else (cfg.reacher_context_len if env_of(dataset) == "reacher" else 20)
-    return {"kind": kind, **model_config(kind, context_len=k).to_dict()}
+    init = {"init": "official"} if method == "dt-official-init" else {}
+    return {"kind": kind, **model_config(kind, context_len=k, **init).to_dict()}
 
 
 def baseline_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> Any:
