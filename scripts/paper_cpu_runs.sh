@@ -18,10 +18,15 @@ python3 scripts/park_runs.py unpark  # long runs parked in git by an earlier sit
 # Table 3 and Table 7's transformers on hopper-medium-replay, TD3+BC, IQL on hopper-medium-replay, hopper-medium's
 # DT / BC / MLP-BC. The lines below are ordered by what the results issue (28) needs most.
 # 1-4 run in two lanes, one cell at a time each (one per core):
-lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape): hopper-medium-replay's 3 seeds, its 30k-step
-            # learning curve (selection seed 1000), then walker2d and halfcheetah (~20-25 min a cell, 85 min the curve)
+lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape): hopper-medium-replay's 3 seeds, our DT with the
+            # paper code's initialisation, the peer's 30k-step learning curve (selection seed 1000), then Breakout,
+            # walker2d and halfcheetah (~20-40 min a cell, 85+ min the curve)
   JOBS=1 paper --exp table2 --datasets $MR --methods d3rlpy-dt
-  JOBS=1 paper --exp fig4 --datasets $MR --methods d3rlpy-dt  # the trained runs at 12 targets (evaluation only)
+  # the lead of 2026-12-06: our DT initialised as the paper's code (dt-official-init) collapses like the peer at high
+  # targets; its 3 seeds, the Figure 4 sweep of both (evaluation only), then the other medium-replay sets
+  JOBS=1 paper --exp table2 --datasets $MR --methods dt-official-init
+  JOBS=1 paper --exp fig4 --datasets $MR --methods d3rlpy-dt dt-official-init  # the trained runs at 12 targets
+  JOBS=1 paper --exp table2 --datasets $W $H --methods dt-official-init
   bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
   # d3rlpy's discrete DT on Breakout beside our DT's Table 1 cells (3 seeds; our Atari DT cell: 5-22 min)
   JOBS=1 paper --exp atari-table1 --datasets breakout-mixed --methods d3rlpy-dt
