@@ -25,6 +25,7 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape): hopper-mediu
   # the lead of 2026-12-06: our DT initialised as the paper's code (dt-official-init) collapses like the peer at high
   # targets; its 3 seeds, the Figure 4 sweep of both (evaluation only), then the other medium-replay sets
   JOBS=1 paper --exp table2 --datasets $MR --methods dt-official-init
+  JOBS=1 paper --exp table2 --datasets $MR --methods dt-end-windows  # the next construction difference
   JOBS=1 paper --exp fig4 --datasets $MR --methods d3rlpy-dt dt-official-init  # the trained runs at 12 targets
   JOBS=1 paper --exp table2 --datasets $W $H --methods dt-official-init
   bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt

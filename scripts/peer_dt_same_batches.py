@@ -33,8 +33,7 @@ Windows = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 def our_windows(sampler, k: int, n: int, rng: np.random.Generator) -> Windows:
     """(episode, first step, last step) of n windows drawn as our trainer draws them (WindowSampler.draw)."""
-    ep, start = sampler.draw(n, rng)
-    return ep, start, np.minimum(start + k, sampler.dataset.episode_lengths[ep]) - 1
+    return sampler.draw(n, rng)
 
 
 def d3rlpy_windows(lengths: np.ndarray, k: int, n: int, rng: np.random.Generator) -> Windows:

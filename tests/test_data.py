@@ -276,3 +276,23 @@ def test_the_window_has_one_carrier_the_model_config(tmp_path):
     batch = trainer.sampler.sample(256, np.random.default_rng(0))
     assert batch.states.shape[1] == 7
     assert int(batch.timesteps.max()) == 11  # clipped below the model's max_ep_len
+
+
+def test_end_anchored_windows_end_at_a_uniform_step_and_are_left_padded():
+    """anchor='end' (d3rlpy's convention): the drawn step is the window's last; the window holds up to K steps
+    before it, left-padded; the start convention's windows run from the drawn step on."""
+    d = make_dataset(lengths=(3, 10, 30), reward_scale=10.0)
+    K = 5
+    end = WindowSampler(d, identity_prep(2, 10.0), K, 100, anchor="end")
+    ep, first, last = end.draw(4000, np.random.default_rng(0))
+    lengths = d.episode_lengths[ep]
+    assert (last < lengths).all() and (first == np.maximum(last - K + 1, 0)).all()
+    assert np.bincount(last[ep == 2], minlength=30).min() > 0  # every step of an episode can end a window
+    batch = end.sample(2000, np.random.default_rng(0))
+    mask, ts = batch.attention_mask.numpy(), batch.timesteps.numpy()
+    assert (mask.sum(1) == np.minimum(ts[:, -1] + 1, K)).all()  # a window ending at step t holds min(t + 1, K)
+    start = WindowSampler(d, identity_prep(2, 10.0), K, 100)
+    ep, first, last = start.draw(4000, np.random.default_rng(0))
+    assert (last == np.minimum(first + K, d.episode_lengths[ep]) - 1).all()
+    with pytest.raises(ValueError, match="anchor"):
+        WindowSampler(d, identity_prep(2, 10.0), K, 100, anchor="middle")

@@ -23,7 +23,7 @@ from .cli_args import DERIVED
 from .common.checks import check_device_name, check_number, check_types
 
 SUPPORTED_ACTIVATIONS = ("relu", "gelu", "gelu_new")
-SAMPLERS = ("window", "episode")
+SAMPLERS = ("window", "episode", "window-end")
 MODEL_KINDS = ("dt", "bc", "mlp-bc")
 RETURN_HEADS = ("none", "expectile")
 INITS = ("gpt2", "official")
@@ -228,8 +228,9 @@ class TrainConfig:
     delayed_rewards: bool = False
     """Paper Table 7: move each episode's return onto its last step."""
     sampler: str = "window"
-    """Batch source (data/sampler.py): window (K steps from a uniform start, the paper's gym code) or episode
-    (whole episodes from step 0, the paper's Key-to-Door and graph tasks; every episode must fit in K)."""
+    """Batch source (data/sampler.py): window (K steps from a uniform start, the paper's gym code), episode
+    (whole episodes from step 0, the paper's Key-to-Door and graph tasks; every episode must fit in K), or
+    window-end (K steps ending at a uniformly drawn step, d3rlpy's DT's convention: for comparing the two)."""
     return_balanced: bool = False
     """episode sampler only: draw a distinct episode return uniformly, then an episode with it (EpisodeSampler)."""
     action_loss_weight: float = 1.0

@@ -66,14 +66,15 @@ def make_sampler(cfg: TrainConfig, model_config: ModelConfig, dataset: Trajector
                  prep: Preprocessing) -> WindowSampler | EpisodeSampler:
     """The batch source `cfg.sampler` names, with the model config's window (context_len, max_ep_len)."""
     window = (model_config.context_len, model_config.max_ep_len)
+    anchor = "end" if cfg.sampler == "window-end" else "start"
     if dataset.observations.ndim == 3:  # single pixel frames (N, H, W): stacked per step (data/frames.py)
         from .data.frames import FrameStackSampler
 
         return FrameStackSampler(dataset, prep, *window, episode=cfg.sampler == "episode",
-                                 return_balanced=cfg.return_balanced)
+                                 return_balanced=cfg.return_balanced, anchor=anchor)
     if cfg.sampler == "episode":
         return EpisodeSampler(dataset, prep, *window, return_balanced=cfg.return_balanced)
-    return WindowSampler(dataset, prep, *window)
+    return WindowSampler(dataset, prep, *window, anchor=anchor)
 
 
 class Trainer:

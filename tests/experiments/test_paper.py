@@ -562,3 +562,12 @@ def test_dt_official_init_is_our_dt_initialised_as_the_paper_code():
     assert other == {**ours, "init": "official"} and ours["init"] == "gpt2"
     assert C.cell_spec(cfg, C.Cell("table2", MR, "dt-official-init", 0))["targets"] == \
         C.cell_spec(cfg, C.Cell("table2", MR, "dt", 0))["targets"]
+
+
+def test_dt_end_windows_trains_our_dt_on_d3rlpys_window_convention(tmp_path):
+    cfg = dataclasses.replace(QUICK, exp="table2", datasets=(MR,), methods=("dt-end-windows",), seeds=1,
+                              root=str(tmp_path))
+    assert C.run_paper(cfg)["ran"] == [f"table2/{MR}/dt-end-windows/seed0"]
+    run = tmp_path / "cpu" / "train" / MR / "dt-end-windows" / "seed0" / "run"
+    assert json.loads((run / "train_config.json").read_text())["train"]["sampler"] == "window-end"
+    assert M.model_settings(cfg, MR, "dt-end-windows") == M.model_settings(cfg, MR, "dt")

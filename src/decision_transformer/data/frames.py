@@ -100,7 +100,7 @@ class FrameStackSampler:
     (default) or, with `episode=True`, an `EpisodeSampler` over the stacking view (module docstring)."""
 
     def __init__(self, dataset: TrajectoryDataset, prep: Preprocessing, context_len: int, max_ep_len: int,
-                 stack: int = FRAME_STACK, episode: bool = False, return_balanced: bool = False):
+                 stack: int = FRAME_STACK, episode: bool = False, return_balanced: bool = False, anchor: str = "start"):
         if not is_frame_dataset(dataset):
             raise ValueError(f"{dataset.source}: field 'observations' has shape {dataset.observations.shape}; "
                              "frame stacking needs single frames (N, H, W)")
@@ -110,7 +110,7 @@ class FrameStackSampler:
         view: Any = _FrameStackView(dataset, stack)
         window = (context_len, max_ep_len)
         self.inner = (EpisodeSampler(view, prep, *window, return_balanced=return_balanced) if episode
-                      else WindowSampler(view, prep, *window))
+                      else WindowSampler(view, prep, *window, anchor=anchor))
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         return self.inner.sample(batch_size, rng)

@@ -3,7 +3,8 @@
 Window convention (the single place it is written down; `tests/test_data.py` checks it):
     * `WindowSampler` (the paper's gym code): an episode is drawn with probability proportional to its
       length, then a start step `si` uniformly in [0, len - 1]; the window holds steps
-      si .. min(si + K, len) - 1 of that episode;
+      si .. min(si + K, len) - 1 of that episode. With `anchor="end"` (d3rlpy's DT, for comparing the two):
+      the drawn step is the window's last, and the window holds steps max(0, si - K + 1) .. si;
     * `EpisodeSampler` (the paper's Key-to-Door and graph tasks, "the entire episode as context"): a whole
       episode from step 0, drawn uniformly, or return-balanced (see its docstring); every episode must fit
       in K steps. Because padding is invisible and the only position signal is the timestep, the
@@ -51,10 +52,15 @@ class Batch:
 
 
 class WindowSampler:
-    """K-step windows with a uniform start (see the module docstring). All randomness comes from `rng`
-    (a numpy Generator), whose state the trainer checkpoints, so a resumed run draws the same batches."""
+    """K-step windows with a uniform start, or a uniform end (`anchor`; see the module docstring). All randomness
+    comes from `rng` (a numpy Generator), whose state the trainer checkpoints, so a resumed run draws the same
+    batches."""
 
-    def __init__(self, dataset: TrajectoryDataset, prep: Preprocessing, context_len: int, max_ep_len: int):
+    def __init__(self, dataset: TrajectoryDataset, prep: Preprocessing, context_len: int, max_ep_len: int,
+                 anchor: str = "start"):
+        if anchor not in ("start", "end"):
+            raise ValueError(f"WindowSampler anchor={anchor!r}; expected start or end")
+        self.anchor = anchor
         self.dataset = dataset
         self.prep = prep
         self.context_len, self.max_ep_len = _window(context_len, max_ep_len)
@@ -68,12 +74,16 @@ class WindowSampler:
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         return _gather(self, *self.draw(batch_size, rng))
 
-    def draw(self, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """(episode, start step) of `batch_size` windows: the module docstring's rule, the only place it is coded."""
+    def draw(self, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(episode, first step, last step) of `batch_size` windows: the module docstring's rule, the only place
+        it is coded."""
         ep = rng.choice(len(self._lengths), size=batch_size, p=self._p)  # (B,)
         length = self._lengths[ep]  # (B,)
         si = np.floor(rng.random(batch_size) * length).astype(np.int64)  # (B,) uniform in [0, len-1]
-        return ep, si
+        K = self.context_len
+        if self.anchor == "end":
+            return ep, np.maximum(si - K + 1, 0), si
+        return ep, si, np.minimum(si + K, length) - 1
 
 
 class EpisodeSampler:
@@ -119,13 +129,14 @@ class EpisodeSampler:
 
     def episodes(self, ep: np.ndarray) -> Batch:
         """The given episodes (indices), whole and left-padded, in order."""
-        return _gather(self, np.asarray(ep, np.int64), np.zeros(len(ep), np.int64))
+        ep = np.asarray(ep, np.int64)
+        return _gather(self, ep, np.zeros(len(ep), np.int64), self._lengths[ep] - 1)
 
 
-def _gather(src: WindowSampler | EpisodeSampler, ep: np.ndarray, si: np.ndarray) -> Batch:
-    """Rows = episodes `ep` from start steps `si`, K steps or to the episode's end, left-padded."""
+def _gather(src: WindowSampler | EpisodeSampler, ep: np.ndarray, si: np.ndarray, last: np.ndarray) -> Batch:
+    """Rows = steps `si` .. `last` (at most K) of episodes `ep`, left-padded to K."""
     K, d, prep, arange = src.context_len, src.dataset, src.prep, src._arange
-    n_real = np.minimum(K, src._lengths[ep] - si)  # (B,) real steps in the window
+    n_real = last - si + 1  # (B,) real steps in the window
     pad = K - n_real  # (B,) left padding
     local = si[:, None] + arange[None, :] - pad[:, None]  # (B, K) step index within the episode
     real = arange[None, :] >= pad[:, None]  # (B, K)

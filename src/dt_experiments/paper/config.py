@@ -41,9 +41,12 @@ PROTOCOLS = ("cpu", "cpu-v2", "full")
 # (PaperBenchConfig.v2_eval_episodes). Its cells live under ROOT/cpu-v2 and are reported apart: one report, one
 # version.
 TRAINING_PROTOCOL = {"cpu-v2": "cpu"}
-TRANSFORMER_METHODS = ("dt", "bc", "mlp-bc", "pbc10", "pbc25", "pbc40", "dt-k1", "dt-official-init")
-# dt-official-init: our DT initialised as the paper's gym code and d3rlpy's DT are (DTConfig.init="official": GPT-2's
-# init inside the blocks, PyTorch's defaults for the embeddings and heads), the peer question's diagnostic
+TRANSFORMER_METHODS = ("dt", "bc", "mlp-bc", "pbc10", "pbc25", "pbc40", "dt-k1", "dt-official-init", "dt-end-windows")
+# The peer question's diagnostics, each our DT with one of d3rlpy's construction differences: dt-official-init
+# initialised as the paper's gym code and d3rlpy's DT are (DTConfig.init="official": GPT-2's init inside the blocks,
+# PyTorch's defaults for the embeddings and heads); dt-end-windows trained on windows ending at a uniformly drawn
+# step, d3rlpy's convention (TrainConfig.sampler="window-end"; ours start there)
+DIAGNOSTIC_SAMPLERS = {"dt-end-windows": "window-end"}
 # dt-auto: DT with a return head acting on its own targets; odt: a stochastic DT fine-tuned online (beyond.py)
 BEYOND_METHODS = ("dt-auto", "odt")
 BASELINE_METHODS = ("cql", "iql", "td3bc", "bear")
@@ -217,8 +220,8 @@ class PaperBenchConfig:
     datasets: tuple[str, ...] = ()
     """Datasets (built-in names, '-delayed' suffix for sparse rewards; empty: the experiment's)."""
     methods: tuple[str, ...] = ()
-    """Methods among dt, bc, mlp-bc, pbc10, pbc25, pbc40, dt-k1, dt-official-init, cql, iql, td3bc, bear, d3rlpy-dt,
-    dt-auto, odt
+    """Methods among dt, bc, mlp-bc, pbc10, pbc25, pbc40, dt-k1, dt-official-init, dt-end-windows, cql, iql, td3bc,
+    bear, d3rlpy-dt, dt-auto, odt
     (empty: the experiment's)."""
     target_scales: tuple[float, ...] = (1.0, 0.5)
     """DT's targets: worst + s * (best - worst) of the dataset's episode returns, for each s. The paper used a high

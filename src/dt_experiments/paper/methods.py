@@ -37,7 +37,7 @@ from decision_transformer.runner import FunctionAgent, run_episodes
 from decision_transformer.common.seeding import derive_seed
 from ..common import train_cell
 from . import beyond
-from .config import (BASELINE_METHODS, BEYOND_METHODS, D3RLPY_METHODS, PEER_METHODS, TOP_FRACTIONS, PaperBenchConfig, env_of, is_atari,
+from .config import (BASELINE_METHODS, DIAGNOSTIC_SAMPLERS, BEYOND_METHODS, D3RLPY_METHODS, PEER_METHODS, TOP_FRACTIONS, PaperBenchConfig, env_of, is_atari,
                      split_dataset, trained_on)
 
 @functools.lru_cache(maxsize=8)
@@ -68,7 +68,7 @@ def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str
         return {"kind": method, **dataclasses.asdict(baseline_settings(cfg, dataset, method)),
                 "dt": model_settings(cfg, dataset, "dt")}
     kind = {"mlp-bc": "mlp-bc", "dt": "dt", "dt-k1": "dt", "dt-auto": "dt", "odt": "dt",
-            "dt-official-init": "dt"}.get(method, "bc")
+            "dt-official-init": "dt", "dt-end-windows": "dt"}.get(method, "bc")
     extra = beyond.model_fields(cfg, method)  # {} but for dt-auto and odt
     if method == "odt" and is_atari(dataset):
         raise ValueError(f"{dataset}: odt acts in continuous spaces (a tanh-Gaussian policy); on Atari the beyond "
@@ -274,6 +274,7 @@ def _train_ours(p: Plan, data: TrajectoryDataset, first_target: float) -> tuple[
     settings = {k: v for k, v in model.items() if k not in ("kind", "condition_on_return")}
     # the protocol's training, with what this cell sets: its %BC fraction, delayed rewards, evaluation target
     tcfg = dataclasses.replace(b.train, log_every=min(100, b.train.steps), top_fraction=TOP_FRACTIONS.get(p.method, 1.0),
+                               sampler=DIAGNOSTIC_SAMPLERS.get(p.method, b.train.sampler),
                                delayed_rewards=split_dataset(p.spec["dataset"])[1],
                                eval_targets=(first_target,) if b.train.eval_every else (),
                                eval_episodes=b.eval_episodes, torch_threads=p.cfg.torch_threads,
