@@ -38,10 +38,13 @@ action head at PyTorch's defaults, as the paper's gym code leaves its embeddings
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from decision_transformer.data.frames import stack_rows
 
 
 @dataclass(frozen=True)
@@ -180,16 +183,12 @@ class FirstFrameTrajectorySlicer:
     FrameStackTrajectorySlicer pads with zero frames)."""
 
     def __init__(self, stack: int):
-        self.stack = stack
+        from d3rlpy.dataset import BasicTrajectorySlicer  # the [baselines] extra, imported where used
 
-    def __call__(self, episode, end_index: int, size: int):
-        import dataclasses
+        self.stack, self.basic = stack, BasicTrajectorySlicer()
 
-        from d3rlpy.dataset import BasicTrajectorySlicer
-
-        from decision_transformer.data.frames import stack_rows
-
-        window = BasicTrajectorySlicer()(episode, end_index, size)
+    def __call__(self, episode, end_index: int, size: int):  # once per window of every batch: nothing built here
+        window = self.basic(episode, end_index, size)
         start = max(end_index + 1 - size, 0)
         frames = np.asarray(episode.observations)[stack_rows(np.arange(start, end_index + 1), 0, self.stack)]
         stacked = np.zeros((size, *frames.shape[1:]), frames.dtype)  # (size, stack, H, W), front padding zeros
