@@ -18,20 +18,22 @@ python3 scripts/park_runs.py unpark  # long runs parked in git by an earlier sit
 # Table 3 and Table 7's transformers on hopper-medium-replay, TD3+BC, IQL on hopper-medium-replay, hopper-medium's
 # DT / BC / MLP-BC. The lines below are ordered by what the results issue (28) needs most.
 # 1-4 run in two lanes, one cell at a time each (one per core):
-lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape): hopper-medium-replay's 3 seeds, our DT with the
-            # paper code's initialisation, the peer's 30k-step learning curve (selection seed 1000), then Breakout,
-            # walker2d and halfcheetah (~20-40 min a cell, 85+ min the curve)
+lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three medium-replay sets (the issue's
+            # "DT minus peer" on all three), then the construction differences that may explain the gap: our DT with the
+            # paper code's initialisation and with d3rlpy's window convention, the peer's 30k-step learning curve
+            # (selection seed 1000), then Breakout (~40-100 min a peer cell, 25-40 min one of ours, 85+ min the curve)
   JOBS=1 paper --exp table2 --datasets $MR --methods d3rlpy-dt
   # the lead of 2026-12-06: our DT initialised as the paper's code (dt-official-init) collapses like the peer at high
-  # targets; its 3 seeds, the Figure 4 sweep of both (evaluation only), then the other medium-replay sets
+  # targets on seed 0; d3rlpy's window convention (dt-end-windows) is the next difference tested, seed 0 first
   JOBS=1 paper --exp table2 --datasets $MR --methods dt-official-init
-  JOBS=1 paper --exp table2 --datasets $MR --methods dt-end-windows  # the next construction difference
+  JOBS=1 paper --exp table2 --datasets $MR --methods dt-end-windows --seeds 1
+  JOBS=1 paper --exp table2 --datasets $W $H --methods d3rlpy-dt
+  JOBS=1 paper --exp table2 --datasets $MR --methods dt-end-windows
   JOBS=1 paper --exp fig4 --datasets $MR --methods d3rlpy-dt dt-official-init  # the trained runs at 12 targets
   JOBS=1 paper --exp table2 --datasets $W $H --methods dt-official-init
   bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
   # d3rlpy's discrete DT on Breakout beside our DT's Table 1 cells (3 seeds; our Atari DT cell: 5-22 min)
   JOBS=1 paper --exp atari-table1 --datasets breakout-mixed --methods d3rlpy-dt
-  JOBS=1 paper --exp table2 --datasets $W $H --methods d3rlpy-dt
   JOBS=1 paper --exp fig4 --datasets $W $H --methods d3rlpy-dt
 }
 lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greedy evaluation (~6 min a cell), our
@@ -42,10 +44,15 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   JOBS=1 bash scripts/atari_cpu_runs.sh cql
   bash scripts/paper_baseline_check.sh peer-dt dt
   JOBS=1 paper --exp beyond --datasets $MR --methods dt-auto odt --seeds 1
+  JOBS=1 paper --exp table7 --datasets $MR --methods cql --seeds 1  # CQL's done-criterion first (issue 28 before 31)
   JOBS=1 paper --exp atari-beyond  # dt-auto on breakout-mixed, 3 seeds (an Atari DT cell each: 5-22 min)
-  JOBS=1 paper --exp table7 --datasets $MR $MR-delayed --methods cql --seeds 1
+  JOBS=1 paper --exp table7 --datasets $MR-delayed --methods cql --seeds 1
   JOBS=1 paper --exp table2 --datasets hopper-medium --methods cql --seeds 1
 }
+case "${1:-both}" in  # `bash scripts/paper_cpu_runs.sh a` (or b) restarts one lane alone and stops after it
+  a) lane_a >> runs/paper-cpu-lane-a.log 2>&1; exit ;;
+  b) lane_b >> runs/paper-cpu-lane-b.log 2>&1; exit ;;
+esac
 lane_a > runs/paper-cpu-lane-a.log 2>&1 &
 lane_b > runs/paper-cpu-lane-b.log 2>&1 &
 wait
