@@ -45,6 +45,8 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   bash scripts/paper_baseline_check.sh peer-dt dt
   JOBS=1 paper --exp beyond --datasets $MR --methods dt-auto odt --seeds 1
   JOBS=1 paper --exp table7 --datasets $MR --methods cql --seeds 1  # CQL's done-criterion first (issue 28 before 31)
+  # the paper's medium-expert claim on hopper (DT 107.6, CQL 111.0, BC 79.6), under cpu-v2 (100 episodes a target)
+  JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods dt bc td3bc
   JOBS=1 paper --exp atari-beyond  # dt-auto on breakout-mixed, 3 seeds (an Atari DT cell each: 5-22 min)
   JOBS=1 paper --exp table7 --datasets $MR-delayed --methods cql --seeds 1
   JOBS=1 paper --exp table2 --datasets hopper-medium --methods cql --seeds 1
@@ -59,8 +61,9 @@ wait
 # 5. The medium-expert cells of Table 2 (the paper's DT 107.6 / CQL 111.0 / BC 79.6 on hopper), cheapest first,
 #    under protocol version cpu-v2 (cpu's training, 100 evaluation episodes per target: docs/results/README.md);
 #    report: dt bench report --root runs/paper --protocol cpu-v2 --out docs/results/cpu-v2 --archive docs/results/cells
+paper --protocol cpu-v2 --exp table2 --datasets walker2d-medium-expert halfcheetah-medium-expert --methods dt bc td3bc
 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert walker2d-medium-expert halfcheetah-medium-expert \
-    --methods td3bc dt bc d3rlpy-dt
+    --methods d3rlpy-dt
 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods cql --seeds 1
 # 6. Atari: Qbert and Seaquest for DT, BC and CQL (3 seeds), and CQL at 10x its cpu budget on Breakout
 #    (selection seed 1000): does it pass random with more steps (budget) or not (data / setting)?
