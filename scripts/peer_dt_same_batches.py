@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from decision_transformer import load_run
     from dt_experiments.paper.baselines import mdp_dataset
+    from decision_transformer.data.preprocess import clip_timesteps
     from decision_transformer.data.registry import load_dataset
     from decision_transformer.data.sampler import WindowSampler
 
@@ -109,7 +110,8 @@ def main(argv: list[str] | None = None) -> dict:
         states[~real] = 0.0
         actions = np.where(real[..., None], data.actions[rows], 0.0).astype(np.float32)
         rtg = np.where(real, rtg_all[rows], 0.0).astype(np.float32)[..., None]
-        timesteps = np.where(real, prep.clip_timesteps(np.where(real, steps, 0)), 0).astype(np.int64)
+        max_ep_len = run.meta.config().max_ep_len
+        timesteps = np.where(real, clip_timesteps(np.where(real, steps, 0), max_ep_len), 0).astype(np.int64)
         with torch.no_grad():
             ours_pred = model(torch.from_numpy(states), torch.from_numpy(actions), torch.from_numpy(rtg),
                               torch.from_numpy(timesteps), torch.from_numpy(real.astype(np.int64)))
