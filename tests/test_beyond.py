@@ -223,7 +223,7 @@ def test_finetune_runs_and_resumes_exactly_after_a_kill(tmp_path, dt):
     res = dt(*args, "--out", tmp_path / "a")
     assert res.returncode == 0, res.stderr[-3000:]
     line = res.stdout.strip().splitlines()[-1]
-    assert line.startswith("dt finetune: 120 online steps in ") and "temperature" in line
+    assert line.startswith("dt finetune: 120 online steps in ") and "temperature" in line and " s; run in " in line
     rows = read_metrics(tmp_path / "a")
     evals = [r for r in rows if "eval/return_mean" in r]
     assert evals[0]["step"] == 0 and evals[-1]["step"] == 120  # the offline score first, the final one last
@@ -234,6 +234,9 @@ def test_finetune_runs_and_resumes_exactly_after_a_kill(tmp_path, dt):
     older = sorted(int(p.name.split("_")[1]) for p in (tmp_path / "b" / "checkpoints").glob("step_*"))[0]
     assert 0 < older < 120
     kill_after(tmp_path / "b", older)
+    seconds_then = torch.load(tmp_path / "b" / "checkpoints" / f"step_{older:08d}" / "trainer_state.pt",
+                              weights_only=True)["seconds"]
+    assert seconds_then > 0  # fine-tuning's wall seconds, checkpointed
     again = dt(*args, "--out", tmp_path / "b")
     assert again.returncode == 0, again.stderr[-3000:]
 
@@ -247,6 +250,7 @@ def test_finetune_runs_and_resumes_exactly_after_a_kill(tmp_path, dt):
     sa, sb = (torch.load(r.path / "trainer_state.pt", weights_only=True) for r in (a, b))
     assert torch.equal(sa["buffer"]["observations"], sb["buffer"]["observations"])
     assert torch.equal(sa["objective"]["log_temperature"], sb["objective"]["log_temperature"])
+    assert sb["seconds"] > seconds_then and sa["seconds"] > 0  # the resumed run continues the clock
     # other settings in the same directory are refused; a deterministic run cannot be fine-tuned
     assert_one_error(dt(*args[:-1], "--seed", 3, "--out", tmp_path / "a"), "finetune", "other settings")
     toy = make_dataset(lengths=(20, 30), obs_dim=2, reward_scale=10.0, name="toy").save(tmp_path / "toy.npz")

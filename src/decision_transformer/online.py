@@ -37,7 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .common import atomic, runlock, runtime
-from .checkpoint import LoadedRun, latest_checkpoint, load_run, save_checkpoint
+from .checkpoint import LoadedRun, latest_checkpoint, load_run, save_checkpoint, update_trainer_state
 from .cli_args import POSITIONAL
 from .common.checks import check_device_name, check_number, check_types
 from .data.replay import ReplayBuffer
@@ -182,13 +182,17 @@ class Finetuner:
         with runtime.seeded_torch(cfg.seed):
             self.torch_rng = torch.get_rng_state()
         self.env_steps = self.rollouts = self.updates = 0
+        # wall seconds of fine-tuning (rollouts, updates, evaluations) over every sitting, up to the last checkpoint
+        # (checkpointed, so a resumed run continues it, as the trainer's train_seconds)
+        self.seconds = 0.0
 
     # ---------------------------------------------------------------- state
     def state(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "objective": self.objective.state_dict(), "buffer": self.buffer.state_dict(),
                 "numpy_rng": self.rng.bit_generator.state, "torch_rng": self.torch_rng,
-                "counters": torch.tensor([self.env_steps, self.rollouts, self.updates], dtype=torch.int64)}
+                "counters": torch.tensor([self.env_steps, self.rollouts, self.updates], dtype=torch.int64),
+                "seconds": float(self.seconds)}
 
     def save(self) -> Path:
         if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
@@ -210,6 +214,7 @@ class Finetuner:
         self.rng.bit_generator.state = state["numpy_rng"]
         self.torch_rng = state["torch_rng"]
         self.env_steps, self.rollouts, self.updates = (int(x) for x in state["counters"])
+        self.seconds = float(state.get("seconds", 0.0))  # older checkpoints hold none
 
     # ---------------------------------------------------------------- pieces
     def rollout(self, limit: int):
@@ -268,8 +273,13 @@ class Finetuner:
         cfg = self.cfg
         evaluated = {r["step"] for r in read_metrics(self.run_dir) if "eval/return_mean" in r}
         last_eval: dict[str, Any] = {}
+        clock = time.perf_counter()  # self.seconds counts up to here
         if self.env_steps not in evaluated and (self.env_steps == 0 or self._eval_due()):
             last_eval = self.evaluate_now(logger)  # the pretrained model's score, or one a kill interrupted
+            if self.env_steps >= cfg.online_steps:  # the final evaluation: count it in the final checkpoint
+                now = time.perf_counter()
+                self.seconds, clock = self.seconds + now - clock, now
+                update_trainer_state(latest_checkpoint(self.run_dir), self.state())
         bar = tqdm(total=cfg.online_steps, initial=self.env_steps, disable=not cfg.progress, desc="finetune odt",
                    unit="step", dynamic_ncols=True, leave=False)
         while self.env_steps < cfg.online_steps:
@@ -289,9 +299,14 @@ class Finetuner:
             eval_due = self._eval_due()
             if eval_due or self.rollouts % cfg.save_every == 0:
                 self.torch_rng = torch.get_rng_state()  # the RNG as of this checkpoint
-                self.save()
+                now = time.perf_counter()
+                self.seconds, clock = self.seconds + now - clock, now
+                ckpt = self.save()
             if eval_due:
                 last_eval = self.evaluate_now(logger)
+                now = time.perf_counter()
+                self.seconds, clock = self.seconds + now - clock, now
+                update_trainer_state(ckpt, self.state())  # its clock counts the evaluation too
             bar.set_postfix(ret=f"{np.sum(episode.rewards):.0f}", temp=f"{self.objective.temperature:.3f}")
         bar.close()
         self.model.eval()
@@ -302,7 +317,8 @@ def finetune(cfg: FinetuneConfig, offline: Any = None) -> tuple[LoadedRun, dict[
     """Fine-tune cfg.run_dir online into cfg.out, or resume the run there if it was started with the same settings.
     `offline` (a TrajectoryDataset) overrides cfg.dataset (programmatic use: a benchmark's in-memory data).
     Returns the fine-tuned run (loaded) and a summary: offline_score (the pretrained model's evaluation return),
-    final_score, curve [[online step, evaluation return]], online_steps, rollouts, updates, temperature, targets."""
+    final_score, curve [[online step, evaluation return]], online_steps, rollouts, updates, temperature, targets,
+    seconds (wall seconds of fine-tuning over every sitting)."""
     from .data.registry import load_dataset
     from .train import prepare_dataset, read_train_config
 
@@ -343,7 +359,7 @@ def finetune(cfg: FinetuneConfig, offline: Any = None) -> tuple[LoadedRun, dict[
                "final_score": evals[-1]["eval/return_mean"] if evals else None,
                "curve": [[r["step"], r["eval/return_mean"]] for r in evals], "online_steps": tuner.env_steps,
                "rollouts": tuner.rollouts, "updates": tuner.updates, "temperature": tuner.objective.temperature,
-               "eval_target": tuner.eval_target, "online_target": tuner.online_target}
+               "eval_target": tuner.eval_target, "online_target": tuner.online_target, "seconds": tuner.seconds}
     return load_run(out), summary
 
 

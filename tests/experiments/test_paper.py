@@ -16,6 +16,7 @@ import pytest
 from conftest import kill_after
 import torch
 
+from decision_transformer.checkpoint import latest_checkpoint, load_trainer_state
 from decision_transformer.common import runlock
 from dt_experiments.paper import cells as C
 from dt_experiments.paper import methods as M
@@ -439,6 +440,11 @@ def test_beyond_experiment_end_to_end_and_report(tmp_path, dt):
     assert odt["curve"][0][0] == 0 and odt["curve"][-1][0] == odt["online_steps"] and len(odt["curve"]) >= 2
     assert (root / "cpu" / "train" / MR / "odt" / "seed0" / "odt" / "checkpoints").is_dir()  # the fine-tuned run
     assert odt["spec"]["model"]["return_head"] == "none" and not cells["dt"]["spec"]["model"]["stochastic_policy"]
+    # its time is the pretraining's plus the fine-tuning's, each as recorded over every sitting
+    cell_dir = root / "cpu" / "train" / MR / "odt" / "seed0"
+    pretrain = load_trainer_state(latest_checkpoint(cell_dir / "run"))["train_seconds"]
+    finetune = json.loads((cell_dir / "odt_summary.json").read_text())["seconds"]
+    assert pretrain > 0 and finetune > 0 and odt["train_seconds"] == round(pretrain + finetune, 2)
     res = dt("bench", "report", "--root", root, "--out", out)
     assert res.returncode == 0, res.stderr[-3000:]
     beyond = json.loads((out / "paper.json").read_text())["experiments"]["beyond"][MR]

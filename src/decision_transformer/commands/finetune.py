@@ -32,4 +32,4 @@ def summary(s: dict, out: str, checkpoint: str) -> str:
     return (f"dt finetune: {s['online_steps']} online steps in {s['rollouts']} rollouts, {s['updates']} updates; "
             f"evaluation return {score(s['offline_score'])} -> {score(s['final_score'])} at target "
             f"{s['eval_target']:g} (exploration {s['online_target']:g}); temperature {s['temperature']:.4f}; "
-            f"run in {out} ({checkpoint})")
+            f"{s['seconds']:.0f} s; run in {out} ({checkpoint})")

@@ -63,6 +63,12 @@ def finetune_cell(p: Plan, data: TrajectoryDataset, eval_target: float, pretrain
     return RolloutPolicy.from_run(run), summary["curve"]
 
 
+def finetune_seconds(p: Plan) -> float | None:
+    """The cell's fine-tuning wall seconds over every sitting (None for a summary written before they were kept)."""
+    f = p.path / SUMMARY
+    return json.loads(f.read_text()).get("seconds") if f.exists() else None
+
+
 def odt_result(p: Plan, env_id: str) -> dict[str, Any]:
     """The odt cell's extra fields from its run's fine-tuning summary."""
     summary = json.loads((p.path / SUMMARY).read_text())

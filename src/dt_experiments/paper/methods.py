@@ -280,11 +280,13 @@ def _train_ours(p: Plan, data: TrajectoryDataset, first_target: float) -> tuple[
                                eval_episodes=b.eval_episodes, torch_threads=p.cfg.torch_threads,
                                precision=p.spec.get("precision", "fp32"), device=p.cfg.device, progress=False)
     run = train_cell(tcfg, model_config(model["kind"], **settings), data, p.path / "run", p.seed)
-    if p.method == "odt":  # then online (beyond.py); its time: this sitting's (a resumed odt run undercounts)
+    pretrain_seconds = lambda: load_trainer_state(run.path).get("train_seconds")  # noqa: E731
+    if p.method == "odt":  # then online (beyond.py); its time: pretraining's plus fine-tuning's, every sitting
         policy, curve = beyond.finetune_cell(p, data, first_target, p.path / "run")
-        return policy, lambda: None, curve
+        parts = (pretrain_seconds(), beyond.finetune_seconds(p))
+        return policy, lambda: None if None in parts else sum(parts), curve
     curve = [[r["step"], r["eval/return_mean"]] for r in read_metrics(p.path / "run") if "eval/return_mean" in r]
-    return RolloutPolicy.from_run(run), lambda: load_trainer_state(run.path).get("train_seconds"), curve
+    return RolloutPolicy.from_run(run), pretrain_seconds, curve
 
 
 def _env_kwargs(cfg: PaperBenchConfig, dataset: str = "") -> dict[str, Any]:
