@@ -430,7 +430,7 @@ def test_beyond_experiment_end_to_end_and_report(tmp_path, dt):
     root, out = tmp_path / "runs", tmp_path / "docs"
     paper(dt, root, "--exp", "beyond", "--datasets", MR, "--seeds", "1")
     cells = {m: json.loads((root / "cpu" / "beyond" / MR / m / "seed0" / "result.json").read_text())
-             for m in ("dt", "dt-auto", "odt")}
+             for m in ("dt", "dt-auto", "dt-stochastic", "odt")}
     assert cells["dt-auto"]["targets"][0] == "auto" and cells["dt-auto"]["spec"]["model"]["return_head"] == "expectile"
     assert len(cells["dt-auto"]["per_target"]) == 2 and cells["dt-auto"]["spec"]["targets"]["kind"] == "auto"
     odt = cells["odt"]
@@ -441,14 +441,18 @@ def test_beyond_experiment_end_to_end_and_report(tmp_path, dt):
     assert (root / "cpu" / "train" / MR / "odt" / "seed0" / "odt" / "checkpoints").is_dir()  # the fine-tuned run
     assert odt["spec"]["model"]["return_head"] == "none" and not cells["dt"]["spec"]["model"]["stochastic_policy"]
     # its time is the pretraining's plus the fine-tuning's, each as recorded over every sitting
-    cell_dir = root / "cpu" / "train" / MR / "odt" / "seed0"
-    pretrain = load_trainer_state(latest_checkpoint(cell_dir / "run"))["train_seconds"]
+    # its pretraining is the dt-stochastic cell's run (trained once), and its time that run's plus fine-tuning's
+    cell_dir, pre_dir = (root / "cpu" / "train" / MR / m / "seed0" for m in ("odt", "dt-stochastic"))
+    stochastic = cells["dt-stochastic"]
+    assert not (cell_dir / "run").exists() and stochastic["spec"]["model"] == odt["spec"]["model"]
+    pretrain = load_trainer_state(latest_checkpoint(pre_dir / "run"))["train_seconds"]
     finetune = json.loads((cell_dir / "odt_summary.json").read_text())["seconds"]
-    assert pretrain > 0 and finetune > 0 and odt["train_seconds"] == round(pretrain + finetune, 2)
+    assert pretrain > 0 and finetune > 0 and stochastic["train_seconds"] == round(pretrain, 2)
+    assert odt["train_seconds"] == round(stochastic["train_seconds"] + finetune, 2)
     res = dt("bench", "report", "--root", root, "--out", out)
     assert res.returncode == 0, res.stderr[-3000:]
     beyond = json.loads((out / "paper.json").read_text())["experiments"]["beyond"][MR]
-    assert set(beyond) == {"dt", "dt-auto", "odt"} and all("ci95" in e for e in beyond.values())
+    assert set(beyond) == {"dt", "dt-auto", "dt-stochastic", "odt"} and all("ci95" in e for e in beyond.values())
     assert beyond["odt"]["online_steps"] == [odt["online_steps"]] and beyond["odt"]["curves_scores"][0]
     assert len(beyond["dt-auto"]["scores_at_best"]) == 1
     assert (out / "paper_beyond_odt.png").stat().st_size > 0 and "paper_beyond_odt.png" in (out / "paper.md").read_text()

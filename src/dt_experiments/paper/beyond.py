@@ -41,7 +41,7 @@ def model_fields(cfg: PaperBenchConfig, method: str) -> dict[str, Any]:
     """DTConfig fields a beyond method sets on top of our DT's."""
     if method == "dt-auto":
         return {"return_head": "expectile", "return_expectile": cfg.beyond.return_expectile}
-    if method == "odt":
+    if method in ("dt-stochastic", "odt"):  # odt fine-tunes the dt-stochastic run (methods._train_ours)
         return {"stochastic_policy": True}
     return {}
 

@@ -47,8 +47,9 @@ TRANSFORMER_METHODS = ("dt", "bc", "mlp-bc", "pbc10", "pbc25", "pbc40", "dt-k1",
 # PyTorch's defaults for the embeddings and heads); dt-end-windows trained on windows ending at a uniformly drawn
 # step, d3rlpy's convention (TrainConfig.sampler="window-end"; ours start there)
 DIAGNOSTIC_SAMPLERS = {"dt-end-windows": "window-end"}
-# dt-auto: DT with a return head acting on its own targets; odt: a stochastic DT fine-tuned online (beyond.py)
-BEYOND_METHODS = ("dt-auto", "odt")
+# dt-auto: DT with a return head acting on its own targets; dt-stochastic: DT with ODT's stochastic policy
+# (tanh-Gaussian, learned temperature), offline only; odt: that run fine-tuned online (beyond.py)
+BEYOND_METHODS = ("dt-auto", "dt-stochastic", "odt")
 BASELINE_METHODS = ("cql", "iql", "td3bc", "bear")
 # Another implementation of DT (d3rlpy's, peer_dt.py), trained at the transformers' budget and seeds
 PEER_METHODS = ("d3rlpy-dt",)
@@ -221,7 +222,7 @@ class PaperBenchConfig:
     """Datasets (built-in names, '-delayed' suffix for sparse rewards; empty: the experiment's)."""
     methods: tuple[str, ...] = ()
     """Methods among dt, bc, mlp-bc, pbc10, pbc25, pbc40, dt-k1, dt-official-init, dt-end-windows, cql, iql, td3bc,
-    bear, d3rlpy-dt, dt-auto, odt
+    bear, d3rlpy-dt, dt-auto, dt-stochastic, odt
     (empty: the experiment's)."""
     target_scales: tuple[float, ...] = (1.0, 0.5)
     """DT's targets: worst + s * (best - worst) of the dataset's episode returns, for each s. The paper used a high
@@ -393,7 +394,8 @@ GROUPS: dict[str, list[Group]] = {
     "atari-table4": [(("breakout-mixed", "pong-mixed"), ("dt", "pbc10", "pbc25", "pbc40", "bc"), _ANY)],
     "atari-table5": [(("breakout-mixed", "pong-mixed"), ("dt", "dt-k1"), _ANY)],
     "atari-fig4": [(("breakout-mixed", "pong-mixed"), ("dt",), _ANY)],
-    "beyond": [(_names(("hopper", "walker2d", "halfcheetah"), ("medium-replay",)), ("dt", "dt-auto", "odt"), _ANY)],
+    "beyond": [(_names(("hopper", "walker2d", "halfcheetah"), ("medium-replay",)), ("dt", "dt-auto", "dt-stochastic",
+                                                                                   "odt"), _ANY)],
     # ODT is continuous-action only (its tanh-Gaussian policy); Atari gets the target-free variant
     "atari-beyond": [(("breakout-mixed",), ("dt", "dt-auto"), _ANY)],
 }

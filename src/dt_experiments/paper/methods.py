@@ -67,7 +67,7 @@ def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str
     if method in PEER_METHODS:  # d3rlpy's own settings, and the shape of our DT in the same cell
         return {"kind": method, **dataclasses.asdict(baseline_settings(cfg, dataset, method)),
                 "dt": model_settings(cfg, dataset, "dt")}
-    kind = {"mlp-bc": "mlp-bc", "dt": "dt", "dt-k1": "dt", "dt-auto": "dt", "odt": "dt",
+    kind = {"mlp-bc": "mlp-bc", "dt": "dt", "dt-k1": "dt", "dt-auto": "dt", "dt-stochastic": "dt", "odt": "dt",
             "dt-official-init": "dt", "dt-end-windows": "dt"}.get(method, "bc")
     extra = beyond.model_fields(cfg, method)  # {} but for dt-auto and odt
     if method == "odt" and is_atari(dataset):
@@ -171,6 +171,8 @@ def run_dir(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> Path
 def training_progress(p: Plan) -> tuple[int, int]:
     """(steps saved so far, steps of the budget) of a cell's training run: its last checkpoint (transformers) or
     d3rlpy chunk (baselines); 0 steps if it has not started."""
+    if p.method == "odt":  # its pretraining: the dt-stochastic run (fine-tuning counts env steps, not these)
+        return training_progress(plan(p.cfg, "beyond", p.dataset, "dt-stochastic", p.seed))
     if p.method in D3RLPY_METHODS:
         progress = p.path / "d3rlpy" / "progress.json"
         return (json.loads(progress.read_text())["step"] if progress.exists() else 0), p.steps
@@ -270,6 +272,12 @@ def _train_d3rlpy(p: Plan, data: TrajectoryDataset, first_target: float) -> tupl
 
 
 def _train_ours(p: Plan, data: TrajectoryDataset, first_target: float) -> tuple[Any, Callable, list]:
+    if p.method == "odt":  # ODT: the dt-stochastic cell's run (trained here if it is not yet), fine-tuned online
+        pre = plan(p.cfg, "beyond", p.dataset, "dt-stochastic", p.seed)
+        _, pre_seconds, _ = train_policy(pre, data, first_target)  # its own directory, lock and spec
+        policy, curve = beyond.finetune_cell(p, data, first_target, pre.path / "run")
+        tuned = beyond.finetune_seconds(p)
+        return policy, lambda: None if tuned is None else pre_seconds + tuned, curve
     b, model = p.budget, p.spec["model"]
     settings = {k: v for k, v in model.items() if k not in ("kind", "condition_on_return")}
     # the protocol's training, with what this cell sets: its %BC fraction, delayed rewards, evaluation target
@@ -280,13 +288,8 @@ def _train_ours(p: Plan, data: TrajectoryDataset, first_target: float) -> tuple[
                                eval_episodes=b.eval_episodes, torch_threads=p.cfg.torch_threads,
                                precision=p.spec.get("precision", "fp32"), device=p.cfg.device, progress=False)
     run = train_cell(tcfg, model_config(model["kind"], **settings), data, p.path / "run", p.seed)
-    pretrain_seconds = lambda: load_trainer_state(run.path).get("train_seconds")  # noqa: E731
-    if p.method == "odt":  # then online (beyond.py); its time: pretraining's plus fine-tuning's, every sitting
-        policy, curve = beyond.finetune_cell(p, data, first_target, p.path / "run")
-        parts = (pretrain_seconds(), beyond.finetune_seconds(p))
-        return policy, lambda: None if None in parts else sum(parts), curve
     curve = [[r["step"], r["eval/return_mean"]] for r in read_metrics(p.path / "run") if "eval/return_mean" in r]
-    return RolloutPolicy.from_run(run), pretrain_seconds, curve
+    return RolloutPolicy.from_run(run), lambda: load_trainer_state(run.path).get("train_seconds"), curve
 
 
 def _env_kwargs(cfg: PaperBenchConfig, dataset: str = "") -> dict[str, Any]:
