@@ -44,6 +44,10 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   JOBS=1 bash scripts/atari_cpu_runs.sh cql
   bash scripts/paper_baseline_check.sh peer-dt dt
   JOBS=1 paper --exp beyond --datasets $MR --methods dt-auto odt --seeds 1
+  # 2026-12-06: odt's pretrained stochastic-policy DT alone passed the data's best return on seed 0 (docs/beyond.md):
+  # its seeds 1-2 (dt-stochastic; odt fine-tunes the same runs) and Figure 4's sweep of all three (~45 min a seed)
+  JOBS=1 paper --exp beyond --datasets $MR --methods dt-stochastic odt
+  JOBS=1 paper --exp fig4 --datasets $MR --methods dt-stochastic
   JOBS=1 paper --exp table7 --datasets $MR --methods cql --seeds 1  # CQL's done-criterion first (issue 28 before 31)
   # the paper's medium-expert claim on hopper (DT 107.6, CQL 111.0, BC 79.6), under cpu-v2 (100 episodes a target)
   JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods dt bc td3bc
@@ -84,7 +88,7 @@ paper --exp table7 --datasets hopper-medium-delayed hopper-medium
 paper --protocol cpu-v2 --exp table7 --datasets hopper-medium-expert-delayed hopper-medium-expert  # as Table 2's
 # Beyond the paper (docs/beyond.md): dt is table2's run (free); dt-auto ~ a DT cell each; odt ~ a DT cell plus
 # 20,000 online env steps at 30 updates per rollout (its cost is not measured yet)
-paper --exp beyond --datasets $MR $W $H
+paper --exp beyond --datasets $MR $W $H  # dt, dt-auto, dt-stochastic, odt
 # 10. The rest: BEAR once, IQL on the other sets, Reacher
 paper --exp table2 --datasets $MR --methods bear --seeds 1
 paper --exp table2 --datasets $W $H --methods iql
