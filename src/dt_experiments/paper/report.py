@@ -181,30 +181,34 @@ def _atari_layout(experiments: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def plot_fig4(path: Path, dataset: str, e: dict[str, Any]) -> Path:
+def plot_fig4(path: Path, dataset: str, per: dict[str, dict[str, Any]]) -> Path:
+    """Achieved against target return, one colour per method: each seed a faint line, the mean over seeds marked."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 4.2))
-    t = np.asarray(e["targets"])
-    for a in e["achieved"]:
-        ax.plot(t, a, color="C0", alpha=0.3, lw=1)
-    ax.plot(t, e["achieved_mean"], color="C0", marker="o", label="DT (mean over seeds)")
+    for method, e in per.items():
+        t, c = np.asarray(e["targets"]), _color(method)
+        for a in e["achieved"]:
+            ax.plot(t, a, color=c, alpha=0.3, lw=1)
+        p = "—" if e["pearson"] is None else f"{e['pearson']:.3f}"
+        ax.plot(t, e["achieved_mean"], color=c, marker="o", ms=4,
+                label=f"{method} (mean of {len(e['achieved'])} seeds; Pearson in range {p})")
+    t = np.asarray(next(iter(per.values()))["targets"])
     ax.plot(t, t, color="grey", ls="--", label="y = x")
-    lo, hi = e["data_return_range"]
+    lo, hi = next(iter(per.values()))["data_return_range"]
     ax.axvline(hi, color="C3", ls=":", label=f"data's best ({hi:.0f})")
     ax.axvline(lo, color="C2", ls=":", label=f"data's worst ({lo:.0f})")
     ax.set_xlabel("target return")
     ax.set_ylabel("achieved return")
-    p = "—" if e["pearson"] is None else f"{e['pearson']:.3f}"
-    ax.set_title(f"{dataset}: Pearson in range {p}", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.set_title(dataset, fontsize=9)
+    ax.legend(fontsize=6)
     return _save(fig, path)
 
 
 def plot_fig4s(out: Path, per_dataset: dict[str, dict[str, Any]], prefix: str) -> None:
-    """out/PREFIX_DATASET.png for each dataset's DT entry (the files fig4_section links)."""
+    """out/PREFIX_DATASET.png for each dataset, every method in one plot (the files fig4_section links)."""
     for dataset, per in per_dataset.items():
-        if "dt" in per:
-            plot_fig4(out / f"{prefix}_{dataset}.png", dataset, per["dt"])
+        if per:
+            plot_fig4(out / f"{prefix}_{dataset}.png", dataset, per)
 
 
 def _color(method: str) -> str:
