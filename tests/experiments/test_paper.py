@@ -581,3 +581,23 @@ def test_dt_end_windows_trains_our_dt_on_d3rlpys_window_convention(tmp_path):
     run = tmp_path / "cpu" / "train" / MR / "dt-end-windows" / "seed0" / "run"
     assert json.loads((run / "train_config.json").read_text())["train"]["sampler"] == "window-end"
     assert M.model_settings(cfg, MR, "dt-end-windows") == M.model_settings(cfg, MR, "dt")
+
+
+def test_figure4_reports_and_plots_every_method(tmp_path):
+    """Figure 4's table has a row per (dataset, method), with the return at the highest target, and one plot per
+    dataset holds every method."""
+    from dt_experiments.paper.markdown import fig4_section
+    from dt_experiments.paper.report import plot_fig4s
+
+    def entry(achieved):
+        mean = np.mean(achieved, axis=0).tolist()
+        return {"targets": [0.0, 50.0, 100.0, 150.0], "achieved": achieved, "achieved_mean": mean,
+                "data_return_range": [0.0, 100.0], "pearson": 0.9, "pearson_per_seed": [0.9] * len(achieved)}
+
+    per = {MR: {"dt": entry([[0, 50, 100, 140], [0, 50, 100, 160]]), "dt-stochastic": entry([[0, 50, 100, 150]])}}
+    text = fig4_section(per)
+    rows = [line for line in text.splitlines() if line.startswith(f"| {MR} |")]
+    assert [r.split(" | ")[1] for r in rows] == ["dt", "dt-stochastic"]
+    assert "| 150 (n=2) |" in rows[0] and "| 150 (n=1) |" in rows[1] and f"paper_fig4_{MR}.png" in rows[1]
+    plot_fig4s(tmp_path, per, "paper_fig4")
+    assert (tmp_path / f"paper_fig4_{MR}.png").stat().st_size > 1000
