@@ -449,8 +449,18 @@ def test_beyond_experiment_end_to_end_and_report(tmp_path, dt):
     finetune = json.loads((cell_dir / "odt_summary.json").read_text())["seconds"]
     assert pretrain > 0 and finetune > 0 and stochastic["train_seconds"] == round(pretrain, 2)
     assert odt["train_seconds"] == round(stochastic["train_seconds"] + finetune, 2)
+    # beyond-fig4: the same trained runs swept to twice the data's best (evaluation only)
+    paper(dt, root, "--exp", "beyond-fig4", "--datasets", MR, "--seeds", "1")
+    sweep = json.loads((root / "cpu" / "beyond-fig4" / MR / "dt-stochastic" / "seed0" / "result.json").read_text())
+    lo, hi = sweep["data"]["return_min"], sweep["data"]["return_max"]
+    assert sweep["spec"]["targets"] == {"kind": "fig4", "n": QUICK.fig4_targets, "range": [-0.1, 2.0]}
+    assert sweep["targets"][-1] == pytest.approx(lo + 2.0 * (hi - lo), abs=1e-3)
+    assert sweep["train_seconds"] == cells["dt-stochastic"]["train_seconds"]  # no second training
     res = dt("bench", "report", "--root", root, "--out", out)
     assert res.returncode == 0, res.stderr[-3000:]
+    swept = json.loads((out / "paper.json").read_text())["experiments"]["beyond-fig4"][MR]
+    assert set(swept) == {"dt", "dt-stochastic"} and (out / f"paper_beyond_fig4_{MR}.png").stat().st_size > 1000
+    assert f"| {MR} | dt-stochastic |" in (out / "paper.md").read_text()
     beyond = json.loads((out / "paper.json").read_text())["experiments"]["beyond"][MR]
     assert set(beyond) == {"dt", "dt-auto", "dt-stochastic", "odt"} and all("ci95" in e for e in beyond.values())
     assert beyond["odt"]["online_steps"] == [odt["online_steps"]] and beyond["odt"]["curves_scores"][0]
@@ -595,7 +605,7 @@ def test_figure4_reports_and_plots_every_method(tmp_path):
                 "data_return_range": [0.0, 100.0], "pearson": 0.9, "pearson_per_seed": [0.9] * len(achieved)}
 
     per = {MR: {"dt": entry([[0, 50, 100, 140], [0, 50, 100, 160]]), "dt-stochastic": entry([[0, 50, 100, 150]])}}
-    text = fig4_section(per)
+    text = fig4_section(per, "paper_fig4")
     rows = [line for line in text.splitlines() if line.startswith(f"| {MR} |")]
     assert [r.split(" | ")[1] for r in rows] == ["dt", "dt-stochastic"]
     assert "| 150 (n=2) |" in rows[0] and "| 150 (n=1) |" in rows[1] and f"paper_fig4_{MR}.png" in rows[1]

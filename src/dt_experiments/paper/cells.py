@@ -69,7 +69,8 @@ def cell_spec(cfg: PaperBenchConfig, cell: Cell, p: M.Plan | None = None) -> dic
     spec = p.spec
     targets: dict[str, Any] = {"kind": "none"}
     if cell.method in CONDITIONED and cell.exp in FIG4_EXPERIMENTS:
-        targets = {"kind": "fig4", "n": cfg.fig4_targets, "range": list(cfg.fig4_range)}
+        targets = {"kind": "fig4", "n": cfg.fig4_targets,
+                   "range": list(cfg.beyond.fig4_range if cell.exp == "beyond-fig4" else cfg.fig4_range)}
     elif cell.method == "dt-auto":  # its own proposals (evaluate.AUTO), then the data's best return to compare
         targets = {"kind": "auto", "scales": [1.0]}
     elif cell.method in CONDITIONED and is_atari(cell.dataset):
@@ -141,7 +142,7 @@ def run_cell(cfg: PaperBenchConfig, cell: Cell) -> dict[str, Any]:
     data = M.load_data(base, cfg.data_steps)
     ret = data.episode_returns
     kind = spec["targets"]["kind"]
-    targets = (fig4_targets(ret, cfg.fig4_targets, cfg.fig4_range) if kind == "fig4"
+    targets = (fig4_targets(ret, spec["targets"]["n"], spec["targets"]["range"]) if kind == "fig4"
                else dt_targets(ret, cfg.target_scales) if kind == "scales"
                else list(spec["targets"]["targets"]) if kind == "fixed"
                else [AUTO, *dt_targets(ret, spec["targets"]["scales"])] if kind == "auto" else None)

@@ -31,9 +31,11 @@ GYM_EXPERIMENTS = ("table2", "table3", "table7", "fig4", "context")
 # in atari.json; atari-beyond is the beyond experiment's target-free acting (dt-auto) on Breakout
 ATARI_EXPERIMENTS = ("atari-table1", "atari-table4", "atari-table5", "atari-fig4", "atari-beyond")
 # the experiments that sweep DT's target return (Figure 4): their cells hold achieved returns and a Pearson r
-FIG4_EXPERIMENTS = ("fig4", "atari-fig4")
-# beyond the paper (docs/beyond.md): DT against its target-free variant (dt-auto) and online fine-tuning (odt)
-BEYOND_EXPERIMENTS = ("beyond",)
+FIG4_EXPERIMENTS = ("fig4", "atari-fig4", "beyond-fig4")
+# beyond the paper (docs/beyond.md): DT against its target-free variant (dt-auto), its stochastic-policy variant
+# (dt-stochastic) and online fine-tuning (odt); beyond-fig4 sweeps targets to twice the data's best (does a method
+# pass the data's best episode when asked?)
+BEYOND_EXPERIMENTS = ("beyond", "beyond-fig4")
 EXPERIMENTS = GYM_EXPERIMENTS + ATARI_EXPERIMENTS + BEYOND_EXPERIMENTS
 PROTOCOLS = ("cpu", "cpu-v2", "full")
 # A protocol version evaluates another protocol's training runs differently: cpu-v2 is cpu's training (its runs are
@@ -162,12 +164,17 @@ class BeyondSettings:
     """Rollouts between the evaluations of the fine-tuning curve (also at step 0 and at the end)."""
     return_expectile: float = 0.99
     """dt-auto: the return head's expectile (Reinformer's code default; docs/beyond.md)."""
+    fig4_range: tuple[float, ...] = (-0.1, 2.0)
+    """beyond-fig4: Figure 4's sweep (its number of targets), from worst + lo * (best - worst) to worst + hi * (best -
+    worst) of the data's episode returns: to twice the data's best, where Figure 4 stops at 1.3 times."""
 
     def __post_init__(self) -> None:
         for name in ("online_steps", "full_online_steps", "updates_per_rollout", "batch_size", "warmup_steps",
                      "eval_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"BeyondSettings.{name}={getattr(self, name)} must be positive")
+        if len(self.fig4_range) != 2 or self.fig4_range[0] >= self.fig4_range[1]:
+            raise ValueError(f"BeyondSettings.fig4_range={self.fig4_range}; expected two increasing values (lo, hi)")
 
     def online(self, protocol: str) -> dict[str, int]:
         """The online phase's budget under `protocol` (FinetuneConfig fields)."""
@@ -396,6 +403,7 @@ GROUPS: dict[str, list[Group]] = {
     "atari-fig4": [(("breakout-mixed", "pong-mixed"), ("dt",), _ANY)],
     "beyond": [(_names(("hopper", "walker2d", "halfcheetah"), ("medium-replay",)), ("dt", "dt-auto", "dt-stochastic",
                                                                                    "odt"), _ANY)],
+    "beyond-fig4": [(_names(("hopper", "walker2d", "halfcheetah"), ("medium-replay",)), ("dt", "dt-stochastic"), _ANY)],
     # ODT is continuous-action only (its tanh-Gaussian policy); Atari gets the target-free variant
     "atari-beyond": [(("breakout-mixed",), ("dt", "dt-auto"), _ANY)],
 }

@@ -29,7 +29,15 @@ TITLES = {"table2": "Table 2: D4RL-style datasets, DT against BC, MLP-BC and TD 
           "atari-fig4": "Figure 4 (top): achieved return against target return (raw game score)",
           "atari-beyond": "Beyond the paper: target-free acting (dt-auto: its own proposed returns-to-go; dt: the "
                           "paper's target; gamer-normalized)",
-          "beyond": "Beyond the paper: target-free acting (dt-auto) and online fine-tuning (odt), medium-replay"}
+          "beyond": "Beyond the paper: target-free acting (dt-auto), a stochastic policy (dt-stochastic) and online "
+                    "fine-tuning (odt), medium-replay",
+          "beyond-fig4": "Beyond the paper: achieved against target return up to twice the data's best (medium-replay)"}
+
+
+def fig4_prefix(exp: str) -> str:
+    """File-name prefix of a Figure-4 experiment's plots: paper_fig4, atari_fig4, paper_beyond_fig4 (+ _DATASET.png)."""
+    name = exp.replace("-", "_")
+    return name if exp.startswith("atari") else f"paper_{name}"
 
 
 CI_LEGEND = ("`[lo, hi]` after a score is its stratified-bootstrap 95% interval of the mean over seeds (rliable, "
@@ -100,7 +108,7 @@ def aggregates_section(agg: dict[str, Any] | None, scale: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def fig4_section(per_dataset: dict[str, dict[str, Any]], prefix: str = "paper_fig4") -> str:
+def fig4_section(per_dataset: dict[str, dict[str, Any]], prefix: str) -> str:
     """The Figure-4 table, one row per (dataset, method), linking PREFIX_DATASET.png (every method in one plot)."""
     lines = ["| dataset | method | data returns | targets | Pearson (in range, seed mean) | per seed | achieved at the "
              "highest target (seed mean) | plot |", "|---" * 8 + "|"]
@@ -131,8 +139,8 @@ def markdown(report: dict[str, Any]) -> str:
             parts.append(f"## {TITLES[exp]}\n\nNo finished cells (run `dt bench paper --exp {exp}`).\n")
             continue
         parts.append(f"## {TITLES[exp]}\n")
-        if exp == "fig4":
-            parts.append(fig4_section(per))
+        if exp in FIG4_EXPERIMENTS:
+            parts.append(fig4_section(per, fig4_prefix(exp)))
         else:
             parts.append(f"Suite-normalized (this suite's random policy = 0, its expert = 100: {_expert_learners()}):"
                          "\n\n" + score_table(exp, per, "scores", True, "ci95")
@@ -264,7 +272,7 @@ def atari_markdown(report: dict[str, Any]) -> str:
         if not per:
             parts.append(f"## {TITLES[exp]}\n\nNo finished cells (run `dt bench paper --exp {exp}`).\n")
         elif exp in FIG4_EXPERIMENTS:
-            parts.append(f"## {TITLES[exp]}\n\n" + fig4_section(per, "atari_fig4"))
+            parts.append(f"## {TITLES[exp]}\n\n" + fig4_section(per, fig4_prefix(exp)))
         else:
             parts.append(f"## {TITLES[exp]}\n\n" + score_table(exp, per, "scores", True, "ci95")
                          + aggregates_section(report.get("aggregates", {}).get(table), "gamer-normalized")

@@ -47,7 +47,7 @@ from . import beyond
 from .cellfile import CellError, parse_cell, read_text
 from .config import ATARI_EXPERIMENTS, EXPERIMENTS, FIG4_EXPERIMENTS, METHODS
 from .intervals import aggregates, cell_ci95
-from .markdown import (ATARI_SETTINGS_NOTE, GYM_SETTINGS_NOTE, atari_markdown, markdown, methods_in,
+from .markdown import (ATARI_SETTINGS_NOTE, GYM_SETTINGS_NOTE, atari_markdown, fig4_prefix, markdown, methods_in,
                        other_budgets_section, settings_section, table_plot, videos_section)
 from .scoring import pearson_in_range
 
@@ -292,7 +292,7 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
         atari_experiments = aggregate(atari)
         layout = _atari_layout(atari_experiments)
         atari_report = {**head, "experiments": layout, "aggregates": experiment_aggregates(layout)}
-        plot_fig4s(out, atari_experiments.get("atari-fig4", {}), "atari_fig4")
+        plot_fig4s(out, atari_experiments.get("atari-fig4", {}), fig4_prefix("atari-fig4"))
         plot_tables(out, atari_experiments, "gamer-normalized score")
         write_json(out / "atari.json", atari_report)
         write_text(out / "atari.md",
@@ -302,7 +302,9 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
               "command": command, "cells": len(results), "compute": compute_cost(results),
               "budget": results[0]["spec"]["budget"] if results else None, "experiments": experiments,
               "aggregates": experiment_aggregates(experiments)}
-    plot_fig4s(out, experiments.get("fig4", {}), "paper_fig4")
+    for exp in FIG4_EXPERIMENTS:
+        if not exp.startswith("atari"):
+            plot_fig4s(out, experiments.get(exp, {}), fig4_prefix(exp))
     plot_tables(out, experiments, "suite-normalized score")
     curves = plot_curves(out / "paper_curves.png", experiments)
     beyond.plot_odt(out / beyond.ODT_PLOT, experiments)
