@@ -29,6 +29,8 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three 
   JOBS=1 paper --exp table2 --datasets $MR --methods dt-end-windows --seeds 1
   JOBS=1 paper --exp table2 --datasets $W $H --methods d3rlpy-dt
   JOBS=1 paper --exp table2 --datasets $MR --methods dt-end-windows
+  # the converse of dt-official-init: the peer with our initialisation (does d3rlpy's DT then match ours?)
+  JOBS=1 paper --exp table2 --datasets $MR --methods d3rlpy-dt-gpt2-init
   JOBS=1 paper --exp fig4 --datasets $MR --methods d3rlpy-dt dt-official-init  # the trained runs at 12 targets
   JOBS=1 paper --exp table2 --datasets $W $H --methods dt-official-init
   bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt

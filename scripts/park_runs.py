@@ -30,7 +30,7 @@ MAX_MB = 12
 
 def _budget(spec: dict) -> int:
     b = spec["budget"]
-    return b["steps"] if spec["method"] == "d3rlpy-dt" else b["baseline_steps"]
+    return b["steps"] if spec["method"].startswith("d3rlpy-dt") else b["baseline_steps"]
 
 
 def _runs(base: Path):

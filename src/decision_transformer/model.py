@@ -194,6 +194,19 @@ def causal_attention_mask(attention_mask: torch.Tensor, tokens_per_step: int, wi
     return ((causal & real[:, None, :]) | eye)[:, None]  # (B, 1, N, N)
 
 
+def gpt2_init_(module: nn.Module) -> None:
+    """GPT-2's initialisation of one module, in place (`model.apply(gpt2_init_)`): Linear and Embedding weights
+    N(0, 0.02), Linear biases 0, LayerNorm 1 and 0 (DTConfig.init: everywhere for "gpt2", inside the blocks for
+    "official")."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
 class DecisionTransformer(nn.Module):
     """Decision Transformer. `state_dim` is an int, or (Ch, H, W) for pixels; `act_dim` is the action
     size, or the number of actions when `config.discrete_actions`."""
@@ -229,22 +242,11 @@ class DecisionTransformer(nn.Module):
         self.predict_return = nn.Linear(C, 1) if config.predict_return else None
         self.predict_rtg = nn.Linear(C, 1) if config.return_head != "none" else None  # at the s token
         self._mask_cache: dict[tuple[int, torch.device], torch.Tensor] = {}  # the no-padding mask per K
-        self.apply(self._init_weights)
+        self.apply(gpt2_init_)
         if config.init == "official":  # the layers around the blocks keep PyTorch's defaults (config.init)
             for name, module in self.named_modules():
                 if not name.startswith(("blocks", "ln_f")) and hasattr(module, "reset_parameters"):
                     module.reset_parameters()
-
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        # GPT-2 initialisation (config.init: everywhere for "gpt2", inside the blocks for "official").
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-            if isinstance(module, nn.Linear) and module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
 
     def _embed(self, states, actions, returns_to_go, timesteps, attention_mask):
         """Token embeddings (B, N, C) after LayerNorm and dropout, and the boolean mask."""

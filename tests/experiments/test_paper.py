@@ -381,6 +381,42 @@ def test_peer_dt_runs_at_our_dts_budget_shape_seeds_and_targets(tmp_path):
     assert all(r["train/alpha"] == 1.0 for r in rows if "train/alpha" in r)  # the published fixed weight
 
 
+@pytest.mark.skipif(not HAS_D3RLPY, reason="needs the [baselines] extra")
+def test_peer_dt_with_our_initialisation(tmp_path):
+    """d3rlpy-dt-gpt2-init is d3rlpy-dt with every layer N(0, 0.02) (our DT's default init): its spec differs from the
+    peer's by `init` alone, and its networks start, and train, from that initialisation (d3rlpy's own leaves the
+    return embedding uniform in +-1)."""
+    import d3rlpy
+
+    from dt_experiments.paper.baselines import mdp_dataset, train_baseline
+    from dt_experiments.paper.peer_dt import gpt2_init_peer, make_dt_algo
+
+    cfg = dataclasses.replace(QUICK, exp="table2", datasets=(MR,), root=str(tmp_path))
+    peer, ours = (M.plan(cfg, "table2", MR, m, 0) for m in ("d3rlpy-dt", "d3rlpy-dt-gpt2-init"))
+    assert ours.spec["model"] == {**peer.spec["model"], "kind": "d3rlpy-dt-gpt2-init", "init": "gpt2"}
+    with pytest.raises(ValueError, match="gym diagnostic"):
+        M.plan(cfg, "atari-table1", "breakout-mixed", "d3rlpy-dt-gpt2-init", 0)
+    data = M.load_data(MR, cfg.data_steps)
+    settings = M.baseline_settings(cfg, MR, "d3rlpy-dt-gpt2-init")
+    rtg = lambda algo: algo.impl.modules.transformer._rtg_embed.weight.detach()  # noqa: E731
+
+    def make(init):
+        def build(d3, mdp):
+            algo = make_dt_algo(d3, settings, ours.spec["model"]["dt"], ours.budget, "cpu:0")
+            if init:
+                gpt2_init_peer(algo, mdp)
+            else:
+                algo.build_with_dataset(mdp)
+            return algo
+        return build
+
+    d3rlpy.seed(0)
+    default = make(False)(d3rlpy, mdp_dataset(d3rlpy, data))
+    assert float(rtg(default).abs().max()) > 0.5  # PyTorch's default for Linear(1, C): uniform in +-1
+    policy = train_baseline("d3rlpy-dt-gpt2-init", settings, data, MR, tmp_path / "g", 0, 10, 10, make=make(True))
+    assert float(rtg(policy.algo).std()) < 0.05  # N(0, 0.02), then 10 steps of lr 1e-4
+
+
 def test_cql_evaluation_is_epsilon_greedy_and_seeded():
     from dt_experiments.paper.methods import epsilon_greedy
 

@@ -260,10 +260,10 @@ def mdp_dataset(d3rlpy, data: TrajectoryDataset, settings: Any = None):
 
 def train_baseline(method: str, settings: Any, data: TrajectoryDataset, dataset_name: str, run_dir: Path, seed: int,
                    steps: int, save_every: int, on_chunk: Callable[[int, Any], None] | None = None,
-                   device: str = "cpu", make: Callable[[Any], Any] | None = None) -> Any:
+                   device: str = "cpu", make: Callable[[Any, Any], Any] | None = None) -> Any:
     """Train (or continue, or load) `method` on `data` in `run_dir`; returns its policy: for the TD baselines a
     deterministic (B, *O) -> (B, A) function ((B,) discrete actions for DiscreteCQL), for d3rlpy's DT a
-    `PeerDTPolicy`. `make(d3rlpy)` builds the algorithm (default: `make_algo` of `method`). `on_chunk(step,
+    `PeerDTPolicy`. `make(d3rlpy, mdp)` builds the algorithm (default: `make_algo` of `method`). `on_chunk(step,
     policy)` runs after every chunk (learning curves). d3rlpy's training metrics (loss terms; CQL's conservative
     loss and alpha), averaged over every `LOG_EVERY` steps, go to run_dir/metrics.jsonl and run_dir/tb, and after
     each chunk a Q-learner's mean Q(s, a) on a fixed sample of the data beside the data's discounted return-to-go
@@ -281,7 +281,7 @@ def train_baseline(method: str, settings: Any, data: TrajectoryDataset, dataset_
             algo = d3rlpy.load_learnable(str(model_path), device=d3rlpy_device(device))
         else:
             d3rlpy.seed(seed)
-            algo = (make or (lambda d: make_algo(d, method, settings, dataset_name, steps, device)))(d3rlpy)
+            algo = (make or (lambda d, _: make_algo(d, method, settings, dataset_name, steps, device)))(d3rlpy, mdp)
 
     def act(obs: np.ndarray) -> np.ndarray:
         actions = algo.predict(np.asarray(obs, np.float32))

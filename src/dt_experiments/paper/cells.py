@@ -33,7 +33,8 @@ from .config import (ATARI_TARGETS, BASELINE_METHODS, D3RLPY_METHODS, EXPERIMENT
 from .cellfile import CellError, read_cell
 from .scoring import dt_targets, fig4_targets, pearson_in_range, scores
 
-CONDITIONED = ("dt", "dt-k1", "dt-official-init", "dt-end-windows", "d3rlpy-dt", "dt-auto", "dt-stochastic", "odt")
+CONDITIONED = ("dt", "dt-k1", "dt-official-init", "dt-end-windows", "d3rlpy-dt", "d3rlpy-dt-gpt2-init", "dt-auto",
+               "dt-stochastic", "odt")
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,10 @@ DIAGNOSTIC_SAMPLERS = {"dt-end-windows": "window-end"}
 BEYOND_METHODS = ("dt-auto", "dt-stochastic", "odt")
 BASELINE_METHODS = ("cql", "iql", "td3bc", "bear")
 # Another implementation of DT (d3rlpy's, peer_dt.py), trained at the transformers' budget and seeds
-PEER_METHODS = ("d3rlpy-dt",)
+PEER_METHODS = ("d3rlpy-dt", "d3rlpy-dt-gpt2-init")
+# the peer question's converse diagnostic: d3rlpy's DT with every layer initialised N(0, 0.02) as our DT's default
+# (DTConfig.init="gpt2"), where d3rlpy leaves its embeddings and head at PyTorch's defaults (gym only)
+PEER_INIT = {"d3rlpy-dt-gpt2-init": "gpt2"}
 D3RLPY_METHODS = BASELINE_METHODS + PEER_METHODS  # trained through d3rlpy (the [baselines] extra)
 METHODS = TRANSFORMER_METHODS + BASELINE_METHODS + PEER_METHODS + BEYOND_METHODS
 TOP_FRACTIONS = {"pbc10": 0.10, "pbc25": 0.25, "pbc40": 0.40}
@@ -229,7 +232,7 @@ class PaperBenchConfig:
     """Datasets (built-in names, '-delayed' suffix for sparse rewards; empty: the experiment's)."""
     methods: tuple[str, ...] = ()
     """Methods among dt, bc, mlp-bc, pbc10, pbc25, pbc40, dt-k1, dt-official-init, dt-end-windows, cql, iql, td3bc,
-    bear, d3rlpy-dt, dt-auto, dt-stochastic, odt
+    bear, d3rlpy-dt, d3rlpy-dt-gpt2-init, dt-auto, dt-stochastic, odt
     (empty: the experiment's)."""
     target_scales: tuple[float, ...] = (1.0, 0.5)
     """DT's targets: worst + s * (best - worst) of the dataset's episode returns, for each s. The paper used a high

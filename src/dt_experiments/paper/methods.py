@@ -37,7 +37,7 @@ from decision_transformer.runner import FunctionAgent, run_episodes
 from decision_transformer.common.seeding import derive_seed
 from ..common import train_cell
 from . import beyond
-from .config import (BASELINE_METHODS, DIAGNOSTIC_SAMPLERS, BEYOND_METHODS, D3RLPY_METHODS, PEER_METHODS, TOP_FRACTIONS, PaperBenchConfig, env_of, is_atari,
+from .config import (BASELINE_METHODS, DIAGNOSTIC_SAMPLERS, BEYOND_METHODS, D3RLPY_METHODS, PEER_INIT, PEER_METHODS, TOP_FRACTIONS, PaperBenchConfig, env_of, is_atari,
                      split_dataset, trained_on)
 
 @functools.lru_cache(maxsize=8)
@@ -65,7 +65,8 @@ def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str
     if method in BASELINE_METHODS:
         return dataclasses.asdict(baseline_settings(cfg, dataset, method))
     if method in PEER_METHODS:  # d3rlpy's own settings, and the shape of our DT in the same cell
-        return {"kind": method, **dataclasses.asdict(baseline_settings(cfg, dataset, method)),
+        init = {"init": PEER_INIT[method]} if method in PEER_INIT else {}  # d3rlpy's own init is recorded by absence
+        return {"kind": method, **dataclasses.asdict(baseline_settings(cfg, dataset, method)), **init,
                 "dt": model_settings(cfg, dataset, "dt")}
     kind = {"mlp-bc": "mlp-bc", "dt": "dt", "dt-k1": "dt", "dt-auto": "dt", "dt-stochastic": "dt", "odt": "dt",
             "dt-official-init": "dt", "dt-end-windows": "dt"}.get(method, "bc")
@@ -90,8 +91,10 @@ def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str
 
 def baseline_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> Any:
     """The d3rlpy settings of a method trained through d3rlpy on a dataset (Atari: DiscreteCQL and the discrete DT)."""
+    if method in PEER_INIT and is_atari(dataset):
+        raise ValueError(f"{dataset}: {method} is a gym diagnostic (d3rlpy's continuous DT); on Atari run d3rlpy-dt")
     if not is_atari(dataset):
-        return getattr(cfg, method.replace("-", "_"))
+        return cfg.d3rlpy_dt if method in PEER_INIT else getattr(cfg, method.replace("-", "_"))
     if method not in ("cql", "d3rlpy-dt"):
         raise ValueError(f"{dataset}: {method} acts in continuous spaces; on the Atari datasets d3rlpy runs cql "
                          "(DiscreteCQL) and d3rlpy-dt (DiscreteDecisionTransformer)")
@@ -247,7 +250,7 @@ def train_policy(p: Plan, data: TrajectoryDataset, first_target: float) -> tuple
 
 def _train_d3rlpy(p: Plan, data: TrajectoryDataset, first_target: float) -> tuple[Any, Callable, list]:
     from .baselines import d3rlpy_device, recorded_train_seconds, train_baseline
-    from .peer_dt import make_discrete_dt_algo, make_dt_algo
+    from .peer_dt import gpt2_init_peer, make_discrete_dt_algo, make_dt_algo
 
     cfg, b, delayed = p.cfg, p.budget, split_dataset(p.spec["dataset"])[1]
     curve_path = p.path / "curve.json"
@@ -263,11 +266,15 @@ def _train_d3rlpy(p: Plan, data: TrajectoryDataset, first_target: float) -> tupl
             write_json(curve_path, curve)
 
     build = make_discrete_dt_algo if is_atari(p.dataset) else make_dt_algo
-    make = ((lambda d3rlpy: build(d3rlpy, settings, p.spec["model"]["dt"], b, d3rlpy_device(cfg.device)))
-            if p.method in PEER_METHODS else None)
+
+    def make(d3rlpy: Any, mdp: Any) -> Any:
+        algo = build(d3rlpy, settings, p.spec["model"]["dt"], b, d3rlpy_device(cfg.device))
+        if p.spec["model"].get("init") == "gpt2":
+            gpt2_init_peer(algo, mdp)
+        return algo
     policy = train_baseline(p.method, settings, data.delayed_rewards() if delayed else data, p.dataset,
                             p.path / "d3rlpy", p.seed, p.steps, min(b.train.save_every, eval_every or b.train.save_every),
-                            on_chunk, cfg.device, make)
+                            on_chunk, cfg.device, make if p.method in PEER_METHODS else None)
     return policy, lambda: recorded_train_seconds(p.path / "d3rlpy"), curve
 
 

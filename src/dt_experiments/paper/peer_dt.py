@@ -33,7 +33,8 @@ from 1 (ours: 0); it never sees the last action token of its context when acting
 blocks and timestep embedding N(0, 0.02) but leaves the state encoder, the return and action embeddings and the
 action head at PyTorch's defaults, as the paper's gym code leaves its embeddings and heads (our default
 `DTConfig.init=gpt2` initialises every layer N(0, 0.02), as Hugging Face's DecisionTransformerModel does;
-`init=official` is the paper code's).
+`init=official` is the paper code's). Method `d3rlpy-dt-gpt2-init` (gym only) is the peer with every layer
+initialised as our default (`gpt2_init_peer`), everything else d3rlpy's: the converse of our `dt-official-init`.
 """
 
 from __future__ import annotations
@@ -156,6 +157,16 @@ def make_dt_algo(d3rlpy, settings: D3rlpyDTSettings, dt: dict[str, Any], budget:
         max_timestep=dt["max_ep_len"], attn_dropout=dt["dropout"], resid_dropout=dt["dropout"],
         embed_dropout=dt["dropout"], activation_type=dt["activation"],
     ).create(device=device)
+
+
+def gpt2_init_peer(algo: Any, mdp: Any) -> None:
+    """Build d3rlpy's DT networks now (d3rlpy builds them at its first `fit`, which then keeps them) and initialise
+    every layer as our DT's default does (`gpt2_init_`: N(0, 0.02) everywhere), where d3rlpy leaves its state
+    encoder, return and action embeddings and action head at PyTorch's defaults (method d3rlpy-dt-gpt2-init)."""
+    from decision_transformer.model import gpt2_init_
+
+    algo.build_with_dataset(mdp)
+    algo.impl.modules.transformer.apply(gpt2_init_)  # in place: the optimiser built with them keeps its parameters
 
 
 def make_discrete_dt_algo(d3rlpy, settings: D3rlpyDiscreteDTSettings, dt: dict[str, Any], budget: Any, device: str):
