@@ -249,6 +249,10 @@ def test_train_or_resume_continues_a_killed_run_and_reuses_a_finished_one(npz, t
     assert again.path == resumed.path and losses(tmp_path / "a") == full
     with pytest.raises(ValueError, match="other settings"):
         train_or_resume(dataclasses.replace(cfg, lr=0.5), tiny_config(), data)
+    # the same run under another path (copied, moved, or named absolutely where it was made relatively) is reused
+    shutil.copytree(tmp_path / "a", tmp_path / "copy")
+    moved = train_or_resume(dataclasses.replace(cfg, out=str(tmp_path / "copy")), tiny_config(), data)
+    assert moved.meta.step == 10 and losses(tmp_path / "copy") == full
 
 
 def torch_equal(a, b) -> bool:

@@ -364,12 +364,13 @@ def resume(run_dir: str | os.PathLike, steps: int | None = None, dataset: Trajec
 def train_or_resume(cfg: TrainConfig, model_config: ModelConfig, dataset: TrajectoryDataset, prep: Preprocessing | None = None,
                     hook: Hook | None = None, hook_every: int = 0) -> LoadedRun:
     """What a benchmark cell does: a finished run in cfg.out is loaded, a killed one resumed, else a new one
-    trained. The run directory must have been made with the same settings (checked)."""
+    trained. The run directory must have been made with the same settings (checked; where it was made does not
+    count: a run moved, copied or named by another path continues where it is, as `resume` does)."""
     ckpt = latest_checkpoint(cfg.out)
     if ckpt is None:
         return train(cfg, model_config, dataset, prep=prep, hook=hook, hook_every=hook_every)
     meta = read_meta(ckpt)
-    if read_train_config(cfg.out) != cfg or meta.config() != model_config:
+    if dataclasses.replace(read_train_config(cfg.out), out=cfg.out) != cfg or meta.config() != model_config:
         raise ValueError(f"{cfg.out}: holds a run with other settings (train_config.json / meta.json); "
                          "remove it or use another output directory")
     if meta.step >= cfg.steps:
