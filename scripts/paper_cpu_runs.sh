@@ -28,11 +28,13 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three 
   JOBS=1 paper --exp table2 --datasets $MR --methods dt-official-init
   JOBS=1 paper --exp table2 --datasets $MR --methods dt-end-windows --seeds 1
   JOBS=1 paper --exp table2 --datasets $W $H --methods d3rlpy-dt
-  JOBS=1 paper --exp table2 --datasets $MR --methods dt-end-windows
+  # the peer's walker2d seed 0 is ahead of ours (2026-12-06): does the paper code's initialisation help there?
+  JOBS=1 paper --exp table2 --datasets $W --methods dt-official-init
   # the converse of dt-official-init: the peer with our initialisation (does d3rlpy's DT then match ours?)
-  JOBS=1 paper --exp table2 --datasets $MR --methods d3rlpy-dt-gpt2-init
+  JOBS=1 paper --exp table2 --datasets $MR $W --methods d3rlpy-dt-gpt2-init
+  JOBS=1 paper --exp table2 --datasets $MR --methods dt-end-windows
   JOBS=1 paper --exp fig4 --datasets $MR --methods d3rlpy-dt dt-official-init  # the trained runs at 12 targets
-  JOBS=1 paper --exp table2 --datasets $W $H --methods dt-official-init
+  JOBS=1 paper --exp table2 --datasets $H --methods dt-official-init
   bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
   # d3rlpy's discrete DT on Breakout beside our DT's Table 1 cells (3 seeds; our Atari DT cell: 5-22 min)
   JOBS=1 paper --exp atari-table1 --datasets breakout-mixed --methods d3rlpy-dt
