@@ -1,11 +1,13 @@
 """The `beyond` experiment of `dt bench paper` (docs/beyond.md): on the gym medium-replay datasets, our DT at the
 data's best return (`dt`), DT with a Reinformer-style return head acting on its own proposals (`dt-auto`, targets
-kind "auto": evaluated with `--targets auto` and, for comparison, at the data's best return), and the Online
-Decision Transformer (`odt`: DT pretrained offline with a stochastic policy, then `online.finetune` for the
-protocol's online budget, `BeyondSettings`).
+kind "auto": evaluated with `--targets auto` and, for comparison, at the data's best return), DT with ODT's
+stochastic policy trained offline (`dt-stochastic`), and the Online Decision Transformer (`odt`: that same
+dt-stochastic run, then `online.finetune` for the protocol's online budget, `BeyondSettings`). `beyond-fig4` sweeps
+dt and dt-stochastic to twice the data's best return (BeyondSettings.fig4_range).
 
-An odt cell's training run directory holds the offline run (run/) and the fine-tuned one (odt/): rerunning the cell
-resumes whichever was killed (the same FinetuneConfig into the same directory continues it). Its result adds
+An odt cell's training run directory holds the fine-tuned run (odt/); its offline run is the dt-stochastic cell's
+(trained by whichever of the two cells comes first): rerunning the cell resumes whichever was killed (the same
+FinetuneConfig into the same directory continues it). Its result adds
 `offline_score` (the pretrained model's suite-normalized score at the evaluation target, `offline_return` raw),
 `online_steps`, and `curve` = the fine-tuning evaluations [[online env steps, mean return], ...] (`curve_scores`:
 the same, suite-normalized); its `score` is the fine-tuned model's, evaluated like every other cell.
@@ -135,8 +137,9 @@ def beyond_section(per: dict[str, dict[str, Any]], table: str) -> str:
     """paper.md's text under the beyond table: what each column is, ODT's offline -> online scores, the plot."""
     lines = ["\n`dt`: our DT at the data's best return. `dt-auto`: DT trained with an expectile return head "
              "(Reinformer), acting on its own proposed returns-to-go (`--targets auto`); the same models at the "
-             "data's best return: `scores_at_best` in paper.json. `odt`: DT pretrained offline with a "
-             "stochastic policy, then fine-tuned online (ODT) for the protocol's online budget; scored after "
+             "data's best return: `scores_at_best` in paper.json. `dt-stochastic`: DT trained offline with ODT's "
+             "stochastic policy (tanh-Gaussian, learned temperature), acting with its mean action. `odt`: the "
+             "dt-stochastic run fine-tuned online (ODT) for the protocol's online budget; scored after "
              "fine-tuning. See docs/beyond.md.\n"]
     rows = [(d, m["odt"]) for d, m in per.items() if "offline_scores" in m.get("odt", {})]
     if rows:
