@@ -29,12 +29,9 @@ from ..common import check_seeds, git_commit, machine
 from decision_transformer.evaluate import AUTO
 from . import beyond, methods as M
 from .config import (ATARI_TARGETS, BASELINE_METHODS, D3RLPY_METHODS, EXPERIMENTS, FIG4_EXPERIMENTS, PaperBenchConfig, env_of,
-                     experiment_cells, is_atari, trained_on)
+                     conditioned, experiment_cells, is_atari, trained_on)
 from .cellfile import CellError, read_cell
 from .scoring import dt_targets, fig4_targets, pearson_in_range, scores
-
-CONDITIONED = ("dt", "dt-k1", "dt-official-init", "dt-end-windows", "d3rlpy-dt", "d3rlpy-dt-gpt2-init", "dt-auto",
-               "dt-stochastic", "odt")
 
 
 @dataclass(frozen=True)
@@ -69,14 +66,14 @@ def cell_spec(cfg: PaperBenchConfig, cell: Cell, p: M.Plan | None = None) -> dic
     p = p or plan(cfg, cell)
     spec = p.spec
     targets: dict[str, Any] = {"kind": "none"}
-    if cell.method in CONDITIONED and cell.exp in FIG4_EXPERIMENTS:
+    if conditioned(cell.method) and cell.exp in FIG4_EXPERIMENTS:
         targets = {"kind": "fig4", "n": cfg.fig4_targets,
                    "range": list(cfg.beyond.fig4_range if cell.exp == "beyond-fig4" else cfg.fig4_range)}
     elif cell.method == "dt-auto":  # its own proposals (evaluate.AUTO), then the data's best return to compare
         targets = {"kind": "auto", "scales": [1.0]}
-    elif cell.method in CONDITIONED and is_atari(cell.dataset):
+    elif conditioned(cell.method) and is_atari(cell.dataset):
         targets = {"kind": "fixed", "targets": [ATARI_TARGETS[env_of(cell.dataset)]]}  # the paper's Atari targets
-    elif cell.method in CONDITIONED:
+    elif conditioned(cell.method):
         targets = {"kind": "scales", "scales": list(cfg.target_scales)}
     return M.jsonable({**spec, "exp": cell.exp, "eval_episodes": p.eval_episodes, "eval_seed": p.eval_seed,
                        "max_episode_steps": cfg.max_episode_steps, "targets": targets,

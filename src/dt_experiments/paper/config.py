@@ -61,6 +61,18 @@ PEER_INIT = {"d3rlpy-dt-gpt2-init": "gpt2"}
 D3RLPY_METHODS = BASELINE_METHODS + PEER_METHODS  # trained through d3rlpy (the [baselines] extra)
 METHODS = TRANSFORMER_METHODS + BASELINE_METHODS + PEER_METHODS + BEYOND_METHODS
 TOP_FRACTIONS = {"pbc10": 0.10, "pbc25": 0.25, "pbc40": 0.40}
+
+
+def model_kind(method: str) -> str:
+    """The model kind (decision_transformer.config.MODEL_KINDS) a method of ours trains: mlp-bc, bc (BC and %BC: no
+    return tokens), else dt (every DT variant: the diagnostics and the beyond methods)."""
+    return "mlp-bc" if method == "mlp-bc" else "bc" if method == "bc" or method in TOP_FRACTIONS else "dt"
+
+
+def conditioned(method: str) -> bool:
+    """Whether a method acts on a target return (and so is evaluated at the experiment's targets): the peer DTs and
+    every method of ours whose model is a DT."""
+    return method in PEER_METHODS or (method not in BASELINE_METHODS and model_kind(method) == "dt")
 DELAYED_SUFFIX = "-delayed"
 # Methods that read no per-step reward: BC none at all, %BC only whole-episode returns to pick its episodes, which
 # moving each return onto the last step keeps. On a '-delayed' dataset they train and act exactly as on the dense

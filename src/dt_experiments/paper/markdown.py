@@ -37,7 +37,7 @@ TITLES = {"table2": "Table 2: D4RL-style datasets, DT against BC, MLP-BC and TD 
 def fig4_prefix(exp: str) -> str:
     """File-name prefix of a Figure-4 experiment's plots: paper_fig4, atari_fig4, paper_beyond_fig4 (+ _DATASET.png)."""
     name = exp.replace("-", "_")
-    return name if exp.startswith("atari") else f"paper_{name}"
+    return name if exp in ATARI_EXPERIMENTS else f"paper_{name}"
 
 
 CI_LEGEND = ("`[lo, hi]` after a score is its stratified-bootstrap 95% interval of the mean over seeds (rliable, "

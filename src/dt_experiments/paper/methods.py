@@ -37,7 +37,7 @@ from decision_transformer.runner import FunctionAgent, run_episodes
 from decision_transformer.common.seeding import derive_seed
 from ..common import train_cell
 from . import beyond
-from .config import (BASELINE_METHODS, DIAGNOSTIC_SAMPLERS, BEYOND_METHODS, D3RLPY_METHODS, PEER_INIT, PEER_METHODS, TOP_FRACTIONS, PaperBenchConfig, env_of, is_atari,
+from .config import (BASELINE_METHODS, DIAGNOSTIC_SAMPLERS, BEYOND_METHODS, D3RLPY_METHODS, PEER_INIT, PEER_METHODS, TOP_FRACTIONS, PaperBenchConfig, env_of, is_atari, model_kind,
                      split_dataset, trained_on)
 
 @functools.lru_cache(maxsize=8)
@@ -68,9 +68,8 @@ def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str
         init = {"init": PEER_INIT[method]} if method in PEER_INIT else {}  # d3rlpy's own init is recorded by absence
         return {"kind": method, **dataclasses.asdict(baseline_settings(cfg, dataset, method)), **init,
                 "dt": model_settings(cfg, dataset, "dt")}
-    kind = {"mlp-bc": "mlp-bc", "dt": "dt", "dt-k1": "dt", "dt-auto": "dt", "dt-stochastic": "dt", "odt": "dt",
-            "dt-official-init": "dt", "dt-end-windows": "dt"}.get(method, "bc")
-    extra = beyond.model_fields(cfg, method)  # {} but for dt-auto and odt
+    kind = model_kind(method)
+    extra = beyond.model_fields(cfg, method)  # {} but for dt-auto, dt-stochastic and odt
     if method == "odt" and is_atari(dataset):
         raise ValueError(f"{dataset}: odt acts in continuous spaces (a tanh-Gaussian policy); on Atari the beyond "
                          "experiment runs dt-auto (--exp atari-beyond)")

@@ -303,7 +303,7 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
               "budget": results[0]["spec"]["budget"] if results else None, "experiments": experiments,
               "aggregates": experiment_aggregates(experiments)}
     for exp in FIG4_EXPERIMENTS:
-        if not exp.startswith("atari"):
+        if exp not in ATARI_EXPERIMENTS:
             plot_fig4s(out, experiments.get(exp, {}), fig4_prefix(exp))
     plot_tables(out, experiments, "suite-normalized score")
     curves = plot_curves(out / "paper_curves.png", experiments)
