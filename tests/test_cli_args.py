@@ -66,3 +66,17 @@ def test_inline_names_must_exist():
 
     with pytest.raises(TypeError, match="stepz"):
         add_dataclass_args(argparse.ArgumentParser(), Wrong)
+
+
+def test_building_the_dt_parser_loads_no_torch():
+    """`dt --help` and every command's start build the whole parser (library commands and the experiments'
+    entry points): the configs and settings it reads must not load torch, which costs seconds. In a fresh
+    interpreter, since this test process has loaded torch already."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from decision_transformer.cli import build_parser; build_parser(); "
+            "heavy = sorted(m for m in ('torch', 'd3rlpy', 'matplotlib', 'gymnasium.envs.mujoco') if m in sys.modules); "
+            "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", f"building the parser loaded {out.strip()}"

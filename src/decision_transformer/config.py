@@ -19,7 +19,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from .cli_args import DERIVED
+from .cli_args import DERIVED, POSITIONAL
 from .common.checks import check_device_name, check_number, check_types
 
 SUPPORTED_ACTIVATIONS = ("relu", "gelu", "gelu_new")
@@ -295,6 +295,77 @@ class TrainConfig:
 
 
 ModelConfig = DTConfig | MLPBCConfig
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Online fine-tuning of a stochastic-policy run (ODT). Defaults: ODT's settings, with the gradient steps,
+    batch and warmup scaled down for a CPU (each marked; docs/beyond.md)."""
+
+    run_dir: str = field(default="", metadata=POSITIONAL)
+    """The pretrained run (dt train --stochastic-policy), or one of its checkpoint directories."""
+    env_id: str = ""
+    """Gymnasium id to fine-tune in (default: the run's)."""
+    out: str = "runs/odt"
+    """Run directory of the fine-tuned model. Rerunning the same command resumes a killed run there."""
+    online_steps: int = 10_000
+    """Env transitions to collect online (ODT: 200k on MuJoCo, not verified; here the budget is yours)."""
+    dataset: str = ""
+    """Offline data seeding the replay buffer (default: the run's training data, its train_config.json)."""
+    buffer_size: int = 1000
+    """Replay buffer size in trajectories (ODT: 1000)."""
+    updates_per_rollout: int = 30
+    """Gradient steps after each rollout (ODT: 300; scaled 1/10 for a CPU)."""
+    batch_size: int = 64
+    """Windows per gradient step (ODT: 256; 64 here, the offline trainer's batch)."""
+    lr: float = 1e-4
+    """LAMB learning rate after warmup (ODT: 1e-4)."""
+    weight_decay: float = 5e-4
+    """LAMB weight decay, Linear/Conv weights only (ODT: 5e-4)."""
+    warmup_steps: int = 1000
+    """Linear learning-rate warmup of the fine-tuning optimizer, in gradient steps (ODT: 10^4; scaled 1/10)."""
+    grad_clip: float = 0.25
+    """Gradient-norm clip (ODT: 0.25, not verified; docs/beyond.md)."""
+    init_temperature: float = 0.1
+    """Initial entropy temperature (ODT: 0.1). The pretrained run's temperature is not carried over."""
+    temperature_lr: float = 1e-4
+    """Adam learning rate of the temperature (ODT: 1e-4)."""
+    eval_target: float = 0.0
+    """Target return of the evaluations (0: the best episode return of the run's data)."""
+    online_target: float = 0.0
+    """Target return of the exploration rollouts (0: twice eval_target, ODT's ratio on every MuJoCo task)."""
+    eval_every: int = 10
+    """Rollouts between evaluations (also at step 0 and at the end)."""
+    eval_episodes: int = 10
+    """Episodes per evaluation (mean actions; the episode seeds are the same every time)."""
+    save_every: int = 10
+    """Rollouts between checkpoints (also at every evaluation and at the end)."""
+    max_episode_steps: int = 0
+    """Cut rollouts and evaluation episodes at this many steps (0: the env's own limit)."""
+    seed: int = 0
+    """Seeds rollout r's env reset and action samples (seed + r), the batches, dropout and evaluation episodes."""
+    device: str = "cpu"
+    """Torch device."""
+    torch_threads: int = 0
+    """torch CPU threads (0: torch's default)."""
+    progress: bool = True
+    """Show a tqdm progress bar over online steps."""
+
+    def __post_init__(self) -> None:
+        check_types(self)
+        for name in ("online_steps", "buffer_size", "updates_per_rollout", "batch_size", "warmup_steps", "eval_every",
+                     "eval_episodes", "save_every"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"FinetuneConfig.{name}={getattr(self, name)} must be positive")
+        for name in ("max_episode_steps", "seed", "torch_threads"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"FinetuneConfig.{name}={getattr(self, name)} must be >= 0")
+        for name in ("lr", "grad_clip", "init_temperature", "temperature_lr"):
+            check_number(self, name, 0.0, low_open=True)
+        check_number(self, "weight_decay", 0.0)
+        check_number(self, "eval_target")
+        check_number(self, "online_target")
+        check_device_name(self, "device")
 
 
 def model_kind(config: ModelConfig) -> str:

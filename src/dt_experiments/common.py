@@ -8,22 +8,27 @@ import contextlib
 import dataclasses
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from decision_transformer.checkpoint import LoadedRun
-from decision_transformer.config import ModelConfig
-from decision_transformer.data.preprocess import Preprocessing
-from decision_transformer.data.trajectories import TrajectoryDataset
 from decision_transformer.common.provenance import git_commit, machine, provenance  # noqa: F401  (re-exported)
 from decision_transformer.scores import mean_std_text, sample_std
-from decision_transformer.train import Hook, TrainConfig, train_or_resume
+
+if TYPE_CHECKING:  # annotations only: the trainer loads torch, and the bench configs import this module
+    from decision_transformer.checkpoint import LoadedRun
+    from decision_transformer.config import ModelConfig, TrainConfig
+    from decision_transformer.data.preprocess import Preprocessing
+    from decision_transformer.data.trajectories import TrajectoryDataset
+    from decision_transformer.train import Hook
 
 
 def train_cell(base: TrainConfig, model_cfg: ModelConfig, data: TrajectoryDataset, run_dir: Path, seed: int,
                prep: Preprocessing | None = None, hook: Hook | None = None, hook_every: int = 0) -> LoadedRun:
     """One benchmark training run through the library's trainer: `base` with this cell's seed and run directory.
     A finished run there is loaded, a killed one resumed from its checkpoint (`train.train_or_resume`)."""
+    from decision_transformer.train import train_or_resume
+
     cfg = dataclasses.replace(base, seed=seed, out=str(run_dir), dataset=data.name or "<memory>", env_id=data.env_id)
     return train_or_resume(cfg, model_cfg, data, prep=prep, hook=hook, hook_every=hook_every)
 

@@ -7,12 +7,12 @@ Key-to-Door that observation does not show whether the key is held once phase 1 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from decision_transformer.data.trajectories import TrajectoryDataset
-from .common import d3rlpy_module
+if TYPE_CHECKING:  # (an annotation only: importing the data package loads torch)
+    from decision_transformer.data.trajectories import TrajectoryDataset
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ def train_discrete_cql(dataset: TrajectoryDataset, cfg: CQLConfig, progress: boo
     `callback(step, policy)` runs every `callback_every` steps (a learning curve; training continues after)."""
     if not dataset.discrete_actions:
         raise ValueError(f"{dataset.source}: DiscreteCQL needs discrete actions (field 'actions' is float)")
+    from .common import d3rlpy_module  # (here: .common loads the trainer and torch; CQLConfig must not)
+
     d3rlpy = d3rlpy_module()
     d3rlpy.seed(cfg.seed)
     picker = d3rlpy.dataset.MultiStepTransitionPicker(cfg.n_steps, cfg.gamma) if cfg.n_steps > 1 else None

@@ -10,10 +10,8 @@ length distribution of DT, the random walk and the true shortest paths is plotte
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,52 +23,13 @@ from decision_transformer.data.preprocess import Preprocessing
 from decision_transformer.envs.graph import DEFAULT_HORIZON, DEFAULT_NUM_NODES, ENV_ID, RandomGraph, pair_of_index, random_walk_dataset
 from decision_transformer.evaluate import evaluate
 from decision_transformer.common.atomic import write_json, write_text
-from decision_transformer.train import TrainConfig
+from decision_transformer.config import TrainConfig
+from .configs import GRAPH_METHODS, GraphBenchConfig
 from .common import check_seeds, git_commit, markdown_table, provenance, summarize, train_cell
 from decision_transformer.common.seeding import derive_seed
 
-METHODS = ("dt", "bc", "random")
 LABELS = {"dt": "DT", "bc": "BC", "random": "Random walk"}
 DATA = "random-walk"
-
-
-@dataclass(frozen=True)
-class GraphBenchConfig:
-    """Settings of `dt bench graph`."""
-
-    seeds: int = 3
-    """Seeds (each with its own random-walk data, model init and random-walk baseline)."""
-    first_seed: int = 100
-    """The seeds run are first_seed, ..., first_seed + seeds - 1; reported seeds must avoid selection_seeds."""
-    selection_seeds: tuple[int, ...] = (0, 1, 2)
-    """Seeds on which settings were chosen by looking at evaluation results: batch 256 against 64 (recorded in
-    the JSON)."""
-    selection_run: bool = False
-    """This run chooses settings: its seeds may be selection seeds, and the JSON says so."""
-    num_episodes: int = 5000
-    """Random-walk trajectories in the training data."""
-    methods: tuple[str, ...] = METHODS
-    """Methods to run (any of dt, bc, random)."""
-    embed_dim: int = 64
-    """Transformer width."""
-    n_layer: int = 1
-    """Transformer blocks."""
-    n_head: int = 1
-    """Attention heads."""
-    dropout: float = 0.0
-    """Transformer dropout."""
-    train: TrainConfig = TrainConfig(sampler="episode", steps=2000, batch_size=256, lr=3e-3, warmup_steps=200,
-                                     log_every=100, save_every=500, progress=False)
-    """Whole-episode training of DT / BC (seed, out, dataset are set per run). Batch 256 episodes: DT solved 89.3%
-    of the pairs with it against 76.8% with 64 (selection seeds 0-2; docs/results/README.md)."""
-    torch_threads: int = 1
-    """torch CPU threads. 1 by default: on a shared 2-core machine, 2 threads made a training step ~16x slower."""
-    runs_dir: str = "runs/bench/graph"
-    """Run directories of the trained models; cleared at the start of a run without --resume, resumed (or
-    reused when finished) with it."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 QUICK = GraphBenchConfig(seeds=2, num_episodes=300, embed_dim=32, n_layer=1, selection_seeds=(),
@@ -114,9 +73,9 @@ def run_graph(cfg: GraphBenchConfig, out_dir: str | Path, command: str = "", pro
               resume: bool = False) -> dict[str, Any]:
     """Run the benchmark and write graph.json, graph.md and graph_path_lengths.png into out_dir. With `resume`,
     the training runs of a killed run continue from their checkpoints (finished ones are reused)."""
-    unknown = sorted(set(cfg.methods) - set(METHODS))
+    unknown = sorted(set(cfg.methods) - set(GRAPH_METHODS))
     if unknown:
-        raise ValueError(f"GraphBenchConfig.methods has unknown {unknown}; expected a subset of {list(METHODS)}")
+        raise ValueError(f"GraphBenchConfig.methods has unknown {unknown}; expected a subset of {list(GRAPH_METHODS)}")
     from .plots import plot_path_lengths
 
     seeds = list(range(cfg.first_seed, cfg.first_seed + cfg.seeds))

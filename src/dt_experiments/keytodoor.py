@@ -30,7 +30,6 @@ import dataclasses
 import json
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +46,9 @@ from decision_transformer.evaluate import RolloutPolicy, evaluate
 from decision_transformer.common.metrics import read_metrics
 from decision_transformer.runner import FunctionAgent, run_episodes
 from decision_transformer.common.seeding import derive_seed
-from decision_transformer.train import TrainConfig, loss_history
+from decision_transformer.train import loss_history
 from .common import check_seeds, git_commit, markdown_table, provenance, summarize, train_cell
+from .configs import KEYTODOOR_METHODS, TOP_FRACTIONS, KeyToDoorBenchConfig
 from .cql import CQLConfig
 
 PAPER_TABLE6 = {  # success rate in %, the paper's Table 6
@@ -58,95 +58,13 @@ PAPER_TABLE6 = {  # success rate in %, the paper's Table 6
     "pbc": {"1k": 69.9, "10k": 95.1},
     "random": {"1k": 3.1, "10k": 3.1},
 }
-METHODS = ("dt", "dt_balanced", "bc", "pbc10", "pbc25", "pbc40", "bc_success", "cql", "random")
 LABELS = {"dt": "DT", "dt_balanced": "DT, return-balanced sampling", "bc": "BC", "pbc10": "10%BC", "pbc25": "25%BC", "pbc40": "40%BC", "bc_success": "BC on successes",
           "cql": "CQL", "random": "Random"}
-TOP_FRACTIONS = {"pbc10": 0.10, "pbc25": 0.25, "pbc40": 0.40}
-
-
-TRAIN = TrainConfig(sampler="episode", steps=1500, batch_size=256, lr=1e-3, warmup_steps=200, log_every=100,
-                    save_every=500, progress=False)
-
-
-@dataclass(frozen=True)
-class KeyToDoorBenchConfig:
-    """Settings of `dt bench keytodoor`."""
-
-    seeds: int = 3
-    """Seeds (each with its own data, model init and evaluation episodes)."""
-    first_seed: int = 100
-    """The seeds run are first_seed, ..., first_seed + seeds - 1; reported seeds must avoid selection_seeds."""
-    selection_seeds: tuple[int, ...] = (0, 1, 2, 10, 11, 12)
-    """Seeds on which settings were chosen by looking at evaluation results (recorded in the JSON): batch size,
-    learning rate and uniform-sampling DT's setup on 0-2 (earlier sessions), the step counts of dt_balanced,
-    bc_success and %BC on 10-12 (docs/results/extra/*_selection.json)."""
-    selection_run: bool = False
-    """This run chooses settings: its seeds may be selection seeds, and the JSON says so."""
-    eval_every: int = 0
-    """Also evaluate the transformer methods every this many training steps (0: only at the end); the
-    learning curves go to `curves[method][data]` in the JSON, one list of [step, success] per seed."""
-    data_sizes: tuple[int, ...] = (1000, 10000)
-    """Numbers of random trajectories; reported as 1k, 10k."""
-    methods: tuple[str, ...] = METHODS
-    """Methods to run (any of dt, dt_balanced, bc, pbc10, pbc25, pbc40, bc_success, cql, random)."""
-    embed_dim: int = 64
-    """Transformer width."""
-    n_layer: int = 1
-    """Transformer blocks."""
-    n_head: int = 1
-    """Attention heads."""
-    dropout: float = 0.0
-    """Transformer dropout (0: with 0.1, DT on 10K was still on its initial loss plateau after 2000 steps)."""
-    train: TrainConfig = TRAIN
-    """Training of DT / BC / %BC (seed, out, dataset are set per run). Whole episodes, batch 256: only ~3% of
-    random episodes succeed, so a batch of 64 holds about 2 successes; with it DT sat on its initial loss
-    plateau (action loss ln 4) for 2000-8000+ steps depending on the seed. lr 1e-3: with 3e-3, seed 1 never
-    left that plateau, with 1e-3 all three seeds did (selection seeds 0-2; docs/results/README.md)."""
-    balanced_steps: int = 150
-    """Training steps of dt_balanced (return-balanced sampling; other settings are `train`'s, so the lr is still
-    warming up when it stops). Chosen on seeds 10-12 (docs/results/extra/keytodoor_dt_balanced_selection.json):
-    the mean success peaked at 150 steps for both data sizes and fell after."""
-    bc_success_steps: int = 100
-    """Training steps of bc_success, chosen on seeds 10-12 (docs/results/extra/keytodoor_bc_success_selection.json:
-    the mean success peaked at 100 steps on both data sizes, 68.8% / 100%)."""
-    pbc_steps: int = 200
-    """Training steps of %BC (10/25/40%), chosen on seeds 10-12 (docs/results/extra/keytodoor_pbc_selection.json):
-    the mean success over the three fractions and both data sizes, every 50 steps up to 300, was highest at
-    200 (15.9%; 250: 15.9%, 100: 14.9%)."""
-    cql: CQLConfig = CQLConfig()
-    """DiscreteCQL settings (d3rlpy; the seed is the bench seed)."""
-    cql_eval_every: int = 0
-    """Also evaluate CQL every this many gradient steps (its learning curve in `curves['cql']`; 0: only at the end)."""
-    eval_episodes: int = 300
-    """Evaluation episodes per method, data and seed."""
-    eval_temperature: float = 0.0
-    """Transformer methods: 0 acts by argmax; > 0 samples from the softmax at this temperature (the paper's
-    Atari code samples, at 1)."""
-    critic: bool = True
-    """Also run the critic analysis (plots) on the largest data size."""
-    critic_steps: int = 3000
-    """Training steps of the critic."""
-    critic_lr: float = 3e-3
-    """Learning rate of the critic (its other optimiser settings are `train`'s). The return loss has no
-    plateau like the action loss, and with 1e-3 the critic was still less sharp after its 3000 steps
-    (P(success) at the end of successful episodes 0.21 vs 0.62 with 3e-3; docs/results/README.md)."""
-    torch_threads: int = 1
-    """torch CPU threads. 1 by default: on a shared 2-core machine, 2 threads made a training step ~16x slower."""
-    runs_dir: str = "runs/bench/keytodoor"
-    """Run directories of every trained model (checkpoints, metrics.jsonl, TensorBoard); cleared at the start
-    of a run without --resume."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def steps_of(self, method: str) -> int:
-        return {"dt_balanced": self.balanced_steps, "bc_success": self.bc_success_steps,
-                **{m: self.pbc_steps for m in TOP_FRACTIONS}}.get(method, self.train.steps)
 
 
 QUICK = KeyToDoorBenchConfig(
     seeds=2, data_sizes=(200, 500), embed_dim=32, n_layer=1, selection_seeds=(),
-    train=dataclasses.replace(TRAIN, steps=30, batch_size=16, warmup_steps=10, save_every=10),
+    train=dataclasses.replace(KeyToDoorBenchConfig().train, steps=30, batch_size=16, warmup_steps=10, save_every=10),
     balanced_steps=30, bc_success_steps=20, pbc_steps=20, cql=CQLConfig(steps=50), eval_episodes=20, critic_steps=30,
     runs_dir="runs/bench/keytodoor-quick",
 )
@@ -162,9 +80,9 @@ def run_keytodoor(cfg: KeyToDoorBenchConfig, out_dir: str | Path, command: str =
     rewritten (atomically) after each (seed, data) block; with `resume`, a killed run continues: finished
     blocks are kept, not rerun (the settings must be the same), and each unfinished training run continues
     from its last checkpoint in `runs_dir`."""
-    unknown = sorted(set(cfg.methods) - set(METHODS))
+    unknown = sorted(set(cfg.methods) - set(KEYTODOOR_METHODS))
     if unknown:
-        raise ValueError(f"KeyToDoorBenchConfig.methods has unknown {unknown}; expected a subset of {list(METHODS)}")
+        raise ValueError(f"KeyToDoorBenchConfig.methods has unknown {unknown}; expected a subset of {list(KEYTODOOR_METHODS)}")
     seeds = list(range(cfg.first_seed, cfg.first_seed + cfg.seeds))
     check_seeds(seeds, cfg.selection_seeds, cfg.selection_run)
     if "cql" in cfg.methods:

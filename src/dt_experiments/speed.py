@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -45,30 +45,9 @@ from decision_transformer.common import runtime
 from decision_transformer.common.seeding import derive_seed
 from decision_transformer.common.precision import cpu_bf16_probe, cpu_has_native_bf16
 
+from .configs import SpeedConfig
+
 STATE_DIM, ACT_DIM = 11, 3
-
-
-@dataclass(frozen=True)
-class SpeedConfig:
-    """Sizes of the speed benchmark."""
-
-    repeats: int = 30
-    """Timed repetitions of each training step / action (interleaved between contenders; medians)."""
-    precision: str = "auto"
-    """Our precision for train_vs_hf: fp32, bf16 or auto (precision.py: bf16 on CUDA, or on a CPU
-    with native bf16 where a probe measures it faster)."""
-    eval_env: str = "Hopper-v5"
-    """Environment of the evaluation comparison."""
-    eval_episodes: int = 50
-    """Episodes in the evaluation comparison (the same seeds for both loops)."""
-    eval_max_steps: int = 1000
-    """Episode length cap in the evaluation comparison."""
-    dataset_steps: int = 2_000_000
-    """Steps of the synthetic Hopper-shaped dataset whose loading memory is measured (0: skip)."""
-    device: str = "cpu"
-    """Torch device of every contender (cuda for the GPU check, docs/performance.md)."""
-    out: str = "docs/results/speed.json"
-    """Where to write the JSON report."""
 
 
 def _synthetic_dataset(n_steps: int, seed: int = 0):

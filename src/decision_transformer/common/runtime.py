@@ -8,20 +8,25 @@ constructor, and restored when the work is done.
 
 What the machine has is checked here too, before a run starts: `check_device` (the device exists and works) and
 `cpu_count` (the cores this process may use, against which thread options are checked).
+
+torch is imported where it is used, so that importing this module (every config's validation does) costs nothing
+and `dt --help` stays fast.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 @contextlib.contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     """Use `n` torch CPU threads inside the block (0: torch's current setting), then restore."""
+    import torch
     if n < 0:
         raise ValueError(f"torch_threads={n} must be >= 0 (0: torch's default)")
     before = torch.get_num_threads()
@@ -37,6 +42,7 @@ def torch_threads(n: int) -> Iterator[None]:
 @contextlib.contextmanager
 def seeded_torch(seed: int) -> Iterator[None]:
     """torch's global CPU RNG seeded with `seed` inside the block; the caller's RNG state is restored after."""
+    import torch
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
@@ -46,6 +52,7 @@ def seeded_torch(seed: int) -> Iterator[None]:
 def torch_rng_state(state: torch.Tensor) -> Iterator[None]:
     """Run the block on the given CPU RNG state (e.g. a trainer's own); the caller's state is restored after.
     Read the block's final state with `torch.get_rng_state()` before leaving it."""
+    import torch
     with torch.random.fork_rng(devices=[]):
         torch.set_rng_state(state)
         yield
@@ -62,6 +69,7 @@ def cpu_count() -> int:
 def check_device(device: str, option: str = "device") -> None:
     """A ValueError naming `option` unless this machine has the torch device `device` and a tensor can be put
     on it (e.g. `cuda` without a CUDA build or GPU, `cuda:3` on a one-GPU machine, `mps` off Apple silicon)."""
+    import torch
     try:
         dev = torch.device(device)
     except (RuntimeError, ValueError):

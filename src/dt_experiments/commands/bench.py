@@ -30,9 +30,7 @@ class BenchRun:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..graph import GraphBenchConfig
-    from ..keytodoor import KeyToDoorBenchConfig
-    from ..speed import SpeedConfig
+    from ..configs import GraphBenchConfig, KeyToDoorBenchConfig, SpeedConfig
 
     p = sub.add_parser("bench", help="reproduce the paper's graph shortest-path and Key-to-Door experiments; speed benchmarks")
     bsub = p.add_subparsers(dest="bench_command", required=True, metavar="BENCH")

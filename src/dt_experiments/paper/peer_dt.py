@@ -45,7 +45,6 @@ from typing import Any
 
 import numpy as np
 
-from decision_transformer.data.frames import stack_rows
 
 
 @dataclass(frozen=True)
@@ -196,12 +195,14 @@ class FirstFrameTrajectorySlicer:
     def __init__(self, stack: int):
         from d3rlpy.dataset import BasicTrajectorySlicer  # the [baselines] extra, imported where used
 
-        self.stack, self.basic = stack, BasicTrajectorySlicer()
+        from decision_transformer.data.frames import stack_rows  # (here: the frame sampler loads torch)
+
+        self.stack, self.basic, self.stack_rows = stack, BasicTrajectorySlicer(), stack_rows
 
     def __call__(self, episode, end_index: int, size: int):  # once per window of every batch: nothing built here
         window = self.basic(episode, end_index, size)
         start = max(end_index + 1 - size, 0)
-        frames = np.asarray(episode.observations)[stack_rows(np.arange(start, end_index + 1), 0, self.stack)]
+        frames = np.asarray(episode.observations)[self.stack_rows(np.arange(start, end_index + 1), 0, self.stack)]
         stacked = np.zeros((size, *frames.shape[1:]), frames.dtype)  # (size, stack, H, W), front padding zeros
         stacked[size - len(frames):] = frames
         return dataclasses.replace(window, observations=stacked)
