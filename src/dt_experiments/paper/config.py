@@ -22,6 +22,7 @@ from typing import Any, Callable
 from decision_transformer.cli_args import inline
 from decision_transformer.config import DTConfig, TrainConfig
 
+from ..configs import TOP_FRACTIONS  # noqa: F401  (re-exported: %BC's shares, defined once)
 from .baselines import BEARSettings, CQLSettings, DiscreteCQLSettings, IQLSettings, TD3BCSettings
 from .peer_dt import D3rlpyDiscreteDTSettings, D3rlpyDTSettings
 
@@ -60,7 +61,6 @@ PEER_METHODS = ("d3rlpy-dt", "d3rlpy-dt-gpt2-init")
 PEER_INIT = {"d3rlpy-dt-gpt2-init": "gpt2"}
 D3RLPY_METHODS = BASELINE_METHODS + PEER_METHODS  # trained through d3rlpy (the [baselines] extra)
 METHODS = TRANSFORMER_METHODS + BASELINE_METHODS + PEER_METHODS + BEYOND_METHODS
-TOP_FRACTIONS = {"pbc10": 0.10, "pbc25": 0.25, "pbc40": 0.40}
 
 
 def model_kind(method: str) -> str:
