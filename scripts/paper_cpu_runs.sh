@@ -19,26 +19,28 @@ python3 scripts/park_runs.py unpark  # long runs parked in git by an earlier sit
 # DT / BC / MLP-BC. The lines below are ordered by what the results issue (28) needs most.
 # 1-4 run in two lanes, one cell at a time each (one per core):
 lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three medium-replay sets (the issue's
-            # "DT minus peer" on all three), then the construction differences that may explain the gap: our DT with the
-            # paper code's initialisation and with d3rlpy's window convention, the peer's 30k-step learning curve
-            # (selection seed 1000), then Breakout (~40-100 min a peer cell, 25-40 min one of ours, 85+ min the curve)
+            # "DT minus peer" on all three), then the construction differences that may explain the gap (our DT with the
+            # paper code's initialisation and with d3rlpy's window convention, the peer with ours), the peer's 30k-step
+            # learning curve (selection seed 1000), then walker2d's and halfcheetah's medium-expert cells (~40-100 min
+            # a peer cell, 25-40 min one of ours, 85+ min the curve)
   JOBS=1 paper --exp table2 --datasets $MR --methods d3rlpy-dt
   # the lead of 2026-12-06: our DT initialised as the paper's code (dt-official-init) collapses like the peer at high
   # targets on seed 0; d3rlpy's window convention (dt-end-windows) is the next difference tested, seed 0 first
   JOBS=1 paper --exp table2 --datasets $MR --methods dt-official-init
   JOBS=1 paper --exp table2 --datasets $MR --methods dt-end-windows --seeds 1
   JOBS=1 paper --exp table2 --datasets $W $H --methods d3rlpy-dt
+  # the issue's evidence for the gap: the peer's 30k-step learning curve beside our DT's (lane B ran ours)
+  bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
+  # the converse of dt-official-init: the peer with our initialisation (does d3rlpy's DT then match ours?)
+  JOBS=1 paper --exp table2 --datasets $MR --methods d3rlpy-dt-gpt2-init
   # the peer's walker2d seed 0 is ahead of ours (2026-12-06): does the paper code's initialisation help there?
   JOBS=1 paper --exp table2 --datasets $W --methods dt-official-init
-  # the converse of dt-official-init: the peer with our initialisation (does d3rlpy's DT then match ours?)
-  JOBS=1 paper --exp table2 --datasets $MR $W --methods d3rlpy-dt-gpt2-init
-  JOBS=1 paper --exp table2 --datasets $MR --methods dt-end-windows
   JOBS=1 paper --exp fig4 --datasets $MR --methods d3rlpy-dt dt-official-init  # the trained runs at 12 targets
-  JOBS=1 paper --exp table2 --datasets $H --methods dt-official-init
-  bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
-  # d3rlpy's discrete DT on Breakout beside our DT's Table 1 cells (3 seeds; our Atari DT cell: 5-22 min)
-  JOBS=1 paper --exp atari-table1 --datasets breakout-mixed --methods d3rlpy-dt
-  JOBS=1 paper --exp fig4 --datasets $W $H --methods d3rlpy-dt
+  # 2026-12-06 (sitting 13): the medium-expert cells of walker2d and halfcheetah here rather than after both lanes,
+  # since they are the issue's done-criterion and the diagnostics below are not (cpu-v2: 100 episodes a target)
+  JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets walker2d-medium-expert halfcheetah-medium-expert \
+      --methods dt bc td3bc
+  JOBS=1 paper --exp table2 --datasets $W --methods d3rlpy-dt-gpt2-init
 }
 lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greedy evaluation (~6 min a cell), our
             # DT's 30k-step curve beside the peer's, then CQL at d3rlpy's published fixed-weight setting on
@@ -69,13 +71,20 @@ esac
 lane_a > runs/paper-cpu-lane-a.log 2>&1 &
 lane_b > runs/paper-cpu-lane-b.log 2>&1 &
 wait
-# 5. The medium-expert cells of Table 2 (the paper's DT 107.6 / CQL 111.0 / BC 79.6 on hopper), cheapest first,
-#    under protocol version cpu-v2 (cpu's training, 100 evaluation episodes per target: docs/results/README.md);
+# 5. The rest of Table 2's medium-expert cells (hopper's DT / BC / TD3+BC are lane B's, walker2d's and
+#    halfcheetah's lane A's): the peer, and CQL on hopper (the paper's DT 107.6 / CQL 111.0 / BC 79.6), under
+#    protocol version cpu-v2 (cpu's training, 100 evaluation episodes per target: docs/results/README.md);
 #    report: dt bench report --root runs/paper --protocol cpu-v2 --out docs/results/cpu-v2 --archive docs/results/cells
-paper --protocol cpu-v2 --exp table2 --datasets walker2d-medium-expert halfcheetah-medium-expert --methods dt bc td3bc
 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert walker2d-medium-expert halfcheetah-medium-expert \
     --methods d3rlpy-dt
 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods cql --seeds 1
+# 5b. The peer-gap diagnostics that lane A no longer runs first: d3rlpy's window convention on seeds 1-2 (seed 0 did
+#     not reproduce the gap), the paper code's initialisation on halfcheetah, the peer's discrete DT on Breakout
+#     (3 seeds beside our DT's Table 1 cells), the peer's Figure 4 on walker2d and halfcheetah
+paper --exp table2 --datasets $MR --methods dt-end-windows
+paper --exp table2 --datasets $H --methods dt-official-init
+paper --exp atari-table1 --datasets breakout-mixed --methods d3rlpy-dt
+paper --exp fig4 --datasets $W $H --methods d3rlpy-dt
 # 6. Atari: Qbert and Seaquest for DT, BC and CQL (3 seeds), and CQL at 10x its cpu budget on Breakout
 #    (selection seed 1000): does it pass random with more steps (budget) or not (data / setting)?
 bash scripts/atari_cpu_runs.sh more-games
