@@ -61,6 +61,8 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   # dt-auto's seeds 1-2: on seed 0 its policy collapses past a target of ~1,200 and its proposals start at 56% of
   # the data's best (docs/beyond.md); two more seeds say which is general (~25-35 min a cell)
   JOBS=1 paper --exp beyond --datasets $MR --methods dt-auto
+  # Reinformer's objective as its code trains it (return head + ODT's stochastic policy; docs/beyond.md), 3 seeds
+  JOBS=1 paper --exp beyond --datasets $MR --methods dt-auto-stochastic
   # DT at the same targets: Table 2's DT runs were not kept across machines, so this retrains them (same spec)
   JOBS=1 paper --exp beyond-fig4 --datasets $MR --methods dt
   JOBS=1 paper --exp atari-beyond  # dt-auto on breakout-mixed, 3 seeds (an Atari DT cell each: 5-22 min)
@@ -107,7 +109,7 @@ paper --exp table7 --datasets hopper-medium-delayed hopper-medium
 paper --protocol cpu-v2 --exp table7 --datasets hopper-medium-expert-delayed hopper-medium-expert  # as Table 2's
 # Beyond the paper (docs/beyond.md): dt is table2's run (free); dt-auto ~ a DT cell each; odt ~ a DT cell plus
 # 20,000 online env steps at 30 updates per rollout (its cost is not measured yet)
-paper --exp beyond --datasets $MR $W $H  # dt, dt-auto, dt-stochastic, odt
+paper --exp beyond --datasets $MR $W $H  # dt, dt-auto, dt-stochastic, odt, dt-auto-stochastic
 # 10. The rest: BEAR once, IQL on the other sets, Reacher
 paper --exp table2 --datasets $MR --methods bear --seeds 1
 paper --exp table2 --datasets $W $H --methods iql

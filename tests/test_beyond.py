@@ -55,10 +55,13 @@ def tiny_run(tmp_path, npz, name, steps=30, **arch):
 
 
 # ------------------------------------------------------------------ return head, --targets auto
-@pytest.mark.parametrize("env_id", ["InvertedPendulum-v5", "CartPole-v1"])
-def test_return_head_trains_and_auto_targets_evaluate(tmp_path, dt, env_id):
+@pytest.mark.parametrize("env_id,stochastic", [("InvertedPendulum-v5", False), ("CartPole-v1", False),
+                                               ("InvertedPendulum-v5", True)])
+def test_return_head_trains_and_auto_targets_evaluate(tmp_path, dt, env_id, stochastic):
+    """Continuous and discrete runs; and the return head beside the stochastic policy (Reinformer's objective)."""
     npz = env_dataset(tmp_path, env_id, episodes=12)
-    run = tiny_run(tmp_path, npz, "head", steps=40, return_head="expectile")
+    run = tiny_run(tmp_path, npz, "head", steps=40, return_head="expectile", stochastic_policy=stochastic)
+    assert run.meta.config().stochastic_policy == stochastic
     assert run.meta.config().return_head == "expectile"
     ret = [r["train/return_loss"] for r in read_metrics(tmp_path / "head") if "train/return_loss" in r]
     assert len(ret) == 8 and ret[-1] < ret[0]  # the expectile loss is logged and falls

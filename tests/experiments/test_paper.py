@@ -460,15 +460,19 @@ def test_a_damaged_archived_cell_is_shown_as_damaged_and_reruns(tmp_path):
 
 
 def test_beyond_experiment_end_to_end_and_report(tmp_path, dt):
-    """`--exp beyond` at the toy budget: dt, dt-auto (auto targets, then the data's best) and odt (pretrained
-    stochastic, fine-tuned online: offline score, online steps, curve) cells, and experiments.beyond in the report
-    with the ODT plot."""
+    """`--exp beyond` at the toy budget: dt, dt-auto and dt-auto-stochastic (auto targets, then the data's best) and
+    odt (pretrained stochastic, fine-tuned online: offline score, online steps, curve) cells, and experiments.beyond
+    in the report with the ODT plot."""
     root, out = tmp_path / "runs", tmp_path / "docs"
     paper(dt, root, "--exp", "beyond", "--datasets", MR, "--seeds", "1")
     cells = {m: json.loads((root / "cpu" / "beyond" / MR / m / "seed0" / "result.json").read_text())
-             for m in ("dt", "dt-auto", "dt-stochastic", "odt")}
-    assert cells["dt-auto"]["targets"][0] == "auto" and cells["dt-auto"]["spec"]["model"]["return_head"] == "expectile"
-    assert len(cells["dt-auto"]["per_target"]) == 2 and cells["dt-auto"]["spec"]["targets"]["kind"] == "auto"
+             for m in ("dt", "dt-auto", "dt-stochastic", "odt", "dt-auto-stochastic")}
+    for m in ("dt-auto", "dt-auto-stochastic"):  # their own proposals, then the data's best return
+        assert cells[m]["targets"][0] == "auto" and cells[m]["spec"]["model"]["return_head"] == "expectile"
+        assert len(cells[m]["per_target"]) == 2 and cells[m]["spec"]["targets"]["kind"] == "auto"
+    # Reinformer's objective: the return head beside ODT's stochastic policy
+    assert cells["dt-auto-stochastic"]["spec"]["model"]["stochastic_policy"]
+    assert not cells["dt-auto"]["spec"]["model"]["stochastic_policy"]
     odt = cells["odt"]
     online = QUICK.beyond.online("cpu")
     assert odt["spec"]["online"] == online and odt["spec"]["model"]["stochastic_policy"]
@@ -498,9 +502,10 @@ def test_beyond_experiment_end_to_end_and_report(tmp_path, dt):
     assert set(swept) == {"dt", "dt-stochastic"} and (out / f"paper_beyond_fig4_{MR}.png").stat().st_size > 1000
     assert f"| {MR} | dt-stochastic |" in (out / "paper.md").read_text()
     beyond = json.loads((out / "paper.json").read_text())["experiments"]["beyond"][MR]
-    assert set(beyond) == {"dt", "dt-auto", "dt-stochastic", "odt"} and all("ci95" in e for e in beyond.values())
+    assert set(beyond) == {"dt", "dt-auto", "dt-stochastic", "odt", "dt-auto-stochastic"}
+    assert all("ci95" in e for e in beyond.values())
     assert beyond["odt"]["online_steps"] == [odt["online_steps"]] and beyond["odt"]["curves_scores"][0]
-    assert len(beyond["dt-auto"]["scores_at_best"]) == 1
+    assert len(beyond["dt-auto"]["scores_at_best"]) == len(beyond["dt-auto-stochastic"]["scores_at_best"]) == 1
     assert (out / "paper_beyond_odt.png").stat().st_size > 0 and "paper_beyond_odt.png" in (out / "paper.md").read_text()
 
 

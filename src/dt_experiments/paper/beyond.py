@@ -1,8 +1,9 @@
 """The `beyond` experiment of `dt bench paper` (docs/beyond.md): on the gym medium-replay datasets, our DT at the
 data's best return (`dt`), DT with a Reinformer-style return head acting on its own proposals (`dt-auto`, targets
 kind "auto": evaluated with `--targets auto` and, for comparison, at the data's best return), DT with ODT's
-stochastic policy trained offline (`dt-stochastic`), and the Online Decision Transformer (`odt`: that same
-dt-stochastic run, then `online.finetune` for the protocol's online budget, `BeyondSettings`). `beyond-fig4` sweeps
+stochastic policy trained offline (`dt-stochastic`), the Online Decision Transformer (`odt`: that same
+dt-stochastic run, then `online.finetune` for the protocol's online budget, `BeyondSettings`), and the return head
+beside the stochastic policy (`dt-auto-stochastic`: Reinformer's objective, acting as dt-auto). `beyond-fig4` sweeps
 dt and dt-stochastic to twice the data's best return (BeyondSettings.fig4_range).
 
 An odt cell's training run directory holds the fine-tuned run (odt/); its offline run is the dt-stochastic cell's
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from decision_transformer.common.atomic import write_json
-from .config import is_atari
+from .config import AUTO_TARGET_METHODS, STOCHASTIC_METHODS, is_atari
 from .scoring import scores
 
 if TYPE_CHECKING:
@@ -40,12 +41,14 @@ ODT_PLOT = "paper_beyond_odt.png"
 
 
 def model_fields(cfg: PaperBenchConfig, method: str) -> dict[str, Any]:
-    """DTConfig fields a beyond method sets on top of our DT's."""
-    if method == "dt-auto":
-        return {"return_head": "expectile", "return_expectile": cfg.beyond.return_expectile}
-    if method in ("dt-stochastic", "odt"):  # odt fine-tunes the dt-stochastic run (methods._train_ours)
-        return {"stochastic_policy": True}
-    return {}
+    """DTConfig fields a beyond method sets on top of our DT's: a return head (AUTO_TARGET_METHODS), ODT's stochastic
+    policy (STOCHASTIC_METHODS; odt fine-tunes the dt-stochastic run, methods._train_ours), or both."""
+    fields: dict[str, Any] = {}
+    if method in AUTO_TARGET_METHODS:
+        fields.update(return_head="expectile", return_expectile=cfg.beyond.return_expectile)
+    if method in STOCHASTIC_METHODS:
+        fields["stochastic_policy"] = True
+    return fields
 
 
 def finetune_cell(p: Plan, data: TrajectoryDataset, eval_target: float, pretrained: Path) -> tuple[Any, list]:
@@ -86,9 +89,10 @@ def odt_result(p: Plan, env_id: str) -> dict[str, Any]:
 
 
 def entry_extras(cells: list[dict[str, Any]]) -> dict[str, Any]:
-    """What a dt-auto or odt report entry adds to the table entry (report._entry); {} for other cells. dt-auto:
+    """What a target-free (AUTO_TARGET_METHODS) or odt report entry adds to the table entry (report._entry); {} for
+    other cells. Target-free:
     `scores_at_best`, each seed's score at the data's best return (its second target) beside `scores` (auto)."""
-    if cells[0]["method"] == "dt-auto" and all(len(c.get("per_target") or []) > 1 for c in cells):
+    if cells[0]["method"] in AUTO_TARGET_METHODS and all(len(c.get("per_target") or []) > 1 for c in cells):
         label = "gamer" if is_atari(cells[0]["dataset"]) else f"suite:{cells[0]['dataset']}"
         return {"scores_at_best": [c["per_target"][1]["scores"].get(label) for c in cells]}
     if cells[0]["method"] != "odt" or "online_steps" not in cells[0]:
@@ -140,7 +144,8 @@ def beyond_section(per: dict[str, dict[str, Any]], table: str) -> str:
              "data's best return: `scores_at_best` in paper.json. `dt-stochastic`: DT trained offline with ODT's "
              "stochastic policy (tanh-Gaussian, learned temperature), acting with its mean action. `odt`: the "
              "dt-stochastic run fine-tuned online (ODT) for the protocol's online budget; scored after "
-             "fine-tuning. See docs/beyond.md.\n"]
+             "fine-tuning. `dt-auto-stochastic`: the return head beside the stochastic policy (Reinformer's "
+             "objective), acting as dt-auto. See docs/beyond.md.\n"]
     rows = [(d, m["odt"]) for d, m in per.items() if "offline_scores" in m.get("odt", {})]
     if rows:
         lines.append("| dataset | ODT offline score | ODT after fine-tuning | online env steps |\n|---|---|---|---|")

@@ -28,7 +28,7 @@ from decision_transformer.common.atomic import write_json
 from ..common import check_seeds, git_commit, machine
 from decision_transformer.evaluate import AUTO
 from . import beyond, methods as M
-from .config import (ATARI_TARGETS, BASELINE_METHODS, D3RLPY_METHODS, EXPERIMENTS, FIG4_EXPERIMENTS, PaperBenchConfig, env_of,
+from .config import (ATARI_TARGETS, AUTO_TARGET_METHODS, BASELINE_METHODS, D3RLPY_METHODS, EXPERIMENTS, FIG4_EXPERIMENTS, PaperBenchConfig, env_of,
                      conditioned, experiment_cells, is_atari, trained_on)
 from .cellfile import CellError, read_cell
 from .scoring import dt_targets, fig4_targets, pearson_in_range, scores
@@ -69,7 +69,7 @@ def cell_spec(cfg: PaperBenchConfig, cell: Cell, p: M.Plan | None = None) -> dic
     if conditioned(cell.method) and cell.exp in FIG4_EXPERIMENTS:
         targets = {"kind": "fig4", "n": cfg.fig4_targets,
                    "range": list(cfg.beyond.fig4_range if cell.exp == "beyond-fig4" else cfg.fig4_range)}
-    elif cell.method == "dt-auto":  # its own proposals (evaluate.AUTO), then the data's best return to compare
+    elif cell.method in AUTO_TARGET_METHODS:  # its own proposals (evaluate.AUTO), then the data's best return
         targets = {"kind": "auto", "scales": [1.0]}
     elif conditioned(cell.method) and is_atari(cell.dataset):
         targets = {"kind": "fixed", "targets": [ATARI_TARGETS[env_of(cell.dataset)]]}  # the paper's Atari targets

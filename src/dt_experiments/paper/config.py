@@ -51,8 +51,11 @@ TRANSFORMER_METHODS = ("dt", "bc", "mlp-bc", "pbc10", "pbc25", "pbc40", "dt-k1",
 # step, d3rlpy's convention (TrainConfig.sampler="window-end"; ours start there)
 DIAGNOSTIC_SAMPLERS = {"dt-end-windows": "window-end"}
 # dt-auto: DT with a return head acting on its own targets; dt-stochastic: DT with ODT's stochastic policy
-# (tanh-Gaussian, learned temperature), offline only; odt: that run fine-tuned online (beyond.py)
-BEYOND_METHODS = ("dt-auto", "dt-stochastic", "odt")
+# (tanh-Gaussian, learned temperature), offline only; odt: that run fine-tuned online (beyond.py); dt-auto-stochastic:
+# both, Reinformer's objective (its code trains the return head beside ODT's stochastic policy: docs/beyond.md)
+BEYOND_METHODS = ("dt-auto", "dt-auto-stochastic", "dt-stochastic", "odt")
+AUTO_TARGET_METHODS = ("dt-auto", "dt-auto-stochastic")  # a return head; they act on their own proposals
+STOCHASTIC_METHODS = ("dt-auto-stochastic", "dt-stochastic", "odt")  # ODT's tanh-Gaussian policy (continuous only)
 BASELINE_METHODS = ("cql", "iql", "td3bc", "bear")
 # Another implementation of DT (d3rlpy's, peer_dt.py), trained at the transformers' budget and seeds
 PEER_METHODS = ("d3rlpy-dt", "d3rlpy-dt-gpt2-init")
@@ -159,7 +162,7 @@ class AtariProtocol:
 
 @dataclass(frozen=True)
 class BeyondSettings:
-    """The `beyond` experiment's own settings (recorded in its dt-auto and odt runs' specs only, so no other cell's
+    """The `beyond` experiment's own settings (recorded in its dt-auto(-stochastic) and odt runs' specs only, so no other cell's
     spec changes). ODT's online phase (Zheng et al. 2022; the values' sources: docs/beyond.md): 200k online env
     steps on MuJoCo (not verified against the paper), 300 gradient steps per rollout at batch 256, warmup 10^4. The
     cpu protocol scales it to 20,000 online steps (1/10) and 30 updates per rollout at batch 64 (`dt finetune`'s
@@ -178,7 +181,7 @@ class BeyondSettings:
     eval_every: int = 10
     """Rollouts between the evaluations of the fine-tuning curve (also at step 0 and at the end)."""
     return_expectile: float = 0.99
-    """dt-auto: the return head's expectile (Reinformer's code default; docs/beyond.md)."""
+    """dt-auto, dt-auto-stochastic: the return head's expectile (Reinformer's code default; docs/beyond.md)."""
     fig4_range: tuple[float, ...] = (-0.1, 2.0)
     """beyond-fig4: Figure 4's sweep (its number of targets), from worst + lo * (best - worst) to worst + hi * (best -
     worst) of the data's episode returns: to twice the data's best, where Figure 4 stops at 1.3 times."""
@@ -244,7 +247,7 @@ class PaperBenchConfig:
     """Datasets (built-in names, '-delayed' suffix for sparse rewards; empty: the experiment's)."""
     methods: tuple[str, ...] = ()
     """Methods among dt, bc, mlp-bc, pbc10, pbc25, pbc40, dt-k1, dt-official-init, dt-end-windows, cql, iql, td3bc,
-    bear, d3rlpy-dt, d3rlpy-dt-gpt2-init, dt-auto, dt-stochastic, odt
+    bear, d3rlpy-dt, d3rlpy-dt-gpt2-init, dt-auto, dt-auto-stochastic, dt-stochastic, odt
     (empty: the experiment's)."""
     target_scales: tuple[float, ...] = (1.0, 0.5)
     """DT's targets: worst + s * (best - worst) of the dataset's episode returns, for each s. The paper used a high
@@ -416,8 +419,8 @@ GROUPS: dict[str, list[Group]] = {
     "atari-table4": [(("breakout-mixed", "pong-mixed"), ("dt", "pbc10", "pbc25", "pbc40", "bc"), _ANY)],
     "atari-table5": [(("breakout-mixed", "pong-mixed"), ("dt", "dt-k1"), _ANY)],
     "atari-fig4": [(("breakout-mixed", "pong-mixed"), ("dt",), _ANY)],
-    "beyond": [(_names(("hopper", "walker2d", "halfcheetah"), ("medium-replay",)), ("dt", "dt-auto", "dt-stochastic",
-                                                                                   "odt"), _ANY)],
+    "beyond": [(_names(("hopper", "walker2d", "halfcheetah"), ("medium-replay",)),
+                ("dt", "dt-auto", "dt-stochastic", "odt", "dt-auto-stochastic"), _ANY)],
     "beyond-fig4": [(_names(("hopper", "walker2d", "halfcheetah"), ("medium-replay",)), ("dt", "dt-stochastic"), _ANY)],
     # ODT is continuous-action only (its tanh-Gaussian policy); Atari gets the target-free variant
     "atari-beyond": [(("breakout-mixed",), ("dt", "dt-auto"), _ANY)],

@@ -29,8 +29,8 @@ TITLES = {"table2": "Table 2: D4RL-style datasets, DT against BC, MLP-BC and TD 
           "atari-fig4": "Figure 4 (top): achieved return against target return (raw game score)",
           "atari-beyond": "Beyond the paper: target-free acting (dt-auto: its own proposed returns-to-go; dt: the "
                           "paper's target; gamer-normalized)",
-          "beyond": "Beyond the paper: target-free acting (dt-auto), a stochastic policy (dt-stochastic) and online "
-                    "fine-tuning (odt), medium-replay",
+          "beyond": "Beyond the paper: target-free acting (dt-auto), a stochastic policy (dt-stochastic), online "
+                    "fine-tuning (odt) and both offline ideas together (dt-auto-stochastic), medium-replay",
           "beyond-fig4": "Beyond the paper: achieved against target return up to twice the data's best (medium-replay)"}
 
 

@@ -69,10 +69,10 @@ def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str
         return {"kind": method, **dataclasses.asdict(baseline_settings(cfg, dataset, method)), **init,
                 "dt": model_settings(cfg, dataset, "dt")}
     kind = model_kind(method)
-    extra = beyond.model_fields(cfg, method)  # {} but for dt-auto, dt-stochastic and odt
-    if method == "odt" and is_atari(dataset):
-        raise ValueError(f"{dataset}: odt acts in continuous spaces (a tanh-Gaussian policy); on Atari the beyond "
-                         "experiment runs dt-auto (--exp atari-beyond)")
+    extra = beyond.model_fields(cfg, method)  # {} but for the beyond methods
+    if extra.get("stochastic_policy") and is_atari(dataset):
+        raise ValueError(f"{dataset}: {method} acts in continuous spaces (a tanh-Gaussian policy); on Atari the "
+                         "beyond experiment runs dt-auto (--exp atari-beyond)")
     if method in BEYOND_METHODS and not is_atari(dataset):
         k = cfg.reacher_context_len if env_of(dataset) == "reacher" else 20
         return {"kind": kind, **model_config(kind, context_len=k, **extra).to_dict()}
