@@ -351,6 +351,13 @@ class PaperBenchConfig:
             return self.v2_eval_episodes
         return self.budget_for(dataset).eval_episodes
 
+    def context_for(self, dataset: str) -> int:
+        """K of the transformers (every DT variant, BC, %BC) on a dataset: the paper's (20; Reacher's
+        reacher_context_len; on Atari the Atari protocol's, Pong's own)."""
+        if is_atari(dataset):
+            return self.atari.context_for(dataset)
+        return self.reacher_context_len if env_of(dataset) == "reacher" else DTConfig().context_len
+
     def precision_for(self, dataset: str) -> str:
         """The transformers' training precision for a dataset's cells: --precision, else the protocol's."""
         return self.precision or self.budget_for(dataset).train.precision

@@ -37,7 +37,7 @@ from decision_transformer.runner import FunctionAgent, run_episodes
 from decision_transformer.common.seeding import derive_seed
 from ..common import train_cell
 from . import beyond
-from .config import (BASELINE_METHODS, DIAGNOSTIC_SAMPLERS, BEYOND_METHODS, D3RLPY_METHODS, PEER_INIT, PEER_METHODS, TOP_FRACTIONS, PaperBenchConfig, env_of, is_atari, model_kind,
+from .config import (BASELINE_METHODS, DIAGNOSTIC_SAMPLERS, D3RLPY_METHODS, PEER_INIT, PEER_METHODS, TOP_FRACTIONS, PaperBenchConfig, is_atari, model_kind,
                      split_dataset, trained_on)
 
 @functools.lru_cache(maxsize=8)
@@ -73,19 +73,15 @@ def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str
     if extra.get("stochastic_policy") and is_atari(dataset):
         raise ValueError(f"{dataset}: {method} acts in continuous spaces (a tanh-Gaussian policy); on Atari the "
                          "beyond experiment runs dt-auto (--exp atari-beyond)")
-    if method in BEYOND_METHODS and not is_atari(dataset):
-        k = cfg.reacher_context_len if env_of(dataset) == "reacher" else 20
-        return {"kind": kind, **model_config(kind, context_len=k, **extra).to_dict()}
+    k = 1 if method == "dt-k1" else cfg.context_for(dataset)
     if is_atari(dataset):
         if kind == "mlp-bc":
             raise ValueError(f"{dataset}: mlp-bc has no pixel encoder; the Atari experiments use dt, bc, pbc*, dt-k1")
-        fields = {**dataclasses.asdict(cfg.atari.model), **extra, "context_len": 1 if method == "dt-k1" else
-                  cfg.atari.context_for(dataset)}
+        fields = {**dataclasses.asdict(cfg.atari.model), **extra, "context_len": k}
         fields.pop("condition_on_return")  # the kind decides it
         return {"kind": kind, **model_config(kind, **fields).to_dict()}
-    k = 1 if method == "dt-k1" else (cfg.reacher_context_len if env_of(dataset) == "reacher" else 20)
     init = {"init": "official"} if method == "dt-official-init" else {}
-    return {"kind": kind, **model_config(kind, context_len=k, **init).to_dict()}
+    return {"kind": kind, **model_config(kind, context_len=k, **init, **extra).to_dict()}
 
 
 def baseline_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> Any:
