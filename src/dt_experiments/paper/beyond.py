@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from decision_transformer.common.atomic import write_json
-from .config import AUTO_TARGET_METHODS, STOCHASTIC_METHODS, is_atari
+from .names import AUTO_TARGET_METHODS, STOCHASTIC_METHODS, is_atari
 from .scoring import scores
 
 if TYPE_CHECKING:

@@ -30,7 +30,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import FIG4_EXPERIMENTS, TRAINING_PROTOCOL
+from .names import FIG4_EXPERIMENTS, TRAINING_PROTOCOL
 
 
 class CellError(ValueError):

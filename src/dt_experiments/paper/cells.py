@@ -28,8 +28,9 @@ from decision_transformer.common.atomic import write_json
 from ..common import check_seeds, git_commit, machine
 from decision_transformer.evaluate import AUTO
 from . import beyond, methods as M
-from .config import (ATARI_TARGETS, AUTO_TARGET_METHODS, BASELINE_METHODS, D3RLPY_METHODS, EXPERIMENTS, FIG4_EXPERIMENTS, PaperBenchConfig, env_of,
-                     conditioned, experiment_cells, is_atari, trained_on)
+from .config import PaperBenchConfig
+from .names import (ATARI_TARGETS, AUTO_TARGET_METHODS, BASELINE_METHODS, D3RLPY_METHODS, EXPERIMENTS,
+                    FIG4_EXPERIMENTS, env_of, conditioned, experiment_cells, is_atari, trained_on)
 from .cellfile import CellError, read_cell
 from .scoring import dt_targets, fig4_targets, pearson_in_range, scores
 

@@ -12,8 +12,9 @@ import numpy as np
 
 from decision_transformer.scores import mean_std_text, sample_std
 from .beyond import beyond_section
-from .config import (ATARI_EXPERIMENTS, BEYOND_EXPERIMENTS, FIG4_EXPERIMENTS, GYM_EXPERIMENTS, METHODS, PROTOCOLS,
-                     PaperBenchConfig, experiment_cells)
+from .config import PaperBenchConfig
+from .names import (ATARI_EXPERIMENTS, BEYOND_EXPERIMENTS, FIG4_EXPERIMENTS, GYM_EXPERIMENTS, METHODS, PROTOCOLS,
+                    experiment_cells)
 from .intervals import REFERENCE, REPS, SEED
 from .paper_numbers import paper_number
 

@@ -37,8 +37,10 @@ from decision_transformer.runner import FunctionAgent, run_episodes
 from decision_transformer.common.seeding import derive_seed
 from ..common import train_cell
 from . import beyond
-from .config import (BASELINE_METHODS, DIAGNOSTIC_SAMPLERS, D3RLPY_METHODS, PEER_INIT, PEER_METHODS, TOP_FRACTIONS, PaperBenchConfig, is_atari, model_kind,
-                     split_dataset, trained_on)
+from ..configs import TOP_FRACTIONS
+from .config import PaperBenchConfig
+from .names import (BASELINE_METHODS, DIAGNOSTIC_SAMPLERS, D3RLPY_METHODS, PEER_INIT, PEER_METHODS, is_atari,
+                    model_kind, split_dataset, trained_on)
 
 @functools.lru_cache(maxsize=8)
 def load_data(base: str, data_steps: int = 0) -> TrajectoryDataset:

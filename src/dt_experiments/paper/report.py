@@ -45,7 +45,7 @@ from ..common import git_commit, machine
 from ..plots import _plt, _save
 from . import beyond
 from .cellfile import CellError, parse_cell, read_text
-from .config import ATARI_EXPERIMENTS, EXPERIMENTS, FIG4_EXPERIMENTS, METHODS
+from .names import ATARI_EXPERIMENTS, EXPERIMENTS, FIG4_EXPERIMENTS, METHODS
 from .intervals import aggregates, cell_ci95
 from .markdown import (ATARI_SETTINGS_NOTE, GYM_SETTINGS_NOTE, atari_markdown, fig4_prefix, markdown, methods_in,
                        other_budgets_section, settings_section, table_plot, videos_section)

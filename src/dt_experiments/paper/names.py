@@ -1,0 +1,133 @@
+"""What `dt bench paper` is made of, by name: its experiments, protocols and methods, the datasets' naming (the
+'-delayed' suffix, env and Atari games), and which (dataset, method) cells each experiment has (`GROUPS`,
+`experiment_cells`). Names and the rules on them only: the budgets and settings are config.py's.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from ..configs import TOP_FRACTIONS
+
+if TYPE_CHECKING:
+    from .config import PaperBenchConfig
+
+GYM_EXPERIMENTS = ("table2", "table3", "table7", "fig4", "context")
+# the paper's Atari tables (issue 15) on this project's own ALE datasets: DT against BC (Table 1), against %BC
+# (Table 4), K=1 against the paper's K (Table 5), and Figure 4's top row (achieved against target return); reported
+# in atari.json; atari-beyond is the beyond experiment's target-free acting (dt-auto) on Breakout
+ATARI_EXPERIMENTS = ("atari-table1", "atari-table4", "atari-table5", "atari-fig4", "atari-beyond")
+# the experiments that sweep DT's target return (Figure 4): their cells hold achieved returns and a Pearson r
+FIG4_EXPERIMENTS = ("fig4", "atari-fig4", "beyond-fig4")
+# beyond the paper (docs/beyond.md): DT against its target-free variant (dt-auto), its stochastic-policy variant
+# (dt-stochastic) and online fine-tuning (odt); beyond-fig4 sweeps targets to twice the data's best (does a method
+# pass the data's best episode when asked?)
+BEYOND_EXPERIMENTS = ("beyond", "beyond-fig4")
+EXPERIMENTS = GYM_EXPERIMENTS + ATARI_EXPERIMENTS + BEYOND_EXPERIMENTS
+PROTOCOLS = ("cpu", "cpu-v2", "full")
+# A protocol version evaluates another protocol's training runs differently: cpu-v2 is cpu's training (its runs are
+# shared, under ROOT/cpu/train) with more evaluation episodes wherever they cost under a tenth of a cell's training
+# (PaperBenchConfig.v2_eval_episodes). Its cells live under ROOT/cpu-v2 and are reported apart: one report, one
+# version.
+TRAINING_PROTOCOL = {"cpu-v2": "cpu"}
+TRANSFORMER_METHODS = ("dt", "bc", "mlp-bc", "pbc10", "pbc25", "pbc40", "dt-k1", "dt-official-init", "dt-end-windows")
+# The peer question's diagnostics, each our DT with one of d3rlpy's construction differences: dt-official-init
+# initialised as the paper's gym code and d3rlpy's DT are (DTConfig.init="official": GPT-2's init inside the blocks,
+# PyTorch's defaults for the embeddings and heads); dt-end-windows trained on windows ending at a uniformly drawn
+# step, d3rlpy's convention (TrainConfig.sampler="window-end"; ours start there)
+DIAGNOSTIC_SAMPLERS = {"dt-end-windows": "window-end"}
+# dt-auto: DT with a return head acting on its own targets; dt-stochastic: DT with ODT's stochastic policy
+# (tanh-Gaussian, learned temperature), offline only; odt: that run fine-tuned online (beyond.py); dt-auto-stochastic:
+# both, Reinformer's objective (its code trains the return head beside ODT's stochastic policy: docs/beyond.md)
+BEYOND_METHODS = ("dt-auto", "dt-auto-stochastic", "dt-stochastic", "odt")
+AUTO_TARGET_METHODS = ("dt-auto", "dt-auto-stochastic")  # a return head; they act on their own proposals
+STOCHASTIC_METHODS = ("dt-auto-stochastic", "dt-stochastic", "odt")  # ODT's tanh-Gaussian policy (continuous only)
+BASELINE_METHODS = ("cql", "iql", "td3bc", "bear")
+# Another implementation of DT (d3rlpy's, peer_dt.py), trained at the transformers' budget and seeds
+PEER_METHODS = ("d3rlpy-dt", "d3rlpy-dt-gpt2-init")
+# the peer question's converse diagnostic: d3rlpy's DT with every layer initialised N(0, 0.02) as our DT's default
+# (DTConfig.init="gpt2"), where d3rlpy leaves its embeddings and head at PyTorch's defaults (gym only)
+PEER_INIT = {"d3rlpy-dt-gpt2-init": "gpt2"}
+D3RLPY_METHODS = BASELINE_METHODS + PEER_METHODS  # trained through d3rlpy (the [baselines] extra)
+METHODS = TRANSFORMER_METHODS + BASELINE_METHODS + PEER_METHODS + BEYOND_METHODS
+
+
+def model_kind(method: str) -> str:
+    """The model kind (decision_transformer.config.MODEL_KINDS) a method of ours trains: mlp-bc, bc (BC and %BC: no
+    return tokens), else dt (every DT variant: the diagnostics and the beyond methods)."""
+    return "mlp-bc" if method == "mlp-bc" else "bc" if method == "bc" or method in TOP_FRACTIONS else "dt"
+
+
+def conditioned(method: str) -> bool:
+    """Whether a method acts on a target return (and so is evaluated at the experiment's targets): the peer DTs and
+    every method of ours whose model is a DT."""
+    return method in PEER_METHODS or (method not in BASELINE_METHODS and model_kind(method) == "dt")
+DELAYED_SUFFIX = "-delayed"
+# Methods that read no per-step reward: BC none at all, %BC only whole-episode returns to pick its episodes, which
+# moving each return onto the last step keeps. On a '-delayed' dataset they train and act exactly as on the dense
+# one, so their delayed cells are their dense runs (the paper's Table 7 lists them once, as 'agnostic').
+REWARD_AGNOSTIC = ("bc", "mlp-bc", "pbc10", "pbc25", "pbc40")
+ENVS = ("hopper", "walker2d", "halfcheetah", "reacher")
+ATARI_GAMES = ("breakout", "pong", "qbert", "seaquest")
+# the paper's Atari code's evaluation targets (kzl/decision-transformer atari/mingpt/trainer_atari.py)
+ATARI_TARGETS = {"breakout": 90.0, "qbert": 14000.0, "pong": 20.0, "seaquest": 1150.0}
+
+
+def split_dataset(name: str) -> tuple[str, bool]:
+    """'hopper-medium-delayed' -> ('hopper-medium', True)."""
+    if name.endswith(DELAYED_SUFFIX):
+        return name[: -len(DELAYED_SUFFIX)], True
+    return name, False
+
+
+def trained_on(dataset: str, method: str) -> str:
+    """The dataset a method's model is trained on: the dense one for a reward-agnostic method on '-delayed' data."""
+    return split_dataset(dataset)[0] if method in REWARD_AGNOSTIC else dataset
+
+
+def env_of(name: str) -> str:
+    return split_dataset(name)[0].split("-")[0]
+
+
+def is_atari(name: str) -> bool:
+    return env_of(name) in ATARI_GAMES
+
+
+def _names(envs, qualities, suffix: str = "") -> tuple[str, ...]:
+    return tuple(f"{e}-{q}{suffix}" for q in qualities for e in envs)
+
+
+Group = tuple[tuple[str, ...], tuple[str, ...], Callable[[str], bool]]
+_ANY: Callable[[str], bool] = lambda d: True  # noqa: E731
+HOPPER = ("medium-expert", "medium", "medium-replay")
+
+# per experiment: (default datasets, default methods, which given --datasets the group takes)
+GROUPS: dict[str, list[Group]] = {
+    "table2": [(_names(ENVS, ("medium-expert", "medium", "medium-replay")),
+                ("dt", "bc", "mlp-bc", "cql", "iql", "td3bc", "d3rlpy-dt"), _ANY)],
+    "table3": [(_names(ENVS, ("medium", "medium-replay")), ("dt", "pbc10", "pbc25", "pbc40", "bc"), _ANY)],
+    "table7": [(_names(("hopper",), HOPPER), ("dt", "cql"), lambda d: not d.endswith(DELAYED_SUFFIX)),
+               (_names(("hopper",), HOPPER, DELAYED_SUFFIX), ("dt", "cql", "bc", "pbc10"),
+                lambda d: d.endswith(DELAYED_SUFFIX))],
+    "fig4": [(_names(ENVS, ("medium-replay",)), ("dt",), _ANY)],
+    "context": [(("hopper-medium-replay", "walker2d-medium-replay"), ("dt", "dt-k1"), _ANY)],
+    "atari-table1": [(("breakout-mixed", "pong-mixed"), ("dt", "bc", "cql"), _ANY)],
+    "atari-table4": [(("breakout-mixed", "pong-mixed"), ("dt", "pbc10", "pbc25", "pbc40", "bc"), _ANY)],
+    "atari-table5": [(("breakout-mixed", "pong-mixed"), ("dt", "dt-k1"), _ANY)],
+    "atari-fig4": [(("breakout-mixed", "pong-mixed"), ("dt",), _ANY)],
+    "beyond": [(_names(("hopper", "walker2d", "halfcheetah"), ("medium-replay",)),
+                ("dt", "dt-auto", "dt-stochastic", "odt", "dt-auto-stochastic"), _ANY)],
+    "beyond-fig4": [(_names(("hopper", "walker2d", "halfcheetah"), ("medium-replay",)), ("dt", "dt-stochastic"), _ANY)],
+    # ODT is continuous-action only (its tanh-Gaussian policy); Atari gets the target-free variant
+    "atari-beyond": [(("breakout-mixed",), ("dt", "dt-auto"), _ANY)],
+}
+
+
+def experiment_cells(cfg: PaperBenchConfig) -> list[tuple[str, str]]:
+    """(dataset, method) pairs of cfg.exp, in run order, after --datasets / --methods."""
+    out: list[tuple[str, str]] = []
+    for datasets, methods, accepts in GROUPS[cfg.exp]:
+        ds = [d for d in cfg.datasets if accepts(d)] if cfg.datasets else list(datasets)
+        ms = list(cfg.methods) if cfg.methods else list(methods)
+        out += [(d, m) for d in ds for m in ms if (d, m) not in out]
+    return out
