@@ -164,6 +164,25 @@ def test_stochastic_policy_trains_with_a_learned_temperature(tmp_path):
     a = run.model.act(torch.zeros(1, 1, 4), torch.zeros(1, 1, 1), torch.zeros(1, 1, 1), torch.zeros(1, 1, dtype=torch.long))
     assert a.shape == (1, 1) and float(a.detach().abs().max()) < 1
 
+def test_stochastic_policy_by_likelihood_alone_or_at_a_fixed_temperature(tmp_path):
+    """--init-temperature 0: no entropy term, the loss is the nll; --temperature-lr 0: the temperature stays put."""
+    npz = env_dataset(tmp_path, "InvertedPendulum-v5", episodes=8)
+
+    def run(name, **fields):
+        cfg = TrainConfig(dataset=str(npz), out=str(tmp_path / name), steps=10, batch_size=8, warmup_steps=5,
+                          lr=3e-3, log_every=5, save_every=10, progress=False, **fields)
+        result = train(cfg, model_config("dt", **TINY, stochastic_policy=True))
+        return result, [r for r in read_metrics(tmp_path / name) if "train/nll" in r]
+
+    _, nll_only = run("nll", init_temperature=0.0)
+    assert all(r["train/temperature"] == 0.0 and r["train/loss"] == pytest.approx(r["train/nll"], rel=1e-5)
+               for r in nll_only)
+    _, fixed = run("fixed", init_temperature=0.3, temperature_lr=0.0)
+    assert all(r["train/temperature"] == pytest.approx(0.3) for r in fixed)
+    with pytest.raises(ValueError, match="init_temperature"):
+        TrainConfig(init_temperature=-0.1)
+
+
 
 def test_stochastic_return_head_training_resumes_exactly(tmp_path):
     """The temperature, its optimizer and the unlogged terms are checkpointed: a killed run logs what an uninterrupted

@@ -27,6 +27,10 @@ SAMPLERS = ("window", "episode", "window-end")
 MODEL_KINDS = ("dt", "bc", "mlp-bc")
 RETURN_HEADS = ("none", "expectile")
 INITS = ("gpt2", "official")
+ODT_INIT_TEMPERATURE = 0.1
+"""ODT's initial entropy temperature (Zheng et al. 2022; checked against the authors' code defaults: docs/beyond.md)."""
+ODT_TEMPERATURE_LR = 1e-4
+"""ODT's Adam learning rate of the temperature (as above)."""
 
 
 @dataclass(frozen=True)
@@ -237,6 +241,12 @@ class TrainConfig:
     """Weight of the action loss (MSE, or cross-entropy for discrete actions)."""
     return_loss_weight: float = 0.0
     """Weight of the critic loss: BCE of the return head against the episode's success (needs predict_return)."""
+    init_temperature: float = ODT_INIT_TEMPERATURE
+    """stochastic_policy: initial temperature of the entropy term, nll - temperature * entropy (ODT: 0.1). 0: no
+    entropy term, the policy is fit by maximum likelihood alone."""
+    temperature_lr: float = ODT_TEMPERATURE_LR
+    """stochastic_policy: Adam learning rate of the temperature toward the target entropy -act_dim (ODT: 1e-4); 0
+    keeps it at init_temperature."""
     log_every: int = 100
     """Steps between metrics.jsonl rows."""
     save_every: int = 1000
@@ -288,6 +298,8 @@ class TrainConfig:
         check_number(self, "top_fraction", 0.0, 1.0, low_open=True)
         check_number(self, "action_loss_weight", 0.0)
         check_number(self, "return_loss_weight", 0.0)
+        check_number(self, "init_temperature", 0.0)
+        check_number(self, "temperature_lr", 0.0)
         if self.action_loss_weight + self.return_loss_weight == 0:
             raise ValueError("TrainConfig.action_loss_weight and return_loss_weight must not both be 0")
         check_number(self, "eval_targets")
@@ -326,9 +338,9 @@ class FinetuneConfig:
     """Linear learning-rate warmup of the fine-tuning optimizer, in gradient steps (ODT: 10^4; scaled 1/10)."""
     grad_clip: float = 0.25
     """Gradient-norm clip (ODT: 0.25, not verified; docs/beyond.md)."""
-    init_temperature: float = 0.1
+    init_temperature: float = ODT_INIT_TEMPERATURE
     """Initial entropy temperature (ODT: 0.1). The pretrained run's temperature is not carried over."""
-    temperature_lr: float = 1e-4
+    temperature_lr: float = ODT_TEMPERATURE_LR
     """Adam learning rate of the temperature (ODT: 1e-4)."""
     eval_target: float = 0.0
     """Target return of the evaluations (0: the best episode return of the run's data)."""

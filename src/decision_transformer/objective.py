@@ -10,7 +10,9 @@ The temperature of a stochastic policy is the Lagrange multiplier of ODT's entro
 (Zheng et al. 2022, Sec. 3), learned by its own Adam after every model step on
 loss(log_temperature) = temperature * (entropy - target).detach(): it rises while the entropy is below the target and
 falls while above. Target entropy -act_dim, initial temperature 0.1, temperature learning rate 1e-4: ODT's settings
-(docs/beyond.md); `dt train` uses them, `dt finetune` takes them as options (FinetuneConfig).
+(docs/beyond.md), the defaults of `dt train` (TrainConfig.init_temperature / temperature_lr) and `dt finetune`
+(FinetuneConfig). An initial temperature of 0 drops the entropy term (maximum likelihood alone), a temperature
+learning rate of 0 keeps the temperature fixed.
 
 The per-step terms (`train/nll`, `train/entropy`, `train/temperature`, `train/return_loss`) are averaged between log rows
 like `train/loss`; they and the temperature's state are checkpointed (`state_dict`), so a resumed run logs exactly
@@ -25,13 +27,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from .config import ODT_INIT_TEMPERATURE, ODT_TEMPERATURE_LR
 from .losses import action_loss, expectile_loss, policy_nll_and_entropy, success_loss
 from .common.precision import precision_context
 
-INIT_TEMPERATURE = 0.1
-"""ODT's initial temperature (Zheng et al. 2022; checked against the authors' code defaults: docs/beyond.md)."""
-TEMPERATURE_LR = 1e-4
-"""ODT's temperature learning rate (as above)."""
 ENTROPY_SAMPLES = 1
 """Reparameterised samples per real step for the Monte Carlo entropy (averaged over the batch's B x K steps)."""
 
@@ -40,8 +39,8 @@ class Objective:
     """The loss of one model config, plus the temperature of a stochastic policy and its optimiser."""
 
     def __init__(self, model_config: Any, act_dim: int, device: torch.device | str = "cpu", action_weight: float = 1.0,
-                 critic_weight: float = 0.0, init_temperature: float = INIT_TEMPERATURE,
-                 temperature_lr: float = TEMPERATURE_LR):
+                 critic_weight: float = 0.0, init_temperature: float = ODT_INIT_TEMPERATURE,
+                 temperature_lr: float = ODT_TEMPERATURE_LR):
         self.discrete = bool(getattr(model_config, "discrete_actions", False))
         self.stochastic = bool(getattr(model_config, "stochastic_policy", False))
         self.return_head = getattr(model_config, "return_head", "none") != "none"
@@ -50,14 +49,18 @@ class Objective:
         self.action_weight, self.critic_weight = float(action_weight), float(critic_weight)
         self.uses_all = self.critic_weight > 0 or self.stochastic or self.return_head  # needs forward_all's heads
         self.target_entropy = -float(act_dim)
-        self.log_temperature = torch.tensor(math.log(init_temperature), device=device, requires_grad=True)
+        # init_temperature 0: no entropy term (maximum likelihood alone); temperature_lr 0: a fixed temperature
+        self.entropy_term = init_temperature > 0
+        self.learn_temperature = self.entropy_term and temperature_lr > 0
+        self.log_temperature = torch.tensor(math.log(init_temperature) if self.entropy_term else 0.0, device=device,
+                                            requires_grad=True)
         self.temperature_optimizer = torch.optim.Adam([self.log_temperature], lr=temperature_lr)
         self.pending: dict[str, list[float]] = {}  # per-step terms since the last log row
         self._last: dict[str, torch.Tensor] = {}  # the terms of the last `loss` call (detached)
 
     @property
     def temperature(self) -> float:
-        return float(self.log_temperature.detach().exp())
+        return float(self.log_temperature.detach().exp()) if self.entropy_term else 0.0
 
     def loss(self, model: torch.nn.Module, forward_model: torch.nn.Module, batch: Any, precision: str = "fp32",
              device: torch.device | str = "cpu") -> torch.Tensor:
@@ -78,9 +81,9 @@ class Objective:
 
             policy = TanhNormal(out.policy.mean.float(), out.policy.log_std.float())
             nll, entropy = policy_nll_and_entropy(policy, b.actions, b.attention_mask, ENTROPY_SAMPLES)
-            loss = loss + self.action_weight * (nll - self.log_temperature.exp().detach() * entropy)
-            last.update({"train/nll": nll.detach(), "train/entropy": entropy.detach(),
-                         "train/temperature": self.log_temperature.detach().exp()})
+            temperature = self.log_temperature.exp().detach() if self.entropy_term else torch.zeros((), device=nll.device)
+            loss = loss + self.action_weight * (nll - temperature * entropy)
+            last.update({"train/nll": nll.detach(), "train/entropy": entropy.detach(), "train/temperature": temperature})
         elif self.action_weight:
             loss = loss + self.action_weight * action_loss(out.action_preds.float(), b.actions, b.attention_mask,
                                                            self.discrete)
@@ -97,7 +100,7 @@ class Objective:
         """After a model step: keep the last terms for the next log row and take the temperature's step."""
         for k, v in self._last.items():
             self.pending.setdefault(k, []).append(float(v))
-        if self.stochastic and "train/entropy" in self._last:
+        if self.stochastic and self.learn_temperature and "train/entropy" in self._last:
             gap = (self._last["train/entropy"] - self.target_entropy).detach()
             temperature_loss = self.log_temperature.exp() * gap
             self.temperature_optimizer.zero_grad(set_to_none=True)

@@ -104,7 +104,8 @@ class Trainer:
         with runtime.seeded_torch(cfg.seed):
             self.model = build_model(self.kind, model_config, state_dim, self.act_dim).to(self.device)
             self.torch_rng = torch.get_rng_state()  # the loop's own RNG (dropout) continues from here
-        self.objective = Objective(model_config, self.act_dim, self.device, cfg.action_loss_weight, cfg.return_loss_weight)
+        self.objective = Objective(model_config, self.act_dim, self.device, cfg.action_loss_weight, cfg.return_loss_weight,
+                                   init_temperature=cfg.init_temperature, temperature_lr=cfg.temperature_lr)
         self.dist = distributed.setup(cfg.device)
         self.forward_model = self.model
         if self.dist.enabled:

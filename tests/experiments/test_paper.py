@@ -18,6 +18,7 @@ import torch
 
 from decision_transformer.checkpoint import latest_checkpoint, load_trainer_state
 from decision_transformer.common import runlock
+from decision_transformer.common.metrics import read_metrics
 from dt_experiments.paper import cells as C
 from dt_experiments.paper import methods as M
 from dt_experiments.paper.config import QUICK
@@ -499,7 +500,11 @@ def test_beyond_experiment_end_to_end_and_report(tmp_path, dt):
     res = dt("bench", "report", "--root", root, "--out", out)
     assert res.returncode == 0, res.stderr[-3000:]
     swept = json.loads((out / "paper.json").read_text())["experiments"]["beyond-fig4"][MR]
-    assert set(swept) == {"dt", "dt-stochastic"} and (out / f"paper_beyond_fig4_{MR}.png").stat().st_size > 1000
+    assert set(swept) == {"dt", "dt-stochastic", "dt-nll"} and (out / f"paper_beyond_fig4_{MR}.png").stat().st_size > 1000
+    # dt-nll: dt-stochastic's model, trained without the entropy term (TRAIN_FIELDS)
+    nll_run = root / "cpu" / "train" / MR / "dt-nll" / "seed0" / "run"
+    assert json.loads((nll_run / "train_config.json").read_text())["train"]["init_temperature"] == 0.0
+    assert all(r["train/temperature"] == 0.0 for r in read_metrics(nll_run) if "train/temperature" in r)
     assert f"| {MR} | dt-stochastic |" in (out / "paper.md").read_text()
     beyond = json.loads((out / "paper.json").read_text())["experiments"]["beyond"][MR]
     assert set(beyond) == {"dt", "dt-auto", "dt-stochastic", "odt", "dt-auto-stochastic"}

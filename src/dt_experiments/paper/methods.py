@@ -39,7 +39,7 @@ from ..common import train_cell
 from . import beyond
 from ..configs import TOP_FRACTIONS
 from .config import PaperBenchConfig
-from .names import (BASELINE_METHODS, DIAGNOSTIC_SAMPLERS, D3RLPY_METHODS, PEER_INIT, PEER_METHODS, is_atari,
+from .names import (BASELINE_METHODS, D3RLPY_METHODS, TRAIN_FIELDS, PEER_INIT, PEER_METHODS, is_atari,
                     model_kind, split_dataset, trained_on)
 
 @functools.lru_cache(maxsize=8)
@@ -284,13 +284,14 @@ def _train_ours(p: Plan, data: TrajectoryDataset, first_target: float) -> tuple[
         return policy, lambda: None if tuned is None else pre_seconds + tuned, curve
     b, model = p.budget, p.spec["model"]
     settings = {k: v for k, v in model.items() if k not in ("kind", "condition_on_return")}
-    # the protocol's training, with what this cell sets: its %BC fraction, delayed rewards, evaluation target
+    # the protocol's training, with what this cell sets: its %BC fraction, delayed rewards, evaluation target, and
+    # the method's own training fields (TRAIN_FIELDS)
     tcfg = dataclasses.replace(b.train, log_every=min(100, b.train.steps), top_fraction=TOP_FRACTIONS.get(p.method, 1.0),
-                               sampler=DIAGNOSTIC_SAMPLERS.get(p.method, b.train.sampler),
                                delayed_rewards=split_dataset(p.spec["dataset"])[1],
                                eval_targets=(first_target,) if b.train.eval_every else (),
                                eval_episodes=b.eval_episodes, torch_threads=p.cfg.torch_threads,
-                               precision=p.spec.get("precision", "fp32"), device=p.cfg.device, progress=False)
+                               precision=p.spec.get("precision", "fp32"), device=p.cfg.device, progress=False,
+                               **TRAIN_FIELDS.get(p.method, {}))
     run = train_cell(tcfg, model_config(model["kind"], **settings), data, p.path / "run", p.seed)
     curve = [[r["step"], r["eval/return_mean"]] for r in read_metrics(p.path / "run") if "eval/return_mean" in r]
     return RolloutPolicy.from_run(run), lambda: load_trainer_state(run.path).get("train_seconds"), curve
