@@ -63,6 +63,9 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   JOBS=1 paper --exp beyond --datasets $MR --methods dt-auto
   # Reinformer's objective as its code trains it (return head + ODT's stochastic policy; docs/beyond.md), 3 seeds
   JOBS=1 paper --exp beyond --datasets $MR --methods dt-auto-stochastic
+  # dt-nll (dt-stochastic without the entropy term) followed targets to twice the data's best on seed 0, as
+  # dt-stochastic does (docs/beyond.md): seeds 1-2
+  JOBS=1 paper --exp beyond-fig4 --datasets $MR --methods dt-nll
   # DT at the same targets: Table 2's DT runs were not kept across machines, so this retrains them (same spec)
   JOBS=1 paper --exp beyond-fig4 --datasets $MR --methods dt
   JOBS=1 paper --exp atari-beyond  # dt-auto on breakout-mixed, 3 seeds (an Atari DT cell each: 5-22 min)
