@@ -14,7 +14,7 @@ from decision_transformer.scores import mean_std_text, sample_std
 from .beyond import beyond_section
 from .config import PaperBenchConfig
 from .names import (ATARI_EXPERIMENTS, BEYOND_EXPERIMENTS, FIG4_EXPERIMENTS, GYM_EXPERIMENTS, METHODS, PROTOCOLS,
-                    experiment_cells)
+                    TRAIN_FIELDS, experiment_cells)
 from .intervals import REFERENCE, REPS, SEED
 from .paper_numbers import paper_number
 
@@ -186,7 +186,9 @@ def settings_section(results: list[dict[str, Any]], note: str) -> str:
     precisions = sorted({r["spec"]["precision"] for r in results if "precision" in r["spec"]})  # d3rlpy's: fp32
     variants: dict[str, dict[str, list[str]]] = {}  # method -> settings text -> datasets
     for r in sorted(results, key=lambda r: METHODS.index(r["method"]) if r["method"] in METHODS else len(METHODS)):
-        on = variants.setdefault(r["method"], {}).setdefault(_kv(r["spec"]["model"]), [])
+        text = _kv(r["spec"]["model"]) + (f"; training {_kv(TRAIN_FIELDS[r['method']])}" if r["method"] in TRAIN_FIELDS
+                                          else "")  # what the method name records in the spec (names.TRAIN_FIELDS)
+        on = variants.setdefault(r["method"], {}).setdefault(text, [])
         if r["dataset"] not in on:
             on.append(r["dataset"])
     episodes: dict[int, set[str]] = {}  # each cell's own evaluation count (a protocol version may differ from the budget's)
