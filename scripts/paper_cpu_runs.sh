@@ -66,6 +66,8 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   # dt-nll (dt-stochastic without the entropy term) followed targets to twice the data's best on seed 0, as
   # dt-stochastic does (docs/beyond.md): seeds 1-2
   JOBS=1 paper --exp beyond-fig4 --datasets $MR --methods dt-nll
+  # then which part of the likelihood: its learned per-dimension scale, or fitting before the tanh (scale held at 1)
+  JOBS=1 paper --exp beyond-fig4 --datasets $MR --methods dt-nll-unit-scale
   # DT at the same targets: Table 2's DT runs were not kept across machines, so this retrains them (same spec)
   JOBS=1 paper --exp beyond-fig4 --datasets $MR --methods dt
   JOBS=1 paper --exp atari-beyond  # dt-auto on breakout-mixed, 3 seeds (an Atari DT cell each: 5-22 min)

@@ -500,7 +500,10 @@ def test_beyond_experiment_end_to_end_and_report(tmp_path, dt):
     res = dt("bench", "report", "--root", root, "--out", out)
     assert res.returncode == 0, res.stderr[-3000:]
     swept = json.loads((out / "paper.json").read_text())["experiments"]["beyond-fig4"][MR]
-    assert set(swept) == {"dt", "dt-stochastic", "dt-nll"} and (out / f"paper_beyond_fig4_{MR}.png").stat().st_size > 1000
+    assert set(swept) == {"dt", "dt-stochastic", "dt-nll", "dt-nll-unit-scale"}
+    assert (out / f"paper_beyond_fig4_{MR}.png").stat().st_size > 1000
+    unit = json.loads((root / "cpu" / "beyond-fig4" / MR / "dt-nll-unit-scale" / "seed0" / "result.json").read_text())
+    assert unit["spec"]["model"]["log_std_max"] - unit["spec"]["model"]["log_std_min"] < 1e-5  # its scale is held
     # dt-nll: dt-stochastic's model, trained without the entropy term (TRAIN_FIELDS)
     nll_run = root / "cpu" / "train" / MR / "dt-nll" / "seed0" / "run"
     assert json.loads((nll_run / "train_config.json").read_text())["train"]["init_temperature"] == 0.0

@@ -36,15 +36,20 @@ TRANSFORMER_METHODS = ("dt", "bc", "mlp-bc", "pbc10", "pbc25", "pbc40", "dt-k1",
 # PyTorch's defaults for the embeddings and heads); dt-end-windows trained on windows ending at a uniformly drawn
 # step, d3rlpy's convention (TrainConfig.sampler="window-end"; ours start there)
 # TrainConfig fields a method sets on top of the protocol's training (its method name in the cell's spec records them)
-TRAIN_FIELDS = {"dt-end-windows": {"sampler": "window-end"}, "dt-nll": {"init_temperature": 0.0}}
+TRAIN_FIELDS = {"dt-end-windows": {"sampler": "window-end"}, "dt-nll": {"init_temperature": 0.0},
+                "dt-nll-unit-scale": {"init_temperature": 0.0}}
 # dt-auto: DT with a return head acting on its own targets; dt-stochastic: DT with ODT's stochastic policy
 # (tanh-Gaussian, learned temperature), offline only; odt: that run fine-tuned online (beyond.py); dt-auto-stochastic:
 # both, Reinformer's objective (its code trains the return head beside ODT's stochastic policy: docs/beyond.md);
 # dt-nll: dt-stochastic without the entropy term (the policy fit by likelihood alone: which part of ODT's objective
-# lets dt-stochastic follow targets past the data's best?)
-BEYOND_METHODS = ("dt-auto", "dt-auto-stochastic", "dt-stochastic", "dt-nll", "odt")
+# lets dt-stochastic follow targets past the data's best?); dt-nll-unit-scale: dt-nll with its scale held at 1 (a
+# squared error in the pre-tanh space: is it the learned per-dimension scale, or fitting before the tanh?)
+BEYOND_METHODS = ("dt-auto", "dt-auto-stochastic", "dt-stochastic", "dt-nll", "dt-nll-unit-scale", "odt")
 AUTO_TARGET_METHODS = ("dt-auto", "dt-auto-stochastic")  # a return head; they act on their own proposals
-STOCHASTIC_METHODS = ("dt-auto-stochastic", "dt-stochastic", "dt-nll", "odt")  # ODT's tanh-Gaussian (continuous only)
+STOCHASTIC_METHODS = ("dt-auto-stochastic", "dt-stochastic", "dt-nll", "dt-nll-unit-scale", "odt")  # ODT's
+# tanh-Gaussian (continuous actions only)
+UNIT_SCALE = {"log_std_min": 0.0, "log_std_max": 1e-6}  # the bounded log-std's range pinned at log 1 (DTConfig needs
+# min < max; the scale then varies by under a millionth)
 BASELINE_METHODS = ("cql", "iql", "td3bc", "bear")
 # Another implementation of DT (d3rlpy's, peer_dt.py), trained at the transformers' budget and seeds
 PEER_METHODS = ("d3rlpy-dt", "d3rlpy-dt-gpt2-init")
@@ -120,8 +125,8 @@ GROUPS: dict[str, list[Group]] = {
     "atari-fig4": [(("breakout-mixed", "pong-mixed"), ("dt",), _ANY)],
     "beyond": [(_names(("hopper", "walker2d", "halfcheetah"), ("medium-replay",)),
                 ("dt", "dt-auto", "dt-stochastic", "odt", "dt-auto-stochastic"), _ANY)],
-    "beyond-fig4": [(_names(("hopper", "walker2d", "halfcheetah"), ("medium-replay",)), ("dt", "dt-stochastic", "dt-nll"),
-                     _ANY)],
+    "beyond-fig4": [(_names(("hopper", "walker2d", "halfcheetah"), ("medium-replay",)),
+                     ("dt", "dt-stochastic", "dt-nll", "dt-nll-unit-scale"), _ANY)],
     # ODT is continuous-action only (its tanh-Gaussian policy); Atari gets the target-free variant
     "atari-beyond": [(("breakout-mixed",), ("dt", "dt-auto"), _ANY)],
 }
