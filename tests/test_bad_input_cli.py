@@ -148,6 +148,13 @@ def test_a_short_run_warns_about_its_warmup_and_always_ends_with_a_summary(pend,
     assert len(lines) == 1 and "step 3" in lines[0] and "final loss" in lines[0] and str(out) in lines[0]
 
 
+def test_temperature_options_without_a_stochastic_policy_warn(pend, tmp_path, dt):
+    res = dt("train", "--dataset", pend[1], "--out", tmp_path / "run", *TINY, "--init-temperature", "0")
+    assert res.returncode == 0, res.stderr
+    assert ("dt train: warning: TrainConfig.init_temperature=0.0 has no effect without a stochastic policy "
+            "(--stochastic-policy)") in res.stderr
+
+
 # ------------------------------------------------------------------------------ dt eval values
 EVAL_CASES = [
     (["--targets", "nan"], "EvalCommand.targets=(nan,)"),

@@ -13,6 +13,7 @@ import dataclasses
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 from .common import runlock, runtime
 from .config import TrainConfig
@@ -77,8 +78,9 @@ def check_env(cfg: TrainConfig, data, match_dataset: bool = False) -> None:
         make_env(env_id).close()
 
 
-def warn_settings(cfg: TrainConfig) -> None:
-    """Warn about settings that run but where defaults make no sense for this run."""
+def warn_settings(cfg: TrainConfig, model_config: Any = None) -> None:
+    """Warn about settings that run but where defaults make no sense for this run (with the model's config: settings
+    the model ignores)."""
     if cfg.warmup_steps > cfg.steps:
         end = cfg.steps / cfg.warmup_steps
         _warn(f"TrainConfig.warmup_steps={cfg.warmup_steps} is longer than the run (steps={cfg.steps}): the learning "
@@ -86,6 +88,11 @@ def warn_settings(cfg: TrainConfig) -> None:
               + (" and never decays" if cfg.lr_decay != "none" else "") + "; set --warmup-steps below --steps")
     if cfg.eval_every and not cfg.eval_targets:
         _warn(f"TrainConfig.eval_every={cfg.eval_every} has no effect without eval_targets (--eval-targets)")
+    if model_config is not None and not getattr(model_config, "stochastic_policy", False):
+        for name in ("init_temperature", "temperature_lr"):
+            if getattr(cfg, name) != getattr(TrainConfig, name):
+                _warn(f"TrainConfig.{name}={getattr(cfg, name)} has no effect without a stochastic policy "
+                      "(--stochastic-policy)")
 
 
 def _warn(message: str) -> None:

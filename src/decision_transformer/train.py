@@ -322,7 +322,7 @@ def train(
     preflight.check_env(cfg, data, match_dataset=dataset is None)
     prep = prep or Preprocessing.fit(full)
     trainer = Trainer(cfg, model_config, data, prep, act_dim=act_dim)
-    preflight.warn_settings(cfg)
+    preflight.warn_settings(cfg, model_config)
     with runlock.exclusive(run_dir):
         preflight.refuse_existing_run(run_dir)  # again, now that no other process can be writing it
         if trainer.dist.is_main:
