@@ -127,3 +127,8 @@ def plot_learning_curve(path: Path, records: Sequence[dict], title: str, target:
                                                    lambda h: np.interp(h, hours, steps)))
         top.set_xlabel("training wall time (h)")
     return _save(fig, path)
+
+
+def seeds_text(n: int) -> str:
+    """A plot legend's count: 'mean of 3 seeds', or '1 seed' (one run is no mean)."""
+    return "1 seed" if n == 1 else f"mean of {n} seeds"

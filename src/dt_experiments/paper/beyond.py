@@ -112,7 +112,7 @@ def _mean(values: list[float | None]) -> float | None:
 def plot_odt(path: Path, experiments: dict[str, Any]) -> Path | None:
     """ODT's suite-normalized score against online env steps, a panel per dataset (each seed thin, their mean
     thick), with DT's offline score (beyond's dt) and TD3+BC's (table2's td3bc) as horizontal lines."""
-    from ..plots import _plt, _save
+    from ..plots import _plt, _save, seeds_text
 
     per = {d: m for d, m in experiments.get("beyond", {}).items() if m.get("odt", {}).get("curves_scores")}
     if not per:
@@ -126,7 +126,7 @@ def plot_odt(path: Path, experiments: dict[str, Any]) -> Path | None:
         n = min(len(c) for c in curves)
         steps = [s for s, _ in curves[0][:n]]
         mean = np.mean([[v for _, v in c[:n]] for c in curves], axis=0)
-        ax.plot(steps, mean, color="C0", lw=2, label=f"ODT (mean of {len(curves)} seeds)")
+        ax.plot(steps, mean, color="C0", lw=2, label=f"ODT ({seeds_text(len(curves))})")
         for label, entry, color in (("DT offline", methods.get("dt"), "C1"),
                                     ("TD3+BC", experiments.get("table2", {}).get(dataset, {}).get("td3bc"), "C2")):
             level = _mean((entry or {}).get("scores", []))

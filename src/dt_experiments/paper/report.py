@@ -42,7 +42,7 @@ import numpy as np
 from decision_transformer.common.atomic import atomic_path, write_json, write_text
 from decision_transformer.scores import sample_std
 from ..common import git_commit, machine
-from ..plots import _plt, _save
+from ..plots import _plt, _save, seeds_text
 from . import beyond
 from .cellfile import CellError, parse_cell, read_text
 from .names import ATARI_EXPERIMENTS, EXPERIMENTS, FIG4_EXPERIMENTS, METHODS
@@ -191,7 +191,7 @@ def plot_fig4(path: Path, dataset: str, per: dict[str, dict[str, Any]]) -> Path:
             ax.plot(t, a, color=c, alpha=0.3, lw=1)
         p = "—" if e["pearson"] is None else f"{e['pearson']:.3f}"
         ax.plot(t, e["achieved_mean"], color=c, marker="o", ms=4,
-                label=f"{method} (mean of {len(e['achieved'])} seeds; Pearson in range {p})")
+                label=f"{method} ({seeds_text(len(e['achieved']))}; Pearson in range {p})")
     t = np.asarray(next(iter(per.values()))["targets"])
     ax.plot(t, t, color="grey", ls="--", label="y = x")
     lo, hi = next(iter(per.values()))["data_return_range"]
