@@ -44,6 +44,7 @@ def test_every_experiment_end_to_end_and_report_layout(tmp_path, dt):
     paper(dt, root, "--exp", "table7", "--datasets", MR, f"{MR}-delayed", "--methods", "dt", "bc", *baselines)
     paper(dt, root, "--exp", "fig4", "--datasets", MR)
     paper(dt, root, "--exp", "context", "--datasets", MR)
+    paper(dt, root, "--exp", "paper-targets", "--datasets", MR, "--methods", "dt")
     again = paper(dt, root, "--exp", "table2", "--datasets", MR, "--methods", "dt", "bc", "mlp-bc", *baselines)
     assert "0 cells run" in again.stdout  # a rerun skips finished cells
     status = paper(dt, root, "--exp", "table2", "--datasets", MR, "--methods", "dt", "bc", "--status").stdout
@@ -58,7 +59,13 @@ def test_every_experiment_end_to_end_and_report_layout(tmp_path, dt):
     assert {"protocol", "commit", "machine", "experiments"} <= set(report) and report["protocol"] == "cpu"
     exps = report["experiments"]
     suite_generation = builtin_datasets()[MR].generation
-    assert set(exps) == {"table2", "table3", "table7", "fig4", "context"}
+    assert set(exps) == {"table2", "table3", "table7", "fig4", "context", "paper-targets"}
+    # paper-targets: Table 2's DT runs, asked for the paper's gym targets (Hopper: 3600, then 1800)
+    at_paper = json.loads((root / "cpu" / "paper-targets" / MR / "dt" / "seed0" / "result.json").read_text())
+    in_table2 = json.loads((root / "cpu" / "table2" / MR / "dt" / "seed0" / "result.json").read_text())
+    assert at_paper["targets"] == [3600.0, 1800.0] and at_paper["spec"]["targets"]["kind"] == "fixed"
+    assert at_paper["train_seconds"] == in_table2["train_seconds"]  # the same run, not retrained
+    assert len(exps["paper-targets"][MR]["dt"]["scores"]) == 2
     assert set(exps["table2"][MR]) == {"dt", "bc", "mlp-bc", *baselines}
     assert set(exps["table7"]) == {MR, f"{MR}-delayed"} and set(exps["context"][MR]) == {"dt", "dt-k1"}
     for exp in ("table2", "table3", "table7", "context"):

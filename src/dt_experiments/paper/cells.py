@@ -30,7 +30,7 @@ from decision_transformer.evaluate import AUTO
 from . import beyond, methods as M
 from .config import PaperBenchConfig
 from .names import (ATARI_TARGETS, AUTO_TARGET_METHODS, BASELINE_METHODS, D3RLPY_METHODS, EXPERIMENTS,
-                    FIG4_EXPERIMENTS, env_of, conditioned, experiment_cells, is_atari, trained_on)
+                    FIG4_EXPERIMENTS, PAPER_GYM_TARGETS, env_of, conditioned, experiment_cells, is_atari, trained_on)
 from .cellfile import CellError, read_cell
 from .scoring import dt_targets, fig4_targets, pearson_in_range, scores
 
@@ -72,6 +72,8 @@ def cell_spec(cfg: PaperBenchConfig, cell: Cell, p: M.Plan | None = None) -> dic
                    "range": list(cfg.beyond.fig4_range if cell.exp == "beyond-fig4" else cfg.fig4_range)}
     elif cell.method in AUTO_TARGET_METHODS:  # its own proposals (evaluate.AUTO), then the data's best return
         targets = {"kind": "auto", "scales": [1.0]}
+    elif conditioned(cell.method) and cell.exp == "paper-targets":  # the paper's gym code's, not the data's
+        targets = {"kind": "fixed", "targets": list(PAPER_GYM_TARGETS[env_of(cell.dataset)])}
     elif conditioned(cell.method) and is_atari(cell.dataset):
         targets = {"kind": "fixed", "targets": [ATARI_TARGETS[env_of(cell.dataset)]]}  # the paper's Atari targets
     elif conditioned(cell.method):

@@ -23,6 +23,8 @@ TITLES = {"table2": "Table 2: D4RL-style datasets, DT against BC, MLP-BC and TD 
           "table7": "Table 7: delayed (sparse) rewards ('-delayed' datasets) beside dense (BC and %BC read no "
                     "per-step reward: their delayed cells are their dense runs, the paper's 'agnostic' columns)",
           "fig4": "Figure 4: achieved return against target return (medium-replay)",
+          "paper-targets": "Table 2's target-conditioned methods at the paper's gym targets (hopper 3600, walker2d "
+                           "5000, halfcheetah 12000; Table 2 here asks for the data's best return)",
           "context": "Context length: K=1 (dt-k1) against K=20 (dt)",
           "atari-table1": "Table 1: DT against BC and CQL (gamer-normalized)",
           "atari-table4": "Table 4: DT against %BC (pbc10/25/40; bc is 100%BC; gamer-normalized)",
