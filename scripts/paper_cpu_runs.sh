@@ -29,6 +29,8 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three 
   JOBS=1 paper --exp table2 --datasets $MR --methods dt-official-init
   JOBS=1 paper --exp table2 --datasets $MR --methods dt-end-windows --seeds 1
   JOBS=1 paper --exp table2 --datasets $W $H --methods d3rlpy-dt
+  # the same peer runs at the paper's gym targets (evaluation only; docs/beyond.md, "paper-targets")
+  JOBS=1 paper --exp paper-targets --datasets $W $H --methods d3rlpy-dt
   # the issue's evidence for the gap: the peer's 30k-step learning curve beside our DT's (lane B ran ours)
   bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
   # the converse of dt-official-init: the peer with our initialisation (does d3rlpy's DT then match ours?)
@@ -61,7 +63,7 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   # 2026-12-06 (sitting 13): at the paper's own gym target (3600) our hopper-medium-replay DT scores 76.3 [72.5, 78.8]
   # against 37.7 at the data's best (Table 2's rule here) and TD3+BC's 55.2: the same question on walker2d and
   # halfcheetah (their DT / dt-stochastic runs were not kept, so this retrains them; the peer's are evaluated only)
-  JOBS=1 paper --exp paper-targets --datasets $W $H --methods dt d3rlpy-dt dt-stochastic
+  JOBS=1 paper --exp paper-targets --datasets $W $H --methods dt dt-stochastic
   # dt-auto's seeds 1-2: on seed 0 its policy collapses past a target of ~1,200 and its proposals start at 56% of
   # the data's best (docs/beyond.md); two more seeds say which is general (~25-35 min a cell)
   JOBS=1 paper --exp beyond --datasets $MR --methods dt-auto
