@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from decision_transformer.common.atomic import write_json
-from .names import AUTO_TARGET_METHODS, STOCHASTIC_METHODS, UNIT_SCALE, is_atari
+from .names import AUTO_TARGET_METHODS, STOCHASTIC_METHODS, is_atari
 from .scoring import scores
 
 if TYPE_CHECKING:
@@ -48,8 +48,6 @@ def model_fields(cfg: PaperBenchConfig, method: str) -> dict[str, Any]:
         fields.update(return_head="expectile", return_expectile=cfg.beyond.return_expectile)
     if method in STOCHASTIC_METHODS:
         fields["stochastic_policy"] = True
-    if method == "dt-nll-unit-scale":
-        fields.update(UNIT_SCALE)
     return fields
 
 

@@ -39,7 +39,7 @@ from ..common import train_cell
 from . import beyond
 from ..configs import TOP_FRACTIONS
 from .config import PaperBenchConfig
-from .names import (BASELINE_METHODS, D3RLPY_METHODS, TRAIN_FIELDS, PEER_INIT, PEER_METHODS, is_atari,
+from .names import (BASELINE_METHODS, D3RLPY_METHODS, MODEL_FIELDS, TRAIN_FIELDS, PEER_INIT, PEER_METHODS, is_atari,
                     model_kind, split_dataset, trained_on)
 
 @functools.lru_cache(maxsize=8)
@@ -82,8 +82,7 @@ def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str
         fields = {**dataclasses.asdict(cfg.atari.model), **extra, "context_len": k}
         fields.pop("condition_on_return")  # the kind decides it
         return {"kind": kind, **model_config(kind, **fields).to_dict()}
-    init = {"init": "official"} if method == "dt-official-init" else {}
-    return {"kind": kind, **model_config(kind, context_len=k, **init, **extra).to_dict()}
+    return {"kind": kind, **model_config(kind, context_len=k, **extra, **MODEL_FIELDS.get(method, {})).to_dict()}
 
 
 def baseline_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> Any:

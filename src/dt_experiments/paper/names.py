@@ -40,6 +40,11 @@ TRANSFORMER_METHODS = ("dt", "bc", "mlp-bc", "pbc10", "pbc25", "pbc40", "dt-k1",
 # TrainConfig fields a method sets on top of the protocol's training (its method name in the cell's spec records them)
 TRAIN_FIELDS = {"dt-end-windows": {"sampler": "window-end"}, "dt-nll": {"init_temperature": 0.0},
                 "dt-nll-unit-scale": {"init_temperature": 0.0}}
+# DTConfig fields a gym method sets on top of its kind's defaults (and the beyond fields, beyond.model_fields):
+# dt-official-init's initialisation; dt-nll-unit-scale's log-std range pinned at log 1 (DTConfig needs min < max; the
+# scale then varies by under a millionth)
+MODEL_FIELDS = {"dt-official-init": {"init": "official"},
+                "dt-nll-unit-scale": {"log_std_min": 0.0, "log_std_max": 1e-6}}
 # dt-auto: DT with a return head acting on its own targets; dt-stochastic: DT with ODT's stochastic policy
 # (tanh-Gaussian, learned temperature), offline only; odt: that run fine-tuned online (beyond.py); dt-auto-stochastic:
 # both, Reinformer's objective (its code trains the return head beside ODT's stochastic policy: docs/beyond.md);
@@ -50,8 +55,6 @@ BEYOND_METHODS = ("dt-auto", "dt-auto-stochastic", "dt-stochastic", "dt-nll", "d
 AUTO_TARGET_METHODS = ("dt-auto", "dt-auto-stochastic")  # a return head; they act on their own proposals
 STOCHASTIC_METHODS = ("dt-auto-stochastic", "dt-stochastic", "dt-nll", "dt-nll-unit-scale", "odt")  # ODT's
 # tanh-Gaussian (continuous actions only)
-UNIT_SCALE = {"log_std_min": 0.0, "log_std_max": 1e-6}  # the bounded log-std's range pinned at log 1 (DTConfig needs
-# min < max; the scale then varies by under a millionth)
 BASELINE_METHODS = ("cql", "iql", "td3bc", "bear")
 # Another implementation of DT (d3rlpy's, peer_dt.py), trained at the transformers' budget and seeds
 PEER_METHODS = ("d3rlpy-dt", "d3rlpy-dt-gpt2-init")
