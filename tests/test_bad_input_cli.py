@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from conftest import assert_one_error, make_dataset
-from decision_transformer.config import DTConfig, MLPBCConfig, TrainConfig
+from decision_transformer.config import DTConfig, MLPBCConfig
+from decision_transformer.run_config import TrainConfig
 from decision_transformer.common.metrics import read_metrics
 from decision_transformer.common.runtime import cpu_count
 

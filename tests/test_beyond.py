@@ -11,7 +11,8 @@ import torch
 
 from conftest import assert_one_error, make_dataset, kill_after
 from decision_transformer.checkpoint import load_run, load_trainer_state
-from decision_transformer.config import DTConfig, TrainConfig, model_config
+from decision_transformer.config import DTConfig, model_config
+from decision_transformer.run_config import TrainConfig
 from decision_transformer.data import Episode, TrajectoryDataset
 from decision_transformer.data.preprocess import Preprocessing
 from decision_transformer.data.replay import ReplayBuffer, hindsight_returns_to_go

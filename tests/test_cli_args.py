@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from decision_transformer.cli_args import add_dataclass_args, from_args, given, inline, option_values, to_argv
-from decision_transformer.config import TrainConfig
+from decision_transformer.cli_args import add_dataclass_args, field_docs, from_args, given, inline, option_values, to_argv
+from decision_transformer.run_config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,16 @@ class Bench:
     """A nested config whose every field is an option."""
     quick: bool = False
     """A boolean."""
+
+
+@dataclass(frozen=True)
+class Narrower(Budget):
+    """A subclass that declares a base field again, with its own default and docstring, and adds one."""
+
+    episodes: int = 3
+    """Fewer evaluation episodes."""
+    extra: int = 0
+    """A field of its own."""
 
 
 def parse(cls, argv):
@@ -80,3 +90,10 @@ def test_building_the_dt_parser_loads_no_torch():
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", f"building the parser loaded {out.strip()}"
+
+
+def test_a_subclass_takes_its_bases_field_docs_and_overrides_the_ones_it_declares_again():
+    assert field_docs(Narrower) == {"train": "The training.", "episodes": "Fewer evaluation episodes.",
+                                    "extra": "A field of its own."}
+    args = parse(Narrower, ["--episodes", "5", "--extra", "2"])
+    assert from_args(Narrower, args) == Narrower(episodes=5, extra=2)

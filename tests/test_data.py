@@ -265,7 +265,7 @@ def test_the_window_has_one_carrier_the_model_config(tmp_path):
     """context_len and max_ep_len live in the model config only: Preprocessing holds data statistics, and the
     trainer's sampler takes its window from the model config it trains."""
     from decision_transformer import DTConfig
-    from decision_transformer.config import TrainConfig
+    from decision_transformer.run_config import TrainConfig
     from decision_transformer.train import Trainer
 
     d = make_dataset(lengths=(30, 40), reward_scale=10.0)

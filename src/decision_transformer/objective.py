@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import ODT_INIT_TEMPERATURE, ODT_TEMPERATURE_LR
+from .run_config import ODT_INIT_TEMPERATURE, ODT_TEMPERATURE_LR
 from .losses import action_loss, expectile_loss, policy_nll_and_entropy, success_loss
 from .common.precision import precision_context
 

@@ -13,7 +13,7 @@ nll - temperature * entropy, objective.py), ODT's Algorithm 1:
     evaluation (mean actions, at the evaluation target `eval_target`) of the pretrained model first (step 0), every
     `eval_every` rollouts and at the end.
 
-ODT's schedule and how it is scaled to the CPU budget: `FinetuneConfig` (config.py, beside the other configs, so
+ODT's schedule and how it is scaled to the CPU budget: `FinetuneConfig` (run_config.py, beside TrainConfig, so
 that `dt finetune --help` loads no torch) and docs/beyond.md.
 
 Run directory: `dt train`'s layout (checkpoint.py) with finetune_config.json for train_config.json; a checkpoint's
@@ -47,7 +47,7 @@ from .objective import Objective
 from .optim import param_groups
 from .runner import Recorder, run_episodes
 from .common.seeding import derive_seed
-from .config import FinetuneConfig
+from .run_config import FinetuneConfig
 
 CONFIG_FILE = "finetune_config.json"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch.nn as nn
 
-from .config import TrainConfig
+from .run_config import TrainConfig
 
 
 def lr_factor(cfg: TrainConfig, step: int) -> float:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import runlock, runtime
-from .config import TrainConfig
+from .run_config import TrainConfig
 
 
 def check_new_run(cfg: TrainConfig) -> None:

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from .common.atomic import read_json
-from .config import MODEL_KINDS, DTConfig, MLPBCConfig, TrainConfig, model_kind
+from .config import MODEL_KINDS, DTConfig, MLPBCConfig, model_kind
+from .run_config import TrainConfig
 from .data.preprocess import Preprocessing
 
 TRAIN_CONFIG = "train_config.json"

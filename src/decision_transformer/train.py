@@ -38,7 +38,8 @@ from .checkpoint import (
     update_trainer_state,
 )
 from .rundir import CheckpointError, check_trainer_state, read_train_config  # noqa: F401  (read_train_config: API)
-from .config import ModelConfig, TrainConfig, model_config as default_config, model_kind
+from .config import ModelConfig, model_config as default_config, model_kind
+from .run_config import TrainConfig
 from .data.frames import model_state_shape
 from .data.preprocess import Preprocessing
 from .data.registry import load_dataset

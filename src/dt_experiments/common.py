@@ -17,7 +17,8 @@ from decision_transformer.scores import mean_std_text, sample_std
 
 if TYPE_CHECKING:  # annotations only: the trainer loads torch, and the bench configs import this module
     from decision_transformer.checkpoint import LoadedRun
-    from decision_transformer.config import ModelConfig, TrainConfig
+    from decision_transformer.config import ModelConfig
+    from decision_transformer.run_config import TrainConfig
     from decision_transformer.data.preprocess import Preprocessing
     from decision_transformer.data.trajectories import TrajectoryDataset
     from decision_transformer.train import Hook

@@ -9,7 +9,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from decision_transformer.config import TrainConfig
+from decision_transformer.config import DTConfig
+from decision_transformer.run_config import TrainConfig
 
 from .cql import CQLConfig
 
@@ -22,22 +23,18 @@ TOP_FRACTIONS = {"pbc10": 0.10, "pbc25": 0.25, "pbc40": 0.40}
 
 
 @dataclass(frozen=True)
-class GraphBenchConfig:
-    """Settings of `dt bench graph`."""
+class SmallBenchConfig:
+    """What the two small discrete benches (`dt bench graph`, `dt bench keytodoor`) share: their seeds and their
+    transformer's shape. Context and episode length are each bench's horizon (an argument of `model_config`)."""
 
     seeds: int = 3
-    """Seeds (each with its own random-walk data, model init and random-walk baseline)."""
+    """Seeds (each with its own data, model init and evaluation episodes)."""
     first_seed: int = 100
     """The seeds run are first_seed, ..., first_seed + seeds - 1; reported seeds must avoid selection_seeds."""
-    selection_seeds: tuple[int, ...] = (0, 1, 2)
-    """Seeds on which settings were chosen by looking at evaluation results: batch 256 against 64 (recorded in
-    the JSON)."""
+    selection_seeds: tuple[int, ...] = ()
+    """Seeds on which settings were chosen by looking at evaluation results (recorded in the JSON)."""
     selection_run: bool = False
     """This run chooses settings: its seeds may be selection seeds, and the JSON says so."""
-    num_episodes: int = 5000
-    """Random-walk trajectories in the training data."""
-    methods: tuple[str, ...] = GRAPH_METHODS
-    """Methods to run (any of dt, bc, random)."""
     embed_dim: int = 64
     """Transformer width."""
     n_layer: int = 1
@@ -46,35 +43,47 @@ class GraphBenchConfig:
     """Attention heads."""
     dropout: float = 0.0
     """Transformer dropout."""
-    train: TrainConfig = TrainConfig(sampler="episode", steps=2000, batch_size=256, lr=3e-3, warmup_steps=200,
-                                     log_every=100, save_every=500, progress=False)
-    """Whole-episode training of DT / BC (seed, out, dataset are set per run). Batch 256 episodes: DT solved 89.3%
-    of the pairs with it against 76.8% with 64 (selection seeds 0-2; docs/results/README.md)."""
     torch_threads: int = 1
     """torch CPU threads. 1 by default: on a shared 2-core machine, 2 threads made a training step ~16x slower."""
-    runs_dir: str = "runs/bench/graph"
-    """Run directories of the trained models; cleared at the start of a run without --resume, resumed (or
-    reused when finished) with it."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def model_config(self, horizon: int, **fields: Any) -> DTConfig:
+        """The bench's discrete-action transformer over whole episodes of `horizon` steps; `fields` (the kind's
+        `condition_on_return`, `predict_return`) as DTConfig's."""
+        return DTConfig(context_len=horizon, max_ep_len=horizon, embed_dim=self.embed_dim, n_layer=self.n_layer,
+                        n_head=self.n_head, dropout=self.dropout, discrete_actions=True, **fields)
 
 
 @dataclass(frozen=True)
-class KeyToDoorBenchConfig:
+class GraphBenchConfig(SmallBenchConfig):
+    """Settings of `dt bench graph`."""
+
+    selection_seeds: tuple[int, ...] = (0, 1, 2)
+    """Seeds on which settings were chosen by looking at evaluation results: batch 256 against 64 (recorded in
+    the JSON)."""
+    num_episodes: int = 5000
+    """Random-walk trajectories in the training data."""
+    methods: tuple[str, ...] = GRAPH_METHODS
+    """Methods to run (any of dt, bc, random)."""
+    train: TrainConfig = TrainConfig(sampler="episode", steps=2000, batch_size=256, lr=3e-3, warmup_steps=200,
+                                     log_every=100, save_every=500, progress=False)
+    """Whole-episode training of DT / BC (seed, out, dataset are set per run). Batch 256 episodes: DT solved 89.3%
+    of the pairs with it against 76.8% with 64 (selection seeds 0-2; docs/results/README.md)."""
+    runs_dir: str = "runs/bench/graph"
+    """Run directories of the trained models; cleared at the start of a run without --resume, resumed (or
+    reused when finished) with it."""
+
+
+@dataclass(frozen=True)
+class KeyToDoorBenchConfig(SmallBenchConfig):
     """Settings of `dt bench keytodoor`."""
 
-    seeds: int = 3
-    """Seeds (each with its own data, model init and evaluation episodes)."""
-    first_seed: int = 100
-    """The seeds run are first_seed, ..., first_seed + seeds - 1; reported seeds must avoid selection_seeds."""
     selection_seeds: tuple[int, ...] = (0, 1, 2, 10, 11, 12)
     """Seeds on which settings were chosen by looking at evaluation results (recorded in the JSON): batch size,
     learning rate and uniform-sampling DT's setup on 0-2 (earlier sessions), the step counts of dt_balanced,
     bc_success and %BC on 10-12 (docs/results/extra/*_selection.json)."""
-    selection_run: bool = False
-    """This run chooses settings: its seeds may be selection seeds, and the JSON says so."""
     eval_every: int = 0
     """Also evaluate the transformer methods every this many training steps (0: only at the end); the
     learning curves go to `curves[method][data]` in the JSON, one list of [step, success] per seed."""
@@ -82,12 +91,6 @@ class KeyToDoorBenchConfig:
     """Numbers of random trajectories; reported as 1k, 10k."""
     methods: tuple[str, ...] = KEYTODOOR_METHODS
     """Methods to run (any of dt, dt_balanced, bc, pbc10, pbc25, pbc40, bc_success, cql, random)."""
-    embed_dim: int = 64
-    """Transformer width."""
-    n_layer: int = 1
-    """Transformer blocks."""
-    n_head: int = 1
-    """Attention heads."""
     dropout: float = 0.0
     """Transformer dropout (0: with 0.1, DT on 10K was still on its initial loss plateau after 2000 steps)."""
     train: TrainConfig = TrainConfig(sampler="episode", steps=1500, batch_size=256, lr=1e-3, warmup_steps=200,
@@ -124,14 +127,9 @@ class KeyToDoorBenchConfig:
     """Learning rate of the critic (its other optimiser settings are `train`'s). The return loss has no
     plateau like the action loss, and with 1e-3 the critic was still less sharp after its 3000 steps
     (P(success) at the end of successful episodes 0.21 vs 0.62 with 3e-3; docs/results/README.md)."""
-    torch_threads: int = 1
-    """torch CPU threads. 1 by default: on a shared 2-core machine, 2 threads made a training step ~16x slower."""
     runs_dir: str = "runs/bench/keytodoor"
     """Run directories of every trained model (checkpoints, metrics.jsonl, TensorBoard); cleared at the start
     of a run without --resume."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
     def steps_of(self, method: str) -> int:
         return {"dt_balanced": self.balanced_steps, "bc_success": self.bc_success_steps,

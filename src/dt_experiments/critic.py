@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from decision_transformer.config import DTConfig
 from decision_transformer.data.preprocess import Preprocessing
 from decision_transformer.data.sampler import EpisodeSampler
 from decision_transformer.envs.keytodoor import DEFAULT_PHASE_LENGTHS, random_dataset_with_events
@@ -37,8 +36,7 @@ def run_critic(num_episodes: int, cfg: Any, out_dir: Path) -> dict[str, Any]:
 
     H = sum(DEFAULT_PHASE_LENGTHS)
     data, _, _ = random_dataset_with_events(num_episodes, seed=0)
-    model_cfg = DTConfig(context_len=H, max_ep_len=H, embed_dim=cfg.embed_dim, n_layer=cfg.n_layer, n_head=cfg.n_head,
-                         dropout=cfg.dropout, discrete_actions=True, condition_on_return=False, predict_return=True)
+    model_cfg = cfg.model_config(H, condition_on_return=False, predict_return=True)
     train_cfg = dataclasses.replace(cfg.train, steps=cfg.critic_steps, lr=cfg.critic_lr, action_loss_weight=0.0,
                                     return_loss_weight=1.0)
     prep = Preprocessing.fit(data)

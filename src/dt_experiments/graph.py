@@ -18,12 +18,11 @@ from typing import Any
 import numpy as np
 
 from decision_transformer.common import runtime
-from decision_transformer.config import DTConfig
 from decision_transformer.data.preprocess import Preprocessing
 from decision_transformer.envs.graph import DEFAULT_HORIZON, DEFAULT_NUM_NODES, ENV_ID, RandomGraph, pair_of_index, random_walk_dataset
 from decision_transformer.evaluate import evaluate
 from decision_transformer.common.atomic import write_json, write_text
-from decision_transformer.config import TrainConfig
+from decision_transformer.run_config import TrainConfig
 from .configs import GRAPH_METHODS, GraphBenchConfig
 from .common import check_seeds, git_commit, markdown_table, provenance, summarize, train_cell
 from decision_transformer.common.seeding import derive_seed
@@ -57,8 +56,7 @@ def _path_lengths(cfg: GraphBenchConfig, method: str, data, seed: int, graph: Ra
     H = DEFAULT_HORIZON
     if method == "random":
         return _random_walk_lengths(graph, pairs[:, 0], pairs[:, 1], H, seed=derive_seed(seed, "walk-eval"))
-    model_cfg = DTConfig(context_len=H, max_ep_len=H, embed_dim=cfg.embed_dim, n_layer=cfg.n_layer, n_head=cfg.n_head,
-                         dropout=cfg.dropout, discrete_actions=True, condition_on_return=method == "dt")
+    model_cfg = cfg.model_config(H, condition_on_return=method == "dt")
     with runtime.torch_threads(cfg.torch_threads):
         run = train_cell(cfg.train, model_cfg, data, Path(cfg.runs_dir) / f"seed{seed}" / method, seed,
                          prep=Preprocessing.fit(data))

@@ -38,7 +38,6 @@ import torch
 
 from decision_transformer.common import runtime
 from decision_transformer.common.atomic import write_json, write_text
-from decision_transformer.config import DTConfig
 from decision_transformer.data.preprocess import Preprocessing
 from decision_transformer.envs.keytodoor import DEFAULT_PHASE_LENGTHS, ENV_ID, NUM_ACTIONS, random_dataset
 from decision_transformer.common.envs_util import make_env
@@ -160,9 +159,7 @@ def _run_method(cfg: KeyToDoorBenchConfig, method: str, data, seed: int, name: s
         # the successful episodes (the highest-return ones, should a small dataset have none)
         train_data = data.select_episodes(np.flatnonzero(data.episode_returns == data.episode_returns.max()))
     H = sum(DEFAULT_PHASE_LENGTHS)
-    model_cfg = DTConfig(context_len=H, max_ep_len=H, embed_dim=cfg.embed_dim, n_layer=cfg.n_layer,
-                         n_head=cfg.n_head, dropout=cfg.dropout, discrete_actions=True,
-                         condition_on_return=kind == "dt")
+    model_cfg = cfg.model_config(H, condition_on_return=kind == "dt")
     prep = Preprocessing.fit(data)  # the full data's statistics, also for %BC and bc_success
     base = dataclasses.replace(cfg.train, steps=cfg.steps_of(method), return_balanced=method == "dt_balanced")
 

@@ -99,7 +99,9 @@ def bench_train(cfg: SpeedConfig) -> dict:
     """Training steps: ours (the library's Trainer) at fp32 and at `precision`, HF's at fp32, same batch."""
     import dataclasses
 
-    from decision_transformer.config import DTConfig, TrainConfig
+    from decision_transformer.config import DTConfig
+
+    from decision_transformer.run_config import TrainConfig
     from decision_transformer.data.preprocess import Preprocessing
     from decision_transformer.losses import action_loss
     from decision_transformer.common.precision import resolve

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cli_args import add_dataclass_args, from_args, inline, option_values
-from ..config import DTConfig, TrainConfig
+from ..config import DTConfig
+from ..run_config import TrainConfig
 from ..common.seeding import derive_seed
 
 

@@ -8,7 +8,7 @@ import argparse
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ..cli_args import add_dataclass_args
-    from ..config import FinetuneConfig
+    from ..run_config import FinetuneConfig
 
     p = sub.add_parser("finetune", help="fine-tune a run online (Online Decision Transformer)",
                        description=FinetuneConfig.__doc__)
@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..cli_args import from_args
-    from ..config import FinetuneConfig
+    from ..run_config import FinetuneConfig
     from ..online import finetune
 
     cfg = from_args(FinetuneConfig, args)

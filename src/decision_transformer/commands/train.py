@@ -26,7 +26,7 @@ class TrainCommand:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..config import TrainConfig
+    from ..run_config import TrainConfig
 
     p = sub.add_parser("train", help="train a model on an offline dataset")
     add_dataclass_args(p, TrainCommand)

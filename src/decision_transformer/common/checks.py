@@ -85,3 +85,26 @@ def _type_name(tp: Any) -> str:
     if typing.get_origin(tp) is tuple:
         return f"a list of {_type_name(typing.get_args(tp)[0])}s"
     return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
+
+
+def check_positive_ints(cfg: Any, *names: str) -> None:
+    """Each named field of `cfg` is a positive int; otherwise a ValueError naming the class and the field."""
+    for name in names:
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{type(cfg).__name__}.{name}={value!r} must be a positive integer")
+
+
+def config_from_dict(cls: type, d: dict[str, Any], source: str) -> Any:
+    """`cls(**d)` for a config dataclass read from `source` (a file): unknown fields and bad values are one-line
+    errors that name the source."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    if not isinstance(d, dict):
+        raise ValueError(f"{source}: expected an object of {cls.__name__} fields, got {type(d).__name__}")
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ValueError(f"{source}: unknown {cls.__name__} fields {unknown}; expected a subset of {sorted(known)}")
+    try:
+        return cls(**d)
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None

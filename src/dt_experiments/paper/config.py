@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from decision_transformer.cli_args import inline
-from decision_transformer.config import DTConfig, TrainConfig
+from decision_transformer.config import DTConfig
+from decision_transformer.run_config import TrainConfig
 
 from .names import EXPERIMENTS, FIG4_EXPERIMENTS, METHODS, PROTOCOLS, TRAINING_PROTOCOL, env_of, is_atari
 from .baselines import BEARSettings, CQLSettings, DiscreteCQLSettings, IQLSettings, TD3BCSettings

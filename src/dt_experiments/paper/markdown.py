@@ -18,7 +18,8 @@ from .names import (ATARI_EXPERIMENTS, BEYOND_EXPERIMENTS, FIG4_EXPERIMENTS, GYM
 from .intervals import REFERENCE, REPS, SEED
 from .paper_numbers import paper_number
 
-TITLES = {"table2": "Table 2: D4RL-style datasets, DT against BC, MLP-BC and TD baselines",
+TITLES = {"table2": "Table 2: D4RL-style datasets, DT against BC, MLP-BC and TD baselines (DT asks for the data's "
+                    "best return; at the paper's own gym targets: the paper-targets section below)",
           "table3": "Table 3: DT against %BC (pbc10/25/40; bc is 100%BC)",
           "table7": "Table 7: delayed (sparse) rewards ('-delayed' datasets) beside dense (BC and %BC read no "
                     "per-step reward: their delayed cells are their dense runs, the paper's 'agnostic' columns)",
