@@ -12,8 +12,11 @@ paper() { env OMP_NUM_THREADS=1 .venv/bin/dt bench paper --root runs/paper --job
 MR=hopper-medium-replay
 W=walker2d-medium-replay
 H=halfcheetah-medium-replay
-set -e
-python3 scripts/park_runs.py unpark  # long runs parked in git by an earlier sitting on another machine
+# A failing line is logged and its lane goes on to the next (each line is idempotent, and a cell another process holds
+# is refused by its lock, runlock.py): one broken cell must not idle a core for the rest of the sitting.
+set -E
+trap 'echo "paper_cpu_runs.sh: FAILED (exit $?): $BASH_COMMAND" >&2' ERR
+python3 scripts/park_runs.py unpark || exit 1  # long runs parked in git by an earlier sitting on another machine
 # Finished before 2026-12-06 (archived, skipped): DT / BC / MLP-BC on the three medium-replay sets, Figure 4, K=1,
 # Table 3 and Table 7's transformers on hopper-medium-replay, TD3+BC, IQL on hopper-medium-replay, hopper-medium's
 # DT / BC / MLP-BC. The lines below are ordered by what the results issue (28) needs most.
