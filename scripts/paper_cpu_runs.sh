@@ -22,10 +22,10 @@ python3 scripts/park_runs.py unpark || exit 1  # long runs parked in git by an e
 # DT / BC / MLP-BC. The lines below are ordered by what the results issue (28) needs most.
 # 1-4 run in two lanes, one cell at a time each (one per core):
 lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three medium-replay sets (the issue's
-            # "DT minus peer" on all three), then the construction differences that may explain the gap (our DT with the
-            # paper code's initialisation and with d3rlpy's window convention, the peer with ours), the peer's 30k-step
-            # learning curve (selection seed 1000), then walker2d's and halfcheetah's medium-expert cells (~40-100 min
-            # a peer cell, 25-40 min one of ours, 85+ min the curve)
+            # "DT minus peer" on all three), hopper's medium-expert cells, then the construction differences that may
+            # explain the gap (our DT with the paper code's initialisation and with d3rlpy's window convention, the
+            # peer with ours), the peer's 30k-step learning curve (selection seed 1000), then walker2d's and
+            # halfcheetah's medium-expert cells (~40-100 min a peer cell, 25-40 min one of ours, 85+ min the curve)
   JOBS=1 paper --exp table2 --datasets $MR --methods d3rlpy-dt
   # the lead of 2026-12-06: our DT initialised as the paper's code (dt-official-init) collapses like the peer at high
   # targets on seed 0; d3rlpy's window convention (dt-end-windows) is the next difference tested, seed 0 first
@@ -34,8 +34,12 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three 
   JOBS=1 paper --exp table2 --datasets $W $H --methods d3rlpy-dt
   # the same peer runs at the paper's gym targets (evaluation only; docs/beyond.md, "paper-targets")
   JOBS=1 paper --exp paper-targets --datasets $W $H --methods d3rlpy-dt
+  # 2026-12-06 (sitting 21): the paper's medium-expert claim on hopper (DT 107.6, CQL 111.0, BC 79.6) moved here from
+  # lane B, which CQL holds for ~7 h a cell (0.27 s a step on one core); cpu-v2: 100 episodes a target
+  JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods dt
   # the issue's evidence for the gap: the peer's 30k-step learning curve beside our DT's (lane B ran ours)
   bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
+  JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods bc td3bc
   # the converse of dt-official-init: the peer with our initialisation (does d3rlpy's DT then match ours?)
   JOBS=1 paper --exp table2 --datasets $MR --methods d3rlpy-dt-gpt2-init
   # the peer's walker2d seed 0 is ahead of ours (2026-12-06): does the paper code's initialisation help there?
@@ -61,8 +65,6 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   JOBS=1 paper --exp fig4 --datasets $MR --methods dt-stochastic
   JOBS=1 paper --exp beyond-fig4 --datasets $MR --methods dt-stochastic  # to twice the data's best (evaluation only)
   JOBS=1 paper --exp table7 --datasets $MR --methods cql --seeds 1  # CQL's done-criterion first (issue 28 before 31)
-  # the paper's medium-expert claim on hopper (DT 107.6, CQL 111.0, BC 79.6), under cpu-v2 (100 episodes a target)
-  JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods dt bc td3bc
   # 2026-12-06 (sitting 13): at the paper's own gym target (3600) our hopper-medium-replay DT scores 76.3 [72.5, 78.8]
   # against 37.7 at the data's best (Table 2's rule here) and TD3+BC's 55.2: the same question on walker2d and
   # halfcheetah (their DT / dt-stochastic runs were not kept, so this retrains them; the peer's are evaluated only)
@@ -85,7 +87,7 @@ esac
 lane_a > runs/paper-cpu-lane-a.log 2>&1 &
 lane_b > runs/paper-cpu-lane-b.log 2>&1 &
 wait
-# 5. The rest of Table 2's medium-expert cells (hopper's DT / BC / TD3+BC are lane B's, walker2d's and
+# 5. The rest of Table 2's medium-expert cells (hopper's DT / BC / TD3+BC are lane A's, walker2d's and
 #    halfcheetah's lane A's): the peer, and CQL on hopper (the paper's DT 107.6 / CQL 111.0 / BC 79.6), under
 #    protocol version cpu-v2 (cpu's training, 100 evaluation episodes per target: docs/results/README.md);
 #    report: dt bench report --root runs/paper --protocol cpu-v2 --out docs/results/cpu-v2 --archive docs/results/cells
