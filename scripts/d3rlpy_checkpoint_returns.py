@@ -1,0 +1,100 @@
+"""Returns of a d3rlpy baseline's saved chunks: a learning curve of a run that logs none (CQL's cells evaluate only at
+the end of their 100,000 steps, and they take several sittings).
+
+    python scripts/d3rlpy_checkpoint_returns.py --dataset hopper-medium-replay --method cql --seed 0 \\
+        --root /work/queue/runs/paper --out docs/results/extra/cql_checkpoint_returns.json
+
+Each chunk is a model.d3 (networks, optimisers, fitted scalers) with its step: the run's current one under --root,
+and every version parked in git (scripts/park_runs.py: docs/results/parked/..., one per parking commit). Each is
+loaded and played for --episodes episodes from the harness's training-curve seed (`derive_seed(seed, "train-eval")`,
+as the cells' own learning curves, so never the seeds of the reported score), greedily as the cell evaluates it.
+Points already in --out are kept (the file is rewritten atomically with the new ones); suite- and D4RL-normalized
+scores are added where the dataset has references.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(HERE / "src"))
+
+from decision_transformer.common.atomic import write_json  # noqa: E402
+from decision_transformer.common.seeding import derive_seed  # noqa: E402
+from decision_transformer.data.registry import load_dataset, reference_returns  # noqa: E402
+from dt_experiments.paper.config import PaperBenchConfig  # noqa: E402
+from dt_experiments.paper.methods import _run_policy, plan  # noqa: E402
+
+
+def parked_versions(rel: Path) -> list[tuple[str, int, bytes]]:
+    """(commit, step, model.d3 bytes) of every parking commit of the run whose path under runs/ is `rel`."""
+    parked = Path("docs/results/parked") / rel / "d3rlpy"
+    log = subprocess.run(["git", "-C", str(HERE), "log", "--format=%H", "--", str(parked / "model.d3")],
+                         capture_output=True, text=True, check=True).stdout.split()
+    out = []
+    for commit in log:
+        show = lambda name: subprocess.run(["git", "-C", str(HERE), "show", f"{commit}:{parked / name}"],  # noqa: E731
+                                           capture_output=True, check=False)
+        model, progress = show("model.d3"), show("progress.json")
+        if model.returncode == 0 and progress.returncode == 0:  # a commit that removed the parked copy has neither
+            out.append((commit[:10], json.loads(progress.stdout)["step"], model.stdout))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--method", default="cql")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--root", default="runs/paper", help="the queue's runs/paper (a cell's run directory is found there)")
+    ap.add_argument("--episodes", type=int, default=10)
+    ap.add_argument("--out", required=True, help="JSON of the curve (points already there are kept)")
+    args = ap.parse_args()
+
+    import d3rlpy
+
+    cfg = PaperBenchConfig(root=args.root)
+    p = plan(cfg, "table2", args.dataset, args.method, args.seed)
+    data = load_dataset(p.base)
+    rel = p.path.resolve().relative_to(Path(args.root).resolve().parent.parent)  # runs/paper/...: as parked
+    chunks: list[tuple[str, int, bytes]] = parked_versions(rel)
+    live = p.path / "d3rlpy"
+    if (live / "model.d3").exists():
+        chunks.append(("local", json.loads((live / "progress.json").read_text())["step"],
+                       (live / "model.d3").read_bytes()))
+    out = Path(args.out)
+    saved = json.loads(out.read_text()) if out.exists() else {}
+    points = {pt["step"]: pt for pt in saved.get("points", [])}
+    ref = reference_returns(p.base)
+    seed = derive_seed(args.seed, "train-eval")
+    for source, step, blob in sorted(chunks, key=lambda c: c[1]):
+        if step in points:
+            continue
+        with tempfile.NamedTemporaryFile(suffix=".d3") as f:
+            f.write(blob)
+            f.flush()
+            algo = d3rlpy.load_learnable(f.name, device="cpu:0")
+        returns = _run_policy(p, lambda obs: np.asarray(algo.predict(np.asarray(obs, np.float32)), np.float32),
+                              data.env_id, seed, args.episodes)
+        pt = {"step": step, "source": source, "returns": [round(float(r), 2) for r in returns],
+              "return_mean": round(float(np.mean(returns)), 2)}
+        if ref is not None:
+            pt["score"] = round(100 * (pt["return_mean"] - ref[0]) / (ref[1] - ref[0]), 2)
+        points[step] = pt
+        print(f"step {step:>7,} ({source}): return {pt['return_mean']:.1f}" +
+              (f", suite-normalized {pt['score']:.1f}" if ref else ""), flush=True)
+    write_json(out, {"dataset": args.dataset, "method": args.method, "seed": args.seed, "episodes": args.episodes,
+                     "episode_seed": seed, "env_id": data.env_id,
+                     "points": [points[s] for s in sorted(points)]})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
