@@ -34,6 +34,10 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three 
   JOBS=1 paper --exp table2 --datasets $W $H --methods d3rlpy-dt
   # the same peer runs at the paper's gym targets (evaluation only; docs/beyond.md, "paper-targets")
   JOBS=1 paper --exp paper-targets --datasets $W $H --methods d3rlpy-dt
+  # 2026-12-06 (sitting 21): ODT at ODT's own Hopper targets (evaluation 3600, exploration 7200; `beyond` fine-tunes
+  # at the data's best and twice it): the same dt-stochastic runs, fine-tuned again (~12 min a seed; issue 31's goal
+  # is ODT past TD3+BC and the data's best episode, and DT itself scores 76.3 at 3600)
+  JOBS=1 paper --exp paper-targets --datasets $MR --methods odt-paper-targets
   # 2026-12-06 (sitting 21): the paper's medium-expert claim on hopper (DT 107.6, CQL 111.0, BC 79.6) moved here from
   # lane B, which CQL holds for ~7 h a cell (0.27 s a step on one core); cpu-v2: 100 episodes a target
   JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods dt

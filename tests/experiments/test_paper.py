@@ -497,6 +497,16 @@ def test_beyond_experiment_end_to_end_and_report(tmp_path, dt):
     finetune = json.loads((cell_dir / "odt_summary.json").read_text())["seconds"]
     assert pretrain > 0 and finetune > 0 and stochastic["train_seconds"] == round(pretrain, 2)
     assert odt["train_seconds"] == round(stochastic["train_seconds"] + finetune, 2)
+    # odt-paper-targets (paper-targets): the same dt-stochastic run fine-tuned and evaluated at the paper's gym target,
+    # exploring at twice it (for Hopper ODT's own 3600 / 7200), in a run directory of its own
+    paper(dt, root, "--exp", "paper-targets", "--datasets", MR, "--methods", "odt-paper-targets", "--seeds", "1")
+    fixed = json.loads((root / "cpu" / "paper-targets" / MR / "odt-paper-targets" / "seed0" / "result.json").read_text())
+    assert fixed["spec"]["online"] == {**online, "eval_target": 3600.0} and fixed["targets"] == [3600.0, 1800.0]
+    assert fixed["finetune_targets"] == [3600.0, 7200.0] and odt["finetune_targets"][0] == odt["targets"][0]
+    assert fixed["offline_return"] != odt["offline_return"]  # the same pretrained run, evaluated at another target
+    assert (root / "cpu" / "train" / MR / "odt-paper-targets" / "seed0" / "odt" / "checkpoints").is_dir()
+    assert not (root / "cpu" / "train" / MR / "odt-paper-targets" / "seed0" / "run").exists()
+    assert load_trainer_state(latest_checkpoint(pre_dir / "run"))["train_seconds"] == pretrain  # not trained again
     # beyond-fig4: the same trained runs swept to twice the data's best (evaluation only)
     paper(dt, root, "--exp", "beyond-fig4", "--datasets", MR, "--seeds", "1")
     sweep = json.loads((root / "cpu" / "beyond-fig4" / MR / "dt-stochastic" / "seed0" / "result.json").read_text())
@@ -516,6 +526,8 @@ def test_beyond_experiment_end_to_end_and_report(tmp_path, dt):
     assert json.loads((nll_run / "train_config.json").read_text())["train"]["init_temperature"] == 0.0
     assert all(r["train/temperature"] == 0.0 for r in read_metrics(nll_run) if "train/temperature" in r)
     assert f"| {MR} | dt-stochastic |" in (out / "paper.md").read_text()
+    targets = json.loads((out / "paper.json").read_text())["experiments"]["paper-targets"][MR]
+    assert targets["odt-paper-targets"]["online_steps"] == [fixed["online_steps"]]
     beyond = json.loads((out / "paper.json").read_text())["experiments"]["beyond"][MR]
     assert set(beyond) == {"dt", "dt-auto", "dt-stochastic", "odt", "dt-auto-stochastic"}
     assert all("ci95" in e for e in beyond.values())

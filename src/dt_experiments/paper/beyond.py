@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from decision_transformer.common.atomic import write_json
-from .names import AUTO_TARGET_METHODS, STOCHASTIC_METHODS, is_atari
+from .names import AUTO_TARGET_METHODS, ODT_METHODS, PAPER_GYM_TARGETS, STOCHASTIC_METHODS, env_of, is_atari
 from .scoring import scores
 
 if TYPE_CHECKING:
@@ -51,18 +51,28 @@ def model_fields(cfg: PaperBenchConfig, method: str) -> dict[str, Any]:
     return fields
 
 
+def online_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str, Any]:
+    """The FinetuneConfig fields of an ODT_METHODS cell's online phase (its spec's "online"): the protocol's budget,
+    and for odt-paper-targets its evaluation target, the paper's gym target (PAPER_GYM_TARGETS; exploration at twice
+    it, FinetuneConfig's default). odt's is the cell's first target (the data's best return in `beyond`)."""
+    online = dict(cfg.beyond.online(cfg.training_protocol))
+    if method == "odt-paper-targets":
+        online["eval_target"] = PAPER_GYM_TARGETS[env_of(dataset)][0]
+    return online
+
+
 def finetune_cell(p: Plan, data: TrajectoryDataset, eval_target: float, pretrained: Path) -> tuple[Any, list]:
     """Fine-tune the cell's pretrained run online (or resume, or load the finished fine-tuning) into
-    RUN_DIR/odt; returns (the fine-tuned RolloutPolicy, its evaluation curve) and keeps the summary in
-    RUN_DIR/odt_summary.json for the cell."""
+    RUN_DIR/odt, evaluating at `eval_target` unless the cell's spec fixes its own (`online_settings`); returns (the
+    fine-tuned RolloutPolicy, its evaluation curve) and keeps the summary in RUN_DIR/odt_summary.json for the cell."""
     from decision_transformer.evaluate import RolloutPolicy
     from decision_transformer.online import FinetuneConfig, finetune
 
-    cfg, online = p.cfg, p.spec["online"]
+    cfg, online = p.cfg, {"eval_target": float(eval_target), **p.spec["online"]}
     fcfg = FinetuneConfig(run_dir=str(pretrained), out=str(p.path / "odt"), env_id=data.env_id,
-                          eval_target=float(eval_target), eval_episodes=p.budget.eval_episodes,
-                          save_every=online["eval_every"], max_episode_steps=cfg.max_episode_steps, seed=p.seed,
-                          device=cfg.device, torch_threads=cfg.torch_threads, progress=False, **online)
+                          eval_episodes=p.budget.eval_episodes, save_every=online["eval_every"],
+                          max_episode_steps=cfg.max_episode_steps, seed=p.seed, device=cfg.device,
+                          torch_threads=cfg.torch_threads, progress=False, **online)
     run, summary = finetune(fcfg, offline=data)
     write_json(p.path / SUMMARY, summary)
     return RolloutPolicy.from_run(run), summary["curve"]
@@ -95,7 +105,7 @@ def entry_extras(cells: list[dict[str, Any]]) -> dict[str, Any]:
     if cells[0]["method"] in AUTO_TARGET_METHODS and all(len(c.get("per_target") or []) > 1 for c in cells):
         label = "gamer" if is_atari(cells[0]["dataset"]) else f"suite:{cells[0]['dataset']}"
         return {"scores_at_best": [c["per_target"][1]["scores"].get(label) for c in cells]}
-    if cells[0]["method"] != "odt" or "online_steps" not in cells[0]:
+    if cells[0]["method"] not in ODT_METHODS or "online_steps" not in cells[0]:
         return {}
     return {"offline_scores": [c.get("offline_score") for c in cells],
             "online_steps": [c["online_steps"] for c in cells],

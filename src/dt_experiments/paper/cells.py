@@ -30,7 +30,7 @@ from decision_transformer.evaluate import AUTO
 from . import beyond, methods as M
 from .config import PaperBenchConfig
 from .names import (ATARI_TARGETS, AUTO_TARGET_METHODS, BASELINE_METHODS, D3RLPY_METHODS, EXPERIMENTS,
-                    FIG4_EXPERIMENTS, PAPER_GYM_TARGETS, env_of, conditioned, experiment_cells, is_atari, trained_on)
+                    FIG4_EXPERIMENTS, ODT_METHODS, PAPER_GYM_TARGETS, env_of, conditioned, experiment_cells, is_atari, trained_on)
 from .cellfile import CellError, read_cell
 from .scoring import dt_targets, fig4_targets, pearson_in_range, scores
 
@@ -166,7 +166,7 @@ def run_cell(cfg: PaperBenchConfig, cell: Cell) -> dict[str, Any]:
         "curve": curve, "train_seconds": round(train_s, 2), "eval_seconds": eval_s,
         "git_commit": git_commit(), "machine": machine(), "date": datetime.date.today().isoformat(),
     }
-    if cell.method == "odt":
+    if cell.method in ODT_METHODS:
         result.update(beyond.odt_result(p, data.env_id))
     if kind == "fig4":
         achieved = [p["return_mean"] for p in per_target]

@@ -39,7 +39,7 @@ from ..common import train_cell
 from . import beyond
 from ..configs import TOP_FRACTIONS
 from .config import PaperBenchConfig
-from .names import (BASELINE_METHODS, D3RLPY_METHODS, MODEL_FIELDS, TRAIN_FIELDS, PEER_INIT, PEER_METHODS, is_atari,
+from .names import (BASELINE_METHODS, D3RLPY_METHODS, MODEL_FIELDS, ODT_METHODS, TRAIN_FIELDS, PEER_INIT, PEER_METHODS, is_atari,
                     model_kind, split_dataset, trained_on)
 
 @functools.lru_cache(maxsize=8)
@@ -159,7 +159,7 @@ def train_spec(cfg: PaperBenchConfig, dataset: str, method: str, seed: int, budg
     return {"dataset": dataset, "method": method, "seed": seed, "protocol": cfg.training_protocol, "budget": budget,
             "dataset_generation": dataset_generation(base), "data_steps": cfg.data_steps,
             "model": model_settings(cfg, dataset, method),
-            **({"online": cfg.beyond.online(cfg.training_protocol)} if method == "odt" else {}),  # beyond.py
+            **({"online": beyond.online_settings(cfg, dataset, method)} if method in ODT_METHODS else {}),
             **({"precision": precision} if method not in D3RLPY_METHODS and precision != "fp32" else {})}
 
 
@@ -170,7 +170,7 @@ def run_dir(cfg: PaperBenchConfig, dataset: str, method: str, seed: int) -> Path
 def training_progress(p: Plan) -> tuple[int, int]:
     """(steps saved so far, steps of the budget) of a cell's training run: its last checkpoint (transformers) or
     d3rlpy chunk (baselines); 0 steps if it has not started."""
-    if p.method == "odt":  # its pretraining: the dt-stochastic run (fine-tuning counts env steps, not these)
+    if p.method in ODT_METHODS:  # its pretraining: the dt-stochastic run (fine-tuning counts env steps, not these)
         return training_progress(plan(p.cfg, "beyond", p.dataset, "dt-stochastic", p.seed))
     if p.method in D3RLPY_METHODS:
         progress = p.path / "d3rlpy" / "progress.json"
@@ -275,7 +275,7 @@ def _train_d3rlpy(p: Plan, data: TrajectoryDataset, first_target: float) -> tupl
 
 
 def _train_ours(p: Plan, data: TrajectoryDataset, first_target: float) -> tuple[Any, Callable, list]:
-    if p.method == "odt":  # ODT: the dt-stochastic cell's run (trained here if it is not yet), fine-tuned online
+    if p.method in ODT_METHODS:  # the dt-stochastic cell's run (trained here if it is not yet), fine-tuned online
         pre = plan(p.cfg, "beyond", p.dataset, "dt-stochastic", p.seed)
         _, pre_seconds, _ = train_policy(pre, data, first_target)  # its own directory, lock and spec
         policy, curve = beyond.finetune_cell(p, data, first_target, pre.path / "run")

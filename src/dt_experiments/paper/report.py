@@ -45,7 +45,7 @@ from ..common import git_commit, machine
 from ..plots import _plt, _save, seeds_text
 from . import beyond
 from .cellfile import CellError, parse_cell, read_text
-from .names import ATARI_EXPERIMENTS, EXPERIMENTS, FIG4_EXPERIMENTS, METHODS
+from .names import ATARI_EXPERIMENTS, EXPERIMENTS, FIG4_EXPERIMENTS, METHODS, ODT_METHODS
 from .intervals import aggregates, cell_ci95
 from .markdown import (ATARI_SETTINGS_NOTE, GYM_SETTINGS_NOTE, atari_markdown, fig4_prefix, markdown, methods_in,
                        other_budgets_section, settings_section, table_plot, videos_section)
@@ -256,7 +256,7 @@ def plot_tables(out: Path, experiments: dict[str, Any], ylabel: str) -> None:
 def plot_curves(path: Path, experiments: dict[str, Any]) -> Path | None:
     """Learning curves (mean return during training) of every entry that recorded one (the protocol check)."""
     series = [(f"{exp} {d}", m, e["curves"]) for exp, per in experiments.items() for d, methods in per.items()
-              for m, e in methods.items() if e.get("curves") and m != "odt"]  # odt's: online steps (beyond.py)
+              for m, e in methods.items() if e.get("curves") and m not in ODT_METHODS]  # theirs: online steps
     if not series:
         return None
     plt = _plt()
