@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .common.atomic import read_json
+from .common.checks import config_from_dict
 from .config import MODEL_KINDS, DTConfig, MLPBCConfig, model_kind
 from .run_config import TrainConfig
 from .data.preprocess import Preprocessing
@@ -184,13 +185,10 @@ def read_train_config(run_dir: str | os.PathLike) -> TrainConfig:
             raise CheckpointError(f"{path}: field {name!r} is {_short(raw[name])}; expected {wanted}")
     train = dict(raw["train"])
     train.pop("model", None)  # written by versions whose TrainConfig named the model kind
-    unknown = sorted(set(train) - {f.name for f in dataclasses.fields(TrainConfig)})
-    if unknown:
-        raise CheckpointError(f"{path}: field 'train' has unknown TrainConfig field(s) {unknown}")
     try:
-        return TrainConfig(**train)
+        return config_from_dict(TrainConfig, train, f"{path}: field 'train'")
     except ValueError as exc:
-        raise CheckpointError(f"{path}: field 'train': {exc}") from None
+        raise CheckpointError(str(exc)) from None
 
 
 def read_safetensors(path: Path, map_location: str = "cpu") -> dict[str, torch.Tensor]:
