@@ -6,7 +6,8 @@
 #                python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #                  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
 #                  -d .whl gymnasium==1.4.0 farama-notifications mujoco glfw pyopengl etils absl-py
-#   device run:  bash scripts/gpu_check.sh   (carry: .whl; timeout 600)
+#   device run:  bash scripts/gpu_check.sh   (carry: .whl and src/decision_transformer.egg-info, the package's entry
+#                points, without which `bench` is no command there; timeout 600)
 #
 # It records `dt bench speed --device cuda` and the throughput of a packed sweep (8 small DT runs at once) into
 # $OUT, to be copied into docs/performance.md. Under 10 minutes on an H200.
