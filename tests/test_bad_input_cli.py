@@ -167,6 +167,8 @@ EVAL_CASES = [
     (["--max-episode-steps", "-1"], "EvalCommand.max_episode_steps=-1"),
     (["--video-episodes", "0"], "EvalCommand.video_episodes=0"),
     (["--precision", "fp8"], "EvalCommand.precision='fp8'"),
+    (["--choose-target", "--targets", "100"], "EvalCommand.choose_target"),
+    (["--choose-target", "--targets", "100", "auto"], "EvalCommand.choose_target"),
 ]
 
 

@@ -127,6 +127,31 @@ def test_dt_eval_cli_writes_json(tmp_path, dt):
         assert r["normalized_mean"] is None  # no reference values for this dataset
 
 
+def test_dt_eval_choose_target_picks_on_other_episodes_and_reports_only_the_chosen(tmp_path, dt):
+    """`--choose-target`: every candidate on the selection episodes (seed + 500,000, common/seeding.py), the best mean
+    chosen, and only it evaluated on the reported episodes; the JSON keeps both."""
+    from conftest import make_dataset
+    from test_train import tiny_train
+    import dataclasses
+
+    d = make_dataset(lengths=(20, 30), obs_dim=2, act_dim=1, reward_scale=10.0)
+    d = dataclasses.replace(d, observations=np.concatenate([d.observations, d.observations], 1), env_id="InvertedPendulum-v5")
+    tiny_train(d.save(tmp_path / "pend.npz"), tmp_path / "run", steps=3)
+    out = tmp_path / "eval.json"
+    proc = dt("eval", tmp_path / "run", "--env-id", "InvertedPendulum-v5", "--targets", "100", "20", "5",
+              "--choose-target", "--num-episodes", "2", "--seed", "7", "--json", out, "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(out.read_text())
+    sel = payload["selection"]
+    assert sel["seed"] == 500_007 and [r["target_return"] for r in sel["results"]] == [100.0, 20.0, 5.0]
+    assert all(r["seeds"] == [500_007, 500_008] for r in sel["results"])
+    best = max(sel["results"], key=lambda r: r["return_mean"])
+    assert sel["chosen_target"] == best["target_return"]
+    assert [r["target_return"] for r in payload["results"]] == [best["target_return"]]
+    assert payload["results"][0]["seeds"] == [7, 8]
+    assert "chosen:" in proc.stdout
+
+
 def test_suite_datasets_report_both_reference_sets():
     from decision_transformer.evaluate import TargetResult, resolve_references
 

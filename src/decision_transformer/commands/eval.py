@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..common import atomic
+from ..common.seeding import derive_seed
 from ..cli_args import POSITIONAL, add_dataclass_args, from_args
 from ..common.checks import check_number, check_types
 
@@ -24,6 +25,9 @@ class EvalCommand:
     model proposes its own return-to-go at every step (a run trained with --return-head expectile; docs/beyond.md)."""
     auto_target: bool = False
     """Evaluate with the model's own return-to-go proposals (as `--targets auto`), after any fixed targets."""
+    choose_target: bool = False
+    """Choose the target honestly: evaluate every --targets value on other episodes (reset seeds from seed + 500,000,
+    common/seeding.py), then report only the one with the best mean return, on the episodes of --seed."""
     num_episodes: int = 10
     """Episodes per target."""
     num_envs: int = 0
@@ -56,6 +60,12 @@ class EvalCommand:
                 raise ValueError(f"EvalCommand.{name}={getattr(self, name)} must be >= {low}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"EvalCommand.precision={self.precision!r}; expected one of {PRECISIONS}")
+        if self.choose_target and (len(self.targets) < 2 or self.auto_target):
+            raise ValueError(f"EvalCommand.choose_target: expected two or more numeric --targets to choose from (and "
+                             f"no auto target); got targets={self.targets}, auto_target={self.auto_target}")
+        if self.choose_target and self.num_episodes > 500_000:
+            raise ValueError("EvalCommand.num_episodes must be <= 500,000 with choose_target (its episode seeds would "
+                             "overlap the reported ones)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -90,10 +100,24 @@ def run(args: argparse.Namespace) -> int:
                          "use as the default target; pass --targets")
     targets = list(a.targets) or ([] if a.auto_target else [float(default)])
     targets += [AUTO] if a.auto_target else []
-    results = evaluate(loaded, env_id, targets, num_episodes=a.num_episodes, num_envs=a.num_envs or None,
-                       seed=a.seed, temperature=a.temperature, progress=a.progress,
-                       precision=a.precision,
-                       env_kwargs={"max_episode_steps": a.max_episode_steps} if a.max_episode_steps else None)
+
+    def run_at(targets: list, seed: int) -> list:
+        return evaluate(loaded, env_id, targets, num_episodes=a.num_episodes, num_envs=a.num_envs or None, seed=seed,
+                        temperature=a.temperature, progress=a.progress, precision=a.precision,
+                        env_kwargs={"max_episode_steps": a.max_episode_steps} if a.max_episode_steps else None)
+
+    selection = None
+    if a.choose_target:
+        selection_seed = derive_seed(a.seed, "target-selection")
+        candidates = run_at(targets, selection_seed)
+        chosen = max(candidates, key=lambda r: r.return_mean).target_return  # the first of equal means
+        print(f"choosing the target on episode seeds {selection_seed:,}..{selection_seed + a.num_episodes - 1:,}:")
+        print(results_table(candidates, loaded.meta.model_kind))
+        print(f"chosen: {chosen:g}; reported on episode seeds {a.seed:,}..{a.seed + a.num_episodes - 1:,}:")
+        selection = {"seed": selection_seed, "chosen_target": chosen, "rule": "the highest mean return",
+                     "results": [r.to_json() for r in candidates]}
+        targets = [chosen]
+    results = run_at(targets, a.seed)
     print(results_table(results, loaded.meta.model_kind))
     if a.video:
         import os
@@ -102,15 +126,15 @@ def run(args: argparse.Namespace) -> int:
         from ..evaluate import RolloutPolicy
         from ..video import record_videos
 
-        files = record_videos(RolloutPolicy.from_run(loaded, a.precision), env_id, list(a.targets) or
-                              [float(default)], a.video,
+        fixed = [t for t in targets if t != AUTO] or [float(default)]
+        files = record_videos(RolloutPolicy.from_run(loaded, a.precision), env_id, fixed, a.video,
                               num_episodes=a.video_episodes, seed=a.seed, temperature=a.temperature)
         print(f"wrote {len(files)} videos to {a.video}")
     if a.json:
         payload = {"run_dir": str(a.run_dir), "checkpoint": str(loaded.path), "env_id": env_id,
                    "model_kind": loaded.meta.model_kind, "dataset": loaded.meta.dataset, "step": loaded.meta.step,
                    "num_episodes": a.num_episodes, "seed": a.seed, "spread": "sample std (n-1) over episodes",
-                   "results": [r.to_json() for r in results]}
+                   "results": [r.to_json() for r in results], **({"selection": selection} if selection else {})}
         atomic.write_json(a.json, payload)
     return 0
 

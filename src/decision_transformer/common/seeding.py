@@ -13,6 +13,9 @@ fallback hashing). A new purpose gets a new row here.
     "paper-eval"                1_000_000 * (base + 1)      first evaluation episode of training seed base (paper
                                                             bench, Key-to-Door bench); disjoint across seeds
     "walk-eval"                 1_000_000 + base            bench/graph.py's random-walk baseline
+    "target-selection"          500_000 + base              `dt eval --choose-target`: the episodes its candidate
+                                                            targets are compared on (base: --seed; reported episodes
+                                                            start at base, so the two ranges are disjoint)
     "learner-eval", "sampled"   10_000 + base // 1000       suite behaviour learners (PPO, SAC), evaluation at
     "learner-eval", "mean"      20_000 + base // 1000       training step base: sampled / mean actions
     "learner-sitting", k        base + 1000 * k             SAC learner's envs and sampling in sitting k (k = earlier
@@ -40,6 +43,7 @@ _RULES: dict[str, Callable[..., int]] = {
     "train-eval": lambda base: 10_000 + base,
     "paper-eval": lambda base: 1_000_000 * (base + 1),
     "walk-eval": lambda base: 1_000_000 + base,
+    "target-selection": lambda base: 500_000 + base,
     "learner-eval": lambda base, actions: _LEARNER_EVAL[actions] + base // 1000,
     "learner-sitting": lambda base, k: base + 1000 * k,
     "d3rlpy-resume": lambda base, done: base + done,
