@@ -38,6 +38,10 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three 
   # at the data's best and twice it): the same dt-stochastic runs, fine-tuned again (~12 min a seed; issue 31's goal
   # is ODT past TD3+BC and the data's best episode, and DT itself scores 76.3 at 3600)
   JOBS=1 paper --exp paper-targets --datasets $MR --methods odt-paper-targets
+  # the same runs at a target each chooses on episodes it does not report (dt eval --choose-target's rule; evaluation
+  # only: Table 2's target rule and the paper's side by side with an honest third; dt-auto's fair comparator)
+  JOBS=1 paper --exp chosen-target --datasets $MR
+  JOBS=1 paper --exp chosen-target --datasets $W $H --methods d3rlpy-dt
   # 2026-12-06 (sitting 21): the paper's medium-expert claim on hopper (DT 107.6, CQL 111.0, BC 79.6) moved here from
   # lane B, which CQL holds for ~7 h a cell (0.27 s a step on one core); cpu-v2: 100 episodes a target
   JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods dt
@@ -73,6 +77,7 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   # against 37.7 at the data's best (Table 2's rule here) and TD3+BC's 55.2: the same question on walker2d and
   # halfcheetah (their DT / dt-stochastic runs were not kept, so this retrains them; the peer's are evaluated only)
   JOBS=1 paper --exp paper-targets --datasets $W $H --methods dt dt-stochastic
+  JOBS=1 paper --exp chosen-target --datasets $W $H --methods dt dt-stochastic  # the same runs (evaluation only)
   # dt-auto's seeds 1-2: on seed 0 its policy collapses past a target of ~1,200 and its proposals start at 56% of
   # the data's best (docs/beyond.md); two more seeds say which is general (~25-35 min a cell)
   JOBS=1 paper --exp beyond --datasets $MR --methods dt-auto

@@ -113,9 +113,10 @@ def test_derive_seed_keeps_every_published_rule():
     assert derive_seed(2, "atari-episode", 5) == 2_000_005
     assert derive_seed(0, "graph", 12) == 12 and derive_seed(3, "graph", 1) == 3001
     assert derive_seed(np.int64(1), "episode", np.int64(2)) == 3
+    assert derive_seed(7, "target-selection") == 500_007
     assert set(PURPOSES) == {"episode", "train-eval", "paper-eval", "walk-eval", "learner-eval", "learner-sitting",
                              "d3rlpy-resume", "suite-quality", "rollout-env", "pendulum-episode", "atari-episode",
-                             "graph"}
+                             "graph", "target-selection"}
 
 
 @pytest.mark.parametrize("purpose", [(), ("no-such-purpose",), (3,), ("episode",), ("episode", 1, 2),

@@ -45,6 +45,7 @@ def test_every_experiment_end_to_end_and_report_layout(tmp_path, dt):
     paper(dt, root, "--exp", "fig4", "--datasets", MR)
     paper(dt, root, "--exp", "context", "--datasets", MR)
     paper(dt, root, "--exp", "paper-targets", "--datasets", MR, "--methods", "dt")
+    paper(dt, root, "--exp", "chosen-target", "--datasets", MR, "--methods", "dt")
     again = paper(dt, root, "--exp", "table2", "--datasets", MR, "--methods", "dt", "bc", "mlp-bc", *baselines)
     assert "0 cells run" in again.stdout  # a rerun skips finished cells
     status = paper(dt, root, "--exp", "table2", "--datasets", MR, "--methods", "dt", "bc", "--status").stdout
@@ -59,13 +60,23 @@ def test_every_experiment_end_to_end_and_report_layout(tmp_path, dt):
     assert {"protocol", "commit", "machine", "experiments"} <= set(report) and report["protocol"] == "cpu"
     exps = report["experiments"]
     suite_generation = builtin_datasets()[MR].generation
-    assert set(exps) == {"table2", "table3", "table7", "fig4", "context", "paper-targets"}
+    assert set(exps) == {"table2", "table3", "table7", "fig4", "context", "paper-targets", "chosen-target"}
     # paper-targets: Table 2's DT runs, asked for the paper's gym targets (Hopper: 3600, then 1800)
     at_paper = json.loads((root / "cpu" / "paper-targets" / MR / "dt" / "seed0" / "result.json").read_text())
     in_table2 = json.loads((root / "cpu" / "table2" / MR / "dt" / "seed0" / "result.json").read_text())
     assert at_paper["targets"] == [3600.0, 1800.0] and at_paper["spec"]["targets"]["kind"] == "fixed"
     assert at_paper["train_seconds"] == in_table2["train_seconds"]  # the same run, not retrained
     assert len(exps["paper-targets"][MR]["dt"]["scores"]) == 2
+    # chosen-target: the same run; every candidate on the selection episodes, the best mean reported on its own
+    chosen = json.loads((root / "cpu" / "chosen-target" / MR / "dt" / "seed0" / "result.json").read_text())
+    sel, best = chosen["selection"], in_table2["targets"][0]
+    lo, hi = in_table2["data"]["return_min"], in_table2["data"]["return_max"]
+    assert sel["candidates"] == [best, *(pytest.approx(lo + s * (hi - lo), abs=1e-3) for s in (1.5, 2.0)), 3600.0]
+    assert sel["seed"] == chosen["spec"]["eval_seed"] + 500_000 and len(sel["return_means"]) == 4
+    assert chosen["targets"] == [sel["candidates"][int(np.argmax(sel["return_means"]))]] == [sel["chosen"]]
+    assert chosen["train_seconds"] == in_table2["train_seconds"]  # not retrained
+    if sel["chosen"] == best:  # the reported episodes are the cell's own: Table 2's at the same target
+        assert chosen["return"] == in_table2["return"]
     assert set(exps["table2"][MR]) == {"dt", "bc", "mlp-bc", *baselines}
     assert set(exps["table7"]) == {MR, f"{MR}-delayed"} and set(exps["context"][MR]) == {"dt", "dt-k1"}
     for exp in ("table2", "table3", "table7", "context"):

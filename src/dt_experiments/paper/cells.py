@@ -25,6 +25,7 @@ import numpy as np
 from decision_transformer.checkpoint import latest_checkpoint, read_meta
 from decision_transformer.common import runlock, runtime
 from decision_transformer.common.atomic import write_json
+from decision_transformer.common.seeding import derive_seed
 from ..common import check_seeds, git_commit, machine
 from decision_transformer.evaluate import AUTO
 from . import beyond, methods as M
@@ -74,6 +75,10 @@ def cell_spec(cfg: PaperBenchConfig, cell: Cell, p: M.Plan | None = None) -> dic
         targets = {"kind": "auto", "scales": [1.0]}
     elif conditioned(cell.method) and cell.exp == "paper-targets":  # the paper's gym code's, not the data's
         targets = {"kind": "fixed", "targets": list(PAPER_GYM_TARGETS[env_of(cell.dataset)])}
+    elif conditioned(cell.method) and cell.exp == "chosen-target":  # chosen on episodes the cell does not report
+        targets = {"kind": "chosen", "scales": list(cfg.chosen_scales),
+                   "fixed": [PAPER_GYM_TARGETS[env_of(cell.dataset)][0]],
+                   "selection_seed": derive_seed(p.eval_seed, "target-selection")}
     elif conditioned(cell.method) and is_atari(cell.dataset):
         targets = {"kind": "fixed", "targets": [ATARI_TARGETS[env_of(cell.dataset)]]}  # the paper's Atari targets
     elif conditioned(cell.method):
@@ -146,12 +151,21 @@ def run_cell(cfg: PaperBenchConfig, cell: Cell) -> dict[str, Any]:
     targets = (fig4_targets(ret, spec["targets"]["n"], spec["targets"]["range"]) if kind == "fig4"
                else dt_targets(ret, cfg.target_scales) if kind == "scales"
                else list(spec["targets"]["targets"]) if kind == "fixed"
+               else [*dt_targets(ret, spec["targets"]["scales"]), *spec["targets"]["fixed"]] if kind == "chosen"
                else [AUTO, *dt_targets(ret, spec["targets"]["scales"])] if kind == "auto" else None)
     numeric = [t for t in targets or [] if t != AUTO]
     policy, train_s, curve = M.train_policy(p, data, numeric[0] if numeric else float(ret.max()))
     if targets is None and cell.method not in BASELINE_METHODS:
         targets = dt_targets(ret, (1.0,))  # BC-like models read no return; one evaluation, at the data's best
+    selection, selection_s = None, 0.0
+    if kind == "chosen":  # every candidate on the selection episodes; the best mean is the one reported
+        chosen_returns, selection_s = M.evaluate_policy(p, policy, data.env_id, targets, spec["targets"]["selection_seed"])
+        means = [float(np.mean(r)) for r in chosen_returns]
+        selection = {"seed": spec["targets"]["selection_seed"], "candidates": targets, "return_means": means,
+                     "chosen": targets[int(np.argmax(means))]}
+        targets = [selection["chosen"]]
     returns, eval_s = M.evaluate_policy(p, policy, data.env_id, targets)
+    eval_s = round(eval_s + selection_s, 2)
     per_target = [{"target": t, "returns": r, "return_mean": float(np.mean(r)), "scores": scores(r, data.env_id, base)}
                   for t, r in zip(targets or [None], returns)]
     first = per_target[0]
@@ -166,6 +180,8 @@ def run_cell(cfg: PaperBenchConfig, cell: Cell) -> dict[str, Any]:
         "curve": curve, "train_seconds": round(train_s, 2), "eval_seconds": eval_s,
         "git_commit": git_commit(), "machine": machine(), "date": datetime.date.today().isoformat(),
     }
+    if selection is not None:
+        result["selection"] = selection
     if cell.method in ODT_METHODS:
         result.update(beyond.odt_result(p, data.env_id))
     if kind == "fig4":

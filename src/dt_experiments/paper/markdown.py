@@ -26,6 +26,9 @@ TITLES = {"table2": "Table 2: D4RL-style datasets, DT against BC, MLP-BC and TD 
           "fig4": "Figure 4: achieved return against target return (medium-replay)",
           "paper-targets": "Table 2's target-conditioned methods at the paper's gym targets (hopper 3600, walker2d "
                            "5000, halfcheetah 12000; Table 2 here asks for the data's best return)",
+          "chosen-target": "Table 2's target-conditioned methods at a target each run chooses on episodes it does not "
+                           "report (the data's best, 1.5 and 2 times it, or the paper's gym target; the best mean on "
+                           "its selection episodes)",
           "context": "Context length: K=1 (dt-k1) against K=20 (dt)",
           "atari-table1": "Table 1: DT against BC and CQL (gamer-normalized)",
           "atari-table4": "Table 4: DT against %BC (pbc10/25/40; bc is 100%BC; gamer-normalized)",

@@ -335,12 +335,14 @@ def _run_policy(p: Plan, policy: Any, env_id: str, seed: int, n: int, target: fl
     return run_episodes(agent, fns, n, seed=seed).returns
 
 
-def evaluate_policy(p: Plan, policy: Any, env_id: str, targets: list[float] | None) -> tuple[list[list[float]], float]:
-    """(returns per target, seconds): the plan's `eval_episodes` episodes per target from its evaluation
-    seed (one list for a policy without targets). Cached in the run directory's evals/ by what determines it."""
+def evaluate_policy(p: Plan, policy: Any, env_id: str, targets: list[float] | None,
+                    seed: int | None = None) -> tuple[list[list[float]], float]:
+    """(returns per target, seconds): the plan's `eval_episodes` episodes per target from `seed` (default: its
+    evaluation seed; one list for a policy without targets). Cached in the run directory's evals/ by what determines
+    it."""
     cfg, base = p.cfg, p.base
     atari = is_atari(base)
-    spec = {"targets": targets, "episodes": p.eval_episodes, "seed": p.eval_seed,
+    spec = {"targets": targets, "episodes": p.eval_episodes, "seed": p.eval_seed if seed is None else seed,
             "max_episode_steps": _env_kwargs(cfg, base).get("max_episode_steps", 0), "env_id": env_id,
             **({"temperature": cfg.atari.temperature} if atari else {})}
     key = hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
