@@ -45,6 +45,9 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three 
   # 2026-12-06 (sitting 21): the paper's medium-expert claim on hopper (DT 107.6, CQL 111.0, BC 79.6) moved here from
   # lane B, which CQL holds for ~7 h a cell (0.27 s a step on one core); cpu-v2: 100 episodes a target
   JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods dt
+  # Atari CQL at 10x its budget on a selection seed (~1 h): the run that separates budget from setting in CQL's
+  # done-criterion on Breakout (moved from section 6, 2026-12-06)
+  JOBS=1 bash scripts/atari_cpu_runs.sh cql-budget
   # the evidence for the gap: the peer's 30k-step learning curve beside our DT's (lane B ran ours)
   bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
   JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods bc td3bc
@@ -110,10 +113,8 @@ paper --exp table2 --datasets $MR --methods dt-end-windows
 paper --exp table2 --datasets $H --methods dt-official-init
 paper --exp atari-table1 --datasets breakout-mixed --methods d3rlpy-dt
 paper --exp fig4 --datasets $W $H --methods d3rlpy-dt
-# 6. Atari: Qbert and Seaquest for DT, BC and CQL (3 seeds), and CQL at 10x its cpu budget on Breakout
-#    (selection seed 1000): does it pass random with more steps (budget) or not (data / setting)?
+# 6. Atari: Qbert and Seaquest for DT, BC and CQL (3 seeds) (CQL at 10x its budget on Breakout is lane A's)
 bash scripts/atari_cpu_runs.sh more-games
-bash scripts/atari_cpu_runs.sh cql-budget
 # 7. The headline cells get 5 seeds: hopper-medium-replay DT, BC, TD3+BC, CQL, and DT / CQL delayed (seeds 3-4)
 paper --exp table2 --datasets $MR --methods dt bc td3bc --first-seed 3 --seeds 2
 paper --exp table7 --datasets $MR-delayed --methods dt --first-seed 3 --seeds 2
