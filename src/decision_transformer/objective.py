@@ -81,7 +81,7 @@ class Objective:
 
             policy = TanhNormal(out.policy.mean.float(), out.policy.log_std.float())
             nll, entropy = policy_nll_and_entropy(policy, b.actions, b.attention_mask, ENTROPY_SAMPLES)
-            temperature = self.log_temperature.exp().detach() if self.entropy_term else torch.zeros((), device=nll.device)
+            temperature = self.log_temperature.exp().detach() if self.entropy_term else 0.0  # no entropy term
             loss = loss + self.action_weight * (nll - temperature * entropy)
             last.update({"train/nll": nll.detach(), "train/entropy": entropy.detach(), "train/temperature": temperature})
         elif self.action_weight:
