@@ -560,6 +560,16 @@ def test_bench_paper_refuses_a_missing_device_before_any_cell(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize("scales,named", [(("1", "nan"), "chosen_scales=(1.0, nan)"), ((), "chosen_scales is empty")])
+def test_bench_paper_refuses_bad_candidate_scales(tmp_path, capsys, scales, named):
+    from decision_transformer.cli import main
+
+    assert main(["bench", "paper", "--exp", "chosen-target", "--chosen-scales", *scales,
+                 "--root", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and named in err[0] and not (tmp_path / "runs").exists()
+
+
 def test_protocol_version_cpu_v2_evaluates_cpus_runs_with_more_episodes_and_reports_apart(tmp_path):
     """cpu-v2 is cpu's training with more evaluation episodes: it trains nothing a cpu cell already trained, its
     cells live under ROOT/cpu-v2 with their own count, and a report of one version never holds the other's cells."""

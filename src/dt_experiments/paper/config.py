@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from decision_transformer.cli_args import inline
+from decision_transformer.common.checks import check_number
 from decision_transformer.config import DTConfig
 from decision_transformer.run_config import TrainConfig
 
@@ -272,6 +273,10 @@ class PaperBenchConfig:
             raise ValueError(f"PaperBenchConfig.v2_eval_episodes={self.v2_eval_episodes} must be positive")
         if len(self.fig4_range) != 2 or self.fig4_targets < 10 and not self.quick:
             raise ValueError("fig4 needs two fig4_range values and at least 10 fig4_targets")
+        for name in ("target_scales", "chosen_scales"):
+            check_number(self, name)
+            if not getattr(self, name):
+                raise ValueError(f"PaperBenchConfig.{name} is empty; expected one or more scales")
 
     @property
     def training_protocol(self) -> str:
