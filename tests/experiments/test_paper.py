@@ -75,6 +75,8 @@ def test_every_experiment_end_to_end_and_report_layout(tmp_path, dt):
     assert sel["seed"] == chosen["spec"]["eval_seed"] + 500_000 and len(sel["return_means"]) == 4
     assert chosen["targets"] == [sel["candidates"][int(np.argmax(sel["return_means"]))]] == [sel["chosen"]]
     assert chosen["train_seconds"] == in_table2["train_seconds"]  # not retrained
+    assert exps["chosen-target"][MR]["dt"]["chosen_targets"][0] == sel["chosen"]
+    assert f"- `{MR}` dt: {sel['chosen']:,.0f}" in (out / "paper.md").read_text()
     if sel["chosen"] == best:  # the reported episodes are the cell's own: Table 2's at the same target
         assert chosen["return"] == in_table2["return"]
     assert set(exps["table2"][MR]) == {"dt", "bc", "mlp-bc", *baselines}

@@ -157,8 +157,23 @@ def markdown(report: dict[str, Any]) -> str:
             parts.append(f"\n![{exp}, suite-normalized]({table_plot(exp)})\n")
             if exp == "beyond":
                 parts[-1] = beyond_section(per, parts[-1])
+            if exp == "chosen-target":
+                parts.append(chosen_section(per))
         parts.append(not_run_section(exp, per))
     return "\n".join(parts)
+
+
+def chosen_section(per: dict[str, dict[str, Any]]) -> str:
+    """Which target each chosen-target run kept (per seed), among which candidates."""
+    lines = ["Targets chosen (per seed, on each run's selection episodes; candidates: the data's best, 1.5 and 2 times "
+             "it as fractions of the return range, and the paper's gym target):", ""]
+    for dataset, methods in per.items():
+        for method, e in methods.items():
+            if e.get("chosen_targets"):
+                cands = ", ".join(f"{t:,.0f}" for t in e["candidates"][0])
+                chosen = " / ".join(f"{t:,.0f}" for t in e["chosen_targets"])
+                lines.append(f"- `{dataset}` {method}: {chosen} (of {cands})")
+    return "\n".join(lines) + "\n"
 
 
 def _kv(d: dict[str, Any]) -> str:

@@ -142,7 +142,16 @@ def _entry(cells: list[dict[str, Any]]) -> dict[str, Any]:
             "returns": [c["return"] for c in cells], "score_label": label,
             "target": (cells[0]["targets"] or [None])[0], "data_return_range": [cells[0]["data"]["return_min"],
                                                                               cells[0]["data"]["return_max"]],
-            "curves": [c["curve"] for c in cells if c.get("curve")], **beyond.entry_extras(cells), **common}
+            "curves": [c["curve"] for c in cells if c.get("curve")], **beyond.entry_extras(cells), **_chosen(cells),
+            **common}
+
+
+def _chosen(cells: list[dict[str, Any]]) -> dict[str, Any]:
+    """A chosen-target entry's choice per seed and the candidates it chose from ({} for other cells)."""
+    if not all("selection" in c for c in cells):
+        return {}
+    return {"chosen_targets": [c["selection"]["chosen"] for c in cells],
+            "candidates": [c["selection"]["candidates"] for c in cells]}
 
 
 def aggregate(results: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
