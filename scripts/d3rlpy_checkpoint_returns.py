@@ -56,6 +56,8 @@ def main() -> int:
     ap.add_argument("--root", default="runs/paper", help="the queue's runs/paper (a cell's run directory is found there)")
     ap.add_argument("--episodes", type=int, default=10)
     ap.add_argument("--out", required=True, help="JSON of the curve (points already there are kept)")
+    ap.add_argument("--plot", default="", help="also a PNG: the checkpoints' scores, and from the run's metrics.jsonl "
+                    "its mean Q on the data's actions against their discounted return, and its conservative loss")
     args = ap.parse_args()
 
     import d3rlpy
@@ -93,7 +95,44 @@ def main() -> int:
     write_json(out, {"dataset": args.dataset, "method": args.method, "seed": args.seed, "episodes": args.episodes,
                      "episode_seed": seed, "env_id": data.env_id,
                      "points": [points[s] for s in sorted(points)]})
+    if args.plot:
+        plot(args, [points[s] for s in sorted(points)], live / "metrics.jsonl")
     return 0
+
+
+def plot(args: argparse.Namespace, points: list[dict], metrics_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()] \
+        if metrics_path.exists() else []
+    q = [(r["step"], r["q/data_mean"], r["q/mc_return_mean"]) for r in rows if "q/data_mean" in r]
+    cons = [(r["step"], r["train/conservative_loss"]) for r in rows if "train/conservative_loss" in r]
+    fig, axes = plt.subplots(3, 1, figsize=(7, 8.5), sharex=True)
+    key = "score" if all("score" in p for p in points) else "return_mean"
+    axes[0].plot([p["step"] for p in points], [p[key] for p in points], "o-")
+    axes[0].set_ylabel("suite-normalized score" if key == "score" else "return")
+    axes[0].set_title(f"{args.method} on {args.dataset}, seed {args.seed}: saved chunks, {args.episodes} episodes each "
+                      "(training-curve seeds)", fontsize=9)
+    if q:
+        axes[1].plot([x[0] for x in q], [x[1] for x in q], label="mean Q(s, a) on the data's actions")
+        axes[1].plot([x[0] for x in q], [x[2] for x in q], "--", label="their discounted return (Monte Carlo)")
+        axes[1].legend(fontsize=8)
+    axes[1].set_ylabel("value")
+    if cons:
+        axes[2].plot([x[0] for x in cons], [x[1] for x in cons])
+    axes[2].set_ylabel("conservative loss")
+    axes[2].set_xlabel("gradient step")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with tempfile.NamedTemporaryFile(suffix=".png", dir=Path(args.plot).resolve().parent, delete=False) as f:
+        fig.savefig(f.name, dpi=110)
+    Path(f.name).replace(args.plot)
+    plt.close(fig)
+    print(f"wrote {args.plot}")
 
 
 if __name__ == "__main__":
