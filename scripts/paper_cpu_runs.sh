@@ -53,14 +53,11 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three 
   JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods bc td3bc
   # the converse of dt-official-init: the peer with our initialisation (does d3rlpy's DT then match ours?)
   JOBS=1 paper --exp table2 --datasets $MR --methods d3rlpy-dt-gpt2-init
-  # the peer's walker2d seed 0 is ahead of ours (2026-12-06): does the paper code's initialisation help there?
-  JOBS=1 paper --exp table2 --datasets $W --methods dt-official-init
   JOBS=1 paper --exp fig4 --datasets $MR --methods d3rlpy-dt dt-official-init  # the trained runs at 12 targets
   # 2026-12-06 (sitting 13): the medium-expert cells of walker2d and halfcheetah here rather than after both lanes,
   # since they are the done-criterion and the diagnostics below are not (cpu-v2: 100 episodes a target)
   JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets walker2d-medium-expert halfcheetah-medium-expert \
       --methods dt bc td3bc
-  JOBS=1 paper --exp table2 --datasets $W --methods d3rlpy-dt-gpt2-init
 }
 lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greedy evaluation (~6 min a cell), our
             # DT's 30k-step curve beside the peer's, then CQL at d3rlpy's published fixed-weight setting on
@@ -111,6 +108,10 @@ paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods c
 #     (3 seeds beside our DT's Table 1 cells), the peer's Figure 4 on walker2d and halfcheetah
 paper --exp table2 --datasets $MR --methods dt-end-windows
 paper --exp table2 --datasets $H --methods dt-official-init
+# the peer is level with ours on walker2d and halfcheetah at 3 seeds (2026-12-06, sitting 21), so the initialisation
+# diagnostics there moved here from lane A: the paper code's init on walker2d, the peer with ours on walker2d
+paper --exp table2 --datasets $W --methods dt-official-init
+paper --exp table2 --datasets $W --methods d3rlpy-dt-gpt2-init
 paper --exp atari-table1 --datasets breakout-mixed --methods d3rlpy-dt
 paper --exp fig4 --datasets $W $H --methods d3rlpy-dt
 # 6. Atari: Qbert and Seaquest for DT, BC and CQL (3 seeds) (CQL at 10x its budget on Breakout is lane A's)
