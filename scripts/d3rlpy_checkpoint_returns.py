@@ -53,7 +53,8 @@ def main() -> int:
     ap.add_argument("--dataset", required=True)
     ap.add_argument("--method", default="cql")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--root", default="runs/paper", help="the queue's runs/paper (a cell's run directory is found there)")
+    ap.add_argument("--root", default="runs/paper",
+                    help="the queue's runs/paper (a cell's run directory is found there)")
     ap.add_argument("--episodes", type=int, default=10)
     ap.add_argument("--out", required=True, help="JSON of the curve (points already there are kept)")
     ap.add_argument("--plot", default="", help="also a PNG: the checkpoints' scores, and from the run's metrics.jsonl "

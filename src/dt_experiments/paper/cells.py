@@ -31,7 +31,8 @@ from decision_transformer.evaluate import AUTO
 from . import beyond, methods as M
 from .config import PaperBenchConfig
 from .names import (ATARI_TARGETS, AUTO_TARGET_METHODS, BASELINE_METHODS, D3RLPY_METHODS, EXPERIMENTS,
-                    FIG4_EXPERIMENTS, ODT_METHODS, PAPER_GYM_TARGETS, env_of, conditioned, experiment_cells, is_atari, trained_on)
+                    FIG4_EXPERIMENTS, ODT_METHODS, PAPER_GYM_TARGETS, env_of, conditioned, experiment_cells, is_atari,
+                    trained_on)
 from .cellfile import CellError, read_cell
 from .scoring import dt_targets, fig4_targets, pearson_in_range, scores
 
@@ -159,9 +160,10 @@ def run_cell(cfg: PaperBenchConfig, cell: Cell) -> dict[str, Any]:
         targets = dt_targets(ret, (1.0,))  # BC-like models read no return; one evaluation, at the data's best
     selection, selection_s = None, 0.0
     if kind == "chosen":  # every candidate on the selection episodes; the best mean is the one reported
-        chosen_returns, selection_s = M.evaluate_policy(p, policy, data.env_id, targets, spec["targets"]["selection_seed"])
+        selection_seed = spec["targets"]["selection_seed"]
+        chosen_returns, selection_s = M.evaluate_policy(p, policy, data.env_id, targets, selection_seed)
         means = [float(np.mean(r)) for r in chosen_returns]
-        selection = {"seed": spec["targets"]["selection_seed"], "candidates": targets, "return_means": means,
+        selection = {"seed": selection_seed, "candidates": targets, "return_means": means,
                      "chosen": targets[int(np.argmax(means))]}
         targets = [selection["chosen"]]
     returns, eval_s = M.evaluate_policy(p, policy, data.env_id, targets)

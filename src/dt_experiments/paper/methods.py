@@ -39,8 +39,8 @@ from ..common import train_cell
 from . import beyond
 from ..configs import TOP_FRACTIONS
 from .config import PaperBenchConfig
-from .names import (BASELINE_METHODS, D3RLPY_METHODS, MODEL_FIELDS, ODT_METHODS, TRAIN_FIELDS, PEER_INIT, PEER_METHODS, is_atari,
-                    model_kind, split_dataset, trained_on)
+from .names import (BASELINE_METHODS, D3RLPY_METHODS, MODEL_FIELDS, ODT_METHODS, TRAIN_FIELDS, PEER_INIT, PEER_METHODS,
+                    is_atari, model_kind, split_dataset, trained_on)
 
 @functools.lru_cache(maxsize=8)
 def load_data(base: str, data_steps: int = 0) -> TrajectoryDataset:
