@@ -541,6 +541,7 @@ def test_beyond_experiment_end_to_end_and_report(tmp_path, dt):
     assert f"| {MR} | dt-stochastic |" in (out / "paper.md").read_text()
     targets = json.loads((out / "paper.json").read_text())["experiments"]["paper-targets"][MR]
     assert targets["odt-paper-targets"]["online_steps"] == [fixed["online_steps"]]
+    assert "| `odt-paper-targets` offline score |" in (out / "paper.md").read_text()
     beyond = json.loads((out / "paper.json").read_text())["experiments"]["beyond"][MR]
     assert set(beyond) == {"dt", "dt-auto", "dt-stochastic", "odt", "dt-auto-stochastic"}
     assert all("ci95" in e for e in beyond.values())

@@ -156,12 +156,21 @@ def beyond_section(per: dict[str, dict[str, Any]], table: str) -> str:
              "dt-stochastic run fine-tuned online (ODT) for the protocol's online budget; scored after "
              "fine-tuning. `dt-auto-stochastic`: the return head beside the stochastic policy (Reinformer's "
              "objective), acting as dt-auto. See docs/beyond.md.\n"]
-    rows = [(d, m["odt"]) for d, m in per.items() if "offline_scores" in m.get("odt", {})]
-    if rows:
-        lines.append("| dataset | ODT offline score | ODT after fine-tuning | online env steps |\n|---|---|---|---|")
-        for dataset, e in rows:
-            off, on = _mean(e["offline_scores"]), _mean(e["scores"])
-            lines.append(f"| {dataset} | {'—' if off is None else f'{off:.1f}'} | "
-                         f"{'—' if on is None else f'{on:.1f}'} | {', '.join(f'{s:,}' for s in e['online_steps'])} |")
-        lines.append(f"\n![ODT score against online env steps]({ODT_PLOT})\n")
+    odt = odt_table(per, "odt")
+    if odt:
+        lines += [odt, f"![ODT score against online env steps]({ODT_PLOT})\n"]
     return table + "\n".join(lines) + "\n"
+
+
+def odt_table(per: dict[str, dict[str, Any]], method: str) -> str:
+    """An ODT method's mean score before (its pretrained run, at its fine-tuning's evaluation target) and after
+    fine-tuning, per dataset ('' if it has no cells)."""
+    rows = [(d, m[method]) for d, m in per.items() if "offline_scores" in m.get(method, {})]
+    if not rows:
+        return ""
+    lines = [f"| dataset | `{method}` offline score | after fine-tuning | online env steps |", "|---|---|---|---|"]
+    for dataset, e in rows:
+        off, on = _mean(e["offline_scores"]), _mean(e["scores"])
+        lines.append(f"| {dataset} | {'—' if off is None else f'{off:.1f}'} | "
+                     f"{'—' if on is None else f'{on:.1f}'} | {', '.join(f'{s:,}' for s in e['online_steps'])} |")
+    return "\n".join(lines) + "\n"

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from decision_transformer.scores import mean_std_text, sample_std
-from .beyond import beyond_section
+from .beyond import beyond_section, odt_table
 from .config import PaperBenchConfig
 from .names import (ATARI_EXPERIMENTS, BEYOND_EXPERIMENTS, FIG4_EXPERIMENTS, GYM_EXPERIMENTS, METHODS, PROTOCOLS,
                     TRAIN_FIELDS, experiment_cells)
@@ -159,6 +159,8 @@ def markdown(report: dict[str, Any]) -> str:
                 parts[-1] = beyond_section(per, parts[-1])
             if exp == "chosen-target":
                 parts.append(chosen_section(per))
+            if exp == "paper-targets":
+                parts.append(odt_table(per, "odt-paper-targets"))
         parts.append(not_run_section(exp, per))
     return "\n".join(parts)
 
