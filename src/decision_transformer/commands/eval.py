@@ -63,8 +63,9 @@ class EvalCommand:
         if self.choose_target and (len(self.targets) < 2 or self.auto_target):
             raise ValueError(f"EvalCommand.choose_target: expected two or more numeric --targets to choose from (and "
                              f"no auto target); got targets={self.targets}, auto_target={self.auto_target}")
-        if self.choose_target and self.num_episodes > 500_000:
-            raise ValueError("EvalCommand.num_episodes must be <= 500,000 with choose_target (its episode seeds would "
+        gap = derive_seed(self.seed, "target-selection") - self.seed  # selection episodes start this far after --seed
+        if self.choose_target and self.num_episodes > gap:
+            raise ValueError(f"EvalCommand.num_episodes must be <= {gap:,} with choose_target (its episode seeds would "
                              "overlap the reported ones)")
 
 
