@@ -45,12 +45,14 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three 
   # 2026-12-06 (sitting 21): the paper's medium-expert claim on hopper (DT 107.6, CQL 111.0, BC 79.6) moved here from
   # lane B, which CQL holds for ~7 h a cell (0.27 s a step on one core); cpu-v2: 100 episodes a target
   JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods dt
+  # 2026-12-06 (sitting 22): BC beside it before the long Atari run (a BC cell is minutes; the paper's BC is 79.6)
+  JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods bc
   # Atari CQL at 10x its budget on a selection seed (~1 h): the run that separates budget from setting in CQL's
   # done-criterion on Breakout (moved from section 6, 2026-12-06)
   JOBS=1 bash scripts/atari_cpu_runs.sh cql-budget
   # the issue's evidence for the gap: the peer's 30k-step learning curve beside our DT's (lane B ran ours)
   bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
-  JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods bc td3bc
+  JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods td3bc
   # the converse of dt-official-init: the peer with our initialisation (does d3rlpy's DT then match ours?)
   JOBS=1 paper --exp table2 --datasets $MR --methods d3rlpy-dt-gpt2-init
   JOBS=1 paper --exp fig4 --datasets $MR --methods d3rlpy-dt dt-official-init  # the trained runs at 12 targets
@@ -73,14 +75,19 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   JOBS=1 paper --exp fig4 --datasets $MR --methods dt-stochastic
   JOBS=1 paper --exp beyond-fig4 --datasets $MR --methods dt-stochastic  # to twice the data's best (evaluation only)
   JOBS=1 paper --exp table7 --datasets $MR --methods cql --seeds 1  # CQL's done-criterion first (issue 28 before 31)
-  # 2026-12-06 (sitting 13): at the paper's own gym target (3600) our hopper-medium-replay DT scores 76.3 [72.5, 78.8]
-  # against 37.7 at the data's best (Table 2's rule here) and TD3+BC's 55.2: the same question on walker2d and
-  # halfcheetah (their DT / dt-stochastic runs were not kept, so this retrains them; the peer's are evaluated only)
-  JOBS=1 paper --exp paper-targets --datasets $W $H --methods dt dt-stochastic
-  JOBS=1 paper --exp chosen-target --datasets $W $H --methods dt dt-stochastic  # the same runs (evaluation only)
   # dt-auto's seeds 1-2: on seed 0 its policy collapses past a target of ~1,200 and its proposals start at 56% of
   # the data's best (docs/beyond.md); two more seeds say which is general (~25-35 min a cell)
   JOBS=1 paper --exp beyond --datasets $MR --methods dt-auto
+  # 2026-12-06 (sitting 22): issue 31's done-criterion, the beyond cells on walker2d and halfcheetah at 3 seeds
+  # (~6.5 h: dt-stochastic ~25 min, odt ~12 min more, dt-auto ~30 min a cell), before paper-targets' retrains, which
+  # then reuse these dt-stochastic runs and retrain only DT's
+  JOBS=1 paper --exp beyond --datasets $W $H --methods dt-stochastic odt dt-auto
+  # 2026-12-06 (sitting 13): at the paper's own gym target (3600) our hopper-medium-replay DT scores 76.3 [72.5, 78.8]
+  # against 37.7 at the data's best (Table 2's rule here) and TD3+BC's 55.2: the same question on walker2d and
+  # halfcheetah (their DT runs were not kept, so this retrains them; dt-stochastic's are beyond's, above; the peer's
+  # are evaluated only)
+  JOBS=1 paper --exp paper-targets --datasets $W $H --methods dt dt-stochastic
+  JOBS=1 paper --exp chosen-target --datasets $W $H --methods dt dt-stochastic  # the same runs (evaluation only)
   # Reinformer's objective as its code trains it (return head + ODT's stochastic policy; docs/beyond.md), 3 seeds
   JOBS=1 paper --exp beyond --datasets $MR --methods dt-auto-stochastic
   # DT at the same targets: Table 2's DT runs were not kept across machines, so this retrains them (same spec)
