@@ -2,7 +2,7 @@
 
 Every loop that steps an env with a policy runs here: evaluation (`evaluate.py`, with the Decision Transformer's
 context agent; `video.py` records through an env wrapper), the benchmarks' baselines (`FunctionAgent`: CQL, the
-random policy) and the data generators (`suite/rollout.py`, `data/demo.py`, `data/atari.py`), which record their
+random policy) and the data generators (`suite/rollout.py`, `data/demo.py`, `dt_experiments/suite/atari.py`), which record their
 transitions with an `on_step` hook (`Recorder`).
 
 * How much: exactly `num_episodes` whole episodes, or exactly `num_steps` transitions.

@@ -25,7 +25,7 @@ fallback hashing). A new purpose gets a new row here.
                                                             assets/suite/suite.json as generation.seed_offsets)
     "rollout-env", i            base * 1000 + i             suite rollouts: first reset of env i
     "pendulum-episode", e       base * 100_000 + e          pendulum-mixed (data/demo.py): reset of episode e
-    "atari-episode", e          base * 1_000_000 + e        Atari datasets (data/atari.py): reset of episode e
+    "atari-episode", e          base * 1_000_000 + e        Atari datasets (dt_experiments/suite/atari.py): reset of episode e
     "graph", k                  base * 1000 + k             envs/graph.py: k-th try at a connected graph
 """
 

@@ -1,6 +1,6 @@
 """Frame stacking for pixel datasets stored as single frames: one (H, W) uint8 frame per step, stacked at sampling time.
 
-Atari datasets (data/atari.py, the DQN-replay reader) keep `observations` as (N, 84, 84) uint8, each frame once.
+Atari datasets (dt_experiments/suite/atari.py, the DQN-replay reader) keep `observations` as (N, 84, 84) uint8, each frame once.
 The model and the env (envs/atari.py) see the last `stack` frames of each step, (stack, 84, 84):
 
     stacked[t] = frames[max(t - stack + 1 + j, s)] for j = 0 .. stack - 1,   s = the step's episode start

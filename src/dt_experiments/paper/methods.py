@@ -50,7 +50,7 @@ def load_data(base: str, data_steps: int = 0) -> TrajectoryDataset:
 
         if base.split("-")[0] in ENV_IDS:
             return generate(base, seed=0, num_steps=data_steps, progress=False)
-        if is_atari(base):  # the ALE datasets' own step-budget names (data/atari.py)
+        if is_atari(base):  # the ALE datasets' own step-budget names (dt_experiments/suite/atari.py)
             return load_dataset(f"{base}@{data_steps}", seed=0)
     return load_dataset(base, seed=0)
 
