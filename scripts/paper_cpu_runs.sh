@@ -79,7 +79,7 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   # the data's best (docs/beyond.md); two more seeds say which is general (~25-35 min a cell)
   JOBS=1 paper --exp beyond --datasets $MR --methods dt-auto
   # 2026-12-06 (sitting 22): issue 31's done-criterion, the beyond cells on walker2d and halfcheetah at 3 seeds
-  # (~6.5 h: dt-stochastic ~25 min, odt ~12 min more, dt-auto ~30 min a cell), before paper-targets' retrains, which
+  # (~7.5 h: dt-stochastic ~32 min, odt ~11 min more, dt-auto ~34 min a cell), before paper-targets' retrains, which
   # then reuse these dt-stochastic runs and retrain only DT's
   JOBS=1 paper --exp beyond --datasets $W $H --methods dt-stochastic odt dt-auto
   # 2026-12-06 (sitting 13): at the paper's own gym target (3600) our hopper-medium-replay DT scores 76.3 [72.5, 78.8]
