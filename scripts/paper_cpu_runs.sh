@@ -45,14 +45,14 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three 
   # 2026-12-06 (sitting 21): the paper's medium-expert claim on hopper (DT 107.6, CQL 111.0, BC 79.6) moved here from
   # lane B, which CQL holds for ~7 h a cell (0.27 s a step on one core); cpu-v2: 100 episodes a target
   JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods dt
-  # 2026-12-06 (sitting 22): BC beside it before the long Atari run (a BC cell is minutes; the paper's BC is 79.6)
-  JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods bc
+  # 2026-12-06 (sitting 22): BC and TD3+BC beside it before the long Atari run (~15 min a cell each; the paper's
+  # medium-expert contrast is DT 107.6 against BC 79.6)
+  JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods bc td3bc
   # Atari CQL at 10x its budget on a selection seed (~1 h): the run that separates budget from setting in CQL's
   # done-criterion on Breakout (moved from section 6, 2026-12-06)
   JOBS=1 bash scripts/atari_cpu_runs.sh cql-budget
   # the evidence for the gap: the peer's 30k-step learning curve beside our DT's (lane B ran ours)
   bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
-  JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods td3bc
   # the converse of dt-official-init: the peer with our initialisation (does d3rlpy's DT then match ours?)
   JOBS=1 paper --exp table2 --datasets $MR --methods d3rlpy-dt-gpt2-init
   JOBS=1 paper --exp fig4 --datasets $MR --methods d3rlpy-dt dt-official-init  # the trained runs at 12 targets
