@@ -11,8 +11,19 @@ probability epsilon, else a scripted controller that reads the game state from t
               no ball is in play, else move the paddle towards ball x - 5 (dead zone 3);
     Pong      ball y = RAM[54] (0 between points), own paddle y = RAM[51]: move the paddle towards ball y - 8
               (dead zone 2; RIGHT moves up);
-    Seaquest  oxygen = RAM[102], submarine y = RAM[97]: surface (UP) when oxygen < 16, else dive to y 60 firing
-              and patrol, alternating RIGHTFIRE / LEFTFIRE every 40 steps (a simple policy; no rescue logic);
+    Seaquest  the submarine's centre x = RAM[70] + 8, y = RAM[97] (13 at the surface, 108 at the bottom), facing
+              left iff RAM[86] = 8 (else 0); oxygen RAM[102] (64 full), divers aboard RAM[62]. Enemy lane i = 0..3
+              (bottom to top; the torpedo hits lane i from y near 104 - 24 i) holds up to three sharks or subs: the
+              left / middle / right one iff bit 4 / 2 / 1 of RAM[36+i] is set, at x = RAM[30+i] + 0 / 16 / 32
+              (mod 256; on screen below 160), heading left iff RAM[89+i] & 8, subs iff RAM[89+i] % 8 is 4..6;
+              RAM[71+i] is lane i's diver (a shark lane) or its sub's torpedo; a patrol sub at the surface at
+              RAM[118] once RAM[60] >= 2. Head for the surface (UP) when 6 divers are aboard (a bonus for each
+              diver and the oxygen left) or oxygen < 16 with one or more (surfacing with none costs a life, so
+              then fight on); else for the lane of the nearest enemy or diver (a lane away counts 60 px, a diver
+              60 px less). Of the steps on / wait / back (4 px up or down), take the first that keeps the most room
+              (up to 28 px) to the hazards the hull can touch there (enemies, torpedoes, the patrol sub) that are
+              coming at it. Always fire: turn to face the nearest enemy in the submarine's lanes, else swim to the
+              goal diver in its lane, else back towards the middle;
     Qbert     Qbert's cube (row r = 0..5 from the top, c = 0..r from the left; 6 rows, 21 cubes): standing on
               a cube, y = RAM[67] = 25 + 28 r and column RAM[35] = 5 + 2c - r; the colours of the 21 cubes at
               AtariARI's tile_color addresses; enemies: row k = 1..5 holds at most one (ball, Coily or Sam),
@@ -29,7 +40,17 @@ Qbert's player_y 67, player_column 35 and tile_color are AtariARI's; the per-row
 OCAtari's (Delfosse et al., 2023, `ocatari/ram/qbert.py`); the per-row enemy sprite bytes 92..96 were found
 here by matching the enemies' pixels on the screen (98-100% agreement per row over 1,661 frames). At epsilon 0
 the Qbert controller scores about 18,000 in 2,000 steps (random play: 150-300) and never jumped off the
-pyramid in 6 reset seeds of 3,000 steps; measured 2026-12-06.)
+pyramid in 6 reset seeds of 3,000 steps; measured 2026-12-06.
+Seaquest's player_x 70, player_y 97, player_direction 86, oxygen_meter_value 102, divers_collected_count 62,
+enemy_obstacle_x 30..33 and diver_or_enemy_missile_x 71..74 are AtariARI's; the per-lane enemy bits 36..39, the
+sub / shark code in 89..92 and the patrol sub 118 (present from RAM[60] >= 2) are OCAtari's (`ocatari/ram/
+seaquest.py`, whose middle enemy reads RAM[30] in every lane; RAM[30+i] matches the screen); the heading bit 8 of
+89..92 was found here. Checked against the screen every 3rd step of 2 reset seeds x 1,500 steps: every
+enemy (2,039, each copy), diver (156) and torpedo (118) box read from RAM holds non-water pixels; the sub code
+agreed with the subs' grey in 6,147 of 6,147 and the heading bit with the x steps in 9,649 of 9,649; surfacing
+with no diver cost a life, with 6 (and 17 oxygen left) it paid 640. At epsilon 0 the Seaquest controller
+scores 11,000-12,500 in 2,000 steps (12,463 over reset seeds 0-2, 10,792 over 3-8; the dive-and-patrol script
+of generation 1: 733; random play: 80); measured 2026-12-06.)
 So returns spread from the random policy's to a good controller's.
 
 Budget: exactly `steps` steps (`dt data make NAME --steps N`, or the SRC NAME@N; default 50,000). Every
@@ -74,13 +95,63 @@ def pong_controller(ram: np.ndarray, t: int) -> int:
     return 3 if paddle_y < target - 2 else 2 if paddle_y > target + 2 else 0  # LEFT (down) / RIGHT (up) / NOOP
 
 
+SEAQUEST_LANE_Y = (104, 80, 56, 32)  # submarine y (RAM 97) whose torpedo hits enemy lane 0 (bottom) .. 3
+SEAQUEST_SURFACE_Y = 13
+SEAQUEST_COPIES = ((4, 0), (2, 16), (1, 32))  # (bit of RAM 36+i, x offset): lane i's left / middle / right enemy
+SEAQUEST_MOVES = {(0, 0): 1, (0, 1): 11, (0, -1): 12, (-4, 0): 10, (4, 0): 13,  # (y step, x step) -> FIRE,
+                  (-4, 1): 14, (-4, -1): 15, (4, 1): 16, (4, -1): 17}  # RIGHTFIRE, ..., DOWNLEFTFIRE
+
+
+def _seaquest_objects(ram: np.ndarray) -> tuple[list, list, list]:
+    """(enemies, divers, hazards) on screen, each (lane, x centre, heading +1 right / -1 left); hazards are the
+    enemies, the enemy subs' torpedoes and the surface patrol sub (lane 4)."""
+    enemies, divers, hazards = [], [], []
+    for i in range(4):
+        heading = -1 if ram[89 + i] & 8 else 1
+        for bit, off in SEAQUEST_COPIES:
+            x = (int(ram[30 + i]) + off) % 256
+            if ram[36 + i] & bit and x < 160:
+                enemies.append((i, x + 4, heading))
+        if 0 < ram[71 + i] < 160:  # a diver in a shark lane, a torpedo in an enemy-sub lane
+            (hazards if 3 < ram[89 + i] % 8 < 7 else divers).append((i, int(ram[71 + i]) + 4, heading))
+    if ram[60] >= 2 and ram[118] < 160:
+        hazards.append((4, int(ram[118]) + 4, 0))
+    return enemies, divers, enemies + hazards
+
+
+def _seaquest_lanes(y: int) -> list[int]:
+    """The lanes (4: the surface) whose enemies the submarine's hull can touch at RAM y."""
+    return [i for i, lane_y in enumerate(SEAQUEST_LANE_Y + (SEAQUEST_SURFACE_Y,)) if abs(y - lane_y) < 14]
+
+
 def seaquest_controller(ram: np.ndarray, t: int) -> int:
-    oxygen, sub_y = int(ram[102]), int(ram[97])
-    if oxygen < 16:
-        return 2  # UP: surface for air
-    if sub_y < 56:
-        return 13  # DOWNFIRE
-    return 11 if (t // 40) % 2 == 0 else 12  # RIGHTFIRE / LEFTFIRE
+    x, y, oxygen, rescued = int(ram[70]) + 8, int(ram[97]), int(ram[102]), int(ram[62])
+    enemies, divers, hazards = _seaquest_objects(ram)
+
+    def clearance(dy: int) -> int:  # distance to the nearest hazard touching or coming at the sub after a step dy
+        return min([abs(hx - x) for lane, hx, heading in hazards if lane in _seaquest_lanes(y + dy)
+                    and (abs(hx - x) < 14 or heading * (x - hx) >= 0)] + [28])
+
+    goal_x = None
+    if rescued == 6 or (oxygen < 16 and rescued > 0):  # with no diver, surfacing costs a life
+        goal_y = SEAQUEST_SURFACE_Y
+    else:  # the nearest enemy to shoot or diver to pick up (lanes away count 60 px; divers are preferred by 60 px)
+        lane = min(range(4), key=lambda i: abs(SEAQUEST_LANE_Y[i] - y))
+        goals = [(abs(i - lane) * 60 + abs(ex - x), i, None) for i, ex, _ in enemies]
+        goals += [(abs(i - lane) * 60 + abs(dx - x) - 60, i, dx) for i, dx, _ in divers]
+        _, i, goal_x = min(goals, key=lambda g: g[0], default=(0, 1, None))
+        goal_y = SEAQUEST_LANE_Y[i]
+    want = 0 if abs(goal_y - y) <= (2 if goal_y > SEAQUEST_SURFACE_Y else 0) else 4 if goal_y > y else -4
+    dy = max(dict.fromkeys((want, 0, -want)), key=clearance)  # the first of the safest: on, wait, back
+    near = [ex for i, ex, _ in enemies if i in _seaquest_lanes(y)]
+    if near:  # turn to face the nearest enemy the hull can touch (the torpedo flies the way the sub faces)
+        face = 1 if min(near, key=lambda ex: abs(ex - x)) > x else -1
+        dx = face if face != (-1 if ram[86] else 1) else 0
+    elif goal_x is not None and abs(goal_x - x) > 4 and abs(goal_y - y) <= 8:
+        dx = 1 if goal_x > x else -1  # swim to the diver in this lane
+    else:
+        dx = 0 if abs(x - 84) <= 20 else 1 if x < 84 else -1  # keep near the middle
+    return SEAQUEST_MOVES[(dy, dx)]
 
 
 QBERT_TILES = ((21,), (52, 54), (83, 85, 87), (98, 100, 102, 104), (1, 3, 5, 7, 9), (32, 34, 36, 38, 40, 42))
@@ -125,12 +196,14 @@ GAMES: dict[str, tuple[str, str]] = {
     # dataset name: (game, description)
     "breakout-mixed": ("Breakout", "RAM paddle-tracking controller, epsilon 1..0.03"),
     "pong-mixed": ("Pong", "RAM paddle-tracking controller, epsilon 1..0.03"),
-    "seaquest-mixed": ("Seaquest", "dive-fire-surface script, epsilon 1..0.03"),
+    "seaquest-mixed": ("Seaquest", "RAM controller shooting, dodging and rescuing divers, epsilon 1..0.03"),
     "qbert-mixed": ("Qbert", "RAM cube-painting controller avoiding enemies, epsilon 1..0.03"),
 }
 _CONTROLLERS: dict[str, Callable] = {"Breakout": breakout_controller, "Pong": pong_controller,
                                      "Qbert": qbert_controller, "Seaquest": seaquest_controller}
-GENERATIONS = {"qbert-mixed": 2}  # 2: the Qbert controller (generation 1 was random moves)
+# 2: the Qbert controller (generation 1 was random moves); 2: the Seaquest controller that aims, dodges and rescues
+# divers (generation 1 dived to y 60 firing, patrolled left / right every 40 steps and surfaced at oxygen < 16)
+GENERATIONS = {"qbert-mixed": 2, "seaquest-mixed": 2}
 
 
 def make_atari_mixed(game: str, seed: int = 0, steps: int = DEFAULT_STEPS, name: str = "") -> TrajectoryDataset:
