@@ -5,6 +5,7 @@ every `paper ...` line through the real `dt bench paper` parser and config, with
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import subprocess
@@ -48,10 +49,15 @@ def _paper_calls(name: str) -> list[list[str]]:
     return calls
 
 
+@functools.lru_cache(maxsize=1)
+def _parser():
+    return build_parser()
+
+
 def _config(args: list[str]):
     from dt_experiments.paper.config import PaperBenchConfig
 
-    parsed = build_parser().parse_args(["bench", "paper", "--root", "runs/paper", "--no-progress", *args])
+    parsed = _parser().parse_args(["bench", "paper", "--root", "runs/paper", "--no-progress", *args])
     return from_args(PaperBenchConfig, parsed)
 
 
