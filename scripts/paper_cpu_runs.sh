@@ -88,6 +88,12 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   # are evaluated only)
   JOBS=1 paper --exp paper-targets --datasets $W $H --methods dt dt-stochastic
   JOBS=1 paper --exp chosen-target --datasets $W $H --methods dt dt-stochastic  # the same runs (evaluation only)
+  # 2026-12-06 (sitting 22): the beyond cells again under cpu-v2 (the same runs, 100 evaluation episodes a target
+  # instead of 10: under a tenth of each cell's training, the results issue's rule for new cells; its own table).
+  # After paper-targets, so that walker2d's and halfcheetah's DT runs exist again (beyond's dt is their Table 2 run).
+  # Not odt: hopper's seed-0 fine-tuning predates the shared dt-stochastic pretraining, so a cpu-v2 cell is refused
+  # there (its finetune_config.json names another run_dir), and odt's curve is the fine-tuning's own evaluations
+  JOBS=1 paper --protocol cpu-v2 --exp beyond --datasets $MR $W $H --methods dt dt-stochastic dt-auto
   # Reinformer's objective as its code trains it (return head + ODT's stochastic policy; docs/beyond.md), 3 seeds
   JOBS=1 paper --exp beyond --datasets $MR --methods dt-auto-stochastic
   # DT at the same targets: Table 2's DT runs were not kept across machines, so this retrains them (same spec)

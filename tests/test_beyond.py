@@ -275,7 +275,7 @@ def test_finetune_runs_and_resumes_exactly_after_a_kill(tmp_path, dt):
     assert torch.equal(sa["objective"]["log_temperature"], sb["objective"]["log_temperature"])
     assert sb["seconds"] > seconds_then and sa["seconds"] > 0  # the resumed run continues the clock
     # other settings in the same directory are refused; a deterministic run cannot be fine-tuned
-    assert_one_error(dt(*args[:-1], "--seed", 3, "--out", tmp_path / "a"), "finetune", "other settings")
+    assert_one_error(dt(*args[:-1], "--seed", 3, "--out", tmp_path / "a"), "finetune", "other settings", "seed: saved")
     toy = make_dataset(lengths=(20, 30), obs_dim=2, reward_scale=10.0, name="toy").save(tmp_path / "toy.npz")
     assert_one_error(dt("finetune", tmp_path / "pre", "--dataset", toy, "--out", tmp_path / "d"), "finetune", "--dataset")
     tiny_run(tmp_path, npz, "det", steps=5)

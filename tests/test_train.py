@@ -247,7 +247,7 @@ def test_train_or_resume_continues_a_killed_run_and_reuses_a_finished_one(npz, t
         assert torch_equal(v, resumed.model.state_dict()[k])
     again = train_or_resume(cfg, tiny_config(), data)  # finished: loaded, not retrained
     assert again.path == resumed.path and losses(tmp_path / "a") == full
-    with pytest.raises(ValueError, match="other settings"):
+    with pytest.raises(ValueError, match=r"other settings .*lr: saved 0\.\d+, here 0\.5"):  # the field named
         train_or_resume(dataclasses.replace(cfg, lr=0.5), tiny_config(), data)
     # the same run under another path (copied, moved, or named absolutely where it was made relatively) is reused
     shutil.copytree(tmp_path / "a", tmp_path / "copy")

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from . import __version__, preflight
 
 from .common import atomic, distributed, runlock, runtime
+from .common.checks import differing_fields
 from .checkpoint import (
     RunMeta, LoadedRun, latest_checkpoint, load_run, load_trainer_state, read_meta, save_checkpoint,
     update_trainer_state,
@@ -372,8 +373,11 @@ def train_or_resume(cfg: TrainConfig, model_config: ModelConfig, dataset: Trajec
     if ckpt is None:
         return train(cfg, model_config, dataset, prep=prep, hook=hook, hook_every=hook_every)
     meta = read_meta(ckpt)
-    if dataclasses.replace(read_train_config(cfg.out), out=cfg.out) != cfg or meta.config() != model_config:
-        raise ValueError(f"{cfg.out}: holds a run with other settings (train_config.json / meta.json); "
+    saved_cfg = dataclasses.replace(read_train_config(cfg.out), out=cfg.out)
+    if saved_cfg != cfg or meta.config() != model_config:
+        diff = differing_fields({**dataclasses.asdict(saved_cfg), **dataclasses.asdict(meta.config())},
+                                {**dataclasses.asdict(cfg), **dataclasses.asdict(model_config)})
+        raise ValueError(f"{cfg.out}: holds a run with other settings (train_config.json / meta.json: {diff}); "
                          "remove it or use another output directory")
     if meta.step >= cfg.steps:
         return load_run(cfg.out)

@@ -108,3 +108,11 @@ def config_from_dict(cls: type, d: dict[str, Any], source: str) -> Any:
         return cls(**d)
     except ValueError as exc:
         raise ValueError(f"{source}: {exc}") from None
+
+
+def differing_fields(saved: dict[str, Any], wanted: dict[str, Any], most: int = 3) -> str:
+    """'name: saved X, here Y; ...' for the keys whose values differ between two settings dicts (the first `most`,
+    then how many more), for an error that refuses to continue a run made with other settings."""
+    keys = [k for k in {**saved, **wanted} if saved.get(k, "(absent)") != wanted.get(k, "(absent)")]
+    parts = [f"{k}: saved {saved.get(k, '(absent)')!r}, here {wanted.get(k, '(absent)')!r}" for k in keys[:most]]
+    return "; ".join(parts) + (f"; and {len(keys) - most} more" if len(keys) > most else "")
