@@ -150,7 +150,7 @@ paper --exp table2 --datasets $MR --methods bear --seeds 1
 paper --exp table2 --datasets $W $H --methods iql
 paper --exp table2 --datasets reacher-medium-replay reacher-medium reacher-medium-expert
 paper --exp table3 --datasets reacher-medium-replay reacher-medium
-# 11. Which part of ODT's objective lets a DT follow targets past the data's best (docs/beyond.md): dt-nll's seeds
-#     1-2, then dt-nll-unit-scale. Last, since DT's own retrained seed 0 followed them to twice the data's best too
-#     (2026-12-06): the question stands only if DT's seeds 1-2 do not
+# 11. An ablation of ODT's objective (docs/beyond.md): dt-nll's seeds 1-2, then dt-nll-unit-scale. Last: DT's own
+#     retrained seeds 0-2 follow targets to twice the data's best too (2026-12-06), so no part of ODT's objective is
+#     needed for that here
 paper --exp beyond-fig4 --datasets $MR --methods dt-nll dt-nll-unit-scale
