@@ -53,6 +53,10 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three 
   JOBS=1 bash scripts/atari_cpu_runs.sh cql-budget
   # the issue's evidence for the gap: the peer's 30k-step learning curve beside our DT's (lane B ran ours)
   bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
+  # 2026-12-06 (sitting 22): the headline cells get 5 seeds (the results issue's intervals), moved from section 7:
+  # hopper-medium-replay DT, BC, TD3+BC and DT delayed, seeds 3-4 (~15-25 min a cell; CQL's seeds are section 8's)
+  JOBS=1 paper --exp table2 --datasets $MR --methods dt bc td3bc --first-seed 3 --seeds 2
+  JOBS=1 paper --exp table7 --datasets $MR-delayed --methods dt --first-seed 3 --seeds 2
   # the converse of dt-official-init: the peer with our initialisation (does d3rlpy's DT then match ours?)
   JOBS=1 paper --exp table2 --datasets $MR --methods d3rlpy-dt-gpt2-init
   JOBS=1 paper --exp fig4 --datasets $MR --methods d3rlpy-dt dt-official-init  # the trained runs at 12 targets
@@ -129,9 +133,7 @@ paper --exp atari-table1 --datasets breakout-mixed --methods d3rlpy-dt
 paper --exp fig4 --datasets $W $H --methods d3rlpy-dt
 # 6. Atari: Qbert and Seaquest for DT, BC and CQL (3 seeds) (CQL at 10x its budget on Breakout is lane A's)
 bash scripts/atari_cpu_runs.sh more-games
-# 7. The headline cells get 5 seeds: hopper-medium-replay DT, BC, TD3+BC, CQL, and DT / CQL delayed (seeds 3-4)
-paper --exp table2 --datasets $MR --methods dt bc td3bc --first-seed 3 --seeds 2
-paper --exp table7 --datasets $MR-delayed --methods dt --first-seed 3 --seeds 2
+# 7. The headline cells get 5 seeds: DT, BC, TD3+BC and DT delayed are lane A's (seeds 3-4); CQL's are section 8's
 # 8. CQL seeds 1-2 (then 3-4) and the other medium-replay sets; CQL's 3x check on a selection seed (300k steps)
 paper --exp table7 --datasets $MR $MR-delayed --methods cql
 paper --exp table2 --datasets $W $H --methods cql
