@@ -48,15 +48,16 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three 
   # 2026-12-06 (sitting 22): BC and TD3+BC beside it before the long Atari run (~15 min a cell each; the paper's
   # medium-expert contrast is DT 107.6 against BC 79.6)
   JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods bc td3bc
+  # 2026-12-06 (sitting 22): the headline cells get 5 seeds (the results issue's intervals), moved from section 7:
+  # hopper-medium-replay DT, BC, TD3+BC and DT delayed, seeds 3-4 (~15-25 min a cell, so a
+  # sitting's end loses little; CQL's seeds are section 8's)
+  JOBS=1 paper --exp table2 --datasets $MR --methods dt bc td3bc --first-seed 3 --seeds 2
+  JOBS=1 paper --exp table7 --datasets $MR-delayed --methods dt --first-seed 3 --seeds 2
   # Atari CQL at 10x its budget on a selection seed (~1 h): the run that separates budget from setting in CQL's
   # done-criterion on Breakout (moved from section 6, 2026-12-06)
   JOBS=1 bash scripts/atari_cpu_runs.sh cql-budget
   # the issue's evidence for the gap: the peer's 30k-step learning curve beside our DT's (lane B ran ours)
   bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
-  # 2026-12-06 (sitting 22): the headline cells get 5 seeds (the results issue's intervals), moved from section 7:
-  # hopper-medium-replay DT, BC, TD3+BC and DT delayed, seeds 3-4 (~15-25 min a cell; CQL's seeds are section 8's)
-  JOBS=1 paper --exp table2 --datasets $MR --methods dt bc td3bc --first-seed 3 --seeds 2
-  JOBS=1 paper --exp table7 --datasets $MR-delayed --methods dt --first-seed 3 --seeds 2
   # the converse of dt-official-init: the peer with our initialisation (does d3rlpy's DT then match ours?)
   JOBS=1 paper --exp table2 --datasets $MR --methods d3rlpy-dt-gpt2-init
   JOBS=1 paper --exp fig4 --datasets $MR --methods d3rlpy-dt dt-official-init  # the trained runs at 12 targets
