@@ -4,6 +4,8 @@
 # from their checkpoints (`dt bench paper --exp EXP --status` shows where each cell stands; a cell
 # another live process is working on is refused, runlock.py). Then: dt bench report --root runs/paper --out docs/results
 # (which also copies the finished cells into docs/results/cells: commit them, runs/ is local)
+# To give a running lane a new order mid-sitting (edit this file in another checkout, then, from the queue's
+# worktree): bash CHECKOUT/scripts/queue_lane_restart.sh a|b; the lane's running cell finishes first.
 # Hopper's, Walker2d's and HalfCheetah's data are generation 3 (SAC, issue 13); Reacher's data are final.
 # A cell that another experiment's cell already answers (same training run and evaluation) takes its result, and
 # BC / %BC on '-delayed' data are their dense runs (they read no per-step reward), so those lines cost nothing.

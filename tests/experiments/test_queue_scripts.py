@@ -61,7 +61,7 @@ def _config(args: list[str]):
     return from_args(PaperBenchConfig, parsed)
 
 
-@pytest.mark.parametrize("name", QUEUE_SCRIPTS + ("gpu_cql.sh", "gpu_check.sh"))
+@pytest.mark.parametrize("name", QUEUE_SCRIPTS + ("gpu_cql.sh", "gpu_check.sh", "queue_lane_restart.sh"))
 def test_queue_scripts_parse(name):
     path = SCRIPTS / name
     if not path.exists():
