@@ -89,6 +89,9 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   # (~7.5 h: dt-stochastic ~32 min, odt ~11 min more, dt-auto ~34 min a cell), before paper-targets' retrains, which
   # then reuse these dt-stochastic runs and retrain only DT's
   JOBS=1 paper --exp beyond --datasets $W $H --methods dt-stochastic odt dt-auto
+  # 2026-12-06 (sitting 22): why dt-auto's policy collapses at the data's best return on all three hopper seeds:
+  # dt-sra keeps its s, R, a order with the return loss off (return_head_weight 0), acting at the same targets
+  JOBS=1 paper --exp beyond --datasets $MR --methods dt-sra
   # 2026-12-06 (sitting 13): at the paper's own gym target (3600) our hopper-medium-replay DT scores 76.3 [72.5, 78.8]
   # against 37.7 at the data's best (Table 2's rule here) and TD3+BC's 55.2: the same question on walker2d and
   # halfcheetah (their DT runs were not kept, so this retrains them; dt-stochastic's are beyond's, above; the peer's

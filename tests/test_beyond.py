@@ -102,6 +102,20 @@ def test_auto_is_refused_without_a_return_head(tmp_path, dt):
     assert_one_error(res, "eval", "--targets auto", "return head")
 
 
+def test_an_untrained_return_head_keeps_the_order_alone_and_refuses_auto(tmp_path, dt):
+    """return_head_weight 0 (the paper harness's dt-sra): the s, R, a order with no return loss. The return loss then
+    moves nothing: two runs that differ only in the loss's expectile end with the same weights. `auto` is refused."""
+    npz = env_dataset(tmp_path, "InvertedPendulum-v5", episodes=6)
+    a, b = (tiny_run(tmp_path, npz, name, steps=10, return_head="expectile", return_head_weight=0.0,
+                     return_expectile=m) for name, m in (("a", 0.99), ("b", 0.5)))
+    assert a.model.predict_rtg is not None and a.meta.config().return_first is False  # the s, R, a order
+    for (k, x), y in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert torch.equal(x, y), k
+    assert_one_error(dt("eval", a.path, "--targets", "auto", "--num-episodes", 1), "eval", "return_head_weight 0")
+    with pytest.raises(ValueError, match="return_head_weight"):
+        DTConfig(return_head="expectile", return_head_weight=-1.0)
+
+
 def test_new_fields_are_checked_and_old_configs_load(tmp_path):
     with pytest.raises(ValueError, match="return tokens"):
         DTConfig(return_head="expectile", condition_on_return=False)

@@ -81,7 +81,8 @@ class DTConfig:
     (Zhuang et al. 2024; its paper's per-dataset table not verified: docs/beyond.md)."""
     return_head_weight: float = 1.0
     """return_head=expectile: weight of the expectile loss, added to the action loss (1: Reinformer's objective is
-    their unweighted sum)."""
+    their unweighted sum). 0: the head is not trained, an ablation that keeps the s, R, a order alone (such a run acts
+    at given targets only: `--targets auto` refuses it)."""
     stochastic_policy: bool = False
     """Continuous actions only: a tanh-squashed Gaussian policy (Online Decision Transformer, Zheng et al. 2022,
     Sec. 3) whose head gives a mean and a bounded log-std, trained by negative log-likelihood minus temperature *
@@ -118,7 +119,7 @@ class DTConfig:
         if self.return_head not in RETURN_HEADS:
             raise ValueError(f"DTConfig.return_head={self.return_head!r}; expected one of {RETURN_HEADS}")
         check_number(self, "return_expectile", 0.0, 1.0, low_open=True, high_open=True)
-        check_number(self, "return_head_weight", 0.0, low_open=True)
+        check_number(self, "return_head_weight", 0.0)
         if self.return_head != "none" and not self.condition_on_return:
             raise ValueError(f"DTConfig.return_head={self.return_head!r} needs return tokens; the BC model "
                              "(condition_on_return=False) has none")

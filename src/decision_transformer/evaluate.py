@@ -45,6 +45,9 @@ def check_auto(model: torch.nn.Module) -> None:
     if getattr(model, "predict_rtg", None) is None:
         raise ValueError("--targets auto needs a run trained with a return head (--return-head expectile); "
                          "this model has none: give target returns")
+    if getattr(getattr(model, "config", None), "return_head_weight", 1.0) == 0:
+        raise ValueError("--targets auto needs a trained return head; this run's was not trained "
+                         "(return_head_weight 0, the token-order ablation): give target returns")
 
 
 @dataclass
