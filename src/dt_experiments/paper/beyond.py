@@ -155,7 +155,8 @@ def beyond_section(per: dict[str, dict[str, Any]], table: str) -> str:
              "stochastic policy (tanh-Gaussian, learned temperature), acting with its mean action. `odt`: the "
              "dt-stochastic run fine-tuned online (ODT) for the protocol's online budget; scored after "
              "fine-tuning. `dt-auto-stochastic`: the return head beside the stochastic policy (Reinformer's "
-             "objective), acting as dt-auto. See docs/beyond.md.\n"]
+             "objective), acting as dt-auto. `dt-sra` (a diagnostic, when run): dt-auto's model with its return "
+             "loss off, acting at DT's targets. See docs/beyond.md.\n"]
     odt = odt_table(per, "odt")
     if odt:
         lines += [odt, f"![ODT score against online env steps]({ODT_PLOT})\n"]
