@@ -88,7 +88,7 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   # 2026-12-06 (sitting 22): issue 31's done-criterion, the beyond cells on walker2d and halfcheetah at 3 seeds
   # (~7.5 h: dt-stochastic ~32 min, odt ~11 min more, dt-auto ~34 min a cell), before paper-targets' retrains, which
   # then reuse these dt-stochastic runs and retrain only DT's
-  JOBS=1 paper --exp beyond --datasets $W $H --methods dt-stochastic odt dt-auto
+  JOBS=1 paper --exp beyond --datasets $W $H --methods dt dt-stochastic odt dt-auto  # dt: Table 2's cells, copied
   # 2026-12-06 (sitting 22): why dt-auto's policy collapses at the data's best return on all three hopper seeds:
   # dt-sra keeps its s, R, a order with the return loss off (return_head_weight 0), acting at the same targets
   JOBS=1 paper --exp beyond --datasets $MR --methods dt-sra
