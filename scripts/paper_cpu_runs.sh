@@ -10,6 +10,7 @@
 # A cell that another experiment's cell already answers (same training run and evaluation) takes its result, and
 # BC / %BC on '-delayed' data are their dense runs (they read no per-step reward), so those lines cost nothing.
 cd "$(dirname "$0")/.."
+mkdir -p runs  # the lanes log there: without it both would fail at their redirection and run nothing
 paper() { env OMP_NUM_THREADS=1 .venv/bin/dt bench paper --root runs/paper --jobs "${JOBS:-2}" --no-progress "$@"; }
 MR=hopper-medium-replay
 W=walker2d-medium-replay

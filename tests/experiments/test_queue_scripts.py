@@ -1,13 +1,16 @@
 """The background queue's scripts (scripts/paper_cpu_runs.sh, atari_cpu_runs.sh, paper_baseline_check.sh) run for
 hours unattended, one line after another; a line with a misspelt experiment, method or option fails only when its
-turn comes, and a line whose datasets the experiment does not accept selects no cell and passes silently. Check
-every `paper ...` line through the real `dt bench paper` parser and config, without running anything."""
+turn comes, and a line whose datasets the experiment does not accept selects no cell and passes silently. Each
+script is run here by bash itself, in a copy of the tree whose `.venv/bin/dt` only records its arguments (so every
+loop, default and helper function expands as in a real sitting), and every recorded `dt bench paper` call goes
+through the real parser and config, without running anything."""
 
 from __future__ import annotations
 
 import functools
+import os
 import re
-import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,34 +22,44 @@ from decision_transformer.cli_args import from_args
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
 QUEUE_SCRIPTS = ("paper_cpu_runs.sh", "atari_cpu_runs.sh", "paper_baseline_check.sh")
+RECORDER = """#!/bin/sh
+f=$(mktemp "$DT_CALLS/call.XXXXXX")
+for a in "$@"; do printf '%s\\n' "$a"; done > "$f"
+"""
 
 
-def _logical_lines(text: str) -> list[str]:
-    """The script's lines with backslash continuations joined and comments dropped."""
-    joined = re.sub(r"\\\n\s*", " ", text)
-    return [line.split(" #")[0].strip() for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+def _cases(name: str) -> list[str]:
+    """How the queue runs a script: paper_cpu_runs.sh whole (both lanes, then the tail sections); the others by each
+    `SUB)` case label, and atari_cpu_runs.sh also with none (its default tables)."""
+    labels = re.findall(r"^\s*([\w-]+)\)", (SCRIPTS / name).read_text(), re.M)
+    return {"paper_cpu_runs.sh": [""], "atari_cpu_runs.sh": [""] + labels}.get(name, labels)
 
 
-def _variables(lines: list[str]) -> dict[str, str]:
-    return dict(m.groups() for line in lines if (m := re.fullmatch(r"([A-Z][A-Z0-9_]*)=(\S+)", line)))
+@functools.lru_cache(maxsize=None)
+def _recorded_calls(name: str, sub: str) -> tuple[tuple[str, ...], ...]:
+    """The argument lists `scripts/NAME SUB` passes to `dt`, run by bash in a scratch tree with a recording `dt`."""
+    import tempfile
 
-
-def _paper_calls(name: str) -> list[list[str]]:
-    """The argument lists of the script's `paper ...` calls (after `JOBS=1` and the like), its $VARS expanded."""
-    lines = _logical_lines((SCRIPTS / name).read_text())
-    env = _variables(lines)
-    calls = []
-    for line in lines:
-        words = line.split()
-        while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):
-            words = words[1:]
-        if not words or words[0] != "paper":
-            continue
-        expanded = re.sub(r"\$([A-Z][A-Z0-9_]*)", lambda m: env[m.group(1)], " ".join(words[1:]))
-        args = [a for a in shlex.split(expanded.split(">")[0]) if a != "$@"]
-        if not any("$" in a for a in args):  # a helper's own arguments ("$steps") are checked where it is called
-            calls.append(args)
-    return calls
+    tree = Path(tempfile.mkdtemp(prefix="queue-dry-run-"))
+    try:
+        shutil.copytree(SCRIPTS, tree / "scripts")
+        (tree / "scripts" / "park_runs.py").write_text("")  # unpark: nothing parked here
+        dt = tree / ".venv" / "bin" / "dt"
+        dt.parent.mkdir(parents=True)
+        dt.write_text(RECORDER)
+        dt.chmod(0o755)
+        calls = tree / "calls"
+        calls.mkdir()
+        args = ["bash", str(tree / "scripts" / name)] + ([sub] if sub else [])
+        res = subprocess.run(args, env={**os.environ, "DT_CALLS": str(calls)}, capture_output=True, text=True,
+                             timeout=120)
+        assert res.returncode == 0 and "FAILED" not in res.stderr, res.stderr  # the queue's ERR trap names a line
+        out = []
+        for f in sorted(calls.iterdir(), key=lambda p: p.stat().st_mtime_ns):
+            out.append(tuple(f.read_text().splitlines()))
+        return tuple(out)
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
 
 
 @functools.lru_cache(maxsize=1)
@@ -57,8 +70,7 @@ def _parser():
 def _config(args: list[str]):
     from dt_experiments.paper.config import PaperBenchConfig
 
-    parsed = _parser().parse_args(["bench", "paper", "--root", "runs/paper", "--no-progress", *args])
-    return from_args(PaperBenchConfig, parsed)
+    return from_args(PaperBenchConfig, _parser().parse_args(args))
 
 
 @pytest.mark.parametrize("name", QUEUE_SCRIPTS + ("gpu_cql.sh", "gpu_check.sh", "queue_lane_restart.sh"))
@@ -70,20 +82,29 @@ def test_queue_scripts_parse(name):
 
 
 @pytest.mark.parametrize("name", QUEUE_SCRIPTS)
-def test_every_paper_line_is_a_valid_command_that_selects_cells(name):
+def test_every_paper_call_is_a_valid_command_that_selects_cells(name):
     from dt_experiments.paper.methods import dataset_generation
     from dt_experiments.paper.names import experiment_cells, split_dataset
 
-    calls = _paper_calls(name)
-    assert calls, f"{name}: no `paper ...` lines found (has the script's helper been renamed?)"
+    calls = [c for sub in _cases(name) for c in _recorded_calls(name, sub)]
+    assert calls, f"{name}: the dry run made no `dt` call (has its `paper` helper changed?)"
     for args in calls:
-        if name == "paper_baseline_check.sh":  # its `paper` helper sets the experiment
-            args = ["--exp", "table2", *args]
-        cfg = _config(args)  # unknown experiments, methods, protocols and options raise here
+        assert args[:2] == ("bench", "paper"), args
+        cfg = _config(list(args))  # unknown experiments, methods, protocols and options raise here
         cells = experiment_cells(cfg)
-        assert cells, f"{name}: `paper {' '.join(args)}` selects no (dataset, method) cell"
+        assert cells, f"{name}: `dt {' '.join(args)}` selects no (dataset, method) cell"
         for dataset, _ in cells:
             dataset_generation(split_dataset(dataset)[0])  # a dataset that is not built in raises here
+
+
+def test_the_dry_run_sees_every_queue_line():
+    """Loops, defaults and helpers expand: the whole queue calls `dt` at least once per `paper` line (more through
+    the scripts it calls), and the baseline check's peer-dt loop once per method with its helper's fixed options."""
+    lines = len(re.findall(r"^\s*(?:JOBS=\S+ )?paper ", (SCRIPTS / "paper_cpu_runs.sh").read_text(), re.M))
+    assert lines > 40 and len(_recorded_calls("paper_cpu_runs.sh", "")) > lines
+    peer = _recorded_calls("paper_baseline_check.sh", "peer-dt")
+    assert sorted(c[c.index("--methods") + 1] for c in peer) == ["d3rlpy-dt", "dt"]
+    assert all({"--first-seed", "1000", "--selection-run"} <= set(c) for c in peer)
 
 
 def test_every_script_subcommand_the_queue_calls_exists():
@@ -101,6 +122,6 @@ def test_the_checks_catch_a_misspelt_method_or_dataset():
     from dt_experiments.paper.methods import dataset_generation
 
     with pytest.raises(ValueError, match="unknown"):
-        _config(["--exp", "table2", "--datasets", "hopper-medium-replay", "--methods", "dt-stochatic"])
+        _config(["bench", "paper", "--exp", "table2", "--datasets", "hopper-medium-replay", "--methods", "dt-stochatic"])
     with pytest.raises(ValueError, match="not built in"):
         dataset_generation("hoper-medium-replay")
