@@ -258,10 +258,10 @@ def finetune(cfg: FinetuneConfig, offline: Any = None) -> tuple[LoadedRun, dict[
                          "CPU core(s) here")
     saved = (out / CONFIG_FILE).is_file() and atomic.read_json(out / CONFIG_FILE)
     if latest_checkpoint(out) is not None and (not isinstance(saved, dict) or saved.get("finetune") != _jsonable(cfg)):
-        was = saved.get("finetune") if isinstance(saved, dict) and isinstance(saved.get("finetune"), dict) else {}
-        raise FileExistsError(f"{out}: already holds a run with other settings ({out / CONFIG_FILE}: "
-                              f"{differing_fields(was, _jsonable(cfg))}); use another --out, or the same command to "
-                              "resume it")
+        was = saved.get("finetune") if isinstance(saved, dict) else None
+        diff = differing_fields(was, _jsonable(cfg)) if isinstance(was, dict) else "no finetune settings saved"
+        raise FileExistsError(f"{out}: already holds a run with other settings ({out / CONFIG_FILE}: {diff}); use "
+                              "another --out, or the same command to resume it")
     pretrained = load_run(cfg.run_dir, map_location=cfg.device)
     if offline is not None:
         pass

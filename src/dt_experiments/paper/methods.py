@@ -77,6 +77,9 @@ def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str
                          "beyond experiment runs dt-auto (--exp atari-beyond)")
     k = 1 if method == "dt-k1" else cfg.context_for(dataset)
     if is_atari(dataset):
+        if method in MODEL_FIELDS:
+            raise ValueError(f"{dataset}: {method} is a gym diagnostic (its fields {MODEL_FIELDS[method]} are set on "
+                             "the gym model only); the Atari experiments use dt, bc, pbc*, dt-k1, cql, dt-auto")
         if kind == "mlp-bc":
             raise ValueError(f"{dataset}: mlp-bc has no pixel encoder; the Atari experiments use dt, bc, pbc*, dt-k1")
         fields = {**dataclasses.asdict(cfg.atari.model), **extra, "context_len": k}

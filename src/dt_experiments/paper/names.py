@@ -44,11 +44,9 @@ TRAIN_FIELDS = {"dt-end-windows": {"sampler": "window-end"}, "dt-nll": {"init_te
                 "dt-nll-unit-scale": {"init_temperature": 0.0}}
 # DTConfig fields a gym method sets on top of its kind's defaults (and the beyond fields, beyond.model_fields):
 # dt-official-init's initialisation; dt-nll-unit-scale's log-std range pinned at log 1 (DTConfig needs min < max; the
-# scale then varies by under a millionth); dt-sra's return head present but untrained (weight 0: dt-auto's s, R, a
-# token order without its return loss)
+# scale then varies by under a millionth). Gym only: methods.model_settings refuses them on Atari
 MODEL_FIELDS = {"dt-official-init": {"init": "official"},
-                "dt-nll-unit-scale": {"log_std_min": 0.0, "log_std_max": 1e-6},
-                "dt-sra": {"return_head": "expectile", "return_head_weight": 0.0}}
+                "dt-nll-unit-scale": {"log_std_min": 0.0, "log_std_max": 1e-6}}
 # dt-auto: DT with a return head acting on its own targets; dt-stochastic: DT with ODT's stochastic policy
 # (tanh-Gaussian, learned temperature), offline only; odt: that run fine-tuned online (beyond.py); dt-auto-stochastic:
 # both, Reinformer's objective (its code trains the return head beside ODT's stochastic policy: docs/beyond.md);
@@ -62,6 +60,7 @@ MODEL_FIELDS = {"dt-official-init": {"init": "official"},
 BEYOND_METHODS = ("dt-auto", "dt-auto-stochastic", "dt-stochastic", "dt-nll", "dt-nll-unit-scale", "odt",
                   "odt-paper-targets", "dt-sra")
 AUTO_TARGET_METHODS = ("dt-auto", "dt-auto-stochastic")  # a return head; they act on their own proposals
+UNTRAINED_HEAD_METHODS = ("dt-sra",)  # a return head kept untrained (weight 0): the order alone, acting at targets
 ODT_METHODS = ("odt", "odt-paper-targets")  # the dt-stochastic run fine-tuned online (beyond.finetune_cell)
 STOCHASTIC_METHODS = ("dt-auto-stochastic", "dt-stochastic", "dt-nll", "dt-nll-unit-scale") + ODT_METHODS  # ODT's
 # tanh-Gaussian (continuous actions only)

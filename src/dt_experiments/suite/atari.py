@@ -233,6 +233,8 @@ class _Collector:
     `on_step` hook, which stores each step's newest frame, action, reward and flags in arrays of `steps` rows."""
 
     def __init__(self, game: str, rng: np.random.Generator, env, steps: int):
+        if game not in _CONTROLLERS:
+            raise ValueError(f"make_atari_mixed: game={game!r}; expected one of {sorted(_CONTROLLERS)}")
         self.rng, self.controller, self.ale = rng, _CONTROLLERS[game], env.unwrapped.ale
         self.n_actions = int(env.action_space.n)
         self.frames = np.empty((steps, *env.observation_space.shape[1:]), np.uint8)  # (N, 84, 84)
