@@ -113,53 +113,58 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   JOBS=1 paper --exp table7 --datasets $MR-delayed --methods cql --seeds 1
   JOBS=1 paper --exp table2 --datasets hopper-medium --methods cql --seeds 1
 }
-case "${1:-both}" in  # `bash scripts/paper_cpu_runs.sh a` (or b) restarts one lane alone and stops after it
+tail_sections() {  # after both lanes (each line at --jobs $JOBS)
+  # 5. The rest of Table 2's medium-expert cells (hopper's DT / BC / TD3+BC are lane A's, walker2d's and
+  #    halfcheetah's lane A's): the peer, and CQL on hopper (the paper's DT 107.6 / CQL 111.0 / BC 79.6), under
+  #    protocol version cpu-v2 (cpu's training, 100 evaluation episodes per target: docs/results/README.md);
+  #    report: dt bench report --root runs/paper --protocol cpu-v2 --out docs/results/cpu-v2 --archive docs/results/cells
+  paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert walker2d-medium-expert halfcheetah-medium-expert \
+      --methods d3rlpy-dt
+  paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods cql --seeds 1
+  # 5b. The peer-gap diagnostics that lane A no longer runs first: d3rlpy's window convention on seeds 1-2 (seed 0 did
+  #     not reproduce the gap), the paper code's initialisation on halfcheetah, the peer's discrete DT on Breakout
+  #     (3 seeds beside our DT's Table 1 cells), the peer's Figure 4 on walker2d and halfcheetah
+  paper --exp table2 --datasets $MR --methods dt-end-windows
+  paper --exp table2 --datasets $H --methods dt-official-init
+  # the peer is level with ours on walker2d and halfcheetah at 3 seeds (2026-12-06, sitting 21), so the initialisation
+  # diagnostics there moved here from lane A: the paper code's init on walker2d, the peer with ours on walker2d
+  paper --exp table2 --datasets $W --methods dt-official-init
+  paper --exp table2 --datasets $W --methods d3rlpy-dt-gpt2-init
+  paper --exp atari-table1 --datasets breakout-mixed --methods d3rlpy-dt
+  paper --exp fig4 --datasets $W $H --methods d3rlpy-dt
+  # 6. Atari: Qbert and Seaquest for DT, BC and CQL (3 seeds) (CQL at 10x its budget on Breakout is lane A's)
+  bash scripts/atari_cpu_runs.sh more-games
+  # 7. The headline cells get 5 seeds: DT, BC, TD3+BC and DT delayed are lane A's (seeds 3-4); CQL's are section 8's
+  # 8. CQL seeds 1-2 (then 3-4) and the other medium-replay sets; CQL's 3x check on a selection seed (300k steps)
+  paper --exp table7 --datasets $MR $MR-delayed --methods cql
+  paper --exp table2 --datasets $W $H --methods cql
+  paper --exp table7 --datasets $MR $MR-delayed --methods cql --first-seed 3 --seeds 2 --cpu.baseline-seeds 5
+  bash scripts/paper_baseline_check.sh cql
+  # 9. The remaining medium cells, then Table 3 and Table 7 on hopper medium / medium-expert
+  paper --exp table2 --datasets hopper-medium walker2d-medium halfcheetah-medium --methods dt bc td3bc d3rlpy-dt mlp-bc
+  paper --exp table3 --datasets hopper-medium
+  paper --exp table7 --datasets hopper-medium-delayed hopper-medium
+  paper --protocol cpu-v2 --exp table7 --datasets hopper-medium-expert-delayed hopper-medium-expert  # as Table 2's
+  # Beyond the paper (docs/beyond.md): dt is table2's run (free); dt-auto ~ a DT cell each; odt ~ a DT cell plus
+  # 20,000 online env steps at 30 updates per rollout (its cost is not measured yet)
+  paper --exp beyond --datasets $MR $W $H  # dt, dt-auto, dt-stochastic, odt, dt-auto-stochastic
+  # 10. The rest: BEAR once, IQL on the other sets, Reacher
+  paper --exp table2 --datasets $MR --methods bear --seeds 1
+  paper --exp table2 --datasets $W $H --methods iql
+  paper --exp table2 --datasets reacher-medium-replay reacher-medium reacher-medium-expert
+  paper --exp table3 --datasets reacher-medium-replay reacher-medium
+  # 11. An ablation of ODT's objective (docs/beyond.md): dt-nll's seeds 1-2, then dt-nll-unit-scale. Last: DT's own
+  #     retrained seeds 0-2 follow targets to twice the data's best too (2026-12-06), so no part of ODT's objective is
+  #     needed for that here
+  paper --exp beyond-fig4 --datasets $MR --methods dt-nll dt-nll-unit-scale
+}
+case "${1:-both}" in  # `bash scripts/paper_cpu_runs.sh a` (or b) restarts one lane alone and stops after it;
+  # `tail` runs the sections after the lanes alone (e.g. after scripts/queue_lane_restart.sh stopped the top level)
   a) lane_a >> runs/paper-cpu-lane-a.log 2>&1; exit ;;
   b) lane_b >> runs/paper-cpu-lane-b.log 2>&1; exit ;;
+  tail) tail_sections; exit ;;
 esac
 lane_a > runs/paper-cpu-lane-a.log 2>&1 &
 lane_b > runs/paper-cpu-lane-b.log 2>&1 &
 wait
-# 5. The rest of Table 2's medium-expert cells (hopper's DT / BC / TD3+BC are lane A's, walker2d's and
-#    halfcheetah's lane A's): the peer, and CQL on hopper (the paper's DT 107.6 / CQL 111.0 / BC 79.6), under
-#    protocol version cpu-v2 (cpu's training, 100 evaluation episodes per target: docs/results/README.md);
-#    report: dt bench report --root runs/paper --protocol cpu-v2 --out docs/results/cpu-v2 --archive docs/results/cells
-paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert walker2d-medium-expert halfcheetah-medium-expert \
-    --methods d3rlpy-dt
-paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods cql --seeds 1
-# 5b. The peer-gap diagnostics that lane A no longer runs first: d3rlpy's window convention on seeds 1-2 (seed 0 did
-#     not reproduce the gap), the paper code's initialisation on halfcheetah, the peer's discrete DT on Breakout
-#     (3 seeds beside our DT's Table 1 cells), the peer's Figure 4 on walker2d and halfcheetah
-paper --exp table2 --datasets $MR --methods dt-end-windows
-paper --exp table2 --datasets $H --methods dt-official-init
-# the peer is level with ours on walker2d and halfcheetah at 3 seeds (2026-12-06, sitting 21), so the initialisation
-# diagnostics there moved here from lane A: the paper code's init on walker2d, the peer with ours on walker2d
-paper --exp table2 --datasets $W --methods dt-official-init
-paper --exp table2 --datasets $W --methods d3rlpy-dt-gpt2-init
-paper --exp atari-table1 --datasets breakout-mixed --methods d3rlpy-dt
-paper --exp fig4 --datasets $W $H --methods d3rlpy-dt
-# 6. Atari: Qbert and Seaquest for DT, BC and CQL (3 seeds) (CQL at 10x its budget on Breakout is lane A's)
-bash scripts/atari_cpu_runs.sh more-games
-# 7. The headline cells get 5 seeds: DT, BC, TD3+BC and DT delayed are lane A's (seeds 3-4); CQL's are section 8's
-# 8. CQL seeds 1-2 (then 3-4) and the other medium-replay sets; CQL's 3x check on a selection seed (300k steps)
-paper --exp table7 --datasets $MR $MR-delayed --methods cql
-paper --exp table2 --datasets $W $H --methods cql
-paper --exp table7 --datasets $MR $MR-delayed --methods cql --first-seed 3 --seeds 2 --cpu.baseline-seeds 5
-bash scripts/paper_baseline_check.sh cql
-# 9. The remaining medium cells, then Table 3 and Table 7 on hopper medium / medium-expert
-paper --exp table2 --datasets hopper-medium walker2d-medium halfcheetah-medium --methods dt bc td3bc d3rlpy-dt mlp-bc
-paper --exp table3 --datasets hopper-medium
-paper --exp table7 --datasets hopper-medium-delayed hopper-medium
-paper --protocol cpu-v2 --exp table7 --datasets hopper-medium-expert-delayed hopper-medium-expert  # as Table 2's
-# Beyond the paper (docs/beyond.md): dt is table2's run (free); dt-auto ~ a DT cell each; odt ~ a DT cell plus
-# 20,000 online env steps at 30 updates per rollout (its cost is not measured yet)
-paper --exp beyond --datasets $MR $W $H  # dt, dt-auto, dt-stochastic, odt, dt-auto-stochastic
-# 10. The rest: BEAR once, IQL on the other sets, Reacher
-paper --exp table2 --datasets $MR --methods bear --seeds 1
-paper --exp table2 --datasets $W $H --methods iql
-paper --exp table2 --datasets reacher-medium-replay reacher-medium reacher-medium-expert
-paper --exp table3 --datasets reacher-medium-replay reacher-medium
-# 11. An ablation of ODT's objective (docs/beyond.md): dt-nll's seeds 1-2, then dt-nll-unit-scale. Last: DT's own
-#     retrained seeds 0-2 follow targets to twice the data's best too (2026-12-06), so no part of ODT's objective is
-#     needed for that here
-paper --exp beyond-fig4 --datasets $MR --methods dt-nll dt-nll-unit-scale
+tail_sections

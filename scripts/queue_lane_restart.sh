@@ -6,7 +6,7 @@
 #    copy keeps reading its own (now unlinked) file, since bash reads a script lazily, by offset;
 # 2. the lane's bash (the process whose stdout is runs/paper-cpu-lane-LANE.log) is paused, its running children are
 #    listed, then it is stopped, and so is the queue's top-level bash if one is waiting for its lanes (it would
-#    otherwise start the tail sections with both cores; those sections then wait for a plain restart of the script);
+#    otherwise start the tail sections with both cores; run them later with `bash runs/queue-next.sh tail`);
 #    the cell the lane is running (its child `dt bench paper`, or whatever the lane's line started) goes on;
 # 3. a waiter starts the new lane (`bash runs/queue-next.sh LANE`, under nice, logging to the lane's log) when that
 #    cell's process exits, so the new order starts at a cell boundary and never runs two cells on one core.
@@ -49,7 +49,7 @@ done
 if [[ ${#top_pids[@]} -gt 0 ]]; then
   kill "${top_pids[@]}" 2>/dev/null || true
   echo "queue_lane_restart.sh: stopped the top-level queue bash ${top_pids[*]}: the tail sections (after both lanes)" \
-       "run on the next plain \`bash scripts/paper_cpu_runs.sh\`" >&2
+       "run on \`bash runs/queue-next.sh tail\` or the next plain \`bash scripts/paper_cpu_runs.sh\`" >&2
 fi
 kill -TERM "${lane_pids[@]}" 2>/dev/null || true
 kill -CONT "${lane_pids[@]}" 2>/dev/null || true  # a stopped process acts on TERM once continued
