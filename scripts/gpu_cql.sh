@@ -9,7 +9,8 @@
 #   device:  bash scripts/gpu_cql.sh run [dt bench paper options]
 #            through the device tool, carry [".whl", "src/decision_transformer.egg-info"] (the package's entry points:
 #            `dt bench`, the suite datasets), timeout_s 600. Default cells: CQL on hopper-medium-replay, dense and
-#            delayed, seeds 1-2 (Table 7's, which Table 2 shares), two at a time (--jobs 2). Every 2,500 steps a
+#            delayed, seeds 0-2 (Table 7's, which Table 2 shares; dense seed 0 is archived, so skipped), two at a
+#            time (--jobs 2). Every 2,500 steps a
 #            chunk is saved, so a run cut by the limit resumes: carry `runs` back in the next call. $OUT gets
 #            runs.tgz (the runs' spec, d3rlpy chunk, metrics and the cells' result.json) and run.log.
 #   here:    bash scripts/gpu_cql.sh collect FILES_AT [ROOT]
@@ -41,7 +42,7 @@ case "${1:-}" in
     nvidia-smi --query-gpu=name --format=csv,noheader | tee "$OUT/run.log"
     args=("$@")
     [ ${#args[@]} -gt 0 ] || args=(--exp table7 --datasets hopper-medium-replay hopper-medium-replay-delayed
-                                   --methods cql --first-seed 1 --seeds 2)
+                                   --methods cql --seeds 3)
     # a time limit below the call's, so that the chunks saved so far are packed and come back
     timeout 480 python3 -m decision_transformer.cli bench paper --root runs/paper --device cuda --jobs 2 \
       --no-progress "${args[@]}" 2>&1 | tee -a "$OUT/run.log" || echo "stopped (exit $?): resume next call" | tee -a "$OUT/run.log"
