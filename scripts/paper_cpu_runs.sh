@@ -27,8 +27,9 @@ python3 scripts/park_runs.py unpark || exit 1  # long runs parked in git by an e
 lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three medium-replay sets (the issue's
             # "DT minus peer" on all three), hopper's medium-expert cells, then the construction differences that may
             # explain the gap (our DT with the paper code's initialisation and with d3rlpy's window convention, the
-            # peer with ours), the peer's 30k-step learning curve (selection seed 1000), then walker2d's and
-            # halfcheetah's medium-expert cells (~40-100 min a peer cell, 25-40 min one of ours, 85+ min the curve)
+            # peer with ours), then (sitting 23) Atari CQL at 10x, Qbert / Seaquest and walker2d's medium-expert cells,
+            # the 5-seed headline cells, the peer's 30k-step learning curve (selection seed 1000) (~40-100 min a peer
+            # cell, 25-40 min one of ours, 85+ min the curve)
   JOBS=1 paper --exp table2 --datasets $MR --methods d3rlpy-dt
   # the lead of 2026-12-06: our DT initialised as the paper's code (dt-official-init) collapses like the peer at high
   # targets on seed 0; d3rlpy's window convention (dt-end-windows) is the next difference tested, seed 0 first
@@ -51,21 +52,25 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three 
   # 2026-12-06 (sitting 22): BC and TD3+BC beside it before the long Atari run (~15 min a cell each; the paper's
   # medium-expert contrast is DT 107.6 against BC 79.6)
   JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert --methods bc td3bc
+  # 2026-12-06 (sitting 23): the results issue's remaining done-criteria first. Atari CQL at 10x its budget on a
+  # selection seed (~1 h): the run that separates budget from setting in CQL's criterion on Breakout; then Table 1 on
+  # Qbert and Seaquest (DT, BC, CQL, 3 seeds; section 6 until now); then walker2d's medium-expert cells (halfcheetah's
+  # are lane B's, after beyond)
+  JOBS=1 bash scripts/atari_cpu_runs.sh cql-budget
+  JOBS=1 bash scripts/atari_cpu_runs.sh more-games
+  JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets walker2d-medium-expert --methods dt bc td3bc
   # 2026-12-06 (sitting 22): the headline cells get 5 seeds (the results issue's intervals), moved from section 7:
   # hopper-medium-replay DT, BC, TD3+BC and DT delayed, seeds 3-4 (~15-25 min a cell, so a
   # sitting's end loses little; CQL's seeds are section 8's)
   JOBS=1 paper --exp table2 --datasets $MR --methods dt bc td3bc --first-seed 3 --seeds 2
   JOBS=1 paper --exp table7 --datasets $MR-delayed --methods dt --first-seed 3 --seeds 2
-  # Atari CQL at 10x its budget on a selection seed (~1 h): the run that separates budget from setting in CQL's
-  # done-criterion on Breakout (moved from section 6, 2026-12-06)
-  JOBS=1 bash scripts/atari_cpu_runs.sh cql-budget
   # the issue's evidence for the gap: the peer's 30k-step learning curve beside our DT's (lane B ran ours)
   bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
   # the converse of dt-official-init: the peer with our initialisation (does d3rlpy's DT then match ours?)
   JOBS=1 paper --exp table2 --datasets $MR --methods d3rlpy-dt-gpt2-init
   JOBS=1 paper --exp fig4 --datasets $MR --methods d3rlpy-dt dt-official-init  # the trained runs at 12 targets
-  # 2026-12-06 (sitting 13): the medium-expert cells of walker2d and halfcheetah here rather than after both lanes,
-  # since they are the issue's done-criterion and the diagnostics below are not (cpu-v2: 100 episodes a target)
+  # both medium-expert sets again: a no-op once walker2d's (above) and halfcheetah's (lane B) are done, and the other
+  # lane's share if it is still behind
   JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets walker2d-medium-expert halfcheetah-medium-expert \
       --methods dt bc td3bc
 }
@@ -90,6 +95,9 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   # (~7.5 h: dt-stochastic ~32 min, odt ~11 min more, dt-auto ~34 min a cell), before paper-targets' retrains, which
   # then reuse these dt-stochastic runs and retrain only DT's
   JOBS=1 paper --exp beyond --datasets $W $H --methods dt dt-stochastic odt dt-auto  # dt: Table 2's cells, copied
+  # 2026-12-06 (sitting 23): halfcheetah's medium-expert cells (the results issue's done-criterion; walker2d's are lane
+  # A's, which also holds Atari's remaining criteria), ~20-25 min a cell, cpu-v2: 100 episodes a target
+  JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets halfcheetah-medium-expert --methods dt bc td3bc
   # 2026-12-06 (sitting 22): why dt-auto's policy collapses at the data's best return on all three hopper seeds:
   # dt-sra keeps its s, R, a order with the return loss off (return_head_weight 0), acting at the same targets
   JOBS=1 paper --exp beyond --datasets $MR --methods dt-sra
@@ -132,7 +140,7 @@ tail_sections() {  # after both lanes (each line at --jobs $JOBS)
   paper --exp table2 --datasets $W --methods d3rlpy-dt-gpt2-init
   paper --exp atari-table1 --datasets breakout-mixed --methods d3rlpy-dt
   paper --exp fig4 --datasets $W $H --methods d3rlpy-dt
-  # 6. Atari: Qbert and Seaquest for DT, BC and CQL (3 seeds) (CQL at 10x its budget on Breakout is lane A's)
+  # 6. Atari: Qbert and Seaquest for DT, BC and CQL (3 seeds): lane A's since sitting 23 (a no-op here once done)
   bash scripts/atari_cpu_runs.sh more-games
   # 7. The headline cells get 5 seeds: DT, BC, TD3+BC and DT delayed are lane A's (seeds 3-4); CQL's are section 8's
   # 8. CQL seeds 1-2 (then 3-4) and the other medium-replay sets; CQL's 3x check on a selection seed (300k steps)
