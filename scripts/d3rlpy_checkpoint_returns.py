@@ -10,6 +10,10 @@ loaded and played for --episodes episodes from the harness's training-curve seed
 as the cells' own learning curves, so never the seeds of the reported score), greedily as the cell evaluates it.
 Points already in --out are kept (the file is rewritten atomically with the new ones); suite- and D4RL-normalized
 scores are added where the dataset has references.
+
+`--metrics-only` plays nothing and plots the run's logged diagnostics alone (a run whose chunks were not kept, such
+as Atari CQL's 10x-budget check: `--exp atari-table1 --dataset breakout-mixed --seed 1000 --root
+runs/paper-check-atari-cql --metrics-only --plot PNG`).
 """
 
 from __future__ import annotations
@@ -51,24 +55,36 @@ def parked_versions(rel: Path) -> list[tuple[str, int, bytes]]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dataset", required=True)
+    ap.add_argument("--exp", default="table2", help="the experiment whose cell trained the run (its run directory)")
     ap.add_argument("--method", default="cql")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--root", default="runs/paper",
                     help="the queue's runs/paper (a cell's run directory is found there)")
     ap.add_argument("--episodes", type=int, default=10)
-    ap.add_argument("--out", required=True, help="JSON of the curve (points already there are kept)")
+    ap.add_argument("--out", default="", help="JSON of the curve (points already there are kept); required unless "
+                    "--metrics-only")
+    ap.add_argument("--metrics-only", action="store_true",
+                    help="play no chunk: plot the run's metrics.jsonl alone (needs --plot)")
     ap.add_argument("--plot", default="", help="also a PNG: the checkpoints' scores, and from the run's metrics.jsonl "
                     "its mean Q on the data's actions against their discounted return, and its conservative loss")
     args = ap.parse_args()
+    if args.metrics_only and not args.plot:
+        ap.error("--metrics-only plots the run's metrics: give --plot PNG")
+    if not args.metrics_only and not args.out:
+        ap.error("--out JSON is required (the chunks' curve), unless --metrics-only")
+
+    cfg = PaperBenchConfig(root=args.root)
+    p = plan(cfg, args.exp, args.dataset, args.method, args.seed)
+    live = p.path / "d3rlpy"
+    if args.metrics_only:
+        plot(args, [], live / "metrics.jsonl")
+        return 0
 
     import d3rlpy
 
-    cfg = PaperBenchConfig(root=args.root)
-    p = plan(cfg, "table2", args.dataset, args.method, args.seed)
     data = load_dataset(p.base)
     rel = p.path.resolve().relative_to(Path(args.root).resolve().parent.parent)  # runs/paper/...: as parked
     chunks: list[tuple[str, int, bytes]] = parked_versions(rel)
-    live = p.path / "d3rlpy"
     if (live / "model.d3").exists():
         chunks.append(("local", json.loads((live / "progress.json").read_text())["step"],
                        (live / "model.d3").read_bytes()))
@@ -109,23 +125,32 @@ def plot(args: argparse.Namespace, points: list[dict], metrics_path: Path) -> No
 
     rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()] \
         if metrics_path.exists() else []
+    if not rows and not points:
+        raise SystemExit(f"{metrics_path}: no metrics and no chunks to plot; expected the run's d3rlpy/metrics.jsonl")
     q = [(r["step"], r["q/data_mean"], r["q/mc_return_mean"]) for r in rows if "q/data_mean" in r]
-    cons = [(r["step"], r["train/conservative_loss"]) for r in rows if "train/conservative_loss" in r]
-    fig, axes = plt.subplots(3, 1, figsize=(7, 8.5), sharex=True)
-    key = "score" if all("score" in p for p in points) else "return_mean"
-    axes[0].plot([p["step"] for p in points], [p[key] for p in points], "o-")
-    axes[0].set_ylabel("suite-normalized score" if key == "score" else "return")
-    axes[0].set_title(f"{args.method} on {args.dataset}, seed {args.seed}: saved chunks, {args.episodes} episodes each "
-                      "(training-curve seeds)", fontsize=9)
+    losses = {name: [(r["step"], r[f"train/{name}"]) for r in rows if f"train/{name}" in r]
+              for name in ("td_loss", "conservative_loss")}
+    panels = ["chunks"] * bool(points) + ["q", "td_loss", "conservative_loss"]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7, 2.8 * len(panels)), sharex=True)
+    where = dict(zip(panels, axes))
+    if points:
+        key = "score" if all("score" in p for p in points) else "return_mean"
+        where["chunks"].plot([p["step"] for p in points], [p[key] for p in points], "o-")
+        where["chunks"].set_ylabel("suite-normalized score" if key == "score" else "return")
+        where["chunks"].set_title(f"{args.method} on {args.dataset}, seed {args.seed}: saved chunks, {args.episodes} "
+                                  "episodes each (training-curve seeds)", fontsize=9)
+    else:
+        axes[0].set_title(f"{args.method} on {args.dataset}, seed {args.seed}: the run's logged diagnostics", fontsize=9)
     if q:
-        axes[1].plot([x[0] for x in q], [x[1] for x in q], label="mean Q(s, a) on the data's actions")
-        axes[1].plot([x[0] for x in q], [x[2] for x in q], "--", label="their discounted return (Monte Carlo)")
-        axes[1].legend(fontsize=8)
-    axes[1].set_ylabel("value")
-    if cons:
-        axes[2].plot([x[0] for x in cons], [x[1] for x in cons])
-    axes[2].set_ylabel("conservative loss")
-    axes[2].set_xlabel("gradient step")
+        where["q"].plot([x[0] for x in q], [x[1] for x in q], label="mean Q(s, a) on the data's actions")
+        where["q"].plot([x[0] for x in q], [x[2] for x in q], "--", label="their discounted return (Monte Carlo)")
+        where["q"].legend(fontsize=8)
+    where["q"].set_ylabel("value")
+    for name in ("td_loss", "conservative_loss"):
+        if losses[name]:
+            where[name].plot([x[0] for x in losses[name]], [x[1] for x in losses[name]])
+        where[name].set_ylabel(name.replace("_", " "))
+    axes[-1].set_xlabel("gradient step")
     for ax in axes:
         ax.grid(alpha=0.3)
     fig.tight_layout()
