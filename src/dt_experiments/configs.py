@@ -46,6 +46,12 @@ class SmallBenchConfig:
     torch_threads: int = 1
     """torch CPU threads. 1 by default: on a shared 2-core machine, 2 threads made a training step ~16x slower."""
 
+    def __post_init__(self) -> None:
+        if self.seeds < 1:
+            raise ValueError(f"{type(self).__name__}.seeds={self.seeds} must be >= 1")
+        if self.first_seed < 0:
+            raise ValueError(f"{type(self).__name__}.first_seed={self.first_seed} must be >= 0")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

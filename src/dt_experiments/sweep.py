@@ -67,6 +67,7 @@ from .sweep_spec import (  # noqa: F401  (re-exported: the spec half of the swee
     SKIPPED,
     Job,
     JobResult,
+    check_jobs,
     grid_jobs,
     load_jobs,
     parse_vary,
@@ -177,10 +178,7 @@ def _check_arguments(jobs: Sequence[Job], jobs_parallel: int, threads_per_job: i
         raise ValueError(f"jobs_parallel={jobs_parallel} must be >= 1")
     if threads_per_job < 0:
         raise ValueError(f"threads_per_job={threads_per_job} must be >= 0 (0: leave thread settings unset)")
-    names = [j.name for j in jobs]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ValueError(f"duplicate job names: {dupes}")
+    check_jobs(jobs)
 
 
 def _earlier_results(jobs: Sequence[Job], root: Path, replace_changed: bool = False) -> list[JobResult]:

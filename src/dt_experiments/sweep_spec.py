@@ -111,7 +111,18 @@ def load_jobs(path: str | os.PathLike) -> list[Job]:
             jobs.append(Job.from_dict(item))
         except ValueError as exc:
             raise ValueError(f"{path}: job {i}: {exc}") from None
+    check_jobs(jobs, str(path))
     return jobs
+
+
+def check_jobs(jobs: Sequence[Job], where: str = "the sweep") -> None:
+    """A sweep has at least one job and no two with one name (each name is its job's directory)."""
+    if not jobs:
+        raise ValueError(f"{where}: no jobs; expected a list of one or more {{\"name\": ..., \"argv\": [...]}}")
+    names = [j.name for j in jobs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"{where}: duplicate job names {dupes}; each job needs its own name (its directory)")
 
 
 def parse_vary(items: Iterable[str]) -> dict[str, list[str]]:

@@ -32,6 +32,7 @@ SPEC_CASES = {
     "env value an object": (json.dumps([{**JOB, "env": {"A": {"B": 1}}}]), ["job 0", "'env'"]),
     "a job after a good one": (json.dumps([JOB, 7]), ["job 1"]),
     "duplicate names": (json.dumps([JOB, JOB]), ["duplicate job names", "'a'"]),
+    "no jobs": ("[]", ["no jobs", "one or more"]),
 }
 
 
@@ -42,9 +43,16 @@ def test_a_bad_jobs_file_names_the_file_and_the_job(tmp_path, dt, case):
     spec.write_text(text)
     res = dt("sweep", "run", spec, "--out", tmp_path / "out", "--no-progress")
     line = assert_one_error(res, "sweep", *named)
-    if "duplicate" not in case:
-        assert str(spec) in line
+    assert str(spec) in line
     assert not (tmp_path / "out" / "a").exists()  # no job ran
+
+
+def test_dry_run_refuses_what_the_run_would_refuse(tmp_path, dt):
+    spec = tmp_path / "jobs.json"
+    spec.write_text(json.dumps([JOB, JOB]))
+    assert_one_error(dt("sweep", "run", spec, "--dry-run"), "sweep", "duplicate job names", str(spec))
+    res = dt("sweep", "grid", "--base", "data list", "--vary", "seed=1,1", "--out", tmp_path / "grid", "--dry-run")
+    assert_one_error(res, "sweep", "duplicate job names")
 
 
 def test_a_missing_jobs_file(tmp_path, dt):

@@ -118,8 +118,9 @@ def _grid(args: argparse.Namespace) -> int:
 
 
 def _sweep(jobs, root: Path, opts: SweepOptions) -> int:
-    from ..sweep import SweepInterrupted, run_sweep
+    from ..sweep import SweepInterrupted, check_jobs, run_sweep
 
+    check_jobs(jobs)  # before --dry-run prints them: a plan the real run would refuse is no plan
     if opts.dry_run:
         for job in jobs:
             line = shlex.join(job.cmd) if job.cmd else "dt " + shlex.join(job.argv)

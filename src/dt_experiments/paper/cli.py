@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from decision_transformer.cli_args import from_args
 from .config import PaperBenchConfig
+from .names import PROTOCOLS
 
 
 @dataclass(frozen=True)
@@ -18,12 +19,16 @@ class ReportConfig:
     root: str = "runs/paper"
     """Where `dt bench paper` wrote its cells (its --root)."""
     protocol: str = "cpu"
-    """Which protocol's cells to aggregate (cpu or full)."""
+    """Which protocol's cells to aggregate (cpu, cpu-v2 or full)."""
     out: str = "docs/results"
     """Directory for paper.json, paper.md and the PNGs."""
     archive: str = ""
     """Committed copies of the cells: ROOT's finished cells are copied here and the report is made from all of
     them, so results outlive the local ROOT ('': OUT/cells)."""
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"ReportConfig.protocol={self.protocol!r}; expected one of {PROTOCOLS}")
 
 
 def _command() -> str:

@@ -271,6 +271,10 @@ class PaperBenchConfig:
                              "protocol's)")
         if self.v2_eval_episodes <= 0:
             raise ValueError(f"PaperBenchConfig.v2_eval_episodes={self.v2_eval_episodes} must be positive")
+        for name in ("seeds", "first_seed"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"PaperBenchConfig.{name}={getattr(self, name)} must be >= 0"
+                                 + (" (0: the protocol's)" if name == "seeds" else ""))
         if len(self.fig4_range) != 2 or self.fig4_targets < 10 and not self.quick:
             raise ValueError("fig4 needs two fig4_range values and at least 10 fig4_targets")
         for name in ("target_scales", "chosen_scales"):

@@ -292,6 +292,9 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
     out = Path(out)
     archive = out / "cells" if archive is None else Path(archive)
     every, _ = load_cells(root, protocol, archive)
+    if not every:  # an empty report would overwrite a published one with nothing
+        raise ValueError(f"--root {root}: no finished {protocol} cells there or in the archive {archive}; expected the "
+                         "--root of `dt bench paper` (and its --protocol)")
     atari = [r for r in every if r["exp"] in ATARI_EXPERIMENTS]
     results = [r for r in every if r["exp"] not in ATARI_EXPERIMENTS]
     if atari:
