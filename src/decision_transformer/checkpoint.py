@@ -103,15 +103,24 @@ def update_trainer_state(ckpt: Path, trainer_state: dict[str, Any]) -> None:
 
 
 def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
+    """The checkpoint directory `checkpoints/latest` names; None if there is no `latest` (no checkpoint yet). A
+    `latest` that is not a step directory's name, or names one that does not exist, is a CheckpointError (the
+    writer never leaves either: `save_checkpoint` renames the directory into place before pointing at it)."""
     root = Path(run_dir) / CHECKPOINTS
     pointer = root / LATEST
     if not pointer.is_file():
         return None
-    name = pointer.read_text().strip()
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{pointer}: unreadable ({exc}); expected the name of a step directory such as "
+                              "step_00001000") from None
     if not re.fullmatch(r"step_\d+", name):
         raise CheckpointError(f"{pointer}: names {name[:40]!r}; expected a step directory such as step_00001000")
     path = root / name
-    return path if path.is_dir() else None
+    if not path.is_dir():
+        raise CheckpointError(f"{pointer}: names {name}, which does not exist in {root}")
+    return path
 
 
 def _resolve(run_dir: str | os.PathLike, step: int | None) -> Path:

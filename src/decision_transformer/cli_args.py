@@ -21,7 +21,9 @@ import ast
 import dataclasses
 import functools
 import inspect
+import re
 import textwrap
+import types
 import typing
 from typing import Any, Iterable, Iterator
 
@@ -30,6 +32,10 @@ POSITIONAL = {"positional": True}
 DERIVED = {"derived": True}
 """`dataclasses.field(default=..., metadata=DERIVED)`: the field follows from something else (the model kind, the
 data) and is never an option; `option_fields` leaves it out, and so does every parser built here."""
+
+
+NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
+"""What argparse should read as a negative number, not an option (its own pattern misses -1e3)."""
 
 
 def inline(*names: str) -> dict[str, tuple[str, ...]]:
@@ -104,8 +110,12 @@ def _flag(name: str) -> str:
 def add_dataclass_args(parser: argparse._ActionsContainer, cls: type, exclude: Iterable[str] = (),
                        defaults: Any = None) -> None:
     """Add an option for every field of `cls` not in `exclude` (names, or 'train.seed' for nested fields).
-    `defaults` (an instance of `cls`) sets the values shown in --help."""
+    `defaults` (an instance of `cls`) sets the values shown in --help. Negative numbers in any notation (-1e3,
+    -.5, -inf) are values, never options (argparse alone takes only -5 and -0.5 for numbers)."""
+    if isinstance(parser, argparse.ArgumentParser):
+        parser._negative_number_matcher = NEGATIVE_NUMBER  # type: ignore[attr-defined]
     for dest, name, f, tp in _options(cls, frozenset(exclude)):
+        tp = _optional_of(tp)  # `float | None`: a float option whose default None stands for "derived"
         doc = field_docs(_owner(cls, dest)).get(f.name, "")
         default = _get(defaults, dest) if defaults is not None else _nested_default(cls, dest)
         help_text = f"{doc} (default: {default!r})".replace("%", "%%")
@@ -124,6 +134,15 @@ def add_dataclass_args(parser: argparse._ActionsContainer, cls: type, exclude: I
                                 metavar=name.upper())
         else:
             parser.add_argument(flag, dest=dest, type=tp, default=None, help=help_text, metavar=name.upper())
+
+
+def _optional_of(tp: Any) -> Any:
+    """T for a type `T | None`, else `tp`."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
 
 
 def _owner(cls: type, dest: str) -> type:
@@ -202,6 +221,8 @@ def to_argv(obj: Any) -> list[str]:
     out: list[str] = []
     for dest, name, _, _ in _options(type(obj)):
         value, flag = _get(obj, dest), _flag(name)
+        if value is None:  # a `T | None` field left unset: no option gives None back
+            continue
         if isinstance(value, bool):
             out.append(flag if value else "--no-" + flag[2:])  # argparse.BooleanOptionalAction's negative
         elif isinstance(value, tuple):

@@ -104,6 +104,7 @@ class DTConfig:
         if self.init not in INITS:
             raise ValueError(f"DTConfig.init={self.init!r}; expected one of {INITS}")
         check_positive_ints(self, "context_len", "embed_dim", "n_layer", "n_head", "mlp_ratio", "max_ep_len")
+        check_context_len(self)
         if self.embed_dim % self.n_head:
             raise ValueError(f"DTConfig.embed_dim={self.embed_dim} must be divisible by n_head={self.n_head}")
         if self.activation not in SUPPORTED_ACTIVATIONS:
@@ -174,6 +175,7 @@ class MLPBCConfig:
     def __post_init__(self) -> None:
         check_types(self)
         check_positive_ints(self, "context_len", "hidden_dim", "n_layer", "max_ep_len")
+        check_context_len(self)
         check_number(self, "dropout", 0.0, 1.0, high_open=True)
 
     def to_dict(self) -> dict[str, Any]:
@@ -185,6 +187,15 @@ class MLPBCConfig:
 
 
 ModelConfig = DTConfig | MLPBCConfig
+
+
+def check_context_len(cfg: DTConfig | MLPBCConfig) -> None:
+    """K is at most max_ep_len: a window of K steps of one episode spans at most max_ep_len distinct timesteps (the
+    timestep embedding's size; later ones are clipped to its last), so a longer context only costs memory (a
+    million steps: an attention matrix of 10^12 entries)."""
+    if cfg.context_len > cfg.max_ep_len:
+        raise ValueError(f"{type(cfg).__name__}.context_len={cfg.context_len} must be <= max_ep_len={cfg.max_ep_len} "
+                         "(no episode has more timesteps to attend to); lower --context-len or raise --max-ep-len")
 
 
 def model_kind(config: ModelConfig) -> str:

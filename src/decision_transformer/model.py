@@ -128,18 +128,32 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
+ATARI_CONVS = ((32, 8, 4), (64, 4, 2), (64, 3, 1))
+"""AtariEncoder's convolutions: (output channels, kernel size, stride) of each, unpadded."""
+
+
+def min_frame_size() -> int:
+    """The smallest frame height and width AtariEncoder takes: each convolution needs at least its kernel size
+    (36 for the DQN stack: 3 -> 8 -> 36)."""
+    size = 1
+    for _, kernel, stride in reversed(ATARI_CONVS):
+        size = (size - 1) * stride + kernel
+    return size
+
+
 class AtariEncoder(nn.Module):
     """The paper's Atari CNN (DQN nature encoder) for (Ch, 84, 84) frame stacks, ending in Tanh."""
 
     def __init__(self, state_shape: tuple[int, int, int], embed_dim: int):
         super().__init__()
+        if len(state_shape) != 3 or min(state_shape[1:]) < min_frame_size():
+            raise ValueError(f"state_dim={tuple(state_shape)}: pixel states must be (C, H, W) with H, W >= "
+                             f"{min_frame_size()} (channels first)")
         ch, h, w = state_shape
-        self.convs = nn.Sequential(
-            nn.Conv2d(ch, 32, 8, stride=4), nn.ReLU(),
-            nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
-            nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(),
-            nn.Flatten(),
-        )
+        layers: list[nn.Module] = []
+        for c_in, (c_out, kernel, stride) in zip((ch, *(c[0] for c in ATARI_CONVS)), ATARI_CONVS):
+            layers += [nn.Conv2d(c_in, c_out, kernel, stride=stride), nn.ReLU()]
+        self.convs = nn.Sequential(*layers, nn.Flatten())
         with torch.no_grad():
             n_flat = self.convs(torch.zeros(1, ch, h, w)).shape[1]
         self.fc = nn.Sequential(nn.Linear(n_flat, embed_dim), nn.Tanh())

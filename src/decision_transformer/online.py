@@ -51,6 +51,8 @@ from .common.seeding import derive_seed
 from .run_config import FinetuneConfig
 
 CONFIG_FILE = "finetune_config.json"
+CONFIG_VERSION = 2
+"""finetune_config.json's "version": 2, unset targets are null; absent (1), they were 0.0."""
 
 
 class SamplingAgent(DTAgent):
@@ -97,9 +99,7 @@ class Finetuner:
             raise ValueError(f"{offline.source}: its observations {offline.observation_shape} / actions "
                              f"({offline.act_dim}) do not fit the run's (state_dim {meta.state_dim}, act_dim "
                              f"{meta.act_dim}): pass the run's own data with --dataset")
-        best = float(meta.extra.get("max_return", float(offline.episode_returns.max())))
-        self.eval_target = cfg.eval_target or best
-        self.online_target = cfg.online_target or 2.0 * self.eval_target
+        self.eval_target, self.online_target = targets(cfg, meta, offline)
         window = (cfg_model.context_len, cfg_model.max_ep_len)
         self.buffer = ReplayBuffer.seeded(cfg.buffer_size, self.prep, *window, offline)
         self.optimizer = Lamb(param_groups(self.model, cfg.weight_decay), lr=cfg.lr)
@@ -242,6 +242,21 @@ class Finetuner:
         return last_eval
 
 
+def targets(cfg: FinetuneConfig, meta: Any, offline: Any) -> tuple[float, float]:
+    """(evaluation target, exploration target): cfg's, else the best return of the run's data (meta.json's
+    extra.max_return, else the offline data's) and twice the evaluation target. A derived exploration target below
+    the evaluation target (negative returns: twice -90 is -180) is refused: it would explore for worse episodes."""
+    best = float(meta.extra.get("max_return", float(offline.episode_returns.max())))
+    eval_target = cfg.eval_target if cfg.eval_target is not None else best
+    if cfg.online_target is not None:
+        return eval_target, cfg.online_target
+    online_target = 2.0 * eval_target
+    if online_target < eval_target:
+        raise ValueError(f"FinetuneConfig.online_target: the default, twice the evaluation target {eval_target:g}, is "
+                         f"{online_target:g}, below it (negative returns); pass --online-target (>= {eval_target:g})")
+    return eval_target, online_target
+
+
 def finetune(cfg: FinetuneConfig, offline: Any = None) -> tuple[LoadedRun, dict[str, Any]]:
     """Fine-tune cfg.run_dir online into cfg.out, or resume the run there if it was started with the same settings.
     `offline` (a TrajectoryDataset) overrides cfg.dataset (programmatic use: a benchmark's in-memory data).
@@ -249,6 +264,8 @@ def finetune(cfg: FinetuneConfig, offline: Any = None) -> tuple[LoadedRun, dict[
     final_score, curve [[online step, evaluation return]], online_steps, rollouts, updates, temperature, targets,
     seconds (wall seconds of fine-tuning over every sitting)."""
     from .data.registry import load_dataset
+    from .preflight import check_out_dir
+    from .rundir import TRAIN_CONFIG
     from .train import prepare_dataset, read_train_config
 
     out = Path(cfg.out)
@@ -256,9 +273,13 @@ def finetune(cfg: FinetuneConfig, offline: Any = None) -> tuple[LoadedRun, dict[
     if cfg.torch_threads > runtime.cpu_count():
         raise ValueError(f"FinetuneConfig.torch_threads={cfg.torch_threads} is more than the {runtime.cpu_count()} "
                          "CPU core(s) here")
+    check_out_dir(out, "FinetuneConfig.out")
+    if (out / TRAIN_CONFIG).is_file():
+        raise FileExistsError(f"{out} holds an offline training run ({TRAIN_CONFIG}), not a fine-tuning run; choose "
+                              "another --out")
     saved = (out / CONFIG_FILE).is_file() and atomic.read_json(out / CONFIG_FILE)
-    if latest_checkpoint(out) is not None and (not isinstance(saved, dict) or saved.get("finetune") != _jsonable(cfg)):
-        was = saved.get("finetune") if isinstance(saved, dict) else None
+    was = _saved_settings(saved)
+    if latest_checkpoint(out) is not None and was != _jsonable(cfg):
         diff = differing_fields(was, _jsonable(cfg)) if isinstance(was, dict) else "no finetune settings saved"
         raise FileExistsError(f"{out}: already holds a run with other settings ({out / CONFIG_FILE}: {diff}); use "
                               "another --out, or the same command to resume it")
@@ -270,12 +291,14 @@ def finetune(cfg: FinetuneConfig, offline: Any = None) -> tuple[LoadedRun, dict[
     else:
         root = pretrained.path.parent.parent if pretrained.path.parent.name == "checkpoints" else Path(cfg.run_dir)
         offline = prepare_dataset(read_train_config(root))[0]
+    targets(cfg, pretrained.meta, offline)  # refused before anything is written
     out.mkdir(parents=True, exist_ok=True)
     with runlock.exclusive(out), runtime.torch_threads(cfg.torch_threads):
         tuner = Finetuner(cfg, pretrained, offline)
         ckpt = latest_checkpoint(out)
         if ckpt is None:
-            atomic.write_json(out / CONFIG_FILE, {"finetune": _jsonable(cfg), "pretrained": str(pretrained.path)})
+            atomic.write_json(out / CONFIG_FILE, {"finetune": _jsonable(cfg), "pretrained": str(pretrained.path),
+                                                  "version": CONFIG_VERSION})
             truncate_metrics(out, -1)  # rows of an attempt killed before its first checkpoint
         else:
             tuner.restore(ckpt)
@@ -292,6 +315,19 @@ def finetune(cfg: FinetuneConfig, offline: Any = None) -> tuple[LoadedRun, dict[
                "rollouts": tuner.rollouts, "updates": tuner.updates, "temperature": tuner.objective.temperature,
                "eval_target": tuner.eval_target, "online_target": tuner.online_target, "seconds": tuner.seconds}
     return load_run(out), summary
+
+
+def _saved_settings(saved: Any) -> dict[str, Any] | None:
+    """The settings of a finetune_config.json (its "finetune"), None if it holds none. Files written before unset
+    targets were null (no "version") wrote 0.0 for them, which then meant unset: read as None."""
+    if not isinstance(saved, dict) or not isinstance(saved.get("finetune"), dict):
+        return None
+    settings = dict(saved["finetune"])
+    if "version" not in saved:
+        for name in ("eval_target", "online_target"):
+            if settings.get(name) == 0.0:
+                settings[name] = None
+    return settings
 
 
 def _jsonable(cfg: FinetuneConfig) -> dict[str, Any]:

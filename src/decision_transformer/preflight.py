@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,14 @@ def check_new_run(cfg: TrainConfig) -> None:
             refuse_existing_run(cfg.out)
 
 
-def refuse_existing_run(run_dir: str | os.PathLike) -> None:
+def refuse_existing_run(run_dir: str | os.PathLike, hint: str = "") -> None:
+    """A run directory that already holds a checkpoint is refused (`hint`: what to do instead; default: resume it
+    with `dt train --resume`, or another --out)."""
     from .checkpoint import latest_checkpoint
 
     if latest_checkpoint(run_dir) is not None:
-        raise FileExistsError(f"{run_dir}: already holds a run; use `dt train --resume {run_dir}` or another --out")
+        raise FileExistsError(f"{run_dir}: already holds a run; "
+                              + (hint or f"use `dt train --resume {run_dir}` or another --out"))
 
 
 def check_machine(cfg: TrainConfig, resuming: str = "") -> TrainConfig:
@@ -51,14 +55,35 @@ def check_machine(cfg: TrainConfig, resuming: str = "") -> TrainConfig:
     return cfg
 
 
-def check_out_dir(run_dir: str | os.PathLike) -> None:
-    """The run directory is a directory, or can be made: its nearest existing ancestor is a writable directory."""
+def check_out_dir(run_dir: str | os.PathLike, option: str = "TrainConfig.out") -> None:
+    """The run directory is a directory, or can be made: its nearest existing ancestor is a directory where a file
+    can be created (tried: permissions alone say little to root, e.g. in /proc). `option`: the setting named."""
     run_dir = Path(run_dir)
     existing = next(p for p in (run_dir, *run_dir.parents) if p.exists())
     if not existing.is_dir():
-        raise ValueError(f"TrainConfig.out={str(run_dir)!r}: {existing} exists and is not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"TrainConfig.out={str(run_dir)!r}: {existing} is not writable")
+        raise ValueError(f"{option}={str(run_dir)!r}: {existing} exists and is not a directory; expected a directory")
+    _check_writable(existing, f"{option}={str(run_dir)!r}")
+
+
+def check_out_file(path: str | os.PathLike, option: str) -> None:
+    """A file that a command writes at its end (atomic.write_json) can be written: it is no directory, and its
+    directory exists or can be made in a writable one. Checked before the work that produces it."""
+    path = Path(path)
+    where = f"{option}={str(path)!r}"
+    if path.is_dir():
+        raise ValueError(f"{where} is a directory; expected a file to write")
+    existing = next(p for p in path.parents if p.exists())
+    if not existing.is_dir():
+        raise ValueError(f"{where}: {existing} exists and is not a directory; expected a file in a directory")
+    _check_writable(existing, where)
+
+
+def _check_writable(directory: Path, where: str) -> None:
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{where}: {directory} is not writable ({exc.strerror or exc})") from None
 
 
 def check_env(cfg: TrainConfig, data, match_dataset: bool = False) -> None:
@@ -78,9 +103,10 @@ def check_env(cfg: TrainConfig, data, match_dataset: bool = False) -> None:
         make_env(env_id).close()
 
 
-def warn_settings(cfg: TrainConfig, model_config: Any = None) -> None:
+def warn_settings(cfg: TrainConfig, model_config: Any = None, data: Any = None) -> None:
     """Warn about settings that run but where defaults make no sense for this run (with the model's config: settings
-    the model ignores)."""
+    the model ignores; with the training data too: a model that cannot fit it, such as continuous actions outside
+    the tanh head's [-1, 1], or episodes longer than max_ep_len)."""
     if cfg.warmup_steps > cfg.steps:
         end = cfg.steps / cfg.warmup_steps
         _warn(f"TrainConfig.warmup_steps={cfg.warmup_steps} is longer than the run (steps={cfg.steps}): the learning "
@@ -93,6 +119,26 @@ def warn_settings(cfg: TrainConfig, model_config: Any = None) -> None:
             if getattr(cfg, name) != getattr(TrainConfig, name):
                 _warn(f"TrainConfig.{name}={getattr(cfg, name)} has no effect without a stochastic policy "
                       "(--stochastic-policy)")
+    if model_config is not None and data is not None:
+        _warn_data(model_config, data)
+
+
+def _warn_data(model_config: Any, data: Any) -> None:
+    """The warnings of `warn_settings` about the model config against the training data."""
+    from .config import DTConfig
+
+    dt = isinstance(model_config, DTConfig)
+    if not data.discrete_actions and (model_config.action_tanh if dt else True) and len(data.actions):  # MLP-BC: tanh
+        low, high = float(data.actions.min()), float(data.actions.max())
+        if low < -1.0 or high > 1.0:
+            fix = " or pass --no-action-tanh" if dt and not model_config.stochastic_policy else ""
+            _warn(f"{data.source}: field 'actions' spans [{low:.4g}, {high:.4g}], outside the [-1, 1] that the tanh "
+                  f"action head can output (DTConfig.action_tanh); rescale the actions to [-1, 1]{fix}")
+    longest = int(data.episode_lengths.max()) if data.num_episodes else 0
+    if dt and longest > model_config.max_ep_len:  # (MLP-BC has no timestep embedding)
+        _warn(f"DTConfig.max_ep_len={model_config.max_ep_len} is shorter than the longest episode "
+              f"of {data.source} ({longest} steps): timesteps from {model_config.max_ep_len - 1} on share one "
+              f"embedding; set --max-ep-len {longest}")
 
 
 def _warn(message: str) -> None:

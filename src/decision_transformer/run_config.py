@@ -172,10 +172,11 @@ class FinetuneConfig:
     """Initial entropy temperature (ODT: 0.1). The pretrained run's temperature is not carried over."""
     temperature_lr: float = ODT_TEMPERATURE_LR
     """Adam learning rate of the temperature (ODT: 1e-4)."""
-    eval_target: float = 0.0
-    """Target return of the evaluations (0: the best episode return of the run's data)."""
-    online_target: float = 0.0
-    """Target return of the exploration rollouts (0: twice eval_target, ODT's ratio on every MuJoCo task)."""
+    eval_target: float | None = None
+    """Target return of the evaluations (default: the best episode return of the run's data)."""
+    online_target: float | None = None
+    """Target return of the exploration rollouts (default: twice eval_target, ODT's ratio on every MuJoCo task; an
+    eval_target below 0 needs one given, as twice it would be lower)."""
     eval_every: int = 10
     """Rollouts between evaluations (also at step 0 and at the end)."""
     eval_episodes: int = 10
@@ -205,6 +206,7 @@ class FinetuneConfig:
         for name in ("lr", "grad_clip", "init_temperature", "temperature_lr"):
             check_number(self, name, 0.0, low_open=True)
         check_number(self, "weight_decay", 0.0)
-        check_number(self, "eval_target")
-        check_number(self, "online_target")
+        for name in ("eval_target", "online_target"):
+            if getattr(self, name) is not None:  # None: derived (`online.targets`)
+                check_number(self, name)
         check_device_name(self, "device")

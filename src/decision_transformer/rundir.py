@@ -271,6 +271,11 @@ def load_trainer_state(path: Path) -> dict[str, Any]:
         ok, wanted = _TRAINER_STATE[key]
         if not ok(value):
             raise CheckpointError(f"{f}: field {key!r} is {_short(value)}; expected {wanted}")
+    for index, moments in state["optimizer"]["state"].items():  # (a NaN moment would pass for divergence later)
+        for key, value in (moments.items() if isinstance(moments, dict) else ()):
+            if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                raise CheckpointError(f"{f}: field 'optimizer': {key!r} of parameter {index} holds non-finite values; "
+                                      "expected finite optimizer moments (a corrupt or diverged checkpoint)")
     return state
 
 

@@ -319,12 +319,13 @@ def train(
     preflight.check_new_run(cfg)  # everything the run needs is checked before anything is written
     model_config = model_config or default_config("dt")
     data, full = prepare_dataset(cfg, dataset)
+    model_state_shape(data)  # observations the model cannot take are refused before anything is fitted or built
     if model_config.discrete_actions != data.discrete_actions:  # derived from the data, like state_dim
         model_config = dataclasses.replace(model_config, discrete_actions=data.discrete_actions)
     preflight.check_env(cfg, data, match_dataset=dataset is None)
     prep = prep or Preprocessing.fit(full)
     trainer = Trainer(cfg, model_config, data, prep, act_dim=act_dim)
-    preflight.warn_settings(cfg, model_config)
+    preflight.warn_settings(cfg, model_config, data)
     with runlock.exclusive(run_dir):
         preflight.refuse_existing_run(run_dir)  # again, now that no other process can be writing it
         if trainer.dist.is_main:

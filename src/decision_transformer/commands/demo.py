@@ -67,6 +67,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import shutil
 
+    from .. import preflight
     from ..checkpoint import latest_checkpoint
     from ..data.registry import load_dataset
     from ..evaluate import evaluate
@@ -80,8 +81,13 @@ def run(args: argparse.Namespace) -> int:
     from ..common.provenance import git_commit
 
     git_commit()  # pin the commit this run starts from (provenance reads it at the end)
+    preflight.check_out_dir(cfg.out, "DemoConfig.out")
+    preflight.check_out_file(cfg.json or Path(cfg.out) / "demo.json", "DemoConfig.json")  # written at the end
     t0 = time.perf_counter()
     dataset = load_dataset(cfg.train.dataset, seed=cfg.train.seed)
+    if not dataset.env_id:  # checked before minutes of training: the evaluation needs the env
+        raise ValueError(f"{dataset.source}: field 'env_id' is empty; dt demo evaluates in the env the dataset "
+                         "records, so it needs a dataset that records one")
     print(f"dataset {cfg.train.dataset}: {dataset.num_episodes} episodes, {dataset.num_steps} steps, "
           f"returns {dataset.episode_returns.min():.0f}..{dataset.episode_returns.max():.0f}, env {dataset.env_id}")
     rows, records = [], []

@@ -6,6 +6,7 @@ import argparse
 import math
 from dataclasses import dataclass, field
 
+from .. import preflight
 from ..common import atomic
 from ..common.seeding import derive_seed
 from ..cli_args import POSITIONAL, add_dataclass_args, from_args
@@ -55,7 +56,8 @@ class EvalCommand:
         check_types(self)
         check_number(self, "targets")
         check_number(self, "temperature", 0.0)
-        for name, low in (("num_episodes", 1), ("num_envs", 0), ("max_episode_steps", 0), ("video_episodes", 1)):
+        for name, low in (("num_episodes", 1), ("num_envs", 0), ("max_episode_steps", 0), ("video_episodes", 1),
+                          ("seed", 0)):
             if getattr(self, name) < low:
                 raise ValueError(f"EvalCommand.{name}={getattr(self, name)} must be >= {low}")
         if self.precision not in PRECISIONS:
@@ -72,7 +74,9 @@ class EvalCommand:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help=EvalCommand.__doc__)
     add_dataclass_args(p, EvalCommand)
-    next(a for a in p._actions if a.dest == "targets").type = _target  # numbers, or `auto`
+    targets = next(a for a in p._actions if a.dest == "targets")
+    targets.type = _target  # numbers, or `auto`
+    targets.nargs = "+"  # `--targets` alone would silently mean the default
     p.set_defaults(func=run)
 
 
@@ -89,14 +93,23 @@ def run(args: argparse.Namespace) -> int:
         args.targets = [t for t in args.targets if t != AUTO] or None
         args.auto_target = True
     a = from_args(EvalCommand, args)
+    if a.json:  # before the evaluation, not after it
+        preflight.check_out_file(a.json, "EvalCommand.json")
+    if a.video:
+        preflight.check_out_dir(a.video, "EvalCommand.video")
     loaded = load_run(a.run_dir)
     if a.auto_target:
         check_auto(loaded.model)
     env_id = a.env_id or loaded.meta.env_id
     if not env_id:
         raise ValueError(f"{a.run_dir}: the run records no env id; pass --env-id")
-    default = loaded.meta.extra.get("max_return", 0.0)
-    if not a.targets and not a.auto_target and not (isinstance(default, (int, float)) and math.isfinite(default)):
+    extra = loaded.meta.extra
+    default = extra.get("max_return", 0.0)  # BC models ignore the target: theirs need not be recorded
+    needs_default = not a.targets and (not a.auto_target or bool(a.video))  # (videos record at a fixed target)
+    if needs_default and "max_return" not in extra and loaded.meta.model_kind == "dt":
+        raise ValueError(f"{loaded.path / 'meta.json'}: field 'extra.max_return' is missing (an imported run records "
+                         "no dataset), so there is no default target; pass --targets")
+    if needs_default and not (isinstance(default, (int, float)) and math.isfinite(default)):
         raise ValueError(f"{loaded.path / 'meta.json'}: field 'extra.max_return' is {default!r}, not a number to "
                          "use as the default target; pass --targets")
     targets = list(a.targets) or ([] if a.auto_target else [float(default)])

@@ -44,8 +44,16 @@ class ExportCommand:
             raise ValueError(f"{self.onnx}: --onnx must name a .onnx file")
         if self.exporter not in ("torchscript", "dynamo"):
             raise ValueError(f"ExportCommand.exporter={self.exporter!r}; expected 'torchscript' or 'dynamo'")
-        if self.opset < 17:
-            raise ValueError(f"ExportCommand.opset={self.opset} must be >= 17")
+        if self.opset < 17 or (self.opset > 17 and self.opset > max_opset(self.exporter)):
+            raise ValueError(f"ExportCommand.opset={self.opset}: expected 17 to {max_opset(self.exporter)} (the "
+                             f"opsets torch.onnx's {self.exporter} exporter writes here)")
+
+
+def max_opset(exporter: str) -> int:
+    """The newest opset torch.onnx's `exporter` writes (torch is imported only for an opset above the default)."""
+    from torch.onnx import _constants  # (torch 2.13: 20 for torchscript, 23 for dynamo)
+
+    return (_constants.ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET if exporter == "torchscript" else _constants.ONNX_MAX_OPSET)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

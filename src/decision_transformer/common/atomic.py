@@ -15,17 +15,31 @@ import numpy as np
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path next to `path`; on success it replaces `path`, on error it is removed."""
+    """Yield a temp path next to `path`; on success it replaces `path`, on error it is removed. An OSError about
+    the temp file (it cannot be made, written or renamed into place) names `path`, the file the caller asked for."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+    except OSError as exc:
+        raise _naming(exc, path) from None
     try:
         yield Path(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _naming(exc, path, tmp) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _naming(exc: OSError, path: Path, tmp: str | None = None) -> OSError:
+    """`exc` (of making the temp file, or about the temp file `tmp`) as an error of writing `path`; others as they are."""
+    if tmp is not None and tmp not in (str(exc.filename), str(exc.filename2)):
+        return exc
+    return type(exc)(f"{path}: cannot write ({exc.strerror or exc})")
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

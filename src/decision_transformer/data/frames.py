@@ -37,13 +37,17 @@ def is_frame_dataset(dataset: TrajectoryDataset) -> bool:
 
 def model_state_shape(dataset: TrajectoryDataset, stack: int = FRAME_STACK) -> int | tuple[int, ...]:
     """The model's state_dim for a dataset: an int for vector states, (stack, H, W) for single frames,
-    else the observation shape (e.g. already stacked frames)."""
-    shape = dataset.observation_shape
-    if len(shape) == 1:
+    else the observation shape (already stacked frames, channels first). Any other shape (channels last, frames
+    smaller than the encoder's convolutions take: model.min_frame_size) is a ValueError naming the dataset."""
+    from ..model import min_frame_size
+
+    shape = tuple(dataset.observation_shape)
+    if len(shape) == 1 and shape[0] > 0:
         return int(shape[0])
-    if len(shape) == 2:
-        return (stack, *shape)
-    return tuple(shape)
+    if len(shape) in (2, 3) and min(shape[-2:]) >= min_frame_size():
+        return (stack, *shape) if len(shape) == 2 else shape
+    raise ValueError(f"{dataset.source}: field 'observations' has shape {shape} per step; expected (obs_dim,) "
+                     f"vectors, (H, W) frames or (C, H, W) with H, W >= {min_frame_size()} (channels first)")
 
 
 def stack_rows(rows: Any, episode_start: Any, stack: int = FRAME_STACK) -> np.ndarray:

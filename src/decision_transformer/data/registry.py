@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +26,9 @@ from .trajectories import DatasetError, TrajectoryDataset
 
 
 def cache_dir() -> Path:
-    """`$DT_CACHE_DIR`, else `~/.cache/decision-transformer`."""
-    return Path(os.environ.get("DT_CACHE_DIR", Path.home() / ".cache" / "decision-transformer"))
+    """`$DT_CACHE_DIR`, else `~/.cache/decision-transformer` (absolute: a relative one is taken from the working
+    directory)."""
+    return Path(os.environ.get("DT_CACHE_DIR") or Path.home() / ".cache" / "decision-transformer").expanduser().absolute()
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,8 @@ def parse_builtin(src: str) -> tuple[str, int]:
 def make_builtin(name: str, seed: int = 0, out: str | os.PathLike | None = None, force: bool = False,
                  steps: int = 0) -> Path:
     """Generate a built-in dataset into the cache (or `out`), unless already there. Returns the path. `name`
-    may be NAME@STEPS; `steps` (0: the default) sets the budget of datasets that take one."""
+    may be NAME@STEPS; `steps` (0: the default) sets the budget of datasets that take one. `out` must be a .npz
+    file path; an existing `out` is kept only if it records `name` (else a `DatasetError`, unless `force`)."""
     name, at_steps = parse_builtin(name)
     if at_steps and steps and at_steps != steps:
         raise DatasetError(f"{name}@{at_steps}: conflicts with steps={steps}")
@@ -138,16 +141,39 @@ def make_builtin(name: str, seed: int = 0, out: str | os.PathLike | None = None,
     if name not in specs:
         raise DatasetError(f"unknown built-in dataset {name!r}; known: {sorted(specs)}")
     spec = specs[name]
-    path = Path(out) if out is not None else spec.path(seed, steps)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise DatasetError(f"{name}: --seed {seed}; expected a non-negative integer")
+    if out is None:
+        path = spec.path(seed, steps)
+    else:  # checked before generating: a wrong --out must not cost a generation, nor clobber another file
+        path = Path(out).expanduser()
+        if path.is_dir():
+            raise DatasetError(f"--out {out}: is a directory; expected a .npz file path")
+        if path.suffix.lower() != ".npz" or str(out).endswith(("/", os.sep)):
+            raise DatasetError(f"--out {out}: expected a .npz file path")
+        if path.exists() and not force:
+            _check_same_builtin(path, name)
     if force or not path.is_file():
         dataset = spec.generate(seed, steps)
         dataset.save(path)
     return path
 
 
+def _check_same_builtin(path: Path, name: str) -> None:
+    """An existing --out file is reused only if it records the built-in dataset `name`."""
+    try:
+        recorded = TrajectoryDataset.load(path).name
+    except DatasetError as exc:
+        raise DatasetError(f"{path} exists and is not a readable dataset ({exc}); use --force or another --out") from None
+    if recorded != name:
+        raise DatasetError(f"{path} exists and is not {name} (it records name {recorded!r}); use --force or another --out")
+
+
 def load_dataset(src: str, seed: int = 0) -> TrajectoryDataset:
     """Load SRC (see the module docstring). Built-in names are generated on first use."""
     src = str(src)
+    if not src.strip():
+        raise DatasetError(f"dataset SRC {src!r} is empty; expected a path (.npz, .hdf5, parquet directory), 'minari:ID' or a built-in name")
     for matches, target in _FORMAT_LOADERS:
         if matches(src):
             return _call(target, src)

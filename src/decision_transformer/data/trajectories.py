@@ -7,8 +7,8 @@ uncompressed, no pickled objects):
     observations    (N, *O)   float32  (uint8 for pixel frame stacks); O = observation shape
     actions         (N, A)    float32  continuous, or (N,) int64 discrete
     rewards         (N,)      float32
-    terminations    (N,)      bool     the MDP ended (goal, fall): no bootstrap past it
-    truncations     (N,)      bool     a time limit cut the episode; kept apart from terminations
+    terminations    (N,)      bool     the MDP ended (goal, fall): no bootstrap past it (numbers exactly 0/1 accepted)
+    truncations     (N,)      bool     a time limit cut the episode; kept apart from terminations (same)
     episode_starts  (E,)      int64    index of each episode's first step; 0 first, strictly increasing
     reward_scale    ()        float64  returns-to-go are divided by it before the model (1000 for MuJoCo)
     env_id          ()        str      Gymnasium id to evaluate in ('' if unknown)
@@ -103,9 +103,9 @@ class TrajectoryDataset:
         return cls(
             observations=cat("observations"),
             actions=cat("actions"),
-            rewards=cat("rewards").astype(np.float32),
-            terminations=cat("terminations").astype(bool),
-            truncations=cat("truncations").astype(bool),
+            rewards=cat("rewards"),
+            terminations=cat("terminations"),
+            truncations=cat("truncations"),
             episode_starts=starts,
             **kwargs,
         )
@@ -147,7 +147,7 @@ class TrajectoryDataset:
 
     @functools.cached_property
     def returns_to_go(self) -> np.ndarray:
-        """(N,) float32 undiscounted return from each step to the end of its episode."""
+        """(N,) float32 undiscounted return from each step to the end of its episode (finite: `_validate`)."""
         return _returns_to_go(self.rewards, self.episode_starts)
 
     @property
@@ -234,12 +234,14 @@ class TrajectoryDataset:
         path = Path(path)
         if not path.is_file():
             raise DatasetError(f"{path}: no such dataset file")
+        if not zipfile.is_zipfile(path):  # np.load would read a .npy array, or blame pickled data for any other bytes
+            raise DatasetError(f"{path}: not a zip archive (truncated or corrupt?); expected a native .npz dataset")
         try:
             with np.load(path, allow_pickle=False) as z:
                 missing = [k for k in REQUIRED_KEYS if k not in z.files]
                 if missing:
                     raise DatasetError(f"{path}: missing field(s) {missing}; a native dataset needs {list(REQUIRED_KEYS)}")
-                version = int(z["format_version"]) if "format_version" in z.files else FORMAT_VERSION
+                version = _scalar(path, z, "format_version", FORMAT_VERSION, "an integer")
                 if version != FORMAT_VERSION:
                     raise DatasetError(f"{path}: field 'format_version' is {version}; expected {FORMAT_VERSION}")
                 arrays = {k: z[k] for k in REQUIRED_KEYS if k != "observations"}
@@ -247,19 +249,42 @@ class TrajectoryDataset:
                 mapped = _memmap_member(path, z, "observations") if _is_pixels(*header) else None
                 arrays["observations"] = z["observations"] if mapped is None else mapped
                 meta = {
-                    "reward_scale": float(z["reward_scale"]) if "reward_scale" in z.files else 1.0,
-                    "reward_clip": float(z["reward_clip"]) if "reward_clip" in z.files else 0.0,
-                    "env_id": str(z["env_id"]) if "env_id" in z.files else "",
-                    "name": str(z["name"]) if "name" in z.files else path.stem,
+                    "reward_scale": float(_scalar(path, z, "reward_scale", 1.0, "a number")),
+                    "reward_clip": float(_scalar(path, z, "reward_clip", 0.0, "a number")),
+                    "env_id": str(_scalar(path, z, "env_id", "", "a string")),
+                    "name": str(_scalar(path, z, "name", path.stem, "a string")),
                 }
         except DatasetError:
             raise
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, TypeError) as exc:
             raise DatasetError(f"{path}: not a readable .npz dataset (truncated or corrupt?): {exc}") from exc
         return cls(**arrays, **meta, source=str(path))
 
 
 # --------------------------------------------------------------------------- helpers
+def scalar_value(where: str, field: str, value: Any, expected: str) -> Any:
+    """`value` (a 0-d array, numpy or Python scalar) as a Python scalar of the kind `expected` names ("a number",
+    "an integer" or "a string"), or a `DatasetError` naming `where` and `field`."""
+    arr = np.asarray(value)
+    if arr.shape != ():
+        raise DatasetError(f"{where}: field '{field}' has shape {arr.shape}; expected a scalar ({expected})")
+    if expected == "a string":
+        ok = arr.dtype.kind in "US"
+    elif expected == "an integer":
+        ok = arr.dtype.kind in "iu"
+    else:
+        ok = arr.dtype.kind in "iuf"
+    if not ok:
+        raise DatasetError(f"{where}: field '{field}' is {arr.item()!r} (dtype {arr.dtype}); expected {expected}")
+    item = arr.item()
+    return item.decode("utf-8", "replace") if isinstance(item, bytes) else item
+
+
+def _scalar(path: Path, z, key: str, default: Any, expected: str) -> Any:
+    """Metadata member `key` of the open .npz `z` as a Python scalar (`default` if absent)."""
+    return scalar_value(str(path), key, z[key], expected) if key in z.files else default
+
+
 def _npy_header(f) -> tuple[tuple[int, ...], bool, np.dtype]:
     """(shape, fortran_order, dtype) of the .npy stream `f`, left positioned at its data."""
     version = np.lib.format.read_magic(f)
@@ -309,6 +334,34 @@ def _returns_to_go(rewards: np.ndarray, episode_starts: np.ndarray) -> np.ndarra
     return out
 
 
+def check_flags(where: str, field: str, arr: np.ndarray) -> None:
+    """Episode-end flags must be bool or numbers that are exactly 0 or 1 (0.3 or 'x' is not a flag)."""
+    if arr.dtype == np.bool_:
+        return
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise DatasetError(f"{where}: field '{field}' has dtype {arr.dtype}; expected bool (or numbers 0/1)")
+    bad = (arr != 0) & (arr != 1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DatasetError(f"{where}: field '{field}' has value {arr[i]!s} at step {i}; expected bool (or exactly 0/1)")
+
+
+def _check_returns_to_go(where: str, rewards: np.ndarray, episode_starts: np.ndarray) -> None:
+    """Returns-to-go must fit float32 (the model's dtype): rewards near float32's limit overflow when summed."""
+    limit = float(np.finfo(np.float32).max)
+    if np.add.reduceat(np.abs(rewards), episode_starts, dtype=np.float64).max() <= limit:  # a bound on every partial sum
+        return
+    with np.errstate(over="ignore"):
+        bad = ~np.isfinite(_returns_to_go(rewards, episode_starts))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        episode = int(np.searchsorted(episode_starts, i, side="right") - 1)
+        raise DatasetError(
+            f"{where}: field 'rewards' sums past float32's range (return-to-go at step {i}, episode {episode}); "
+            f"expected per-episode returns within +-{limit:.3g} (rescale the rewards)"
+        )
+
+
 def _chunked_mean_std(x: np.ndarray, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
     """Per-column mean and (population) std of (N, ...) data in float64, a chunk of rows at a time (two passes),
     without an N-sized float64 copy."""
@@ -343,34 +396,47 @@ def _validate(d: TrajectoryDataset) -> None:
     for k in ("terminations", "truncations"):
         if getattr(d, k).ndim != 1:
             raise DatasetError(f"{src}: field '{k}' has shape {getattr(d, k).shape}; expected (N,)")
+        check_flags(src, k, getattr(d, k))
+    for k in ("observations", "actions", "rewards"):
+        arr = getattr(d, k)
+        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+            raise DatasetError(f"{src}: field '{k}' has dtype {arr.dtype}; expected a numeric array")
+    if d.observations.ndim >= 2 and d.observations[0].size == 0:
+        raise DatasetError(f"{src}: field 'observations' has shape {d.observations.shape[1:]} per step; expected at least one value per step")
+    if d.observations.dtype == np.uint8 and d.observations.ndim < 3:
+        raise DatasetError(
+            f"{src}: field 'observations' is uint8 with shape {d.observations.shape[1:]} per step; uint8 is read as pixel "
+            "frames (N,H,W) or (N,C,H,W); store vectors as float32"
+        )
     if np.issubdtype(d.actions.dtype, np.integer):
         if d.actions.ndim != 1:
             raise DatasetError(f"{src}: field 'actions' is integer with shape {d.actions.shape}; expected (N,) for discrete actions")
         if d.actions.min() < 0:
             raise DatasetError(f"{src}: field 'actions' has negative discrete actions; expected indices >= 0")
-    elif d.actions.ndim != 2:
-        raise DatasetError(f"{src}: field 'actions' has shape {d.actions.shape}; expected (N, act_dim) for continuous actions")
+    elif d.actions.ndim != 2 or d.actions.shape[1] == 0:
+        raise DatasetError(f"{src}: field 'actions' has shape {d.actions.shape}; expected (N, act_dim) with act_dim >= 1 for continuous actions")
+    # float32 is what the model reads: cast first, so that a float64 value beyond float32's range counts as inf
+    with np.errstate(over="ignore"):
+        object.__setattr__(d, "rewards", d.rewards.astype(np.float32, copy=False))
+        if np.issubdtype(d.observations.dtype, np.floating) and d.observations.dtype != np.float32:
+            object.__setattr__(d, "observations", d.observations.astype(np.float32))
+        if np.issubdtype(d.actions.dtype, np.floating) and d.actions.dtype != np.float32:
+            object.__setattr__(d, "actions", d.actions.astype(np.float32))
     for k in ("observations", "actions", "rewards"):
         arr = getattr(d, k)
         if np.issubdtype(arr.dtype, np.floating) and not all(np.isfinite(arr[i:i + 65536]).all() for i in range(0, len(arr), 65536)):
             bad = np.argwhere(~np.isfinite(arr))[0]
             raise DatasetError(f"{src}: field '{k}' contains NaN or inf (first at index {tuple(int(i) for i in bad)}); expected finite values")
-        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-            raise DatasetError(f"{src}: field '{k}' has dtype {arr.dtype}; expected a numeric array")
     starts = d.episode_starts
     if starts.ndim != 1 or len(starts) == 0 or not np.issubdtype(starts.dtype, np.integer):
         raise DatasetError(f"{src}: field 'episode_starts' has shape {starts.shape} and dtype {starts.dtype}; expected a non-empty (E,) integer array")
     if starts[0] != 0 or (np.diff(starts) <= 0).any() or starts[-1] >= n:
         raise DatasetError(f"{src}: field 'episode_starts' must start at 0, increase strictly and stay below the {n} steps")
+    object.__setattr__(d, "episode_starts", starts.astype(np.int64))
+    _check_returns_to_go(src, d.rewards, d.episode_starts)
     if not np.isfinite(d.reward_scale) or d.reward_scale <= 0:
         raise DatasetError(f"{src}: field 'reward_scale' is {d.reward_scale}; expected a positive number")
-    object.__setattr__(d, "episode_starts", starts.astype(np.int64))
     object.__setattr__(d, "terminations", d.terminations.astype(bool, copy=False))
     object.__setattr__(d, "truncations", d.truncations.astype(bool, copy=False))
-    object.__setattr__(d, "rewards", d.rewards.astype(np.float32, copy=False))
-    if np.issubdtype(d.observations.dtype, np.floating) and d.observations.dtype != np.float32:
-        object.__setattr__(d, "observations", d.observations.astype(np.float32))
-    if np.issubdtype(d.actions.dtype, np.floating) and d.actions.dtype != np.float32:
-        object.__setattr__(d, "actions", d.actions.astype(np.float32))
     if np.issubdtype(d.actions.dtype, np.integer):
         object.__setattr__(d, "actions", d.actions.astype(np.int64, copy=False))

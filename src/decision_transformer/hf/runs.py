@@ -50,10 +50,11 @@ def import_hf(hf_dir: str | os.PathLike, run_dir: str | os.PathLike, *, state_me
 
     import numpy as np
 
-    from .. import __version__
+    from .. import __version__, preflight
     from ..checkpoint import RunMeta, save_checkpoint
     from .format import META_KEY, HFFormatError
     from .read import read_hf, resolve_state_stats
+    from ..common import runlock
     from ..model import DecisionTransformer
 
     if not isinstance(env_id, str):
@@ -61,6 +62,10 @@ def import_hf(hf_dir: str | os.PathLike, run_dir: str | os.PathLike, *, state_me
     if reward_scale is not None and not (isinstance(reward_scale, (int, float)) and math.isfinite(reward_scale)
                                          and reward_scale > 0):
         raise HFFormatError(f"reward_scale={reward_scale!r}: expected a finite number > 0")
+    preflight.check_out_dir(run_dir, "HFImport.out")
+    if Path(run_dir).is_dir():  # (locking a directory that does not exist would make it)
+        with runlock.exclusive(run_dir):  # a run another process is writing: RunInUse
+            preflight.refuse_existing_run(run_dir, "import into another --out")
     ckpt = read_hf(hf_dir, context_len)
     model = DecisionTransformer(ckpt.config, ckpt.state_dim, ckpt.act_dim)
     model.load_state_dict(ckpt.state_dict, strict=True)

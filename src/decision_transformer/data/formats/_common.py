@@ -96,7 +96,7 @@ def as_observations(where: str, field: str, arr: np.ndarray) -> np.ndarray:
     check_numeric(where, field, arr)
     if arr.ndim == 1:
         arr = arr[:, None]
-    if arr.dtype == np.uint8:
+    if arr.dtype == np.uint8 and arr.ndim >= 3:  # pixel frames; a uint8 vector is read as numbers (float32)
         return arr
     return arr.astype(np.float32)
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..trajectories import DatasetError, TrajectoryDataset
+from ..trajectories import DatasetError, TrajectoryDataset, check_flags, scalar_value
 from ._common import (
     as_actions,
     as_observations,
@@ -86,6 +86,8 @@ def load_d4rl_hdf5(
         raise DatasetError(f"{where}: the file is empty (field 'observations' has 0 rows); expected at least one step")
     for k, arr in arrays.items():
         check_finite(where, k, arr)
+    check_flags(where, "terminals", terminals)
+    check_flags(where, "timeouts", timeouts)
     terminations = terminals != 0
     truncations = timeouts != 0
 
@@ -102,10 +104,11 @@ def load_d4rl_hdf5(
         _check_boundaries(where, observations, next_obs, done)
 
     if env_id is None:
-        env_id = _attr_str(attrs.get("env_id", ""))
+        env_id = _attr_str(where, attrs, "env_id")
     if reward_scale is None:
-        reward_scale = float(attrs["reward_scale"]) if "reward_scale" in attrs else default_reward_scale(env_id, path.name)
-    name = _attr_str(attrs.get("name", "")) or path.stem
+        reward_scale = (scalar_value(where, "attrs/reward_scale", attrs["reward_scale"], "a number") if "reward_scale" in attrs
+                        else default_reward_scale(env_id, path.name))
+    name = _attr_str(where, attrs, "name") or path.stem
     return TrajectoryDataset(
         observations=observations,
         actions=actions,
@@ -130,10 +133,9 @@ def _read(f, key: str, where: str, h5py) -> np.ndarray:
         raise DatasetError(f"{where}: field '{key}' cannot be read (truncated or corrupt file?): {exc}") from exc
 
 
-def _attr_str(value) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    return str(value)
+def _attr_str(where: str, attrs: dict, key: str) -> str:
+    """Root attribute `key` as a string ('' if absent)."""
+    return str(scalar_value(where, f"attrs/{key}", attrs[key], "a string")) if key in attrs else ""
 
 
 def _check_boundaries(where: str, obs: np.ndarray, next_obs: np.ndarray, done: np.ndarray) -> None:

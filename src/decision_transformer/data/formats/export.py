@@ -130,6 +130,8 @@ def export_minari(
     minari = import_optional("minari", "Writing Minari datasets")
     from minari.dataset.minari_dataset import DATASET_ID_RE
 
+    out = Path(out).expanduser().absolute()  # Minari joins a relative MINARI_DATASETS_PATH onto itself
+
     dataset_id = dataset_id or default_minari_id(dataset)
     match = DATASET_ID_RE.fullmatch(dataset_id)
     if not match or match.group("version") is None:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..trajectories import DatasetError, TrajectoryDataset
+from ..trajectories import DatasetError, TrajectoryDataset, check_flags
 from ._common import D4RL_MUJOCO_PREFIXES, as_actions, as_observations, check_finite, import_optional
 
 STEP_COLUMNS = ("observations", "actions", "rewards")
@@ -80,7 +80,7 @@ def load_hf_trajectories(
         check_finite(where, name, arr)
     lengths_nz = steps[steps > 0]
     starts = np.concatenate([[0], np.cumsum(lengths_nz)[:-1]]).astype(np.int64)
-    terminations, truncations = _end_flags(values, starts + lengths_nz - 1, use_flags)
+    terminations, truncations = _end_flags(where, values, starts + lengths_nz - 1, use_flags)
     if reward_scale is None:
         reward_scale = _default_reward_scale(root, files)
     return TrajectoryDataset(
@@ -149,8 +149,10 @@ def _step_values(where: str, table, columns: tuple[str, ...], pa) -> tuple[dict[
     return values, steps
 
 
-def _end_flags(values: dict[str, np.ndarray], last: np.ndarray, use_flags: bool) -> tuple[np.ndarray, np.ndarray]:
+def _end_flags(where: str, values: dict[str, np.ndarray], last: np.ndarray, use_flags: bool) -> tuple[np.ndarray, np.ndarray]:
     """(terminations, truncations): as stored, or from `dones` with unfinished episodes (see `last`) truncated."""
+    for c in ("terminations", "truncations") if use_flags else ("dones",):
+        check_flags(where, c, values[c])
     if use_flags:
         return values["terminations"].astype(bool), values["truncations"].astype(bool)
     terminations = values["dones"].astype(bool)

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from ..trajectories import DatasetError, TrajectoryDataset
-from ._common import as_actions, as_observations, check_finite, default_reward_scale, import_optional
+from ..trajectories import DatasetError, TrajectoryDataset, check_flags, scalar_value
+from ._common import as_actions, as_observations, check_finite, check_numeric, default_reward_scale, import_optional
 
 PREFIX = "minari:"
 METADATA_KEY = "decision_transformer"
@@ -111,13 +111,14 @@ def load_minari(
         env_id = recorded_id
     ours = metadata.get(METADATA_KEY) if isinstance(metadata.get(METADATA_KEY), dict) else {}
     if reward_scale is None:
-        reward_scale = float(ours["reward_scale"]) if "reward_scale" in ours else default_reward_scale(env_id)
+        reward_scale = (scalar_value(f"{where} metadata.json", f"{METADATA_KEY}.reward_scale", ours["reward_scale"], "a number")
+                        if "reward_scale" in ours else default_reward_scale(env_id))
     return TrajectoryDataset(
         observations=np.concatenate(parts["observations"]),
         actions=np.concatenate(parts["actions"]),
         rewards=np.concatenate(parts["rewards"]).astype(np.float32),
-        terminations=np.concatenate(parts["terminations"]).astype(bool),
-        truncations=np.concatenate(parts["truncations"]).astype(bool),
+        terminations=np.concatenate(parts["terminations"]),
+        truncations=np.concatenate(parts["truncations"]),
         episode_starts=starts,
         reward_scale=float(reward_scale),
         env_id=env_id,
@@ -148,12 +149,23 @@ def _read_episodes(where: str, ds, flatten_obs) -> tuple[dict[str, list[np.ndarr
     """({field: per-episode arrays}, number of 0-step episodes skipped); read errors become `DatasetError`s."""
     parts: dict[str, list[np.ndarray]] = {k: [] for k in FIELDS}
     skipped = 0
+    first: tuple[Any, dict[str, np.ndarray]] | None = None  # the first non-empty episode: (id, fields)
     try:
         for ep in ds.iterate_episodes():
-            fields = _episode_fields(f"{where} episode {ep.id}", ep, flatten_obs)
+            ew = f"{where} episode {ep.id}"
+            fields = _episode_fields(ew, ep, flatten_obs)
             if fields is None:
                 skipped += 1
                 continue
+            if first is None:
+                first = (ep.id, fields)
+            for k in ("observations", "actions"):
+                got, want = fields[k], first[1][k]
+                if got.shape[1:] != want.shape[1:] or got.dtype.kind != want.dtype.kind:
+                    raise DatasetError(
+                        f"{ew}: field '{k}' has shape {got.shape[1:]} per step ({got.dtype}) but episode {first[0]} has "
+                        f"{want.shape[1:]} ({want.dtype}); expected the same in every episode"
+                    )
             for k, v in fields.items():
                 parts[k].append(v)
     except DatasetError:
@@ -182,6 +194,9 @@ def _episode_fields(ew: str, ep, flatten_obs) -> dict[str, np.ndarray] | None:
             rows = len(fields[k]) if fields[k].ndim else 0
             raise DatasetError(f"{ew}: field '{k}' has {rows} rows but 'rewards' has {steps}; expected one per step")
     fields["actions"] = as_actions(ew, "actions", fields["actions"])
+    check_numeric(ew, "rewards", fields["rewards"])
+    for k in ("terminations", "truncations"):
+        check_flags(ew, k, fields[k])
     for k in ("observations", "actions", "rewards"):
         check_finite(ew, k, fields[k])
     return fields
