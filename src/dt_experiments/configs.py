@@ -51,6 +51,11 @@ class SmallBenchConfig:
             raise ValueError(f"{type(self).__name__}.seeds={self.seeds} must be >= 1")
         if self.first_seed < 0:
             raise ValueError(f"{type(self).__name__}.first_seed={self.first_seed} must be >= 0")
+        if len(set(self.selection_seeds)) != len(self.selection_seeds):
+            raise ValueError(f"{type(self).__name__}.selection_seeds={list(self.selection_seeds)} repeats a seed")
+        for name in ("eval_every", "cql_eval_every"):  # KeyToDoorBenchConfig's learning-curve intervals
+            if getattr(self, name, 0) < 0:
+                raise ValueError(f"{type(self).__name__}.{name}={getattr(self, name)} must be >= 0 (0: only at the end)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -164,3 +169,10 @@ class SpeedConfig:
     """Torch device of every contender (cuda for the GPU check, docs/performance.md)."""
     out: str = "docs/results/speed.json"
     """Where to write the JSON report."""
+
+    def __post_init__(self) -> None:
+        for name in ("repeats", "eval_episodes", "eval_max_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"SpeedConfig.{name}={getattr(self, name)} must be >= 1")
+        if self.dataset_steps < 0:
+            raise ValueError(f"SpeedConfig.dataset_steps={self.dataset_steps} must be >= 0 (0: skip)")

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from decision_transformer.common.checks import check_number, check_positive_ints
+
 if TYPE_CHECKING:  # (an annotation only: importing the data package loads torch)
     from decision_transformer.data.trajectories import TrajectoryDataset
 
@@ -37,6 +39,14 @@ class CQLConfig:
     reaches the key's Q-value in fewer target copies."""
     seed: int = 0
     """Seeds d3rlpy (torch and numpy)."""
+
+    def __post_init__(self) -> None:
+        check_positive_ints(self, "steps", "batch_size", "target_update_interval", "n_steps")
+        check_number(self, "lr", 0.0, low_open=True)
+        check_number(self, "alpha", 0.0)
+        check_number(self, "gamma", 0.0, 1.0, low_open=True)
+        if self.seed < 0:
+            raise ValueError(f"CQLConfig.seed={self.seed} must be >= 0")
 
 
 def train_discrete_cql(dataset: TrajectoryDataset, cfg: CQLConfig, progress: bool = False,

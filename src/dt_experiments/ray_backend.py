@@ -53,6 +53,22 @@ def import_ray():
     return ray
 
 
+def check_ray_address(address: str, timeout_s: float = 3.0) -> None:
+    """A HOST:PORT address must name a port that answers before `ray.init` is called: Ray itself retries an unreachable
+    head for minutes, printing its RPC errors ('', 'auto', 'local' and ray:// addresses are Ray's to resolve)."""
+    if not address or address in ("auto", "local") or "://" in address:
+        return
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"--ray-address {address!r}: expected HOST:PORT with a port in 1-65535, 'auto', 'local' or "
+                         "ray://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port_text)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ValueError(f"--ray-address {address}: no Ray head answering there ({exc.strerror or exc}); start one "
+                         "with `ray start --head` or leave --ray-address empty for a local cluster") from None
+
+
 def task_options(threads_per_job: int, max_retries: int = MAX_RETRIES) -> dict[str, Any]:
     """The Ray options of a job's task: its thread budget as num_cpus, retries when its worker or node dies."""
     return {"num_cpus": max(threads_per_job, 1), "max_retries": max_retries, "retry_exceptions": False}
@@ -136,6 +152,7 @@ def run_sweep_ray(jobs: Sequence[Job], root: str | os.PathLike, jobs_parallel: i
         return sweep.state
     init_here = not ray.is_initialized()
     if init_here:
+        check_ray_address(ray_address)
         ray.init(address=ray_address or None, log_to_driver=False, logging_level="WARNING")
     task = ray.remote(run_job).options(**task_options(threads_per_job, max_retries))
     cwd = os.getcwd()

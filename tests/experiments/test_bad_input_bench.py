@@ -35,3 +35,36 @@ def test_report_with_no_cells_refuses_and_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match=r"--root .*nonexist: no finished cpu cells there or in the archive"):
         write_report(tmp_path / "nonexist", "cpu", out)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("build,named", [
+    (lambda: KeyToDoorBenchConfig(eval_every=-5), r"KeyToDoorBenchConfig\.eval_every=-5 must be >= 0"),
+    (lambda: KeyToDoorBenchConfig(cql_eval_every=-1), r"KeyToDoorBenchConfig\.cql_eval_every=-1 must be >= 0"),
+    (lambda: GraphBenchConfig(selection_seeds=(0, 0)), r"GraphBenchConfig\.selection_seeds=\[0, 0\] repeats a seed"),
+])
+def test_small_bench_options(build, named):
+    with pytest.raises(ValueError, match=named):
+        build()
+
+
+@pytest.mark.parametrize("field,value,named", [("gamma", 2.0, r"CQLConfig\.gamma=2\.0 must be a finite number > 0 and <= 1"),
+                                               ("steps", 0, r"CQLConfig\.steps=0 must be a positive integer"),
+                                               ("alpha", -1.0, r"CQLConfig\.alpha=-1\.0"),
+                                               ("seed", -1, r"CQLConfig\.seed=-1 must be >= 0")])
+def test_cql_settings_are_checked(field, value, named):
+    from dt_experiments.cql import CQLConfig
+
+    with pytest.raises(ValueError, match=named):
+        CQLConfig(**{field: value})
+
+
+def test_speed_bench_needs_a_repeat():
+    from dt_experiments.configs import SpeedConfig
+
+    with pytest.raises(ValueError, match=r"SpeedConfig\.repeats=0 must be >= 1"):
+        SpeedConfig(repeats=0)
+
+
+def test_suite_table_with_an_unknown_name_prints_no_header(dt):
+    res = dt("suite", "table", "nope-dataset")
+    assert res.returncode != 0 and "nope-dataset" in res.stderr and res.stdout == ""

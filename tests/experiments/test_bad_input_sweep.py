@@ -76,3 +76,14 @@ def test_job_and_load_jobs_refuse_the_same_in_python(tmp_path):
         load_jobs(spec)
     spec.write_text(json.dumps({"jobs": [{"name": "a", "argv": ["train", "--steps", 3]}]}))
     assert load_jobs(spec)[0].argv == ("train", "--steps", "3")  # numbers are arguments too
+
+
+@pytest.mark.parametrize("address,named", [("localhost:99999", "port in 1-65535"), ("nonsense", "expected HOST:PORT"),
+                                           ("127.0.0.1:1", "no Ray head answering")])
+def test_a_ray_address_is_checked_before_ray_retries_it_for_minutes(address, named):
+    from dt_experiments.ray_backend import check_ray_address
+
+    with pytest.raises(ValueError, match=named):
+        check_ray_address(address, timeout_s=1.0)
+    for fine in ("", "auto", "local", "ray://10.0.0.1:10001"):  # Ray's to resolve
+        check_ray_address(fine)

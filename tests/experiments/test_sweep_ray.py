@@ -76,6 +76,7 @@ def test_jobs_become_ray_tasks_with_their_thread_budget_retries_command_and_outp
     assert ray_backend.task_options(0, max_retries=5)["num_cpus"] == 1  # threads left unset: still one CPU
     fake = FakeRay(fail="lost")
     monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setattr(ray_backend, "check_ray_address", lambda address: None)  # no head at 10.0.0.1 here
     monkeypatch.chdir(tmp_path)
     show = "import os; print(os.environ['OMP_NUM_THREADS'], os.environ['MKL_NUM_THREADS'])"
     jobs = [Job("a", cmd=py(show)), Job("b", cmd=py("raise SystemExit(3)")), Job("lost", cmd=py("pass"))]

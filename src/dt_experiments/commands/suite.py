@@ -41,6 +41,15 @@ class SuiteTrain:
     gradient_steps: int = 1
     """SAC: gradient steps per vector step (fresh runs only)."""
 
+    def __post_init__(self) -> None:
+        if self.total_steps < 0 or self.seed < 0:
+            name = "total_steps" if self.total_steps < 0 else "seed"
+            raise ValueError(f"SuiteTrain.{name}={getattr(self, name)} must be >= 0"
+                             + (" (0: the algorithm's default)" if name == "total_steps" else ""))
+        for name in ("n_envs", "gradient_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"SuiteTrain.{name}={getattr(self, name)} must be >= 1")
+
 
 @dataclass(frozen=True)
 class SuiteStatus:
@@ -210,7 +219,7 @@ def _table(args) -> int:
     from decision_transformer.data.registry import load_dataset
     from ..suite.stats import dataset_row, table_header
 
+    rows = [dataset_row(load_dataset(name, seed=args.seed), name) for name in args.names]  # a bad name: no header
     print(table_header())
-    for name in args.names:
-        print(dataset_row(load_dataset(name, seed=args.seed), name))
+    print("\n".join(rows))
     return 0
