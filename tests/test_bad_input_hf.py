@@ -113,3 +113,18 @@ def test_a_good_import_still_works_and_evaluates_its_env(hf_dir, tmp_path, dt):
     res = dt("hf", "import", hf_dir, "--out", tmp_path / "run")
     assert res.returncode == 0, res.stderr
     assert load_run(tmp_path / "run").meta.env_id == "Pendulum-v1"
+
+
+def test_import_warns_of_an_env_id_that_cannot_take_the_model(tmp_path):
+    from decision_transformer.hf.runs import _check_env_fits
+
+    with pytest.warns(UserWarning, match=r"--env-id Nope-v9: cannot create environment"):
+        _check_env_fits("Nope-v9", 3, 1)
+    with pytest.warns(UserWarning, match=r"--env-id CartPole-v1: observes \(4,\) and takes 2 discrete actions, but "
+                                         r"the checkpoint's model has state_dim 3 and 1 continuous actions"):
+        _check_env_fits("CartPole-v1", 3, 1)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _check_env_fits("Pendulum-v1", 3, 1)  # fits: silent

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 import os
 import re
 import shutil
@@ -123,7 +124,13 @@ def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
     return path
 
 
-def _resolve(run_dir: str | os.PathLike, step: int | None) -> Path:
+def _resolve(run_dir: str | os.PathLike, step: int | str | None) -> Path:
+    if isinstance(step, str) and step.strip().isdigit():  # "5", as typed
+        step = int(step)
+    integral = isinstance(step, numbers.Integral) and not isinstance(step, bool)
+    if step is not None and not (integral and step >= 0):
+        raise (ValueError if integral else TypeError)(
+            f"step={step!r}: expected a checkpoint's step, an int >= 0 (or None: the latest checkpoint)")
     run_dir = Path(run_dir)
     if (run_dir / "meta.json").is_file():  # a checkpoint directory itself
         return run_dir
@@ -139,7 +146,8 @@ def _resolve(run_dir: str | os.PathLike, step: int | None) -> Path:
 
 
 def load_run(run_dir: str | os.PathLike, step: int | None = None, map_location: str = "cpu") -> LoadedRun:
-    """Rebuild the model of a run directory (its latest checkpoint, or `step`) in eval mode."""
+    """Rebuild the model of a run directory (its latest checkpoint, or `step`: an int, or a string of digits) in eval
+    mode."""
     path = _resolve(run_dir, step)
     meta = read_meta(path)
     try:

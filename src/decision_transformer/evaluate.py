@@ -13,7 +13,7 @@
 * Continuous actions: the model's output (the mean), clipped to the action space. Discrete actions:
   argmax, or sampling at `temperature` > 0 from a seeded generator.
 * `evaluate` runs exactly `num_episodes` episodes per target (seeds `seed + e`, the runner's even split),
-  the same seeds for every target.
+  the same seeds for every target. `targets` is a sequence; a single number (or function, or AUTO) is one target.
 """
 
 from __future__ import annotations
@@ -305,7 +305,7 @@ def resolve_references(env_id: str, dataset_name: str | None) -> dict[str, tuple
 def evaluate(
     policy: RolloutPolicy | LoadedRun,
     env_id: str,
-    targets: Sequence[Target],
+    targets: Sequence[Target] | Target,
     num_episodes: int = 10,
     num_envs: int | None = None,
     seed: int = 0,
@@ -316,24 +316,38 @@ def evaluate(
     precision: str = "fp32",
 ) -> list[TargetResult]:
     """Evaluate at each target return: `num_episodes` episodes each, on `num_envs` envs (default:
-    min(num_episodes, 16)). The same seeds are used for every target."""
-    if isinstance(policy, LoadedRun):
-        dataset_name = dataset_name or policy.meta.dataset
-        policy = RolloutPolicy.from_run(policy, precision)
+    min(num_episodes, 16)). The same seeds are used for every target. `targets` is a sequence of targets; a
+    single one (a number, a function of the reset info, or AUTO) is taken as the one target."""
+    for name, value in (("num_episodes", num_episodes), ("num_envs", num_envs)):
+        if not (value is None and name == "num_envs") and not (isinstance(value, numbers.Integral)
+                                                                and not isinstance(value, bool)):
+            raise TypeError(f"{name}={value!r}: expected a positive int")
     if num_episodes <= 0:
         raise ValueError(f"num_episodes={num_episodes} must be positive")
+    if isinstance(targets, (numbers.Real, str)) or callable(targets):
+        targets = [targets]
+    try:
+        targets = list(targets)
+    except TypeError:
+        raise TypeError(f"targets={targets!r}: expected a sequence of target returns (or a single one)") from None
     if not targets:
         raise ValueError("evaluate needs at least one target return")
     bad = [t for t in targets if not callable(t) and t != AUTO and not (isinstance(t, numbers.Real) and math.isfinite(t))]
     if bad:
         raise ValueError(f"targets={bad}: a target return must be a finite number (or a function of the reset info, "
                          f"or {AUTO!r})")
-    if AUTO in targets:
-        check_auto(policy.model)
     if num_envs is not None and num_envs < 1:
         raise ValueError(f"num_envs={num_envs} must be >= 1 (None: min(num_episodes, 16))")
     if not (math.isfinite(temperature) and temperature >= 0):
         raise ValueError(f"temperature={temperature} must be a finite number >= 0")
+    if isinstance(policy, LoadedRun):
+        dataset_name = dataset_name or policy.meta.dataset
+        policy = RolloutPolicy.from_run(policy, precision)
+    elif not isinstance(policy, RolloutPolicy):
+        raise TypeError(f"policy: a {type(policy).__name__}; expected a RolloutPolicy or a LoadedRun (load_run(run_dir); "
+                        "a bare model: RolloutPolicy.from_meta(model, meta))")
+    if AUTO in targets:
+        check_auto(policy.model)
     num_envs = num_envs or min(num_episodes, 16)
     env_fns = [lambda: make_env(env_id, **(env_kwargs or {}))] * num_envs
     refs = resolve_references(env_id, dataset_name)

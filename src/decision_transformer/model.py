@@ -17,10 +17,12 @@ Conventions (the single place they are written down; `tests/test_model.py` check
       orders the token just before a_t), so it sees R_1..R_t, s_1..s_t and a_1..a_{t-1}, never a_t or later.
     * `stochastic_policy`: the action head gives a tanh-squashed Gaussian (distributions.py); the action of
       `forward` and `act` is its mean action tanh(mean), `act_distribution` the whole distribution.
-    * `attention_mask` (B, K) is 1 for a real step and 0 for padding. Padding is on the left. Padded
+    * `attention_mask` (B, K) is 1 for a real step and 0 for padding. Padding is on the left (zeros first, as
+      data/sampler.py pads; `act` refuses right padding, which position embeddings would see). Padded
       tokens are zeroed before the transformer and no real token attends to them, so whatever values
       padded positions hold (even NaN) the outputs at real steps do not change. Each token may always
       attend to itself, so a fully padded row never produces NaN.
+    * Inputs are checked (model_checks.py; values outside training): timesteps in [0, max_ep_len), the data clip them.
     * `returns_to_go` arrive already divided by the dataset's reward scale; states already normalized.
 
 Less work where only actions are read (exact: the same numbers as `forward_all`, up to float rounding):
@@ -41,6 +43,7 @@ import torch.nn.functional as F
 
 from .config import DTConfig, MLPBCConfig
 from .distributions import TanhNormal
+from .model_checks import check_inputs, check_model_args
 
 StateDim = int | tuple[int, int, int]
 
@@ -228,8 +231,7 @@ class DecisionTransformer(nn.Module):
     def __init__(self, config: DTConfig, state_dim: StateDim, act_dim: int):
         super().__init__()
         self.config = config
-        self.state_dim = state_dim
-        self.act_dim = act_dim
+        self.state_dim, self.act_dim = state_dim, act_dim = check_model_args(config, state_dim, act_dim)
         C = config.embed_dim
 
         self.embed_timestep = nn.Embedding(config.max_ep_len, C)
@@ -262,8 +264,9 @@ class DecisionTransformer(nn.Module):
                 if not name.startswith(("blocks", "ln_f")) and hasattr(module, "reset_parameters"):
                     module.reset_parameters()
 
-    def _embed(self, states, actions, returns_to_go, timesteps, attention_mask):
+    def _embed(self, states, actions, returns_to_go, timesteps, attention_mask, acting=False):
         """Token embeddings (B, N, C) after LayerNorm and dropout, and the boolean mask."""
+        check_inputs(self, states, actions, returns_to_go, timesteps, attention_mask, acting)
         B, K = timesteps.shape
         if attention_mask is None:
             attention_mask = torch.ones(B, K, dtype=torch.long, device=timesteps.device)
@@ -338,7 +341,7 @@ class DecisionTransformer(nn.Module):
 
     def _newest(self, back: int, states, actions, returns_to_go, timesteps, attention_mask) -> torch.Tensor:
         """The final hidden state (B, C) of token N - `back` only (the last block runs for that one token)."""
-        x, mask = self._embed(states, actions, returns_to_go, timesteps, attention_mask)
+        x, mask = self._embed(states, actions, returns_to_go, timesteps, attention_mask, acting=True)
         for block in self.blocks[:-1]:
             x = block(x, mask)
         i = x.shape[1] - back
@@ -380,11 +383,8 @@ class MLPBC(nn.Module):
 
     def __init__(self, config: MLPBCConfig, state_dim: int, act_dim: int):
         super().__init__()
-        if not isinstance(state_dim, int):
-            raise ValueError(f"MLPBC takes vector states, got state_dim={state_dim}")
         self.config = config
-        self.state_dim = state_dim
-        self.act_dim = act_dim
+        self.state_dim, self.act_dim = state_dim, act_dim = check_model_args(config, state_dim, act_dim, pixels=False)
         layers: list[nn.Module] = []
         width = config.context_len * state_dim
         for _ in range(config.n_layer):
@@ -396,6 +396,7 @@ class MLPBC(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, states, actions=None, returns_to_go=None, timesteps=None, attention_mask=None) -> torch.Tensor:
+        check_inputs(self, states, actions, returns_to_go, timesteps, attention_mask)
         B, K, S = states.shape
         L = self.config.context_len
         if attention_mask is not None:
@@ -407,6 +408,7 @@ class MLPBC(nn.Module):
 
     def act(self, states, actions=None, returns_to_go=None, timesteps=None, attention_mask=None) -> torch.Tensor:
         """The action at the newest step only, (B, A)."""
+        check_inputs(self, states, actions, returns_to_go, timesteps, attention_mask, acting=True)
         return self.forward(states[:, -self.config.context_len:], attention_mask=None if attention_mask is None
                             else attention_mask[:, -self.config.context_len:])[:, -1]
 

@@ -232,7 +232,8 @@ def read_extra_tensors(path: Path, map_location: str = "cpu") -> dict[str, torch
     return read_safetensors(f, map_location) if f.is_file() else {}
 
 
-# key -> (check, what is expected); `pending_losses`, `train_seconds` and `objective` are absent in older checkpoints
+# key -> (check, what is expected); `pending_losses`, `train_seconds`, `objective` and `world_size` are absent in
+# older checkpoints
 _TRAINER_STATE = {
     "optimizer": (lambda v: isinstance(v, dict) and isinstance(v.get("state"), dict)
                   and isinstance(v.get("param_groups"), list), "an optimizer state dict"),
@@ -246,8 +247,9 @@ _TRAINER_STATE = {
     "train_seconds": (lambda v: _is_number(v) and v >= 0, "a finite number >= 0"),
     "objective": (lambda v: isinstance(v, dict) and isinstance(v.get("log_temperature"), torch.Tensor)
                   and isinstance(v.get("temperature_optimizer"), dict), "an objective state (objective.py)"),
+    "world_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1 (the number of training processes)"),
 }
-_TRAINER_STATE_OPTIONAL = ("pending_losses", "train_seconds", "objective")
+_TRAINER_STATE_OPTIONAL = ("pending_losses", "train_seconds", "objective", "world_size")
 
 
 def load_trainer_state(path: Path) -> dict[str, Any]:

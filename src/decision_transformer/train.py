@@ -155,6 +155,7 @@ class Trainer:
             "pending_losses": torch.tensor(self.pending_losses, dtype=torch.float64),  # since the last log row
             "train_seconds": float(self.train_seconds),
             "objective": self.objective.state_dict(),  # a stochastic policy's temperature; terms not yet logged
+            "world_size": self.dist.world_size,  # processes (torchrun): the global batch is batch_size x this
         }
 
     def save(self) -> Path:
@@ -172,6 +173,11 @@ class Trainer:
         self.model.load_state_dict(run.model.state_dict())
         state = load_trainer_state(ckpt)
         check_trainer_state(state, ckpt, self.optimizer, run.meta.step)
+        saved = int(state.get("world_size", self.dist.world_size))  # older checkpoints hold none: compatible
+        if saved != self.dist.world_size:
+            raise CheckpointError(f"{ckpt / 'trainer_state.pt'}: the run was trained on {saved} process(es) and is "
+                                  f"resumed on {self.dist.world_size}, which would change its global batch (batch_size "
+                                  f"x processes); resume it on {saved} (torchrun --nproc_per_node {saved})")
         try:
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])

@@ -42,6 +42,10 @@ class ExportCommand:
             raise ValueError("ExportCommand.onnx: give the file to write, --onnx FILE.onnx")
         if Path(self.onnx).suffix != ".onnx" or Path(self.onnx).name == ".onnx":
             raise ValueError(f"{self.onnx}: --onnx must name a .onnx file")
+        if Path(self.onnx).name.endswith(".step.onnx"):
+            stem = Path(self.onnx).name.removesuffix(".step.onnx")
+            raise ValueError(f"{self.onnx}: --onnx must not end in .step.onnx (the name of a banded model's step "
+                             f"graph, FILE.step.onnx); e.g. --onnx {stem}.onnx")
         if self.exporter not in ("torchscript", "dynamo"):
             raise ValueError(f"ExportCommand.exporter={self.exporter!r}; expected 'torchscript' or 'dynamo'")
         if self.opset < 17 or (self.opset > 17 and self.opset > max_opset(self.exporter)):

@@ -5,8 +5,9 @@ Two graphs:
 
     FILE             the forward over a window: states (B, K, S) or (B, K, C, H, W) float32, actions (B, K, A)
                      float32 or (B, K) int64, [returns_to_go (B, K, 1) float32, 'dt' only], timesteps (B, K) int64,
-                     attention_mask (B, K) int64 -> action_preds (B, K, A); B and K dynamic. 'mlp-bc' models
-                     read states and attention_mask only.
+                     attention_mask (B, K) int64 -> action_preds (B, K, A); B and K dynamic (K <= context_len
+                     with a position embedding; timesteps in [0, max_ep_len), unchecked: a negative one reads the
+                     embedding table from its end). 'mlp-bc' models read states and attention_mask only.
     FILE.step.onnx   banded models (attention_window > 0): one step against the key/value cache
                      (incremental.py's `decode_step`, the same code): state (B, *S), [returns_to_go (B, 1)],
                      prev_action (B, A) or (B,), timestep, prev_timestep, step (B,) int64, slot_step (B, slots)
@@ -43,6 +44,7 @@ from ..checkpoint import LoadedRun
 from ..incremental import cache_shape, decode_step
 from ..model import MLPBC, DecisionTransformer
 from . import metadata
+from .metadata import STEP_OUTPUTS, full_inputs, step_inputs
 
 EXPORTERS = ("torchscript", "dynamo")
 
@@ -51,20 +53,6 @@ def step_graph_path(path: str | Path) -> Path:
     """FILE.onnx -> FILE.step.onnx: where the step graph of a banded model goes."""
     path = Path(path)
     return path.with_name(path.name.removesuffix(".onnx") + ".step.onnx")
-
-
-def full_inputs(kind: str) -> list[str]:
-    if kind == "mlp-bc":
-        return ["states", "attention_mask"]
-    return ["states", "actions", *(["returns_to_go"] if kind == "dt" else []), "timesteps", "attention_mask"]
-
-
-def step_inputs(kind: str) -> list[str]:
-    return ["state", *(["returns_to_go"] if kind == "dt" else []), "prev_action", "timestep", "prev_timestep",
-            "step", "slot_step", "keys", "values"]
-
-
-STEP_OUTPUTS = ["action_preds", "keys_out", "values_out", "slot_step_out"]
 
 
 def _attention_mask(real: torch.Tensor, P: int, W: int) -> torch.Tensor:
@@ -263,6 +251,9 @@ def export_onnx(run: LoadedRun, path: str | Path, *, step_graph: bool = True, op
     if exporter not in EXPORTERS:
         raise ValueError(f"exporter={exporter!r}; expected one of {EXPORTERS}")
     path = Path(path)
+    if path.name.endswith(".step.onnx"):
+        raise ValueError(f"{path}: a name ending in .step.onnx is where a banded model's step graph goes; "
+                         f"export to {path.name.removesuffix('.step.onnx')}.onnx (its step graph is FILE.step.onnx)")
     model, kind = run.model.eval(), run.meta.model_kind
     base = base_metadata(run, action_bounds)
     opset = max(opset, 18) if exporter == "dynamo" else opset  # the dynamo exporter starts at opset 18

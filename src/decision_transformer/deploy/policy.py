@@ -48,7 +48,84 @@ def load_session(path: str | os.PathLike, threads: int = 0, providers: Sequence[
     except Exception as exc:  # onnxruntime raises its own exception types for unreadable models
         raise DeployError(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0]})") from None
     meta = metadata.decode(session.get_modelmeta().custom_metadata_map, str(path))
+    check_session(session, meta, str(path))
     return session, meta
+
+
+def expected_inputs(meta: dict[str, Any]) -> dict[str, tuple[str, tuple]]:
+    """name -> (onnx type, shape; None for a dynamic dim) of each graph input the metadata implies."""
+    S, A, f, i = tuple(meta["state_shape"]), meta["act_dim"], "tensor(float)", "tensor(int64)"
+    if meta["graph"] == "full":
+        x = {"states": (f, (None, None, *S)),
+             "actions": (i, (None, None)) if meta["discrete"] else (f, (None, None, A)),
+             "returns_to_go": (f, (None, None, 1)), "timesteps": (i, (None, None)), "attention_mask": (i, (None, None))}
+    else:
+        c = meta["cache"]
+        kv = (f, (c["layers"], None, c["heads"], c["slots"], c["head_dim"]))
+        x = {"state": (f, (None, *S)), "returns_to_go": (f, (None, 1)),
+             "prev_action": (i, (None,)) if meta["discrete"] else (f, (None, A)), "timestep": (i, (None,)),
+             "prev_timestep": (i, (None,)), "step": (i, (None,)), "slot_step": (i, (None, c["slots"])), "keys": kv,
+             "values": kv}
+    return {n: x[n] for n in meta["inputs"]}
+
+
+def check_session(session, meta: dict[str, Any], where: str) -> None:
+    """The graph's input names, types and fixed dims against the metadata's (a DeployError naming the file)."""
+    names = [x.name for x in session.get_inputs()]
+    if names != meta["inputs"]:
+        raise DeployError(f"{where}: the graph's inputs {names} are not the metadata's 'inputs' {meta['inputs']}")
+    outputs = [x.name for x in session.get_outputs()]
+    if outputs != meta["outputs"]:
+        raise DeployError(f"{where}: the graph's outputs {outputs} are not the metadata's 'outputs' {meta['outputs']}")
+    for x in session.get_inputs():
+        kind, shape = expected_inputs(meta)[x.name]
+        got = tuple(d if isinstance(d, int) else None for d in x.shape)
+        if x.type != kind or len(got) != len(shape) or any(g is not None and e is not None and g != e
+                                                            for g, e in zip(got, shape)):
+            want = tuple("?" if e is None else e for e in shape)
+            raise DeployError(f"{where}: graph input {x.name!r} is {x.type} {list(x.shape)}; the metadata "
+                              f"(state_shape {meta['state_shape']}, act_dim {meta['act_dim']}, discrete "
+                              f"{meta['discrete']}{', cache' if meta['graph'] == 'step' else ''}) implies {kind} "
+                              f"{list(want)}")
+    A = session.get_outputs()[0].shape[-1]
+    if isinstance(A, int) and A != meta["act_dim"]:
+        raise DeployError(f"{where}: the graph's action_preds have {A} values per step; metadata field 'act_dim' "
+                          f"is {meta['act_dim']}")
+
+
+STEP_MATCHES_FULL = ("graph", "inputs", "outputs", "step_graph", "cache")
+"""The metadata fields in which a step graph differs from its full graph; it must have the same others."""
+
+
+def check_step_graph(step_meta: dict[str, Any], meta: dict[str, Any], step_path: Path, path: Path) -> None:
+    """A step graph must be the one `dt export` wrote with the full graph at `path` (not a stale file)."""
+    hint = f"(a stale file? re-export both with `dt export RUN --onnx {path}`)"
+    if step_meta["graph"] != "step":
+        raise DeployError(f"{step_path}: metadata field 'graph' is {step_meta['graph']!r}; expected 'step' "
+                          f"({path}'s step_graph names this file) {hint}")
+    for field in sorted((set(meta) | set(step_meta)) - set(STEP_MATCHES_FULL)):
+        if meta.get(field) != step_meta.get(field):
+            a, b = metadata._short(step_meta.get(field)), metadata._short(meta.get(field))
+            raise DeployError(f"{step_path}: metadata field {field!r} is {a}; expected {b} as in {path} {hint}")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def _numeric(x: Any, name: str, expected: str) -> np.ndarray:
+    """`x` as an array of numbers (bool, int or float); a ValueError naming `name` and `expected` otherwise."""
+    try:
+        a = np.asarray(x)
+    except (TypeError, ValueError):
+        a = None
+    if a is None or a.dtype.kind not in "biuf":
+        raise ValueError(f"{name}: {'ragged' if a is None else f'dtype {a.dtype}'}; expected numbers, {expected}")
+    return a
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
@@ -67,15 +144,21 @@ class BatchedOnnxPolicy:
     def __init__(self, path: str | os.PathLike, num_envs: int = 1, *, incremental: bool | None = None,
                  action_low: Any = None, action_high: Any = None, temperature: float = 0.0, seed: int = 0,
                  threads: int = 0, providers: Sequence[str] | None = None):
-        if num_envs < 1:
-            raise ValueError(f"num_envs={num_envs} must be >= 1")
-        if not (np.isfinite(temperature) and temperature >= 0):
-            raise ValueError(f"temperature={temperature} must be a finite number >= 0")
+        if not _is_int(num_envs) or num_envs < 1:
+            raise ValueError(f"num_envs={num_envs!r}: expected an int >= 1")
+        if not (_is_real(temperature) and np.isfinite(temperature) and temperature >= 0):
+            raise ValueError(f"temperature={temperature!r}: expected a finite number >= 0")
+        if not _is_int(threads) or threads < 0:
+            raise ValueError(f"threads={threads!r}: expected an int >= 0 (0: onnxruntime's default)")
+        if incremental not in (None, True, False):
+            raise ValueError(f"incremental={incremental!r}: expected None, True or False")
         session, meta = load_session(path, threads, providers)
         self.path, self.meta = Path(path), meta
         self.full, self.step = (session, None) if meta["graph"] == "full" else (None, session)
         if self.full is not None and meta.get("step_graph") and incremental is not False:
-            self.step, step_meta = load_session(self.path.parent / meta["step_graph"], threads, providers)
+            step_path = self.path.parent / meta["step_graph"]
+            self.step, step_meta = load_session(step_path, threads, providers)
+            check_step_graph(step_meta, meta, step_path, self.path)
             self.meta, self.full = step_meta, None  # acting reads the step graph only
         if incremental and self.step is None:
             raise DeployError(f"{path}: incremental acting needs a banded model's step graph; this model has none")
@@ -91,10 +174,18 @@ class BatchedOnnxPolicy:
         self.state_std = std.reshape(shape) if std.size == int(np.prod(shape)) else std.reshape(())
         self.reward_scale, self.reward_clip = float(m["reward_scale"]), float(m["reward_clip"])
         self.max_ep_len, self.state_shape = int(m["max_ep_len"]), shape
-        low = m.get("action_low") if action_low is None else action_low
-        high = m.get("action_high") if action_high is None else action_high
+        if self.discrete and (action_low is not None or action_high is not None):
+            raise ValueError(f"action_low / action_high: {path} has discrete actions; bounds apply to continuous "
+                             "actions only")
+        low = m.get("action_low") if action_low is None else self._bound(action_low, "action_low")
+        high = m.get("action_high") if action_high is None else self._bound(action_high, "action_high")
         self.action_low = None if low is None or self.discrete else np.asarray(low, np.float32)
         self.action_high = None if high is None or self.discrete else np.asarray(high, np.float32)
+        if self.action_low is not None and self.action_high is not None:
+            above = np.broadcast_to(self.action_low > self.action_high, (self.act_dim,))
+            if above.any():
+                raise ValueError(f"action_low {self.action_low.tolist()} > action_high {self.action_high.tolist()} "
+                                 f"at action dim(s) {np.flatnonzero(above).tolist()}; expected low <= high")
         # the last L steps of each env (L = K, or 2 for the step graph: it reads the newest step and a_{t-1})
         L, n = (2 if self.step is not None else self.K), num_envs
         self.states = np.zeros((n, L, *shape), np.float32)
@@ -112,6 +203,13 @@ class BatchedOnnxPolicy:
             self.slot_step = np.full((n, c["slots"]), -1, np.int64)
             self.t = np.zeros(n, np.int64)  # the step count of each env (unclipped)
 
+    def _bound(self, value: Any, name: str) -> np.ndarray:
+        b = _numeric(value, name, f"one number or {self.act_dim} (act_dim), one per action dimension")
+        if b.shape not in ((), (self.act_dim,)) or np.isnan(b).any():
+            raise ValueError(f"{name} {b.tolist()} has shape {b.shape}; expected one number or {self.act_dim} "
+                             "(act_dim) numbers, one per action dimension, none NaN")
+        return b
+
     @property
     def incremental(self) -> bool:
         return self.step is not None
@@ -119,15 +217,26 @@ class BatchedOnnxPolicy:
     def _rows(self, rows) -> np.ndarray:
         if rows is None:
             return np.arange(self.n)
-        rows = np.atleast_1d(np.asarray(rows, np.int64))
-        if rows.ndim != 1 or len(np.unique(rows)) != len(rows) or (rows < 0).any() or (rows >= self.n).any():
-            raise ValueError(f"rows {rows.tolist()}: expected distinct env indices in [0, {self.n})")
-        return rows
+        expected = f"expected distinct env indices (ints) in [0, {self.n})"
+        try:
+            r = np.atleast_1d(np.asarray(rows))
+        except (TypeError, ValueError):
+            raise ValueError(f"rows {rows!r}: {expected}") from None
+        if r.ndim != 1 or (r.size and r.dtype.kind not in "iu"):
+            raise ValueError(f"rows {r.tolist()} ({r.dtype}, shape {r.shape}): {expected}")
+        r = r.astype(np.int64)
+        if len(np.unique(r)) != len(r) or (r < 0).any() or (r >= self.n).any():
+            raise ValueError(f"rows {r.tolist()}: {expected}")
+        return r
 
     def reset(self, target_returns: float | Sequence[float] | np.ndarray, rows=None) -> None:
         """Start new episodes in `rows` (default: all envs) at these target returns (one, or one per row)."""
         rows = self._rows(rows)
-        targets = np.broadcast_to(np.asarray(target_returns, np.float64), rows.shape)
+        t = _numeric(target_returns, "target returns", f"one number or ({len(rows)},): one per row")
+        if t.shape not in ((), rows.shape):
+            raise ValueError(f"target returns have shape {t.shape}; expected one number or ({len(rows)},): one "
+                             f"per row of rows {rows.tolist()}")
+        targets = np.broadcast_to(t.astype(np.float64), rows.shape)
         if not np.isfinite(targets).all():
             raise ValueError(f"target returns {targets.tolist()} must be finite numbers")
         self.targets[rows] = targets
@@ -167,17 +276,34 @@ class BatchedOnnxPolicy:
         if not self.started[rows].all():
             raise RuntimeError(f"act before reset for env(s) {rows[~self.started[rows]].tolist()}: "
                                "call reset(target_return) first")
-        obs = np.asarray(observations)
+        # every check before any state changes: a refused call leaves the envs as they were
+        obs = _numeric(observations, "observations", f"shape {(len(rows), *self.state_shape)}")
         if obs.shape != (len(rows), *self.state_shape):
             raise ValueError(f"observations have shape {obs.shape}; expected {(len(rows), *self.state_shape)} "
                              f"({len(rows)} envs, state shape {self.state_shape})")
+        if not len(rows):  # nothing to act for
+            return np.zeros(0, np.int64) if self.discrete else np.zeros((0, self.act_dim), np.float32)
+        if obs.dtype.kind == "f":
+            bad = ~np.isfinite(obs.reshape(len(rows), -1)).all(1)
+            if bad.any():
+                raise ValueError(f"observations for env(s) {rows[bad].tolist()} hold non-finite values (state shape "
+                                 f"{self.state_shape})")
         fresh = self.fresh[rows]
-        if fresh.any():
-            self._begin(rows[fresh], obs[fresh])
         if not fresh.all():
             if rewards is None:
                 raise ValueError("act: rewards are needed for envs past the first step of their episode")
-            rewards = np.broadcast_to(np.asarray(rewards, np.float64), rows.shape)
+            r = _numeric(rewards, "rewards", f"shape ({len(rows)},): one per row")
+            if r.shape not in ((), rows.shape):
+                raise ValueError(f"rewards have shape {r.shape}; expected ({len(rows)},): one per row of rows "
+                                 f"{rows.tolist()} (or one number for all)")
+            rewards = np.broadcast_to(r.astype(np.float64), rows.shape)
+            bad = ~fresh & ~np.isfinite(rewards)
+            if bad.any():
+                raise ValueError(f"rewards for env(s) {rows[bad].tolist()} hold non-finite values "
+                                 f"{rewards[bad].tolist()}")
+        if fresh.any():
+            self._begin(rows[fresh], obs[fresh])
+        if not fresh.all():
             self._observe(rows[~fresh], obs[~fresh], rewards[~fresh])
         self.fresh[rows] = False
         preds = self._predict(rows)  # (R, A)
@@ -237,9 +363,15 @@ class OnnxPolicy:
             target_return = self.meta.get("max_return")
             if target_return is None:
                 raise ValueError("reset: this export records no max_return; pass a target return")
-        self.batched.reset(float(target_return))
+        self.batched.reset(target_return)
 
     def act(self, observation: np.ndarray, reward: float | None = None):
-        obs = np.asarray(observation)[None]
-        out = self.batched.act(obs, None if reward is None else np.asarray([reward], np.float64))
+        obs = _numeric(observation, "observation", f"shape {self.batched.state_shape}")[None]
+        if reward is not None:
+            r = _numeric(reward, "reward", "one number (the reward of the previous action)")
+            if r.size != 1 or r.ndim > 1:
+                raise ValueError(f"reward has shape {r.shape}; expected one number (the reward of the previous "
+                                 "action)")
+            reward = r.reshape(1)
+        out = self.batched.act(obs, reward)
         return int(out[0]) if self.batched.discrete else out[0]
