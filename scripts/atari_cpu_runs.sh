@@ -18,6 +18,15 @@ case "${1:-}" in
     paper --exp atari-table1 --datasets breakout-mixed --methods cql --atari_cpu.baseline-steps 20000 \
       --first-seed 1000 --seeds 1 --selection-run --root runs/paper-check-atari-cql
     exit 0 ;;
+  cql-alpha0)  # the same run without the conservative term (alpha 0: d3rlpy's QR-DQN loss alone), which isolates it:
+    # at 10x CQL still acts LEFT in 4,994-4,999 of 5,000 steps, its Q ranked as the data's action frequencies
+    # (scripts/atari_cql_probe.py, docs/results/README.md)
+    paper --exp atari-table1 --datasets breakout-mixed --methods cql --atari_cpu.baseline-steps 20000 \
+      --atari_cql.alpha 0 --first-seed 1000 --seeds 1 --selection-run --root runs/paper-check-atari-cql-alpha0
+    exit 0 ;;
+  "") ;;
+  *) echo "atari_cpu_runs.sh: unknown section '$1'; expected cql, more-games, cql-budget, cql-alpha0 or none" >&2
+     exit 2 ;;
 esac
 paper --exp atari-table1 --datasets breakout-mixed pong-mixed
 paper --exp atari-table5 --datasets breakout-mixed pong-mixed

@@ -1,0 +1,98 @@
+"""Why a trained Atari CQL run scores near zero: play its saved model (d3rlpy's model.d3) as the cell does (greedy,
+epsilon 0.001) and record what it does, then play it again with FIRE pressed for it after the reset and after every
+lost life, the one thing a Breakout policy must do to put a ball in play.
+
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/atari_cql_probe.py \\
+        --run /work/queue/runs/paper-check-atari-cql/cpu/train/breakout-mixed/cql/seed1000 \\
+        --out docs/results/extra/atari_cql_10x_probe.json
+
+The episodes use the run's training-curve seeds (`derive_seed(seed, "train-eval")`), never a reported cell's, and
+the cell's episode cap. Per mode: each episode's return, length and action counts, and the model's Q-values of every
+action at the episode's first observation (is FIRE valued above the rest where nothing else can start the game?).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(HERE / "src"))
+
+from decision_transformer.common.atomic import write_json  # noqa: E402
+from decision_transformer.common.envs_util import make_env  # noqa: E402
+from decision_transformer.common.seeding import derive_seed  # noqa: E402
+
+
+def play(algo, env_id: str, seed: int, episodes: int, cap: int, epsilon: float, fire_for_it: bool) -> list[dict]:
+    """`episodes` episodes, one env, each from seed + i; FIRE replaces the policy's action on the step after the reset
+    and after every lost life when `fire_for_it`."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(episodes):
+        env = make_env(env_id, max_episode_steps=cap)
+        fire = env.unwrapped.get_action_meanings().index("FIRE")
+        n_actions = int(env.action_space.n)
+        obs, info = env.reset(seed=seed + i)
+        first = np.asarray(obs, np.float32)[None]
+        q = [float(algo.predict_value(first, np.array([a]))[0]) for a in range(n_actions)]
+        lives, need_fire, total, length = info.get("lives"), True, 0.0, 0
+        counts = np.zeros(n_actions, np.int64)
+        done = False
+        while not done:
+            action = int(algo.predict(np.asarray(obs, np.float32)[None])[0])
+            if rng.random() < epsilon:
+                action = int(rng.integers(n_actions))
+            if fire_for_it and need_fire:
+                action, need_fire = fire, False
+            counts[action] += 1
+            obs, reward, terminated, truncated, info = env.step(action)
+            total += float(reward)
+            length += 1
+            if info.get("lives") is not None and lives is not None and info["lives"] < lives:
+                need_fire = True
+            lives = info.get("lives", lives)
+            done = terminated or truncated
+        env.close()
+        out.append({"return": total, "length": length, "truncated": bool(truncated and not terminated),
+                    "action_counts": dict(zip(env.unwrapped.get_action_meanings(), counts.tolist())),
+                    "q_first_observation": dict(zip(env.unwrapped.get_action_meanings(), [round(v, 4) for v in q]))})
+        print(f"{'fire for it' if fire_for_it else 'as the cell'} episode {i}: return {total}, {length} steps, "
+              f"actions {out[-1]['action_counts']}", flush=True)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", required=True, help="the CQL run directory (its d3rlpy/model.d3 and train_spec.json)")
+    ap.add_argument("--episodes", type=int, default=5)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+
+    import d3rlpy
+
+    run = Path(args.run)
+    spec = json.loads((run / "train_spec.json").read_text())
+    progress = json.loads((run / "d3rlpy" / "progress.json").read_text())
+    algo = d3rlpy.load_learnable(str(run / "d3rlpy" / "model.d3"), device="cpu:0")
+    game = spec["dataset"].split("-")[0].capitalize()
+    env_id, cap = f"dt/{game}-v0", int(spec["budget"]["max_episode_steps"])
+    seed = derive_seed(spec["seed"], "train-eval")
+    report = {"run": str(run), "step": progress["step"], "env_id": env_id, "max_episode_steps": cap,
+              "episode_seed": seed, "epsilon": 0.001}
+    for mode, fire_for_it in (("as_the_cell", False), ("fire_pressed_for_it", True)):
+        eps = play(algo, env_id, seed, args.episodes, cap, 0.001, fire_for_it)
+        report[mode] = {"return_mean": float(np.mean([e["return"] for e in eps])),
+                        "length_mean": float(np.mean([e["length"] for e in eps])), "episodes": eps}
+    write_json(Path(args.out), report)
+    print(json.dumps({m: {k: report[m][k] for k in ("return_mean", "length_mean")}
+                      for m in ("as_the_cell", "fire_pressed_for_it")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
