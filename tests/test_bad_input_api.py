@@ -197,3 +197,24 @@ def test_distributed_environment_is_checked_before_joining(monkeypatch, env, mes
     with pytest.raises(ValueError) as exc:
         distributed.setup("cpu")
     assert message in str(exc.value)
+
+
+def test_trusted_inputs_skip_the_value_checks_only():
+    import torch
+
+    from decision_transformer.config import DTConfig
+    from decision_transformer.model import DecisionTransformer
+    from decision_transformer.model_checks import trusted_inputs
+
+    model = DecisionTransformer(DTConfig(embed_dim=16, n_layer=1, n_head=1, context_len=4, max_ep_len=10), 3, 2).eval()
+    s, a, r = torch.zeros(1, 4, 3), torch.zeros(1, 4, 2), torch.zeros(1, 4, 1)
+    late = torch.full((1, 4), 50)  # past max_ep_len
+    with pytest.raises(ValueError, match="timesteps: max 50 >= max_ep_len=10"):
+        model.act(s, a, r, late)
+    with trusted_inputs():
+        with pytest.raises(ValueError, match="returns_to_go: shape"):  # shapes are still checked
+            model.act(s, a, r[..., 0], late.clamp(max=9))
+        with pytest.raises(IndexError):  # values are the caller's: torch's own error
+            model.act(s, a, r, late)
+    with pytest.raises(ValueError, match="timesteps"):  # and checked again after
+        model.act(s, a, r, late)

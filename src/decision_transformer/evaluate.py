@@ -31,6 +31,7 @@ from .checkpoint import LoadedRun, RunMeta
 from .data.preprocess import Preprocessing, clip_timesteps
 from .common.envs_util import make_env
 from .incremental import IncrementalDecoder
+from .model_checks import trusted_inputs
 from .common.precision import precision_context
 from .runner import run_episodes
 from .scores import d4rl_reference, gamer_reference, mean_std_text, normalized_score, sample_std
@@ -189,7 +190,7 @@ class DTAgent:
     @torch.inference_mode()
     def act(self, rows: np.ndarray, obs: np.ndarray) -> np.ndarray:
         model = self.policy.model
-        with precision_context(self.policy.precision, self.device):
+        with precision_context(self.policy.precision, self.device), trusted_inputs():  # windows built here
             if self.decoder is not None:  # the newest step only: s_t, R_t, and a_{t-1} with its timestep (position -2)
                 to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)  # noqa: E731
                 r = torch.as_tensor(rows, device=self.device)

@@ -43,6 +43,7 @@ from .data.replay import ReplayBuffer
 from .common.envs_util import make_env
 from .evaluate import DTAgent, RolloutPolicy, check_spaces, evaluate
 from .lamb import Lamb
+from .model_checks import trusted_inputs
 from .common.metrics import MetricsLogger, read_metrics, truncate_metrics
 from .objective import Objective
 from .optim import param_groups
@@ -63,8 +64,9 @@ class SamplingAgent(DTAgent):
     def act(self, rows: np.ndarray, obs: np.ndarray) -> np.ndarray:
         n = int(self.mask[rows].sum(1).max())  # columns where some row has a real step (padding is invisible)
         to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a[rows, -n:])).to(self.device)  # noqa: E731
-        dist = self.policy.model.act_distribution(to_t(self.states), to_t(self.actions), to_t(self.returns_to_go),
-                                                  to_t(self.timesteps), to_t(self.mask))
+        with trusted_inputs():  # windows built here (clipped timesteps, left padding)
+            dist = self.policy.model.act_distribution(to_t(self.states), to_t(self.actions),
+                                                      to_t(self.returns_to_go), to_t(self.timesteps), to_t(self.mask))
         act = np.clip(dist.sample(self.gen).float().cpu().numpy(), self.space.low, self.space.high)
         self.actions[rows, -1] = act
         return act
