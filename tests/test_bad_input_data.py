@@ -142,6 +142,11 @@ def test_make_out_of_another_dataset_is_refused_and_kept(tmp_path, tiny_builtin,
     assert registry.make_builtin("tiny-toy", out=mine) == mine and tiny_builtin == [0]
     registry.make_builtin("tiny-toy", out=other, force=True)
     assert TrajectoryDataset.load(other).name == "tiny-toy" and tiny_builtin == [0, 0]
+    # the same name made with another seed is another dataset: the file records how it was made
+    assert TrajectoryDataset.load(mine).made_as == "tiny-toy-seed0"
+    with pytest.raises(DatasetError, match=r"mine\.npz exists and was made as tiny-toy-seed0, not tiny-toy-seed1"):
+        registry.make_builtin("tiny-toy", seed=1, out=mine)
+    assert tiny_builtin == [0, 0]
 
 
 @pytest.mark.parametrize("out, expected", [

@@ -29,8 +29,8 @@ class DataMake:
     name: str = field(default="", metadata=POSITIONAL)
     """Built-in dataset name (dt data list)."""
     out: str = ""
-    """Write here (a .npz file path) instead of the cache directory. An existing file is reused only if it records
-    this dataset's name (its seed and step budget are not recorded); any other file is refused unless --force."""
+    """Write here (a .npz file path) instead of the cache directory. An existing file is reused only if it was made
+    as the same dataset, step budget, seed and generation (its `made_as`); any other file is refused unless --force."""
     seed: int = 0
     """Generation seed."""
     force: bool = False
@@ -115,9 +115,8 @@ def run_make(args: argparse.Namespace) -> int:
     kept = bool(a.out) and Path(a.out).expanduser().is_file() and not a.force
     path = make_builtin(a.name, seed=a.seed, out=a.out or None, force=a.force, steps=a.steps)
     src = f"{a.name}@{a.steps}" if a.steps and "@" not in a.name and not a.out else a.name
-    print(f"{src}: {path} ({time.perf_counter() - t0:.1f} s)" + (
-        "; kept the existing file, which records this name but not its seed or step budget (--force regenerates)"
-        if kept else ""))
+    print(f"{src}: {path} ({time.perf_counter() - t0:.1f} s)" + ("; kept the existing file, made as the same "
+                                                                   "(--force regenerates)" if kept else ""))
     return 0
 
 

@@ -152,21 +152,26 @@ def make_builtin(name: str, seed: int = 0, out: str | os.PathLike | None = None,
         if path.suffix.lower() != ".npz" or str(out).endswith(("/", os.sep)):
             raise DatasetError(f"--out {out}: expected a .npz file path")
         if path.exists() and not force:
-            _check_same_builtin(path, name)
+            _check_same_builtin(path, name, spec.path(seed, steps).stem)
     if force or not path.is_file():
         dataset = spec.generate(seed, steps)
+        object.__setattr__(dataset, "made_as", spec.path(seed, steps).stem)  # what --out reuse compares
         dataset.save(path)
     return path
 
 
-def _check_same_builtin(path: Path, name: str) -> None:
-    """An existing --out file is reused only if it records the built-in dataset `name`."""
+def _check_same_builtin(path: Path, name: str, identity: str) -> None:
+    """An existing --out file is reused only if it was made as `identity` (NAME[-stepsN]-seedS[-genG]); a file from
+    before datasets recorded it (no `made_as`) only if it records the name `name`."""
     try:
-        recorded = TrajectoryDataset.load(path).name
+        old = TrajectoryDataset.load(path)
     except DatasetError as exc:
         raise DatasetError(f"{path} exists and is not a readable dataset ({exc}); use --force or another --out") from None
-    if recorded != name:
-        raise DatasetError(f"{path} exists and is not {name} (it records name {recorded!r}); use --force or another --out")
+    if old.made_as and old.made_as != identity:
+        raise DatasetError(f"{path} exists and was made as {old.made_as}, not {identity} (name, step budget, seed, "
+                           "generation); use --force or another --out")
+    if not old.made_as and old.name != name:
+        raise DatasetError(f"{path} exists and is not {name} (it records name {old.name!r}); use --force or another --out")
 
 
 def load_dataset(src: str, seed: int = 0) -> TrajectoryDataset:

@@ -13,6 +13,7 @@ uncompressed, no pickled objects):
     reward_scale    ()        float64  returns-to-go are divided by it before the model (1000 for MuJoCo)
     env_id          ()        str      Gymnasium id to evaluate in ('' if unknown)
     name            ()        str      dataset name
+    made_as         ()        str      optional: a built-in's identity, NAME[-stepsN]-seedS[-genG] (`dt data make`)
 
 Pixel observations (uint8, (N, H, W) frames or larger) are memory-mapped on load, not read into memory: the
 format is uncompressed, so the member's bytes lie contiguous in the file (`_memmap_member`); the OS pages in
@@ -78,6 +79,9 @@ class TrajectoryDataset:
     env_id: str = ""
     name: str = ""
     source: str = "<memory>"
+    made_as: str = ""
+    """A built-in dataset's identity (its cache file's stem: name, step budget, seed, generation), '' otherwise: an
+    existing `dt data make --out FILE` is reused only if it was made as the same."""
     reward_clip: float = 0.0
     """0: `rewards` are the env's. c > 0: they were clipped to [-c, c] before storage (DQN-replay: Dopamine
     clips at the source), so a model trained on them must decrement its return-to-go by clipped rewards too
@@ -226,6 +230,7 @@ class TrajectoryDataset:
             reward_clip=np.array(float(self.reward_clip)),
             env_id=np.array(self.env_id),
             name=np.array(self.name),
+            **({"made_as": np.array(self.made_as)} if self.made_as else {}),
         )
         return atomic.savez(path, **arrays)
 
@@ -253,6 +258,7 @@ class TrajectoryDataset:
                     "reward_clip": float(_scalar(path, z, "reward_clip", 0.0, "a number")),
                     "env_id": str(_scalar(path, z, "env_id", "", "a string")),
                     "name": str(_scalar(path, z, "name", path.stem, "a string")),
+                    "made_as": str(_scalar(path, z, "made_as", "", "a string")),
                 }
         except DatasetError:
             raise
