@@ -253,3 +253,27 @@ def test_demo_checks_the_env_id_and_its_json_path_before_training(tmp_path, dt):
     assert not (tmp_path / "demo" / "dt").exists()
     assert_one_error(dt("demo", "--dataset", npz, "--out", tmp_path / "demo", "--json", tmp_path), "demo",
                      "DemoConfig.json", "is a directory")
+
+
+def test_a_finetune_checkpoint_with_non_finite_moments_is_refused_on_resume(tmp_path, monkeypatch):
+    """`dt finetune` resumes from its own trainer state (online.Finetuner.restore): the same finiteness check."""
+    import torch
+
+    import decision_transformer.checkpoint as checkpoint
+    from decision_transformer.online import Finetuner
+    from decision_transformer.rundir import CheckpointError
+
+    ckpt = tmp_path / "step_00000001"
+    ckpt.mkdir()
+    torch.save({"optimizer": {"state": {0: {"exp_avg": torch.tensor([float("nan")])}}, "param_groups": []},
+                "scheduler": {}, "objective": {}, "buffer": {}, "numpy_rng": {}, "torch_rng": torch.zeros(1),
+                "counters": [0, 0, 0]}, ckpt / "trainer_state.pt")
+    tuner = Finetuner.__new__(Finetuner)  # restore reads only the files and these attributes
+    tuner.model, tuner.device = torch.nn.Linear(1, 1), torch.device("cpu")
+    monkeypatch.setattr(checkpoint, "load_weights", lambda *a, **k: None)
+    with pytest.raises(CheckpointError, match=r"trainer_state\.pt: field 'optimizer': 'exp_avg' of parameter 0 holds "
+                                              "non-finite values"):
+        tuner.restore(ckpt)
+    torch.save({"optimizer": {}}, ckpt / "trainer_state.pt")
+    with pytest.raises(CheckpointError, match=r"trainer_state\.pt: missing field\(s\) \['buffer', 'counters'"):
+        tuner.restore(ckpt)

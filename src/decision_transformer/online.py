@@ -136,8 +136,21 @@ class Finetuner:
     def restore(self, ckpt: Path) -> None:
         from .checkpoint import load_weights
 
+        from .rundir import CheckpointError, check_finite_moments
+
         load_weights(ckpt, self.model, str(self.device))
-        state = torch.load(ckpt / "trainer_state.pt", map_location="cpu", weights_only=True)
+        f = ckpt / "trainer_state.pt"
+        try:
+            state = torch.load(f, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
+            raise CheckpointError(f"{f}: unreadable (truncated or corrupt?): {type(exc).__name__}") from None
+        missing = sorted({"optimizer", "scheduler", "objective", "buffer", "numpy_rng", "torch_rng", "counters"}
+                         - set(state if isinstance(state, dict) else ()))
+        if missing:
+            raise CheckpointError(f"{f}: missing field(s) {missing}; expected a fine-tuning checkpoint's trainer state")
+        check_finite_moments(state["optimizer"], f)
+        check_finite_moments(state["objective"].get("temperature_optimizer") if isinstance(state["objective"], dict)
+                             else None, f)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.objective.load_state_dict(state["objective"])

@@ -273,12 +273,19 @@ def load_trainer_state(path: Path) -> dict[str, Any]:
         ok, wanted = _TRAINER_STATE[key]
         if not ok(value):
             raise CheckpointError(f"{f}: field {key!r} is {_short(value)}; expected {wanted}")
-    for index, moments in state["optimizer"]["state"].items():  # (a NaN moment would pass for divergence later)
+    check_finite_moments(state["optimizer"], f)
+    return state
+
+
+def check_finite_moments(optimizer_state: Any, f: Path) -> None:
+    """Every floating tensor of an optimizer's saved state (its moments) is finite, else a CheckpointError naming the
+    file `f`: a NaN moment would pass for a diverged run later."""
+    per_param = optimizer_state.get("state", {}) if isinstance(optimizer_state, dict) else {}
+    for index, moments in per_param.items():
         for key, value in (moments.items() if isinstance(moments, dict) else ()):
             if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
                 raise CheckpointError(f"{f}: field 'optimizer': {key!r} of parameter {index} holds non-finite values; "
                                       "expected finite optimizer moments (a corrupt or diverged checkpoint)")
-    return state
 
 
 def check_optimizer_state(state: dict[str, Any], optimizer: torch.optim.Optimizer, path: Path) -> None:
