@@ -310,3 +310,14 @@ def test_the_runtime_feeds_timesteps_in_range(ex, name):
         assert last["timestep"].tolist() == [T - 1, T + 5 - 7] and last["step"].tolist() == [T + 5, T + 5 - 7]
     else:
         assert last["timesteps"][0].tolist() == [T - 1] * policy.K and last["attention_mask"].min() == 1
+
+
+@pytest.mark.parametrize("name", ["dt", "banded"])
+def test_metadata_past_the_graphs_tables_fails_at_load_not_mid_episode(ex, tmp_path, name):
+    """max_ep_len edited above the timestep table's rows: one probe run at load says so."""
+    src = ex[name] if name == "dt" else step_graph_path(ex[name])
+    path = tamper(src, tmp_path / ("t.onnx" if name == "dt" else "t.step.onnx"), max_ep_len=40)
+    with pytest.raises(DeployError) as err:
+        OnnxPolicy(path)
+    assert one_line(err).startswith(f"{path}: the graph fails on ") and "timestep 39" in str(err.value)
+    assert "max_ep_len 40" in str(err.value) and "re-export" in str(err.value)

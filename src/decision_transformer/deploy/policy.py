@@ -202,6 +202,29 @@ class BatchedOnnxPolicy:
             self.values = np.zeros_like(self.keys)
             self.slot_step = np.full((n, c["slots"]), -1, np.int64)
             self.t = np.zeros(n, np.int64)  # the step count of each env (unclipped)
+        self._probe()
+
+    def _probe(self) -> None:
+        """One run at the largest inputs the metadata allows (K = context_len steps, timestep max_ep_len - 1): metadata
+        edited past the graph's embedding tables fails here, in one line, not inside onnxruntime mid-episode."""
+        last = np.full((1,), self.max_ep_len - 1, np.int64)
+        if self.step is None:
+            feeds = {"states": self.states[:1], "actions": self.actions[:1], "returns_to_go": self.returns_to_go[:1],
+                     "timesteps": np.broadcast_to(last[:, None], (1, self.K)).copy(),
+                     "attention_mask": np.ones((1, self.K), np.int64)}
+            session, what = self.full, f"{self.K} steps"
+        else:
+            feeds = {"state": self.states[:1, -1], "returns_to_go": self.returns_to_go[:1, -1],
+                     "prev_action": self.actions[:1, -2], "timestep": last, "prev_timestep": last,
+                     "step": np.zeros(1, np.int64), "slot_step": self.slot_step[:1], "keys": self.keys[:, :1],
+                     "values": self.values[:, :1]}
+            session, what = self.step, "one step"
+        try:
+            session.run(None, {k: np.ascontiguousarray(feeds[k]) for k in self.meta["inputs"]})
+        except Exception as exc:  # onnxruntime's own exception types
+            raise DeployError(f"{self.path}: the graph fails on {what} at timestep {self.max_ep_len - 1}, which its "
+                              f"metadata allows (context_len {self.K}, max_ep_len {self.max_ep_len}): "
+                              f"{str(exc).splitlines()[0][:160]}; metadata edited? re-export with `dt export`") from None
 
     def _bound(self, value: Any, name: str) -> np.ndarray:
         b = _numeric(value, name, f"one number or {self.act_dim} (act_dim), one per action dimension")
