@@ -11,11 +11,16 @@
 A run is unfinished while progress.json's step is below its budget (train_spec.json: baseline_steps, or steps for
 the peer DT). Only the latest chunk is kept; each parking adds ~6 MB (CQL) to the history: park at the end of a
 sitting, not after every chunk. Files are copied through a temporary name and renamed (atomic per file).
+
+A run that a live process holds (its RUN/.lock, src/decision_transformer/common/runlock.py) is skipped with a note:
+park would copy a run still being written, unpark would overwrite it. Every run's progress.json, train_spec.json and
+model.d3 are checked before anything is copied; a bad one stops the script with one line naming the file and field.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -28,17 +33,87 @@ MAX_MB = 12
 """Runs whose checkpoint is larger are not parked (DiscreteCQL's pixel networks: 36 MB; its cells take minutes)."""
 
 
-def _budget(spec: dict) -> int:
-    b = spec["budget"]
-    return b["steps"] if spec["method"].startswith("d3rlpy-dt") else b["baseline_steps"]
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: nothing is locked (as runlock.py)
+    fcntl = None  # type: ignore[assignment]
 
 
-def _runs(base: Path):
+class ParkError(ValueError):
+    """A run that cannot be parked or restored: one line naming the file and field."""
+
+
+def _read(path: Path, expected: str):
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ParkError(f"{path}: missing; expected {expected}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParkError(f"{path}: unreadable or not valid JSON ({exc}); expected {expected}") from None
+
+
+def _step(progress: Path) -> int:
+    """progress.json's step: a whole number >= 0."""
+    data = _read(progress, "d3rlpy progress {\"step\": N}")
+    step = data.get("step") if isinstance(data, dict) else None
+    if not (isinstance(step, int) and not isinstance(step, bool) and step >= 0):
+        raise ParkError(f"{progress}: field 'step' is {step!r}; expected a whole number of steps >= 0")
+    return step
+
+
+def _budget(spec: dict, spec_file: Path | str = "train_spec.json") -> int:
+    method, b = spec.get("method"), spec.get("budget")
+    if not isinstance(method, str):
+        raise ParkError(f"{spec_file}: field 'method' is {method!r}; expected the method's name")
+    key = "steps" if method.startswith("d3rlpy-dt") else "baseline_steps"
+    steps = b.get(key) if isinstance(b, dict) else None
+    if not (isinstance(steps, int) and not isinstance(steps, bool) and steps > 0):
+        raise ParkError(f"{spec_file}: field 'budget.{key}' is {steps!r}; expected the run's step budget (an int > 0)")
+    return steps
+
+
+def _runs(base: Path) -> list[tuple[Path, int, int]]:
+    """(run, step saved, step budget) of every d3rlpy run under base/runs/, all checked before any is used."""
+    out = []
     for progress in sorted(base.glob("runs/paper*/*/train/*/*/seed*/d3rlpy/progress.json")):
         run = progress.parent.parent
         spec_file = run / "train_spec.json"
         if spec_file.exists():
-            yield run, json.loads(progress.read_text())["step"], _budget(json.loads(spec_file.read_text()))
+            spec = _read(spec_file, "the run's training settings")
+            if not isinstance(spec, dict):
+                raise ParkError(f"{spec_file}: a {type(spec).__name__}; expected an object of training settings")
+            step, total = _step(progress), _budget(spec, spec_file)
+            model = run / "d3rlpy" / "model.d3"
+            if step < total and not model.is_file():
+                raise ParkError(f"{model}: missing; expected the unfinished run's d3rlpy checkpoint")
+            out.append((run, step, total))
+    return out
+
+
+def _holder(run: Path) -> int | None:
+    """The pid of a live process holding RUN/.lock (-1 if it wrote none), else None; takes no lock (as
+    runlock.holder)."""
+    path = run / ".lock"
+    if fcntl is None or not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _locked_note(run: Path, what: str) -> bool:
+    pid = _holder(run)
+    if pid is not None:
+        print(f"skipped (in use by pid {pid if pid > 0 else '?'}; {what}): {run.relative_to(ROOT)}")
+    return pid is not None
 
 
 def _copy(src: Path, dst: Path) -> None:
@@ -57,8 +132,11 @@ def _copy_run(src: Path, dst: Path) -> None:
 
 
 def park() -> None:
-    for run, step, total in _runs(ROOT):
+    runs = _runs(ROOT)
+    for run, step, total in runs:
         dest = PARKED / run.relative_to(ROOT)
+        if _locked_note(run, "park again when it stops"):
+            continue
         if step >= total:
             if dest.exists():
                 shutil.rmtree(dest)
@@ -73,21 +151,37 @@ def park() -> None:
 
 
 def unpark() -> None:
-    for run, step, total in _runs(PARKED):
+    runs = _runs(PARKED)
+    local = {}
+    for run, step, total in runs:  # the local runs' progress too, before anything is copied
+        here = ROOT / run.relative_to(PARKED) / "d3rlpy" / "progress.json"
+        local[run] = _step(here) if here.exists() else None
+    for run, step, total in runs:
         target = ROOT / run.relative_to(PARKED)
-        here = target / "d3rlpy" / "progress.json"
-        if here.exists() and json.loads(here.read_text())["step"] >= step:
+        if local[run] is not None and local[run] >= step:
             print(f"kept the local run (as far or further): {target.relative_to(ROOT)}")
+            continue
+        if _locked_note(target, "not overwritten"):
             continue
         _copy_run(run, target)
         print(f"restored {target.relative_to(ROOT)} at step {step:,} of {total:,}")
 
 
-if __name__ == "__main__":
-    args = sys.argv[1:]
+def main(args: list[str]) -> int | str:
+    global ROOT
     if len(args) == 3 and args[1] == "--from":
         ROOT = Path(args[2]).resolve()
+        if not (ROOT / "runs").is_dir():
+            return f"park_runs.py: error: --from {args[2]}: no runs/ directory there; expected the checkout whose runs/ the queue uses"
         args = args[:1]
     if args not in (["park"], ["unpark"]):
-        sys.exit("usage: python scripts/park_runs.py park|unpark [--from DIR]")
-    park() if args[0] == "park" else unpark()
+        return "usage: python scripts/park_runs.py park|unpark [--from DIR]"
+    try:
+        park() if args[0] == "park" else unpark()
+    except ParkError as exc:
+        return f"park_runs.py: error: {exc}"
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

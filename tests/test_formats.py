@@ -437,7 +437,7 @@ def test_export_minari_round_trip(tmp_path, store, dataset, cartpole_episodes):
     assert ds.storage.metadata["ref_min_score"] == 5.0 and ds.storage.metadata["ref_max_score"] == 1000.0
     loaded = load_minari(f"minari:{path}")
     assert_same(loaded, dataset)
-    assert (loaded.env_id, loaded.name, loaded.reward_scale) == (PENDULUM, "pend-random-v0", 1000.0)
+    assert (loaded.env_id, loaded.name, loaded.reward_scale) == (PENDULUM, "pend-random", 1000.0)  # the stored name, not the Minari id
     # through MINARI_DATASETS_PATH and the registry, a namespaced id, discrete actions, a custom reward scale
     cart = as_dataset(cartpole_episodes, env_id="CartPole-v1", name="cart", reward_scale=7.0)
     export_dataset(cart, "minari", store, dataset_id="dt/cart-random-v1")

@@ -28,6 +28,37 @@ def _writer():
     return imageio
 
 
+def target_label(target: float) -> str:
+    """A target return as text that tells any two different targets apart (`:g` prints 1000001 and 1000002 both as
+    1e+06): the shortest repr that reads back as the same float, without a trailing `.0` (20.0 -> `20`)."""
+    text = repr(float(target))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def probe_render(env_id: str, env_kwargs: dict[str, Any] | None = None, option: str = "--video") -> None:
+    """Make the env with `render_mode="rgb_array"`, reset it and render one frame, so that a missing render
+    dependency (pygame for the classic-control envs) fails in one line before any evaluation runs."""
+    env = make_env(env_id, render_mode="rgb_array", **(env_kwargs or {}))  # a bad env id: make_env's own error
+    try:
+        env.reset(seed=0)
+        frame = env.render()
+    except ImportError as exc:
+        module = getattr(exc, "name", None) or str(exc).splitlines()[0]
+        raise ImportError(f"{option}: rendering {env_id} needs the module {module!r}, which is not installed "
+                          f"(pip install {module})") from None
+    except gym.error.DependencyNotInstalled as exc:
+        raise ImportError(f"{option}: rendering {env_id} needs a module that is not installed: "
+                          f"{str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # e.g. MuJoCo with no OpenGL backend (MUJOCO_GL)
+        raise ValueError(f"{option}: cannot render {env_id} in rgb_array mode: {type(exc).__name__}: "
+                         f"{(str(exc).splitlines() or [''])[0]}") from None
+    finally:
+        env.close()
+    if not (isinstance(frame, np.ndarray) and frame.ndim == 3):
+        raise ValueError(f"{option}: {env_id} renders {type(frame).__name__} in rgb_array mode; expected an image "
+                         "array (height, width, 3)")
+
+
 class RecordEpisode(gym.Wrapper):
     """Renders every step of an episode and writes it as one MP4 when the episode ends."""
 
@@ -47,7 +78,12 @@ class RecordEpisode(gym.Wrapper):
         self.frames.append(self.env.render())
         if (terminated or truncated) and self.seed is not None:
             path = self.out_dir / f"{self.label}_seed_{self.seed}.mp4"
-            _writer().mimwrite(path, self.frames, fps=self.fps, macro_block_size=1)
+            tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.mp4")  # renamed when complete: no half-written MP4
+            try:
+                _writer().mimwrite(tmp, self.frames, fps=self.fps, macro_block_size=1)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
             self.seed = None  # an unseeded reset after this one is not recorded
         return obs, reward, terminated, truncated, info
 
@@ -65,20 +101,28 @@ def follow_camera(env: gym.Env) -> dict[str, Any]:
 
 
 def record_videos(policy, env_id: str, targets: Sequence[float], out_dir: str | os.PathLike, num_episodes: int = 2,
-                  seed: int = 0, temperature: float = 0.0) -> list[Path]:
-    """Record `num_episodes` episodes (reset seeds seed, seed + 1, ...) per target return; returns the files."""
+                  seed: int = 0, temperature: float = 0.0, env_kwargs: dict[str, Any] | None = None) -> list[Path]:
+    """Record `num_episodes` episodes (reset seeds seed, seed + 1, ...) per target return; returns the files.
+    `env_kwargs` (e.g. `max_episode_steps`) are passed to `make_env` as in `evaluate`, so that the videos show the
+    episodes that were evaluated. Targets must differ: each names its files (`target_label`)."""
     from .evaluate import evaluate_target
 
     _writer()  # fail before running anything if the extra is missing
+    labels = [target_label(t) for t in targets]
+    dup = sorted({label for label in labels if labels.count(label) > 1})
+    if dup:
+        raise ValueError(f"targets: {', '.join(dup)} given more than once; each target's videos need their own names")
+    env_kwargs = dict(env_kwargs or {})
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
-    probe = make_env(env_id, render_mode="rgb_array")
+    probe = make_env(env_id, render_mode="rgb_array", **env_kwargs)
     fps, camera = int(probe.metadata.get("render_fps", 30)), follow_camera(probe)
     probe.close()
     for target in targets:
-        label = f"target_{target:g}"
-        fns = [lambda: RecordEpisode(make_env(env_id, render_mode="rgb_array", **camera), out, label, fps)] * num_episodes
+        label = f"target_{target_label(target)}"
+        fns = [lambda: RecordEpisode(make_env(env_id, render_mode="rgb_array", **camera, **env_kwargs), out, label, fps)
+               ] * num_episodes
         evaluate_target(policy, fns, target, num_episodes, seed=seed, temperature=temperature, progress=False)
         files += [out / f"{label}_seed_{derive_seed(seed, 'episode', e)}.mp4" for e in range(num_episodes)]
     return files

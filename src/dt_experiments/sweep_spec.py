@@ -125,16 +125,30 @@ def check_jobs(jobs: Sequence[Job], where: str = "the sweep") -> None:
         raise ValueError(f"{where}: duplicate job names {dupes}; each job needs its own name (its directory)")
 
 
+def vary_flag(key: str) -> str:
+    """The dt flag a --vary key sets: underscores become dashes, `train.lr` -> `--train.lr`."""
+    return "--" + key.lstrip("-").replace("_", "-")
+
+
 def parse_vary(items: Iterable[str]) -> dict[str, list[str]]:
     """["seed=0,1,2", "model=dt,bc"] -> {"seed": ["0", "1", "2"], "model": ["dt", "bc"]}."""
     out: dict[str, list[str]] = {}
+    flags: dict[str, str] = {}  # flag -> the key that set it
     for item in items:
         key, sep, values = item.partition("=")
         if not sep or not key or not values:
             raise ValueError(f"--vary {item!r}: expected KEY=V1,V2,...")
-        if key in out:
-            raise ValueError(f"--vary {key}: given twice")
-        out[key] = values.split(",")
+        if not key.lstrip("-"):
+            raise ValueError(f"--vary {item!r}: empty key; expected KEY=V1,V2,...")
+        split = values.split(",")
+        if "" in split:
+            raise ValueError(f"--vary {item!r}: an empty value; expected KEY=V1,V2,... with no empty values")
+        flag = vary_flag(key)
+        if flag in flags:
+            same = "given twice" if flags[flag] == key else f"sets {flag} as --vary {flags[flag]} does"
+            raise ValueError(f"--vary {item!r}: {key} {same}; give each flag once")
+        flags[flag] = key
+        out[key] = split
     return out
 
 
@@ -148,10 +162,14 @@ def grid_jobs(base: str | Sequence[str], vary: Mapping[str, Sequence[Any]], root
     if any(a == "--out" or a.startswith("--out=") for a in argv):
         raise ValueError("grid: the base command must not set --out (each job gets --out ROOT/NAME)")
     keys = list(vary)
+    for key in keys:
+        if vary_flag(key) in ("--out", "--resume"):
+            raise ValueError(f"--vary {key}: cannot be varied (each job gets --out ROOT/NAME, and the sweep resumes "
+                             "its own jobs)")
     jobs = []
     for values in itertools.product(*(list(vary[k]) for k in keys)):
         parts = [f"{k}-{re.sub(r'[^A-Za-z0-9.=,+-]', '_', str(v))}" for k, v in zip(keys, values)]
         name = "_".join(parts) or "job"
-        flags = [x for k, v in zip(keys, values) for x in ("--" + k.lstrip("-").replace("_", "-"), str(v))]
+        flags = [x for k, v in zip(keys, values) for x in (vary_flag(k), str(v))]
         jobs.append(Job(name, [*argv, *flags, "--out", str(Path(root) / name)]))
     return jobs

@@ -70,3 +70,54 @@ def test_a_checkpoint_over_the_size_limit_is_not_parked(park_runs, tmp_path, mon
     monkeypatch.setattr(park_runs, "MAX_MB", 1)
     park_runs.park()
     assert not (park_runs.PARKED / RUN).exists()
+
+
+def test_locked_runs_are_skipped_by_park_and_unpark(park_runs, tmp_path, monkeypatch, capsys):
+    from decision_transformer.common import runlock
+
+    root = tmp_path / "machine"
+    run = make_run(root, RUN, "cql", 50, b"cql at 50")
+    monkeypatch.setattr(park_runs, "ROOT", root)
+    with runlock.exclusive(run):  # a live process writes the run: parking would copy a half-written chunk
+        park_runs.park()
+    assert not (park_runs.PARKED / RUN).exists()
+    assert f"skipped (in use by pid {__import__('os').getpid()}" in capsys.readouterr().out
+    park_runs.park()
+    assert (park_runs.PARKED / RUN / "d3rlpy" / "model.d3").read_bytes() == b"cql at 50"
+
+    new = tmp_path / "new"  # its own run at step 10, held by a live process: unpark must not overwrite it
+    local = make_run(new, RUN, "cql", 10, b"cql at 10")
+    monkeypatch.setattr(park_runs, "ROOT", new)
+    with runlock.exclusive(local):
+        park_runs.unpark()
+    assert (local / "d3rlpy" / "model.d3").read_bytes() == b"cql at 10"
+    assert "skipped (in use" in capsys.readouterr().out
+    park_runs.unpark()
+    assert (local / "d3rlpy" / "model.d3").read_bytes() == b"cql at 50"
+
+
+def test_from_without_runs_is_refused(park_runs, tmp_path):
+    assert "no runs/ directory" in park_runs.main(["park", "--from", str(tmp_path / "nonexistent")])
+    assert "--from" in park_runs.main(["unpark", "--from", str(tmp_path)])
+    assert park_runs.main(["park", "--bogus"]).startswith("usage:")
+
+
+@pytest.mark.parametrize("damage,named", [
+    (lambda run: (run / "d3rlpy" / "progress.json").write_text('{"step": '), "progress.json"),
+    (lambda run: (run / "d3rlpy" / "progress.json").write_text('{"step": "5"}'), "'step'"),
+    (lambda run: (run / "d3rlpy" / "model.d3").unlink(), "model.d3"),
+    (lambda run: (run / "train_spec.json").write_text('{"method": "cql", "budget": {}}'), "budget.baseline_steps"),
+    (lambda run: (run / "train_spec.json").write_text('[]'), "train_spec.json"),
+])
+def test_a_bad_run_stops_parking_before_any_run_is_parked(park_runs, tmp_path, monkeypatch, damage, named):
+    root = tmp_path / "machine"
+    make_run(root, RUN, "cql", 50)  # sorted before the damaged one: checked, never parked
+    bad = make_run(root, Path(str(RUN).replace("seed0", "seed1")), "cql", 50)
+    damage(bad)
+    monkeypatch.setattr(park_runs, "ROOT", root)
+    with pytest.raises(park_runs.ParkError, match="seed1") as err:
+        park_runs.park()
+    assert named in str(err.value) and "\n" not in str(err.value)
+    assert not park_runs.PARKED.exists()
+    error = park_runs.main(["park", "--from", str(root)])
+    assert error.startswith("park_runs.py: error: ") and named in error

@@ -62,6 +62,10 @@ class EvalCommand:
                 raise ValueError(f"EvalCommand.{name}={getattr(self, name)} must be >= {low}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"EvalCommand.precision={self.precision!r}; expected one of {PRECISIONS}")
+        repeated = sorted({t for t in self.targets if self.targets.count(t) > 1})
+        if repeated:
+            raise ValueError(f"EvalCommand.targets: {', '.join(repr(float(t)) for t in repeated)} given more than "
+                             "once; expected different target returns")
         if self.choose_target and (len(self.targets) < 2 or self.auto_target):
             raise ValueError(f"EvalCommand.choose_target: expected two or more numeric --targets to choose from (and "
                              f"no auto target); got targets={self.targets}, auto_target={self.auto_target}")
@@ -114,11 +118,19 @@ def run(args: argparse.Namespace) -> int:
                          "use as the default target; pass --targets")
     targets = list(a.targets) or ([] if a.auto_target else [float(default)])
     targets += [AUTO] if a.auto_target else []
+    env_kwargs = {"max_episode_steps": a.max_episode_steps} if a.max_episode_steps else None
+    if a.video:  # before the evaluation: a missing render dependency fails now, not after it
+        import os
+
+        os.environ.setdefault("MUJOCO_GL", "egl")  # offscreen rendering; read when mujoco first renders
+        from ..video import _writer, probe_render
+
+        _writer()
+        probe_render(env_id, env_kwargs)
 
     def run_at(targets: list, seed: int) -> list:
         return evaluate(loaded, env_id, targets, num_episodes=a.num_episodes, num_envs=a.num_envs or None, seed=seed,
-                        temperature=a.temperature, progress=a.progress, precision=a.precision,
-                        env_kwargs={"max_episode_steps": a.max_episode_steps} if a.max_episode_steps else None)
+                        temperature=a.temperature, progress=a.progress, precision=a.precision, env_kwargs=env_kwargs)
 
     selection = None
     if a.choose_target:
@@ -127,30 +139,35 @@ def run(args: argparse.Namespace) -> int:
         chosen = max(candidates, key=lambda r: r.return_mean).target_return  # the first of equal means
         print(f"choosing the target on episode seeds {selection_seed:,}..{selection_seed + a.num_episodes - 1:,}:")
         print(results_table(candidates, loaded.meta.model_kind))
-        print(f"chosen: {chosen:g}; reported on episode seeds {a.seed:,}..{a.seed + a.num_episodes - 1:,}:")
+        print(f"chosen: {target_label(chosen)}; reported on episode seeds {a.seed:,}..{a.seed + a.num_episodes - 1:,}:")
         selection = {"seed": selection_seed, "chosen_target": chosen, "rule": "the highest mean return",
                      "results": [r.to_json() for r in candidates]}
         targets = [chosen]
     results = run_at(targets, a.seed)
     print(results_table(results, loaded.meta.model_kind))
-    if a.video:
-        import os
-
-        os.environ.setdefault("MUJOCO_GL", "egl")  # offscreen rendering; read when mujoco first renders
-        from ..evaluate import RolloutPolicy
-        from ..video import record_videos
-
-        fixed = [t for t in targets if t != AUTO] or [float(default)]
-        files = record_videos(RolloutPolicy.from_run(loaded, a.precision), env_id, fixed, a.video,
-                              num_episodes=a.video_episodes, seed=a.seed, temperature=a.temperature)
-        print(f"wrote {len(files)} videos to {a.video}")
     if a.json:
         payload = {"run_dir": str(a.run_dir), "checkpoint": str(loaded.path), "env_id": env_id,
                    "model_kind": loaded.meta.model_kind, "dataset": loaded.meta.dataset, "step": loaded.meta.step,
                    "num_episodes": a.num_episodes, "seed": a.seed, "spread": "sample std (n-1) over episodes",
                    "results": [r.to_json() for r in results], **({"selection": selection} if selection else {})}
         atomic.write_json(a.json, payload)
+    if a.video:  # after the JSON: the results are kept if recording fails
+        from ..evaluate import RolloutPolicy
+        from ..video import record_videos
+
+        fixed = [t for t in targets if t != AUTO] or [float(default)]
+        files = record_videos(RolloutPolicy.from_run(loaded, a.precision), env_id, fixed, a.video,
+                              num_episodes=a.video_episodes, seed=a.seed, temperature=a.temperature,
+                              env_kwargs=env_kwargs)
+        print(f"wrote {len(files)} videos to {a.video}")
     return 0
+
+
+def target_label(target: float) -> str:
+    """Exact text for a target return (`:g` prints 1000001 and 1000002 both as 1e+06); the video file names use it."""
+    from ..video import target_label
+
+    return target_label(target)
 
 
 def results_table(results, model_kind: str = "dt") -> str:
@@ -158,7 +175,7 @@ def results_table(results, model_kind: str = "dt") -> str:
 
     rows = []
     for r in results:
-        target = "auto" if getattr(r, "auto", False) else f"{r.target_return:g}"
+        target = "auto" if getattr(r, "auto", False) else target_label(r.target_return)
         rows.append([model_kind, target, r.return_text, r.normalized_text(),
                      f"{sum(r.lengths) / len(r.lengths):.0f}", len(r.returns)])
     return format_table(["model", "target", "return (mean ± sample std)", "normalized score", "mean length", "episodes"], rows)

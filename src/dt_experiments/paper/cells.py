@@ -213,9 +213,15 @@ def cell_state(cfg: PaperBenchConfig, cell: Cell) -> str:
     found = same_run_elsewhere(cfg, cell, spec)
     if found:
         return f"answered by {found[0].name} (copied when the experiment runs)"
-    done, total = M.training_progress(p)
     pid = runlock.holder(p.path)
     running = f" (running now, pid {pid})" if pid is not None else ""
+    try:
+        saved = M.read_train_spec(p.path)
+    except ValueError as exc:
+        return f"damaged: {exc}"
+    if saved is not None and not M.same_spec(saved, p.spec):  # the run refuses it (methods.prepare_run_dir)
+        return f"stale: a training run with other settings in {p.path} (remove it to rerun)" + running
+    done, total = M.training_progress(p)
     if done >= total and "online" in p.spec:  # odt: the offline run is done; where does the online phase stand?
         ckpt = latest_checkpoint(p.path / "odt")
         steps = int(read_meta(ckpt).extra.get("online_steps", 0)) if ckpt is not None else 0

@@ -269,6 +269,9 @@ class PaperBenchConfig:
         if self.precision not in ("", "fp32", "bf16", "auto"):
             raise ValueError(f"PaperBenchConfig.precision={self.precision!r}; expected fp32, bf16, auto or '' (the "
                              "protocol's)")
+        if self.jobs < 1:
+            raise ValueError(f"PaperBenchConfig.jobs={self.jobs} must be >= 1 (1: the cells one after another in "
+                             "this process)")
         if self.v2_eval_episodes <= 0:
             raise ValueError(f"PaperBenchConfig.v2_eval_episodes={self.v2_eval_episodes} must be positive")
         for name in ("seeds", "first_seed"):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import functools
 import hashlib
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -24,7 +25,7 @@ import numpy as np
 
 from decision_transformer.cli_args import option_values
 from decision_transformer.common import runlock
-from decision_transformer.common.atomic import write_json
+from decision_transformer.common.atomic import read_json, write_json
 from decision_transformer.checkpoint import latest_checkpoint, load_trainer_state, read_meta
 from decision_transformer.config import model_config
 from decision_transformer.data.registry import builtin_datasets, load_dataset
@@ -187,11 +188,24 @@ def eval_seed(seed: int) -> int:
     return derive_seed(seed, "paper-eval")  # 1_000_000 * (seed + 1)
 
 
+def read_train_spec(path: Path) -> dict[str, Any] | None:
+    """The train_spec.json of the run directory `path` (None where there is none); a ValueError naming the file
+    where it is not JSON or not an object."""
+    spec_path = path / "train_spec.json"
+    if not spec_path.exists():
+        return None
+    saved = read_json(spec_path)
+    if not isinstance(saved, dict):
+        raise ValueError(f"{spec_path}: expected a JSON object of training settings, got a {type(saved).__name__}; "
+                         "remove the run directory to retrain it")
+    return saved
+
+
 def prepare_run_dir(path: Path, spec: dict[str, Any]) -> None:
     """Create `path` with its spec, or check that the one there matches (stale runs are never reused)."""
     spec_path = path / "train_spec.json"
-    if spec_path.exists():
-        saved = json.loads(spec_path.read_text())
+    saved = read_train_spec(path)
+    if saved is not None:
         spec = jsonable(spec)
         if not same_spec(saved, spec):
             diff = sorted(k for k in set(saved) | set(spec) if saved.get(k) != spec.get(k))
@@ -227,9 +241,16 @@ def _train_time(path: Path, recorded: Callable[[], float | None], sitting: float
     run itself kept over its sittings up to its last checkpoint (trainer state, d3rlpy progress.json); a run from
     before that record existed falls back to this sitting's time, which undercounts a resumed run."""
     f = path / "timing.json"
-    saved = json.loads(f.read_text()) if f.exists() else {}
+    saved = read_json(f) if f.exists() else {}
+    if not isinstance(saved, dict):
+        raise ValueError(f"{f}: expected a JSON object, got a {type(saved).__name__}; remove the file (the run's "
+                         "time is then this sitting's)")
     if saved.get("finished"):
-        return saved["train_seconds"]
+        seconds = saved.get("train_seconds")
+        if not (isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and math.isfinite(seconds)
+                and seconds >= 0):
+            raise ValueError(f"{f}: field 'train_seconds' is {seconds!r}; expected a number of seconds >= 0")
+        return seconds
     total = round(recorded() or sitting, 2)
     write_json(f, {"train_seconds": total, "finished": True})
     return total

@@ -1,7 +1,8 @@
 """Write a `TrajectoryDataset` as a D4RL-layout HDF5 file or as a Minari dataset (`dt data export`).
 
 hdf5 (`to="hdf5"`): `out` ending in `.hdf5`/`.h5` is the file; any other `out` is a directory that gets
-    `NAME.hdf5`. Keys observations, actions, rewards, terminals (= terminations), timeouts (= truncations);
+    `NAME.hdf5` (NAME: the dataset name, characters other than letters, digits, - and _ as _). Keys
+    observations, actions, rewards, terminals (= terminations), timeouts (= truncations);
     root attributes env_id, name, reward_scale (read back by `load_d4rl_hdf5`). No next_observations: the
     native format keeps no final observation. D4RL readers split episodes on terminals | timeouts, so an
     episode that ends with neither flag (other than the last) gets `timeouts` = True on its last step (a
@@ -88,7 +89,9 @@ def d4rl_flags(dataset: TrajectoryDataset) -> tuple[np.ndarray, np.ndarray, int]
 
 def export_hdf5(dataset: TrajectoryDataset, out: Path, *, overwrite: bool = False) -> Path:
     h5py = import_optional("h5py", "Writing D4RL HDF5 files")
-    path = out if out.suffix.lower() in (".hdf5", ".h5") else out / f"{dataset.name or 'dataset'}.hdf5"
+    if out.suffix.lower() not in (".hdf5", ".h5"):
+        _check_out_dir(out, "a directory for NAME.hdf5")
+    path = out if out.suffix.lower() in (".hdf5", ".h5") else out / f"{safe_name(dataset)}.hdf5"
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; remove it or choose another --out")
     terminals, timeouts, added = d4rl_flags(dataset)
@@ -112,11 +115,21 @@ def export_hdf5(dataset: TrajectoryDataset, out: Path, *, overwrite: bool = Fals
     return path
 
 
+def safe_name(dataset: TrajectoryDataset) -> str:
+    """The dataset's name as one file name: characters other than letters, digits, '-' and '_' (a '/', a '.')
+    replaced by '_', so that the file stays in --out."""
+    return re.sub(r"[^-\w]", "_", dataset.name or "dataset").strip("-_") or "dataset"
+
+
+def _check_out_dir(out: Path, expected: str) -> None:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: exists and is not a directory; expected {expected}")
+
+
 # --------------------------------------------------------------------------- Minari
 def default_minari_id(dataset: TrajectoryDataset) -> str:
     """`NAME-v0` with characters Minari does not allow replaced by '_'."""
-    name = re.sub(r"[^-\w]", "_", dataset.name or "dataset").strip("-_") or "dataset"
-    return f"{name}-v0"
+    return f"{safe_name(dataset)}-v0"
 
 
 def export_minari(
@@ -131,6 +144,7 @@ def export_minari(
     from minari.dataset.minari_dataset import DATASET_ID_RE
 
     out = Path(out).expanduser().absolute()  # Minari joins a relative MINARI_DATASETS_PATH onto itself
+    _check_out_dir(out, "a directory (a Minari datasets root)")
 
     dataset_id = dataset_id or default_minari_id(dataset)
     match = DATASET_ID_RE.fullmatch(dataset_id)

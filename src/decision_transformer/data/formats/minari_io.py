@@ -19,7 +19,8 @@ Conversion:
       has keyword arguments or a time limit that differ from the id's registered defaults.
     - `reward_scale`: the caller's value if given; else the value recorded by this package's exporter; else
       `default_reward_scale(env_id)`: 1000 (the paper's scale) for a Gymnasium MuJoCo env, 1 otherwise.
-    - `name`: the Minari dataset id.
+    - `name`: the name recorded by this package's exporter (a round trip keeps it: `toy`, not `toy-v0`); else
+      the Minari dataset id.
 """
 
 from __future__ import annotations
@@ -113,6 +114,9 @@ def load_minari(
     if reward_scale is None:
         reward_scale = (scalar_value(f"{where} metadata.json", f"{METADATA_KEY}.reward_scale", ours["reward_scale"], "a number")
                         if "reward_scale" in ours else default_reward_scale(env_id))
+    name = ours.get("name")
+    if name is not None and not isinstance(name, str):
+        raise DatasetError(f"{where} metadata.json: field '{METADATA_KEY}.name' is {name!r}; expected a string")
     return TrajectoryDataset(
         observations=np.concatenate(parts["observations"]),
         actions=np.concatenate(parts["actions"]),
@@ -122,7 +126,7 @@ def load_minari(
         episode_starts=starts,
         reward_scale=float(reward_scale),
         env_id=env_id,
-        name=str(metadata.get("dataset_id") or rest),
+        name=name or str(metadata.get("dataset_id") or rest),
         source=f"{PREFIX}{rest}",
     )
 
