@@ -224,7 +224,8 @@ def test_resume_refuses_flags_it_would_ignore(npz, tmp_path, dt):
     assert res.returncode == 2 and "--lr" in res.stderr and "--embed-dim" in res.stderr
     res = dt("train", "--resume", tmp_path / "a", "--model", "bc")
     assert res.returncode == 2 and "--model" in res.stderr
-    assert dt("train", "--resume", tmp_path / "a", "--steps", "7", "--no-progress").returncode == 2  # --progress too
+    # machine-only settings (device, threads, progress) may change on resume: they do not change the run
+    assert dt("train", "--resume", tmp_path / "a", "--steps", "6", "--no-progress").returncode == 0
     assert dt("train", "--resume", tmp_path / "a", "--steps", "7").returncode == 0
     assert load_run(tmp_path / "a").meta.step == 7
 

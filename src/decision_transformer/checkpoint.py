@@ -3,7 +3,8 @@
 Run directory layout:
 
     RUN_DIR/
-      train_config.json                   the TrainConfig of the run (for --resume)
+      train_config.json                   the TrainConfig of the run (for --resume), and what identifies its
+                                          data (field 'dataset': train.data_fingerprint)
       .lock                               held (flock) by the process writing the run: runlock.py
       metrics.jsonl                       one JSON object per log line: {"step": ..., "train/loss": ...}
       tb/                                 TensorBoard event files
@@ -77,6 +78,7 @@ def save_checkpoint(
     name = f"step_{meta.step:08d}"
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}.", suffix=".tmp"))
     try:
+        os.chmod(tmp, atomic.default_mode(directory=True))  # mkdtemp's 0o700 would hide the run from other users
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / "model.safetensors"))
         (tmp / "meta.json").write_text(json.dumps(dataclasses.asdict(meta), indent=1))
@@ -84,6 +86,8 @@ def save_checkpoint(
             torch.save(trainer_state, tmp / "trainer_state.pt")
         if extra_tensors:
             save_file({k: v.detach().cpu().contiguous() for k, v in extra_tensors.items()}, str(tmp / "extra.safetensors"))
+        for f in tmp.iterdir():  # safetensors writes 0o600 files, whatever the umask
+            os.chmod(f, atomic.default_mode())
         final = root / name
         if final.exists():
             shutil.rmtree(final)
@@ -95,6 +99,22 @@ def save_checkpoint(
     for old in sorted(p for p in root.glob("step_*") if p.is_dir())[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def remove_stale_temps(run_dir: str | os.PathLike) -> list[Path]:
+    """Remove what writers killed mid-write left (`.NAME.XXXX.tmp` files and directories: `save_checkpoint`'s,
+    atomic.py's) in the run directory, its checkpoints/ and the step directories; returns them. Call only while
+    holding the run's lock (runlock.py): another writer's temps are not stale."""
+    run_dir = Path(run_dir)
+    root = run_dir / CHECKPOINTS
+    places = [run_dir, root, *(p for p in root.glob("step_*") if p.is_dir())]
+    stale = [p for d in places for p in d.glob(".*.tmp")]
+    for p in stale:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    return stale
 
 
 def update_trainer_state(ckpt: Path, trainer_state: dict[str, Any]) -> None:

@@ -35,6 +35,9 @@ def refuse_existing_run(run_dir: str | os.PathLike, hint: str = "") -> None:
     from .checkpoint import latest_checkpoint
 
     if latest_checkpoint(run_dir) is not None:
+        if not hint and (Path(run_dir) / "finetune_config.json").is_file():  # online.CONFIG_FILE
+            hint = (f"it is a fine-tuning run (finetune_config.json): rerun the `dt finetune ... --out {run_dir}` "
+                    "command that made it to resume it, or use another --out")
         raise FileExistsError(f"{run_dir}: already holds a run; "
                               + (hint or f"use `dt train --resume {run_dir}` or another --out"))
 

@@ -1,6 +1,7 @@
 """The files of a run directory (layout: `checkpoint.py`), each read by one validated reader:
 
     train_config.json   read_train_config(run_dir)      the TrainConfig the run was started with
+                        read_data_fingerprint(run_dir)  what identifies its data (field 'dataset'; absent in old runs)
     meta.json           read_meta(ckpt)                 RunMeta, whose schema `RunMeta.__post_init__` checks
     model.safetensors   load_weights(ckpt, model)       every tensor by name, shape and finiteness against the
                                                         model that meta.json describes (extra.safetensors: read)
@@ -189,6 +190,30 @@ def read_train_config(run_dir: str | os.PathLike) -> TrainConfig:
         return config_from_dict(TrainConfig, train, f"{path}: field 'train'")
     except ValueError as exc:
         raise CheckpointError(str(exc)) from None
+
+
+_FINGERPRINT = {"source": (lambda v: isinstance(v, str), "a string"), "path": (lambda v: isinstance(v, str), "a string"),
+                "steps": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+                "episodes": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+                "sha1": (lambda v: isinstance(v, str) and len(v) == 40, "a sha1 hex digest")}
+
+
+def read_data_fingerprint(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """train_config.json's field 'dataset' (`train.data_fingerprint`: what identifies the run's data), schema-checked;
+    None for runs written before it was recorded."""
+    path = Path(run_dir) / TRAIN_CONFIG
+    raw = read_json(path, CheckpointError)
+    value = raw.get("dataset") if isinstance(raw, dict) else None
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{path}: field 'dataset' is {_short(value)}; expected an object with fields "
+                              f"{list(_FINGERPRINT)}")
+    for name, (ok, wanted) in _FINGERPRINT.items():
+        if name not in value or not ok(value[name]):
+            raise CheckpointError(f"{path}: field 'dataset.{name}' is {_short(value.get(name, '(missing)'))}; "
+                                  f"expected {wanted}")
+    return value
 
 
 def read_safetensors(path: Path, map_location: str = "cpu") -> dict[str, torch.Tensor]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import math
 import os
 import time
@@ -35,10 +36,12 @@ from . import __version__, preflight
 from .common import atomic, distributed, runlock, runtime
 from .common.checks import differing_fields
 from .checkpoint import (
-    RunMeta, LoadedRun, latest_checkpoint, load_run, load_trainer_state, read_meta, save_checkpoint,
-    update_trainer_state,
+    RunMeta, LoadedRun, latest_checkpoint, load_run, load_trainer_state, read_meta, remove_stale_temps,
+    save_checkpoint, update_trainer_state,
 )
-from .rundir import CheckpointError, check_trainer_state, read_train_config  # noqa: F401  (read_train_config: API)
+from .rundir import (  # noqa: F401  (read_train_config: API)
+    TRAIN_CONFIG, CheckpointError, check_trainer_state, read_data_fingerprint, read_train_config,
+)
 from .config import ModelConfig, model_config as default_config, model_kind
 from .run_config import TrainConfig
 from .data.frames import model_state_shape
@@ -62,6 +65,49 @@ def prepare_dataset(cfg: TrainConfig, dataset: TrajectoryDataset | None = None) 
     if cfg.delayed_rewards:
         full = full.delayed_rewards()
     return (full.top_fraction(cfg.top_fraction) if cfg.top_fraction < 1.0 else full), full
+
+
+MACHINE_FIELDS = ("device", "torch_threads", "progress")
+"""TrainConfig fields that only say where and how visibly a run trains, not what it computes: a resumed run may
+change them (a run trained on a GPU resumed on a CPU), and they are not part of a run's identity."""
+
+
+def data_fingerprint(cfg: TrainConfig, data: TrajectoryDataset) -> dict[str, Any]:
+    """What identifies a run's full data (`prepare_dataset`'s second value), kept in train_config.json's field
+    'dataset': its size and a sha1 of its episode starts, rewards and actions (never the observations, which may be
+    gigabytes of pixels), and the absolute path of a dataset file or directory (a relative one is resolved against
+    it on resume; empty for built-in names, minari ids and in-memory data)."""
+    digest = hashlib.sha1()
+    for array in (data.episode_starts, data.rewards, data.actions):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(memoryview(array).cast("B"))
+    path = Path(cfg.dataset)
+    return {"source": cfg.dataset, "path": str(path.resolve()) if cfg.dataset and path.exists() else "",
+            "steps": int(data.num_steps), "episodes": int(data.num_episodes), "sha1": digest.hexdigest()}
+
+
+def _resume_dataset(cfg: TrainConfig, run_dir: Path, saved: dict[str, Any] | None) -> TrainConfig:
+    """`cfg` with its dataset path as the run recorded it: a relative path means the file the run was trained on
+    (its recorded absolute path), not whatever sits at that path relative to the current directory."""
+    if not saved or not saved["path"] or Path(cfg.dataset).is_absolute() or cfg.dataset != saved["source"]:
+        return cfg
+    if not Path(saved["path"]).exists():
+        raise CheckpointError(f"{run_dir / TRAIN_CONFIG}: field 'dataset' names {saved['path']}, which no longer "
+                              "exists; expected the data the run was trained on there")
+    return dataclasses.replace(cfg, dataset=saved["path"])
+
+
+def _check_same_data(run_dir: Path, saved: dict[str, Any] | None, now: dict[str, Any], source: str) -> None:
+    """The data a run resumes on is the data it was trained on (runs without a recorded fingerprint: unchecked)."""
+    if not saved:
+        return
+    keys = ("steps", "episodes", "sha1")
+    if any(saved[k] != now[k] for k in keys):
+        raise CheckpointError(
+            f"{run_dir / TRAIN_CONFIG}: field 'dataset' records data of {saved['steps']} steps, {saved['episodes']} "
+            f"episodes (sha1 {saved['sha1'][:12]}) but {source} holds {now['steps']} steps, {now['episodes']} "
+            f"episodes (sha1 {now['sha1'][:12]}); expected the data the run was trained on")
 
 
 def make_sampler(cfg: TrainConfig, model_config: ModelConfig, dataset: TrajectoryDataset,
@@ -332,27 +378,36 @@ def train(
     prep = prep or Preprocessing.fit(full)
     trainer = Trainer(cfg, model_config, data, prep, act_dim=act_dim)
     preflight.warn_settings(cfg, model_config, data)
+    fingerprint = data_fingerprint(cfg, full)
     with runlock.exclusive(run_dir):
         preflight.refuse_existing_run(run_dir)  # again, now that no other process can be writing it
         if trainer.dist.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
+            remove_stale_temps(run_dir)  # of an earlier attempt killed while writing
             truncate_metrics(run_dir, 0)  # rows of an earlier attempt killed before its first checkpoint
-            atomic.write_json(run_dir / "train_config.json", {
+            atomic.write_json(run_dir / TRAIN_CONFIG, {
                 "train": dataclasses.asdict(cfg), "model": model_config.to_dict(), "model_kind": trainer.kind,
-                "act_dim": trainer.act_dim})
+                "act_dim": trainer.act_dim, "dataset": fingerprint})
         return _run(trainer, hook, hook_every)
 
 
 def resume(run_dir: str | os.PathLike, steps: int | None = None, dataset: TrajectoryDataset | None = None,
-           hook: Hook | None = None, hook_every: int = 0) -> LoadedRun:
-    """Continue a killed (or finished) run from its latest checkpoint; `steps` may raise the total. The model
-    config and preprocessing come from the checkpoint."""
+           hook: Hook | None = None, hook_every: int = 0, **machine: Any) -> LoadedRun:
+    """Continue a killed (or finished) run from its latest checkpoint; `steps` may change the total (saved in
+    train_config.json, so a later resume keeps it). `machine`: MACHINE_FIELDS for this sitting only (device,
+    torch_threads, progress; they change where the run trains, not what). The model config and preprocessing come
+    from the checkpoint; the data must be the data the run was trained on (train_config.json's field 'dataset')."""
     run_dir = Path(run_dir)
+    unknown = sorted(set(machine) - set(MACHINE_FIELDS))
+    if unknown:
+        raise TypeError(f"resume(): unknown setting(s) {unknown}; only {list(MACHINE_FIELDS)} may change on resume")
     # the run continues where it is: a copied or moved run directory must not write into the one it came from
     cfg = dataclasses.replace(read_train_config(run_dir), out=str(run_dir))
+    saved_data = read_data_fingerprint(run_dir)
     if steps is not None:
         cfg = dataclasses.replace(cfg, steps=steps)
-    cfg = preflight.check_machine(cfg, resuming=str(run_dir / "train_config.json"))
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in machine.items() if v is not None})
+    cfg = preflight.check_machine(cfg, resuming=str(run_dir / TRAIN_CONFIG))
     with runlock.exclusive(run_dir):
         ckpt = latest_checkpoint(run_dir)
         if ckpt is None:
@@ -360,15 +415,34 @@ def resume(run_dir: str | os.PathLike, steps: int | None = None, dataset: Trajec
         meta = read_meta(ckpt)
         if meta.step > cfg.steps:
             raise ValueError(f"{run_dir}: steps={cfg.steps} is below the step of its checkpoint ({meta.step})")
-        data, _ = prepare_dataset(cfg, dataset)
+        if dataset is None:
+            cfg = _resume_dataset(cfg, run_dir, saved_data)
+        data, full = prepare_dataset(cfg, dataset)
+        _check_same_data(run_dir, saved_data, data_fingerprint(cfg, full),
+                         cfg.dataset if dataset is None else "the dataset passed")
         preflight.check_env(cfg, data)
         preflight.warn_settings(cfg)
         trainer = Trainer(cfg, meta.config(), data, meta.preprocessing(), act_dim=meta.act_dim)
         trainer.restore(ckpt)
         if trainer.dist.is_main:
+            remove_stale_temps(run_dir)  # of a sitting killed while saving
+            if steps is not None:
+                _save_steps(run_dir, steps)
+            elif meta.step == cfg.steps:
+                preflight._warn(f"{run_dir}: already at its total of {cfg.steps} steps ({TRAIN_CONFIG} field "
+                               "'train.steps'); nothing to train (give --steps N for a new total)")
             truncate_metrics(run_dir, trainer.step)
         distributed.barrier(trainer.dist)
         return _run(trainer, hook, hook_every)
+
+
+def _save_steps(run_dir: Path, steps: int) -> None:
+    """Make `steps` the run's saved total (train_config.json, written atomically), every other field as it was."""
+    path = run_dir / TRAIN_CONFIG
+    raw = atomic.read_json(path, CheckpointError)  # read_train_config has checked it
+    if raw["train"].get("steps") != steps:
+        raw["train"]["steps"] = steps
+        atomic.write_json(path, raw)
 
 
 def train_or_resume(cfg: TrainConfig, model_config: ModelConfig, dataset: TrajectoryDataset, prep: Preprocessing | None = None,
@@ -380,7 +454,8 @@ def train_or_resume(cfg: TrainConfig, model_config: ModelConfig, dataset: Trajec
     if ckpt is None:
         return train(cfg, model_config, dataset, prep=prep, hook=hook, hook_every=hook_every)
     meta = read_meta(ckpt)
-    saved_cfg = dataclasses.replace(read_train_config(cfg.out), out=cfg.out)
+    machine = {k: getattr(cfg, k) for k in MACHINE_FIELDS}  # this sitting's: not part of the run's identity
+    saved_cfg = dataclasses.replace(read_train_config(cfg.out), out=cfg.out, **machine)
     if saved_cfg != cfg or meta.config() != model_config:
         diff = differing_fields({**dataclasses.asdict(saved_cfg), **dataclasses.asdict(meta.config())},
                                 {**dataclasses.asdict(cfg), **dataclasses.asdict(model_config)})
@@ -388,7 +463,7 @@ def train_or_resume(cfg: TrainConfig, model_config: ModelConfig, dataset: Trajec
                          "remove it or use another output directory")
     if meta.step >= cfg.steps:
         return load_run(cfg.out)
-    return resume(cfg.out, dataset=dataset, hook=hook, hook_every=hook_every)
+    return resume(cfg.out, dataset=dataset, hook=hook, hook_every=hook_every, **machine)
 
 
 def loss_history(run_dir: str | os.PathLike) -> list[list[float]]:

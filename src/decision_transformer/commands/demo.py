@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -64,11 +65,36 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    import shutil
+DEMO_MARKER = ".dt-demo"
+"""Marks a run directory `dt demo` made: the only kind a later demo replaces."""
 
+
+def _claim_run_dir(run_dir: Path, check_only: bool = False) -> None:
+    """Make `run_dir` a fresh run directory of the demo, under the run's lock: a run an earlier demo left (its
+    DEMO_MARKER) is removed; a run the demo did not make (say `dt train`'s default runs/dt) is refused."""
+    from ..common import atomic, runlock
+
+    if not run_dir.is_dir() and check_only:
+        return
+    with runlock.exclusive(run_dir):
+        if not (run_dir / DEMO_MARKER).is_file() and any(p.name != runlock.LOCK_FILE for p in run_dir.iterdir()):
+            raise FileExistsError(f"DemoConfig.out={str(run_dir.parent)!r}: {run_dir} holds files that dt demo did not make (a run of dt "
+                                  "train?); expected no run there or one of an earlier dt demo (use another --out, "
+                                  "or remove it)")
+        if check_only:
+            return
+        for entry in run_dir.iterdir():  # all but the lock we hold: an earlier demo's run
+            if entry.name == runlock.LOCK_FILE:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        atomic.write_text(run_dir / DEMO_MARKER, "made by dt demo; a later dt demo replaces this run\n")
+
+
+def run(args: argparse.Namespace) -> int:
     from .. import preflight
-    from ..checkpoint import latest_checkpoint
     from ..data.registry import load_dataset
     from ..evaluate import evaluate
     from ..common.metrics import format_table
@@ -83,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
     git_commit()  # pin the commit this run starts from (provenance reads it at the end)
     preflight.check_out_dir(cfg.out, "DemoConfig.out")
     preflight.check_out_file(cfg.json or Path(cfg.out) / "demo.json", "DemoConfig.json")  # written at the end
+    for kind in ("dt", "bc"):  # both checked before either is trained
+        _claim_run_dir(Path(cfg.out) / kind, check_only=True)
     t0 = time.perf_counter()
     dataset = load_dataset(cfg.train.dataset, seed=cfg.train.seed)
     if not dataset.env_id:  # checked before minutes of training: the evaluation needs the env
@@ -93,8 +121,7 @@ def run(args: argparse.Namespace) -> int:
     rows, records = [], []
     for kind in ("dt", "bc"):
         run_dir = Path(cfg.out) / kind
-        if latest_checkpoint(run_dir) is not None:
-            shutil.rmtree(run_dir)
+        _claim_run_dir(run_dir)
         tcfg = dataclasses.replace(cfg.train, out=str(run_dir), save_every=cfg.train.steps)
         fields = dataclasses.asdict(cfg.model)
         fields.pop("condition_on_return")  # the kind decides it

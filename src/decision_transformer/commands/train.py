@@ -22,7 +22,8 @@ class TrainCommand:
     default architecture (config.model_config); architecture options that do not apply to it are an error."""
     resume: str = ""
     """Continue the run in this directory from its latest checkpoint. Its settings are the saved ones: only
-    --steps (a new total) may be given with it."""
+    --steps (a new total, saved with the run) and this machine's --device, --torch-threads and --[no-]progress (for
+    this sitting only) may be given with it."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,19 +41,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import model_config
-    from ..train import TrainConfig, resume, train
+    from ..train import MACHINE_FIELDS, TrainConfig, resume, train
 
     cmd = from_args(TrainCommand, args)
     options = given(args, TrainConfig)
     arch = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k, None) is not None}
     if cmd.resume:
-        ignored = sorted((set(options) - {"steps"}) | set(arch) | ({"model"} if args.model is not None else set()))
+        allowed = {"steps", *MACHINE_FIELDS}
+        ignored = sorted((set(options) - allowed) | set(arch) | ({"model"} if args.model is not None else set()))
         if ignored:
             flags = ", ".join("--" + k.replace("_", "-") for k in ignored)
             raise ValueError(f"--resume {cmd.resume}: the run keeps its saved settings; {flags} would be ignored "
-                             "(only --steps may be given)")
+                             "(only --steps, --device, --torch-threads and --[no-]progress may be given)")
         run_dir = cmd.resume
-        run = resume(run_dir, steps=options.get("steps"))
+        run = resume(run_dir, steps=options.get("steps"), **{k: options[k] for k in MACHINE_FIELDS if k in options})
     else:
         cfg = from_args(TrainConfig, args)
         run_dir = cfg.out

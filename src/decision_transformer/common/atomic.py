@@ -13,6 +13,27 @@ from typing import Any, Iterator
 import numpy as np
 
 
+def umask() -> int:
+    """The process umask, read without changing it where Linux says it (/proc/self/status), else by setting and
+    restoring it (a moment in which another thread would create files with mode 0o777 masked by 0)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def default_mode(directory: bool = False) -> int:
+    """The mode `open` / `mkdir` would give a new file (directory): 0o666 (0o777) less the umask. mkstemp and
+    mkdtemp make theirs 0o600 / 0o700, which would keep other users from reading a shared run."""
+    return (0o777 if directory else 0o666) & ~umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temp path next to `path`; on success it replaces `path`, on error it is removed. An OSError about
@@ -21,11 +42,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
+        try:
+            os.fchmod(fd, default_mode())
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise _naming(exc, path) from None
     try:
         yield Path(tmp)
+        os.chmod(tmp, default_mode())  # again: a writer may have replaced the temp file (safetensors makes 0o600)
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -66,7 +91,7 @@ def read_json(path: str | os.PathLike, error: type[Exception] = ValueError) -> A
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise error(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise error(f"{path}: not valid JSON: {exc.msg.removesuffix(' at')} at line {exc.lineno} column {exc.colno}") from None
 
 
 def savez(path: str | os.PathLike, compressed: bool = False, **arrays: np.ndarray) -> Path:
