@@ -4,7 +4,7 @@ Run directory layout:
 
     RUN_DIR/
       train_config.json                   the TrainConfig of the run (for --resume), and what identifies its
-                                          data (field 'dataset': train.data_fingerprint)
+                                          data (field 'dataset': run_data.fingerprint)
       .lock                               held (flock) by the process writing the run: runlock.py
       metrics.jsonl                       one JSON object per log line: {"step": ..., "train/loss": ...}
       tb/                                 TensorBoard event files

@@ -199,7 +199,7 @@ _FINGERPRINT = {"source": (lambda v: isinstance(v, str), "a string"), "path": (l
 
 
 def read_data_fingerprint(run_dir: str | os.PathLike) -> dict[str, Any] | None:
-    """train_config.json's field 'dataset' (`train.data_fingerprint`: what identifies the run's data), schema-checked;
+    """train_config.json's field 'dataset' (`run_data.fingerprint`: what identifies the run's data), schema-checked;
     None for runs written before it was recorded."""
     path = Path(run_dir) / TRAIN_CONFIG
     raw = read_json(path, CheckpointError)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import math
 import os
 import time
@@ -31,7 +30,7 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from . import __version__, preflight
+from . import __version__, preflight, run_data
 
 from .common import atomic, distributed, runlock, runtime
 from .common.checks import differing_fields
@@ -70,44 +69,6 @@ def prepare_dataset(cfg: TrainConfig, dataset: TrajectoryDataset | None = None) 
 MACHINE_FIELDS = ("device", "torch_threads", "progress")
 """TrainConfig fields that only say where and how visibly a run trains, not what it computes: a resumed run may
 change them (a run trained on a GPU resumed on a CPU), and they are not part of a run's identity."""
-
-
-def data_fingerprint(cfg: TrainConfig, data: TrajectoryDataset) -> dict[str, Any]:
-    """What identifies a run's full data (`prepare_dataset`'s second value), kept in train_config.json's field
-    'dataset': its size and a sha1 of its episode starts, rewards and actions (never the observations, which may be
-    gigabytes of pixels), and the absolute path of a dataset file or directory (a relative one is resolved against
-    it on resume; empty for built-in names, minari ids and in-memory data)."""
-    digest = hashlib.sha1()
-    for array in (data.episode_starts, data.rewards, data.actions):
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(memoryview(array).cast("B"))
-    path = Path(cfg.dataset)
-    return {"source": cfg.dataset, "path": str(path.resolve()) if cfg.dataset and path.exists() else "",
-            "steps": int(data.num_steps), "episodes": int(data.num_episodes), "sha1": digest.hexdigest()}
-
-
-def _resume_dataset(cfg: TrainConfig, run_dir: Path, saved: dict[str, Any] | None) -> TrainConfig:
-    """`cfg` with its dataset path as the run recorded it: a relative path means the file the run was trained on
-    (its recorded absolute path), not whatever sits at that path relative to the current directory."""
-    if not saved or not saved["path"] or Path(cfg.dataset).is_absolute() or cfg.dataset != saved["source"]:
-        return cfg
-    if not Path(saved["path"]).exists():
-        raise CheckpointError(f"{run_dir / TRAIN_CONFIG}: field 'dataset' names {saved['path']}, which no longer "
-                              "exists; expected the data the run was trained on there")
-    return dataclasses.replace(cfg, dataset=saved["path"])
-
-
-def _check_same_data(run_dir: Path, saved: dict[str, Any] | None, now: dict[str, Any], source: str) -> None:
-    """The data a run resumes on is the data it was trained on (runs without a recorded fingerprint: unchecked)."""
-    if not saved:
-        return
-    keys = ("steps", "episodes", "sha1")
-    if any(saved[k] != now[k] for k in keys):
-        raise CheckpointError(
-            f"{run_dir / TRAIN_CONFIG}: field 'dataset' records data of {saved['steps']} steps, {saved['episodes']} "
-            f"episodes (sha1 {saved['sha1'][:12]}) but {source} holds {now['steps']} steps, {now['episodes']} "
-            f"episodes (sha1 {now['sha1'][:12]}); expected the data the run was trained on")
 
 
 def make_sampler(cfg: TrainConfig, model_config: ModelConfig, dataset: TrajectoryDataset,
@@ -378,7 +339,7 @@ def train(
     prep = prep or Preprocessing.fit(full)
     trainer = Trainer(cfg, model_config, data, prep, act_dim=act_dim)
     preflight.warn_settings(cfg, model_config, data)
-    fingerprint = data_fingerprint(cfg, full)
+    fingerprint = run_data.fingerprint(cfg, full)
     with runlock.exclusive(run_dir):
         preflight.refuse_existing_run(run_dir)  # again, now that no other process can be writing it
         if trainer.dist.is_main:
@@ -416,9 +377,9 @@ def resume(run_dir: str | os.PathLike, steps: int | None = None, dataset: Trajec
         if meta.step > cfg.steps:
             raise ValueError(f"{run_dir}: steps={cfg.steps} is below the step of its checkpoint ({meta.step})")
         if dataset is None:
-            cfg = _resume_dataset(cfg, run_dir, saved_data)
+            cfg = run_data.resolve_dataset(cfg, run_dir, saved_data)
         data, full = prepare_dataset(cfg, dataset)
-        _check_same_data(run_dir, saved_data, data_fingerprint(cfg, full),
+        run_data.check_same_data(run_dir, saved_data, run_data.fingerprint(cfg, full),
                          cfg.dataset if dataset is None else "the dataset passed")
         preflight.check_env(cfg, data)
         preflight.warn_settings(cfg)
@@ -427,22 +388,13 @@ def resume(run_dir: str | os.PathLike, steps: int | None = None, dataset: Trajec
         if trainer.dist.is_main:
             remove_stale_temps(run_dir)  # of a sitting killed while saving
             if steps is not None:
-                _save_steps(run_dir, steps)
+                run_data.save_steps(run_dir, steps)
             elif meta.step == cfg.steps:
                 preflight._warn(f"{run_dir}: already at its total of {cfg.steps} steps ({TRAIN_CONFIG} field "
                                "'train.steps'); nothing to train (give --steps N for a new total)")
             truncate_metrics(run_dir, trainer.step)
         distributed.barrier(trainer.dist)
         return _run(trainer, hook, hook_every)
-
-
-def _save_steps(run_dir: Path, steps: int) -> None:
-    """Make `steps` the run's saved total (train_config.json, written atomically), every other field as it was."""
-    path = run_dir / TRAIN_CONFIG
-    raw = atomic.read_json(path, CheckpointError)  # read_train_config has checked it
-    if raw["train"].get("steps") != steps:
-        raw["train"]["steps"] = steps
-        atomic.write_json(path, raw)
 
 
 def train_or_resume(cfg: TrainConfig, model_config: ModelConfig, dataset: TrajectoryDataset, prep: Preprocessing | None = None,
