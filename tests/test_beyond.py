@@ -294,3 +294,20 @@ def test_finetune_runs_and_resumes_exactly_after_a_kill(tmp_path, dt):
     assert_one_error(dt("finetune", tmp_path / "pre", "--dataset", toy, "--out", tmp_path / "d"), "finetune", "--dataset")
     tiny_run(tmp_path, npz, "det", steps=5)
     assert_one_error(dt("finetune", tmp_path / "det", "--out", tmp_path / "c"), "finetune", "--stochastic-policy")
+
+
+def test_finetune_reads_the_pretraining_data_the_run_recorded(tmp_path, monkeypatch, dt):
+    """Without --dataset, finetune loads the pretrained run's data: a relative path is the file the run was trained
+    on (not one at that path under the current directory), and other data there is refused."""
+    npz = env_dataset(tmp_path, "InvertedPendulum-v5", episodes=6)
+    monkeypatch.chdir(tmp_path)
+    tiny_run(tmp_path, Path(npz.name), "pre", steps=5, stochastic_policy=True)  # a relative dataset path
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    args = ["finetune", tmp_path / "pre", "--online-steps", 20, "--updates-per-rollout", 1, "--batch-size", 4,
+            "--warmup-steps", 2, "--eval-every", 100, "--eval-episodes", 1, "--max-episode-steps", 10, "--no-progress"]
+    assert dt(*args, "--out", tmp_path / "ft").returncode == 0  # no ./inverted.npz here: the recorded file is used
+    env_dataset(tmp_path, "InvertedPendulum-v5", episodes=3, seed=7)  # other data at the recorded path
+    assert_one_error(dt(*args, "--out", tmp_path / "ft2"), "finetune", "train_config.json", "field 'dataset'",
+                     "expected the data the run was trained on")

@@ -281,6 +281,8 @@ def finetune(cfg: FinetuneConfig, offline: Any = None) -> tuple[LoadedRun, dict[
     from .data.registry import load_dataset
     from .preflight import check_out_dir
     from .rundir import TRAIN_CONFIG
+    from . import run_data
+    from .rundir import read_data_fingerprint
     from .train import prepare_dataset, read_train_config
 
     out = Path(cfg.out)
@@ -305,7 +307,10 @@ def finetune(cfg: FinetuneConfig, offline: Any = None) -> tuple[LoadedRun, dict[
         offline = load_dataset(cfg.dataset, seed=0)
     else:
         root = pretrained.path.parent.parent if pretrained.path.parent.name == "checkpoints" else Path(cfg.run_dir)
-        offline = prepare_dataset(read_train_config(root))[0]
+        saved = read_data_fingerprint(root)  # the pretraining's data, wherever this command runs (run_data.py)
+        train_cfg = run_data.resolve_dataset(read_train_config(root), root, saved)
+        offline, full = prepare_dataset(train_cfg)
+        run_data.check_same_data(root, saved, run_data.fingerprint(train_cfg, full), train_cfg.dataset)
     targets(cfg, pretrained.meta, offline)  # refused before anything is written
     out.mkdir(parents=True, exist_ok=True)
     with runlock.exclusive(out), runtime.torch_threads(cfg.torch_threads):
