@@ -20,7 +20,6 @@ model.d3 are checked before anything is copied; a bad one stops the script with 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -33,10 +32,20 @@ MAX_MB = 12
 """Runs whose checkpoint is larger are not parked (DiscreteCQL's pixel networks: 36 MB; its cells take minutes)."""
 
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: nothing is locked (as runlock.py)
-    fcntl = None  # type: ignore[assignment]
+
+def _load_runlock():
+    """The library's runlock.py, loaded by path: it needs only the standard library, and this script runs under a
+    plain `python3` where the package may not be importable."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_dt_runlock", HERE / "src" / "decision_transformer" / "common" /
+                                                  "runlock.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+runlock = _load_runlock()
 
 
 class ParkError(ValueError):
@@ -90,27 +99,8 @@ def _runs(base: Path) -> list[tuple[Path, int, int]]:
     return out
 
 
-def _holder(run: Path) -> int | None:
-    """The pid of a live process holding RUN/.lock (-1 if it wrote none), else None; takes no lock (as
-    runlock.holder)."""
-    path = run / ".lock"
-    if fcntl is None or not path.exists():
-        return None
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            text = os.pread(fd, 32, 0).decode(errors="replace").strip()
-            return int(text) if text.isdigit() else -1
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
-
-
 def _locked_note(run: Path, what: str) -> bool:
-    pid = _holder(run)
+    pid = runlock.holder(run)
     if pid is not None:
         print(f"skipped (in use by pid {pid if pid > 0 else '?'}; {what}): {run.relative_to(ROOT)}")
     return pid is not None

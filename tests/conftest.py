@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -90,3 +91,10 @@ def kill_after(run_dir: Path, step: int) -> None:
         if int(p.name.split("_")[1]) > step:
             shutil.rmtree(p)
     (ckpts / "latest").write_text(f"step_{step:08d}")
+
+
+def edit_json(path: Path, change) -> None:
+    """`change` edits the parsed JSON file at `path` in place (a test breaking a run's files)."""
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))

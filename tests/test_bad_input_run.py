@@ -6,7 +6,6 @@ error line (or a warning) naming the file or the setting, the field and what was
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import types
 import warnings
@@ -16,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import assert_one_error, make_dataset
+from conftest import assert_one_error, edit_json, make_dataset
 from decision_transformer.checkpoint import CheckpointError, load_run, load_trainer_state
 from decision_transformer.config import DTConfig, MLPBCConfig, model_config
 from decision_transformer.run_config import FinetuneConfig, TrainConfig
@@ -42,11 +41,6 @@ def run(trained, tmp_path) -> Path:
     """A copy of the trained run to break."""
     return Path(shutil.copytree(trained, tmp_path / "run"))
 
-
-def edit_json(path: Path, change) -> None:
-    data = json.loads(path.read_text())
-    change(data)
-    path.write_text(json.dumps(data))
 
 
 # ------------------------------------------------------------------------------ 3: observation shapes

@@ -5,7 +5,6 @@ with one `dt ...: error:` line that names the file and the field, never a traceb
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from conftest import assert_one_error, make_dataset
+from conftest import assert_one_error, edit_json, make_dataset
 from decision_transformer.checkpoint import CheckpointError, RunMeta, load_run
 from decision_transformer.config import model_config
 from decision_transformer.common.metrics import read_metrics
@@ -41,12 +40,6 @@ def run(trained, tmp_path) -> Path:
     """A copy of the trained run to break."""
     return Path(shutil.copytree(trained, tmp_path / "run"))
 
-
-def edit_json(path: Path, change) -> None:
-    """`change` edits the parsed JSON in place."""
-    data = json.loads(path.read_text())
-    change(data)
-    path.write_text(json.dumps(data))
 
 
 def edit_tensors(path: Path, change) -> None:
