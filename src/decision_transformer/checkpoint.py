@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import numbers
 import os
 import re
 import shutil
@@ -40,6 +39,7 @@ import torch
 from safetensors.torch import save_file
 
 from .common import atomic, runtime
+from .common.checks import is_int
 from .data.preprocess import Preprocessing
 from .model import build_model
 from .rundir import (  # noqa: F401  (re-exported: the run directory's readers live in rundir.py)
@@ -147,7 +147,7 @@ def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
 def _resolve(run_dir: str | os.PathLike, step: int | str | None) -> Path:
     if isinstance(step, str) and step.strip().isdigit():  # "5", as typed
         step = int(step)
-    integral = isinstance(step, numbers.Integral) and not isinstance(step, bool)
+    integral = is_int(step)
     if step is not None and not (integral and step >= 0):
         raise (ValueError if integral else TypeError)(
             f"step={step!r}: expected a checkpoint's step, an int >= 0 (or None: the latest checkpoint)")

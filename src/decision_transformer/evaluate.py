@@ -29,6 +29,7 @@ import torch
 
 from .checkpoint import LoadedRun, RunMeta
 from .data.preprocess import Preprocessing, clip_timesteps
+from .common.checks import is_int
 from .common.envs_util import make_env
 from .incremental import IncrementalDecoder
 from .model_checks import trusted_inputs
@@ -320,8 +321,7 @@ def evaluate(
     min(num_episodes, 16)). The same seeds are used for every target. `targets` is a sequence of targets; a
     single one (a number, a function of the reset info, or AUTO) is taken as the one target."""
     for name, value in (("num_episodes", num_episodes), ("num_envs", num_envs)):
-        if not (value is None and name == "num_envs") and not (isinstance(value, numbers.Integral)
-                                                                and not isinstance(value, bool)):
+        if not (value is None and name == "num_envs") and not is_int(value):
             raise TypeError(f"{name}={value!r}: expected a positive int")
     if num_episodes <= 0:
         raise ValueError(f"num_episodes={num_episodes} must be positive")

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import numbers
 from typing import Any, Iterator
 
 import torch
 
+from .common.checks import is_int as _is_int
 from .config import DTConfig, MLPBCConfig
 
 CHECK_VALUES = True
@@ -39,10 +39,6 @@ def trusted_inputs() -> Iterator[None]:
         yield
     finally:
         _TRUSTED.reset(token)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
 def check_model_args(config: Any, state_dim: Any, act_dim: Any, pixels: bool = True) -> tuple[Any, int]:

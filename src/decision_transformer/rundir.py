@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np
 import torch
 
 from .common.atomic import read_json
-from .common.checks import config_from_dict
+from .common.checks import config_from_dict, is_int as _is_int, is_real, short as _short
 from .config import MODEL_KINDS, DTConfig, MLPBCConfig, model_kind
 from .run_config import TrainConfig
 from .data.preprocess import Preprocessing
@@ -94,12 +93,8 @@ class RunMeta:
         return self.state_dim if isinstance(self.state_dim, int) else tuple(self.state_dim)
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
 def _is_number(v: Any) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+    return is_real(v) and math.isfinite(v)
 
 
 def _meta_problem(d: Mapping[str, Any]) -> str | None:
@@ -142,11 +137,6 @@ def _meta_problem(d: Mapping[str, Any]) -> str | None:
     if not isinstance(d["extra"], dict):
         return f"field 'extra' is {_short(d['extra'])}; expected an object"
     return None
-
-
-def _short(v: Any, n: int = 60) -> str:
-    text = repr(v)
-    return text if len(text) <= n else text[:n] + "..."
 
 
 def read_meta(path: Path) -> RunMeta:

@@ -14,6 +14,22 @@ import typing
 from typing import Any
 
 
+def is_int(v: Any) -> bool:
+    """An integer (Python's or numpy's), not a bool."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def is_real(v: Any) -> bool:
+    """A real number (Python's or numpy's; NaN and inf included), not a bool."""
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def short(v: Any, n: int = 60) -> str:
+    """`repr(v)`, cut to `n` characters for an error message."""
+    text = repr(v)
+    return text if len(text) <= n else text[:n - 3] + "..."
+
+
 def check_types(cfg: Any) -> None:
     """Each field of the dataclass `cfg` holds its annotated type: an int is an int (not a bool), a float any real
     number (not a bool), a tuple field a tuple of its item type (a list given for it becomes a tuple). Fields typed

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import functools
 import importlib
-import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..common.checks import is_int
 from .trajectories import DatasetError, TrajectoryDataset
 
 
@@ -141,8 +141,9 @@ def make_builtin(name: str, seed: int = 0, out: str | os.PathLike | None = None,
     if name not in specs:
         raise DatasetError(f"unknown built-in dataset {name!r}; known: {sorted(specs)}")
     spec = specs[name]
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+    if not is_int(seed) or seed < 0:
         raise DatasetError(f"{name}: --seed {seed}; expected a non-negative integer")
+    identity = spec.path(seed, steps).stem  # NAME[-stepsN]-seedS[-genG]: the cache file's name
     if out is None:
         path = spec.path(seed, steps)
     else:  # checked before generating: a wrong --out must not cost a generation, nor clobber another file
@@ -152,10 +153,10 @@ def make_builtin(name: str, seed: int = 0, out: str | os.PathLike | None = None,
         if path.suffix.lower() != ".npz" or str(out).endswith(("/", os.sep)):
             raise DatasetError(f"--out {out}: expected a .npz file path")
         if path.exists() and not force:
-            _check_same_builtin(path, name, spec.path(seed, steps).stem)
+            _check_same_builtin(path, name, identity)
     if force or not path.is_file():
         dataset = spec.generate(seed, steps)
-        object.__setattr__(dataset, "made_as", spec.path(seed, steps).stem)  # what --out reuse compares
+        object.__setattr__(dataset, "made_as", identity)  # what --out reuse compares
         dataset.save(path)
     return path
 

@@ -32,6 +32,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..common.checks import is_int as _is_int, is_real as _is_num
+
 KEY = "decision_transformer"
 FORMAT = "decision-transformer-onnx"
 FORMAT_VERSION = 1
@@ -59,25 +61,18 @@ def step_inputs(kind: str) -> list[str]:
             "step", "slot_step", "keys", "values"]
 
 
+def _short(value: Any) -> str:
+    """A metadata value as it reads in the JSON (null, true, [1.0, 2.0]), cut for an error message."""
+    text = repr(value) if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 class DeployError(ValueError):
     """An ONNX file that is not a policy `dt export` wrote (or one this version cannot read); names the file."""
 
 
 def encode(meta: dict[str, Any]) -> str:
     return json.dumps(meta, sort_keys=True)
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _numbers(v: Any, n: int | None = None) -> bool:

@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..common.checks import is_int as _is_int, is_real as _is_real
 from . import metadata
 from .metadata import DeployError
 
@@ -107,14 +108,6 @@ def check_step_graph(step_meta: dict[str, Any], meta: dict[str, Any], step_path:
         if meta.get(field) != step_meta.get(field):
             a, b = metadata._short(step_meta.get(field)), metadata._short(meta.get(field))
             raise DeployError(f"{step_path}: metadata field {field!r} is {a}; expected {b} as in {path} {hint}")
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-
-def _is_real(v: Any) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
 
 def _numeric(x: Any, name: str, expected: str) -> np.ndarray:
