@@ -69,7 +69,7 @@ def test_eval_json_is_written_before_the_videos(tmp_path, dt, pend_run, monkeypa
 
 def test_targets_that_print_alike_get_exact_labels_and_duplicates_are_refused(tmp_path, dt, pend_run):
     pytest.importorskip("imageio_ffmpeg")
-    from decision_transformer.video import target_label
+    from decision_transformer.evaluate import target_label
 
     assert [target_label(t) for t in (1000001.0, 1000002.0, 20.0, 0.1, -3.5, 1e20)] == [
         "1000001", "1000002", "20", "0.1", "-3.5", "1e+20"]

@@ -83,6 +83,13 @@ class RolloutPolicy:
         return cls.from_meta(run.model, run.meta, precision)
 
 
+def target_label(target: float) -> str:
+    """A target return as text that tells any two different targets apart (`:g` prints 1000001 and 1000002 both as
+    1e+06): the shortest repr that reads back as the same float, without a trailing `.0` (20.0 -> `20`)."""
+    text = repr(float(target))
+    return text[:-2] if text.endswith(".0") else text
+
+
 @dataclass
 class TargetResult:
     """All episodes evaluated at one target return."""

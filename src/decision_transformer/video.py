@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import gymnasium as gym
 import numpy as np
 
+from .common.atomic import atomic_path
 from .common.envs_util import make_env
 from .common.seeding import derive_seed
 
@@ -26,13 +27,6 @@ def _writer():
     except ImportError as exc:
         raise ImportError("videos need imageio and imageio-ffmpeg: pip install 'decision-transformer[video]'") from exc
     return imageio
-
-
-def target_label(target: float) -> str:
-    """A target return as text that tells any two different targets apart (`:g` prints 1000001 and 1000002 both as
-    1e+06): the shortest repr that reads back as the same float, without a trailing `.0` (20.0 -> `20`)."""
-    text = repr(float(target))
-    return text[:-2] if text.endswith(".0") else text
 
 
 def probe_render(env_id: str, env_kwargs: dict[str, Any] | None = None, option: str = "--video") -> None:
@@ -78,12 +72,8 @@ class RecordEpisode(gym.Wrapper):
         self.frames.append(self.env.render())
         if (terminated or truncated) and self.seed is not None:
             path = self.out_dir / f"{self.label}_seed_{self.seed}.mp4"
-            tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.mp4")  # renamed when complete: no half-written MP4
-            try:
+            with atomic_path(path, suffix=".tmp.mp4") as tmp:  # renamed when complete: no half-written MP4
                 _writer().mimwrite(tmp, self.frames, fps=self.fps, macro_block_size=1)
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
             self.seed = None  # an unseeded reset after this one is not recorded
         return obs, reward, terminated, truncated, info
 
@@ -105,7 +95,7 @@ def record_videos(policy, env_id: str, targets: Sequence[float], out_dir: str | 
     """Record `num_episodes` episodes (reset seeds seed, seed + 1, ...) per target return; returns the files.
     `env_kwargs` (e.g. `max_episode_steps`) are passed to `make_env` as in `evaluate`, so that the videos show the
     episodes that were evaluated. Targets must differ: each names its files (`target_label`)."""
-    from .evaluate import evaluate_target
+    from .evaluate import evaluate_target, target_label
 
     _writer()  # fail before running anything if the extra is missing
     labels = [target_label(t) for t in targets]

@@ -90,7 +90,7 @@ def _target(text: str) -> float | str:
 
 def run(args: argparse.Namespace) -> int:
     from ..checkpoint import load_run
-    from ..evaluate import AUTO, check_auto, evaluate
+    from ..evaluate import AUTO, check_auto, evaluate, target_label
 
     auto = AUTO in (args.targets or [])
     if auto:  # `--targets auto` is --auto-target; the numbers stay targets
@@ -163,15 +163,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def target_label(target: float) -> str:
-    """Exact text for a target return (`:g` prints 1000001 and 1000002 both as 1e+06); the video file names use it."""
-    from ..video import target_label
-
-    return target_label(target)
-
-
 def results_table(results, model_kind: str = "dt") -> str:
     from ..common.metrics import format_table
+    from ..evaluate import target_label
 
     rows = []
     for r in results:

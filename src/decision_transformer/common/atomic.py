@@ -35,13 +35,14 @@ def default_mode(directory: bool = False) -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path next to `path`; on success it replaces `path`, on error it is removed. An OSError about
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temp path next to `path` (ending in `suffix`: a writer that picks its format by the extension needs
+    e.g. ".tmp.mp4"); on success it replaces `path`, on error it is removed. An OSError about
     the temp file (it cannot be made, written or renamed into place) names `path`, the file the caller asked for."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
         try:
             os.fchmod(fd, default_mode())
         finally:
