@@ -116,15 +116,22 @@ def test_a_good_import_still_works_and_evaluates_its_env(hf_dir, tmp_path, dt):
 
 
 def test_import_warns_of_an_env_id_that_cannot_take_the_model(tmp_path):
-    from decision_transformer.hf.runs import _check_env_fits
-
-    with pytest.warns(UserWarning, match=r"--env-id Nope-v9: cannot create environment"):
-        _check_env_fits("Nope-v9", 3, 1)
-    with pytest.warns(UserWarning, match=r"--env-id CartPole-v1: observes \(4,\) and takes 2 discrete actions, but "
-                                         r"the checkpoint's model has state_dim 3 and 1 continuous actions"):
-        _check_env_fits("CartPole-v1", 3, 1)
     import warnings
 
+    from decision_transformer.checkpoint import RunMeta
+    from decision_transformer.config import DTConfig
+    from decision_transformer.hf.runs import _check_env_fits
+    from decision_transformer.model import DecisionTransformer
+
+    cfg = DTConfig(embed_dim=16, n_layer=1, n_head=1, context_len=4)
+    model = DecisionTransformer(cfg, 3, 1)
+    meta = RunMeta(model_kind="dt", model_config=cfg.to_dict(), state_dim=3, act_dim=1, state_mean=[0.0] * 3,
+                   state_std=[1.0] * 3, reward_scale=1.0)
+    with pytest.warns(UserWarning, match=r"--env-id Nope-v9: cannot create environment"):
+        _check_env_fits("Nope-v9", model, meta)
+    with pytest.warns(UserWarning, match=r"--env-id CartPole-v1: CartPole-v1 observes shape \(4,\), but the model was "
+                                         r"trained on states of shape \(3,\)"):
+        _check_env_fits("CartPole-v1", model, meta)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        _check_env_fits("Pendulum-v1", 3, 1)  # fits: silent
+        _check_env_fits("Pendulum-v1", model, meta)  # fits: silent

@@ -49,9 +49,10 @@ from .objective import Objective
 from .optim import param_groups
 from .runner import Recorder, run_episodes
 from .common.seeding import derive_seed
+from .rundir import FINETUNE_CONFIG
 from .run_config import FinetuneConfig
 
-CONFIG_FILE = "finetune_config.json"
+CONFIG_FILE = FINETUNE_CONFIG  # (rundir.py names the run directory's files)
 CONFIG_VERSION = 2
 """finetune_config.json's "version": 2, unset targets are null; absent (1), they were 0.0."""
 
@@ -279,10 +280,9 @@ def finetune(cfg: FinetuneConfig, offline: Any = None) -> tuple[LoadedRun, dict[
     final_score, curve [[online step, evaluation return]], online_steps, rollouts, updates, temperature, targets,
     seconds (wall seconds of fine-tuning over every sitting)."""
     from .data.registry import load_dataset
-    from .preflight import check_out_dir
-    from .rundir import TRAIN_CONFIG
     from . import run_data
-    from .rundir import read_data_fingerprint
+    from .preflight import check_out_dir
+    from .rundir import TRAIN_CONFIG, read_data_fingerprint
     from .train import prepare_dataset, read_train_config
 
     out = Path(cfg.out)

@@ -33,10 +33,11 @@ def refuse_existing_run(run_dir: str | os.PathLike, hint: str = "") -> None:
     """A run directory that already holds a checkpoint is refused (`hint`: what to do instead; default: resume it
     with `dt train --resume`, or another --out)."""
     from .checkpoint import latest_checkpoint
+    from .rundir import FINETUNE_CONFIG
 
     if latest_checkpoint(run_dir) is not None:
-        if not hint and (Path(run_dir) / "finetune_config.json").is_file():  # online.CONFIG_FILE
-            hint = (f"it is a fine-tuning run (finetune_config.json): rerun the `dt finetune ... --out {run_dir}` "
+        if not hint and (Path(run_dir) / FINETUNE_CONFIG).is_file():
+            hint = (f"it is a fine-tuning run ({FINETUNE_CONFIG}): rerun the `dt finetune ... --out {run_dir}` "
                     "command that made it to resume it, or use another --out")
         raise FileExistsError(f"{run_dir}: already holds a run; "
                               + (hint or f"use `dt train --resume {run_dir}` or another --out"))
@@ -53,7 +54,7 @@ def check_machine(cfg: TrainConfig, resuming: str = "") -> TrainConfig:
         message = f"{where}TrainConfig.torch_threads={cfg.torch_threads} is more than the {cores} CPU core(s) here"
         if not resuming:
             raise ValueError(f"{message}; use at most {cores} (0: torch's default)")
-        _warn(f"{message}; this sitting uses {cores}")
+        warn(f"{message}; this sitting uses {cores}")
         return dataclasses.replace(cfg, torch_threads=cores)
     return cfg
 
@@ -112,15 +113,15 @@ def warn_settings(cfg: TrainConfig, model_config: Any = None, data: Any = None) 
     the tanh head's [-1, 1], or episodes longer than max_ep_len)."""
     if cfg.warmup_steps > cfg.steps:
         end = cfg.steps / cfg.warmup_steps
-        _warn(f"TrainConfig.warmup_steps={cfg.warmup_steps} is longer than the run (steps={cfg.steps}): the learning "
+        warn(f"TrainConfig.warmup_steps={cfg.warmup_steps} is longer than the run (steps={cfg.steps}): the learning "
               f"rate only reaches {100 * end:.3g}% of lr ({cfg.lr * end:.3g}) at the last step"
               + (" and never decays" if cfg.lr_decay != "none" else "") + "; set --warmup-steps below --steps")
     if cfg.eval_every and not cfg.eval_targets:
-        _warn(f"TrainConfig.eval_every={cfg.eval_every} has no effect without eval_targets (--eval-targets)")
+        warn(f"TrainConfig.eval_every={cfg.eval_every} has no effect without eval_targets (--eval-targets)")
     if model_config is not None and not getattr(model_config, "stochastic_policy", False):
         for name in ("init_temperature", "temperature_lr"):
             if getattr(cfg, name) != getattr(TrainConfig, name):
-                _warn(f"TrainConfig.{name}={getattr(cfg, name)} has no effect without a stochastic policy "
+                warn(f"TrainConfig.{name}={getattr(cfg, name)} has no effect without a stochastic policy "
                       "(--stochastic-policy)")
     if model_config is not None and data is not None:
         _warn_data(model_config, data)
@@ -135,15 +136,16 @@ def _warn_data(model_config: Any, data: Any) -> None:
         low, high = float(data.actions.min()), float(data.actions.max())
         if low < -1.0 or high > 1.0:
             fix = " or pass --no-action-tanh" if dt and not model_config.stochastic_policy else ""
-            _warn(f"{data.source}: field 'actions' spans [{low:.4g}, {high:.4g}], outside the [-1, 1] that the tanh "
+            warn(f"{data.source}: field 'actions' spans [{low:.4g}, {high:.4g}], outside the [-1, 1] that the tanh "
                   f"action head can output (DTConfig.action_tanh); rescale the actions to [-1, 1]{fix}")
     longest = int(data.episode_lengths.max()) if data.num_episodes else 0
     if dt and longest > model_config.max_ep_len:  # (MLP-BC has no timestep embedding)
-        _warn(f"DTConfig.max_ep_len={model_config.max_ep_len} is shorter than the longest episode "
+        warn(f"DTConfig.max_ep_len={model_config.max_ep_len} is shorter than the longest episode "
               f"of {data.source} ({longest} steps): timesteps from {model_config.max_ep_len - 1} on share one "
               f"embedding; set --max-ep-len {longest}")
 
 
-def _warn(message: str) -> None:
-    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 speaks for all
+def warn(message: str) -> None:
+    """A UserWarning from rank 0 only (under torchrun, rank 0 speaks for all)."""
+    if int(os.environ.get("RANK", "0")) == 0:
         warnings.warn(message, stacklevel=3)

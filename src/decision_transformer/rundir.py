@@ -33,6 +33,8 @@ from .run_config import TrainConfig
 from .data.preprocess import Preprocessing
 
 TRAIN_CONFIG = "train_config.json"
+FINETUNE_CONFIG = "finetune_config.json"
+"""A fine-tuning run's settings (online.py writes it; the run directory of `dt finetune --out`)."""
 META = "meta.json"
 WEIGHTS = "model.safetensors"
 EXTRA_WEIGHTS = "extra.safetensors"

@@ -390,7 +390,7 @@ def resume(run_dir: str | os.PathLike, steps: int | None = None, dataset: Trajec
             if steps is not None:
                 run_data.save_steps(run_dir, steps)
             elif meta.step == cfg.steps:
-                preflight._warn(f"{run_dir}: already at its total of {cfg.steps} steps ({TRAIN_CONFIG} field "
+                preflight.warn(f"{run_dir}: already at its total of {cfg.steps} steps ({TRAIN_CONFIG} field "
                                "'train.steps'); nothing to train (give --steps N for a new total)")
             truncate_metrics(run_dir, trainer.step)
         distributed.barrier(trainer.dist)

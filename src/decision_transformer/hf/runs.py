@@ -67,8 +67,6 @@ def import_hf(hf_dir: str | os.PathLike, run_dir: str | os.PathLike, *, state_me
         with runlock.exclusive(run_dir):  # a run another process is writing: RunInUse
             preflight.refuse_existing_run(run_dir, "import into another --out")
     ckpt = read_hf(hf_dir, context_len)
-    if env_id:
-        _check_env_fits(env_id, ckpt.state_dim, ckpt.act_dim)
     model = DecisionTransformer(ckpt.config, ckpt.state_dim, ckpt.act_dim)
     model.load_state_dict(ckpt.state_dict, strict=True)
     mean, std = resolve_state_stats(ckpt, state_mean, state_std, hf_dir)
@@ -89,30 +87,27 @@ def import_hf(hf_dir: str | os.PathLike, run_dir: str | os.PathLike, *, state_me
         extra={"hf_config": ckpt.hf_config, "hf_source": str(Path(hf_dir).resolve()), "hf_prefix": ckpt.prefix,
                "state_stats_source": source},
     )
+    if env_id:
+        _check_env_fits(env_id, model, meta)
     return save_checkpoint(run_dir, model, meta, extra_tensors=ckpt.extra_tensors)
 
 
-def _check_env_fits(env_id: str, state_dim: int, act_dim: int) -> None:
+def _check_env_fits(env_id: str, model: Any, meta: Any) -> None:
     """--env-id is recorded for `dt eval`: a warning now if it does not exist here or does not take the model's states
-    and actions (a warning, not an error: the run may be meant for a machine where the id is registered)."""
-    import gymnasium as gym
-
+    and actions (`evaluate.check_spaces`, dt eval's own check; a warning, not an error: the run may be meant for a
+    machine where the id is registered)."""
     from ..common.envs_util import make_env
+    from ..evaluate import RolloutPolicy, check_spaces
 
     try:
         env = make_env(env_id)
+        try:
+            check_spaces(RolloutPolicy.from_meta(model, meta), env_id, tuple(env.observation_space.shape or ()),
+                         env.action_space)
+        finally:
+            env.close()
     except ValueError as exc:
-        warnings.warn(f"--env-id {env_id}: {exc}; dt eval of this run needs it installed, or another --env-id",
-                      stacklevel=3)
-        return
-    try:
-        obs, space = tuple(env.observation_space.shape or ()), env.action_space
-    finally:
-        env.close()
-    if obs != (state_dim,) or not isinstance(space, gym.spaces.Box) or tuple(space.shape) != (act_dim,):
-        takes = f"{space.n} discrete actions" if isinstance(space, gym.spaces.Discrete) else f"actions {space.shape}"
-        warnings.warn(f"--env-id {env_id}: observes {obs} and takes {takes}, but the checkpoint's model has state_dim "
-                      f"{state_dim} and {act_dim} continuous actions; dt eval in it will fail", stacklevel=3)
+        warnings.warn(f"--env-id {env_id}: {exc}; dt eval of this run will fail there (another --env-id?)", stacklevel=3)
 
 
 def export_hf(run_dir: str | os.PathLike, hf_dir: str | os.PathLike, step: int | None = None) -> Path:
