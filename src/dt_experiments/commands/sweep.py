@@ -120,8 +120,8 @@ def _grid(args: argparse.Namespace) -> int:
 def _sweep(jobs, root: Path, opts: SweepOptions) -> int:
     from ..sweep import SweepInterrupted, check_jobs, run_sweep
 
-    check_jobs(jobs)  # before --dry-run prints them: a plan the real run would refuse is no plan
     if opts.dry_run:
+        check_jobs(jobs)  # as run_sweep does: a plan the real run would refuse is no plan
         for job in jobs:
             line = shlex.join(job.cmd) if job.cmd else "dt " + shlex.join(job.argv)
             print(f"{job.name}: {line}" + (f"  (env {json.dumps(job.env)})" if job.env else ""))

@@ -26,6 +26,7 @@ import numpy as np
 from decision_transformer.cli_args import option_values
 from decision_transformer.common import runlock
 from decision_transformer.common.atomic import read_json, write_json
+from decision_transformer.common.checks import is_real
 from decision_transformer.checkpoint import latest_checkpoint, load_trainer_state, read_meta
 from decision_transformer.config import model_config
 from decision_transformer.data.registry import builtin_datasets, load_dataset
@@ -247,8 +248,7 @@ def _train_time(path: Path, recorded: Callable[[], float | None], sitting: float
                          "time is then this sitting's)")
     if saved.get("finished"):
         seconds = saved.get("train_seconds")
-        if not (isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and math.isfinite(seconds)
-                and seconds >= 0):
+        if not (is_real(seconds) and math.isfinite(seconds) and seconds >= 0):
             raise ValueError(f"{f}: field 'train_seconds' is {seconds!r}; expected a number of seconds >= 0")
         return seconds
     total = round(recorded() or sitting, 2)
