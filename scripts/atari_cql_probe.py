@@ -1,6 +1,6 @@
-"""Why a trained Atari CQL run scores near zero: play its saved model (d3rlpy's model.d3) as the cell does (greedy,
-epsilon 0.001) and record what it does, then play it again with FIRE pressed for it after the reset and after every
-lost life, the one thing a Breakout policy must do to put a ball in play.
+"""Why a trained Atari CQL run scores near zero: play its saved model (d3rlpy's model.d3) as the cell does (greedy
+but for the epsilon its spec records) and record what it does, then play it again with FIRE pressed for it after
+the reset and after every lost life, the one thing a Breakout policy must do to put a ball in play.
 
     OMP_NUM_THREADS=1 .venv/bin/python scripts/atari_cql_probe.py \\
         --run /work/queue/runs/paper-check-atari-cql/cpu/train/breakout-mixed/cql/seed1000 \\
@@ -26,6 +26,7 @@ sys.path.insert(0, str(HERE / "src"))
 from decision_transformer.common.atomic import write_json  # noqa: E402
 from decision_transformer.common.envs_util import make_env  # noqa: E402
 from decision_transformer.common.seeding import derive_seed  # noqa: E402
+from decision_transformer.data.registry import builtin_datasets  # noqa: E402
 
 
 def play(algo, env_id: str, seed: int, episodes: int, cap: int, epsilon: float, fire_for_it: bool) -> list[dict]:
@@ -79,13 +80,13 @@ def main() -> int:
     spec = json.loads((run / "train_spec.json").read_text())
     progress = json.loads((run / "d3rlpy" / "progress.json").read_text())
     algo = d3rlpy.load_learnable(str(run / "d3rlpy" / "model.d3"), device="cpu:0")
-    game = spec["dataset"].split("-")[0].capitalize()
-    env_id, cap = f"dt/{game}-v0", int(spec["budget"]["max_episode_steps"])
+    env_id = builtin_datasets()[spec["dataset"]].env_id  # the cell's env, as the registry records it
+    cap, epsilon = int(spec["budget"]["max_episode_steps"]), float(spec["model"]["eval_epsilon"])  # the cell's
     seed = derive_seed(spec["seed"], "train-eval")
     report = {"run": str(run), "step": progress["step"], "env_id": env_id, "max_episode_steps": cap,
-              "episode_seed": seed, "epsilon": 0.001}
+              "episode_seed": seed, "epsilon": epsilon}
     for mode, fire_for_it in (("as_the_cell", False), ("fire_pressed_for_it", True)):
-        eps = play(algo, env_id, seed, args.episodes, cap, 0.001, fire_for_it)
+        eps = play(algo, env_id, seed, args.episodes, cap, epsilon, fire_for_it)
         report[mode] = {"return_mean": float(np.mean([e["return"] for e in eps])),
                         "length_mean": float(np.mean([e["length"] for e in eps])), "episodes": eps}
     write_json(Path(args.out), report)
