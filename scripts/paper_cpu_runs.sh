@@ -58,12 +58,13 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three 
   # are lane B's, after beyond)
   JOBS=1 bash scripts/atari_cpu_runs.sh cql-budget
   JOBS=1 bash scripts/atari_cpu_runs.sh more-games
-  # 2026-12-06 (sitting 23): at 10x CQL still scores 0.2 on Breakout, acting LEFT in nearly every step with its Q
+  JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets walker2d-medium-expert --methods dt bc td3bc
+  # 2026-12-07 (sitting 24): after walker2d's medium-expert cells (a done-criterion; this run only deepens the
+  # written diagnosis). 2026-12-06 (sitting 23): at 10x CQL still scores 0.2 on Breakout, acting LEFT in nearly every step with its Q
   # ranked as the data's action frequencies; the same run with alpha 0 (no conservative term) isolates that term
   # (~70 min; atari_cpu_runs.sh's cql-alpha0, written out here so the queue's worktree runs it with its own scripts)
   JOBS=1 paper --exp atari-table1 --datasets breakout-mixed --methods cql --atari_cpu.baseline-steps 20000 \
       --atari_cql.alpha 0 --first-seed 1000 --seeds 1 --selection-run --root runs/paper-check-atari-cql-alpha0
-  JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets walker2d-medium-expert --methods dt bc td3bc
   # 2026-12-06 (sitting 22): the headline cells get 5 seeds (the results issue's intervals), moved from section 7:
   # hopper-medium-replay DT, BC, TD3+BC and DT delayed, seeds 3-4 (~15-25 min a cell, so a
   # sitting's end loses little; CQL's seeds are section 8's)
