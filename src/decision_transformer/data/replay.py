@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .fields import returns_to_go
 from .preprocess import Preprocessing
 from .sampler import Batch, WindowSampler
 from .trajectories import Episode, TrajectoryDataset
@@ -28,8 +29,9 @@ _FIELDS = ("observations", "actions", "rewards", "terminations", "truncations")
 
 
 def hindsight_returns_to_go(rewards: np.ndarray) -> np.ndarray:
-    """(T,) float32: the return actually obtained from each step to the trajectory's end (undiscounted)."""
-    return np.cumsum(np.asarray(rewards, np.float64)[::-1])[::-1].astype(np.float32)
+    """(T,) float32: the return actually obtained from each step to the trajectory's end (undiscounted): the dataset's
+    own returns-to-go (`fields.returns_to_go`) of one trajectory, which `dataset()` relabels by construction."""
+    return returns_to_go(np.asarray(rewards), np.zeros(1, np.int64))
 
 
 class ReplayBuffer:

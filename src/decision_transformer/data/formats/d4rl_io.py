@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..trajectories import DatasetError, TrajectoryDataset, check_flags, scalar_value
+from ..fields import DatasetError, check_flags, scalar_value
+from ..trajectories import TrajectoryDataset
 from ._common import (
     as_actions,
     as_observations,

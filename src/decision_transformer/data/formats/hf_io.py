@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..trajectories import DatasetError, TrajectoryDataset, check_flags
+from ..fields import DatasetError, check_flags
+from ..trajectories import TrajectoryDataset
 from ._common import D4RL_MUJOCO_PREFIXES, as_actions, as_observations, check_finite, import_optional
 
 STEP_COLUMNS = ("observations", "actions", "rewards")

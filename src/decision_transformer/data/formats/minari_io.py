@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from ..trajectories import DatasetError, TrajectoryDataset, check_flags, scalar_value
+from ..fields import DatasetError, check_flags, scalar_value
+from ..trajectories import TrajectoryDataset
 from ._common import as_actions, as_observations, check_finite, check_numeric, default_reward_scale, import_optional
 
 PREFIX = "minari:"
