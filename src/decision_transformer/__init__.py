@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING
 from .config import DTConfig, MLPBCConfig
 
 if TYPE_CHECKING:
-    from .model import MLPBC, DecisionTransformer
+    from .mlp_bc import MLPBC
+    from .model import DecisionTransformer
 
 __version__ = "0.1.0"
 
 __all__ = ["DTConfig", "MLPBCConfig", "DecisionTransformer", "MLPBC", "load_run", "__version__"]
 
-_LAZY = {"DecisionTransformer": "model", "MLPBC": "model"}
+_LAZY = {"DecisionTransformer": "model", "MLPBC": "mlp_bc"}
 
 
 def __getattr__(name: str):

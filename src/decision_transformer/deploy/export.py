@@ -42,7 +42,8 @@ from .. import __version__
 from ..common import atomic
 from ..checkpoint import LoadedRun
 from ..incremental import cache_shape, decode_step
-from ..model import MLPBC, DecisionTransformer
+from ..mlp_bc import MLPBC
+from ..model import DecisionTransformer
 from . import metadata
 from .metadata import STEP_OUTPUTS, full_inputs, step_inputs
 
