@@ -105,7 +105,7 @@ def bench_train(cfg: SpeedConfig) -> dict:
     from decision_transformer.data.preprocess import Preprocessing
     from decision_transformer.losses import action_loss
     from decision_transformer.common.precision import resolve
-    from decision_transformer.train import Trainer
+    from decision_transformer.trainer import Trainer
 
     data = _synthetic_dataset(100_000)
     prep = Preprocessing.fit(data)
