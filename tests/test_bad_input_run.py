@@ -115,6 +115,50 @@ def test_atomic_writes_name_the_target_not_the_temp_file(tmp_path):
     assert ".tmp" not in str(err.value)
 
 
+def _record_flushes_and_renames(monkeypatch) -> list[tuple[str, str]]:
+    """("fsync", path of the flushed descriptor) and ("replace", source) events, in order (Linux: /proc/self/fd)."""
+    import os
+
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", str(src)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+def test_atomic_writes_reach_the_disk_before_they_take_their_name(tmp_path, monkeypatch):
+    from decision_transformer.common import atomic
+
+    events = _record_flushes_and_renames(monkeypatch)
+    atomic.write_json(tmp_path / "x.json", {"a": 1})
+    tmp = events[1][1]
+    assert events == [("fsync", tmp), ("replace", tmp), ("fsync", str(tmp_path))]  # data, rename, then the rename itself
+    assert Path(tmp).parent == tmp_path and not Path(tmp).exists()
+
+
+def test_a_checkpoint_reaches_the_disk_whole_before_it_takes_its_name(run, tmp_path, monkeypatch):
+    from decision_transformer.checkpoint import save_checkpoint
+
+    loaded = load_run(run)
+    events = _record_flushes_and_renames(monkeypatch)
+    final = save_checkpoint(tmp_path / "copy", loaded.model, dataclasses.replace(loaded.meta, step=99))
+    renamed = next(i for i, (kind, path) in enumerate(events) if kind == "replace" and Path(path).name.startswith(".step_"))
+    tmp = Path(events[renamed][1])
+    flushed_before = {Path(p) for kind, p in events[:renamed] if kind == "fsync"}
+    assert {tmp / f.name for f in final.iterdir()} | {tmp} <= flushed_before  # every file and the directory itself
+    assert events[renamed + 1] == ("fsync", str(final.parent))
+    assert load_run(final).meta.step == 99
+
+
 def test_negative_targets_in_any_notation_are_values_and_an_empty_targets_is_an_error(dt):
     from decision_transformer.cli import build_parser
 

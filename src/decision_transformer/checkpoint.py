@@ -19,7 +19,8 @@ Run directory layout:
           extra.safetensors               optional tensors kept for exact round trips (e.g. Hugging Face)
 
 A checkpoint directory is written under a temporary name and renamed into place, then `latest` is
-replaced atomically; a run killed at any moment leaves the previous checkpoint intact. Every file is read back
+replaced atomically; a run killed at any moment leaves the previous checkpoint intact, and so does a machine that
+loses power (each file and directory is flushed to disk before its rename: common/atomic.py). Every file is read back
 by one validated reader (rundir.py): a bad file is a `CheckpointError` naming the file and the field.
 """
 
@@ -88,10 +89,12 @@ def save_checkpoint(
             save_file({k: v.detach().cpu().contiguous() for k, v in extra_tensors.items()}, str(tmp / "extra.safetensors"))
         for f in tmp.iterdir():  # safetensors writes 0o600 files, whatever the umask
             os.chmod(f, atomic.default_mode())
+        atomic.fsync_tree(tmp)  # on disk whole before it takes its name (atomic.py's docstring)
         final = root / name
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
+        atomic.fsync(root, directory=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

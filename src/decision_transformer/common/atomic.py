@@ -1,5 +1,10 @@
 """Atomic file writes: write a temp file in the target's directory, then `os.replace` it into place,
-so a reader (or a resumed run) never sees a half-written file. `read_json` is `write_json`'s reading side."""
+so a reader (or a resumed run) never sees a half-written file. `read_json` is `write_json`'s reading side.
+
+Durable too: the temp file's data reach the disk (`fsync`) before the rename, and the rename itself (the
+directory's entry) after it, so a machine that loses power keeps either the old file or the whole new one, never
+an empty or partial one under the final name (a rename alone orders nothing on disk). `fsync_tree` does the same
+for a directory written as a whole (a checkpoint, an exported Minari dataset) before it is renamed into place."""
 
 from __future__ import annotations
 
@@ -52,13 +57,40 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     try:
         yield Path(tmp)
         os.chmod(tmp, default_mode())  # again: a writer may have replaced the temp file (safetensors makes 0o600)
+        fsync(tmp)
         os.replace(tmp, path)
+        fsync(path.parent, directory=True)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise _naming(exc, path, tmp) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def fsync(path: str | os.PathLike, directory: bool = False) -> None:
+    """Flush `path`'s data (a file) or its entries (a directory: a rename in it) to disk. A directory's flush is best
+    effort: some filesystems refuse `fsync` on one (EINVAL), and nothing more can be done there."""
+    fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not directory:
+            raise
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(root: str | os.PathLike) -> None:
+    """`fsync` every file below `root`, then every directory, deepest first (`root` last): a tree written in a temp
+    place is on disk whole before it is renamed into place."""
+    dirs = []
+    for here, _, files in os.walk(root):
+        dirs.append(here)
+        for name in files:
+            fsync(os.path.join(here, name))
+    for here in reversed(dirs):
+        fsync(here, directory=True)
 
 
 def _naming(exc: OSError, path: Path, tmp: str | None = None) -> OSError:

@@ -38,6 +38,7 @@ from typing import Iterator, Literal
 import numpy as np
 
 from ..trajectories import DatasetError, TrajectoryDataset
+from ...common import atomic
 from ...common.atomic import atomic_path
 from ._common import import_optional
 
@@ -248,7 +249,9 @@ def _move_into_place(tmp_root: Path, out: Path, dataset_id: str) -> None:
         old = tmp_root / ".old"
         os.replace(final, old)
     try:
+        atomic.fsync_tree(tmp_root / dataset_id)  # on disk whole before it takes its name (atomic.py's docstring)
         os.replace(tmp_root / dataset_id, final)
+        atomic.fsync(final.parent, directory=True)
     except BaseException:
         if old is not None:
             os.replace(old, final)
