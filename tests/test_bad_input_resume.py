@@ -94,6 +94,19 @@ def test_machine_settings_may_change_on_resume(trained, dt):
     assert_one_error(res, "train", "--lr")
 
 
+def test_a_machine_setting_given_on_resume_is_named_as_given_not_as_the_saved_file(trained, dt):
+    res = dt("train", "--resume", trained, "--device", "cuda:7", "--no-progress")  # this sitting's own setting
+    line = assert_one_error(res, "train", "TrainConfig.device='cuda:7'")
+    assert "train_config.json" not in line
+    with pytest.raises(ValueError, match=r"^TrainConfig.torch_threads=999 is more than"):  # an error, as for a new run
+        resume(trained, steps=4, torch_threads=999)
+    data = config(trained)
+    data["train"]["device"] = "cuda:7"  # saved by the run: named as train_config.json's
+    (trained / "train_config.json").write_text(json.dumps(data))
+    assert_one_error(dt("train", "--resume", trained, "--no-progress"), "train",
+                     f"{trained / 'train_config.json'}: TrainConfig.device='cuda:7'")
+
+
 def test_stale_temps_of_a_killed_save_are_removed_on_resume(trained):
     ckpts = trained / "checkpoints"
     (ckpts / ".step_00000008.abc.tmp").mkdir()

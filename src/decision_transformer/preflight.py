@@ -14,7 +14,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from .common import runlock, runtime
 from .run_config import TrainConfig
@@ -43,16 +43,19 @@ def refuse_existing_run(run_dir: str | os.PathLike, hint: str = "") -> None:
                               + (hint or f"use `dt train --resume {run_dir}` or another --out"))
 
 
-def check_machine(cfg: TrainConfig, resuming: str = "") -> TrainConfig:
+def check_machine(cfg: TrainConfig, resuming: str = "", given: Iterable[str] = ()) -> TrainConfig:
     """The device exists on this machine and `torch_threads` fits its cores. A resumed run (`resuming`: its
     train_config.json, named in errors) keeps its saved settings, so there more threads than cores is a warning
-    and this sitting uses the cores there are (returned as the config to run); for a new run it is an error."""
-    where = f"{resuming}: " if resuming else ""
-    runtime.check_device(cfg.device, f"{where}TrainConfig.device")
+    and this sitting uses the cores there are (returned as the config to run); for a new run it is an error.
+    `given`: the fields this sitting set itself (resume's machine overrides): checked and named as a new run's are,
+    not as train_config.json's."""
+    given = set(given)
+    where = {f: f"{resuming}: " if resuming and f not in given else "" for f in ("device", "torch_threads")}
+    runtime.check_device(cfg.device, f"{where['device']}TrainConfig.device")
     cores = runtime.cpu_count()
     if cfg.torch_threads > cores:
-        message = f"{where}TrainConfig.torch_threads={cfg.torch_threads} is more than the {cores} CPU core(s) here"
-        if not resuming:
+        message = f"{where['torch_threads']}TrainConfig.torch_threads={cfg.torch_threads} is more than the {cores} CPU core(s) here"
+        if not where["torch_threads"]:
             raise ValueError(f"{message}; use at most {cores} (0: torch's default)")
         warn(f"{message}; this sitting uses {cores}")
         return dataclasses.replace(cfg, torch_threads=cores)

@@ -97,8 +97,9 @@ def resume(run_dir: str | os.PathLike, steps: int | None = None, dataset: Trajec
     saved_data = read_data_fingerprint(run_dir)
     if steps is not None:
         cfg = dataclasses.replace(cfg, steps=steps)
-    cfg = dataclasses.replace(cfg, **{k: v for k, v in machine.items() if v is not None})
-    cfg = preflight.check_machine(cfg, resuming=str(run_dir / TRAIN_CONFIG))
+    given = {k: v for k, v in machine.items() if v is not None}
+    cfg = dataclasses.replace(cfg, **given)
+    cfg = preflight.check_machine(cfg, resuming=str(run_dir / TRAIN_CONFIG), given=given)
     with runlock.exclusive(run_dir):
         ckpt = latest_checkpoint(run_dir)
         if ckpt is None:
