@@ -183,6 +183,15 @@ def test_hf_import_refuses_to_take_over_a_trained_run(run, tmp_path, dt):
                      "HFImport.out", "not a directory")
 
 
+@pytest.mark.filterwarnings("ignore:model has no predict_state")
+def test_an_exported_run_keeps_its_default_target_through_hugging_face(run, tmp_path):
+    from decision_transformer.hf.runs import export_hf, import_hf
+
+    export_hf(run, tmp_path / "hf")
+    import_hf(tmp_path / "hf", tmp_path / "again")
+    assert load_run(tmp_path / "again").meta.extra["max_return"] == load_run(run).meta.extra["max_return"]
+
+
 # ------------------------------------------------------------------------------ 6, 11: dt finetune
 def _meta(max_return: float):
     return types.SimpleNamespace(extra={"max_return": max_return})

@@ -18,8 +18,10 @@ META_KEY = "dt_meta"
 DT_META_FIELDS = {
     "context_len": "a positive integer", "state_mean": "a list of finite numbers",
     "state_std": "a list of finite positive numbers", "reward_scale": "a finite number > 0", "env_id": "a string",
+    "max_return": "a finite number",
 }
-"""The keys our exports write under `dt_meta` in config.json, and what each must hold."""
+"""The keys our exports write under `dt_meta` in config.json, and what each must hold. `max_return`: the training
+data's best episode return, `dt eval`'s default target (since 2026-12-07; a reader before then refuses the key)."""
 EXTRA_PREFIX = "hf."
 DEFAULT_REWARD_SCALE = 1000.0
 """The HF Decision Transformer examples divide gym MuJoCo returns by 1000."""
@@ -93,6 +95,7 @@ def check_dt_meta(meta: Any, source: str) -> dict[str, Any]:
             "state_std": lambda v: isinstance(v, list) and all(_finite(x) and x > 0 for x in v),
             "reward_scale": lambda v: _finite(v) and v > 0,
             "env_id": lambda v: isinstance(v, str),
+            "max_return": _finite,
         }[key](value)
         if not ok:
             text = repr(value) if len(repr(value)) <= 60 else repr(value)[:60] + "..."

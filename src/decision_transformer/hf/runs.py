@@ -85,7 +85,8 @@ def import_hf(hf_dir: str | os.PathLike, run_dir: str | os.PathLike, *, state_me
         reward_scale=float(scale), env_id=env_id or ckpt.dt_meta.get("env_id", ""), dataset="", step=0,
         version=__version__,
         extra={"hf_config": ckpt.hf_config, "hf_source": str(Path(hf_dir).resolve()), "hf_prefix": ckpt.prefix,
-               "state_stats_source": source},
+               "state_stats_source": source,
+               **({"max_return": float(ckpt.dt_meta["max_return"])} if "max_return" in ckpt.dt_meta else {})},
     )
     if env_id:
         _check_env_fits(env_id, model, meta)
@@ -122,5 +123,5 @@ def export_hf(run_dir: str | os.PathLike, hf_dir: str | os.PathLike, step: int |
     return save_hf(
         run.model, hf_dir, hf_config=run.meta.extra.get("hf_config"), extra_tensors=run.extra_tensors,
         state_mean=run.meta.state_mean, state_std=run.meta.state_std, reward_scale=run.meta.reward_scale,
-        env_id=run.meta.env_id,
+        env_id=run.meta.env_id, max_return=run.meta.extra.get("max_return"),
     )

@@ -103,12 +103,12 @@ def hf_config_for(model: DecisionTransformer, base: dict[str, Any] | None = None
 
 def save_hf(model: DecisionTransformer, hf_dir: str | os.PathLike, *, hf_config: dict[str, Any] | None = None,
             extra_tensors: dict[str, torch.Tensor] | None = None, state_mean: Any = None, state_std: Any = None,
-            reward_scale: float | None = None, env_id: str = "") -> Path:
+            reward_scale: float | None = None, env_id: str = "", max_return: float | None = None) -> Path:
     """Write `config.json` + `model.safetensors` that `DecisionTransformerModel.from_pretrained` loads.
 
     `hf_config` / `extra_tensors` (from an import) restore what our model does not hold. State stats
-    (default: `model.state_mean`/`model.state_std` if set), reward scale, env id and context_len go to the
-    config key `dt_meta`."""
+    (default: `model.state_mean`/`model.state_std` if set), reward scale, env id, context_len and the data's best
+    return (`max_return`, a run's default target) go to the config key `dt_meta`."""
     hf_dir = Path(hf_dir)
     hf_dir.mkdir(parents=True, exist_ok=True)
     stale = [n for n in WEIGHT_FILES if n != SAFETENSORS and (hf_dir / n).exists()]
@@ -131,6 +131,8 @@ def save_hf(model: DecisionTransformer, hf_dir: str | os.PathLike, *, hf_config:
         meta["reward_scale"] = float(reward_scale)
     if env_id:
         meta["env_id"] = env_id
+    if max_return is not None:
+        meta["max_return"] = float(max_return)
     config[META_KEY] = meta
     with atomic_path(hf_dir / SAFETENSORS) as tmp:
         save_file(tensors, str(tmp), metadata={"format": "pt"})
