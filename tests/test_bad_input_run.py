@@ -145,6 +145,37 @@ def test_atomic_writes_reach_the_disk_before_they_take_their_name(tmp_path, monk
     assert Path(tmp).parent == tmp_path and not Path(tmp).exists()
 
 
+def test_a_failed_flush_names_the_file_and_keeps_the_old_one_and_a_directory_flush_is_best_effort(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from decision_transformer.common import atomic
+
+    target = tmp_path / "x.json"
+    atomic.write_json(target, {"old": 1})
+    real_fsync = os.fsync
+
+    def full_disk(fd):
+        if not os.path.isdir(os.readlink(f"/proc/self/fd/{fd}")):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError) as err:
+        atomic.write_json(target, {"new": 1})
+    assert str(err.value) == f"{target}: cannot write (No space left on device)"
+    assert atomic.read_json(target) == {"old": 1} and [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+    def refusing_directories(fd):
+        if os.path.isdir(os.readlink(f"/proc/self/fd/{fd}")):
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", refusing_directories)  # some filesystems: the rename has happened, nothing to do
+    atomic.write_json(target, {"new": 2})
+    assert atomic.read_json(target) == {"new": 2}
+
+
 def test_a_checkpoint_reaches_the_disk_whole_before_it_takes_its_name(run, tmp_path, monkeypatch):
     from decision_transformer.checkpoint import save_checkpoint
 

@@ -1,4 +1,4 @@
-"""The checks of model.py's Python API: a bad argument is a ValueError or TypeError naming it, what it was and what
+"""The checks of model.py's and mlp_bc.py's Python API: a bad argument is a ValueError or TypeError naming it, what it was and what
 was expected (the shape alphabet is model.py's: B batch, K steps, S state_dim, A act_dim).
 
 * `check_model_args`: the constructors' config, state_dim and act_dim.

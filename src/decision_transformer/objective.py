@@ -1,4 +1,4 @@
-"""The training objective of a model, and the state it keeps besides the model (train.py's `Trainer.loss`, and the
+"""The training objective of a model, and the state it keeps besides the model (trainer.py's `Trainer.loss`, and the
 online fine-tuning of online.py):
 
     action          MSE (continuous), cross-entropy (discrete); or, for a stochastic policy

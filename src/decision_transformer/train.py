@@ -31,13 +31,18 @@ from .common.checks import differing_fields
 from .checkpoint import LoadedRun, latest_checkpoint, load_run, read_meta, remove_stale_temps
 from .rundir import TRAIN_CONFIG, read_data_fingerprint, read_train_config
 from .config import ModelConfig, model_config as default_config
-from .run_config import TrainConfig  # noqa: F401  (API: `from decision_transformer.train import TrainConfig`)
+from .run_config import TrainConfig
 from .data.frames import model_state_shape
 from .data.preprocess import Preprocessing
 from .data.trajectories import TrajectoryDataset
 from .common.metrics import MetricsLogger, format_table, read_metrics, truncate_metrics
-from .optim import lr_factor, param_groups  # noqa: F401  (API: `from decision_transformer.train import ...`)
-from .trainer import Hook, Trainer, make_sampler, prepare_dataset  # noqa: F401  (make_sampler: API)
+from .optim import lr_factor, param_groups
+from .trainer import Hook, Trainer, make_sampler, prepare_dataset
+
+__all__ = [  # this module's API, with the trainer's, the schedule's and the config's names it re-exports
+    "MACHINE_FIELDS", "train", "resume", "train_or_resume", "loss_history", "read_train_config",
+    "Hook", "Trainer", "make_sampler", "prepare_dataset", "TrainConfig", "lr_factor", "param_groups",
+]
 
 MACHINE_FIELDS = ("device", "torch_threads", "progress")
 """TrainConfig fields that only say where and how visibly a run trains, not what it computes: a resumed run may

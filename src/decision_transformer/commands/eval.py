@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     needs_default = not a.targets and (not a.auto_target or bool(a.video))  # (videos record at a fixed target)
     if needs_default and "max_return" not in extra and loaded.meta.model_kind == "dt":
         raise ValueError(f"{loaded.path / 'meta.json'}: field 'extra.max_return' is missing (a run imported "
-                         "from a hub checkpoint records no dataset), so there is no default target; pass --targets")
+                         "from Hugging Face without dt_meta.max_return records no dataset), so there is no default target; pass --targets")
     if needs_default and not (isinstance(default, (int, float)) and math.isfinite(default)):
         raise ValueError(f"{loaded.path / 'meta.json'}: field 'extra.max_return' is {default!r}, not a number to "
                          "use as the default target; pass --targets")

@@ -70,13 +70,20 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
 
 def fsync(path: str | os.PathLike, directory: bool = False) -> None:
     """Flush `path`'s data (a file) or its entries (a directory: a rename in it) to disk. A directory's flush is best
-    effort: some filesystems refuse `fsync` on one (EINVAL), and nothing more can be done there."""
-    fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+    effort: some filesystems refuse `fsync` on one (EINVAL), a directory may be unreadable to this user, and by then
+    the rename it would record has happened; nothing more can be done there. A file's failure (ENOSPC, EIO) is an
+    OSError naming `path`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+    except OSError:
+        if directory:
+            return
+        raise
     try:
         os.fsync(fd)
-    except OSError:
+    except OSError as exc:
         if not directory:
-            raise
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
     finally:
         os.close(fd)
 

@@ -3,7 +3,7 @@
 Scheme: every rank holds the same sampler RNG and draws the same global batch of
 `batch_size * world_size` windows, then keeps its own slice. So `--batch-size` is per rank, the RNG
 state in rank 0's checkpoint is every rank's, and a resumed DDP run continues exactly: on the same number of
-processes, which the checkpoint records (train.py refuses another). Rank 0 alone logs, evaluates and writes
+processes, which the checkpoint records (trainer.py's `Trainer.restore` refuses another). Rank 0 alone logs, evaluates and writes
 checkpoints.
 
     torchrun --nproc_per_node 2 -m decision_transformer.cli train --dataset ... --out runs/ddp

@@ -8,7 +8,7 @@ fallback hashing). A new purpose gets a new row here.
     purpose                     seed                        what it seeds (base)
     "episode", e                base + e                    reset of episode e of a run (runner.py: evaluation,
                                                             `dt eval --video`, the benches' baselines)
-    "train-eval"                10_000 + base               evaluation during/after training (train.py, `dt demo`,
+    "train-eval"                10_000 + base               evaluation during/after training (trainer.py, `dt demo`,
                                                             the paper bench's learning curves); base: training seed
     "paper-eval"                1_000_000 * (base + 1)      first evaluation episode of training seed base (paper
                                                             bench, Key-to-Door bench); disjoint across seeds

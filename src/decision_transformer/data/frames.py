@@ -11,7 +11,7 @@ byte-identity against the env). Stacks never cross an episode boundary.
 
 `FrameStackSampler` is the trainer's batch source for such data: the window (or episode) sampler of
 data/sampler.py, unchanged, reading observations through a view that stacks on indexing, so the padding,
-normalization (pixels: mean 0, std 255) and every other convention are the samplers' own. `train.make_sampler`
+normalization (pixels: mean 0, std 255) and every other convention are the samplers' own. `trainer.make_sampler`
 picks it for any dataset whose observations are (N, H, W); `model_state_shape` gives the model's state shape.
 
 Memory: a batch of B windows of K steps is B * K * stack * 84 * 84 float32 (64 x 20 steps: 145 MB).

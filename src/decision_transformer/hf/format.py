@@ -78,8 +78,8 @@ class HFCheckpoint:
 
 
 def check_dt_meta(meta: Any, source: str) -> dict[str, Any]:
-    """The config's `dt_meta` (our exports' state statistics, reward scale, env id, K) checked against its schema;
-    {} when absent. The lengths of the state statistics are checked against state_dim later (`check_state_stats`)."""
+    """The config's `dt_meta` (our exports' state statistics, reward scale, env id, K, max_return) checked against its
+    schema; {} when absent. The lengths of the state statistics are checked against state_dim later (`check_state_stats`)."""
     if meta is None:
         return {}
     where = f"{source}: field {META_KEY!r}"

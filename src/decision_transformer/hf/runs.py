@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from pathlib import Path
@@ -46,7 +47,6 @@ def import_hf(hf_dir: str | os.PathLike, run_dir: str | os.PathLike, *, state_me
     State statistics come from the arguments, else from the config's `dt_meta` (our own exports), else
     the identity (mean 0, std 1) is recorded with a warning: hub checkpoints expect normalized states.
     The reward scale defaults to `dt_meta`'s, else 1000 (the HF gym examples)."""
-    import math
 
     import numpy as np
 
@@ -123,5 +123,11 @@ def export_hf(run_dir: str | os.PathLike, hf_dir: str | os.PathLike, step: int |
     return save_hf(
         run.model, hf_dir, hf_config=run.meta.extra.get("hf_config"), extra_tensors=run.extra_tensors,
         state_mean=run.meta.state_mean, state_std=run.meta.state_std, reward_scale=run.meta.reward_scale,
-        env_id=run.meta.env_id, max_return=run.meta.extra.get("max_return"),
+        env_id=run.meta.env_id, max_return=_finite_or_none(run.meta.extra.get("max_return")),
     )
+
+
+def _finite_or_none(value: Any) -> float | None:
+    """A run's recorded best return if it is a finite number (an export must hold what our import accepts), else None."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None

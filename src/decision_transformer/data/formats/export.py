@@ -244,12 +244,12 @@ def _move_into_place(tmp_root: Path, out: Path, dataset_id: str) -> None:
             shutil.copy2(src_meta, out / ns / NAMESPACE_METADATA_FILENAME)
     final = out / dataset_id
     final.parent.mkdir(parents=True, exist_ok=True)
-    old = None
+    atomic.fsync_tree(tmp_root / dataset_id)  # on disk whole before it takes its name (atomic.py's docstring),
+    old = None                                 # and before an old copy is moved aside (the swap stays two renames)
     if final.exists():  # overwrite: swap, then delete the old copy
         old = tmp_root / ".old"
         os.replace(final, old)
     try:
-        atomic.fsync_tree(tmp_root / dataset_id)  # on disk whole before it takes its name (atomic.py's docstring)
         os.replace(tmp_root / dataset_id, final)
         atomic.fsync(final.parent, directory=True)
     except BaseException:
