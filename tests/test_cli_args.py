@@ -97,3 +97,43 @@ def test_a_subclass_takes_its_bases_field_docs_and_overrides_the_ones_it_declare
                                     "extra": "A field of its own."}
     args = parse(Narrower, ["--episodes", "5", "--extra", "2"])
     assert from_args(Narrower, args) == Narrower(episodes=5, extra=2)
+
+
+def test_command_help_is_the_docstrings_first_sentence_in_the_listings_style_and_the_whole_docstring_on_help():
+    from decision_transformer.cli_args import command_help
+
+    @dataclass(frozen=True)
+    class Evaluate:
+        """Evaluate a run at targets. More detail
+        over two lines.
+
+        A second paragraph."""
+
+    @dataclass(frozen=True)
+    class Hf:
+        """HF checkpoint -> run."""
+
+    kw = command_help(Evaluate)
+    assert kw["help"] == "evaluate a run at targets"
+    assert kw["description"].startswith("Evaluate a run at targets. More detail\nover two lines.\n\nA second paragraph")
+    assert command_help(Hf)["help"] == "HF checkpoint -> run"
+
+
+def test_every_command_listing_line_has_one_style():
+    from decision_transformer.cli import build_parser
+
+    def listings(parser):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for choice in action._choices_actions:
+                    yield choice.dest, choice.help
+                for sub in action.choices.values():
+                    yield from listings(sub)
+
+    lines = list(listings(build_parser()))
+    assert len(lines) > 20
+    for name, text in lines:
+        assert text and not text.endswith("."), (name, text)
+        first = text.split()[0]
+        proper = first in ("Key-to-Door",) or first[1:2].isupper()  # names and acronyms keep their capitals
+        assert proper or first[0].islower() or not first[0].isalpha(), (name, text)

@@ -34,6 +34,18 @@ DERIVED = {"derived": True}
 data) and is never an option; `option_fields` leaves it out, and so does every parser built here."""
 
 
+def command_help(cls: type) -> dict[str, Any]:
+    """`add_parser` keywords for a command whose dataclass documents it: `help` (the listing's one line: the docstring's
+    first sentence, lower-cased and without its full stop, as the other commands' lines are) and `description` (the
+    whole docstring, shown by `dt COMMAND --help`)."""
+    doc = inspect.cleandoc(cls.__doc__ or "")
+    first = doc.split("\n\n")[0].replace("\n", " ").strip()
+    first = first.split(". ")[0].removesuffix(".")
+    if first[:1].isupper() and not first[1:2].isupper():  # "Evaluate ..." -> "evaluate ...", but "HF ..." stays
+        first = first[0].lower() + first[1:]
+    return {"help": first, "description": doc, "formatter_class": argparse.RawDescriptionHelpFormatter}
+
+
 NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
 """What argparse should read as a negative number, not an option (its own pattern misses -1e3)."""
 

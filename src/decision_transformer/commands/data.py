@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..cli_args import POSITIONAL, add_dataclass_args, from_args
+from ..cli_args import POSITIONAL, add_dataclass_args, command_help, from_args
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     dsub = p.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
     for name, cls, func in (("info", DataInfo, run_info), ("list", DataList, run_list), ("make", DataMake, run_make),
                             ("export", DataExport, run_export)):
-        q = dsub.add_parser(name, help=cls.__doc__)
+        q = dsub.add_parser(name, **command_help(cls))
         add_dataclass_args(q, cls)
         q.set_defaults(func=func)
 

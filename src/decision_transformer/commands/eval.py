@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from .. import preflight
 from ..common import atomic
 from ..common.seeding import derive_seed
-from ..cli_args import POSITIONAL, add_dataclass_args, from_args
+from ..cli_args import POSITIONAL, add_dataclass_args, command_help, from_args
 from ..common.checks import check_number, check_types
 
 
@@ -76,7 +76,7 @@ class EvalCommand:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help=EvalCommand.__doc__)
+    p = sub.add_parser("eval", **command_help(EvalCommand))
     add_dataclass_args(p, EvalCommand)
     targets = next(a for a in p._actions if a.dest == "targets")
     targets.type = _target  # numbers, or `auto`

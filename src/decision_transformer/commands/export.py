@@ -8,7 +8,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..cli_args import POSITIONAL, add_dataclass_args, from_args
+from ..cli_args import POSITIONAL, add_dataclass_args, command_help, from_args
 from ..common.checks import check_types
 
 
@@ -61,7 +61,7 @@ def max_opset(exporter: str) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help=ExportCommand.__doc__)
+    p = sub.add_parser("export", **command_help(ExportCommand))
     add_dataclass_args(p, ExportCommand)
     p.set_defaults(func=run)
 

@@ -12,7 +12,7 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 
-from ..cli_args import POSITIONAL, add_dataclass_args, from_args
+from ..cli_args import POSITIONAL, add_dataclass_args, command_help, from_args
 
 DEFAULT_REWARD_SCALE = 1000.0  # decision_transformer.hf.DEFAULT_REWARD_SCALE (kept here so --help stays light)
 
@@ -64,10 +64,10 @@ class HFExport:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("hf", help="import / export Hugging Face DecisionTransformerModel checkpoints")
     hsub = p.add_subparsers(dest="hf_command", required=True, metavar="{import,export}")
-    imp = hsub.add_parser("import", help=HFImport.__doc__)
+    imp = hsub.add_parser("import", **command_help(HFImport))
     add_dataclass_args(imp, HFImport)
     imp.set_defaults(func=run_import)
-    exp = hsub.add_parser("export", help=HFExport.__doc__)
+    exp = hsub.add_parser("export", **command_help(HFExport))
     add_dataclass_args(exp, HFExport)
     exp.set_defaults(func=run_export)
 

@@ -32,7 +32,7 @@ class BenchRun:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ..configs import GraphBenchConfig, KeyToDoorBenchConfig, SpeedConfig
 
-    p = sub.add_parser("bench", help="reproduce the paper's graph shortest-path and Key-to-Door experiments; speed benchmarks")
+    p = sub.add_parser("bench", help="reproduce the paper's experiments as resumable cells and report them; speed benchmarks")
     bsub = p.add_subparsers(dest="bench_command", required=True, metavar="BENCH")
     # per-run fields the benchmark sets itself
     cell_fields = [f"train.{f}" for f in ("dataset", "out", "env_id", "seed", "sampler", "return_balanced",
@@ -53,7 +53,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     from ..paper.config import PaperBenchConfig
 
     for name, cls, help_text, func in (
-        ("paper", PaperBenchConfig, "the paper's Tables 2, 3, 7, Figure 4 and context ablation as resumable cells",
+        ("paper", PaperBenchConfig, "the paper's gym and Atari tables, Figure 4, ablations and the experiments beyond them, as resumable cells",
          run_paper_command),
         ("report", ReportConfig, "aggregate finished `dt bench paper` cells into paper.json, paper.md and PNGs",
          run_report_command),

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from decision_transformer.cli_args import POSITIONAL, add_dataclass_args, from_args
+from decision_transformer.cli_args import POSITIONAL, add_dataclass_args, command_help, from_args
 
 ENVS = ("hopper", "halfcheetah", "walker2d", "reacher")
 
@@ -117,7 +117,7 @@ def add_parser(subparsers) -> None:
     sub = p.add_subparsers(dest="suite_command", required=True)
     funcs = {"train-behaviour": _train, "status": _status, "export": _export, "refs": _refs, "table": _table}
     for name, cls in COMMANDS.items():
-        q = sub.add_parser(name, help=cls.__doc__)
+        q = sub.add_parser(name, **command_help(cls))
         add_dataclass_args(q, cls)
         q.set_defaults(func=lambda args, cls=cls, f=funcs[name]: f(_options(cls, args)))
 
