@@ -14,6 +14,7 @@ import pytest
 
 from dt_experiments.paper import intervals as I
 from dt_experiments.paper.cellfile import CellError, read_cell
+from dt_experiments.paper.markdown import aggregates_section
 from dt_experiments.paper.report import load_cells
 
 pytest.importorskip("rliable")
@@ -247,3 +248,41 @@ def test_mean_difference_and_its_interval_on_known_numbers():
     assert d == pytest.approx(((12 - 1) + (22 - 2)) / 2)
     assert lo < d < hi and lo >= 9.0 and hi <= 22.0
     assert mean_difference(y, y) == [0.0, 0.0, 0.0]
+
+
+def test_a_dataset_with_more_seeds_keeps_the_others_in_the_aggregates():
+    """5-seed headline cells beside 3-seed ones: every dataset stays, each with all its seeds (ragged runs)."""
+    e = lambda *scores: {"scores": list(scores)}  # noqa: E731
+    per = {MR: {"dt": e(32.0, 39.0, 41.0, 26.0), "bc": e(17.0, 15.0, 19.0)},
+           WMR: {"dt": e(20.0, 22.0, 33.0), "bc": e(5.0, 4.0, 6.0)},
+           "halfcheetah-medium-replay": {"dt": e(21.0, 21.0, 30.0), "bc": e(4.0, 5.0)}}  # bc still running there
+    agg = I.aggregates(per, ["dt", "bc"])
+    hc = "halfcheetah-medium-replay"
+    assert agg["n"]["iqm"]["dt"] == {"datasets": [MR, WMR, hc], "seeds": {MR: 4, WMR: 3, hc: 3}}
+    assert agg["n"]["probability_of_improvement"]["dt>bc"] == {"datasets": [MR, WMR], "seeds": {"dt": {MR: 4, WMR: 3},
+                                                                                                "bc": 3}}
+    lo, d, hi = agg["mean_difference"]["dt-bc"]
+    assert d == pytest.approx(((32 + 39 + 41 + 26) / 4 - 17 + (20 + 22 + 33) / 3 - 5) / 2) and lo < d < hi
+    lo, p, hi = agg["probability_of_improvement"]["dt>bc"]
+    assert p == 1.0 and lo == 1.0  # every DT run beats every BC run on both datasets, in every resample
+    lo, mid, hi = agg["iqm"]["dt"]
+    pooled = np.sort([32.0, 39.0, 41.0, 26.0, 20.0, 22.0, 33.0, 21.0, 21.0, 30.0])
+    assert mid == pytest.approx(pooled[2:8].mean()) and lo <= mid <= hi  # rliable's pooled IQM over all ten runs
+    again = I.aggregates(per, ["dt", "bc"])
+    assert again == agg  # a fixed seed: the same intervals every time
+    md = aggregates_section(agg, "suite-normalized")
+    assert f"| {MR}, {WMR}, {hc} | 4/3/3 |" in md and "| 4/3 v 3 |" in md
+
+
+def test_ragged_runs_give_rliables_numbers_where_they_are_not_ragged():
+    rng = np.random.default_rng(1)
+    x, y = 50 + rng.normal(0, 5, (3, 2)), 45 + rng.normal(0, 5, (3, 2))
+    columns = lambda m: [m[:, j] for j in range(m.shape[1])]  # noqa: E731
+    assert I.iqm(columns(x)) == I.iqm(x)
+    assert I.probability_of_improvement(columns(x), columns(y)) == I.probability_of_improvement(x, y)
+    assert I.mean_difference(columns(x), columns(y)) == I.mean_difference(x, y)
+    # one extra run on one dataset: the point estimates follow the per-dataset definitions
+    cx = [np.append(x[:, 0], 60.0), x[:, 1]]
+    assert I.mean_difference(cx, y)[1] == pytest.approx(np.mean([cx[0].mean() - y[:, 0].mean(), x[:, 1].mean() - y[:, 1].mean()]))
+    p = np.mean([np.mean(c[:, None] > y[None, :, j]) for j, c in enumerate(cx)])
+    assert I.probability_of_improvement(cx, y)[1] == pytest.approx(p)

@@ -7,6 +7,11 @@ through their `rliable`, the `[stats]` extra): pure statistics on plain numbers,
 - `aggregates(per_dataset)`: an experiment's IQM per method and P(dt > M) per other method, each over the datasets
   where the method(s) have every seed, with those datasets and seed counts.
 
+A method's runs are a runs x datasets matrix, or, where a dataset has more seeds than another (the headline cells get
+5 seeds, the rest 3), a list of one array of runs per dataset ("ragged"). A matrix goes through rliable; ragged runs
+through `_ragged_interval`, the same stratified bootstrap (each dataset's runs resampled apart, with replacement) with
+the same point estimates, so that adding seeds to one dataset never drops the others from an aggregate.
+
 Every bootstrap uses `REPS` resamples from a fixed seed (`SEED`), so a report regenerated from the same cells gives
 the same numbers. rliable draws its resamples from numpy's global generator (its `random_state` argument does not
 reach them): `_seeded` seeds that generator for the call and restores the caller's state afterwards.
@@ -17,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, Union
 
 import numpy as np
 
@@ -55,6 +60,35 @@ def _finite(values: Sequence[float | None]) -> list[float]:
     return [float(v) for v in values if v is not None and math.isfinite(v)]
 
 
+Runs = Union[np.ndarray, Sequence[np.ndarray]]
+"""A method's runs: a runs x datasets matrix, or one 1-D array of runs per dataset (ragged; module docstring)."""
+
+
+def _columns(runs: Runs) -> list[np.ndarray]:
+    """One 1-D float64 array of runs per dataset, from a runs x datasets matrix or a per-dataset sequence."""
+    if isinstance(runs, np.ndarray):
+        if runs.ndim != 2:
+            raise ValueError(f"expected a runs x datasets matrix or one array of runs per dataset, got shape {runs.shape}")
+        return [runs[:, j].astype(np.float64) for j in range(runs.shape[1])]
+    return [np.asarray(c, np.float64).reshape(-1) for c in runs]
+
+
+def _matrix_of(columns: list[np.ndarray]) -> np.ndarray | None:
+    """The runs x datasets matrix of `columns` if every dataset has as many runs, else None (ragged)."""
+    return np.stack(columns, axis=1) if len({len(c) for c in columns}) == 1 else None
+
+
+def _ragged_interval(groups: list[list[np.ndarray]], stat: Callable[..., float], reps: int | None = None
+                     ) -> tuple[float, float]:
+    """The stratified-bootstrap 95% percentile interval of `stat(*groups)`: each method's runs (a group: one array
+    per dataset) resampled with replacement within each dataset, `reps` (REPS) times, from a fixed seed."""
+    rng = np.random.default_rng(SEED)
+    values = [stat(*[[c[rng.integers(0, len(c), len(c))] for c in group] for group in groups])
+              for _ in range(reps or REPS)]
+    lo, hi = np.percentile(values, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
 def _interval(data: np.ndarray | list[np.ndarray], func: Callable[..., np.ndarray]) -> list[float]:
     """[lo, point, hi]: func's point estimate on `data` and its stratified-bootstrap 95% percentile interval."""
     library, _ = _rliable()
@@ -89,12 +123,17 @@ def _mean_ci(values: tuple[float, ...]) -> tuple[float, float]:
     return lo, hi
 
 
-def iqm(scores: np.ndarray) -> list[float]:
-    """Interquartile mean of a runs x datasets matrix, with its stratified-bootstrap 95% interval: [lo, iqm, hi]."""
-    scores = np.asarray(scores, np.float64)
-    if scores.ndim != 2 or scores.size == 0:
-        raise ValueError(f"iqm: expected a non-empty runs x datasets matrix, got shape {scores.shape}")
-    return list(_iqm(tuple(map(tuple, scores.tolist()))))
+def iqm(scores: Runs) -> list[float]:
+    """Interquartile mean of a method's runs (`Runs`: every run's score pooled, as rliable's over a matrix), with its
+    stratified-bootstrap 95% interval: [lo, iqm, hi]."""
+    columns = _columns(scores)
+    if not columns or any(c.size == 0 for c in columns):
+        raise ValueError("iqm: expected a non-empty runs x datasets matrix (or runs on every dataset)")
+    matrix = _matrix_of(columns)
+    if matrix is not None:
+        return list(_iqm(tuple(map(tuple, matrix.tolist()))))
+    pooled = lambda cols: interquartile_mean(np.concatenate(cols))  # noqa: E731
+    return _snap(*_with_point(_ragged_interval([columns], pooled), pooled(columns)))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -115,14 +154,18 @@ def interquartile_mean(scores: np.ndarray) -> float:
     return float(np.mean(flat[cut:flat.size - cut]))
 
 
-def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> list[float]:
-    """P(X > Y) averaged over datasets (runs x datasets matrices, the same datasets in the same column order, the
-    run counts may differ), with its stratified-bootstrap 95% interval: [lo, P, hi]."""
+def probability_of_improvement(x: Runs, y: Runs) -> list[float]:
+    """P(X > Y) averaged over datasets (each method's `Runs` over the same datasets in the same order; the run counts
+    may differ), with its stratified-bootstrap 95% interval: [lo, P, hi]."""
+    cx, cy = _columns(x), _columns(y)
+    if not cx or len(cx) != len(cy) or any(c.size == 0 for c in cx + cy):
+        raise ValueError(f"probability_of_improvement: expected runs on the same datasets for both methods, got "
+                         f"{len(cx)} and {len(cy)} datasets")
+    x, y = _matrix_of(cx), _matrix_of(cy)
+    if x is None or y is None:
+        point = _ragged_improvement(cx, cy)
+        return _snap(*_with_point(_ragged_interval([cx, cy], _ragged_improvement), point))
     _, metrics = _rliable()
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1] or x.size == 0 or y.size == 0:
-        raise ValueError(f"probability_of_improvement: expected runs x datasets matrices over the same datasets, "
-                         f"got shapes {x.shape} and {y.shape}")
     point = float(metrics.probability_of_improvement(x, y))
     lo, _, hi = _interval([x, y], lambda a, b: np.array([pairwise_improvement(a, b)]))
     return _snap(lo, point, hi)
@@ -136,11 +179,24 @@ def pairwise_improvement(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.mean(a > b, axis=(0, 1)) + 0.5 * np.mean(a == b, axis=(0, 1))))
 
 
-def mean_difference(x: np.ndarray, y: np.ndarray, reps: int = None) -> list[float]:
-    """[lo, d, hi]: d = the mean over datasets of (mean of x's runs - mean of y's runs) on each dataset (runs x
-    datasets matrices; runs may differ in number), with a stratified-bootstrap 95% percentile interval: each
+def _ragged_improvement(cx: list[np.ndarray], cy: list[np.ndarray]) -> float:
+    """`pairwise_improvement` on ragged runs: per dataset P(X > Y) + P(X = Y) / 2 over all run pairs, averaged."""
+    return float(np.mean([np.mean(a[:, None] > b[None]) + 0.5 * np.mean(a[:, None] == b[None]) for a, b in zip(cx, cy)]))
+
+
+def _with_point(bounds: tuple[float, float], point: float) -> tuple[float, float, float]:
+    return bounds[0], point, bounds[1]
+
+
+def mean_difference(x: Runs, y: Runs, reps: int = None) -> list[float]:
+    """[lo, d, hi]: d = the mean over datasets of (mean of x's runs - mean of y's runs) on each dataset (each
+    method's `Runs`; runs may differ in number), with a stratified-bootstrap 95% percentile interval: each
     method's runs resampled with replacement within each dataset, independently (a fixed seed)."""
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    cx, cy = _columns(x), _columns(y)
+    x, y = _matrix_of(cx), _matrix_of(cy)
+    if x is None or y is None:  # ragged: the same bootstrap, a dataset at a time
+        diff = lambda a, b: float(np.mean([u.mean() - v.mean() for u, v in zip(a, b)]))  # noqa: E731
+        return _snap(*_with_point(_ragged_interval([cx, cy], diff, reps), diff(cx, cy)))
     point = float(np.mean(x.mean(0) - y.mean(0)))
     rng = np.random.default_rng(SEED)
     n = reps or REPS
@@ -150,16 +206,34 @@ def mean_difference(x: np.ndarray, y: np.ndarray, reps: int = None) -> list[floa
     return _snap(float(lo), point, float(hi))
 
 
-def _full_seeds(per_dataset: dict[str, dict[str, Any]], method: str, key: str) -> tuple[list[str], int]:
-    """The datasets where `method` has every seed (as many finite scores as on its most-seeded dataset) and that
-    count."""
+def _full_seeds(per_dataset: dict[str, dict[str, Any]], method: str, key: str) -> tuple[list[str], int | dict[str, int]]:
+    """The datasets where `method` has every seed, and its seed count (or {dataset: count} where they differ).
+
+    "Every seed" is the number of finite scores most of its datasets have (ties: the larger): a dataset with fewer
+    is left out (a cell still running), one with more (5-seed headline cells beside 3-seed ones) is kept with all its
+    seeds, so that adding seeds to one dataset never drops the others."""
     counts = {d: len(_finite(per[method].get(key) or [])) for d, per in per_dataset.items() if method in per}
-    n = max(counts.values(), default=0)
-    return ([d for d, c in counts.items() if c == n] if n else []), n
+    counts = {d: c for d, c in counts.items() if c}
+    if not counts:
+        return [], 0
+    tally = {c: sum(1 for v in counts.values() if v == c) for c in set(counts.values())}
+    n = max(tally, key=lambda c: (tally[c], c))
+    datasets = [d for d, c in counts.items() if c >= n]
+    used = {counts[d] for d in datasets}
+    return datasets, (n if used == {n} else {d: counts[d] for d in datasets})
 
 
-def _matrix(per_dataset: dict[str, dict[str, Any]], method: str, datasets: list[str], key: str) -> np.ndarray:
-    return np.array([_finite(per_dataset[d][method][key]) for d in datasets], np.float64).T  # runs x datasets
+def _runs(per_dataset: dict[str, dict[str, Any]], method: str, datasets: list[str], key: str) -> list[np.ndarray]:
+    """`method`'s finite scores on each of `datasets`, in seed order (one array per dataset: `Runs`)."""
+    return [np.asarray(_finite(per_dataset[d][method][key]), np.float64) for d in datasets]
+
+
+def _seed_counts(n: int | dict[str, int], datasets: list[str]) -> int | dict[str, int]:
+    """`n` (from `_full_seeds`) restricted to `datasets`: one number where they agree."""
+    if isinstance(n, int):
+        return n
+    sub = {d: n[d] for d in datasets}
+    return next(iter(sub.values())) if len(set(sub.values())) == 1 else sub
 
 
 def aggregates(per_dataset: dict[str, dict[str, Any]], methods: Sequence[str], key: str = "scores") -> dict[str, Any]:
@@ -170,15 +244,15 @@ def aggregates(per_dataset: dict[str, dict[str, Any]], methods: Sequence[str], k
          "n": {"iqm": {M: {"datasets": [...], "seeds": n}},
                "probability_of_improvement": {"dt>M": {"datasets": [...], "seeds": {"dt": n, M: m}}}}}
 
-    Each over the datasets where the method (both methods, for a pair) has every seed; a method or pair with no such
-    dataset is left out. `methods` gives the order (the table's columns)."""
+    Each over the datasets where the method (both methods, for a pair) has every seed (`_full_seeds`); a method or
+    pair with no such dataset is left out. A seed count is {dataset: n} where the datasets' counts differ. `methods` gives the order (the table's columns)."""
     out: dict[str, Any] = {"iqm": {}, "probability_of_improvement": {},
                            "n": {"iqm": {}, "probability_of_improvement": {}}}
     full = {m: _full_seeds(per_dataset, m, key) for m in methods}
     for m in methods:
         datasets, n = full[m]
         if datasets:
-            out["iqm"][m] = iqm(_matrix(per_dataset, m, datasets, key))
+            out["iqm"][m] = iqm(_runs(per_dataset, m, datasets, key))
             out["n"]["iqm"][m] = {"datasets": datasets, "seeds": n}
     if REFERENCE not in full:
         return out
@@ -190,9 +264,10 @@ def aggregates(per_dataset: dict[str, dict[str, Any]], methods: Sequence[str], k
         if not datasets:
             continue
         pair = f"{REFERENCE}>{m}"
-        xs, ys = _matrix(per_dataset, REFERENCE, datasets, key), _matrix(per_dataset, m, datasets, key)
+        xs, ys = _runs(per_dataset, REFERENCE, datasets, key), _runs(per_dataset, m, datasets, key)
         out["probability_of_improvement"][pair] = probability_of_improvement(xs, ys)
         out.setdefault("mean_difference", {})[f"{REFERENCE}-{m}"] = mean_difference(xs, ys)
         out["n"]["probability_of_improvement"][pair] = {"datasets": datasets,
-                                                        "seeds": {REFERENCE: n_ref, m: full[m][1]}}
+                                                        "seeds": {REFERENCE: _seed_counts(n_ref, datasets),
+                                                                  m: _seed_counts(full[m][1], datasets)}}
     return out

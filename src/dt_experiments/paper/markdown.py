@@ -95,16 +95,17 @@ def aggregates_section(agg: dict[str, Any] | None, scale: str) -> str:
         return ""
     n = agg.get("n", {})
     lines = [f"\nAggregates over datasets ({scale}; rliable, stratified-bootstrap 95% intervals over seeds; each over "
-             "the datasets where the method, or both methods, have every seed):\n",
+             "the datasets where the method, or both methods, have every seed; 4/3/3: seeds per dataset where they "
+             "differ):\n",
              "| aggregate | value [95% interval] | datasets | seeds |", "|---|---|---|---|"]
     for method, (lo, mid, hi) in agg.get("iqm", {}).items():
         used = n.get("iqm", {}).get(method, {})
         lines.append(f"| IQM `{method}` | {mid:.1f} [{lo:.1f}, {hi:.1f}] | {', '.join(used.get('datasets', []))} | "
-                     f"{used.get('seeds', '—')} |")
+                     f"{_seeds(used.get('seeds'), used.get('datasets', []))} |")
     for pair, (lo, mid, hi) in agg.get("probability_of_improvement", {}).items():
         used = n.get("probability_of_improvement", {}).get(pair, {})
         x, y = pair.split(">", 1)
-        seeds = used.get("seeds", {})
+        seeds = {m: _seeds(v, used.get("datasets", [])) for m, v in used.get("seeds", {}).items()}
         lines.append(f"| P(`{x}` > `{y}`) | {mid:.2f} [{lo:.2f}, {hi:.2f}] | {', '.join(used.get('datasets', []))} | "
                      + " v ".join(str(seeds.get(m, "—")) for m in (x, y)) + " |")
         if pair.replace(">", "-", 1) in agg.get("mean_difference", {}):
@@ -113,6 +114,13 @@ def aggregates_section(agg: dict[str, Any] | None, scale: str) -> str:
                          f"{', '.join(used.get('datasets', []))} | " + " v ".join(str(seeds.get(m, "—")) for m in (x, y))
                          + " |")
     return "\n".join(lines) + "\n"
+
+
+def _seeds(n: Any, datasets: list[str]) -> str:
+    """A seed count of `intervals.aggregates`: n, or per dataset (in the row's dataset order) as "4/3/3"."""
+    if isinstance(n, dict):
+        return "/".join(str(n.get(d, "—")) for d in datasets)
+    return "—" if n is None else str(n)
 
 
 def fig4_section(per_dataset: dict[str, dict[str, Any]], prefix: str) -> str:
