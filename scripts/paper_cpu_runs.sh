@@ -59,21 +59,26 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three 
   JOBS=1 bash scripts/atari_cpu_runs.sh cql-budget
   JOBS=1 bash scripts/atari_cpu_runs.sh more-games
   JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets walker2d-medium-expert --methods dt bc td3bc
-  # 2026-12-07 (sitting 24): after walker2d's medium-expert cells (a done-criterion; this run only deepens the
-  # written diagnosis). 2026-12-06 (sitting 23): at 10x CQL still scores 0.2 on Breakout, acting LEFT in nearly every step with its Q
-  # ranked as the data's action frequencies; the same run with alpha 0 (no conservative term) isolates that term
-  # (~70 min; atari_cpu_runs.sh's cql-alpha0, written out here so the queue's worktree runs it with its own scripts)
-  JOBS=1 paper --exp atari-table1 --datasets breakout-mixed --methods cql --atari_cpu.baseline-steps 20000 \
-      --atari_cql.alpha 0 --first-seed 1000 --seeds 1 --selection-run --root runs/paper-check-atari-cql-alpha0
   # 2026-12-06 (sitting 22): the headline cells get 5 seeds (the results issue's intervals), moved from section 7:
   # hopper-medium-replay DT, BC, TD3+BC and DT delayed, seeds 3-4 (~15-25 min a cell, so a
   # sitting's end loses little; CQL's seeds are section 8's)
   JOBS=1 paper --exp table2 --datasets $MR --methods dt bc td3bc --first-seed 3 --seeds 2
   JOBS=1 paper --exp table7 --datasets $MR-delayed --methods dt --first-seed 3 --seeds 2
-  # the issue's evidence for the gap: the peer's 30k-step learning curve beside our DT's (lane B ran ours)
-  bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
+  # 2026-12-07 (sitting 24): with DT's seed 3, DT minus dt-official-init is +11.8 [-1.2, +27.5] (4 v 3): the
+  # initialisation lead for the peer gap rests on seed 0's collapse; its seeds 3-4 (~25 min a cell) say whether the
+  # lower scores are general, beside DT's seeds 3-4 above
+  JOBS=1 paper --exp table2 --datasets $MR --methods dt-official-init --first-seed 3 --seeds 2
   # the converse of dt-official-init: the peer with our initialisation (does d3rlpy's DT then match ours?)
   JOBS=1 paper --exp table2 --datasets $MR --methods d3rlpy-dt-gpt2-init
+  # the issue's evidence for the gap: the peer's 30k-step learning curve beside our DT's (lane B ran ours)
+  bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
+  # 2026-12-07 (sitting 24): after walker2d's medium-expert cells (a done-criterion) and the peer-gap evidence (the
+  # issue's most important finding); this run only deepens CQL's written diagnosis. 2026-12-06 (sitting 23): at
+  # 10x CQL still scores 0.2 on Breakout, acting LEFT in nearly every step with its Q ranked as the data's action
+  # frequencies; the same run with alpha 0 (no conservative term) isolates that term
+  # (~70 min; atari_cpu_runs.sh's cql-alpha0, written out here so the queue's worktree runs it with its own scripts)
+  JOBS=1 paper --exp atari-table1 --datasets breakout-mixed --methods cql --atari_cpu.baseline-steps 20000 \
+      --atari_cql.alpha 0 --first-seed 1000 --seeds 1 --selection-run --root runs/paper-check-atari-cql-alpha0
   JOBS=1 paper --exp fig4 --datasets $MR --methods d3rlpy-dt dt-official-init  # the trained runs at 12 targets
   # both medium-expert sets again: a no-op once walker2d's (above) and halfcheetah's (lane B) are done, and the other
   # lane's share if it is still behind
