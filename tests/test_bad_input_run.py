@@ -87,6 +87,23 @@ def test_eval_of_a_run_without_max_return_asks_for_targets(run, dt):
                      "meta.json", "field 'extra.max_return' is missing", "pass --targets")
 
 
+def test_eval_of_a_bc_run_evaluates_once_whatever_the_targets(tmp_path, dt):
+    d = make_dataset(lengths=(20, 30), obs_dim=2, act_dim=1, reward_scale=10.0)
+    d = dataclasses.replace(d, observations=np.pad(d.observations, ((0, 0), (0, 1))))  # Pendulum-v1's 3 values
+    cfg = TrainConfig(dataset=str(d.save(tmp_path / "toy.npz")), out=str(tmp_path / "bc"), steps=2, batch_size=4,
+                      warmup_steps=1, save_every=2, progress=False)
+    train(cfg, model_config("bc", **TINY_MODEL))
+    args = ("eval", tmp_path / "bc", "--env-id", "Pendulum-v1", "--num-episodes", "1", "--max-episode-steps", "5",
+            "--no-progress")
+    res = dt(*args, "--targets", "100", "200")
+    assert res.returncode == 0, res.stderr
+    assert "model kind 'bc' reads no return-to-go; it is evaluated once, the targets are ignored" in res.stderr
+    rows = [line for line in res.stdout.splitlines() if line.strip().startswith("bc ")]
+    assert len(rows) == 1 and "(none)" in rows[0]
+    assert_one_error(dt(*args, "--targets", "100", "200", "--choose-target"), "eval", "EvalCommand.choose_target",
+                     "model kind 'bc' reads no return-to-go")
+
+
 def test_eval_seed_must_not_be_negative():
     from decision_transformer.commands.eval import EvalCommand
 

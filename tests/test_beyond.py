@@ -276,6 +276,9 @@ def test_finetune_runs_and_resumes_exactly_after_a_kill(tmp_path, dt):
     assert seconds_then > 0  # fine-tuning's wall seconds, checkpointed
     again = dt(*args, "--out", tmp_path / "b")
     assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.strip().splitlines()[-1].startswith(f"dt finetune: resumed at {older} online steps: 120 online")
+    finished = dt(*args, "--out", tmp_path / "b")  # the same command on a finished run: says that nothing was done
+    assert finished.stdout.strip().splitlines()[-1].startswith("dt finetune: already finished, nothing done this time")
 
     def strip(rs):
         return [{k: v for k, v in r.items() if not k.startswith("time/")} for r in rs]

@@ -278,7 +278,8 @@ def finetune(cfg: FinetuneConfig, offline: Any = None) -> tuple[LoadedRun, dict[
     `offline` (a TrajectoryDataset) overrides cfg.dataset (programmatic use: a benchmark's in-memory data).
     Returns the fine-tuned run (loaded) and a summary: offline_score (the pretrained model's evaluation return),
     final_score, curve [[online step, evaluation return]], online_steps, rollouts, updates, temperature, targets,
-    seconds (wall seconds of fine-tuning over every sitting)."""
+    seconds (wall seconds of fine-tuning over every sitting), resumed_at (the online steps already done when this
+    call began: 0 for a new run) and this_sitting_steps (0: the run had finished, nothing was done)."""
     from .data.registry import load_dataset
     from . import run_data
     from .preflight import check_out_dir
@@ -323,6 +324,7 @@ def finetune(cfg: FinetuneConfig, offline: Any = None) -> tuple[LoadedRun, dict[
         else:
             tuner.restore(ckpt)
             truncate_metrics(out, tuner.env_steps)
+        resumed_at = tuner.env_steps
         logger = MetricsLogger(out)
         try:
             tuner.run(logger)
@@ -333,7 +335,8 @@ def finetune(cfg: FinetuneConfig, offline: Any = None) -> tuple[LoadedRun, dict[
                "final_score": evals[-1]["eval/return_mean"] if evals else None,
                "curve": [[r["step"], r["eval/return_mean"]] for r in evals], "online_steps": tuner.env_steps,
                "rollouts": tuner.rollouts, "updates": tuner.updates, "temperature": tuner.objective.temperature,
-               "eval_target": tuner.eval_target, "online_target": tuner.online_target, "seconds": tuner.seconds}
+               "eval_target": tuner.eval_target, "online_target": tuner.online_target, "seconds": tuner.seconds,
+               "resumed_at": resumed_at, "this_sitting_steps": tuner.env_steps - resumed_at}
     return load_run(out), summary
 
 

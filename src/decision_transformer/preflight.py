@@ -110,15 +110,18 @@ def check_env(cfg: TrainConfig, data, match_dataset: bool = False) -> None:
         make_env(env_id).close()
 
 
-def warn_settings(cfg: TrainConfig, model_config: Any = None, data: Any = None) -> None:
+def warn_settings(cfg: TrainConfig, model_config: Any = None, data: Any = None, resuming: bool = False) -> None:
     """Warn about settings that run but where defaults make no sense for this run (with the model's config: settings
     the model ignores; with the training data too: a model that cannot fit it, such as continuous actions outside
-    the tanh head's [-1, 1], or episodes longer than max_ep_len)."""
+    the tanh head's [-1, 1], or episodes longer than max_ep_len). `resuming`: the run's settings are fixed but its
+    total of steps, so the advice names what a resume can change."""
     if cfg.warmup_steps > cfg.steps:
         end = cfg.steps / cfg.warmup_steps
         warn(f"TrainConfig.warmup_steps={cfg.warmup_steps} is longer than the run (steps={cfg.steps}): the learning "
               f"rate only reaches {100 * end:.3g}% of lr ({cfg.lr * end:.3g}) at the last step"
-              + (" and never decays" if cfg.lr_decay != "none" else "") + "; set --warmup-steps below --steps")
+              + (" and never decays" if cfg.lr_decay != "none" else "")
+              + (f"; give --steps of more than {cfg.warmup_steps} (the warm-up is the run's own)" if resuming
+                 else "; set --warmup-steps below --steps"))
     if cfg.eval_every and not cfg.eval_targets:
         warn(f"TrainConfig.eval_every={cfg.eval_every} has no effect without eval_targets (--eval-targets)")
     if model_config is not None and not getattr(model_config, "stochastic_policy", False):
@@ -139,8 +142,10 @@ def _warn_data(model_config: Any, data: Any) -> None:
         low, high = float(data.actions.min()), float(data.actions.max())
         if low < -1.0 or high > 1.0:
             fix = " or pass --no-action-tanh" if dt and not model_config.stochastic_policy else ""
+            head = ("DTConfig.action_tanh" if dt and not model_config.stochastic_policy else
+                    "the stochastic policy's tanh squashing" if dt else "MLP-BC's tanh output layer")
             warn(f"{data.source}: field 'actions' spans [{low:.4g}, {high:.4g}], outside the [-1, 1] that the tanh "
-                  f"action head can output (DTConfig.action_tanh); rescale the actions to [-1, 1]{fix}")
+                  f"action head can output ({head}); rescale the actions to [-1, 1]{fix}")
     longest = int(data.episode_lengths.max()) if data.num_episodes else 0
     if dt and longest > model_config.max_ep_len:  # (MLP-BC has no timestep embedding)
         warn(f"DTConfig.max_ep_len={model_config.max_ep_len} is shorter than the longest episode "

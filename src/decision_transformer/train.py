@@ -118,7 +118,7 @@ def resume(run_dir: str | os.PathLike, steps: int | None = None, dataset: Trajec
         run_data.check_same_data(run_dir, saved_data, run_data.fingerprint(cfg, full),
                          cfg.dataset if dataset is None else "the dataset passed")
         preflight.check_env(cfg, data)
-        preflight.warn_settings(cfg)
+        preflight.warn_settings(cfg, resuming=True)
         trainer = Trainer(cfg, meta.config(), data, meta.preprocessing(), act_dim=meta.act_dim)
         trainer.restore(ckpt)
         if trainer.dist.is_main:

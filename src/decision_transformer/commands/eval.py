@@ -118,6 +118,15 @@ def run(args: argparse.Namespace) -> int:
                          "use as the default target; pass --targets")
     targets = list(a.targets) or ([] if a.auto_target else [float(default)])
     targets += [AUTO] if a.auto_target else []
+    kind = loaded.meta.model_kind
+    if kind != "dt":  # BC / MLP-BC read no return-to-go: one evaluation, whatever the targets
+        if a.choose_target:
+            raise ValueError(f"EvalCommand.choose_target: model kind {kind!r} reads no return-to-go; there is no "
+                             "target to choose")
+        if len(targets) > 1 or a.targets:
+            preflight.warn(f"EvalCommand.targets: model kind {kind!r} reads no return-to-go; it is evaluated once, "
+                           "the targets are ignored")
+        targets = [float(default) if isinstance(default, (int, float)) and math.isfinite(default) else 0.0]
     env_kwargs = {"max_episode_steps": a.max_episode_steps} if a.max_episode_steps else None
     if a.video:  # before the evaluation: a missing render dependency fails now, not after it
         import os
@@ -159,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         files = record_videos(RolloutPolicy.from_run(loaded, a.precision), env_id, fixed, a.video,
                               num_episodes=a.video_episodes, seed=a.seed, temperature=a.temperature,
                               env_kwargs=env_kwargs)
-        print(f"wrote {len(files)} videos to {a.video}")
+        print(f"wrote {len(files)} video{'s' if len(files) != 1 else ''} to {a.video}")
     return 0
 
 
@@ -169,7 +178,8 @@ def results_table(results, model_kind: str = "dt") -> str:
 
     rows = []
     for r in results:
-        target = "auto" if getattr(r, "auto", False) else target_label(r.target_return)
+        target = ("(none)" if model_kind != "dt" else "auto" if getattr(r, "auto", False)
+                  else target_label(r.target_return))
         rows.append([model_kind, target, r.return_text, r.normalized_text(),
                      f"{sum(r.lengths) / len(r.lengths):.0f}", len(r.returns)])
     return format_table(["model", "target", "return (mean ± sample std)", "normalized score", "mean length", "episodes"], rows)

@@ -30,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
 def summary(s: dict, out: str, checkpoint: str) -> str:
     """The one line every `dt finetune` ends with."""
     score = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
-    return (f"dt finetune: {s['online_steps']} online steps in {s['rollouts']} rollouts, {s['updates']} updates; "
+    done = ("already finished, nothing done this time: " if s.get("resumed_at") and not s.get("this_sitting_steps")
+            else f"resumed at {s['resumed_at']} online steps: " if s.get("resumed_at") else "")
+    return (f"dt finetune: {done}{s['online_steps']} online steps in {s['rollouts']} rollouts, {s['updates']} updates; "
             f"evaluation return {score(s['offline_score'])} -> {score(s['final_score'])} at target "
             f"{s['eval_target']:g} (exploration {s['online_target']:g}); temperature {s['temperature']:.4f}; "
             f"{s['seconds']:.0f} s; run in {out} ({checkpoint})")

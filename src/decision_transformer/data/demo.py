@@ -66,7 +66,7 @@ register_builtin(BuiltinDataset(
     name="pendulum-mixed",
     env_id=ENV_ID,
     make=make_pendulum_mixed,
-    description="InvertedPendulum-v5, controller that gives up at a random step + 10% random episodes (~30k steps)",
+    description="InvertedPendulum-v5, controller that gives up at a random step + 10% random episodes (~39k steps)",
     # Measured with `dt eval`-style rollouts, 100 episodes each, 2026-11-24, 2-core CPU dev box:
     # uniform random actions average 5.2; the controller (GAINS) always reaches the 1000-step limit.
     ref_min_return=5.2,
