@@ -292,7 +292,7 @@ def test_training_data_the_model_cannot_fit_is_warned_about():
         preflight.warn_settings(TrainConfig(warmup_steps=1), model_config("dt", **TINY_MODEL), d)
     text = [str(w.message) for w in caught]
     assert any(t.startswith("wide.npz: field 'actions' spans [-") and "outside the [-1, 1]" in t
-               and "rescale the actions to [-1, 1] or pass --no-action-tanh" in t for t in text), text
+               and "pass --scale-actions (or --no-action-tanh)" in t for t in text), text
     assert any("DTConfig.max_ep_len=100 is shorter than the longest episode of wide.npz (150 steps)" in t
                and "--max-ep-len 150" in t for t in text), text
     with warnings.catch_warnings():
@@ -302,6 +302,8 @@ def test_training_data_the_model_cannot_fit_is_warned_about():
         wide = make_dataset(lengths=(20, 30))
         preflight.warn_settings(TrainConfig(warmup_steps=1), model_config("dt", **TINY_MODEL, action_tanh=False),
                                 dataclasses.replace(wide, actions=wide.actions * 3))  # no tanh: any range
+        preflight.warn_settings(TrainConfig(warmup_steps=1, scale_actions=True), model_config("dt", **TINY_MODEL),
+                                dataclasses.replace(wide, actions=wide.actions * 3))  # scaled: the model sees [-1, 1]
 
 
 # ------------------------------------------------------------------------------ 18, 22b: checkpoint files

@@ -13,7 +13,7 @@ Run directory layout:
         step_00001000/
           model.safetensors               model weights (safetensors)
           meta.json                       RunMeta: model kind + config, dims, state stats, reward scale,
-                                          env id, dataset, step, package version
+                                          action bounds, env id, dataset, step, package version
           trainer_state.pt                optimizer, LR schedule, torch + numpy RNG state
                                           (plain tensors and containers: torch.load(weights_only=True))
           extra.safetensors               optional tensors kept for exact round trips (e.g. Hugging Face)

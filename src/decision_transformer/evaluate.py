@@ -10,8 +10,10 @@
   its own return-to-go at every step, from the history up to s_t, and acts on it (Reinformer's inference); nothing is
   decremented, and the context keeps the proposals as its past returns-to-go. The episode's recorded target is the
   first proposal (raw scale). A model without a return head is refused.
-* Continuous actions: the model's output (the mean), clipped to the action space. Discrete actions:
-  argmax, or sampling at `temperature` > 0 from a seeded generator.
+* Continuous actions: the model's output (the mean), unscaled to the env's range when the run scales actions
+  (`Preprocessing.unscale_actions`), clipped to the action space; the context keeps the action taken in the
+  model's own (scaled) space, as training fed it. Discrete actions: argmax, or sampling at `temperature` > 0 from
+  a seeded generator.
 * `evaluate` runs exactly `num_episodes` episodes per target (seeds `seed + e`, the runner's even split),
   the same seeds for every target. `targets` is a sequence; a single number (or function, or AUTO) is one target.
 """
@@ -228,8 +230,16 @@ class DTAgent:
             else:
                 act = preds.argmax(-1).cpu().numpy()
         else:
-            act = np.clip(preds.float().cpu().numpy(), self.space.low, self.space.high)
+            return self.take(rows, preds.float().cpu().numpy())
         self.actions[rows, -1] = act
+        return act
+
+    def take(self, rows: np.ndarray, preds: np.ndarray) -> np.ndarray:
+        """Continuous model actions (R, A) -> the env's: unscaled, clipped to the action space; the context keeps
+        them scaled back (the model's space)."""
+        prep = self.policy.prep
+        act = np.clip(prep.unscale_actions(preds), self.space.low, self.space.high)
+        self.actions[rows, -1] = prep.scale_actions(act)
         return act
 
     def observe(self, rows: np.ndarray, obs: np.ndarray, rewards: np.ndarray) -> None:

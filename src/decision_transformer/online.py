@@ -59,7 +59,8 @@ CONFIG_VERSION = 2
 
 class SamplingAgent(DTAgent):
     """The evaluation agent, but its actions are samples of the stochastic policy (ODT's exploration), drawn with
-    its seeded generator; the return-to-go is decremented as usual."""
+    its seeded generator, unscaled to the env's range as the mean is (`DTAgent.take`: the replay buffer records
+    env actions, which its sampler scales again); the return-to-go is decremented as usual."""
 
     @torch.inference_mode()
     def act(self, rows: np.ndarray, obs: np.ndarray) -> np.ndarray:
@@ -68,9 +69,7 @@ class SamplingAgent(DTAgent):
         with trusted_inputs():  # windows built here (clipped timesteps, left padding)
             dist = self.policy.model.act_distribution(to_t(self.states), to_t(self.actions),
                                                       to_t(self.returns_to_go), to_t(self.timesteps), to_t(self.mask))
-        act = np.clip(dist.sample(self.gen).float().cpu().numpy(), self.space.low, self.space.high)
-        self.actions[rows, -1] = act
-        return act
+        return self.take(rows, dist.sample(self.gen).float().cpu().numpy())  # unscaled for the env (DTAgent.take)
 
 
 class Finetuner:

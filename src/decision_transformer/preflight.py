@@ -110,6 +110,16 @@ def check_env(cfg: TrainConfig, data, match_dataset: bool = False) -> None:
         make_env(env_id).close()
 
 
+def check_scale_actions(cfg: TrainConfig, data, prep: Any = None) -> None:
+    """`scale_actions` needs continuous actions, and a given `Preprocessing` (train's `prep`) must agree with it."""
+    if cfg.scale_actions and data.discrete_actions:
+        raise ValueError(f"TrainConfig.scale_actions: {data.source} has discrete actions; only continuous actions "
+                         "scale (drop --scale-actions)")
+    if prep is not None and prep.scales_actions != cfg.scale_actions:
+        raise ValueError(f"TrainConfig.scale_actions={cfg.scale_actions} but the Preprocessing given "
+                         f"{'has' if prep.scales_actions else 'has no'} action bounds; expected them to agree")
+
+
 def warn_settings(cfg: TrainConfig, model_config: Any = None, data: Any = None, resuming: bool = False) -> None:
     """Warn about settings that run but where defaults make no sense for this run (with the model's config: settings
     the model ignores; with the training data too: a model that cannot fit it, such as continuous actions outside
@@ -130,22 +140,24 @@ def warn_settings(cfg: TrainConfig, model_config: Any = None, data: Any = None, 
                 warn(f"TrainConfig.{name}={getattr(cfg, name)} has no effect without a stochastic policy "
                       "(--stochastic-policy)")
     if model_config is not None and data is not None:
-        _warn_data(model_config, data)
+        _warn_data(model_config, data, cfg.scale_actions)
 
 
-def _warn_data(model_config: Any, data: Any) -> None:
-    """The warnings of `warn_settings` about the model config against the training data."""
+def _warn_data(model_config: Any, data: Any, scale_actions: bool = False) -> None:
+    """The warnings of `warn_settings` about the model config against the training data (`scale_actions`: the
+    model sees actions in [-1, 1], whatever the data's range)."""
     from .config import DTConfig
 
     dt = isinstance(model_config, DTConfig)
-    if not data.discrete_actions and (model_config.action_tanh if dt else True) and len(data.actions):  # MLP-BC: tanh
+    tanh = model_config.action_tanh if dt else True  # MLP-BC: tanh
+    if not data.discrete_actions and tanh and not scale_actions and len(data.actions):
         low, high = float(data.actions.min()), float(data.actions.max())
         if low < -1.0 or high > 1.0:
-            fix = " or pass --no-action-tanh" if dt and not model_config.stochastic_policy else ""
+            fix = " (or --no-action-tanh)" if dt and not model_config.stochastic_policy else ""
             head = ("DTConfig.action_tanh" if dt and not model_config.stochastic_policy else
                     "the stochastic policy's tanh squashing" if dt else "MLP-BC's tanh output layer")
             warn(f"{data.source}: field 'actions' spans [{low:.4g}, {high:.4g}], outside the [-1, 1] that the tanh "
-                  f"action head can output ({head}); rescale the actions to [-1, 1]{fix}")
+                  f"action head can output ({head}); pass --scale-actions{fix}")
     longest = int(data.episode_lengths.max()) if data.num_episodes else 0
     if dt and longest > model_config.max_ep_len:  # (MLP-BC has no timestep embedding)
         warn(f"DTConfig.max_ep_len={model_config.max_ep_len} is shorter than the longest episode "

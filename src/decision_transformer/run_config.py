@@ -64,6 +64,10 @@ class TrainConfig:
     """%BC: train on the highest-return episodes up to this fraction of timesteps (1 = all)."""
     delayed_rewards: bool = False
     """Paper Table 7: move each episode's return onto its last step."""
+    scale_actions: bool = False
+    """Continuous actions: map each dimension's range in the data to [-1, 1] for the model (the tanh action head's
+    range) and back for the env (as d3rlpy's MinMaxActionScaler; the bounds are saved in the run). Off: actions as
+    they are (the paper's)."""
     sampler: str = "window"
     """Batch source (data/sampler.py): window (K steps from a uniform start, the paper's gym code), episode
     (whole episodes from step 0, the paper's Key-to-Door and graph tasks; every episode must fit in K), or

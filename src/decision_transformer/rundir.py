@@ -71,6 +71,11 @@ class RunMeta:
     """Free-form provenance (e.g. the Hugging Face config an import came from)."""
     reward_clip: float = 0.0
     """`Preprocessing.reward_clip` (absent in older runs: 0, no clipping)."""
+    action_low: list[float] | None = None
+    """`Preprocessing.action_low`: act_dim numbers (a run trained with scale_actions), or None (absent in older
+    runs): actions unscaled."""
+    action_high: list[float] | None = None
+    """`Preprocessing.action_high`, likewise; None exactly when action_low is."""
 
     def __post_init__(self) -> None:
         problem = _meta_problem(self.__dict__)
@@ -89,7 +94,8 @@ class RunMeta:
             mean, std = mean.reshape(shape), std.reshape(shape)
         elif mean.size == 1:  # pixels: one scalar for all
             mean, std = mean.reshape(()), std.reshape(())
-        return Preprocessing(mean, std, float(self.reward_scale), reward_clip=float(self.reward_clip))
+        return Preprocessing(mean, std, float(self.reward_scale), reward_clip=float(self.reward_clip),
+                             action_low=self.action_low, action_high=self.action_high)
 
     def state_shape(self) -> int | tuple[int, ...]:
         return self.state_dim if isinstance(self.state_dim, int) else tuple(self.state_dim)
@@ -131,6 +137,9 @@ def _meta_problem(d: Mapping[str, Any]) -> str | None:
         return f"field 'reward_scale' is {d['reward_scale']!r}; expected a finite number > 0"
     if not (_is_number(d["reward_clip"]) and d["reward_clip"] >= 0):
         return f"field 'reward_clip' is {d['reward_clip']!r}; expected a finite number >= 0"
+    problem = _action_bounds_problem(d, cfg)
+    if problem:
+        return problem
     for name in ("env_id", "dataset", "version"):
         if not isinstance(d[name], str):
             return f"field {name!r} is {d[name]!r}; expected a string"
@@ -138,6 +147,24 @@ def _meta_problem(d: Mapping[str, Any]) -> str | None:
         return f"field 'step' is {d['step']!r}; expected an integer >= 0"
     if not isinstance(d["extra"], dict):
         return f"field 'extra' is {_short(d['extra'])}; expected an object"
+    return None
+
+
+def _action_bounds_problem(d: Mapping[str, Any], cfg: DTConfig | MLPBCConfig) -> str | None:
+    """What is wrong with meta.json's 'action_low' / 'action_high' (both null, or act_dim finite numbers each with
+    low <= high, continuous actions only), or None."""
+    low, high = d["action_low"], d["action_high"]
+    for name, v in (("action_low", low), ("action_high", high)):
+        if v is not None and not (isinstance(v, (list, tuple)) and len(v) == d["act_dim"]
+                                  and all(_is_number(x) for x in v)):
+            return f"field {name!r} is {_short(v)}; expected null or a list of act_dim={d['act_dim']} finite numbers"
+    if (low is None) != (high is None):
+        return (f"field {'action_low' if low is None else 'action_high'!r} is null but the other is set; expected "
+                "both null or both lists")
+    if low is not None and getattr(cfg, "discrete_actions", False):
+        return "field 'action_low' is set but model_config has discrete_actions; expected null (only continuous actions scale)"
+    if low is not None and any(lo > hi for lo, hi in zip(low, high)):
+        return f"field 'action_low' is {_short(low)}; expected bounds <= action_high {_short(high)}"
     return None
 
 

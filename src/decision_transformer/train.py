@@ -71,7 +71,8 @@ def train(
     if model_config.discrete_actions != data.discrete_actions:  # derived from the data, like state_dim
         model_config = dataclasses.replace(model_config, discrete_actions=data.discrete_actions)
     preflight.check_env(cfg, data, match_dataset=dataset is None)
-    prep = prep or Preprocessing.fit(full)
+    preflight.check_scale_actions(cfg, full, prep)
+    prep = prep or Preprocessing.fit(full, scale_actions=cfg.scale_actions)
     trainer = Trainer(cfg, model_config, data, prep, act_dim=act_dim)
     preflight.warn_settings(cfg, model_config, data)
     fingerprint = run_data.fingerprint(cfg, full)

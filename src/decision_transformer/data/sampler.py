@@ -12,9 +12,10 @@ Window convention (the single place it is written down; `tests/test_data.py` che
       in context, so every step of every episode is a training target;
     * a window shorter than K is LEFT-padded: padded positions have attention_mask 0 and hold zeros
       (states, actions, returns_to_go, timesteps);
-    * states, returns-to-go and timesteps go through the run's `Preprocessing` (data/preprocess.py):
+    * states, returns-to-go, timesteps and actions go through the run's `Preprocessing` (data/preprocess.py):
       normalized states, returns-to-go divided by the reward scale, timesteps counted from 0 within the
-      episode and clipped to max_ep_len - 1;
+      episode and clipped to max_ep_len - 1, continuous actions scaled to [-1, 1] when the run scales them
+      (the batch's actions are both model inputs and targets);
     * K (`context_len`) and `max_ep_len` are arguments, the model config's values (the trainer passes them):
       the sampler never keeps a second copy of the model's window anywhere it could drift.
 """
@@ -37,7 +38,7 @@ class Batch:
     states: torch.Tensor
     """(B, K, *S) float32, normalized."""
     actions: torch.Tensor
-    """(B, K, A) float32, or (B, K) int64 for discrete actions."""
+    """(B, K, A) float32 (in [-1, 1] when the run scales actions), or (B, K) int64 for discrete actions."""
     returns_to_go: torch.Tensor
     """(B, K, 1) float32, divided by the reward scale."""
     timesteps: torch.Tensor
@@ -145,7 +146,7 @@ def _gather(src: WindowSampler | EpisodeSampler, ep: np.ndarray, si: np.ndarray,
 
     states = prep.normalize_states(d.observations[rows])  # (B, K, *S)
     states[~real] = 0.0
-    actions = d.actions[rows]  # (B, K, A) or (B, K)
+    actions = prep.scale_actions(d.actions[rows])  # (B, K, A) or (B, K); scaled: the model's [-1, 1]
     actions = np.where(real.reshape(real.shape + (1,) * (actions.ndim - 2)), actions, 0)
     rtg = np.where(real, src._rtg_scaled[rows], 0.0).astype(np.float32)[..., None]  # (B, K, 1)
     timesteps = np.where(real, clip_timesteps(local, src.max_ep_len), 0)  # (B, K)

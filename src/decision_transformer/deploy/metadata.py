@@ -19,6 +19,10 @@ Plain Python (json only): the torch-free runtime reads it. Fields (docs/deploy.m
     cache                    (step graph) {"layers", "heads", "slots", "head_dim"}: keys / values are
                              (layers, B, heads, slots, head_dim)
     action_low, action_high  the action space's bounds (continuous actions) when known, else null
+    action_scale_low, action_scale_high   null (absent in older files), or the run's action range
+                             (`TrainConfig.scale_actions`, meta.json's action_low / action_high): the model's
+                             actions a in [-1, 1] are low + (a + 1) (high - low) / 2 in the env, and actions fed back
+                             are mapped back, 2 (a - low) / (high - low) - 1 (0 where high == low)
     max_return               the dataset's best episode return when the run recorded it (a default target)
     env_id, dataset, step, version, torch, exporter, opset   provenance
 
@@ -132,6 +136,17 @@ def check(meta: dict[str, Any], where: str) -> None:
         low, high = meta.get("action_low"), meta.get("action_high")
         if low is not None and high is not None and any(lo > hi for lo, hi in zip(low, high)):
             raise bad("action_low", f"bounds <= action_high {_short(high)}")
+    for field in ("action_scale_low", "action_scale_high"):
+        v = meta.get(field)
+        if v is not None and (meta["discrete"] or not (_numbers(v, meta["act_dim"])
+                                                        and all(abs(x) != float("inf") for x in v))):
+            raise bad(field, f"null or a list of act_dim={meta['act_dim']} finite numbers (continuous actions)")
+    low, high = meta.get("action_scale_low"), meta.get("action_scale_high")
+    if (low is None) != (high is None):
+        raise bad("action_scale_low" if low is None else "action_scale_high",
+                  "null exactly when the other of action_scale_low / action_scale_high is")
+    if low is not None and any(lo > hi for lo, hi in zip(low, high)):
+        raise bad("action_scale_low", f"bounds <= action_scale_high {_short(high)}")
     v = meta.get("max_return")
     if v is not None and not (_is_num(v) and abs(v) < float("inf")):
         raise bad("max_return", "null or a finite number")

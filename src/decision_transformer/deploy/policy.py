@@ -8,8 +8,10 @@ metadata carries (deploy/metadata.py):
   reward / reward_scale (the reward clipped to [-reward_clip, reward_clip] first when reward_clip > 0).
 * Timesteps count from 0 and are clipped to max_ep_len - 1.
 * The first `act` of an episode takes no reward; every later one takes the reward of the previous action.
-* Continuous actions are clipped to the action bounds (the metadata's, or the ones given); discrete actions are
-  the argmax of the logits (or sampled at `temperature` > 0, from numpy's generator: not DTAgent's stream).
+* Continuous actions are unscaled to the env's range when the run scaled them (metadata action_scale_low /
+  action_scale_high), then clipped to the action bounds (the metadata's, or the ones given); the context keeps the
+  action scaled back, in the model's space. Discrete actions are the argmax of the logits (or sampled at
+  `temperature` > 0, from numpy's generator: not DTAgent's stream).
 * A banded model (attention_window > 0) acts from its step graph (FILE.step.onnx) and a key/value cache per env,
   as `IncrementalDecoder` does; other models run the full graph over the columns where some env has a real step.
 """
@@ -22,6 +24,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..common.action_scale import scale_actions, unscale_actions
 from ..common.checks import is_int as _is_int, is_real as _is_real
 from . import metadata
 from .metadata import DeployError
@@ -179,6 +182,9 @@ class BatchedOnnxPolicy:
             if above.any():
                 raise ValueError(f"action_low {self.action_low.tolist()} > action_high {self.action_high.tolist()} "
                                  f"at action dim(s) {np.flatnonzero(above).tolist()}; expected low <= high")
+        scale_low, scale_high = m.get("action_scale_low"), m.get("action_scale_high")
+        self.scale_low = None if scale_low is None else np.asarray(scale_low, np.float32)
+        self.scale_high = None if scale_high is None else np.asarray(scale_high, np.float32)
         # the last L steps of each env (L = K, or 2 for the step graph: it reads the newest step and a_{t-1})
         L, n = (2 if self.step is not None else self.K), num_envs
         self.states = np.zeros((n, L, *shape), np.float32)
@@ -332,11 +338,21 @@ class BatchedOnnxPolicy:
             else:
                 action = preds.argmax(-1).astype(np.int64)
         else:
-            action = preds.astype(np.float32, copy=False)
+            action = self.unscale(preds.astype(np.float32, copy=False))
             if self.action_low is not None or self.action_high is not None:
                 action = np.clip(action, self.action_low, self.action_high)
+            self.actions[rows, -1] = self.scale(action)
+            return action
         self.actions[rows, -1] = action
         return action
+
+    def scale(self, actions: np.ndarray) -> np.ndarray:
+        """Env actions -> the model's [-1, 1] (common/action_scale.py, as `Preprocessing`); unchanged without bounds."""
+        return actions if self.scale_low is None else scale_actions(actions, self.scale_low, self.scale_high)
+
+    def unscale(self, actions: np.ndarray) -> np.ndarray:
+        """The model's actions -> the env's (common/action_scale.py, as `Preprocessing`); unchanged without bounds."""
+        return actions if self.scale_low is None else unscale_actions(actions, self.scale_low, self.scale_high)
 
     def _predict(self, rows: np.ndarray) -> np.ndarray:
         everyone = len(rows) == self.n and bool((rows == np.arange(self.n)).all())

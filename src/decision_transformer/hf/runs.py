@@ -120,6 +120,10 @@ def export_hf(run_dir: str | os.PathLike, hf_dir: str | os.PathLike, step: int |
     run = load_run(run_dir, step=step)
     if run.meta.model_kind != "dt":
         raise HFFormatError(f"{run.path}: model_kind={run.meta.model_kind!r}; only 'dt' exports to Hugging Face")
+    if run.meta.action_low is not None or run.meta.action_high is not None:
+        raise HFFormatError(f"{run.path / 'meta.json'}: fields 'action_low' / 'action_high' are set (trained with "
+                            "--scale-actions); Hugging Face's DecisionTransformerModel has no action scaling, so "
+                            "only runs with unscaled actions export")
     return save_hf(
         run.model, hf_dir, hf_config=run.meta.extra.get("hf_config"), extra_tensors=run.extra_tensors,
         state_mean=run.meta.state_mean, state_std=run.meta.state_std, reward_scale=run.meta.reward_scale,
