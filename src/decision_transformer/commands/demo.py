@@ -34,7 +34,8 @@ DEMO_MODEL = DTConfig(embed_dim=64, n_layer=2)
 class DemoConfig:
     """A short run of the paper's recipe; model and schedule are scaled down to fit a few CPU minutes."""
 
-    train: TrainConfig = field(default=DEMO_TRAIN, metadata=inline("dataset", "steps", "lr", "warmup_steps", "seed"))
+    train: TrainConfig = field(default=DEMO_TRAIN, metadata=inline("dataset", "steps", "lr", "warmup_steps", "seed",
+                                                                   "scale_actions"))
     """Both models' training (DEMO_TRAIN). The default dataset is the suite's Hopper-v5 medium-replay (a SAC
     learner's replay buffer up to the medium level, 250k steps, loaded from the package in seconds)."""
     model: DTConfig = field(default=DEMO_MODEL, metadata=inline("context_len", "embed_dim", "n_layer"))
