@@ -22,7 +22,7 @@ Also each model's largest return-embedding weight (|W| of the Linear(1, C) that 
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 
 import numpy as np
 import torch
@@ -58,6 +58,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     data = load_dataset(a.dataset, seed=0)
     runs = [(n, load_run(d)) for n, d in named(a.dt, "--dt")]
+    for n, r in runs:  # this script feeds raw actions and compares raw predictions
+        if r.meta.preprocessing().scales_actions:
+            sys.exit(f"dt_return_response.py: --dt {n}: {r.path / 'meta.json'} has action_scale_low / _high (trained "
+                     "with --scale-actions); this script compares unscaled actions only")
     peers = []
     if a.peer:
         import d3rlpy

@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> dict:
     data = load_dataset(a.dataset, seed=0)
     run = load_run(a.dt)
     model, prep = run.model.eval(), run.meta.preprocessing()
+    if prep.scales_actions:  # our side is fed raw actions below
+        sys.exit(f"peer_dt_same_batches.py: {run.path / 'meta.json'} has action_scale_low / _high (trained with "
+                 "--scale-actions); this script compares unscaled actions only")
     peer = d3rlpy.load_learnable(f"{a.peer}/model.d3", device="cpu:0")
     k = run.meta.config().context_len
     if peer.config.context_size != k:

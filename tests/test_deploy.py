@@ -199,6 +199,7 @@ def test_a_hopper_episode_driven_by_onnx_policy_takes_dtagents_actions(tmp_path,
     assert res.returncode == 0, res.stderr
     assert ("step.onnx" in res.stdout) == banded and "action bounds recorded" in res.stdout
     assert read_metadata(tmp_path / "hopper.onnx")["action_high"] == [1.0, 1.0, 1.0]
+    assert read_metadata(tmp_path / "hopper.onnx")["format_version"] == 1  # unscaled: older runtimes still read it
 
     def episode(act_fn, begin_fn, observe_fn):
         env = gym.make("Hopper-v5", max_episode_steps=200)

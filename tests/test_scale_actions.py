@@ -1,4 +1,4 @@
-"""Action scaling (`TrainConfig.scale_actions`, `Preprocessing.action_low` / `action_high`): continuous actions
+"""Action scaling (`TrainConfig.scale_actions`, `Preprocessing.action_scale_low` / `action_scale_high`): continuous actions
 outside the tanh head's [-1, 1] mapped to it for the model and back for the env, in training batches, acting
 (full and incremental), online fine-tuning's buffer and sampling agent, meta.json, the ONNX export and runtime;
 refused for discrete actions and for Hugging Face exports."""
@@ -30,7 +30,7 @@ LOW, HIGH = [-3.0, -1.0, 0.5], [3.0, 2.0, 0.5]  # the last dimension has range 0
 
 
 def _prep(low=LOW, high=HIGH, S=5):
-    return Preprocessing(np.zeros(S, np.float32), np.ones(S, np.float32), 10.0, action_low=low, action_high=high)
+    return Preprocessing(np.zeros(S, np.float32), np.ones(S, np.float32), 10.0, action_scale_low=low, action_scale_high=high)
 
 
 # ------------------------------------------------------------------------------ Preprocessing
@@ -43,7 +43,7 @@ def test_scale_and_unscale_round_trip_with_a_zero_range_dimension():
     np.testing.assert_allclose(prep.unscale_actions(x), a, atol=1e-6)
     np.testing.assert_allclose(prep.unscale_actions(np.array([0.7, -0.2, 0.9], np.float32))[2], 0.5)  # its value
     identity = Preprocessing(np.zeros(5), np.ones(5), 10.0)
-    assert not identity.scales_actions and identity.meta_fields()["action_low"] is None
+    assert not identity.scales_actions and identity.meta_fields()["action_scale_low"] is None
     assert identity.scale_actions(a) is a and identity.unscale_actions(a) is a
 
 
@@ -51,14 +51,14 @@ def test_fit_takes_each_dimensions_min_and_max_and_refuses_discrete_actions():
     d = make_dataset(lengths=(5, 8), act_dim=2)
     d = dataclasses.replace(d, actions=d.actions * np.array([3.0, 0.5], np.float32))
     prep = Preprocessing.fit(d, scale_actions=True)
-    np.testing.assert_array_equal(prep.action_low, d.actions.min(0))
-    np.testing.assert_array_equal(prep.action_high, d.actions.max(0))
-    assert Preprocessing.fit(d).action_low is None  # the default: unscaled
+    np.testing.assert_array_equal(prep.action_scale_low, d.actions.min(0))
+    np.testing.assert_array_equal(prep.action_scale_high, d.actions.max(0))
+    assert Preprocessing.fit(d).action_scale_low is None  # the default: unscaled
     with pytest.raises(ValueError, match="discrete"):
         Preprocessing.fit(make_dataset(discrete=True), scale_actions=True)
     for low, high in (([1.0], None), ([1.0], [0.0]), ([np.nan], [1.0])):
-        with pytest.raises(ValueError, match="action_low"):
-            Preprocessing(np.zeros(2), np.ones(2), 1.0, action_low=low, action_high=high)
+        with pytest.raises(ValueError, match="action_scale_low"):
+            Preprocessing(np.zeros(2), np.ones(2), 1.0, action_scale_low=low, action_scale_high=high)
 
 
 # ------------------------------------------------------------------------------ dt train --scale-actions
@@ -80,8 +80,8 @@ def test_a_scaled_run_is_not_warned_about_and_saves_its_bounds(scaled_run):
     assert res.returncode == 0, res.stderr
     assert "outside the [-1, 1]" not in res.stderr
     meta = json.loads((latest_checkpoint(run_dir) / "meta.json").read_text())
-    assert meta["action_low"] == [float(d.actions.min())] and meta["action_high"] == [float(d.actions.max())]
-    assert meta["action_low"][0] < -1 and meta["action_high"][0] > 1
+    assert meta["action_scale_low"] == [float(d.actions.min())] and meta["action_scale_high"] == [float(d.actions.max())]
+    assert meta["action_scale_low"][0] < -1 and meta["action_scale_high"][0] > 1
     assert json.loads((run_dir / "train_config.json").read_text())["train"]["scale_actions"] is True
 
 
@@ -134,24 +134,24 @@ def _save(run_dir, cfg, S=5, A=3, low=LOW, high=HIGH, seed=0):
     rng = np.random.default_rng(seed)
     meta = RunMeta(model_kind="dt", model_config=cfg.to_dict(), state_dim=S, act_dim=A,
                    state_mean=rng.normal(0, 0.3, S).tolist(), state_std=rng.uniform(0.5, 2.0, S).tolist(),
-                   reward_scale=10.0, step=3, action_low=low, action_high=high, extra={"max_return": 42.0})
+                   reward_scale=10.0, step=3, action_scale_low=low, action_scale_high=high, extra={"max_return": 42.0})
     save_checkpoint(run_dir, model, meta)
     return load_run(run_dir)
 
 
 def test_older_checkpoints_load_as_identity_and_bad_bounds_are_named(tmp_path):
     run = _save(tmp_path / "run", DTConfig(context_len=4, max_ep_len=12, **SMALL))
-    assert run.preprocessing.action_low.tolist() == LOW
+    assert run.preprocessing.action_scale_low.tolist() == LOW
     ckpt = run.path
-    edit_json(ckpt / "meta.json", lambda m: (m.pop("action_low"), m.pop("action_high")))  # as older runs wrote it
+    edit_json(ckpt / "meta.json", lambda m: (m.pop("action_scale_low"), m.pop("action_scale_high")))  # as older runs wrote it
     assert not load_run(tmp_path / "run").preprocessing.scales_actions
-    for field, value, expected in (("action_low", "x", "expected null or a list of act_dim=3"),
-                                   ("action_high", [1.0, 2.0], "expected null or a list of act_dim=3"),
-                                   ("action_low", [0.0, 0.0, float("nan")], "finite"),
-                                   ("action_low", [4.0, 0.0, 0.0], "<= action_high"),
-                                   ("action_high", None, "null but the other is set")):
+    for field, value, expected in (("action_scale_low", "x", "expected null or a list of act_dim=3"),
+                                   ("action_scale_high", [1.0, 2.0], "expected null or a list of act_dim=3"),
+                                   ("action_scale_low", [0.0, 0.0, float("nan")], "finite"),
+                                   ("action_scale_low", [4.0, 0.0, 0.0], "<= action_scale_high"),
+                                   ("action_scale_high", None, "null but the other is set")):
         def change(m, field=field, value=value):
-            m.update(action_low=LOW, action_high=HIGH)
+            m.update(action_scale_low=LOW, action_scale_high=HIGH)
             m[field] = value
         edit_json(ckpt / "meta.json", change)
         with pytest.raises(CheckpointError, match=rf"meta.json: field '{field}'"):
@@ -171,6 +171,7 @@ def test_onnx_policy_of_a_scaled_run_acts_as_dtagent(tmp_path, banded):
     res = export_onnx(run, tmp_path / "p.onnx")
     meta = read_metadata(tmp_path / "p.onnx")
     assert meta["action_scale_low"] == LOW and meta["action_scale_high"] == HIGH
+    assert meta["format_version"] == 2  # a runtime that cannot unscale refuses it (an unscaled export stays 1)
     space = gym.spaces.Box(-2.5, 2.5, (3,), np.float32)
     agent = DTAgent(RolloutPolicy.from_run(run), 30.0, 2, (5,), space)
     policy = BatchedOnnxPolicy(res.paths[0], 2, action_low=-2.5, action_high=2.5)
@@ -215,7 +216,7 @@ def test_onnx_metadata_with_bad_scale_bounds_is_refused():
 def test_hf_export_of_a_scaled_run_is_refused(tmp_path, dt):
     _save(tmp_path / "run", DTConfig(context_len=4, max_ep_len=12, **SMALL))
     assert_one_error(dt("hf", "export", tmp_path / "run", "--out", tmp_path / "hf"), "hf", "meta.json",
-                     "action_low", "--scale-actions")
+                     "action_scale_low", "--scale-actions")
     assert not (tmp_path / "hf" / "config.json").exists()
 
 

@@ -71,11 +71,11 @@ class RunMeta:
     """Free-form provenance (e.g. the Hugging Face config an import came from)."""
     reward_clip: float = 0.0
     """`Preprocessing.reward_clip` (absent in older runs: 0, no clipping)."""
-    action_low: list[float] | None = None
-    """`Preprocessing.action_low`: act_dim numbers (a run trained with scale_actions), or None (absent in older
+    action_scale_low: list[float] | None = None
+    """`Preprocessing.action_scale_low`: act_dim numbers (a run trained with scale_actions), or None (absent in older
     runs): actions unscaled."""
-    action_high: list[float] | None = None
-    """`Preprocessing.action_high`, likewise; None exactly when action_low is."""
+    action_scale_high: list[float] | None = None
+    """`Preprocessing.action_scale_high`, likewise; None exactly when action_scale_low is."""
 
     def __post_init__(self) -> None:
         problem = _meta_problem(self.__dict__)
@@ -95,7 +95,7 @@ class RunMeta:
         elif mean.size == 1:  # pixels: one scalar for all
             mean, std = mean.reshape(()), std.reshape(())
         return Preprocessing(mean, std, float(self.reward_scale), reward_clip=float(self.reward_clip),
-                             action_low=self.action_low, action_high=self.action_high)
+                             action_scale_low=self.action_scale_low, action_scale_high=self.action_scale_high)
 
     def state_shape(self) -> int | tuple[int, ...]:
         return self.state_dim if isinstance(self.state_dim, int) else tuple(self.state_dim)
@@ -151,20 +151,20 @@ def _meta_problem(d: Mapping[str, Any]) -> str | None:
 
 
 def _action_bounds_problem(d: Mapping[str, Any], cfg: DTConfig | MLPBCConfig) -> str | None:
-    """What is wrong with meta.json's 'action_low' / 'action_high' (both null, or act_dim finite numbers each with
+    """What is wrong with meta.json's 'action_scale_low' / 'action_scale_high' (both null, or act_dim finite numbers each with
     low <= high, continuous actions only), or None."""
-    low, high = d["action_low"], d["action_high"]
-    for name, v in (("action_low", low), ("action_high", high)):
+    low, high = d["action_scale_low"], d["action_scale_high"]
+    for name, v in (("action_scale_low", low), ("action_scale_high", high)):
         if v is not None and not (isinstance(v, (list, tuple)) and len(v) == d["act_dim"]
                                   and all(_is_number(x) for x in v)):
             return f"field {name!r} is {_short(v)}; expected null or a list of act_dim={d['act_dim']} finite numbers"
     if (low is None) != (high is None):
-        return (f"field {'action_low' if low is None else 'action_high'!r} is null but the other is set; expected "
+        return (f"field {'action_scale_low' if low is None else 'action_scale_high'!r} is null but the other is set; expected "
                 "both null or both lists")
     if low is not None and getattr(cfg, "discrete_actions", False):
-        return "field 'action_low' is set but model_config has discrete_actions; expected null (only continuous actions scale)"
+        return "field 'action_scale_low' is set but model_config has discrete_actions; expected null (only continuous actions scale)"
     if low is not None and any(lo > hi for lo, hi in zip(low, high)):
-        return f"field 'action_low' is {_short(low)}; expected bounds <= action_high {_short(high)}"
+        return f"field 'action_scale_low' is {_short(low)}; expected bounds <= action_scale_high {_short(high)}"
     return None
 
 

@@ -1,14 +1,14 @@
 """The one object that turns raw data into model inputs, in training and when acting.
 
 `Preprocessing` is built once from the training data (`Preprocessing.fit`), saved in every checkpoint
-(the `state_mean`, `state_std`, `reward_scale`, `reward_clip`, `action_low`, `action_high` fields of `meta.json`)
+(the `state_mean`, `state_std`, `reward_scale`, `reward_clip`, `action_scale_low`, `action_scale_high` fields of `meta.json`)
 and read back by `RunMeta.preprocessing()`. Both samplers, the evaluation agent, online fine-tuning and the ONNX
 runtime use it (or, torch-free, its copy in the export's metadata), so a model never sees inputs prepared two ways:
 
     states          (obs - state_mean) / state_std, float32; pixels (uint8) use mean 0, std 255
     returns_to_go   divided by reward_scale
     timesteps       the step index within the episode from 0, clipped to max_ep_len - 1 (`clip_timesteps`)
-    actions         continuous, with action_low / action_high (`TrainConfig.scale_actions`; d3rlpy's
+    actions         continuous, with action_scale_low / action_scale_high (`TrainConfig.scale_actions`; d3rlpy's
                     MinMaxActionScaler): 2 (a - low) / (high - low) - 1, per dimension, into [-1, 1] (a dimension
                     with high == low maps to 0). The model's inputs and targets are scaled; its outputs are
                     unscaled, low + (x + 1) (high - low) / 2, before they reach the env (`unscale_actions`).
@@ -42,25 +42,25 @@ class Preprocessing:
     reward_clip: float = field(default=0.0, kw_only=True)
     """0, or c > 0 when the training rewards were clipped to [-c, c] (`TrajectoryDataset.reward_clip`): acting
     then decrements the return-to-go by the clipped reward, as the returns-to-go were computed."""
-    action_low: np.ndarray | None = field(default=None, kw_only=True)
+    action_scale_low: np.ndarray | None = field(default=None, kw_only=True)
     """(A,) float32 per-dimension minimum of the training actions, mapped to -1; None: actions are not scaled."""
-    action_high: np.ndarray | None = field(default=None, kw_only=True)
-    """(A,) float32 per-dimension maximum, mapped to +1; None exactly when action_low is."""
+    action_scale_high: np.ndarray | None = field(default=None, kw_only=True)
+    """(A,) float32 per-dimension maximum, mapped to +1; None exactly when action_scale_low is."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state_mean", np.asarray(self.state_mean, np.float32))
         object.__setattr__(self, "state_std", np.asarray(self.state_std, np.float32))
-        if (self.action_low is None) != (self.action_high is None):
-            raise ValueError("Preprocessing.action_low and action_high: give both (scaled actions) or neither")
-        if self.action_low is not None:
-            low, high = np.asarray(self.action_low, np.float32), np.asarray(self.action_high, np.float32)
-            object.__setattr__(self, "action_low", low)
-            object.__setattr__(self, "action_high", high)
+        if (self.action_scale_low is None) != (self.action_scale_high is None):
+            raise ValueError("Preprocessing.action_scale_low and action_scale_high: give both (scaled actions) or neither")
+        if self.action_scale_low is not None:
+            low, high = np.asarray(self.action_scale_low, np.float32), np.asarray(self.action_scale_high, np.float32)
+            object.__setattr__(self, "action_scale_low", low)
+            object.__setattr__(self, "action_scale_high", high)
             if low.ndim != 1 or low.shape != high.shape or not low.size:
-                raise ValueError(f"Preprocessing.action_low shape {low.shape} / action_high shape {high.shape}: "
+                raise ValueError(f"Preprocessing.action_scale_low shape {low.shape} / action_scale_high shape {high.shape}: "
                                  "expected two (A,) arrays")
             if not (np.isfinite(low).all() and np.isfinite(high).all()) or (low > high).any():
-                raise ValueError("Preprocessing.action_low and action_high must be finite, with low <= high everywhere")
+                raise ValueError("Preprocessing.action_scale_low and action_scale_high must be finite, with low <= high everywhere")
         if self.state_mean.shape != self.state_std.shape:
             raise ValueError(f"Preprocessing: state_mean shape {self.state_mean.shape} != state_std shape {self.state_std.shape}")
         if not (np.isfinite(self.state_mean).all() and np.isfinite(self.state_std).all()):
@@ -85,12 +85,12 @@ class Preprocessing:
             actions = np.asarray(dataset.actions, np.float32).reshape(len(dataset.actions), -1)
             low, high = actions.min(0), actions.max(0)
         return cls(mean, std, float(dataset.reward_scale), reward_clip=float(dataset.reward_clip),
-                   action_low=low, action_high=high)
+                   action_scale_low=low, action_scale_high=high)
 
     @property
     def scales_actions(self) -> bool:
-        """Whether actions are scaled (action_low / action_high are set)."""
-        return self.action_low is not None
+        """Whether actions are scaled (action_scale_low / action_scale_high are set)."""
+        return self.action_scale_low is not None
 
     def normalize_states(self, obs: np.ndarray) -> np.ndarray:
         """(..., *S) raw observations -> float32 model states."""
@@ -109,11 +109,11 @@ class Preprocessing:
 
     def scale_actions(self, actions: np.ndarray) -> np.ndarray:
         """(..., A) env actions -> the model's [-1, 1] (float32); unchanged without bounds (and for discrete actions)."""
-        return actions if self.action_low is None else scale_actions(actions, self.action_low, self.action_high)
+        return actions if self.action_scale_low is None else scale_actions(actions, self.action_scale_low, self.action_scale_high)
 
     def unscale_actions(self, actions: np.ndarray) -> np.ndarray:
         """(..., A) model actions in [-1, 1] -> env actions (float32); unchanged without bounds."""
-        return actions if self.action_low is None else unscale_actions(actions, self.action_low, self.action_high)
+        return actions if self.action_scale_low is None else unscale_actions(actions, self.action_scale_low, self.action_scale_high)
 
     def meta_fields(self) -> dict[str, Any]:
         """The `meta.json` fields that store it (state stats flattened to float lists; action bounds lists or None)."""
@@ -121,7 +121,7 @@ class Preprocessing:
         return {"state_mean": self.state_mean.astype(np.float64).reshape(-1).tolist(),
                 "state_std": self.state_std.astype(np.float64).reshape(-1).tolist(),
                 "reward_scale": float(self.reward_scale), "reward_clip": float(self.reward_clip),
-                "action_low": bounds(self.action_low), "action_high": bounds(self.action_high)}
+                "action_scale_low": bounds(self.action_scale_low), "action_scale_high": bounds(self.action_scale_high)}
 
 
 def clip_timesteps(timesteps: np.ndarray, max_ep_len: int) -> np.ndarray:

@@ -216,12 +216,13 @@ def _max_diff(module: nn.Module, proto: Any, meta: dict[str, Any], args: tuple) 
 def base_metadata(run: LoadedRun, action_bounds: tuple[list[float], list[float]] | None) -> dict[str, Any]:
     meta, cfg = run.meta, run.meta.config()
     shape = meta.state_shape()
-    return {"format": metadata.FORMAT, "format_version": metadata.FORMAT_VERSION, "model_kind": meta.model_kind,
+    version = 2 if meta.action_scale_low is not None else 1  # metadata.FORMAT_VERSION's note
+    return {"format": metadata.FORMAT, "format_version": version, "model_kind": meta.model_kind,
             "state_shape": [shape] if isinstance(shape, int) else list(shape), "act_dim": int(meta.act_dim),
             "discrete": bool(cfg.discrete_actions), "state_mean": [float(v) for v in meta.state_mean],
             "state_std": [float(v) for v in meta.state_std], "reward_scale": float(meta.reward_scale),
-            "reward_clip": float(meta.reward_clip), "action_scale_low": meta.action_low,
-            "action_scale_high": meta.action_high, "context_len": int(cfg.context_len),
+            "reward_clip": float(meta.reward_clip), "action_scale_low": meta.action_scale_low,
+            "action_scale_high": meta.action_scale_high, "context_len": int(cfg.context_len),
             "max_ep_len": int(cfg.max_ep_len), "attention_window": int(getattr(cfg, "attention_window", 0)),
             "action_low": action_bounds[0] if action_bounds else None,
             "action_high": action_bounds[1] if action_bounds else None,

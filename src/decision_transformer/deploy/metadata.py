@@ -3,7 +3,8 @@
 
 Plain Python (json only): the torch-free runtime reads it. Fields (docs/deploy.md shows an example):
 
-    format, format_version   "decision-transformer-onnx", 1
+    format, format_version   "decision-transformer-onnx", 1; 2 for a run trained with scaled actions (a runtime
+                             that predates action_scale_low / _high refuses it, not acting in the wrong range)
     graph                    "full" (the forward over a window of K steps) or "step" (one step against a
                              key/value cache, banded models only)
     model_kind               "dt", "bc" (no return tokens) or "mlp-bc"
@@ -40,7 +41,9 @@ from ..common.checks import is_int as _is_int, is_real as _is_num
 
 KEY = "decision_transformer"
 FORMAT = "decision-transformer-onnx"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The newest version this runtime reads. 2: action_scale_low / action_scale_high (written as 2 only when they are
+set, so an unscaled export still loads in a version-1 runtime)."""
 EXTRA = "pip install 'decision-transformer[deploy]'"
 """How to get onnx and onnxruntime: named in every error about a missing one."""
 

@@ -120,8 +120,8 @@ def export_hf(run_dir: str | os.PathLike, hf_dir: str | os.PathLike, step: int |
     run = load_run(run_dir, step=step)
     if run.meta.model_kind != "dt":
         raise HFFormatError(f"{run.path}: model_kind={run.meta.model_kind!r}; only 'dt' exports to Hugging Face")
-    if run.meta.action_low is not None or run.meta.action_high is not None:
-        raise HFFormatError(f"{run.path / 'meta.json'}: fields 'action_low' / 'action_high' are set (trained with "
+    if run.meta.action_scale_low is not None or run.meta.action_scale_high is not None:
+        raise HFFormatError(f"{run.path / 'meta.json'}: fields 'action_scale_low' / 'action_scale_high' are set (trained with "
                             "--scale-actions); Hugging Face's DecisionTransformerModel has no action scaling, so "
                             "only runs with unscaled actions export")
     return save_hf(
