@@ -145,6 +145,8 @@ def test_older_checkpoints_load_as_identity_and_bad_bounds_are_named(tmp_path):
     ckpt = run.path
     edit_json(ckpt / "meta.json", lambda m: (m.pop("action_scale_low"), m.pop("action_scale_high")))  # as older runs wrote it
     assert not load_run(tmp_path / "run").preprocessing.scales_actions
+    unscaled = _save(tmp_path / "plain", DTConfig(context_len=4, max_ep_len=12, **SMALL), low=None, high=None)
+    assert "action_scale_low" not in json.loads((unscaled.path / "meta.json").read_text())  # older versions read it
     for field, value, expected in (("action_scale_low", "x", "expected null or a list of act_dim=3"),
                                    ("action_scale_high", [1.0, 2.0], "expected null or a list of act_dim=3"),
                                    ("action_scale_low", [0.0, 0.0, float("nan")], "finite"),

@@ -65,6 +65,10 @@ class LoadedRun:
         return self.meta.preprocessing()
 
 
+OPTIONAL_META_FIELDS = ("action_scale_low", "action_scale_high")
+"""meta.json fields written only when set (`--scale-actions`): a run without them reads in versions before them."""
+
+
 def save_checkpoint(
     run_dir: str | os.PathLike,
     model: torch.nn.Module,
@@ -82,7 +86,9 @@ def save_checkpoint(
         os.chmod(tmp, atomic.default_mode(directory=True))  # mkdtemp's 0o700 would hide the run from other users
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / "model.safetensors"))
-        (tmp / "meta.json").write_text(json.dumps(dataclasses.asdict(meta), indent=1))
+        fields = {k: v for k, v in dataclasses.asdict(meta).items()
+                  if not (k in OPTIONAL_META_FIELDS and v is None)}  # an unscaled run stays readable by older versions
+        (tmp / "meta.json").write_text(json.dumps(fields, indent=1))
         if trainer_state is not None:
             torch.save(trainer_state, tmp / "trainer_state.pt")
         if extra_tensors:
