@@ -130,7 +130,8 @@ def add_dataclass_args(parser: argparse._ActionsContainer, cls: type, exclude: I
         tp = _optional_of(tp)  # `float | None`: a float option whose default None stands for "derived"
         doc = field_docs(_owner(cls, dest)).get(f.name, "")
         default = _get(defaults, dest) if defaults is not None else _nested_default(cls, dest)
-        help_text = f"{doc} (default: {default!r})".replace("%", "%%")
+        shown = "" if default == "" else f" (default: {default!r})"  # '' says nothing: the docstring says what unset is
+        help_text = f"{doc}{shown}".replace("%", "%%")
         flag = _flag(name)
         if f.metadata.get("positional"):
             positional_help = doc.replace("%", "%%")

@@ -19,7 +19,7 @@ class ExportCommand:
     run_dir: str = field(default="", metadata=POSITIONAL)
     """Run directory (or a checkpoint directory)."""
     onnx: str = ""
-    """The .onnx file to write (a banded model's step graph goes next to it, as FILE.step.onnx)."""
+    """The .onnx file to write (required; a banded model's step graph goes next to it, as FILE.step.onnx)."""
     step: int = -1
     """Checkpoint step to export (-1: the latest)."""
     step_graph: bool = True
