@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{dataset.source}: field 'env_id' is empty; dt demo evaluates in the env the dataset "
                          "records, so it needs a dataset that records one")
     print(f"dataset {cfg.train.dataset}: {dataset.num_episodes} episodes, {dataset.num_steps} steps, "
-          f"returns {dataset.episode_returns.min():.0f}..{dataset.episode_returns.max():.0f}, env {dataset.env_id}")
+          f"returns {dataset.episode_returns.min():.1f}..{dataset.episode_returns.max():.1f}, env {dataset.env_id}")
     rows, records = [], []
     for kind in ("dt", "bc"):
         run_dir = Path(cfg.out) / kind
