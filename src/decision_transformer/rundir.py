@@ -26,6 +26,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from .common.action_scale import bounds_problem
 from .common.atomic import read_json
 from .common.checks import config_from_dict, is_int as _is_int, is_real, short as _short
 from .config import MODEL_KINDS, DTConfig, MLPBCConfig, model_kind
@@ -153,19 +154,9 @@ def _meta_problem(d: Mapping[str, Any]) -> str | None:
 def _action_bounds_problem(d: Mapping[str, Any], cfg: DTConfig | MLPBCConfig) -> str | None:
     """What is wrong with meta.json's 'action_scale_low' / 'action_scale_high' (both null, or act_dim finite numbers each with
     low <= high, continuous actions only), or None."""
-    low, high = d["action_scale_low"], d["action_scale_high"]
-    for name, v in (("action_scale_low", low), ("action_scale_high", high)):
-        if v is not None and not (isinstance(v, (list, tuple)) and len(v) == d["act_dim"]
-                                  and all(_is_number(x) for x in v)):
-            return f"field {name!r} is {_short(v)}; expected null or a list of act_dim={d['act_dim']} finite numbers"
-    if (low is None) != (high is None):
-        return (f"field {'action_scale_low' if low is None else 'action_scale_high'!r} is null but the other is set; expected "
-                "both null or both lists")
-    if low is not None and getattr(cfg, "discrete_actions", False):
-        return "field 'action_scale_low' is set but model_config has discrete_actions; expected null (only continuous actions scale)"
-    if low is not None and any(lo > hi for lo, hi in zip(low, high)):
-        return f"field 'action_scale_low' is {_short(low)}; expected bounds <= action_scale_high {_short(high)}"
-    return None
+    problem = bounds_problem(d["action_scale_low"], d["action_scale_high"], d["act_dim"],
+                             getattr(cfg, "discrete_actions", False))
+    return None if problem is None else f"field {problem[0]!r} is {_short(d[problem[0]])}; expected {problem[1]}"
 
 
 def read_meta(path: Path) -> RunMeta:

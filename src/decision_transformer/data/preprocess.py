@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from ..common.action_scale import scale_actions, unscale_actions
+from ..common.action_scale import bounds_problem, scale_actions, unscale_actions
+from ..common.checks import short
 from .trajectories import TrajectoryDataset
 
 
@@ -50,17 +51,16 @@ class Preprocessing:
     def __post_init__(self) -> None:
         object.__setattr__(self, "state_mean", np.asarray(self.state_mean, np.float32))
         object.__setattr__(self, "state_std", np.asarray(self.state_std, np.float32))
-        if (self.action_scale_low is None) != (self.action_scale_high is None):
-            raise ValueError("Preprocessing.action_scale_low and action_scale_high: give both (scaled actions) or neither")
-        if self.action_scale_low is not None:
-            low, high = np.asarray(self.action_scale_low, np.float32), np.asarray(self.action_scale_high, np.float32)
-            object.__setattr__(self, "action_scale_low", low)
-            object.__setattr__(self, "action_scale_high", high)
-            if low.ndim != 1 or low.shape != high.shape or not low.size:
-                raise ValueError(f"Preprocessing.action_scale_low shape {low.shape} / action_scale_high shape {high.shape}: "
-                                 "expected two (A,) arrays")
-            if not (np.isfinite(low).all() and np.isfinite(high).all()) or (low > high).any():
-                raise ValueError("Preprocessing.action_scale_low and action_scale_high must be finite, with low <= high everywhere")
+        bounds = [None if b is None else np.asarray(b, np.float32) for b in (self.action_scale_low, self.action_scale_high)]
+        if bounds[0] is not None and (bounds[0].ndim != 1 or not bounds[0].size):
+            raise ValueError(f"Preprocessing.action_scale_low has shape {bounds[0].shape}; expected (A,) with A >= 1")
+        problem = bounds_problem(*[None if b is None else b.tolist() for b in bounds],
+                                 act_dim=0 if bounds[0] is None else len(bounds[0]))
+        if problem:
+            field, expected = problem
+            raise ValueError(f"Preprocessing.{field} is {short(getattr(self, field))}; expected {expected}")
+        object.__setattr__(self, "action_scale_low", bounds[0])
+        object.__setattr__(self, "action_scale_high", bounds[1])
         if self.state_mean.shape != self.state_std.shape:
             raise ValueError(f"Preprocessing: state_mean shape {self.state_mean.shape} != state_std shape {self.state_std.shape}")
         if not (np.isfinite(self.state_mean).all() and np.isfinite(self.state_std).all()):

@@ -21,7 +21,7 @@ Plain Python (json only): the torch-free runtime reads it. Fields (docs/deploy.m
                              (layers, B, heads, slots, head_dim)
     action_low, action_high  the action space's bounds (continuous actions) when known, else null
     action_scale_low, action_scale_high   null (absent in older files), or the run's action range
-                             (`TrainConfig.scale_actions`, meta.json's action_low / action_high): the model's
+                             (`TrainConfig.scale_actions`, meta.json's fields of the same names): the model's
                              actions a in [-1, 1] are low + (a + 1) (high - low) / 2 in the env, and actions fed back
                              are mapped back, 2 (a - low) / (high - low) - 1 (0 where high == low)
     max_return               the dataset's best episode return when the run recorded it (a default target)
@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..common.action_scale import bounds_problem
 from ..common.checks import is_int as _is_int, is_real as _is_num
 
 KEY = "decision_transformer"
@@ -139,17 +140,10 @@ def check(meta: dict[str, Any], where: str) -> None:
         low, high = meta.get("action_low"), meta.get("action_high")
         if low is not None and high is not None and any(lo > hi for lo, hi in zip(low, high)):
             raise bad("action_low", f"bounds <= action_high {_short(high)}")
-    for field in ("action_scale_low", "action_scale_high"):
-        v = meta.get(field)
-        if v is not None and (meta["discrete"] or not (_numbers(v, meta["act_dim"])
-                                                        and all(abs(x) != float("inf") for x in v))):
-            raise bad(field, f"null or a list of act_dim={meta['act_dim']} finite numbers (continuous actions)")
-    low, high = meta.get("action_scale_low"), meta.get("action_scale_high")
-    if (low is None) != (high is None):
-        raise bad("action_scale_low" if low is None else "action_scale_high",
-                  "null exactly when the other of action_scale_low / action_scale_high is")
-    if low is not None and any(lo > hi for lo, hi in zip(low, high)):
-        raise bad("action_scale_low", f"bounds <= action_scale_high {_short(high)}")
+    problem = bounds_problem(meta.get("action_scale_low"), meta.get("action_scale_high"), meta["act_dim"],
+                             meta["discrete"])
+    if problem:
+        raise bad(*problem)
     v = meta.get("max_return")
     if v is not None and not (_is_num(v) and abs(v) < float("inf")):
         raise bad("max_return", "null or a finite number")
