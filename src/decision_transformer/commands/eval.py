@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         if len(targets) > 1 or a.targets:
             preflight.warn(f"EvalCommand.targets: model kind {kind!r} reads no return-to-go; it is evaluated once, "
                            "the targets are ignored")
-        targets = [float(default) if isinstance(default, (int, float)) and math.isfinite(default) else 0.0]
+        targets = targets[:1]  # (auto is refused for them by check_auto)
     env_kwargs = {"max_episode_steps": a.max_episode_steps} if a.max_episode_steps else None
     if a.video:  # before the evaluation: a missing render dependency fails now, not after it
         import os
