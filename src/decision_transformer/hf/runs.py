@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ..common.checks import is_real
 from .format import DEFAULT_REWARD_SCALE
 
 
@@ -118,6 +119,7 @@ def export_hf(run_dir: str | os.PathLike, hf_dir: str | os.PathLike, step: int |
     from .write import save_hf
 
     run = load_run(run_dir, step=step)
+    best = run.meta.extra.get("max_return")
     if run.meta.model_kind != "dt":
         raise HFFormatError(f"{run.path}: model_kind={run.meta.model_kind!r}; only 'dt' exports to Hugging Face")
     if run.meta.action_scale_low is not None or run.meta.action_scale_high is not None:
@@ -127,11 +129,5 @@ def export_hf(run_dir: str | os.PathLike, hf_dir: str | os.PathLike, step: int |
     return save_hf(
         run.model, hf_dir, hf_config=run.meta.extra.get("hf_config"), extra_tensors=run.extra_tensors,
         state_mean=run.meta.state_mean, state_std=run.meta.state_std, reward_scale=run.meta.reward_scale,
-        env_id=run.meta.env_id, max_return=_finite_or_none(run.meta.extra.get("max_return")),
-    )
-
-
-def _finite_or_none(value: Any) -> float | None:
-    """A run's recorded best return if it is a finite number (an export must hold what our import accepts), else None."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
+        env_id=run.meta.env_id, max_return=best if is_real(best) and math.isfinite(best) else None,
+    )  # (only a finite best return: an export must hold what our import accepts)
