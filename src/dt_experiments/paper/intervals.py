@@ -9,7 +9,7 @@ through their `rliable`, the `[stats]` extra): pure statistics on plain numbers,
 
 A method's runs are a runs x datasets matrix, or, where a dataset has more seeds than another (the headline cells get
 5 seeds, the rest 3), a list of one array of runs per dataset ("ragged"). A matrix goes through rliable; ragged runs
-through `_ragged_interval`, the same stratified bootstrap (each dataset's runs resampled apart, with replacement) with
+through `_ragged_estimate`, the same stratified bootstrap (each dataset's runs resampled apart, with replacement) with
 the same point estimates, so that adding seeds to one dataset never drops the others from an aggregate.
 
 Every bootstrap uses `REPS` resamples from a fixed seed (`SEED`), so a report regenerated from the same cells gives
@@ -78,15 +78,16 @@ def _matrix_of(columns: list[np.ndarray]) -> np.ndarray | None:
     return np.stack(columns, axis=1) if len({len(c) for c in columns}) == 1 else None
 
 
-def _ragged_interval(groups: list[list[np.ndarray]], stat: Callable[..., float], reps: int | None = None
-                     ) -> tuple[float, float]:
-    """The stratified-bootstrap 95% percentile interval of `stat(*groups)`: each method's runs (a group: one array
-    per dataset) resampled with replacement within each dataset, `reps` (REPS) times, from a fixed seed."""
+def _ragged_estimate(groups: list[list[np.ndarray]], stat: Callable[..., float], reps: int | None = None
+                     ) -> list[float]:
+    """[lo, stat(*groups), hi]: the stratified-bootstrap 95% percentile interval of `stat` around its value, each
+    method's runs (a group: one array per dataset) resampled with replacement within each dataset, `reps` (REPS)
+    times, from a fixed seed."""
     rng = np.random.default_rng(SEED)
     values = [stat(*[[c[rng.integers(0, len(c), len(c))] for c in group] for group in groups])
               for _ in range(reps or REPS)]
     lo, hi = np.percentile(values, [2.5, 97.5])
-    return float(lo), float(hi)
+    return _snap(float(lo), stat(*groups), float(hi))
 
 
 def _interval(data: np.ndarray | list[np.ndarray], func: Callable[..., np.ndarray]) -> list[float]:
@@ -133,7 +134,7 @@ def iqm(scores: Runs) -> list[float]:
     if matrix is not None:
         return list(_iqm(tuple(map(tuple, matrix.tolist()))))
     pooled = lambda cols: interquartile_mean(np.concatenate(cols))  # noqa: E731
-    return _snap(*_with_point(_ragged_interval([columns], pooled), pooled(columns)))
+    return _ragged_estimate([columns], pooled)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -163,8 +164,7 @@ def probability_of_improvement(x: Runs, y: Runs) -> list[float]:
                          f"{len(cx)} and {len(cy)} datasets")
     x, y = _matrix_of(cx), _matrix_of(cy)
     if x is None or y is None:
-        point = _ragged_improvement(cx, cy)
-        return _snap(*_with_point(_ragged_interval([cx, cy], _ragged_improvement), point))
+        return _ragged_estimate([cx, cy], _ragged_improvement)
     _, metrics = _rliable()
     point = float(metrics.probability_of_improvement(x, y))
     lo, _, hi = _interval([x, y], lambda a, b: np.array([pairwise_improvement(a, b)]))
@@ -184,10 +184,6 @@ def _ragged_improvement(cx: list[np.ndarray], cy: list[np.ndarray]) -> float:
     return float(np.mean([np.mean(a[:, None] > b[None]) + 0.5 * np.mean(a[:, None] == b[None]) for a, b in zip(cx, cy)]))
 
 
-def _with_point(bounds: tuple[float, float], point: float) -> tuple[float, float, float]:
-    return bounds[0], point, bounds[1]
-
-
 def mean_difference(x: Runs, y: Runs, reps: int = None) -> list[float]:
     """[lo, d, hi]: d = the mean over datasets of (mean of x's runs - mean of y's runs) on each dataset (each
     method's `Runs`; runs may differ in number), with a stratified-bootstrap 95% percentile interval: each
@@ -196,7 +192,7 @@ def mean_difference(x: Runs, y: Runs, reps: int = None) -> list[float]:
     x, y = _matrix_of(cx), _matrix_of(cy)
     if x is None or y is None:  # ragged: the same bootstrap, a dataset at a time
         diff = lambda a, b: float(np.mean([u.mean() - v.mean() for u, v in zip(a, b)]))  # noqa: E731
-        return _snap(*_with_point(_ragged_interval([cx, cy], diff, reps), diff(cx, cy)))
+        return _ragged_estimate([cx, cy], diff, reps)
     point = float(np.mean(x.mean(0) - y.mean(0)))
     rng = np.random.default_rng(SEED)
     n = reps or REPS
