@@ -59,6 +59,9 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three 
   JOBS=1 bash scripts/atari_cpu_runs.sh cql-budget
   JOBS=1 bash scripts/atari_cpu_runs.sh more-games
   JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets walker2d-medium-expert --methods dt bc td3bc
+  # 2026-12-07 (sitting 25): halfcheetah's medium-expert BC and TD3+BC here, while lane B trains its DT (the two
+  # lanes' lines hold different cells; a cell the other lane holds fails its line, runlock.py, and the lane goes on)
+  JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets halfcheetah-medium-expert --methods bc td3bc
   # 2026-12-06 (sitting 22): the headline cells get 5 seeds (the results issue's intervals), moved from section 7:
   # hopper-medium-replay DT, BC, TD3+BC and DT delayed, seeds 3-4 (~15-25 min a cell, so a
   # sitting's end loses little; CQL's seeds are section 8's)
@@ -105,6 +108,9 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   # 2026-12-06 (sitting 22): issue 31's done-criterion, the beyond cells on walker2d and halfcheetah at 3 seeds
   # (~7.5 h: dt-stochastic ~32 min, odt ~11 min more, dt-auto ~34 min a cell), before paper-targets' retrains, which
   # then reuse these dt-stochastic runs and retrain only DT's
+  # 2026-12-07 (sitting 25): halfcheetah's medium-expert DT (the results issue's last medium-expert done-criterion)
+  # before dt-auto's halfcheetah seed 2 below (issue 28 before 31); its BC and TD3+BC are lane A's
+  JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets halfcheetah-medium-expert --methods dt
   JOBS=1 paper --exp beyond --datasets $W $H --methods dt dt-stochastic odt dt-auto  # dt: Table 2's cells, copied
   # 2026-12-06 (sitting 23): halfcheetah's medium-expert cells (the results issue's done-criterion; walker2d's are lane
   # A's, which also holds Atari's remaining criteria), ~20-25 min a cell, cpu-v2: 100 episodes a target
