@@ -12,6 +12,11 @@
 cd "$(dirname "$0")/.."
 mkdir -p runs  # the lanes log there: without it both would fail at their redirection and run nothing
 paper() { env OMP_NUM_THREADS=1 .venv/bin/dt bench paper --root runs/paper --jobs "${JOBS:-2}" --no-progress "$@"; }
+# A selection run (a check on seed 1000, its own --root) is not in docs/results/cells, so a new machine would rerun it
+# (an hour or more): each such line names the file its published report left, and is skipped while that file exists
+unless_published() {
+  if [ -e "$1" ]; then echo "paper_cpu_runs.sh: skipped, published in $1: ${*:2}"; else "${@:2}"; fi
+}
 MR=hopper-medium-replay
 W=walker2d-medium-replay
 H=halfcheetah-medium-replay
@@ -56,7 +61,8 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three 
   # selection seed (~1 h): the run that separates budget from setting in CQL's criterion on Breakout; then Table 1 on
   # Qbert and Seaquest (DT, BC, CQL, 3 seeds; section 6 until now); then walker2d's medium-expert cells (halfcheetah's
   # are lane B's, after beyond)
-  JOBS=1 bash scripts/atari_cpu_runs.sh cql-budget
+  unless_published docs/results/extra/atari_cql_10x_breakout_seed1000_result.json \
+      env JOBS=1 bash scripts/atari_cpu_runs.sh cql-budget
   JOBS=1 bash scripts/atari_cpu_runs.sh more-games
   JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets walker2d-medium-expert --methods dt bc td3bc
   # 2026-12-07 (sitting 25): halfcheetah's medium-expert BC and TD3+BC here, while lane B trains its DT (the two
@@ -74,7 +80,8 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three 
   # the converse of dt-official-init: the peer with our initialisation (does d3rlpy's DT then match ours?)
   JOBS=1 paper --exp table2 --datasets $MR --methods d3rlpy-dt-gpt2-init
   # the issue's evidence for the gap: the peer's 30k-step learning curve beside our DT's (lane B ran ours)
-  bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
+  unless_published docs/results/extra/peer_dt_curves/cells/cpu/table2/hopper-medium-replay/d3rlpy-dt \
+      bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
   # 2026-12-07 (sitting 24): after walker2d's medium-expert cells (a done-criterion) and the peer-gap evidence (the
   # issue's most important finding); this run only deepens CQL's written diagnosis. 2026-12-06 (sitting 23): at
   # 10x CQL still scores 0.2 on Breakout, acting LEFT in nearly every step with its Q ranked as the data's action
@@ -94,7 +101,8 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
             # parked in git between machines by scripts/park_runs.py). Before CQL, one seed of the beyond experiment
             # on hopper-medium-replay (dt-auto, odt: issue 31), which measures what its cells cost
   JOBS=1 bash scripts/atari_cpu_runs.sh cql
-  bash scripts/paper_baseline_check.sh peer-dt dt
+  unless_published docs/results/extra/peer_dt_curves/cells/cpu/table2/hopper-medium-replay/dt \
+      bash scripts/paper_baseline_check.sh peer-dt dt
   JOBS=1 paper --exp beyond --datasets $MR --methods dt-auto odt --seeds 1
   # 2026-12-06: odt's pretrained stochastic-policy DT alone passed the data's best return on seed 0 (docs/beyond.md):
   # its seeds 1-2 (dt-stochastic; odt fine-tunes the same runs) and Figure 4's sweep of all three (~45 min a seed)
