@@ -116,10 +116,12 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   # 2026-12-06 (sitting 22): issue 31's done-criterion, the beyond cells on walker2d and halfcheetah at 3 seeds
   # (~7.5 h: dt-stochastic ~32 min, odt ~11 min more, dt-auto ~34 min a cell), before paper-targets' retrains, which
   # then reuse these dt-stochastic runs and retrain only DT's
-  # 2026-12-07 (sitting 25): halfcheetah's medium-expert DT (the results issue's last medium-expert done-criterion)
-  # before dt-auto's halfcheetah seed 2 below (issue 28 before 31); its BC and TD3+BC are lane A's
-  JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets halfcheetah-medium-expert --methods dt
   JOBS=1 paper --exp beyond --datasets $W $H --methods dt dt-stochastic odt dt-auto  # dt: Table 2's cells, copied
+  # 2026-12-07 (sitting 25): the last of issue 31's report, dt-auto on breakout-mixed (3 seeds, ~10-20 min a cell),
+  # moved up from below; then halfcheetah's medium-expert DT (the results issue's last medium-expert done-criterion;
+  # its BC and TD3+BC are lane A's)
+  JOBS=1 paper --exp atari-beyond  # dt-auto on breakout-mixed, 3 seeds (an Atari DT cell each: 5-22 min)
+  JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets halfcheetah-medium-expert --methods dt
   # 2026-12-06 (sitting 23): halfcheetah's medium-expert cells (the results issue's done-criterion; walker2d's are lane
   # A's, which also holds Atari's remaining criteria), ~20-25 min a cell, cpu-v2: 100 episodes a target
   JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets halfcheetah-medium-expert --methods dt bc td3bc
@@ -142,7 +144,6 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   JOBS=1 paper --exp beyond --datasets $MR --methods dt-auto-stochastic
   # DT at the same targets: Table 2's DT runs were not kept across machines, so this retrains them (same spec)
   JOBS=1 paper --exp beyond-fig4 --datasets $MR --methods dt
-  JOBS=1 paper --exp atari-beyond  # dt-auto on breakout-mixed, 3 seeds (an Atari DT cell each: 5-22 min)
   JOBS=1 paper --exp table7 --datasets $MR-delayed --methods cql --seeds 1
   JOBS=1 paper --exp table2 --datasets hopper-medium --methods cql --seeds 1
 }
