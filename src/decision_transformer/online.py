@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .common import atomic, runlock, runtime
 from .common.checks import differing_fields
@@ -48,6 +47,7 @@ from .common.metrics import MetricsLogger, read_metrics, truncate_metrics
 from .objective import Objective
 from .optim import param_groups
 from .runner import Recorder, run_episodes
+from .common.progress import progress_bar
 from .common.seeding import derive_seed
 from .rundir import FINETUNE_CONFIG
 from .run_config import FinetuneConfig
@@ -224,8 +224,8 @@ class Finetuner:
                 now = time.perf_counter()
                 self.seconds, clock = self.seconds + now - clock, now
                 update_trainer_state(latest_checkpoint(self.run_dir), self.state())
-        bar = tqdm(total=cfg.online_steps, initial=self.env_steps, disable=not cfg.progress, desc="finetune odt",
-                   unit="step", dynamic_ncols=True, leave=False)
+        bar = progress_bar(cfg.progress, total=cfg.online_steps, initial=self.env_steps, desc="finetune odt",
+                           unit="step", leave=False)
         while self.env_steps < cfg.online_steps:
             t0 = time.perf_counter()
             episode = self.rollout(min(self.env_limit, cfg.online_steps - self.env_steps))

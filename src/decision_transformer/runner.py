@@ -34,8 +34,8 @@ from typing import Any, Callable, Protocol, Sequence
 
 import gymnasium as gym
 import numpy as np
-from tqdm.auto import tqdm
 
+from .common.progress import progress_bar
 from .common.seeding import derive_seed
 
 
@@ -184,8 +184,8 @@ def run_episodes(agent: Agent, env_fns: Sequence[Callable[[], gym.Env]], num_epi
     envs = gym.vector.SyncVectorEnv([lambda fn=fn: _Holdable(fn()) for fn in env_fns[:n]],
                                     autoreset_mode=gym.vector.AutoresetMode.DISABLED)
     seed_of = reset_seed or (lambda i, e: derive_seed(seed, "episode", e))
-    bar = tqdm(total=num_episodes or sum(chunks), disable=not progress, leave=False, dynamic_ncols=True,
-               desc=progress if isinstance(progress, str) else "episodes", unit="ep" if chunks is None else "step")
+    bar = progress_bar(bool(progress), total=num_episodes or sum(chunks), leave=False,
+                       desc=progress if isinstance(progress, str) else "episodes", unit="ep" if chunks is None else "step")
     try:
         return _run(agent, envs, _episode_source(n, num_episodes, queue), seed_of, chunks, on_step, bar)
     finally:

@@ -17,7 +17,6 @@ from typing import Any, Callable
 import numpy as np
 import torch
 import torch.nn as nn
-from tqdm.auto import tqdm
 
 from . import __version__
 from .common import distributed, runtime
@@ -34,6 +33,7 @@ from .objective import Objective
 from .common.metrics import MetricsLogger, read_metrics
 from .model import build_model
 from .optim import lr_factor, param_groups
+from .common.progress import progress_bar
 from .common.seeding import derive_seed
 
 Hook = Callable[[int, nn.Module], dict[str, Any]]
@@ -222,8 +222,8 @@ class Trainer:
         cfg = self.cfg
         last_eval: dict[str, Any] = {}
         main = self.dist.is_main
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and main), desc=f"train {self.kind}",
-                   dynamic_ncols=True, leave=False)
+        bar = progress_bar(cfg.progress and main, total=cfg.steps, initial=self.step, desc=f"train {self.kind}",
+                           leave=False)
         t0, n0 = time.perf_counter(), self.step
         clock = t0  # self.train_seconds counts up to here
         losses = self.pending_losses

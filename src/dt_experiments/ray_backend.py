@@ -158,12 +158,11 @@ def run_sweep_ray(jobs: Sequence[Job], root: str | os.PathLike, jobs_parallel: i
     cwd = os.getcwd()
     in_flight: dict[Any, tuple[JobResult, float]] = {}
 
-    from tqdm.auto import tqdm
+    from decision_transformer.common.progress import progress_bar
 
     try:
-        with _sigterm_interrupts(), tqdm(total=len(results), initial=len(results) - len(pending), desc="sweep",
-                                         unit="job", disable=not progress, file=sys.stderr,
-                                         dynamic_ncols=True) as bar:
+        with _sigterm_interrupts(), progress_bar(progress, total=len(results), initial=len(results) - len(pending),
+                                                 desc="sweep", unit="job", file=sys.stderr) as bar:
             try:
                 sweep.write_summary()
                 while pending or in_flight:

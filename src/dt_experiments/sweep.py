@@ -363,10 +363,10 @@ def run_sweep(jobs: Sequence[Job], root: str | os.PathLike, jobs_parallel: int =
     sweep = _SweepRun.begin(root, results, jobs_parallel, threads_per_job)
     pending = [r for r in results if r.status == PENDING]
 
-    from tqdm.auto import tqdm
+    from decision_transformer.common.progress import progress_bar
 
-    with _sigterm_interrupts(), tqdm(total=len(results), initial=len(results) - len(pending), desc="sweep",
-                                     unit="job", disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
+    with _sigterm_interrupts(), progress_bar(progress, total=len(results), initial=len(results) - len(pending), desc="sweep",
+                                             unit="job", file=sys.stderr) as bar:
         sweep.bar = bar
         try:
             sweep.run(pending, jobs_parallel, poll_s)
