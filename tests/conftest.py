@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,8 @@ def assert_one_error(res: CLIResult, command: str, *named: str) -> str:
     assert res.returncode == 2, (res.returncode, res.stderr)
     assert len(errors) == 1 and all(": warning: " in line for line in lines if line not in errors), res.stderr
     assert "Traceback" not in res.stderr
+    body = errors[0][len(f"dt {command}: error: "):]
+    assert not re.match(r"dt [\w -]+: ", body), f"a second `dt ...:` prefix inside the error: {errors[0]}"
     for text in named:
         assert text in errors[0], (text, errors[0])
     return errors[0]

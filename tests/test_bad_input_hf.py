@@ -101,6 +101,11 @@ def test_bad_import_options(hf_dir, tmp_path, dt, flags, named):
     assert_one_error(dt("hf", "import", hf_dir, "--out", tmp_path / "run", *flags), "hf", named)
 
 
+def test_a_missing_out_is_one_line_naming_the_flag(hf_dir, tmp_path, dt):
+    assert_one_error(dt("hf", "import", hf_dir), "hf", "--out RUN_DIR")
+    assert_one_error(dt("hf", "export", tmp_path / "run"), "hf", "--out HF_DIR")
+
+
 def test_import_checks_env_id_in_python_too(hf_dir, tmp_path):
     with pytest.raises(HFFormatError, match="env_id=5"):
         import_hf(hf_dir, tmp_path / "run", env_id=5)

@@ -83,7 +83,7 @@ def run_import(args: argparse.Namespace) -> int:
 
     a = from_args(HFImport, args)
     if not a.out:
-        raise HFFormatError("dt hf import: --out RUN_DIR is required")
+        raise HFFormatError("--out RUN_DIR is required (the run directory to write)")
     if a.stats and (a.state_mean or a.state_std):
         raise HFFormatError("give either --stats FILE or --state-mean/--state-std, not both")
     if bool(a.state_mean) != bool(a.state_std):
@@ -104,7 +104,7 @@ def run_export(args: argparse.Namespace) -> int:
 
     a = from_args(HFExport, args)
     if not a.out:
-        raise HFFormatError("dt hf export: --out HF_DIR is required")
+        raise HFFormatError("--out HF_DIR is required (the Hugging Face directory to write)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         path = export_hf(a.run_dir, a.out, step=None if a.step < 0 else a.step)
