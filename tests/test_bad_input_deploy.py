@@ -1,7 +1,8 @@
-"""Bad input to the deploy runtime (deploy/policy.py, deploy/metadata.py) and to `dt export`'s file name: non-finite
-or non-numeric observations and rewards, metadata of the wrong type or out of range, a step graph that is not the
-full graph's, loosely typed arguments, and the timesteps the runtime feeds. Each case: one error line naming the
-file or the argument, the field and what was expected; a refused `act` leaves the envs as they were."""
+"""Bad input to the deploy runtime (deploy/policy.py, deploy/session.py, deploy/metadata.py) and to `dt export`'s
+file name: non-finite or non-numeric observations and rewards, metadata of the wrong type or out of range, a step
+graph that is not the full graph's, loosely typed arguments, and the timesteps the runtime feeds. Each case: one
+error line naming the file or the argument, the field and what was expected; a refused `act` leaves the envs as they
+were."""
 
 from __future__ import annotations
 

@@ -215,7 +215,7 @@ def _onnx_act_fns(ours, banded, x: tuple, tmp: Path) -> dict[str, Callable[[], N
         return {}
     from decision_transformer.checkpoint import LoadedRun, RunMeta
     from decision_transformer.deploy.export import export_onnx, step_graph_path
-    from decision_transformer.deploy.policy import load_session
+    from decision_transformer.deploy.session import load_session
 
     for name, model in (("full", ours), ("banded", banded)):
         if not (tmp / f"{name}.onnx").exists():  # exported once, for both batch sizes

@@ -11,6 +11,7 @@ is `decision_transformer.deploy.export`. See docs/deploy.md.
 """
 
 from .metadata import DeployError
-from .policy import BatchedOnnxPolicy, OnnxPolicy, load_session, read_metadata
+from .policy import BatchedOnnxPolicy, OnnxPolicy
+from .session import load_session, read_metadata
 
 __all__ = ["BatchedOnnxPolicy", "DeployError", "OnnxPolicy", "load_session", "read_metadata"]

@@ -197,7 +197,7 @@ def _to_onnx(module: nn.Module, args: tuple, inputs: list[str], outputs: list[st
 
 
 def _ort_outputs(proto: Any, feeds: dict[str, Any]) -> list[Any]:
-    from .policy import _ort
+    from .session import _ort
 
     ort = _ort()
     return ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)

@@ -1,5 +1,6 @@
 """The metadata an exported ONNX policy carries: one JSON object in the model's `metadata_props` under the key
-`decision_transformer`, written by `dt export` (deploy/export.py) and read by the runtime (deploy/policy.py).
+`decision_transformer`, written by `dt export` (deploy/export.py) and read by the runtime (deploy/session.py,
+deploy/policy.py).
 
 Plain Python (json only): the torch-free runtime reads it. Fields (docs/deploy.md shows an example):
 
@@ -28,7 +29,7 @@ Plain Python (json only): the torch-free runtime reads it. Fields (docs/deploy.m
     env_id, dataset, step, version, torch, exporter, opset   provenance
 
 `decode` checks each field's type and range (`check`); the runtime also checks the graph's inputs against them and
-that a step graph matches its full graph (deploy/policy.py). Errors are one-line `DeployError`s naming the file and
+that a step graph matches its full graph (deploy/session.py). Errors are one-line `DeployError`s naming the file and
 the field.
 """
 
