@@ -147,6 +147,40 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   JOBS=1 paper --exp table7 --datasets $MR-delayed --methods cql --seeds 1
   JOBS=1 paper --exp table2 --datasets hopper-medium --methods cql --seeds 1
 }
+# 2026-12-07 (sitting 25): a machine whose CPU has no native bf16 (no avx512_bf16 / amx_bf16 in /proc/cpuinfo; this
+# sitting's AMD EPYC listed AVX2 only) emulates the protocol's bf16 autocast: a paper-size DT training step took 3.88 s
+# there against 0.30 s in fp32, so a transformer cell would take ~10 h. The protocol fixes bf16 (a cell in fp32 would
+# be another cell), so on such a machine the queue runs only the cells d3rlpy trains, in fp32, in this order:
+fp32_lane_a() {  # TD3+BC on walker2d's and halfcheetah's medium-expert sets (the results issue's medium-expert
+                 # criterion; ~25 min a cell), then the peer on the three medium-expert sets (tail section 5)
+  JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets walker2d-medium-expert halfcheetah-medium-expert --methods td3bc
+  JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert walker2d-medium-expert \
+      halfcheetah-medium-expert --methods d3rlpy-dt
+}
+fp32_lane_b() {  # the peer's 30k-step learning curve beside our DT's (the results issue's evidence for the peer gap;
+                 # d3rlpy runs park in git across machines, scripts/park_runs.py), the peer with our initialisation,
+                 # then Atari CQL with alpha 0 (lane A's line, above)
+  unless_published docs/results/extra/peer_dt_curves/cells/cpu/table2/hopper-medium-replay/d3rlpy-dt \
+      bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
+  JOBS=1 paper --exp table2 --datasets $MR --methods d3rlpy-dt-gpt2-init
+  JOBS=1 paper --exp atari-table1 --datasets breakout-mixed --methods cql --atari_cpu.baseline-steps 20000 \
+      --atari_cql.alpha 0 --first-seed 1000 --seeds 1 --selection-run --root runs/paper-check-atari-cql-alpha0
+}
+# PAPER_QUEUE_BF16=1 runs the full queue on any CPU, PAPER_QUEUE_BF16=0 the fp32 cells only on any CPU
+native_bf16=${PAPER_QUEUE_BF16:-$(grep -qE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null && echo 1 || echo 0)}
+if [[ $native_bf16 != 1 ]]; then
+  echo "paper_cpu_runs.sh: no native bf16 on this CPU (/proc/cpuinfo) or PAPER_QUEUE_BF16=0; running the fp32" \
+       "(d3rlpy) cells only (PAPER_QUEUE_BF16=1 runs the full queue anyway)" >&2
+  case "${1:-both}" in
+    a) fp32_lane_a >> runs/paper-cpu-lane-a.log 2>&1; exit ;;
+    b) fp32_lane_b >> runs/paper-cpu-lane-b.log 2>&1; exit ;;
+    tail) exit ;;
+  esac
+  fp32_lane_a > runs/paper-cpu-lane-a.log 2>&1 &
+  fp32_lane_b > runs/paper-cpu-lane-b.log 2>&1 &
+  wait
+  exit
+fi
 tail_sections() {  # after both lanes (each line at --jobs $JOBS)
   # 5. The rest of Table 2's medium-expert cells (hopper's DT / BC / TD3+BC are lane A's, walker2d's and
   #    halfcheetah's lane A's): the peer, and CQL on hopper (the paper's DT 107.6 / CQL 111.0 / BC 79.6), under

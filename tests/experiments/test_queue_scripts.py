@@ -36,8 +36,9 @@ def _cases(name: str) -> list[str]:
 
 
 @functools.lru_cache(maxsize=None)
-def _recorded_calls(name: str, sub: str) -> tuple[tuple[str, ...], ...]:
-    """The argument lists `scripts/NAME SUB` passes to `dt`, run by bash in a scratch tree with a recording `dt`."""
+def _recorded_calls(name: str, sub: str, bf16: str = "1") -> tuple[tuple[str, ...], ...]:
+    """The argument lists `scripts/NAME SUB` passes to `dt`, run by bash in a scratch tree with a recording `dt`
+    (paper_cpu_runs.sh as on a CPU with native bf16 unless `bf16` is "0": PAPER_QUEUE_BF16)."""
     import tempfile
 
     tree = Path(tempfile.mkdtemp(prefix="queue-dry-run-"))
@@ -51,8 +52,8 @@ def _recorded_calls(name: str, sub: str) -> tuple[tuple[str, ...], ...]:
         calls = tree / "calls"
         calls.mkdir()
         args = ["bash", str(tree / "scripts" / name)] + ([sub] if sub else [])
-        res = subprocess.run(args, env={**os.environ, "DT_CALLS": str(calls)}, capture_output=True, text=True,
-                             timeout=120)
+        res = subprocess.run(args, env={**os.environ, "DT_CALLS": str(calls), "PAPER_QUEUE_BF16": bf16},
+                             capture_output=True, text=True, timeout=120)
         assert res.returncode == 0 and "FAILED" not in res.stderr, res.stderr  # the queue's ERR trap names a line
         out = []
         for f in sorted(calls.iterdir(), key=lambda p: p.stat().st_mtime_ns):
@@ -105,6 +106,19 @@ def test_the_dry_run_sees_every_queue_line():
     peer = _recorded_calls("paper_baseline_check.sh", "peer-dt")
     assert sorted(c[c.index("--methods") + 1] for c in peer) == ["d3rlpy-dt", "dt"]
     assert all({"--first-seed", "1000", "--selection-run"} <= set(c) for c in peer)
+
+
+def test_without_native_bf16_the_queue_trains_only_what_d3rlpy_trains():
+    """On a CPU that emulates bf16 (PAPER_QUEUE_BF16=0 stands in for its /proc/cpuinfo) every cell the queue starts
+    is a d3rlpy method's, which trains in fp32: no transformer cell of the bf16 protocols is started there."""
+    from dt_experiments.paper.names import D3RLPY_METHODS
+
+    calls = _recorded_calls("paper_cpu_runs.sh", "", "0")
+    assert len(calls) >= 4
+    for call in calls:
+        methods = call[call.index("--methods") + 1:]
+        methods = methods[:next((i for i, a in enumerate(methods) if a.startswith("--")), len(methods))]
+        assert methods and set(methods) <= set(D3RLPY_METHODS), call
 
 
 def test_every_script_subcommand_the_queue_calls_exists():
