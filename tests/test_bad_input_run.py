@@ -306,6 +306,21 @@ def test_training_data_the_model_cannot_fit_is_warned_about():
                                 dataclasses.replace(wide, actions=wide.actions * 3))  # scaled: the model sees [-1, 1]
 
 
+def test_bf16_on_a_cpu_that_emulates_it_is_warned_about(monkeypatch):
+    from decision_transformer import preflight
+    from decision_transformer.common import precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    with pytest.warns(UserWarning, match=r"TrainConfig.precision='bf16' on a CPU without native bf16.*--precision auto"):
+        preflight.warn_settings(TrainConfig(warmup_steps=1, precision="bf16"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        preflight.warn_settings(TrainConfig(warmup_steps=1, precision="auto"))  # auto resolves to fp32 there
+        preflight.warn_settings(TrainConfig(warmup_steps=1, precision="bf16", device="cuda"))  # a GPU's own bf16
+        monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+        preflight.warn_settings(TrainConfig(warmup_steps=1, precision="bf16"))
+
+
 # ------------------------------------------------------------------------------ 18, 22b: checkpoint files
 def test_latest_naming_a_missing_or_unreadable_step_is_named(run):
     (run / "checkpoints/latest").write_text("step_00000099")
