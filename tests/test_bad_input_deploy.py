@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -77,7 +78,8 @@ def test_non_finite_observations_are_refused_and_leave_the_env_as_it_was(ex, nam
     policy.reset(10.0)
     with pytest.raises(ValueError) as err:  # the first step of an episode
         policy.act(np.array([0.0, bad, 1.0]))
-    assert one_line(err) == "observations for env(s) [0] hold non-finite values (state shape (3,))"
+    assert one_line(err) == ("observations for env(s) [0] hold non-finite values, or values outside float32's range "
+                             "once normalised (state shape (3,))")
     clean.reset(10.0)
     np.testing.assert_array_equal(policy.act(O), clean.act(O))
     with pytest.raises(ValueError, match=r"observations for env\(s\) \[0\] hold non-finite"):  # a later step
@@ -93,7 +95,8 @@ def test_non_finite_rewards_are_refused(ex, bad):
     policy.act(O)
     with pytest.raises(ValueError) as err:
         policy.act(O, bad)
-    assert one_line(err) == f"rewards for env(s) [0] hold non-finite values [{bad}]"
+    assert one_line(err) == (f"rewards for env(s) [0] hold non-finite values, or values that take the return-to-go "
+                             f"outside float32's range [{bad}]")
     batched = BatchedOnnxPolicy(ex["dt"], 3)
     batched.reset(10.0)
     batched.act(np.zeros((3, 3)))
@@ -101,6 +104,28 @@ def test_non_finite_rewards_are_refused(ex, bad):
     batched.act(np.zeros((3, 3)), [bad, 1.0, 1.0])  # env 0 just started: its reward is ignored
     with pytest.raises(ValueError, match=r"rewards for env\(s\) \[2\] hold non-finite"):
         batched.act(np.zeros((2, 3)), [1.0, bad], rows=[0, 2])
+
+
+@pytest.mark.parametrize("name", ["dt", "banded"])
+def test_finite_values_too_large_for_float32_are_refused_not_turned_into_nan_actions(ex, name):
+    """1e300 is a finite float64 but inf in the float32 the model reads: refused like inf, with no numpy overflow
+    warning, and the env's state is left as it was (its later actions are a clean policy's)."""
+    policy, clean = OnnxPolicy(ex[name]), OnnxPolicy(ex[name])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "overflow encountered in cast"
+        with pytest.raises(ValueError, match=r"target returns \[1e\+300\] must be finite numbers within float32"):
+            policy.reset(1e300)
+        policy.reset(10.0)
+        with pytest.raises(ValueError, match=r"observations for env\(s\) \[0\] hold .*outside float32's range"):
+            policy.act(np.full(3, 1e300))
+        clean.reset(10.0)
+        np.testing.assert_array_equal(policy.act(O), clean.act(O))
+        with pytest.raises(ValueError, match=r"rewards for env\(s\) \[0\] .*return-to-go outside float32's range"):
+            policy.act(O, 1e308)
+        for _ in range(3):
+            a = policy.act(O + 1, 1.0)
+            assert np.isfinite(a).all()
+            np.testing.assert_array_equal(a, clean.act(O + 1, 1.0))
 
 
 @pytest.mark.parametrize("obs, dtype", [(np.array(["a", "b", "c"]), "<U1"), (np.array([None] * 3), "object"),

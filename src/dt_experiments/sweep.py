@@ -26,7 +26,9 @@ for `load_jobs` / `dt sweep run` too).
 Resuming: a job with done.json is skipped; every other job runs again. A `dt train` job cannot simply run
 again once its run directory holds a checkpoint (train() refuses it), so a `train` job whose --out DIR has a
 checkpoint runs as `train --resume DIR [--steps N]`: the run continues from its last checkpoint with its saved
-settings, which job.json guarantees are the job's own. Other commands resume by their own means (e.g.
+settings, which job.json guarantees are the job's own (a checkpoint at a job's --out before the job ever started
+is refused before anything runs, and so are two jobs training into one --out). Other commands resume by their own
+means (e.g.
 `bench ... --resume` in the job's argv).
 
 Threads: with `threads_per_job` N > 0 every job gets OMP_NUM_THREADS=N and MKL_NUM_THREADS=N (torch's default
@@ -45,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -128,6 +131,13 @@ def _option(argv: Sequence[str], flag: str) -> str | None:
     return value
 
 
+def train_out(job: Job) -> str | None:
+    """The run directory a `dt train` job writes (its --out; None for other jobs and for `train --resume`)."""
+    if job.cmd or not job.argv or job.argv[0] != "train" or _option(job.argv, "--resume") is not None:
+        return None
+    return _option(job.argv, "--out")
+
+
 def job_command(job: Job, threads_per_job: int) -> tuple[list[str], bool]:
     """(the command line to run for `job` now, whether it resumes a `dt train` run); see the module docstring."""
     if job.cmd:
@@ -135,7 +145,7 @@ def job_command(job: Job, threads_per_job: int) -> tuple[list[str], bool]:
     argv = list(job.argv)
     resumed = False
     if argv[0] == "train" and _option(argv, "--resume") is None:
-        out = _option(argv, "--out")
+        out = train_out(job)
         if out is not None:
             from decision_transformer.checkpoint import latest_checkpoint
 
@@ -178,7 +188,48 @@ def _check_arguments(jobs: Sequence[Job], jobs_parallel: int, threads_per_job: i
         raise ValueError(f"jobs_parallel={jobs_parallel} must be >= 1")
     if threads_per_job < 0:
         raise ValueError(f"threads_per_job={threads_per_job} must be >= 0 (0: leave thread settings unset)")
+    check_sweep(jobs)
+
+
+def check_sweep(jobs: Sequence[Job]) -> None:
+    """What a sweep refuses before any job starts (a dry run refuses the same): the spec's own checks (check_jobs),
+    two `dt train` jobs training into one --out, and a `dt` job whose arguments the CLI would reject (a --vary value
+    of the wrong type, a misspelt option), which would otherwise fail every such job after it started."""
     check_jobs(jobs)
+    _check_cli_arguments(jobs)
+    outs: dict[str, str] = {}
+    for job in jobs:
+        out = train_out(job)
+        if out is not None:
+            key = os.path.normpath(os.path.abspath(out))
+            if key in outs:
+                raise ValueError(f"jobs {outs[key]!r} and {job.name!r} both train into --out {out}; each `dt train` "
+                                 "job needs its own run directory")
+            outs[key] = job.name
+
+
+def _check_cli_arguments(jobs: Sequence[Job]) -> None:
+    """Each `dt` job's argv through the CLI's own parser (types and option names only; the command's checks of
+    values run in the job); a ValueError naming the job and argparse's complaint."""
+    import io
+
+    from decision_transformer.cli import build_parser
+
+    parser = build_parser()
+    for job in jobs:
+        if job.cmd:
+            continue
+        err = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                parser.parse_args(list(job.argv))
+        except SystemExit as exc:
+            if exc.code in (0, None):  # --help / --version: the job would print and succeed
+                continue
+            lines = err.getvalue().strip().splitlines() or ["invalid arguments"]
+            reason = re.sub(r"^[\w .-]*: error: ", "", lines[-1])
+            raise ValueError(f"job {job.name!r}: `dt {shlex.join(job.argv)}` is refused by the CLI: {reason}") \
+                from None
 
 
 def _earlier_results(jobs: Sequence[Job], root: Path, replace_changed: bool = False) -> list[JobResult]:
@@ -188,6 +239,14 @@ def _earlier_results(jobs: Sequence[Job], root: Path, replace_changed: bool = Fa
     results = [JobResult(job) for job in jobs]
     for r in results:
         spec_path = root / r.job.name / "job.json"
+        out = train_out(r.job)
+        if out is not None and not spec_path.is_file():
+            from decision_transformer.checkpoint import latest_checkpoint
+
+            if latest_checkpoint(out) is not None:  # the job would resume it: a run this job never started
+                raise ValueError(f"job {r.job.name!r}: --out {out} already holds a run that this sweep's job did "
+                                 f"not start ({spec_path} does not exist); give the job another --out, or remove "
+                                 "the run")
         if spec_path.is_file() and atomic.read_json(spec_path) != r.job.to_dict():
             if not replace_changed:
                 raise ValueError(f"{spec_path}: job {r.job.name!r} ran with another spec; remove "

@@ -87,3 +87,56 @@ def test_a_ray_address_is_checked_before_ray_retries_it_for_minutes(address, nam
         check_ray_address(address, timeout_s=1.0)
     for fine in ("", "auto", "local", "ray://10.0.0.1:10001"):  # Ray's to resolve
         check_ray_address(fine)
+
+
+def _train_job(name, out, *extra):
+    return {"name": name, "argv": ["train", "--dataset", "pendulum-mixed", "--steps", "5", "--out", str(out), *extra]}
+
+
+def test_two_train_jobs_with_one_out_are_refused_before_either_runs(tmp_path, dt):
+    spec = tmp_path / "jobs.json"
+    spec.write_text(json.dumps([_train_job("a", tmp_path / "shared", "--seed", "0"),
+                                _train_job("b", tmp_path / "shared", "--seed", "1")]))
+    for extra in ([], ["--dry-run"]):
+        line = assert_one_error(dt("sweep", "run", spec, "--out", tmp_path / "sw", "--no-progress", *extra), "sweep",
+                                "'a'", "'b'", "--out", "own run directory")
+        assert str(tmp_path / "shared") in line
+    assert not (tmp_path / "shared").exists() and not (tmp_path / "sw" / "a").exists()
+
+
+def test_a_run_the_job_did_not_start_is_not_resumed(tmp_path, dt):
+    """A checkpoint already at a job's --out (another run, an earlier experiment) would be resumed as the job's own
+    and the job marked done: refused, naming the job and the run; the run is left as it was."""
+    old = tmp_path / "oldrun"
+    (old / "checkpoints" / "step_00000100").mkdir(parents=True)
+    (old / "checkpoints" / "latest").write_text("step_00000100")
+    spec = tmp_path / "jobs.json"
+    spec.write_text(json.dumps([_train_job("bcjob", old, "--model", "bc")]))
+    line = assert_one_error(dt("sweep", "run", spec, "--out", tmp_path / "sw", "--no-progress"), "sweep",
+                            "'bcjob'", "did not start", "another --out")
+    assert str(old) in line
+    assert sorted(p.name for p in old.rglob("*")) == ["checkpoints", "latest", "step_00000100"]
+    assert not (tmp_path / "sw" / "bcjob").exists()
+
+
+@pytest.mark.parametrize("vary,named", [
+    ("seed=0,a", ["'seed-a'", "--seed", "invalid int value: 'a'"]),
+    ("sed=0,1", ["'sed-0'", "unrecognized arguments: --sed 0"]),
+    ("scale-actions=true", ["'scale-actions-true'", "unrecognized arguments: true"]),
+])
+def test_a_vary_value_the_cli_refuses_fails_the_sweep_before_any_job(tmp_path, dt, vary, named):
+    for extra in ([], ["--dry-run"]):
+        res = dt("sweep", "grid", "--base", "train --dataset pendulum-mixed --steps 5", "--vary", vary,
+                 "--out", tmp_path / "grid", "--no-progress", *extra)
+        line = assert_one_error(res, "sweep", *named)
+        assert "usage:" not in res.stderr and "is refused by the CLI" in line
+    assert not (tmp_path / "grid").exists() or not any((tmp_path / "grid").iterdir())
+
+
+def test_bad_sweep_options_name_the_option(tmp_path, dt):
+    spec = tmp_path / "jobs.json"
+    spec.write_text(json.dumps([JOB]))
+    assert_one_error(dt("sweep", "run", spec, "--jobs", "0"), "sweep", "SweepOptions.jobs=0; expected at least 1")
+    res = dt("sweep", "run", spec, "--threads-per-job=-1")
+    line = assert_one_error(res, "sweep", "SweepOptions.threads_per_job=-1; expected 0")
+    assert "jobs=" not in line.replace("threads_per_job", "")

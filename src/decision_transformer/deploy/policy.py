@@ -30,6 +30,12 @@ from .metadata import DeployError
 from .session import check_step_graph, load_session
 
 
+def _f32(x: Any) -> np.ndarray:
+    """`x` as float32; what float32 cannot hold becomes inf (or nan), silently: callers check with isfinite."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(x).astype(np.float32, copy=False)
+
+
 def _numeric(x: Any, name: str, expected: str) -> np.ndarray:
     """`x` as an array of numbers (bool, int or float); a ValueError naming `name` and `expected` otherwise."""
     try:
@@ -171,33 +177,41 @@ class BatchedOnnxPolicy:
             raise ValueError(f"target returns have shape {t.shape}; expected one number or ({len(rows)},): one "
                              f"per row of rows {rows.tolist()}")
         targets = np.broadcast_to(t.astype(np.float64), rows.shape)
-        if not np.isfinite(targets).all():
-            raise ValueError(f"target returns {targets.tolist()} must be finite numbers")
+        if not np.isfinite(targets).all() or not np.isfinite(_f32(targets / self.reward_scale)).all():
+            raise ValueError(f"target returns {targets.tolist()} must be finite numbers within float32's range once "
+                             f"divided by reward_scale {self.reward_scale}")
         self.targets[rows] = targets
         self.fresh[rows], self.started[rows] = True, True
         if self.step is not None:
             self.slot_step[rows], self.t[rows] = -1, 0
 
     def normalize(self, obs: np.ndarray) -> np.ndarray:
-        return ((np.asarray(obs).astype(np.float32) - self.state_mean) / self.state_std).astype(np.float32, copy=False)
+        """(obs - state_mean) / state_std in float32; a value outside float32's range becomes inf (act refuses it)."""
+        return _f32((_f32(obs) - self.state_mean) / self.state_std)
 
-    def _begin(self, rows: np.ndarray, obs: np.ndarray) -> None:
-        for buf in (self.states, self.actions, self.returns_to_go, self.timesteps, self.mask):
-            buf[rows] = 0
-        self.states[rows, -1] = self.normalize(obs)
-        self.returns_to_go[rows, -1, 0] = (self.targets[rows] / self.reward_scale).astype(np.float32)
-        self.mask[rows, -1] = 1
-
-    def _observe(self, rows: np.ndarray, obs: np.ndarray, rewards: np.ndarray) -> None:
+    def _next_returns_to_go(self, rows: np.ndarray, rewards: np.ndarray) -> np.ndarray:
+        """The float32 return-to-go after `rewards` (clipped to reward_clip first, when set) for `rows`."""
         rewards = np.asarray(rewards, np.float64)
         if self.reward_clip:
             rewards = np.clip(rewards, -self.reward_clip, self.reward_clip)
-        rtg = self.returns_to_go[rows, -1, 0] - (rewards / self.reward_scale).astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self.returns_to_go[rows, -1, 0] - _f32(rewards / self.reward_scale)
+
+    def _begin(self, rows: np.ndarray, states: np.ndarray) -> None:
+        """New episodes in `rows`, from their normalised first states."""
+        for buf in (self.states, self.actions, self.returns_to_go, self.timesteps, self.mask):
+            buf[rows] = 0
+        self.states[rows, -1] = states
+        self.returns_to_go[rows, -1, 0] = _f32(self.targets[rows] / self.reward_scale)
+        self.mask[rows, -1] = 1
+
+    def _observe(self, rows: np.ndarray, states: np.ndarray, rtg: np.ndarray) -> None:
+        """The next step in `rows`: normalised states and the returns-to-go after the previous rewards."""
         t = self.timesteps[rows, -1] + 1
         for buf in (self.states, self.actions, self.returns_to_go, self.timesteps, self.mask):
             buf[rows] = np.roll(buf[rows], -1, axis=1)
         self.actions[rows, -1] = 0
-        self.states[rows, -1] = self.normalize(obs)
+        self.states[rows, -1] = states
         self.returns_to_go[rows, -1, 0] = rtg
         self.timesteps[rows, -1] = np.minimum(t, self.max_ep_len - 1)
         self.mask[rows, -1] = 1
@@ -217,11 +231,11 @@ class BatchedOnnxPolicy:
                              f"({len(rows)} envs, state shape {self.state_shape})")
         if not len(rows):  # nothing to act for
             return np.zeros(0, np.int64) if self.discrete else np.zeros((0, self.act_dim), np.float32)
-        if obs.dtype.kind == "f":
-            bad = ~np.isfinite(obs.reshape(len(rows), -1)).all(1)
-            if bad.any():
-                raise ValueError(f"observations for env(s) {rows[bad].tolist()} hold non-finite values (state shape "
-                                 f"{self.state_shape})")
+        states = self.normalize(obs)  # what the model reads: checked as such (1e300 is finite, not in float32)
+        bad = ~np.isfinite(states.reshape(len(rows), -1)).all(1)
+        if bad.any():
+            raise ValueError(f"observations for env(s) {rows[bad].tolist()} hold non-finite values, or values "
+                             f"outside float32's range once normalised (state shape {self.state_shape})")
         fresh = self.fresh[rows]
         if not fresh.all():
             if rewards is None:
@@ -231,14 +245,16 @@ class BatchedOnnxPolicy:
                 raise ValueError(f"rewards have shape {r.shape}; expected ({len(rows)},): one per row of rows "
                                  f"{rows.tolist()} (or one number for all)")
             rewards = np.broadcast_to(r.astype(np.float64), rows.shape)
-            bad = ~fresh & ~np.isfinite(rewards)
+            rtg = self._next_returns_to_go(rows[~fresh], rewards[~fresh])
+            bad = ~np.isfinite(rewards[~fresh]) | ~np.isfinite(rtg)
             if bad.any():
-                raise ValueError(f"rewards for env(s) {rows[bad].tolist()} hold non-finite values "
-                                 f"{rewards[bad].tolist()}")
+                raise ValueError(f"rewards for env(s) {rows[~fresh][bad].tolist()} hold non-finite values, or "
+                                 f"values that take the return-to-go outside float32's range "
+                                 f"{rewards[~fresh][bad].tolist()}")
         if fresh.any():
-            self._begin(rows[fresh], obs[fresh])
+            self._begin(rows[fresh], states[fresh])
         if not fresh.all():
-            self._observe(rows[~fresh], obs[~fresh], rewards[~fresh])
+            self._observe(rows[~fresh], states[~fresh], rtg)
         self.fresh[rows] = False
         preds = self._predict(rows)  # (R, A)
         if self.discrete:

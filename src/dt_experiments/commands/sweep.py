@@ -48,9 +48,11 @@ class SweepOptions:
         from decision_transformer.common.runtime import cpu_count
 
         check_types(self)
-        if self.jobs < 1 or self.threads_per_job < 0:
-            raise ValueError(f"SweepOptions: jobs={self.jobs} must be >= 1 and threads_per_job={self.threads_per_job} "
-                             ">= 0")
+        if self.jobs < 1:
+            raise ValueError(f"SweepOptions.jobs={self.jobs}; expected at least 1 (jobs at once)")
+        if self.threads_per_job < 0:
+            raise ValueError(f"SweepOptions.threads_per_job={self.threads_per_job}; expected 0 (leave thread settings "
+                             "unset) or more")
         if self.backend not in ("local", "ray"):
             raise ValueError(f"SweepOptions: backend={self.backend!r}; expected local or ray")
         if self.ray_address and self.backend != "ray":
@@ -118,10 +120,10 @@ def _grid(args: argparse.Namespace) -> int:
 
 
 def _sweep(jobs, root: Path, opts: SweepOptions) -> int:
-    from ..sweep import SweepInterrupted, check_jobs, run_sweep
+    from ..sweep import SweepInterrupted, check_sweep, run_sweep
 
     if opts.dry_run:
-        check_jobs(jobs)  # as run_sweep does: a plan the real run would refuse is no plan
+        check_sweep(jobs)  # as run_sweep does: a plan the real run would refuse is no plan
         for job in jobs:
             line = shlex.join(job.cmd) if job.cmd else "dt " + shlex.join(job.argv)
             print(f"{job.name}: {line}" + (f"  (env {json.dumps(job.env)})" if job.env else ""))
