@@ -249,6 +249,9 @@ def test_exporting_to_a_step_graph_name_is_refused(ex, dt, tmp_path):
     (dict(temperature=-1.0), "temperature=-1.0: expected a finite number >= 0"),
     (dict(threads=1.5), "threads=1.5: expected an int >= 0"),
     (dict(incremental="yes"), "incremental='yes': expected None, True or False"),
+    (dict(providers="CPUExecutionProvider"), "providers='CPUExecutionProvider': expected a list of onnxruntime "
+                                             "provider names"),
+    (dict(temperature=1.0), "temperature=1.0: "),  # continuous actions: the mean is taken
     (dict(action_low=[0.0, 0.0, 0.0]), "action_low [0.0, 0.0, 0.0] has shape (3,); expected one number or 2 (act_dim)"),
     (dict(action_high="a"), "action_high: dtype <U1; expected numbers"),
     (dict(action_low=[np.nan, 0.0]), "none NaN"),
@@ -260,6 +263,22 @@ def test_policy_arguments_are_checked(ex, kwargs, message):
     with pytest.raises(ValueError) as err:
         BatchedOnnxPolicy(ex["dt"], **kwargs)
     assert message in one_line(err), str(err.value)
+
+
+def test_the_single_env_policy_names_the_observation_shape_it_was_given(ex):
+    policy = OnnxPolicy(ex["dt"])
+    policy.reset(10.0)
+    for bad in (np.zeros(2), np.zeros((1, 3))):
+        with pytest.raises(ValueError) as err:
+            policy.act(bad)
+        assert one_line(err) == f"observation has shape {bad.shape}; expected (3,)"
+    assert policy.act(np.zeros(3)).shape == (2,)
+
+
+def test_temperature_applies_to_discrete_actions_only(ex):
+    with pytest.raises(ValueError, match=r"temperature=1.0: .*dt\.onnx has continuous actions"):
+        BatchedOnnxPolicy(ex["dt"], temperature=1.0)
+    BatchedOnnxPolicy(ex["discrete"], temperature=1.0)
 
 
 def test_bounds_for_discrete_actions_are_refused(ex):

@@ -64,6 +64,9 @@ class BatchedOnnxPolicy:
             raise ValueError(f"temperature={temperature!r}: expected a finite number >= 0")
         if not _is_int(threads) or threads < 0:
             raise ValueError(f"threads={threads!r}: expected an int >= 0 (0: onnxruntime's default)")
+        if providers is not None and (isinstance(providers, str) or not all(isinstance(p, str) for p in providers)):
+            raise ValueError(f"providers={providers!r}: expected a list of onnxruntime provider names, e.g. "
+                             "['CPUExecutionProvider']")
         if incremental not in (None, True, False):
             raise ValueError(f"incremental={incremental!r}: expected None, True or False")
         session, meta = load_session(path, threads, providers)
@@ -91,6 +94,9 @@ class BatchedOnnxPolicy:
         if self.discrete and (action_low is not None or action_high is not None):
             raise ValueError(f"action_low / action_high: {path} has discrete actions; bounds apply to continuous "
                              "actions only")
+        if not self.discrete and temperature:
+            raise ValueError(f"temperature={temperature!r}: {path} has continuous actions (the mean action is taken); "
+                             "temperature samples discrete actions only")
         low = m.get("action_low") if action_low is None else self._bound(action_low, "action_low")
         high = m.get("action_high") if action_high is None else self._bound(action_high, "action_high")
         self.action_low = None if low is None or self.discrete else np.asarray(low, np.float32)
@@ -326,7 +332,10 @@ class OnnxPolicy:
         self.batched.reset(target_return)
 
     def act(self, observation: np.ndarray, reward: float | None = None):
-        obs = _numeric(observation, "observation", f"shape {self.batched.state_shape}")[None]
+        obs = _numeric(observation, "observation", f"shape {self.batched.state_shape}")
+        if obs.shape != self.batched.state_shape:  # checked here: the batched policy would name its (1, ...) shape
+            raise ValueError(f"observation has shape {obs.shape}; expected {self.batched.state_shape}")
+        obs = obs[None]
         if reward is not None:
             r = _numeric(reward, "reward", "one number (the reward of the previous action)")
             if r.size != 1 or r.ndim > 1:
