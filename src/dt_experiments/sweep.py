@@ -21,7 +21,8 @@ Job directory ROOT/NAME/ (for `dt train` jobs made by `grid_jobs` it is also the
     failed.json   the last attempt's exit code and stderr tail (removed when an attempt starts)
 
 and ROOT/sweep.json, rewritten atomically after every job, holds the whole sweep's state (a valid spec file
-for `load_jobs` / `dt sweep run` too).
+for `load_jobs` / `dt sweep run` too), and keeps the entries of earlier sweeps' jobs into this ROOT that this one
+does not name (`recorded_jobs`; a ROOT that is a `dt train` run, or whose sweep.json is no sweep's, is refused).
 
 Resuming: a job with done.json is skipped; every other job runs again. A `dt train` job cannot simply run
 again once its run directory holds a checkpoint (train() refuses it), so a `train` job whose --out DIR has a
@@ -232,10 +233,37 @@ def _check_cli_arguments(jobs: Sequence[Job]) -> None:
                 from None
 
 
+def recorded_jobs(root: Path, jobs: Sequence[Job]) -> list[dict[str, Any]]:
+    """The entries of ROOT/sweep.json (an earlier sweep into this --out) for jobs that `jobs` does not name: kept in
+    the new record, so a second sweep into one --out adds to what it holds instead of dropping the first's jobs
+    from sweep.json. Refused before anything runs: a ROOT that is a `dt train` run (the jobs would nest in it) and
+    a ROOT/sweep.json that is not a sweep's record (it would be overwritten)."""
+    from decision_transformer.checkpoint import latest_checkpoint
+
+    if (root / "train_config.json").is_file() or latest_checkpoint(root) is not None:
+        raise ValueError(f"{root}: is a `dt train` run; a sweep's --out is a directory of job directories (give "
+                         "another --out)")
+    path = root / "sweep.json"
+    if not path.exists():
+        return []
+    try:
+        data = atomic.read_json(path)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a sweep's record ({exc}); give another --out, or remove the file") from None
+    entries = data.get("jobs") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("name"), str)
+                                                for e in entries):
+        raise ValueError(f"{path}: not a sweep's record (expected {{\"jobs\": [{{\"name\": ...}}, ...]}}); give "
+                         "another --out, or remove the file")
+    names = {j.name for j in jobs}
+    return [e for e in entries if e["name"] not in names]
+
+
 def _earlier_results(jobs: Sequence[Job], root: Path, replace_changed: bool = False) -> list[JobResult]:
     """Every job's result before this sweep: skipped if an earlier sweep finished it, else pending. Every job's
     spec is checked against its job.json before anything starts (another spec: an error, or with
-    `replace_changed` the old job directory is removed)."""
+    `replace_changed` the old job directory is removed); so is the root itself (`recorded_jobs`)."""
+    recorded_jobs(root, jobs)
     results = [JobResult(job) for job in jobs]
     for r in results:
         spec_path = root / r.job.name / "job.json"
@@ -293,6 +321,8 @@ class _SweepRun:
     meta: dict[str, Any]
     """The sweep's settings, at the head of sweep.json."""
     t0: float
+    others: list[dict[str, Any]] = field(default_factory=list)
+    """sweep.json's entries for jobs of earlier sweeps into this root that this one does not name, kept as they were."""
     bar: Any = None
     running: list[_Running] = field(default_factory=list)
 
@@ -304,7 +334,8 @@ class _SweepRun:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         if threads_per_job > 0:
             env.update(OMP_NUM_THREADS=str(threads_per_job), MKL_NUM_THREADS=str(threads_per_job))
-        return cls(root, SweepResult(root, results), threads_per_job, env, meta, t0)
+        others = recorded_jobs(root, [r.job for r in results])
+        return cls(root, SweepResult(root, results), threads_per_job, env, meta, t0, others=others)
 
     def write_summary(self) -> None:
         state = self.state
@@ -312,7 +343,7 @@ class _SweepRun:
         atomic.write_json(self.root / "sweep.json", {**self.meta, "updated": _now(),
                                                      "wall_time_s": round(state.wall_time_s, 3),
                                                      "interrupted": state.interrupted, "counts": state.counts(),
-                                                     "jobs": [r.to_dict() for r in state.results]})
+                                                     "jobs": [r.to_dict() for r in state.results] + self.others})
 
     def run(self, pending: list[JobResult], jobs_parallel: int, poll_s: float) -> None:
         """Start pending jobs while fewer than `jobs_parallel` run; poll every `poll_s` seconds until all ended."""

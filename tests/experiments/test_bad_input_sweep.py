@@ -140,3 +140,30 @@ def test_bad_sweep_options_name_the_option(tmp_path, dt):
     res = dt("sweep", "run", spec, "--threads-per-job=-1")
     line = assert_one_error(res, "sweep", "SweepOptions.threads_per_job=-1; expected 0")
     assert "jobs=" not in line.replace("threads_per_job", "")
+
+
+def test_an_out_that_is_a_train_run_or_holds_another_file_named_sweep_json_is_refused(tmp_path, dt):
+    spec = tmp_path / "jobs.json"
+    spec.write_text(json.dumps([JOB]))
+    run = tmp_path / "run"
+    (run / "checkpoints" / "step_00000001").mkdir(parents=True)
+    (run / "checkpoints" / "latest").write_text("step_00000001")
+    assert_one_error(dt("sweep", "run", spec, "--out", run, "--no-progress"), "sweep", str(run), "`dt train` run")
+    assert not (run / "a").exists() and not (run / "sweep.json").exists()
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "sweep.json").write_text('{"my": "notes"}')
+    assert_one_error(dt("sweep", "run", spec, "--out", junk, "--no-progress"), "sweep",
+                     str(junk / "sweep.json"), "not a sweep's record")
+    assert (junk / "sweep.json").read_text() == '{"my": "notes"}' and not (junk / "a").exists()
+
+
+def test_a_second_sweep_into_one_out_keeps_the_first_ones_jobs_in_the_record(tmp_path, dt):
+    out = tmp_path / "sw"
+    for names in (["a", "b"], ["c"]):
+        spec = tmp_path / "jobs.json"
+        spec.write_text(json.dumps([{"name": n, "argv": ["data", "list"]} for n in names]))
+        assert dt("sweep", "run", spec, "--out", out, "--no-progress").returncode == 0
+    record = json.loads((out / "sweep.json").read_text())
+    assert [j["name"] for j in record["jobs"]] == ["c", "a", "b"]
+    assert [j.name for j in load_jobs(out / "sweep.json")] == ["c", "a", "b"]  # still a valid spec

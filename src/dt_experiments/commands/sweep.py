@@ -120,10 +120,11 @@ def _grid(args: argparse.Namespace) -> int:
 
 
 def _sweep(jobs, root: Path, opts: SweepOptions) -> int:
-    from ..sweep import SweepInterrupted, check_sweep, run_sweep
+    from ..sweep import SweepInterrupted, check_sweep, recorded_jobs, run_sweep
 
     if opts.dry_run:
         check_sweep(jobs)  # as run_sweep does: a plan the real run would refuse is no plan
+        recorded_jobs(root, jobs)
         for job in jobs:
             line = shlex.join(job.cmd) if job.cmd else "dt " + shlex.join(job.argv)
             print(f"{job.name}: {line}" + (f"  (env {json.dumps(job.env)})" if job.env else ""))
