@@ -389,3 +389,18 @@ def test_a_finetune_checkpoint_with_non_finite_moments_is_refused_on_resume(tmp_
     torch.save({"optimizer": {}}, ckpt / "trainer_state.pt")
     with pytest.raises(CheckpointError, match=r"trainer_state\.pt: missing field\(s\) \['buffer', 'counters'"):
         tuner.restore(ckpt)
+
+
+def test_a_file_given_as_a_run_and_a_missing_step_are_named(run, tmp_path, dt):
+    onnx = tmp_path / "policy.onnx"
+    onnx.write_bytes(b"\x08\x07")
+    line = assert_one_error(dt("eval", onnx, "--targets", "1"), "eval", str(onnx), "is a file",
+                            "decision_transformer.deploy.OnnxPolicy")
+    assert "no checkpoint found" not in line
+    other = tmp_path / "notes.txt"
+    other.write_text("x")
+    line = assert_one_error(dt("export", other, "--onnx", tmp_path / "p.onnx"), "export", str(other), "is a file",
+                            "expected a run directory")
+    assert "OnnxPolicy" not in line
+    assert_one_error(dt("export", run, "--step", "2", "--onnx", tmp_path / "p.onnx"), "export",
+                     "no checkpoint for step 2", "its checkpoints are at steps [3]")

@@ -163,10 +163,17 @@ def _resolve(run_dir: str | os.PathLike, step: int | str | None) -> Path:
     run_dir = Path(run_dir)
     if (run_dir / "meta.json").is_file():  # a checkpoint directory itself
         return run_dir
+    if run_dir.is_file():
+        hint = (" (an exported ONNX policy: act on it with decision_transformer.deploy.OnnxPolicy, docs/deploy.md)"
+                if run_dir.suffix.lower() == ".onnx" else "")
+        raise CheckpointError(f"{run_dir}: is a file{hint}; expected a run directory (or one of its checkpoints)")
     if step is not None:
         path = run_dir / CHECKPOINTS / f"step_{step:08d}"
         if not path.is_dir():
-            raise CheckpointError(f"{run_dir}: no checkpoint for step {step}")
+            saved = sorted(int(p.name[5:]) for p in (run_dir / CHECKPOINTS).glob("step_*")
+                           if p.is_dir() and p.name[5:].isdigit())
+            raise CheckpointError(f"{run_dir}: no checkpoint for step {step}; "
+                                  + (f"its checkpoints are at steps {saved}" if saved else "it has no checkpoints"))
         return path
     path = latest_checkpoint(run_dir)
     if path is None:

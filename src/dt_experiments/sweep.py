@@ -240,6 +240,8 @@ def recorded_jobs(root: Path, jobs: Sequence[Job]) -> list[dict[str, Any]]:
     a ROOT/sweep.json that is not a sweep's record (it would be overwritten)."""
     from decision_transformer.checkpoint import latest_checkpoint
 
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"{root}: is a file; a sweep's --out is a directory (of job directories)")
     if (root / "train_config.json").is_file() or latest_checkpoint(root) is not None:
         raise ValueError(f"{root}: is a `dt train` run; a sweep's --out is a directory of job directories (give "
                          "another --out)")

@@ -150,6 +150,9 @@ def test_an_out_that_is_a_train_run_or_holds_another_file_named_sweep_json_is_re
     (run / "checkpoints" / "latest").write_text("step_00000001")
     assert_one_error(dt("sweep", "run", spec, "--out", run, "--no-progress"), "sweep", str(run), "`dt train` run")
     assert not (run / "a").exists() and not (run / "sweep.json").exists()
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert_one_error(dt("sweep", "run", spec, "--out", afile, "--no-progress"), "sweep", str(afile), "is a file")
     junk = tmp_path / "junk"
     junk.mkdir()
     (junk / "sweep.json").write_text('{"my": "notes"}')
