@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
-from .common import precision, runlock, runtime
+from .common import runlock, runtime
 from .run_config import TrainConfig
 
 
@@ -132,6 +132,8 @@ def warn_settings(cfg: TrainConfig, model_config: Any = None, data: Any = None, 
               + (" and never decays" if cfg.lr_decay != "none" else "")
               + (f"; give --steps of more than {cfg.warmup_steps} (the warm-up is the run's own)" if resuming
                  else "; set --warmup-steps below --steps"))
+    from .common import precision  # (torch: not at import, the parser imports this module)
+
     if cfg.precision == "bf16" and cfg.device.split(":")[0] == "cpu" and not precision.cpu_has_native_bf16():
         warn("TrainConfig.precision='bf16' on a CPU without native bf16 (no avx512_bf16 or amx_bf16 in its flags): "
              "autocast emulates it, 13x slower than fp32 on one such CPU (docs/performance.md); --precision auto "
