@@ -188,3 +188,18 @@ def test_evaluate_refuses_bad_values_in_python_too():
                             (dict(targets=[1.0], temperature=math.inf), "temperature")):
         with pytest.raises(ValueError, match=message):
             evaluate(None, "Pendulum-v1", **kwargs)
+
+
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, dt):
+    """Ctrl-C in any command: one line saying how to resume, exit 130 (128 + SIGINT), no traceback."""
+    from decision_transformer.commands import data
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(data, "run_list", interrupted)
+    res = dt("data", "list")
+    assert res.returncode == 130 and "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines() == [
+        "dt data: interrupted; a run resumes from its last checkpoint when the same command (or `dt train --resume "
+        "RUN`) runs again"]

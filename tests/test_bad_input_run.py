@@ -404,3 +404,15 @@ def test_a_file_given_as_a_run_and_a_missing_step_are_named(run, tmp_path, dt):
     assert "OnnxPolicy" not in line
     assert_one_error(dt("export", run, "--step", "2", "--onnx", tmp_path / "p.onnx"), "export",
                      "no checkpoint for step 2", "its checkpoints are at steps [3]")
+
+
+def test_an_out_inside_a_runs_checkpoints_is_refused(run, tmp_path, dt, toy_npz):
+    """Training or fine-tuning into a checkpoint directory wrote a run there that loads as the old checkpoint
+    (its meta.json wins): refused before anything is written, naming the checkpoint."""
+    ckpt = run / "checkpoints" / "step_00000003"
+    for out in (ckpt, ckpt / "sub", run / "checkpoints"):
+        before = sorted(p.name for p in run.rglob("*"))
+        line = assert_one_error(dt("train", "--dataset", toy_npz, "--steps", "2", "--out", out), "train",
+                                f"TrainConfig.out={str(out)!r}", "outside any run's checkpoints")
+        assert str(run / "checkpoints") in line
+        assert sorted(p.name for p in run.rglob("*")) == before

@@ -71,8 +71,11 @@ def test_return_head_trains_and_auto_targets_evaluate(tmp_path, dt, env_id, stoc
              "--max-episode-steps", "100")
     assert res.returncode == 0, res.stderr
     assert "auto" in res.stdout
-    fixed, auto = json.loads(out.read_text())["results"]
-    assert not fixed["auto"] and fixed["target_return"] == 50 and auto["auto"]
+    def strict(constant):  # NaN / Infinity: not JSON (other readers, e.g. JavaScript's JSON.parse, refuse it)
+        raise AssertionError(f"{out} holds {constant}")
+
+    fixed, auto = json.loads(out.read_text(), parse_constant=strict)["results"]
+    assert not fixed["auto"] and fixed["target_return"] == 50 and auto["auto"] and auto["target_return"] is None
     assert len(auto["returns"]) == 2 and all(math.isfinite(t) for t in auto["targets_used"])  # first proposals
 
 

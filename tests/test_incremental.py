@@ -85,3 +85,4 @@ def test_a_banded_model_does_not_export_to_hugging_face(tmp_path):
     model = DecisionTransformer(DTConfig(context_len=4, attention_window=2, embed_dim=16, n_layer=1), 3, 2)
     with pytest.raises(HFFormatError, match="banded"):
         save_hf(model, tmp_path / "hf")
+    assert not (tmp_path / "hf").exists()  # refused before the directory is made

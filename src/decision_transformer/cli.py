@@ -50,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
             # another process is writing): one clear line, no traceback.
             print(f"dt {args.command}: error: {exc}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback (runs resume from their last checkpoint)
+            print(f"dt {args.command}: interrupted; a run resumes from its last checkpoint when the same command (or "
+                  "`dt train --resume RUN`) runs again", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":

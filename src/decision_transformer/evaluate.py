@@ -151,6 +151,8 @@ class TargetResult:
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
+        if self.auto:  # no fixed target (the field holds NaN in Python): null in strict JSON, not NaN
+            d["target_return"] = None
         d.update(return_mean=self.return_mean, return_std=self.return_std,
                  normalized_mean=self.normalized_mean, normalized_std=self.normalized_std,
                  normalized={k: {"mean": m, "std": s} for k, (m, s) in self.normalized.items()})

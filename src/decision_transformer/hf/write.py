@@ -110,11 +110,11 @@ def save_hf(model: DecisionTransformer, hf_dir: str | os.PathLike, *, hf_config:
     (default: `model.state_mean`/`model.state_std` if set), reward scale, env id, context_len and the data's best
     return (`max_return`, a run's default target) go to the config key `dt_meta`."""
     hf_dir = Path(hf_dir)
-    hf_dir.mkdir(parents=True, exist_ok=True)
     stale = [n for n in WEIGHT_FILES if n != SAFETENSORS and (hf_dir / n).exists()]
     if stale:
         raise HFFormatError(f"{hf_dir}: already holds {stale}; export into an empty directory so no stale weights load")
-    config = hf_config_for(model, hf_config)
+    config = hf_config_for(model, hf_config)  # refuses a model HF cannot hold: before the directory is made
+    hf_dir.mkdir(parents=True, exist_ok=True)
     extra = dict(extra_tensors or {})
     if EXTRA_PREFIX + "encoder.wpe.weight" in extra:
         config["n_positions"] = int(extra[EXTRA_PREFIX + "encoder.wpe.weight"].shape[0])
