@@ -416,3 +416,25 @@ def test_an_out_inside_a_runs_checkpoints_is_refused(run, tmp_path, dt, toy_npz)
                                 f"TrainConfig.out={str(out)!r}", "outside any run's checkpoints")
         assert str(run / "checkpoints") in line
         assert sorted(p.name for p in run.rglob("*")) == before
+
+
+def test_a_file_without_an_env_gets_the_env_rule_by_flag_and_a_warning_without(tmp_path, dt):
+    """A hand-written file that names no env gets reward_scale 1; trained for a MuJoCo env, that is warned about,
+    and --reward-scale sets the scale the run records (and trains with)."""
+    from decision_transformer.checkpoint import load_run
+
+    d = make_dataset(lengths=(20, 30), obs_dim=1, act_dim=3, reward_scale=1.0)
+    d = dataclasses.replace(d, observations=np.repeat(d.observations, 11, axis=1))  # Hopper's 11 observations
+    assert d.env_id == ""
+    src = d.save(tmp_path / "mine.npz")
+    common = ("train", "--dataset", src, "--env-id", "Hopper-v5", "--steps", "2", "--warmup-steps", "1",
+              "--batch-size", "4", "--embed-dim", "16", "--n-layer", "1", "--no-progress")
+    res = dt(*common, "--out", tmp_path / "plain")
+    assert res.returncode == 0, res.stderr
+    assert ("reward_scale is 1, but the data names no env, and the rule for --env-id Hopper-v5 is 1000" in res.stderr
+            and "pass --reward-scale 1000" in res.stderr), res.stderr
+    assert load_run(tmp_path / "plain").meta.reward_scale == 1.0
+    res = dt(*common, "--out", tmp_path / "scaled", "--reward-scale", "1000")
+    assert res.returncode == 0 and "reward_scale is" not in res.stderr, res.stderr
+    assert load_run(tmp_path / "scaled").meta.reward_scale == 1000.0
+    assert_one_error(dt(*common, "--out", tmp_path / "bad", "--reward-scale=-1"), "train", "TrainConfig.reward_scale=-1")

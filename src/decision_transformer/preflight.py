@@ -154,6 +154,15 @@ def warn_settings(cfg: TrainConfig, model_config: Any = None, data: Any = None, 
                       "(--stochastic-policy)")
     if model_config is not None and data is not None:
         _warn_data(model_config, data, cfg.scale_actions)
+    if data is not None and not cfg.reward_scale:
+        from .data.formats._common import default_reward_scale
+
+        env_id = cfg.env_id or data.env_id
+        rule = default_reward_scale(env_id) if env_id else data.reward_scale
+        if not data.env_id and rule != data.reward_scale:
+            warn(f"{data.source}: reward_scale is {data.reward_scale:g}, but the data names no env, and the rule for "
+                 f"--env-id {env_id} is {rule:g} (docs/datasets.md): pass --reward-scale {rule:g} (or "
+                 f"--reward-scale {data.reward_scale:g} to keep it)")
 
 
 def _warn_data(model_config: Any, data: Any, scale_actions: bool = False) -> None:

@@ -64,6 +64,10 @@ class TrainConfig:
     """%BC: train on the highest-return episodes up to this fraction of timesteps (1 = all)."""
     delayed_rewards: bool = False
     """Paper Table 7: move each episode's return onto its last step."""
+    reward_scale: float = 0.0
+    """Divide rewards and returns-to-go by this before the model (0: the dataset's own, which its file records or
+    the documented rule gives: 1000 for MuJoCo envs, else 1; docs/datasets.md). For files that record none and
+    name no env (a hand-written .hdf5 or parquet directory), or to try another scale."""
     scale_actions: bool = False
     """Continuous actions: map each dimension's range in the data to [-1, 1] for the model (the tanh action head's
     range) and back for the env (as d3rlpy's MinMaxActionScaler; the bounds are saved in the run). Off: actions as
@@ -128,6 +132,7 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be >= 0")
         check_number(self, "lr", 0.0, low_open=True)
         check_number(self, "weight_decay", 0.0)
+        check_number(self, "reward_scale", 0.0)
         check_number(self, "lr_min_ratio", 0.0, 1.0)
         check_number(self, "beta1", 0.0, 1.0, high_open=True)
         check_number(self, "beta2", 0.0, 1.0, high_open=True)

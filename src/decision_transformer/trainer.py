@@ -8,6 +8,7 @@ directory's lifecycle around it: `train`, `resume`, `train_or_resume`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import time
@@ -40,9 +41,11 @@ Hook = Callable[[int, nn.Module], dict[str, Any]]
 
 
 def prepare_dataset(cfg: TrainConfig, dataset: TrajectoryDataset | None = None) -> tuple[TrajectoryDataset, TrajectoryDataset]:
-    """(training data, full data): SRC loaded, delayed rewards applied; the training data is then the %BC
-    subset. `Preprocessing` is fitted on the full data (the paper's %BC keeps the full data's statistics)."""
+    """(training data, full data): SRC loaded, --reward-scale and delayed rewards applied; the training data is then
+    the %BC subset. `Preprocessing` is fitted on the full data (the paper's %BC keeps the full data's statistics)."""
     full = dataset if dataset is not None else load_dataset(cfg.dataset, seed=0)
+    if cfg.reward_scale:
+        full = dataclasses.replace(full, reward_scale=float(cfg.reward_scale))
     if cfg.delayed_rewards:
         full = full.delayed_rewards()
     return (full.top_fraction(cfg.top_fraction) if cfg.top_fraction < 1.0 else full), full
