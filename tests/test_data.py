@@ -227,6 +227,18 @@ def test_data_cli_info_and_export_round_trip(tmp_path, dt):
     assert bad.returncode == 2 and "parquet" in bad.stderr
 
 
+def test_a_minari_export_says_how_to_read_it_back(tmp_path, dt, monkeypatch):
+    pytest.importorskip("minari")
+    src = make_dataset(lengths=(3, 4), reward_scale=10.0, name="toy").save(tmp_path / "toy.npz")
+    res = dt("data", "export", src, "--to", "minari", "--out", tmp_path / "store")
+    assert res.returncode == 0, res.stderr
+    hint = res.stdout.strip().splitlines()[-1]
+    assert hint.startswith(f"read it with: MINARI_DATASETS_PATH={tmp_path / 'store'} dt train --dataset minari:")
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "store"))
+    dataset_id = hint.split("minari:")[1].split()[0]
+    assert load_dataset(f"minari:{dataset_id}").num_steps == 7  # the id the hint names reads back
+
+
 def test_pixel_observations_are_memory_mapped_on_load(tmp_path):
     import dataclasses
 

@@ -130,5 +130,8 @@ def run_export(args: argparse.Namespace) -> int:
         raise ValueError(f"--to {a.to!r}: expected one of {sorted(suffixes)}")
     dataset = load_dataset(a.src)
     out = Path(a.out) if a.out else cache_dir() / "export" / f"{Path(a.src).stem}{suffixes[a.to]}"
-    print(f"{a.src} -> {export_dataset(dataset, a.to, out)}")
+    path = export_dataset(dataset, a.to, out)
+    print(f"{a.src} -> {path}")
+    if a.to == "minari":  # a store of its own, not the default one `minari:ID` reads
+        print(f"read it with: MINARI_DATASETS_PATH={out} dt train --dataset minari:{path.name} ...")
     return 0
