@@ -364,7 +364,14 @@ def test_hf_bad_input(tmp_path, episodes):
     bad_rewards = [ep["rewards"].tolist() for ep in episodes]
     bad_rewards[3][0] = float("nan")
     d = write("nan", table.set_column(2, "rewards", pa.array(bad_rewards)))
-    with pytest.raises(DatasetError, match=r"nan/train\.parquet: field 'rewards' contains NaN"):
+    with pytest.raises(DatasetError, match=r"nan/train\.parquet: field 'rewards' contains NaN or inf \(first at row 3, "
+                                           r"step 0\)"):
+        load_hf_trajectories(d)
+    bad_obs = [ep["observations"].tolist() for ep in episodes]
+    bad_obs[2][4][1] = float("inf")
+    d = write("inf", table.set_column(0, "observations", pa.array(bad_obs)))
+    with pytest.raises(DatasetError, match=r"field 'observations' contains NaN or inf \(first at row 2, step 4, "
+                                           r"element 1\)"):
         load_hf_trajectories(d)
     d = write("empty", table.slice(0, 0))
     with pytest.raises(DatasetError, match=r"empty/train\.parquet: the dataset is empty"):

@@ -51,15 +51,20 @@ def default_reward_scale(env_id: str, file_name: str = "") -> float:
     return 1000.0 if base.startswith(D4RL_MUJOCO_PREFIXES) else 1.0
 
 
-def check_finite(where: str, field: str, arr: np.ndarray) -> None:
-    """Raise `DatasetError` naming `where` and `field` if a float array holds NaN or inf."""
+def check_finite(where: str, field: str, arr: np.ndarray, row_lengths: np.ndarray | None = None) -> None:
+    """Raise `DatasetError` naming `where` and `field` if a float array holds NaN or inf. With `row_lengths` (the
+    steps of each row of a file whose rows are episodes, concatenated in `arr`), the place is its row and step."""
     if np.issubdtype(arr.dtype, np.floating):
         finite = np.isfinite(arr)
         if not finite.all():
             bad = tuple(int(i) for i in np.argwhere(~finite)[0])
-            raise DatasetError(
-                f"{where}: field '{field}' contains NaN or inf (first at index {bad}); expected finite values"
-            )
+            at = f"index {bad}"
+            if row_lengths is not None:
+                ends = np.cumsum(row_lengths)
+                row = int(np.searchsorted(ends, bad[0], side="right"))
+                at = f"row {row}, step {bad[0] - int(ends[row] - row_lengths[row])}" + (
+                    f", element {bad[1:] if len(bad) > 2 else bad[1]}" if len(bad) > 1 else "")
+            raise DatasetError(f"{where}: field '{field}' contains NaN or inf (first at {at}); expected finite values")
 
 
 def check_numeric(where: str, field: str, arr: np.ndarray) -> None:

@@ -78,7 +78,7 @@ def load_hf_trajectories(
     actions = as_actions(where, "actions", values["actions"])
     rewards = values["rewards"]
     for name, arr in (("observations", observations), ("actions", actions), ("rewards", rewards)):
-        check_finite(where, name, arr)
+        check_finite(where, name, arr, row_lengths=steps)
     lengths_nz = steps[steps > 0]
     starts = np.concatenate([[0], np.cumsum(lengths_nz)[:-1]]).astype(np.int64)
     terminations, truncations = _end_flags(where, values, starts + lengths_nz - 1, use_flags)
