@@ -323,6 +323,11 @@ def test_hf_reads_real_parquet(tmp_path, episodes, dataset):
     assert loaded.name == "pend-random" and loaded.env_id == "" and loaded.reward_scale == 1.0
     over = load_hf_trajectories(root, env_id=PENDULUM, reward_scale=1000.0)
     assert (over.env_id, over.reward_scale) == (PENDULUM, 1000.0)
+    one = tmp_path / "hopper-medium-v2.parquet"  # one file, as the Hub's parquet export names them
+    pq.write_table(hf_table(episodes), one)
+    single = load_dataset(str(one))
+    assert_same(single, dataset)
+    assert single.name == "hopper-medium-v2" and single.reward_scale == 1000.0  # the D4RL task name's rule
 
 
 def test_hf_variants(tmp_path, episodes, dataset, cartpole_episodes):

@@ -4,7 +4,7 @@ SRC forms, tried in this order:
     minari:ID                 a dataset in the local Minari store (data/formats/minari_io.py)
     dqn-replay:DIR            Dopamine DQN-replay logs, every checkpoint in DIR (data/formats/dqn_replay/)
     PATH.hdf5 / PATH.h5       a D4RL-format HDF5 file (data/formats/d4rl_io.py)
-    DIR of *.parquet          Hugging Face trajectory rows (data/formats/hf_io.py)
+    DIR of *.parquet, X.parquet  Hugging Face trajectory rows (data/formats/hf_io.py)
     PATH.npz                  the native format (data/trajectories.py)
     NAME                      a built-in dataset (registered with `register_builtin`), generated into the
                               cache directory on first use
@@ -86,7 +86,8 @@ _FORMAT_LOADERS: list[tuple[Callable[[str], bool], str]] = [
     (lambda s: s.startswith("minari:"), "decision_transformer.data.formats.minari_io:load_minari"),
     (lambda s: s.startswith("dqn-replay:"), "decision_transformer.data.formats.dqn_replay:load_dqn_replay_src"),
     (lambda s: s.lower().endswith((".hdf5", ".h5")), "decision_transformer.data.formats.d4rl_io:load_d4rl_hdf5"),
-    (lambda s: Path(s).is_dir(), "decision_transformer.data.formats.hf_io:load_hf_trajectories"),
+    (lambda s: Path(s).is_dir() or s.endswith(".parquet") and Path(s).is_file(),
+     "decision_transformer.data.formats.hf_io:load_hf_trajectories"),
 ]
 
 
@@ -189,7 +190,8 @@ def load_dataset(src: str, seed: int = 0) -> TrajectoryDataset:
     if src.partition("@")[0] in specs:  # NAME or NAME@STEPS
         return TrajectoryDataset.load(make_builtin(src, seed=seed))
     if Path(src).exists():
-        raise DatasetError(f"{src}: unrecognised dataset file; expected .npz, .hdf5/.h5 or a directory of .parquet files")
+        raise DatasetError(f"{src}: unrecognised dataset file; expected .npz, .hdf5/.h5, .parquet or a directory of "
+                           ".parquet files")
     raise DatasetError(
         f"{src}: no such file and not a built-in dataset; expected a path (.npz, .hdf5, parquet directory), "
         f"'minari:ID', or one of {sorted(specs)}"

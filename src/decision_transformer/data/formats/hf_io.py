@@ -39,8 +39,11 @@ STEP_COLUMNS = ("observations", "actions", "rewards")
 
 
 def parquet_files(src: str | os.PathLike) -> list[Path]:
-    """The parquet files that make up the dataset directory `src` (see the module docstring)."""
+    """The parquet files that make up the dataset directory `src` (see the module docstring), or `src` itself when
+    it is one .parquet file."""
     root = Path(src).expanduser()
+    if root.is_file() and root.suffix == ".parquet":
+        return [root]
     if not root.is_dir():
         raise DatasetError(f"{root}: no such directory of parquet files")
     files = sorted(root.glob("*.parquet"))
@@ -93,7 +96,7 @@ def load_hf_trajectories(
         episode_starts=starts,
         reward_scale=float(reward_scale),
         env_id=env_id or "",
-        name=root.name,
+        name=root.stem if root.is_file() else root.name,
         source=str(root),
     )
 
@@ -163,8 +166,12 @@ def _end_flags(where: str, values: dict[str, np.ndarray], last: np.ndarray, use_
 
 
 def _default_reward_scale(root: Path, files: list[Path]) -> float:
-    """1000 when the directory (or one between it and the files) is named after a D4RL MuJoCo task, else 1."""
-    parts = [root.name.lower()] + [p.lower() for p in files[0].parent.relative_to(root).parts]
+    """1000 when the directory (or one between it and the files), or the one file given, is named after a D4RL
+    MuJoCo task, else 1."""
+    if root.is_file():
+        parts = [root.name.lower()]
+    else:
+        parts = [root.name.lower()] + [p.lower() for p in files[0].parent.relative_to(root).parts]
     return 1000.0 if any(p.startswith(D4RL_MUJOCO_PREFIXES) for p in parts) else 1.0
 
 
