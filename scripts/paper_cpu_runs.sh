@@ -152,14 +152,21 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
 # there against 0.30 s in fp32, so a transformer cell would take ~10 h. The protocol fixes bf16 (a cell in fp32 would
 # be another cell), so on such a machine the queue runs only the cells d3rlpy trains, in fp32, in this order:
 fp32_lane_a() {  # TD3+BC on walker2d's and halfcheetah's medium-expert sets (the results issue's medium-expert
-                 # criterion; ~25 min a cell), then the peer on the three medium-expert sets (tail section 5)
+                 # criterion; ~25 min a cell on the earlier box, ~55 on the AVX2 one), then the peer on the three
+                 # medium-expert sets (tail section 5)
   JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets walker2d-medium-expert halfcheetah-medium-expert --methods td3bc
   JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets hopper-medium-expert walker2d-medium-expert \
       halfcheetah-medium-expert --methods d3rlpy-dt
 }
-fp32_lane_b() {  # the peer's 30k-step learning curve beside our DT's (the results issue's evidence for the peer gap;
-                 # d3rlpy runs park in git across machines, scripts/park_runs.py), the peer with our initialisation,
-                 # then Atari CQL with alpha 0 (lane A's line, above)
+fp32_lane_b() {  # halfcheetah's medium-expert TD3+BC from its last seed down, so that the two lanes meet in the
+                 # middle (a cell the other lane holds fails its line, runlock.py; cells one finished are skipped);
+                 # then the peer's 30k-step learning curve beside our DT's (the results issue's evidence for the peer
+                 # gap; ~1.2 steps/s on the AVX2 box: several sittings, and its 8 MB checkpoint is too large to park
+                 # each time), the peer with our initialisation, then Atari CQL with alpha 0 (lane A's line, above)
+  for seed in 2 1 0; do
+    JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets halfcheetah-medium-expert --methods td3bc \
+        --first-seed $seed --seeds 1
+  done
   unless_published docs/results/extra/peer_dt_curves/cells/cpu/table2/hopper-medium-replay/d3rlpy-dt \
       bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
   JOBS=1 paper --exp table2 --datasets $MR --methods d3rlpy-dt-gpt2-init
