@@ -246,7 +246,9 @@ def test_d4rl_split_on_either_flag_and_warn_on_missing_boundary(tmp_path, episod
     both = arrays["terminals"] | arrays["timeouts"]
     path = tmp_path / "both.hdf5"
     write_d4rl(path, episodes, terminals=both, timeouts=both, rewards=arrays["rewards"][:, None])
-    loaded = load_d4rl_hdf5(path)  # (N, 1) rewards accepted; a step with both flags ends one episode
+    with pytest.warns(UserWarning, match=rf"{int(both.sum())} step\(s\) have both 'terminals' and 'timeouts' set "
+                                         rf"\(first at step {int(np.flatnonzero(both)[0])}\)"):
+        loaded = load_d4rl_hdf5(path)  # (N, 1) rewards accepted; a step with both flags ends one episode
     assert np.array_equal(loaded.episode_starts, dataset.episode_starts)
     assert np.array_equal(loaded.rewards, dataset.rewards)
     first_end = int(np.flatnonzero(both)[0])

@@ -91,6 +91,10 @@ def load_d4rl_hdf5(
     check_flags(where, "timeouts", timeouts)
     terminations = terminals != 0
     truncations = timeouts != 0
+    both = np.flatnonzero(terminations & truncations)
+    if len(both):  # legal in Gymnasium (a terminal state reached at the time limit); D4RL's own files never do it
+        warnings.warn(f"{where}: {len(both)} step(s) have both 'terminals' and 'timeouts' set (first at step "
+                      f"{int(both[0])}); each ends its episode as terminated and truncated", stacklevel=2)
 
     done = terminations | truncations
     ends = np.flatnonzero(done) + 1
