@@ -286,3 +286,38 @@ def test_ragged_runs_give_rliables_numbers_where_they_are_not_ragged():
     assert I.mean_difference(cx, y)[1] == pytest.approx(np.mean([cx[0].mean() - y[:, 0].mean(), x[:, 1].mean() - y[:, 1].mean()]))
     p = np.mean([np.mean(c[:, None] > y[None, :, j]) for j, c in enumerate(cx)])
     assert I.probability_of_improvement(cx, y)[1] == pytest.approx(p)
+
+
+def test_a_root_cell_of_other_settings_never_replaces_or_joins_a_published_one(tmp_path, dt):
+    """A reviewer's tiny run (another budget or precision) reported against the archive: refused before anything is
+    copied, naming the cell and the settings that differ; the archived cell and the report are left as they were.
+    A rerun of the same spec still replaces its archived copy."""
+    base = template()
+    root, out, archive = tmp_path / "runs", tmp_path / "docs", tmp_path / "cells"
+    published = make_cell(base, MR, "dt", 0, 81.0)
+    kept = write_cell(archive, published)
+    write_cell(archive, make_cell(base, MR, "dt", 1, 83.0))
+    before = kept.read_bytes()
+    tiny = make_cell(base, MR, "dt", 0, 20.0)
+    tiny["spec"]["budget"]["steps"] = 20
+    local = write_cell(root, tiny)
+    res = dt("bench", "report", "--root", root, "--out", out, "--archive", archive)
+    line = res.stderr.strip().splitlines()[-1]
+    assert res.returncode == 2 and str(local) in line and "budget.steps:" in line and "vs 20" in line, res.stderr
+    assert kept.read_bytes() == before and not out.exists()
+    tiny["seed"] = tiny["spec"]["seed"] = 2  # no archived counterpart: it would join seeds 0-1 of another budget
+    local.unlink()
+    write_cell(root, tiny)
+    res = dt("bench", "report", "--root", root, "--out", out, "--archive", archive)
+    assert res.returncode == 2 and "seed 0 and seed 2 ran with a different budget or precision (budget.steps:" in res.stderr
+    tiny["method"] = tiny["spec"]["method"] = "bc"  # an entry of its own, but not the report's budget
+    cell_path(root, {**tiny, "method": "dt"}).unlink()
+    write_cell(root, tiny)
+    res = dt("bench", "report", "--root", root, "--out", out, "--archive", archive)
+    assert res.returncode == 2 and "table2/hopper-medium-replay/bc/seed2: its budget differs" in res.stderr
+    assert sorted(p.parent.parent.name for p in archive.rglob("result.json")) == ["dt", "dt"]  # nothing copied
+    rerun = make_cell(base, MR, "dt", 0, 82.0)  # the same spec: replaces the archived copy, as a rerun should
+    cell_path(root, tiny).unlink()
+    write_cell(root, rerun)
+    cells, written = load_cells(root, "cpu", archive, warn=lambda m: None)
+    assert written == 1 and [c["score"] for c in cells] == [82.0, 83.0]

@@ -96,6 +96,31 @@ def load_cells(root: str | Path, protocol: str, archive: str | Path | None = Non
         replaced = (f" (the valid local copy is used{' and replaces it' if copy else ''})" if key in local_good
                     else "")
         warn(f"skipped a damaged archived cell{replaced}: {reason}")
+    for key, (_, cell) in local_good.items():  # before anything is copied: a root cell never replaces an archived
+        if key in kept_good:                    # cell of other settings (a tiny reviewer's run, another precision)
+            diff = _spec_difference(_protocol_spec(kept_good[key][1]), _protocol_spec(cell))
+            if diff:
+                raise ValueError(f"{Path(root) / protocol / key / 'result.json'}: ran with another budget or "
+                                 f"precision than the archived cell in {Path(archive) / protocol / key} (archived vs "
+                                 f"this: {'; '.join(diff[:4])}{'; ...' if len(diff) > 4 else ''}); a report replaces "
+                                 "an archived cell only with a run of its protocol: report this root with another "
+                                 "--archive, or remove the archived cell to replace it")
+    cells = {**{k: c for k, (_, c) in kept_good.items()}, **{k: c for k, (_, c) in local_good.items()}}
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for c in cells.values():  # every table entry's seeds ran one spec, checked before anything is copied
+        groups.setdefault((c["exp"], c["dataset"], c["method"]), []).append(c)
+    for group in groups.values():
+        _check_one_spec(sorted(group, key=lambda c: c["seed"]))
+    budgets: dict[bool, dict[str, Any]] = {}  # and a report is one budget (gym's, Atari's): a protocol's table,
+    for key in sorted(cells, key=lambda k: (k in local_good, k)):  # the archive's (the published one) first
+        c = cells[key]
+        first = budgets.setdefault(c["exp"].startswith("atari"), c)
+        diff = _spec_difference({"budget": _protocol_spec(first)["budget"]}, {"budget": _protocol_spec(c)["budget"]})
+        if diff:
+            raise ValueError(f"{c['exp']}/{c['dataset']}/{c['method']}/seed{c['seed']}: its budget differs from "
+                             f"{first['exp']}/{first['dataset']}/{first['method']}/seed{first['seed']}'s "
+                             f"({'; '.join(diff[:4])}); a report is one protocol's budget: report other budgets from "
+                             "their own --root and --archive")
     written = 0
     if copy and archive is not None:
         for key, (data, _) in local_good.items():
@@ -105,7 +130,6 @@ def load_cells(root: str | Path, protocol: str, archive: str | Path | None = Non
             with atomic_path(dst) as tmp:
                 tmp.write_bytes(data)
             written += 1
-    cells = {**{k: c for k, (_, c) in kept_good.items()}, **{k: c for k, (_, c) in local_good.items()}}
     return [cells[k] for k in sorted(cells)], written
 
 
@@ -121,8 +145,57 @@ def archive_cells(root: str | Path, protocol: str, archive: str | Path, warn: Wa
     return load_cells(root, protocol, archive, warn=warn)[1]
 
 
+def _per_seed(key: str) -> bool:
+    """The spec fields that differ between seeds of one (experiment, dataset, method) entry, at any depth: the seed
+    and the seeds derived from it (eval_seed, targets.selection_seed); all others must agree."""
+    return key == "seed" or key.endswith("_seed")
+
+
+def _spec_difference(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
+    """`field: A vs B` for each spec field (nested: budget.steps) where a and b differ, seed fields left out. A field
+    one spec lacks is no difference (cells written before it existed ran its default), except `precision`, which a
+    spec leaves out for fp32 (methods.train_spec)."""
+    if not prefix:
+        a, b = {"precision": "fp32", **a}, {"precision": "fp32", **b}
+    out = []
+    for k in sorted(set(a) & set(b)):
+        if _per_seed(k):
+            continue
+        x, y = a[k], b[k]
+        if isinstance(x, dict) and isinstance(y, dict):
+            out += _spec_difference(x, y, f"{prefix}{k}.")
+        elif x != y:
+            out.append(f"{prefix}{k}: {x!r} vs {y!r}")
+    return out
+
+
+PROTOCOL_SPEC = ("budget", "precision")
+"""The spec fields that make a cell another protocol's (its training budget and arithmetic): never mixed in one
+report. Other settings (targets, model options) may change as a protocol evolves: `dt bench paper` reruns the
+cells they make stale, and the rerun replaces the archived cell."""
+
+
+def _protocol_spec(cell: dict[str, Any]) -> dict[str, Any]:
+    spec = cell.get("spec", {})
+    return {"budget": spec.get("budget", {}), "precision": spec.get("precision", "fp32")}
+
+
+def _check_one_spec(cells: list[dict[str, Any]]) -> None:
+    """The seeds of one table entry ran one budget and precision: a report never averages a tiny or
+    other-precision run into a published cell."""
+    first = cells[0]
+    for c in cells[1:]:
+        diff = _spec_difference(_protocol_spec(first), _protocol_spec(c))
+        if diff:
+            raise ValueError(f"{c['exp']}/{c['dataset']}/{c['method']}: seed {first['seed']} and seed {c['seed']} ran "
+                             f"with a different budget or precision ({'; '.join(diff[:4])}"
+                             f"{'; ...' if len(diff) > 4 else ''}); a table entry averages one protocol's runs: "
+                             "report the others from their own --root and --archive")
+
+
 def _entry(cells: list[dict[str, Any]]) -> dict[str, Any]:
     cells = sorted(cells, key=lambda c: c["seed"])
+    _check_one_spec(cells)
     generations = {c["dataset_generation"] for c in cells}
     if len(generations) > 1:
         raise ValueError(f"{cells[0]['exp']}/{cells[0]['dataset']}/{cells[0]['method']}: seeds on dataset "
