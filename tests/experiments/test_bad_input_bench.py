@@ -68,3 +68,15 @@ def test_speed_bench_needs_a_repeat():
 def test_suite_table_with_an_unknown_name_prints_no_header(dt):
     res = dt("suite", "table", "nope-dataset")
     assert res.returncode != 0 and "nope-dataset" in res.stderr and res.stdout == ""
+
+
+def test_cpu_budget_options_with_the_full_protocol_are_refused(dt):
+    """`--protocol full` has a fixed budget: a --cpu.* option (a reviewer's tiny budget) would be ignored and the
+    published-size run started, so it is refused, naming the option group."""
+    from conftest import assert_one_error
+
+    res = dt("bench", "paper", "--protocol", "full", "--cpu.steps", "20", "--status")
+    assert_one_error(res, "bench", "PaperBenchConfig.cpu is set (--cpu.* options)", "--protocol full")
+    res = dt("bench", "paper", "--protocol", "full", "--atari_cpu.baseline-steps", "20", "--status")
+    assert_one_error(res, "bench", "PaperBenchConfig.atari_cpu is set")
+    assert PaperBenchConfig(protocol="full").protocol == "full"

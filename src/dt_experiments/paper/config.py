@@ -157,8 +157,10 @@ class PaperBenchConfig:
     """Settings of `dt bench paper` (the cells of one experiment; finished cells are skipped, killed ones resume)."""
 
     exp: str = "table2"
-    """Experiment: table2, table3, table7, fig4 or context; atari-table1, atari-table4, atari-table5 or atari-fig4;
-    beyond (dt, dt-auto, odt on the gym medium-replay sets: docs/beyond.md)."""
+    """Experiment: table2, table3, table7, fig4, context, paper-targets (DT at the paper's own targets) or
+    chosen-target (at a target chosen on unreported episodes); atari-table1, atari-table4, atari-table5, atari-fig4
+    or atari-beyond (dt-auto on Breakout); beyond (dt, dt-auto, dt-stochastic, odt on the gym medium-replay sets)
+    or beyond-fig4 (targets to twice the data's best): docs/beyond.md."""
     protocol: str = "cpu"
     """full (the paper's budget: 100k steps, 100 episodes per target, 3 seeds), cpu (the `cpu` settings), or cpu-v2
     (cpu's training runs, evaluated with v2_eval_episodes episodes per target: cells started after 2026-12-06)."""
@@ -272,6 +274,13 @@ class PaperBenchConfig:
         if self.jobs < 1:
             raise ValueError(f"PaperBenchConfig.jobs={self.jobs} must be >= 1 (1: the cells one after another in "
                              "this process)")
+        if self.protocol == "full":  # its budget is fixed (FULL, ATARI_FULL): a --cpu.* option would do nothing
+            defaults = {f.name: f.default for f in dataclasses.fields(self) if f.name in ("cpu", "atari_cpu")}
+            changed = [name for name, value in defaults.items() if getattr(self, name) != value]
+            if changed:
+                raise ValueError(f"PaperBenchConfig.{changed[0]} is set (--{changed[0]}.* options), but "
+                                 "--protocol full runs its own fixed budget; drop those options, or use --protocol "
+                                 "cpu for a budget of your own")
         if self.v2_eval_episodes <= 0:
             raise ValueError(f"PaperBenchConfig.v2_eval_episodes={self.v2_eval_episodes} must be positive")
         for name in ("seeds", "first_seed"):
