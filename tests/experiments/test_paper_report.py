@@ -321,3 +321,19 @@ def test_a_root_cell_of_other_settings_never_replaces_or_joins_a_published_one(t
     write_cell(root, rerun)
     cells, written = load_cells(root, "cpu", archive, warn=lambda m: None)
     assert written == 1 and [c["score"] for c in cells] == [82.0, 83.0]
+
+
+def test_report_out_or_archive_that_is_a_file_is_refused_before_anything_is_written(tmp_path, dt):
+    base = template()
+    root = tmp_path / "runs"
+    write_cell(root, make_cell(base, MR, "dt", 0, 81.0))
+    afile = tmp_path / "afile.txt"
+    afile.write_text("x")
+    from conftest import assert_one_error
+
+    assert_one_error(dt("bench", "report", "--root", root, "--out", afile, "--archive", tmp_path / "cells"), "bench",
+                     f"--out {afile}: is a file")
+    assert not (tmp_path / "cells").exists() and afile.read_text() == "x"
+    assert_one_error(dt("bench", "report", "--root", root, "--out", tmp_path / "out", "--archive", afile), "bench",
+                     f"--archive {afile}: is a file")
+    assert not (tmp_path / "out").exists()

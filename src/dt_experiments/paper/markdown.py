@@ -13,8 +13,8 @@ import numpy as np
 from decision_transformer.scores import mean_std_text, sample_std
 from .beyond import beyond_section, odt_table
 from .config import PaperBenchConfig
-from .names import (ATARI_EXPERIMENTS, BEYOND_EXPERIMENTS, FIG4_EXPERIMENTS, GYM_EXPERIMENTS, METHODS, PROTOCOLS,
-                    TRAIN_FIELDS, experiment_cells)
+from .names import (ATARI_EXPERIMENTS, BEYOND_EXPERIMENTS, D3RLPY_METHODS, FIG4_EXPERIMENTS, GYM_EXPERIMENTS, METHODS,
+                    PROTOCOLS, TRAIN_FIELDS, experiment_cells)
 from .intervals import REFERENCE, REPS, SEED
 from .paper_numbers import paper_number
 
@@ -214,7 +214,8 @@ def settings_section(results: list[dict[str, Any]], note: str) -> str:
     datasets it was used on."""
     if not results:
         return ""
-    precisions = sorted({r["spec"]["precision"] for r in results if "precision" in r["spec"]})  # d3rlpy's: fp32
+    precisions = sorted({r["spec"].get("precision", "fp32") for r in results  # a spec leaves fp32 out
+                         if r["method"] not in D3RLPY_METHODS})  # (d3rlpy's train in fp32, said below)
     variants: dict[str, dict[str, list[str]]] = {}  # method -> settings text -> datasets
     for r in sorted(results, key=lambda r: METHODS.index(r["method"]) if r["method"] in METHODS else len(METHODS)):
         text = _kv(r["spec"]["model"]) + (f"; training {_kv(TRAIN_FIELDS[r['method']])}" if r["method"] in TRAIN_FIELDS

@@ -364,6 +364,9 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
 
     out = Path(out)
     archive = out / "cells" if archive is None else Path(archive)
+    for option, path in (("--out", out), ("--archive", archive)):  # before the archive is written
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{option} {path}: is a file; expected a directory")
     every, _ = load_cells(root, protocol, archive)
     if not every:  # an empty report would overwrite a published one with nothing
         raise ValueError(f"--root {root}: no finished {protocol} cells there or in the archive {archive}; expected the "
@@ -382,6 +385,8 @@ def write_report(root: str | Path, protocol: str, out: str | Path, command: str 
         write_json(out / "atari.json", atari_report)
         write_text(out / "atari.md",
                    atari_markdown(atari_report) + "\n" + settings_section(atari, ATARI_SETTINGS_NOTE))
+    if not results:  # Atari cells only: the gym report (perhaps a published one) is left as it is
+        return atari_report
     experiments = aggregate(results)
     report = {"protocol": protocol, "commit": git_commit(), "machine": machine(), "date": datetime.date.today().isoformat(),
               "command": command, "cells": len(results), "compute": compute_cost(results),
