@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -72,9 +71,13 @@ from .sweep_spec import (  # noqa: F401  (re-exported: the spec half of the swee
     Job,
     JobResult,
     check_jobs,
+    check_sweep,
     grid_jobs,
+    job_option,
     load_jobs,
     parse_vary,
+    recorded_jobs,
+    train_out,
 )
 
 STDERR_TAIL_LINES = 20
@@ -121,40 +124,22 @@ class SweepInterrupted(KeyboardInterrupt):
 
 # ---------------------------------------------------------------------------------------------------- running
 
-def _option(argv: Sequence[str], flag: str) -> str | None:
-    """The value of `flag` (`--flag V` or `--flag=V`) in argv; the last one wins, as in argparse."""
-    value = None
-    for i, a in enumerate(argv):
-        if a == flag and i + 1 < len(argv):
-            value = argv[i + 1]
-        elif a.startswith(flag + "="):
-            value = a[len(flag) + 1:]
-    return value
-
-
-def train_out(job: Job) -> str | None:
-    """The run directory a `dt train` job writes (its --out; None for other jobs and for `train --resume`)."""
-    if job.cmd or not job.argv or job.argv[0] != "train" or _option(job.argv, "--resume") is not None:
-        return None
-    return _option(job.argv, "--out")
-
-
 def job_command(job: Job, threads_per_job: int) -> tuple[list[str], bool]:
     """(the command line to run for `job` now, whether it resumes a `dt train` run); see the module docstring."""
     if job.cmd:
         return list(job.cmd), False
     argv = list(job.argv)
     resumed = False
-    if argv[0] == "train" and _option(argv, "--resume") is None:
+    if argv[0] == "train" and job_option(argv, "--resume") is None:
         out = train_out(job)
         if out is not None:
             from decision_transformer.checkpoint import latest_checkpoint
 
             if latest_checkpoint(out) is not None:
-                steps = _option(argv, "--steps")
+                steps = job_option(argv, "--steps")
                 argv = ["train", "--resume", out] + (["--steps", steps] if steps is not None else [])
                 resumed = True
-        if not resumed and threads_per_job > 0 and _option(argv, "--torch-threads") is None:
+        if not resumed and threads_per_job > 0 and job_option(argv, "--torch-threads") is None:
             argv += ["--torch-threads", str(threads_per_job)]
     return [sys.executable, "-m", "decision_transformer.cli", *argv], resumed
 
@@ -190,75 +175,6 @@ def _check_arguments(jobs: Sequence[Job], jobs_parallel: int, threads_per_job: i
     if threads_per_job < 0:
         raise ValueError(f"threads_per_job={threads_per_job} must be >= 0 (0: leave thread settings unset)")
     check_sweep(jobs)
-
-
-def check_sweep(jobs: Sequence[Job]) -> None:
-    """What a sweep refuses before any job starts (a dry run refuses the same): the spec's own checks (check_jobs),
-    two `dt train` jobs training into one --out, and a `dt` job whose arguments the CLI would reject (a --vary value
-    of the wrong type, a misspelt option), which would otherwise fail every such job after it started."""
-    check_jobs(jobs)
-    _check_cli_arguments(jobs)
-    outs: dict[str, str] = {}
-    for job in jobs:
-        out = train_out(job)
-        if out is not None:
-            key = os.path.normpath(os.path.abspath(out))
-            if key in outs:
-                raise ValueError(f"jobs {outs[key]!r} and {job.name!r} both train into --out {out}; each `dt train` "
-                                 "job needs its own run directory")
-            outs[key] = job.name
-
-
-def _check_cli_arguments(jobs: Sequence[Job]) -> None:
-    """Each `dt` job's argv through the CLI's own parser (types and option names only; the command's checks of
-    values run in the job); a ValueError naming the job and argparse's complaint."""
-    import io
-
-    from decision_transformer.cli import build_parser
-
-    parser = build_parser()
-    for job in jobs:
-        if job.cmd:
-            continue
-        err = io.StringIO()
-        try:
-            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-                parser.parse_args(list(job.argv))
-        except SystemExit as exc:
-            if exc.code in (0, None):  # --help / --version: the job would print and succeed
-                continue
-            lines = err.getvalue().strip().splitlines() or ["invalid arguments"]
-            reason = re.sub(r"^[\w .-]*: error: ", "", lines[-1])
-            raise ValueError(f"job {job.name!r}: `dt {shlex.join(job.argv)}` is refused by the CLI: {reason}") \
-                from None
-
-
-def recorded_jobs(root: Path, jobs: Sequence[Job]) -> list[dict[str, Any]]:
-    """The entries of ROOT/sweep.json (an earlier sweep into this --out) for jobs that `jobs` does not name: kept in
-    the new record, so a second sweep into one --out adds to what it holds instead of dropping the first's jobs
-    from sweep.json. Refused before anything runs: a ROOT that is a `dt train` run (the jobs would nest in it) and
-    a ROOT/sweep.json that is not a sweep's record (it would be overwritten)."""
-    from decision_transformer.checkpoint import latest_checkpoint
-
-    if root.exists() and not root.is_dir():
-        raise ValueError(f"{root}: is a file; a sweep's --out is a directory (of job directories)")
-    if (root / "train_config.json").is_file() or latest_checkpoint(root) is not None:
-        raise ValueError(f"{root}: is a `dt train` run; a sweep's --out is a directory of job directories (give "
-                         "another --out)")
-    path = root / "sweep.json"
-    if not path.exists():
-        return []
-    try:
-        data = atomic.read_json(path)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: not a sweep's record ({exc}); give another --out, or remove the file") from None
-    entries = data.get("jobs") if isinstance(data, dict) else None
-    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("name"), str)
-                                                for e in entries):
-        raise ValueError(f"{path}: not a sweep's record (expected {{\"jobs\": [{{\"name\": ...}}, ...]}}); give "
-                         "another --out, or remove the file")
-    names = {j.name for j in jobs}
-    return [e for e in entries if e["name"] not in names]
 
 
 def _earlier_results(jobs: Sequence[Job], root: Path, replace_changed: bool = False) -> list[JobResult]:
