@@ -80,3 +80,16 @@ def test_cpu_budget_options_with_the_full_protocol_are_refused(dt):
     res = dt("bench", "paper", "--protocol", "full", "--atari_cpu.baseline-steps", "20", "--status")
     assert_one_error(res, "bench", "PaperBenchConfig.atari_cpu is set")
     assert PaperBenchConfig(protocol="full").protocol == "full"
+
+
+def test_an_archive_that_is_a_file_is_refused_and_a_missing_one_is_warned_about(tmp_path, dt):
+    from conftest import assert_one_error
+
+    afile = tmp_path / "afile.txt"
+    afile.write_text("x")
+    res = dt("bench", "paper", "--exp", "table2", "--datasets", "hopper-medium-replay", "--methods", "dt",
+             "--root", tmp_path / "runs", "--archive", afile, "--status")
+    assert_one_error(res, "bench", f"--archive {afile}: is a file")
+    res = dt("bench", "paper", "--exp", "table2", "--datasets", "hopper-medium-replay", "--methods", "dt",
+             "--root", tmp_path / "runs", "--archive", tmp_path / "nowhere", "--status")
+    assert res.returncode == 0 and f"warning: no archive at {tmp_path / 'nowhere'}" in res.stderr

@@ -15,6 +15,7 @@ this process, one after another, or with --jobs N as `dt sweep` jobs, N at once 
 from __future__ import annotations
 
 import datetime
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,8 +233,22 @@ def cell_state(cfg: PaperBenchConfig, cell: Cell) -> str:
     return (f"training: step {done:,} of {total:,} saved" if done else "not started") + running
 
 
+def check_archive(cfg: PaperBenchConfig) -> None:
+    """--archive is a directory, or absent with a warning: the default is relative to the checkout, and outside it
+    every published cell would count as not started (and rerun)."""
+    if not cfg.archive:
+        return
+    path = Path(cfg.archive)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--archive {path}: is a file; expected the directory of committed cells (docs/results/cells)")
+    if not path.exists():
+        print(f"dt bench paper: warning: no archive at {path} (relative to {Path.cwd()}): published cells count as "
+              "not started; run from the checkout or give --archive PATH ('' for none)", file=sys.stderr, flush=True)
+
+
 def status(cfg: PaperBenchConfig) -> list[tuple[str, str]]:
     """(cell name, state) of every cell of cfg.exp; runs nothing."""
+    check_archive(cfg)
     return [(c.name, cell_state(cfg, c)) for c in list_cells(cfg)]
 
 
@@ -251,6 +266,7 @@ def baselines_available() -> str | None:
 def run_paper(cfg: PaperBenchConfig) -> dict[str, list[str]]:
     """Run every unfinished cell of cfg.exp; returns the cells by outcome (ran, finished before, skipped)."""
     cells = list_cells(cfg)
+    check_archive(cfg)
     runtime.check_device(cfg.device, "--device")  # before any cell starts, not at its first training step
     check_seeds(sorted({c.seed for c in cells}), cfg.selection_seeds, cfg.selection_run)
     git_commit()  # pin the commit this sitting starts from
