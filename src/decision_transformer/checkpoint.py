@@ -44,11 +44,20 @@ from .common.checks import is_int
 from .data.preprocess import Preprocessing
 from .model import build_model
 from .rundir import (  # noqa: F401  (re-exported: the run directory's readers live in rundir.py)
-    CheckpointError, RunMeta, load_trainer_state, load_weights, read_extra_tensors, read_meta,
+    META, CheckpointError, RunMeta, load_trainer_state, load_weights, read_extra_tensors, read_meta,
 )
 
 CHECKPOINTS = "checkpoints"
 LATEST = "latest"
+
+
+def inside_checkpoints(path: str | os.PathLike) -> Path | None:
+    """The checkpoint directory (it holds meta.json) or run's checkpoints/ directory (it holds `latest`) that `path`
+    is, or lies inside; None if neither. What is written there would load as that run's model."""
+    for p in (Path(path), *Path(path).parents):
+        if (p / META).is_file() or p.name == CHECKPOINTS and (p / LATEST).is_file():
+            return p
+    return None
 
 
 @dataclass
@@ -161,7 +170,7 @@ def _resolve(run_dir: str | os.PathLike, step: int | str | None) -> Path:
         raise (ValueError if integral else TypeError)(
             f"step={step!r}: expected a checkpoint's step, an int >= 0 (or None: the latest checkpoint)")
     run_dir = Path(run_dir)
-    if (run_dir / "meta.json").is_file():  # a checkpoint directory itself
+    if (run_dir / META).is_file():  # a checkpoint directory itself
         return run_dir
     if run_dir.is_file():
         hint = (" (an exported ONNX policy: act on it with decision_transformer.deploy.OnnxPolicy, docs/deploy.md)"

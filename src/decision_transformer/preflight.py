@@ -69,13 +69,13 @@ def check_out_dir(run_dir: str | os.PathLike, option: str = "TrainConfig.out") -
     existing = next(p for p in (run_dir, *run_dir.parents) if p.exists())
     if not existing.is_dir():
         raise ValueError(f"{option}={str(run_dir)!r}: {existing} exists and is not a directory; expected a directory")
-    for p in (existing, *existing.parents):
-        if (p / "meta.json").is_file() and (p / "model.safetensors").is_file() or p.name == "checkpoints" and (
-                p / "latest").is_file():  # a checkpoint, or a run's checkpoints/: what loads from there is the run's
-            what = "the checkpoints directory" if p.name == "checkpoints" else "the checkpoint"
-            raise ValueError(f"{option}={str(run_dir)!r}: is inside {what} {p} of a run (loading from there reads "
-                             "that run's model, not what is written here); expected a directory outside any run's "
-                             "checkpoints")
+    from .checkpoint import CHECKPOINTS, inside_checkpoints  # (torch: not at import, the parser imports this module)
+
+    p = inside_checkpoints(existing)
+    if p is not None:
+        what = "the checkpoints directory" if p.name == CHECKPOINTS else "the checkpoint"
+        raise ValueError(f"{option}={str(run_dir)!r}: is inside {what} {p} of a run (loading from there reads that "
+                         "run's model, not what is written here); expected a directory outside any run's checkpoints")
     _check_writable(existing, f"{option}={str(run_dir)!r}")
 
 

@@ -37,7 +37,7 @@ from typing import Any, Sequence
 
 from decision_transformer.common import atomic
 from .sweep import (INTERRUPTED, PENDING, Job, JobResult, SweepInterrupted, SweepResult, _check_arguments,
-                    _earlier_results, _now, _sigterm_interrupts, _SweepRun, job_command)
+                    _earlier_results, _now, _sigterm_interrupts, _SweepRun, job_command, recorded_jobs)
 
 MAX_RETRIES = 3
 """Default retries of a job's task when its worker or node dies (Ray's own default)."""
@@ -143,8 +143,9 @@ def run_sweep_ray(jobs: Sequence[Job], root: str | os.PathLike, jobs_parallel: i
     ray = import_ray()
     root = Path(root).absolute()  # the tasks run in other processes, maybe on other machines
     _check_arguments(jobs, jobs_parallel, threads_per_job)
+    others = recorded_jobs(root, jobs)
     results = _earlier_results(jobs, root, replace_changed)
-    sweep = _SweepRun.begin(root, results, jobs_parallel, threads_per_job)
+    sweep = _SweepRun.begin(root, results, jobs_parallel, threads_per_job, others)
     sweep.meta.update(backend="ray", ray_address=ray_address, max_retries=max_retries)
     pending = [r for r in results if r.status == PENDING]
     if not pending:

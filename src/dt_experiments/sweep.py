@@ -29,8 +29,7 @@ again once its run directory holds a checkpoint (train() refuses it), so a `trai
 checkpoint runs as `train --resume DIR [--steps N]`: the run continues from its last checkpoint with its saved
 settings, which job.json guarantees are the job's own (a checkpoint at a job's --out before the job ever started
 is refused before anything runs, and so are two jobs training into one --out). Other commands resume by their own
-means (e.g.
-`bench ... --resume` in the job's argv).
+means (e.g. `bench ... --resume` in the job's argv).
 
 Threads: with `threads_per_job` N > 0 every job gets OMP_NUM_THREADS=N and MKL_NUM_THREADS=N (torch's default
 intra-op thread count follows OMP_NUM_THREADS), and a new `dt train` job gets `--torch-threads N` unless its
@@ -180,8 +179,7 @@ def _check_arguments(jobs: Sequence[Job], jobs_parallel: int, threads_per_job: i
 def _earlier_results(jobs: Sequence[Job], root: Path, replace_changed: bool = False) -> list[JobResult]:
     """Every job's result before this sweep: skipped if an earlier sweep finished it, else pending. Every job's
     spec is checked against its job.json before anything starts (another spec: an error, or with
-    `replace_changed` the old job directory is removed); so is the root itself (`recorded_jobs`)."""
-    recorded_jobs(root, jobs)
+    `replace_changed` the old job directory is removed)."""
     results = [JobResult(job) for job in jobs]
     for r in results:
         spec_path = root / r.job.name / "job.json"
@@ -245,14 +243,15 @@ class _SweepRun:
     running: list[_Running] = field(default_factory=list)
 
     @classmethod
-    def begin(cls, root: Path, results: list[JobResult], jobs_parallel: int, threads_per_job: int) -> "_SweepRun":
+    def begin(cls, root: Path, results: list[JobResult], jobs_parallel: int, threads_per_job: int,
+              others: list[dict[str, Any]]) -> "_SweepRun":
+        """`others`: `recorded_jobs(root, jobs)`, read before `_earlier_results` may change the root."""
         started_at, t0 = _now(), time.monotonic()
         meta = {"root": str(root), "jobs_parallel": jobs_parallel, "threads_per_job": threads_per_job,
                 "started": started_at}
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         if threads_per_job > 0:
             env.update(OMP_NUM_THREADS=str(threads_per_job), MKL_NUM_THREADS=str(threads_per_job))
-        others = recorded_jobs(root, [r.job for r in results])
         return cls(root, SweepResult(root, results), threads_per_job, env, meta, t0, others=others)
 
     def write_summary(self) -> None:
@@ -367,8 +366,9 @@ def run_sweep(jobs: Sequence[Job], root: str | os.PathLike, jobs_parallel: int =
                              kill_timeout=kill_timeout, replace_changed=replace_changed)
     root = Path(root)
     _check_arguments(jobs, jobs_parallel, threads_per_job)
+    others = recorded_jobs(root, jobs)
     results = _earlier_results(jobs, root, replace_changed)
-    sweep = _SweepRun.begin(root, results, jobs_parallel, threads_per_job)
+    sweep = _SweepRun.begin(root, results, jobs_parallel, threads_per_job, others)
     pending = [r for r in results if r.status == PENDING]
 
     from decision_transformer.common.progress import progress_bar

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from decision_transformer.common import atomic
 from decision_transformer.common.atomic import read_json
 
 DONE, SKIPPED, FAILED, INTERRUPTED, PENDING = "done", "skipped", "failed", "interrupted", "pending"
@@ -253,7 +252,7 @@ def recorded_jobs(root: Path, jobs: Sequence[Job]) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     try:
-        data = atomic.read_json(path)
+        data = read_json(path)
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: not a sweep's record ({exc}); give another --out, or remove the file") from None
     entries = data.get("jobs") if isinstance(data, dict) else None

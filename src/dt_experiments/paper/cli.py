@@ -62,8 +62,6 @@ def run_report_command(args: argparse.Namespace) -> int:
 
     cfg = from_args(ReportConfig, args)
     report = write_report(cfg.root, cfg.protocol, cfg.out, command=_command(), archive=cfg.archive or None)
-    files = "atari.json, atari.md" if report.get("experiments") and all(
-        e.startswith("atari") for e in report["experiments"]) else "paper.json, paper.md"
-    print(f"wrote {cfg.out}/{files} ({report['cells']} cells; "
+    print(f"wrote the report under {cfg.out} (paper.json / atari.json and their .md; {report['cells']} cells; "
           f"{report['compute']['train_hours']:.2f} h training, {report['compute']['eval_hours']:.2f} h evaluation)")
     return 0

@@ -115,7 +115,7 @@ def load_cells(root: str | Path, protocol: str, archive: str | Path | None = Non
     for key in sorted(cells, key=lambda k: (k in local_good, k)):  # the archive's (the published one) first
         c = cells[key]
         first = budgets.setdefault(c["exp"].startswith("atari"), c)
-        diff = _spec_difference({"budget": _protocol_spec(first)["budget"]}, {"budget": _protocol_spec(c)["budget"]})
+        diff = _spec_difference(first["spec"]["budget"], c["spec"]["budget"], "budget.")
         if diff:
             raise ValueError(f"{c['exp']}/{c['dataset']}/{c['method']}/seed{c['seed']}: its budget differs from "
                              f"{first['exp']}/{first['dataset']}/{first['method']}/seed{first['seed']}'s "
@@ -153,10 +153,7 @@ def _per_seed(key: str) -> bool:
 
 def _spec_difference(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
     """`field: A vs B` for each spec field (nested: budget.steps) where a and b differ, seed fields left out. A field
-    one spec lacks is no difference (cells written before it existed ran its default), except `precision`, which a
-    spec leaves out for fp32 (methods.train_spec)."""
-    if not prefix:
-        a, b = {"precision": "fp32", **a}, {"precision": "fp32", **b}
+    one spec lacks is no difference (cells written before it existed ran its default)."""
     out = []
     for k in sorted(set(a) & set(b)):
         if _per_seed(k):
@@ -169,15 +166,12 @@ def _spec_difference(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> 
     return out
 
 
-PROTOCOL_SPEC = ("budget", "precision")
-"""The spec fields that make a cell another protocol's (its training budget and arithmetic): never mixed in one
-report. Other settings (targets, model options) may change as a protocol evolves: `dt bench paper` reruns the
-cells they make stale, and the rerun replaces the archived cell."""
-
-
 def _protocol_spec(cell: dict[str, Any]) -> dict[str, Any]:
-    spec = cell.get("spec", {})
-    return {"budget": spec.get("budget", {}), "precision": spec.get("precision", "fp32")}
+    """The spec fields that make a cell another protocol's, never mixed in one report: its training budget and
+    precision (a spec leaves fp32 out: methods.train_spec). Other settings (targets, model options) may change as a
+    protocol evolves: `dt bench paper` reruns the cells they make stale, and the rerun replaces the archived cell."""
+    spec = cell["spec"]
+    return {"budget": spec["budget"], "precision": spec.get("precision", "fp32")}
 
 
 def _check_one_spec(cells: list[dict[str, Any]]) -> None:
@@ -195,7 +189,6 @@ def _check_one_spec(cells: list[dict[str, Any]]) -> None:
 
 def _entry(cells: list[dict[str, Any]]) -> dict[str, Any]:
     cells = sorted(cells, key=lambda c: c["seed"])
-    _check_one_spec(cells)
     generations = {c["dataset_generation"] for c in cells}
     if len(generations) > 1:
         raise ValueError(f"{cells[0]['exp']}/{cells[0]['dataset']}/{cells[0]['method']}: seeds on dataset "
