@@ -143,8 +143,8 @@ def warn_settings(cfg: TrainConfig, model_config: Any = None, data: Any = None, 
 
     if cfg.precision == "bf16" and cfg.device.split(":")[0] == "cpu" and not precision.cpu_has_native_bf16():
         warn("TrainConfig.precision='bf16' on a CPU without native bf16 (no avx512_bf16 or amx_bf16 in its flags): "
-             "autocast emulates it, 13x slower than fp32 on one such CPU (docs/performance.md); --precision auto "
-             "picks fp32 here")
+             "its matrix products are emulated (the same arithmetic, common/precision.py), a step about 1.2x an fp32 "
+             "one on such a CPU (docs/performance.md); --precision auto picks fp32 here")
     if cfg.eval_every and not cfg.eval_targets:
         warn(f"TrainConfig.eval_every={cfg.eval_every} has no effect without eval_targets (--eval-targets)")
     if model_config is not None and not getattr(model_config, "stochastic_policy", False):

@@ -34,6 +34,7 @@ from .objective import Objective
 from .common.metrics import MetricsLogger, read_metrics
 from .model import build_model
 from .optim import lr_factor, param_groups
+from .common.precision import backward_context
 from .common.progress import progress_bar
 from .common.seeding import derive_seed
 
@@ -195,7 +196,8 @@ class Trainer:
         self.model.train()
         loss = self.loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        with backward_context(self.cfg.precision, self.device):
+            loss.backward()
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip))
         value = loss.item()
         if not (math.isfinite(value) and math.isfinite(grad_norm)):  # stop before the weights turn non-finite

@@ -7,6 +7,16 @@ count) must run at least 10% faster under bf16 autocast. The flags alone do not 
 EPYC box bf16 made a paper-size training step 1.47x faster, on an Intel Xeon with the same flags (model 207, no
 AMX listed) 1.2x slower (docs/performance.md). Autocast keeps parameters, optimizer state and losses in fp32;
 matmuls and linear layers run in bf16. Losses are computed on fp32 predictions.
+
+On a CPU without native bf16, torch's bf16 matrix products (`aten::mm`, `aten::addmm`) fall back to a kernel 10-20x
+slower than fp32 (a paper-size training step 3.3 s against 0.22 s on a 2-core AVX2 EPYC). There, an explicit bf16
+runs those two products through `EmulatedBf16Gemm` instead: an fp32 GEMM on the bf16 operands, rounded to bf16 once.
+That is the arithmetic of bf16 autocast itself, not an approximation of it: a product of two bf16 numbers (8-bit
+significands) is exact in fp32 (24 bits), the sums accumulate in fp32 as in torch's kernels and the native
+AVX512-BF16 / AMX ones, and the result is rounded to bf16 once; only the order of the sums differs, as it does
+between any two GEMM kernels (tests/test_precision.py compares it with torch's own kernel). The autograd graph is
+autocast's, unchanged: only the kernel behind a bf16 `mm` / `addmm` is replaced, forward and backward, so the
+backward pass runs inside `backward_context`.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ import time
 from typing import Iterator
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 PRECISIONS = ("fp32", "bf16", "auto")
 
@@ -83,11 +94,44 @@ def resolve(precision: str, device: torch.device | str) -> str:
     return "bf16" if kind == "cuda" or (kind == "cpu" and cpu_bf16_is_faster()) else "fp32"
 
 
+class EmulatedBf16Gemm(TorchDispatchMode):
+    """Inside the block, a bf16 `mm` / `addmm` on the CPU is computed as an fp32 GEMM of its (exactly widened)
+    bf16 operands and rounded to bf16 once (see the module docstring); every other op runs as it would."""
+
+    _aten = torch.ops.aten
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 (torch's signature)
+        kwargs = kwargs or {}
+        if func is self._aten.mm.default and args[0].dtype == torch.bfloat16 and args[0].device.type == "cpu":
+            a, b = args
+            return torch.mm(a.float(), b.float()).to(torch.bfloat16)
+        if func is self._aten.addmm.default and args[1].dtype == torch.bfloat16 and args[1].device.type == "cpu":
+            bias, a, b = args
+            return torch.addmm(bias.float(), a.float(), b.float(), **kwargs).to(torch.bfloat16)
+        return func(*args, **kwargs)
+
+
+def emulates_bf16(precision: str, device: torch.device | str) -> bool:
+    """True where `precision` resolves to bf16 on a CPU without native bf16: its matrix products run through
+    `EmulatedBf16Gemm`."""
+    return torch.device(device).type == "cpu" and resolve(precision, device) == "bf16" and not cpu_has_native_bf16()
+
+
+@contextlib.contextmanager
+def backward_context(precision: str, device: torch.device | str) -> Iterator[None]:
+    """Around the backward pass of a forward run under `precision_context`: where bf16 is emulated, its bf16
+    matrix products run through `EmulatedBf16Gemm` too; nothing otherwise."""
+    with EmulatedBf16Gemm() if emulates_bf16(precision, device) else contextlib.nullcontext():
+        yield
+
+
 @contextlib.contextmanager
 def precision_context(precision: str, device: torch.device | str) -> Iterator[None]:
-    """Autocast to bfloat16 inside the block when `precision` resolves to bf16; nothing otherwise."""
+    """Autocast to bfloat16 inside the block when `precision` resolves to bf16 (its matrix products emulated on a
+    CPU without native bf16); nothing otherwise."""
     if resolve(precision, device) == "bf16":
-        with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16):
+        with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16), \
+                backward_context(precision, device):
             yield
     else:
         yield
