@@ -148,9 +148,9 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   JOBS=1 paper --exp table2 --datasets hopper-medium --methods cql --seeds 1
 }
 # 2026-12-07 (sitting 25): a machine whose CPU has no native bf16 (no avx512_bf16 / amx_bf16 in /proc/cpuinfo; this
-# sitting's AMD EPYC listed AVX2 only) emulates the protocol's bf16 autocast: a paper-size DT training step took 3.88 s
-# there against 0.30 s in fp32, so a transformer cell would take ~10 h. The protocol fixes bf16 (a cell in fp32 would
-# be another cell), so on such a machine the queue runs only the cells d3rlpy trains, in fp32, in this order:
+# sitting's AMD EPYC listed AVX2 only) ran torch's bf16 kernels 13x slower than fp32, so the queue ran only the cells
+# d3rlpy trains, in fp32 (below). Since sitting 26 bf16 is emulated there at 1.2x fp32's step (EmulatedBf16Gemm, the
+# same arithmetic: docs/performance.md), so the full queue runs on every CPU; PAPER_QUEUE_BF16=0 still runs only:
 fp32_lane_a() {  # TD3+BC on walker2d's and halfcheetah's medium-expert sets (the results issue's medium-expert
                  # criterion; ~25 min a cell on the earlier box, ~55 on the AVX2 one), then the peer on the three
                  # medium-expert sets (tail section 5)
@@ -173,11 +173,8 @@ fp32_lane_b() {  # halfcheetah's medium-expert TD3+BC from its last seed down, s
   JOBS=1 paper --exp atari-table1 --datasets breakout-mixed --methods cql --atari_cpu.baseline-steps 20000 \
       --atari_cql.alpha 0 --first-seed 1000 --seeds 1 --selection-run --root runs/paper-check-atari-cql-alpha0
 }
-# PAPER_QUEUE_BF16=1 runs the full queue on any CPU, PAPER_QUEUE_BF16=0 the fp32 cells only on any CPU
-native_bf16=${PAPER_QUEUE_BF16:-$(grep -qE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null && echo 1 || echo 0)}
-if [[ $native_bf16 != 1 ]]; then
-  echo "paper_cpu_runs.sh: no native bf16 on this CPU (/proc/cpuinfo) or PAPER_QUEUE_BF16=0; running the fp32" \
-       "(d3rlpy) cells only (PAPER_QUEUE_BF16=1 runs the full queue anyway)" >&2
+if [[ ${PAPER_QUEUE_BF16:-1} == 0 ]]; then
+  echo "paper_cpu_runs.sh: PAPER_QUEUE_BF16=0: running the fp32 (d3rlpy) cells only" >&2
   case "${1:-both}" in
     a) fp32_lane_a >> runs/paper-cpu-lane-a.log 2>&1; exit ;;
     b) fp32_lane_b >> runs/paper-cpu-lane-b.log 2>&1; exit ;;
