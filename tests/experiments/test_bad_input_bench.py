@@ -93,3 +93,16 @@ def test_an_archive_that_is_a_file_is_refused_and_a_missing_one_is_warned_about(
     res = dt("bench", "paper", "--exp", "table2", "--datasets", "hopper-medium-replay", "--methods", "dt",
              "--root", tmp_path / "runs", "--archive", tmp_path / "nowhere", "--status")
     assert res.returncode == 0 and f"warning: no archive at {tmp_path / 'nowhere'}" in res.stderr
+
+
+def test_a_dataset_of_the_other_family_and_zero_baseline_seeds_are_refused(dt):
+    """Gym data under an Atari experiment (or the reverse) used to run the other family's protocol for it; a baseline
+    seed count of 0 used to run no baseline at all. Both are one line naming the option."""
+    from conftest import assert_one_error
+
+    res = dt("bench", "paper", "--exp", "atari-table1", "--datasets", "hopper-medium-replay", "--status")
+    assert_one_error(res, "bench", "--datasets", "hopper-medium-replay is gym data", "--exp atari-table1")
+    res = dt("bench", "paper", "--exp", "table2", "--datasets", "hopper-medium", "breakout-mixed", "--status")
+    assert_one_error(res, "bench", "--datasets", "breakout-mixed is Atari data", "--exp table2")
+    res = dt("bench", "paper", "--exp", "table2", "--cpu.baseline-seeds", "0", "--status")
+    assert_one_error(res, "bench", "ProtocolConfig.baseline_seeds=0 must be positive")

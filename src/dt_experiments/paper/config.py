@@ -64,7 +64,7 @@ class ProtocolConfig:
     """Seeds per baseline cell (the first this many of the run's seeds)."""
 
     def __post_init__(self) -> None:
-        for name in ("eval_episodes", "seeds", "baseline_steps"):
+        for name in ("eval_episodes", "seeds", "baseline_steps", "baseline_seeds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ProtocolConfig.{name}={getattr(self, name)} must be positive")
 

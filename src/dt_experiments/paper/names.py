@@ -156,6 +156,13 @@ GROUPS: dict[str, list[Group]] = {
 
 def experiment_cells(cfg: PaperBenchConfig) -> list[tuple[str, str]]:
     """(dataset, method) pairs of cfg.exp, in run order, after --datasets / --methods."""
+    atari_exp = cfg.exp in ATARI_EXPERIMENTS
+    wrong = [d for d in cfg.datasets if is_atari(d) != atari_exp]
+    if wrong:
+        kind, other = ("Atari", "gym") if atari_exp else ("gym", "Atari")
+        raise ValueError(f"PaperBenchConfig.datasets (--datasets): {', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} "
+                         f"{other} data; --exp {cfg.exp} runs on {kind} datasets (e.g. "
+                         f"{GROUPS[cfg.exp][0][0][0]})")
     out: list[tuple[str, str]] = []
     for datasets, methods, accepts in GROUPS[cfg.exp]:
         ds = [d for d in cfg.datasets if accepts(d)] if cfg.datasets else list(datasets)
