@@ -24,7 +24,13 @@ def git_commit() -> str:
 
 
 def machine() -> str:
-    return f"{platform.machine()} {os.cpu_count()}-core CPU, {platform.system()} (Python {platform.python_version()})"
+    """E.g. 'x86_64 2-core CPU (bf16 emulated), Linux (Python 3.11.7)': bf16 native or emulated (precision.py) says
+    which kernels a bf16 result on this machine ran (the same arithmetic either way)."""
+    from .precision import cpu_has_native_bf16
+
+    bf16 = "native" if cpu_has_native_bf16() else "emulated"
+    return (f"{platform.machine()} {os.cpu_count()}-core CPU (bf16 {bf16}), {platform.system()} "
+            f"(Python {platform.python_version()})")
 
 
 def provenance(command: str, wall_time_s: float) -> dict[str, Any]:
