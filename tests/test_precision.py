@@ -112,3 +112,30 @@ def test_the_trainer_emulates_its_backward_pass_too(monkeypatch):
     loss, _ = trainer.train_step(trainer.sampler.sample(4, np.random.default_rng(0)))
     assert np.isfinite(loss) and calls["forward"] > 0
     assert calls["all"] - calls["forward"] >= 1.5 * calls["forward"]
+
+
+def test_emulated_convolutions_are_bf16_autocast_arithmetic():
+    """The Atari encoder's convolutions (whose bf16 kernels fall back to slow code without native bf16): forward and
+    every gradient as torch's bf16 kernels give them, up to the order of sums."""
+    gen = torch.Generator().manual_seed(0)
+    conv = torch.nn.Conv2d(4, 8, 8, stride=4)
+    x = torch.rand(2, 4, 84, 84, generator=gen) * 2
+
+    def run(emulate: bool) -> tuple[torch.Tensor, ...]:
+        conv.zero_grad(set_to_none=True)
+        xi = x.clone().requires_grad_(True)
+        with EmulatedBf16Gemm() if emulate else contextlib.nullcontext():
+            with torch.autocast("cpu", dtype=BF16):
+                y = conv(xi)
+            y.float().square().sum().backward()
+        return y, xi.grad, conv.weight.grad, conv.bias.grad
+
+    emulated, torch_kernel = run(True), run(False)
+    assert emulated[0].dtype == BF16
+    with torch.autocast("cpu", enabled=False):  # by definition: fp32 on the widened operands, rounded once
+        expected = torch.nn.functional.conv2d(x.to(BF16).float(), conv.weight.to(BF16).float(),
+                                              conv.bias.to(BF16).float(), stride=4).to(BF16)
+    assert torch.equal(emulated[0], expected)
+    assert (emulated[0] == torch_kernel[0]).float().mean() > 0.999
+    for e, t in zip(emulated[1:], torch_kernel[1:]):
+        assert torch.nn.functional.cosine_similarity(e.flatten(), t.flatten(), dim=0) > 0.9999

@@ -8,15 +8,16 @@ EPYC box bf16 made a paper-size training step 1.47x faster, on an Intel Xeon wit
 AMX listed) 1.2x slower (docs/performance.md). Autocast keeps parameters, optimizer state and losses in fp32;
 matmuls and linear layers run in bf16. Losses are computed on fp32 predictions.
 
-On a CPU without native bf16, torch's bf16 matrix products (`aten::mm`, `aten::addmm`) fall back to a kernel 10-20x
-slower than fp32 (a paper-size training step 3.3 s against 0.22 s on a 2-core AVX2 EPYC). There, an explicit bf16
-runs those two products through `EmulatedBf16Gemm` instead: an fp32 GEMM on the bf16 operands, rounded to bf16 once.
+On a CPU without native bf16, torch's bf16 matrix products (`aten::mm`, `aten::addmm`) and convolutions fall back to
+kernels 7-20x slower than fp32 (a paper-size gym training step 3.3 s against 0.22 s on a 2-core AVX2 EPYC; the
+Atari cpu model's 1.8 s against 0.25 s, in `_slow_conv2d`). There, an explicit bf16 runs those ops through
+`EmulatedBf16Gemm` instead: fp32 arithmetic on the bf16 operands, rounded to bf16 once.
 That is the arithmetic of bf16 autocast itself, not an approximation of it: a product of two bf16 numbers (8-bit
 significands) is exact in fp32 (24 bits), the sums accumulate in fp32 as in torch's kernels and the native
 AVX512-BF16 / AMX ones, and the result is rounded to bf16 once; only the order of the sums differs, as it does
 between any two GEMM kernels (tests/test_precision.py compares it with torch's own kernel). The autograd graph is
-autocast's, unchanged: only the kernel behind a bf16 `mm` / `addmm` is replaced, forward and backward, so the
-backward pass runs inside `backward_context`.
+autocast's, unchanged: only the kernels behind those bf16 ops are replaced, forward and backward, so the backward
+pass runs inside `backward_context`.
 """
 
 from __future__ import annotations
@@ -94,20 +95,32 @@ def resolve(precision: str, device: torch.device | str) -> str:
     return "bf16" if kind == "cuda" or (kind == "cpu" and cpu_bf16_is_faster()) else "fp32"
 
 
+def _widened(x):  # noqa: ANN001, ANN202 (a tensor, or None / a shape / a flag among an op's arguments)
+    return x.float() if isinstance(x, torch.Tensor) and x.dtype == torch.bfloat16 else x
+
+
+def _rounded(x):  # noqa: ANN001, ANN202 (a tensor, or None, or a tuple of them)
+    if isinstance(x, tuple):
+        return tuple(_rounded(y) for y in x)
+    return x.to(torch.bfloat16) if isinstance(x, torch.Tensor) else x
+
+
 class EmulatedBf16Gemm(TorchDispatchMode):
-    """Inside the block, a bf16 `mm` / `addmm` on the CPU is computed as an fp32 GEMM of its (exactly widened)
-    bf16 operands and rounded to bf16 once (see the module docstring); every other op runs as it would."""
+    """Inside the block, a bf16 matrix product or convolution on the CPU (`mm`, `addmm`, `convolution` and its
+    backward: the ops whose bf16 kernels fall back to slow code without native bf16) is computed in fp32 on its
+    (exactly widened) bf16 operands and its result rounded to bf16 once (see the module docstring); every other op
+    runs as it would."""
 
     _aten = torch.ops.aten
+    OPS = (_aten.mm.default, _aten.addmm.default, _aten.convolution.default, _aten.convolution_backward.default)
+    """The ops replaced: each takes its bf16 tensors first, so the first tensor argument decides."""
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 (torch's signature)
         kwargs = kwargs or {}
-        if func is self._aten.mm.default and args[0].dtype == torch.bfloat16 and args[0].device.type == "cpu":
-            a, b = args
-            return torch.mm(a.float(), b.float()).to(torch.bfloat16)
-        if func is self._aten.addmm.default and args[1].dtype == torch.bfloat16 and args[1].device.type == "cpu":
-            bias, a, b = args
-            return torch.addmm(bias.float(), a.float(), b.float(), **kwargs).to(torch.bfloat16)
+        if func in self.OPS:
+            first = next(a for a in args if isinstance(a, torch.Tensor))
+            if first.dtype == torch.bfloat16 and first.device.type == "cpu":
+                return _rounded(func(*(_widened(a) for a in args), **kwargs))
         return func(*args, **kwargs)
 
 
