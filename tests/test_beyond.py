@@ -317,3 +317,22 @@ def test_finetune_reads_the_pretraining_data_the_run_recorded(tmp_path, monkeypa
     env_dataset(tmp_path, "InvertedPendulum-v5", episodes=3, seed=7)  # other data at the recorded path
     assert_one_error(dt(*args, "--out", tmp_path / "ft2"), "finetune", "train_config.json", "field 'dataset'",
                      "expected the data the run was trained on")
+
+
+def test_the_normalized_return_loss_is_free_of_the_returns_unit():
+    """DTConfig.return_loss_normalized (Reinformer's code): u / mean |R| makes the loss the same for returns in any
+    unit, where the plain loss grows with the unit's square (Atari's raw returns: docs/beyond.md); it needs a head."""
+    from decision_transformer.losses import expectile_loss
+
+    gen = torch.Generator().manual_seed(0)
+    rtg, preds = torch.rand(4, 5, 1, generator=gen) * 3, torch.rand(4, 5, 1, generator=gen) * 3
+    mask = torch.ones(4, 5, dtype=torch.long)
+    mask[0, :2] = 0  # padding: left out of the loss and of the mean |R|
+    plain, scaled = (float(expectile_loss(c * preds, c * rtg, mask, 0.9)) for c in (1.0, 30.0))
+    assert scaled == pytest.approx(900 * plain, rel=1e-5)
+    norm, norm_scaled = (float(expectile_loss(c * preds, c * rtg, mask, 0.9, normalized=True)) for c in (1.0, 30.0))
+    assert norm_scaled == pytest.approx(norm, rel=1e-5)
+    assert norm == pytest.approx(plain / float(rtg[mask.bool()].abs().mean()) ** 2, rel=1e-5)
+    with pytest.raises(ValueError, match="DTConfig.return_loss_normalized applies to a return head"):
+        DTConfig(return_loss_normalized=True)
+    assert DTConfig(return_head="expectile", return_loss_normalized=True).return_loss_normalized

@@ -83,6 +83,12 @@ class DTConfig:
     """return_head=expectile: weight of the expectile loss, added to the action loss (1: Reinformer's objective is
     their unweighted sum). 0: the head is not trained, an ablation that keeps the s, R, a order alone (such a run acts
     at given targets only: `--targets auto` refuses it)."""
+    return_loss_normalized: bool = False
+    """return_head=expectile: divide u by the batch's mean |R| over real steps before the loss, as Reinformer's code
+    does (docs/beyond.md), which frees the loss from the return's scale. Off by default: on the gym sets returns enter
+    divided by reward_scale and the plain loss is of the action loss's size. Needed where returns enter unscaled: on
+    breakout-mixed (returns 0-92) the plain loss started near 500 against the action loss's 1.4 and, through gradient
+    clipping at 1, starved the policy (docs/beyond.md, 2026-12-07)."""
     stochastic_policy: bool = False
     """Continuous actions only: a tanh-squashed Gaussian policy (Online Decision Transformer, Zheng et al. 2022,
     Sec. 3) whose head gives a mean and a bounded log-std, trained by negative log-likelihood minus temperature *
@@ -121,6 +127,9 @@ class DTConfig:
             raise ValueError(f"DTConfig.return_head={self.return_head!r}; expected one of {RETURN_HEADS}")
         check_number(self, "return_expectile", 0.0, 1.0, low_open=True, high_open=True)
         check_number(self, "return_head_weight", 0.0)
+        if self.return_loss_normalized and self.return_head == "none":
+            raise ValueError("DTConfig.return_loss_normalized applies to a return head's loss; set return_head "
+                             f"(one of {[h for h in RETURN_HEADS if h != 'none']}) or drop it")
         if self.return_head != "none" and not self.condition_on_return:
             raise ValueError(f"DTConfig.return_head={self.return_head!r} needs return tokens; the BC model "
                              "(condition_on_return=False) has none")

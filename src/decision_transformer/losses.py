@@ -23,13 +23,17 @@ def success_loss(return_preds: torch.Tensor, episode_returns: torch.Tensor, atte
 
 
 def expectile_loss(rtg_preds: torch.Tensor, returns_to_go: torch.Tensor, attention_mask: torch.Tensor,
-                   expectile: float) -> torch.Tensor:
+                   expectile: float, normalized: bool = False) -> torch.Tensor:
     """The return head's loss (Reinformer, Zhuang et al. 2024): |m - 1(u < 0)| u^2 with u = R - R_pred, averaged over
     real steps. Its minimiser is the m-expectile of the return-to-go given the history: m = 0.5 the mean, m -> 1 the
-    highest return the data show after such a history."""
+    highest return the data show after such a history. `normalized`: u is divided by the batch's mean |R| over real
+    steps (a constant for the gradient), so the loss is the same for returns in any unit."""
+    real = attention_mask.bool()  # (B, K)
     u = (returns_to_go - rtg_preds)[..., 0]  # (B, K)
+    if normalized:
+        u = u / returns_to_go[..., 0][real].abs().mean().clamp_min(1e-6).detach()
     weight = torch.where(u < 0, 1.0 - expectile, expectile)  # (B, K)
-    return (weight * u ** 2)[attention_mask.bool()].mean()
+    return (weight * u ** 2)[real].mean()
 
 
 def policy_nll_and_entropy(policy, actions: torch.Tensor, attention_mask: torch.Tensor,

@@ -46,6 +46,7 @@ class Objective:
         self.return_head = getattr(model_config, "return_head", "none") != "none"
         self.expectile = float(getattr(model_config, "return_expectile", 0.5))
         self.return_weight = float(getattr(model_config, "return_head_weight", 0.0))
+        self.return_normalized = bool(getattr(model_config, "return_loss_normalized", False))
         self.action_weight, self.critic_weight = float(action_weight), float(critic_weight)
         self.uses_all = self.critic_weight > 0 or self.stochastic or self.return_head  # needs forward_all's heads
         self.target_entropy = -float(act_dim)
@@ -88,7 +89,8 @@ class Objective:
             loss = loss + self.action_weight * action_loss(out.action_preds.float(), b.actions, b.attention_mask,
                                                            self.discrete)
         if self.return_head:
-            ret = expectile_loss(out.rtg_preds.float(), b.returns_to_go, b.attention_mask, self.expectile)
+            ret = expectile_loss(out.rtg_preds.float(), b.returns_to_go, b.attention_mask, self.expectile,
+                                 self.return_normalized)
             loss = loss + self.return_weight * ret
             last["train/return_loss"] = ret.detach()
         if self.critic_weight:

@@ -653,17 +653,20 @@ def test_atari_beyond_runs_target_free_dt_on_breakout_and_reports_it(tmp_path):
     from dt_experiments.paper.report import write_report
 
     cfg = dataclasses.replace(QUICK, exp="atari-beyond", seeds=1, root=str(tmp_path / "runs"))
-    assert C.run_paper(cfg)["ran"] == [f"atari-beyond/breakout-mixed/{m}/seed0" for m in ("dt", "dt-auto")]
+    methods = ("dt", "dt-auto", "dt-auto-normalized")
+    assert C.run_paper(cfg)["ran"] == [f"atari-beyond/breakout-mixed/{m}/seed0" for m in methods]
     cell = lambda m: json.loads(C.Cell("atari-beyond", "breakout-mixed", m, 0).path(cfg).read_text())  # noqa: E731
-    auto, dt = cell("dt-auto"), cell("dt")
+    auto, dt, normalized = cell("dt-auto"), cell("dt"), cell("dt-auto-normalized")
     assert auto["spec"]["model"]["return_head"] == "expectile" and auto["spec"]["model"]["discrete_actions"]
+    assert not auto["spec"]["model"]["return_loss_normalized"]
+    assert normalized["spec"]["model"] == {**auto["spec"]["model"], "return_loss_normalized": True}
     assert auto["spec"]["targets"]["kind"] == "auto" and len(auto["per_target"]) == 2
     assert dt["targets"] == [90.0]
     with pytest.raises(ValueError, match="odt acts in continuous spaces"):
         M.model_settings(cfg, "breakout-mixed", "odt")
     write_report(cfg.root, "cpu", tmp_path / "out", archive=tmp_path / "cells")
     entry = json.loads((tmp_path / "out" / "atari.json").read_text())["experiments"]["beyond"]["breakout"]
-    assert set(entry) == {"dt", "dt-auto"} and len(entry["dt-auto"]["scores_at_best"]) == 1
+    assert set(entry) == set(methods) and len(entry["dt-auto"]["scores_at_best"]) == 1
     assert "Beyond the paper: target-free acting" in (tmp_path / "out" / "atari.md").read_text()
 
 

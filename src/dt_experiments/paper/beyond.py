@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from decision_transformer.common.atomic import write_json
-from .names import (AUTO_TARGET_METHODS, ODT_METHODS, PAPER_GYM_TARGETS, STOCHASTIC_METHODS, UNTRAINED_HEAD_METHODS,
-                    env_of, is_atari)
+from .names import (AUTO_TARGET_METHODS, NORMALIZED_RETURN_METHODS, ODT_METHODS, PAPER_GYM_TARGETS, STOCHASTIC_METHODS,
+                    UNTRAINED_HEAD_METHODS, env_of, is_atari)
 from .scoring import scores
 
 if TYPE_CHECKING:
@@ -43,13 +43,15 @@ ODT_PLOT = "paper_beyond_odt.png"
 
 def model_fields(cfg: PaperBenchConfig, method: str) -> dict[str, Any]:
     """DTConfig fields a beyond method sets on top of our DT's: a return head (AUTO_TARGET_METHODS; untrained for
-    UNTRAINED_HEAD_METHODS), ODT's stochastic policy (STOCHASTIC_METHODS; odt fine-tunes the dt-stochastic run,
+    UNTRAINED_HEAD_METHODS, its loss normalized for NORMALIZED_RETURN_METHODS), ODT's stochastic policy (STOCHASTIC_METHODS; odt fine-tunes the dt-stochastic run,
     methods._train_ours), or both."""
     fields: dict[str, Any] = {}
     if method in AUTO_TARGET_METHODS + UNTRAINED_HEAD_METHODS:
         fields.update(return_head="expectile", return_expectile=cfg.beyond.return_expectile)
     if method in UNTRAINED_HEAD_METHODS:
         fields["return_head_weight"] = 0.0
+    if method in NORMALIZED_RETURN_METHODS:
+        fields["return_loss_normalized"] = True
     if method in STOCHASTIC_METHODS:
         fields["stochastic_policy"] = True
     return fields

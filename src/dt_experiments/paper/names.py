@@ -56,10 +56,14 @@ MODEL_FIELDS = {"dt-official-init": {"init": "official"},
 # odt-paper-targets: odt fine-tuned and evaluated at the paper's gym target (PAPER_GYM_TARGETS), exploring at twice
 # it, whatever the experiment: for Hopper 3600 / 7200, ODT's own setting (the authors' code defaults: docs/beyond.md);
 # dt-sra: DT with dt-auto's token order (s, R, a) and no return loss, acting at given targets (does the order or the
-# return loss make dt-auto's policy collapse at high targets?)
-BEYOND_METHODS = ("dt-auto", "dt-auto-stochastic", "dt-stochastic", "dt-nll", "dt-nll-unit-scale", "odt",
-                  "odt-paper-targets", "dt-sra")
-AUTO_TARGET_METHODS = ("dt-auto", "dt-auto-stochastic")  # a return head; they act on their own proposals
+# return loss make dt-auto's policy collapse at high targets?); dt-auto-normalized: dt-auto with the return loss
+# divided by the batch's mean |R| (DTConfig.return_loss_normalized, as Reinformer's code), for returns that enter
+# unscaled (Atari: added 2026-12-07 after dt-auto's breakout-mixed cells, whose plain return loss starved the policy)
+BEYOND_METHODS = ("dt-auto", "dt-auto-stochastic", "dt-auto-normalized", "dt-stochastic", "dt-nll",
+                  "dt-nll-unit-scale", "odt", "odt-paper-targets", "dt-sra")
+AUTO_TARGET_METHODS = ("dt-auto", "dt-auto-stochastic", "dt-auto-normalized")  # a return head; they act on their
+# own proposals
+NORMALIZED_RETURN_METHODS = ("dt-auto-normalized",)
 UNTRAINED_HEAD_METHODS = ("dt-sra",)  # a return head kept untrained (weight 0): the order alone, acting at targets
 ODT_METHODS = ("odt", "odt-paper-targets")  # the dt-stochastic run fine-tuned online (beyond.finetune_cell)
 STOCHASTIC_METHODS = ("dt-auto-stochastic", "dt-stochastic", "dt-nll", "dt-nll-unit-scale") + ODT_METHODS  # ODT's
@@ -150,7 +154,7 @@ GROUPS: dict[str, list[Group]] = {
     "beyond-fig4": [(_names(("hopper", "walker2d", "halfcheetah"), ("medium-replay",)),
                      ("dt", "dt-stochastic", "dt-nll", "dt-nll-unit-scale"), _ANY)],
     # ODT is continuous-action only (its tanh-Gaussian policy); Atari gets the target-free variant
-    "atari-beyond": [(("breakout-mixed",), ("dt", "dt-auto"), _ANY)],
+    "atari-beyond": [(("breakout-mixed",), ("dt", "dt-auto", "dt-auto-normalized"), _ANY)],
 }
 
 
