@@ -9,8 +9,8 @@ AMX listed) 1.2x slower (docs/performance.md). Autocast keeps parameters, optimi
 matmuls and linear layers run in bf16. Losses are computed on fp32 predictions.
 
 On a CPU without native bf16, torch's bf16 matrix products (`aten::mm`, `aten::addmm`) and convolutions fall back to
-kernels 7-20x slower than fp32 (a paper-size gym training step 3.3 s against 0.22 s on a 2-core AVX2 EPYC; the
-Atari cpu model's 1.8 s against 0.25 s, in `_slow_conv2d`). There, an explicit bf16 runs those ops through
+kernels 10-20x slower than fp32 (a paper-size gym training step 3.3 s against 0.22 s on a 2-core AVX2 EPYC; the
+Atari cpu model's 3.1 s against 0.25 s, mostly in `_slow_conv2d`: docs/performance.md). There, an explicit bf16 runs those ops through
 `EmulatedBf16Gemm` instead: fp32 arithmetic on the bf16 operands, rounded to bf16 once.
 That is the arithmetic of bf16 autocast itself, not an approximation of it: a product of two bf16 numbers (8-bit
 significands) is exact in fp32 (24 bits), the sums accumulate in fp32 as in torch's kernels and the native

@@ -43,8 +43,8 @@ ODT_PLOT = "paper_beyond_odt.png"
 
 def model_fields(cfg: PaperBenchConfig, method: str) -> dict[str, Any]:
     """DTConfig fields a beyond method sets on top of our DT's: a return head (AUTO_TARGET_METHODS; untrained for
-    UNTRAINED_HEAD_METHODS, its loss normalized for NORMALIZED_RETURN_METHODS), ODT's stochastic policy (STOCHASTIC_METHODS; odt fine-tunes the dt-stochastic run,
-    methods._train_ours), or both."""
+    UNTRAINED_HEAD_METHODS, its loss normalized for NORMALIZED_RETURN_METHODS), ODT's stochastic policy
+    (STOCHASTIC_METHODS; odt fine-tunes the dt-stochastic run, methods._train_ours), or both."""
     fields: dict[str, Any] = {}
     if method in AUTO_TARGET_METHODS + UNTRAINED_HEAD_METHODS:
         fields.update(return_head="expectile", return_expectile=cfg.beyond.return_expectile)

@@ -15,8 +15,8 @@ this process, one after another, or with --jobs N as `dt sweep` jobs, N at once 
 from __future__ import annotations
 
 import datetime
-import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -242,8 +242,8 @@ def check_archive(cfg: PaperBenchConfig) -> None:
     if path.exists() and not path.is_dir():
         raise ValueError(f"--archive {path}: is a file; expected the directory of committed cells (docs/results/cells)")
     if not path.exists():
-        print(f"dt bench paper: warning: no archive at {path} (relative to {Path.cwd()}): published cells count as "
-              "not started; run from the checkout or give --archive PATH ('' for none)", file=sys.stderr, flush=True)
+        warnings.warn(f"no archive at {path} (relative to {Path.cwd()}): published cells count as not started; run "
+                      "from the checkout or give --archive PATH ('' for none)", stacklevel=2)
 
 
 def status(cfg: PaperBenchConfig) -> list[tuple[str, str]]:

@@ -164,9 +164,9 @@ def experiment_cells(cfg: PaperBenchConfig) -> list[tuple[str, str]]:
     wrong = [d for d in cfg.datasets if is_atari(d) != atari_exp]
     if wrong:
         kind, other = ("Atari", "gym") if atari_exp else ("gym", "Atari")
-        raise ValueError(f"PaperBenchConfig.datasets (--datasets): {', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} "
-                         f"{other} data; --exp {cfg.exp} runs on {kind} datasets (e.g. "
-                         f"{GROUPS[cfg.exp][0][0][0]})")
+        verb = "is" if len(wrong) == 1 else "are"
+        raise ValueError(f"PaperBenchConfig.datasets (--datasets): {', '.join(wrong)} {verb} {other} data; --exp "
+                         f"{cfg.exp} runs on {kind} datasets (e.g. {GROUPS[cfg.exp][0][0][0]})")
     out: list[tuple[str, str]] = []
     for datasets, methods, accepts in GROUPS[cfg.exp]:
         ds = [d for d in cfg.datasets if accepts(d)] if cfg.datasets else list(datasets)
