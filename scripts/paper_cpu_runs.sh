@@ -68,6 +68,9 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three 
   # 2026-12-07 (sitting 25): halfcheetah's medium-expert BC and TD3+BC here, while lane B trains its DT (the two
   # lanes' lines hold different cells; a cell the other lane holds fails its line, runlock.py, and the lane goes on)
   JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets halfcheetah-medium-expert --methods bc td3bc
+  # 2026-12-07 (sitting 27): then halfcheetah's medium-expert DT from its last seed (lane B trains seeds 0-1 first;
+  # the last medium-expert done-criterion, so the two lanes meet on it)
+  JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets halfcheetah-medium-expert --methods dt --first-seed 2 --seeds 1
   # 2026-12-06 (sitting 22): the headline cells get 5 seeds (the results issue's intervals), moved from section 7:
   # hopper-medium-replay DT, BC, TD3+BC and DT delayed, seeds 3-4 (~15-25 min a cell, so a
   # sitting's end loses little; CQL's seeds are section 8's)
