@@ -125,6 +125,10 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   # its BC and TD3+BC are lane A's)
   JOBS=1 paper --exp atari-beyond  # dt-auto on breakout-mixed, 3 seeds (an Atari DT cell each: 5-22 min)
   JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets halfcheetah-medium-expert --methods dt
+  # 2026-12-07 (sitting 27): dt-auto and dt-auto-normalized both fail on Breakout (gamer-normalized under 4 against
+  # DT's 65-75): dt-sra keeps their token order (s, R, a) with the return loss off, acting at DT's target (90), so
+  # it says whether the order alone undertrains the Atari policy (3 seeds, an Atari DT cell each)
+  JOBS=1 paper --exp atari-beyond --methods dt-sra
   # 2026-12-06 (sitting 23): halfcheetah's medium-expert cells (the results issue's done-criterion; walker2d's are lane
   # A's, which also holds Atari's remaining criteria), ~20-25 min a cell, cpu-v2: 100 episodes a target
   JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets halfcheetah-medium-expert --methods dt bc td3bc
