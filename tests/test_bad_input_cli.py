@@ -147,7 +147,7 @@ def test_a_short_run_warns_about_its_warmup_and_always_ends_with_a_summary(pend,
     assert res.stderr.count("dt train: warning: TrainConfig.warmup_steps=10000 is longer than the run (steps=3)") == 1
     lines = res.stdout.strip().splitlines()
     assert len(lines) == 1 and "step 3" in lines[0] and "final loss" in lines[0] and str(out) in lines[0]
-    assert "set --warmup-steps below --steps" in res.stderr
+    assert "set warmup_steps below steps (dt train: --warmup-steps;" in res.stderr
     res = dt("train", "--resume", out, "--steps", "4", "--no-progress")  # a resume can change the total alone
     assert res.returncode == 0, res.stderr
     assert "give --steps of more than 10000 (the warm-up is the run's own)" in res.stderr and "--warmup-steps" not in res.stderr

@@ -311,7 +311,7 @@ def test_bf16_on_a_cpu_that_emulates_it_is_warned_about(monkeypatch):
     from decision_transformer.common import precision
 
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
-    with pytest.warns(UserWarning, match=r"TrainConfig.precision='bf16' on a CPU without native bf16.*--precision auto"):
+    with pytest.warns(UserWarning, match=r"TrainConfig.precision=.bf16. on a CPU without native bf16.*--precision auto.*dt bench: the protocol fixes"):
         preflight.warn_settings(TrainConfig(warmup_steps=1, precision="bf16"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")

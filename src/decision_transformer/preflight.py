@@ -138,13 +138,15 @@ def warn_settings(cfg: TrainConfig, model_config: Any = None, data: Any = None, 
               f"rate only reaches {100 * end:.3g}% of lr ({cfg.lr * end:.3g}) at the last step"
               + (" and never decays" if cfg.lr_decay != "none" else "")
               + (f"; give --steps of more than {cfg.warmup_steps} (the warm-up is the run's own)" if resuming
-                 else "; set --warmup-steps below --steps"))
+                 else "; set warmup_steps below steps (dt train: --warmup-steps; dt bench: its protocol's, e.g. "
+                       "--cpu.warmup-steps)"))
     from .common import precision  # (torch: not at import, the parser imports this module)
 
     if cfg.precision == "bf16" and cfg.device.split(":")[0] == "cpu" and not precision.cpu_has_native_bf16():
         warn("TrainConfig.precision='bf16' on a CPU without native bf16 (no avx512_bf16 or amx_bf16 in its flags): "
              "its matrix products are emulated (the same arithmetic, common/precision.py), a step about 1.2x an fp32 "
-             "one on such a CPU (docs/performance.md); --precision auto picks fp32 here")
+             "one on such a CPU (docs/performance.md); dt train's --precision auto picks fp32 here (dt bench: the "
+             "protocol fixes its precision, part of every cell's spec)")
     if cfg.eval_every and not cfg.eval_targets:
         warn(f"TrainConfig.eval_every={cfg.eval_every} has no effect without eval_targets (--eval-targets)")
     if model_config is not None and not getattr(model_config, "stochastic_policy", False):
