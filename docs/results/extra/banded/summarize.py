@@ -9,8 +9,8 @@ import numpy as np
 here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.abspath(os.path.join(here, "../../../.."))
 sys.path.insert(0, os.path.join(root, "src"))
-from decision_transformer.atomic import write_json, write_text  # noqa: E402
-from decision_transformer.metrics import read_metrics  # noqa: E402
+from decision_transformer.common.atomic import write_json, write_text  # noqa: E402
+from decision_transformer.common.metrics import read_metrics  # noqa: E402
 from decision_transformer.scores import sample_std  # noqa: E402
 
 models = {"standard": "standard (K 20, fp32)", "bf16": "standard, bf16 training and acting",
