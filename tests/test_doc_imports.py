@@ -1,6 +1,7 @@
-"""Every import line in the README's and docs/'s Python examples names something that exists (a moved name in an
-example is what a new user meets first). Only `decision_transformer` / `dt_experiments` imports are checked: the
-examples' other lines need data, runs and envs."""
+"""Every import line in the README's and docs/'s Python examples, and in the Python files under scripts/ and docs/
+(the scripts that make published figures), names something that exists (a moved name in an example is what a new
+user meets first; in a script, what the next person to rerun it does). Only `decision_transformer` / `dt_experiments`
+imports are checked: the rest needs data, runs and envs."""
 
 from __future__ import annotations
 
@@ -26,14 +27,28 @@ def _imports():
                     yield pytest.param(stripped, id=f"{doc.name}: {stripped[:60]}")
 
 
+def _script_imports():
+    for script in sorted([*(ROOT / "scripts").glob("*.py"), *(ROOT / "docs").rglob("*.py")]):
+        for node in ast.walk(ast.parse(script.read_text())):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and not getattr(node, "level", 0):
+                line = ast.unparse(node)
+                if re.match(r"(from|import) (decision_transformer|dt_experiments)\b", line):
+                    yield pytest.param(line, id=f"{script.relative_to(ROOT)}: {line[:60]}")
+
+
 IMPORTS = list(_imports())
+SCRIPT_IMPORTS = list(_script_imports())
 
 
 def test_the_docs_have_python_examples_to_check():
     assert len(IMPORTS) >= 5
 
 
-@pytest.mark.parametrize("line", IMPORTS)
+def test_the_scripts_have_imports_to_check():
+    assert len(SCRIPT_IMPORTS) >= 5
+
+
+@pytest.mark.parametrize("line", IMPORTS + SCRIPT_IMPORTS)
 def test_a_docs_import_line_imports(line):
     node = ast.parse(line.split("#")[0]).body[0]
     if isinstance(node, ast.Import):
