@@ -72,7 +72,10 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three 
   # the last medium-expert done-criterion, so the two lanes meet on it)
   JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets halfcheetah-medium-expert --methods dt --first-seed 2 --seeds 1
   # 2026-12-07 (sitting 27): then the run that isolates CQL's conservative term on Breakout (issue 28's Atari CQL
-  # criterion is a diagnosis: its evidence needs this run; ~70 min), before the 5-seed headline cells
+  # criterion is a diagnosis: its evidence needs this run), before the 5-seed headline cells. At 10x its budget CQL
+  # still scores 0.2 on Breakout, acting LEFT in nearly every step with its Q ranked as the data's action
+  # frequencies (sitting 23); the same run with alpha 0 (no conservative term) isolates that term (~70 min;
+  # atari_cpu_runs.sh's cql-alpha0, written out here so the queue's worktree runs it with its own scripts)
   JOBS=1 paper --exp atari-table1 --datasets breakout-mixed --methods cql --atari_cpu.baseline-steps 20000 \
       --atari_cql.alpha 0 --first-seed 1000 --seeds 1 --selection-run --root runs/paper-check-atari-cql-alpha0
   # 2026-12-06 (sitting 22): the headline cells get 5 seeds (the results issue's intervals), moved from section 7:
@@ -89,12 +92,6 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three 
   # the issue's evidence for the gap: the peer's 30k-step learning curve beside our DT's (lane B ran ours)
   unless_published docs/results/extra/peer_dt_curves/cells/cpu/table2/hopper-medium-replay/d3rlpy-dt \
       bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
-  # 2026-12-07 (sitting 24): after walker2d's medium-expert cells (a done-criterion) and the peer-gap evidence (the
-  # issue's most important finding); this run only deepens CQL's written diagnosis. 2026-12-06 (sitting 23): at
-  # 10x CQL still scores 0.2 on Breakout, acting LEFT in nearly every step with its Q ranked as the data's action
-  # frequencies; the same run with alpha 0 (no conservative term) isolates that term
-  # (~70 min; atari_cpu_runs.sh's cql-alpha0, written out here so the queue's worktree runs it with its own scripts)
-  # (Atari CQL with alpha 0 moved up, sitting 27: after halfcheetah-medium-expert's DT)
   JOBS=1 paper --exp fig4 --datasets $MR --methods d3rlpy-dt dt-official-init  # the trained runs at 12 targets
   # both medium-expert sets again: a no-op once walker2d's (above) and halfcheetah's (lane B) are done, and the other
   # lane's share if it is still behind
