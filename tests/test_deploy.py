@@ -26,6 +26,8 @@ MODELS = {  # name: (config, state_dim, act_dim)
     "bc": (DTConfig(context_len=4, max_ep_len=12, condition_on_return=False, **SMALL), 5, 3),
     "pixel": (DTConfig(context_len=4, max_ep_len=12, discrete_actions=True, position_embedding=True, **SMALL),
               (4, 36, 36), 4),  # Atari-shaped frame stacks, small frames
+    "pixel-tanh": (DTConfig(context_len=4, max_ep_len=12, discrete_actions=True, position_embedding=True,
+                            embed_norm="tanh", **SMALL), (4, 36, 36), 4),  # the paper's Atari code's embeddings
     "banded": (DTConfig(context_len=4, max_ep_len=12, attention_window=3, **SMALL), 5, 3),
     "banded-bc-discrete": (DTConfig(context_len=4, max_ep_len=12, attention_window=2, condition_on_return=False,
                                     discrete_actions=True, **SMALL), 5, 4),

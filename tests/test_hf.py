@@ -224,7 +224,8 @@ def test_export_refuses_models_hf_cannot_hold(tmp_path):
         model = DecisionTransformer(DTConfig(embed_dim=32, n_layer=1, **cfg), S, A)
         with pytest.raises(HFFormatError, match="continuous actions"):
             save_hf(model, tmp_path / "out")
-    for cfg, message in ((dict(attention_window=2), "banded"), (dict(position_embedding=True), "position embedding")):
+    for cfg, message in ((dict(attention_window=2), "banded"), (dict(position_embedding=True), "position embedding"),
+                         (dict(embed_norm="tanh"), "embed_norm='tanh'")):
         model = DecisionTransformer(DTConfig(embed_dim=32, n_layer=1, **cfg), S, A)
         with pytest.raises(HFFormatError, match=message):
             save_hf(model, tmp_path / "out")

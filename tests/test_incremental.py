@@ -18,13 +18,15 @@ def test_banded_mask():
             assert bool(m[i, j]) == (j <= i and step[i] - step[j] < 2)
 
 
-@pytest.mark.parametrize("condition_on_return", [True, False])
-@pytest.mark.parametrize("discrete", [False, True])
-def test_incremental_acting_equals_the_full_episode_banded_forward(condition_on_return, discrete):
+@pytest.mark.parametrize("condition_on_return,discrete,embed_norm", [
+    (True, False, "layernorm"), (True, True, "layernorm"), (False, False, "layernorm"), (False, True, "layernorm"),
+    (True, True, "tanh")])
+def test_incremental_acting_equals_the_full_episode_banded_forward(condition_on_return, discrete, embed_norm):
     env_id, S, A = ("CartPole-v1", 4, 2) if discrete else ("InvertedPendulum-v5", 4, 1)
     torch.manual_seed(0)
     cfg = DTConfig(context_len=6, attention_window=3, embed_dim=32, n_layer=3, n_head=2, max_ep_len=1000,
-                   discrete_actions=discrete, condition_on_return=condition_on_return, dropout=0.0)
+                   discrete_actions=discrete, condition_on_return=condition_on_return, dropout=0.0,
+                   embed_norm=embed_norm)
     model = DecisionTransformer(cfg, S, A).eval()
     with torch.no_grad():  # larger weights: actions that depend on the context
         for p in model.parameters():

@@ -32,7 +32,8 @@ def test_paper_defaults():
         cfg.embed_dim = 3
 
 
-@pytest.mark.parametrize("bad", [dict(embed_dim=30, n_head=4), dict(activation="swish"), dict(context_len=0)])
+@pytest.mark.parametrize("bad", [dict(embed_dim=30, n_head=4), dict(activation="swish"), dict(context_len=0),
+                                 dict(embed_norm="batchnorm")])
 def test_config_validation(bad):
     with pytest.raises(ValueError):
         DTConfig(**bad)
@@ -60,9 +61,11 @@ def test_pixel_states_use_atari_cnn():
 
 @pytest.mark.parametrize("discrete", [False, True])
 @pytest.mark.parametrize("condition_on_return", [True, False])
-def test_prediction_for_step_t_never_sees_a_t_or_the_future(discrete, condition_on_return):
+@pytest.mark.parametrize("embed_norm", ["layernorm", "tanh"])
+def test_prediction_for_step_t_never_sees_a_t_or_the_future(discrete, condition_on_return, embed_norm):
     torch.manual_seed(0)
-    model = DecisionTransformer(tiny(discrete_actions=discrete, condition_on_return=condition_on_return), S, A).eval()
+    model = DecisionTransformer(tiny(discrete_actions=discrete, condition_on_return=condition_on_return,
+                                     embed_norm=embed_norm), S, A).eval()
     states, actions, rtg, timesteps, mask = inputs(discrete)
     base = model(states, actions, rtg, timesteps, mask)
     t = 2
@@ -89,10 +92,13 @@ def test_prediction_for_step_t_never_sees_a_t_or_the_future(discrete, condition_
     assert (delta > 1e-4) if condition_on_return else (delta == 0)
 
 
-@pytest.mark.parametrize("discrete,position_embedding", [(False, False), (True, False), (False, True), (True, True)])
-def test_left_padding_is_invisible(discrete, position_embedding):
+@pytest.mark.parametrize("discrete,position_embedding,embed_norm", [
+    (False, False, "layernorm"), (True, False, "layernorm"), (False, True, "layernorm"), (True, True, "layernorm"),
+    (True, True, "tanh")])
+def test_left_padding_is_invisible(discrete, position_embedding, embed_norm):
     torch.manual_seed(0)
-    model = DecisionTransformer(tiny(discrete_actions=discrete, position_embedding=position_embedding), S, A).eval()
+    model = DecisionTransformer(tiny(discrete_actions=discrete, position_embedding=position_embedding,
+                                     embed_norm=embed_norm), S, A).eval()
     states, actions, rtg, timesteps, mask = inputs(discrete)
     pad = 3
     mask[:, :pad] = 0
@@ -113,6 +119,24 @@ def test_left_padding_is_invisible(discrete, position_embedding):
     # and equals running the real steps alone, without any padding
     alone = model(states[:, pad:], actions[:, pad:], rtg[:, pad:], timesteps[:, pad:], mask[:, pad:])
     torch.testing.assert_close(after[:, pad:], alone, rtol=0, atol=1e-5)
+
+
+def test_tanh_embeddings_are_the_paper_atari_codes():
+    """embed_norm=tanh: each token is tanh(its embedding) + the timestep embedding, in the order R, s, a, with no
+    LayerNorm after (kzl/decision-transformer atari/mingpt/model_atari.py); layernorm normalizes each token."""
+    torch.manual_seed(0)
+    states, actions, rtg, timesteps, mask = inputs(True)
+    for norm in ("tanh", "layernorm"):
+        model = DecisionTransformer(tiny(discrete_actions=True, embed_norm=norm), S, A).eval()
+        x, _ = model._embed(states, actions, rtg * 50, timesteps, mask)  # large returns, as Atari's unscaled ones
+        time_emb = model.embed_timestep(timesteps)
+        raw = (model.embed_return(rtg * 50), model.embed_state(states), model.embed_action(actions))
+        if norm == "tanh":
+            expected = torch.stack([torch.tanh(e) + time_emb for e in raw], dim=2).reshape(B, -1, x.shape[-1])
+            assert not any(isinstance(m, torch.nn.LayerNorm) for m in (model.embed_ln,))
+        else:
+            expected = model.embed_ln(torch.stack([e + time_emb for e in raw], dim=2).reshape(B, -1, x.shape[-1]))
+        torch.testing.assert_close(x, expected, rtol=0, atol=1e-6)
 
 
 def test_position_embedding_counts_from_the_first_real_step():
@@ -172,9 +196,11 @@ def test_mlp_bc_uses_only_the_last_k_states():
 # ------------------------------------------------------------------ fast paths against the plain forward
 @pytest.mark.parametrize("condition_on_return", [True, False])
 @pytest.mark.parametrize("discrete", [False, True])
-def test_pruned_last_block_and_act_equal_the_full_forward(condition_on_return, discrete):
+@pytest.mark.parametrize("embed_norm", ["layernorm", "tanh"])
+def test_pruned_last_block_and_act_equal_the_full_forward(condition_on_return, discrete, embed_norm):
     torch.manual_seed(0)
-    model = DecisionTransformer(tiny(discrete_actions=discrete, condition_on_return=condition_on_return), S, A).eval()
+    model = DecisionTransformer(tiny(discrete_actions=discrete, condition_on_return=condition_on_return,
+                                     embed_norm=embed_norm), S, A).eval()
     s, a, r, t, m = inputs(discrete)
     m[0, :2] = 0  # left padding in one row
     full = model.forward_all(s, a, r, t, m).action_preds  # every block over every token

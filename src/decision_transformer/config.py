@@ -27,6 +27,7 @@ SUPPORTED_ACTIVATIONS = ("relu", "gelu", "gelu_new")
 MODEL_KINDS = ("dt", "bc", "mlp-bc")
 RETURN_HEADS = ("none", "expectile")
 INITS = ("gpt2", "official")
+EMBED_NORMS = ("layernorm", "tanh")
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,13 @@ class DTConfig:
     """stochastic_policy: lower bound of the policy's log standard deviation (SAC-style bounds [-5, 2])."""
     log_std_max: float = 2.0
     """stochastic_policy: upper bound of the policy's log standard deviation."""
+    embed_norm: str = "layernorm"
+    """How token embeddings are conditioned before the blocks. layernorm: each token's embedding plus the timestep
+    (and position) embedding, LayerNorm-ed (`embed_ln`), as the paper's gym code and Hugging Face's model. tanh: each
+    token's embedding (return, state, action) passes through tanh before the timestep (and position) embedding is
+    added, and there is no LayerNorm, as the paper's Atari code (kzl/decision-transformer atari/mingpt/model_atari.py:
+    ret_emb, state_encoder and action_embeddings each end in a Tanh). On Atari's unscaled returns-to-go (0-92 on
+    breakout-mixed) the layernorm R token of a trained model barely varies with R past ~20 (docs/atari.md)."""
     init: str = "gpt2"
     """Weight initialisation. gpt2: N(0, 0.02) for every linear and embedding layer (GPT-2's, as Hugging Face's
     DecisionTransformerModel applies it to the whole model). official: GPT-2's inside the transformer blocks only,
@@ -109,6 +117,8 @@ class DTConfig:
         check_types(self)
         if self.init not in INITS:
             raise ValueError(f"DTConfig.init={self.init!r}; expected one of {INITS}")
+        if self.embed_norm not in EMBED_NORMS:
+            raise ValueError(f"DTConfig.embed_norm={self.embed_norm!r}; expected one of {EMBED_NORMS}")
         check_positive_ints(self, "context_len", "embed_dim", "n_layer", "n_head", "mlp_ratio", "max_ep_len")
         check_context_len(self)
         if self.embed_dim % self.n_head:

@@ -40,9 +40,9 @@ def cache_shape(model: DecisionTransformer, batch_size: int) -> tuple[int, int, 
 def _tokens(model: DecisionTransformer, state, rtg, prev_action, timestep, prev_timestep) -> torch.Tensor:
     """(R, P, C) new token embeddings in order a_{t-1}, [R_t], s_t (as `DecisionTransformer._embed`)."""
     m = model
-    a = m.embed_action(prev_action) + m.embed_timestep(prev_timestep)  # (R, C)
-    s = m.embed_state(state) + m.embed_timestep(timestep)  # (R, C)
-    toks = [a, m.embed_return(rtg) + m.embed_timestep(timestep), s] if m.config.condition_on_return else [a, s]
+    a = m.embed_actions(prev_action) + m.embed_timestep(prev_timestep)  # (R, C)
+    s = m.embed_states(state) + m.embed_timestep(timestep)  # (R, C)
+    toks = [a, m.embed_returns(rtg) + m.embed_timestep(timestep), s] if m.config.condition_on_return else [a, s]
     return m.embed_ln(torch.stack(toks, dim=1))  # (R, P, C)
 
 

@@ -9,7 +9,9 @@ Conventions (the single place they are written down; `tests/test_model.py` check
     * Tokens are interleaved per timestep: R_1, s_1, a_1, R_2, s_2, a_2, ... (no R for the BC variant). With a
       return head (`return_head`, Reinformer) the order is s_1, R_1, a_1, ...: the return R_t is predicted at s_t
       (it sees s_1..s_t, R_1..R_{t-1}, a_1..a_{t-1}) and the action at R_t.
-    * A learned per-timestep embedding (not per token) is added to the R, s and a embeddings of a step.
+    * A learned per-timestep embedding (not per token) is added to the R, s and a embeddings of a step; the sum is
+      LayerNorm-ed (`embed_norm` layernorm, the paper's gym code), or each embedding is tanh-squashed before the sum
+      and nothing normalizes it (`embed_norm` tanh, the paper's Atari code).
       Optionally (`position_embedding`, the paper's Atari code) a second, per-token embedding of the token's
       position in the window, counted from the first real step: token p of step k (0-based from the first
       real step) has position P * k + p, whatever padding precedes it.
@@ -244,7 +246,9 @@ class DecisionTransformer(nn.Module):
         self.embed_action = nn.Embedding(act_dim, C) if config.discrete_actions else nn.Linear(act_dim, C)
         self.embed_position = (nn.Embedding(config.tokens_per_step * config.context_len, C)
                                if config.position_embedding else None)
-        self.embed_ln = nn.LayerNorm(C)
+        # embed_norm (config.py): LayerNorm after the sum (gym code), or tanh on each token's embedding (Atari code)
+        self.embed_ln = nn.LayerNorm(C) if config.embed_norm == "layernorm" else nn.Identity()
+        self.embed_squash = nn.Tanh() if config.embed_norm == "tanh" else nn.Identity()
         self.embed_dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(C)
@@ -265,6 +269,22 @@ class DecisionTransformer(nn.Module):
                 if not name.startswith(("blocks", "ln_f")) and hasattr(module, "reset_parameters"):
                     module.reset_parameters()
 
+    # Each token type's embedding before the timestep embedding is added (`embed_norm`: tanh-squashed or not), for
+    # any leading dims (B, K) or (R,); the one place the three are made (forward, incremental.py, deploy/export.py).
+    def embed_states(self, states: torch.Tensor) -> torch.Tensor:
+        """(..., S) or (..., Ch, H, W) -> (..., C): the encoder sees one state per row."""
+        lead = states.shape[:states.dim() - (1 if isinstance(self.state_dim, int) else 3)]
+        out = self.embed_state(states.reshape(-1, *states.shape[len(lead):]))
+        return self.embed_squash(out.view(*lead, -1))
+
+    def embed_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """(..., A) float or (...) long -> (..., C)."""
+        return self.embed_squash(self.embed_action(actions))
+
+    def embed_returns(self, returns_to_go: torch.Tensor) -> torch.Tensor:
+        """(..., 1) -> (..., C)."""
+        return self.embed_squash(self.embed_return(returns_to_go))
+
     def _embed(self, states, actions, returns_to_go, timesteps, attention_mask, acting=False):
         """Token embeddings (B, N, C) after LayerNorm and dropout, and the boolean mask."""
         check_inputs(self, states, actions, returns_to_go, timesteps, attention_mask, acting)
@@ -273,11 +293,10 @@ class DecisionTransformer(nn.Module):
             attention_mask = torch.ones(B, K, dtype=torch.long, device=timesteps.device)
         real = attention_mask.bool()  # (B, K)
         time_emb = self.embed_timestep(timesteps)  # (B, K, C)
-        s = states.reshape(B * K, *states.shape[2:])  # (B*K, S): encoders take one state per row
-        s_emb = self.embed_state(s).view(B, K, -1) + time_emb  # (B, K, C)
-        a_emb = self.embed_action(actions) + time_emb  # (B, K, C)
+        s_emb = self.embed_states(states) + time_emb  # (B, K, C)
+        a_emb = self.embed_actions(actions) + time_emb  # (B, K, C)
         if self.config.condition_on_return:
-            r_emb = self.embed_return(returns_to_go) + time_emb  # (B, K, C)
+            r_emb = self.embed_returns(returns_to_go) + time_emb  # (B, K, C)
             order = (r_emb, s_emb, a_emb) if self.config.return_first else (s_emb, r_emb, a_emb)
             tokens = torch.stack(order, dim=2)  # (B, K, 3, C)
         else:

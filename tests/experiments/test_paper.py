@@ -679,6 +679,17 @@ def test_dt_official_init_is_our_dt_initialised_as_the_paper_code():
         C.cell_spec(cfg, C.Cell("table2", MR, "dt", 0))["targets"]
 
 
+def test_dt_tanh_embed_is_our_atari_dt_embedded_as_the_paper_atari_code():
+    """Method dt-tanh-embed: Table 1's DT model with DTConfig.embed_norm='tanh', the same targets; refused on gym."""
+    cfg = dataclasses.replace(QUICK, exp="atari-table1")
+    ours, other = (M.model_settings(cfg, "breakout-mixed", m) for m in ("dt", "dt-tanh-embed"))
+    assert other == {**ours, "embed_norm": "tanh"} and ours["embed_norm"] == "layernorm"
+    assert C.cell_spec(cfg, C.Cell("atari-table1", "breakout-mixed", "dt-tanh-embed", 0))["targets"] == \
+        C.cell_spec(cfg, C.Cell("atari-table1", "breakout-mixed", "dt", 0))["targets"]
+    with pytest.raises(ValueError, match="dt-tanh-embed is an Atari diagnostic"):
+        M.model_settings(dataclasses.replace(QUICK, exp="table2"), MR, "dt-tanh-embed")
+
+
 def test_dt_end_windows_trains_our_dt_on_d3rlpys_window_convention(tmp_path):
     cfg = dataclasses.replace(QUICK, exp="table2", datasets=(MR,), methods=("dt-end-windows",), seeds=1,
                               root=str(tmp_path))

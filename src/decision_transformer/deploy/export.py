@@ -76,10 +76,10 @@ def dt_forward(m: DecisionTransformer, states, actions, returns_to_go, timesteps
     B, K = timesteps.shape
     real = attention_mask.bool()  # (B, K)
     time_emb = m.embed_timestep(timesteps)  # (B, K, C)
-    s_emb = m.embed_state(states.reshape(B * K, *states.shape[2:])).view(B, K, -1) + time_emb  # (B, K, C)
-    a_emb = m.embed_action(actions) + time_emb  # (B, K, C)
+    s_emb = m.embed_states(states) + time_emb  # (B, K, C)
+    a_emb = m.embed_actions(actions) + time_emb  # (B, K, C)
     if cfg.condition_on_return:
-        r_emb = m.embed_return(returns_to_go) + time_emb
+        r_emb = m.embed_returns(returns_to_go) + time_emb
         toks = (r_emb, s_emb, a_emb) if getattr(cfg, "return_first", True) else (s_emb, r_emb, a_emb)  # see model.py
     else:
         toks = (s_emb, a_emb)

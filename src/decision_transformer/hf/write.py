@@ -36,6 +36,9 @@ def _check_exportable(model: torch.nn.Module) -> DTConfig:
     if cfg.position_embedding:
         raise HFFormatError("transformers.DecisionTransformerModel has no per-token position embedding; this model "
                             "has one (position_embedding=True)")
+    if cfg.embed_norm != "layernorm":
+        raise HFFormatError("transformers.DecisionTransformerModel LayerNorms its token embeddings (embed_ln); this "
+                            f"model has embed_norm={cfg.embed_norm!r}")
     if cfg.return_head != "none" or cfg.stochastic_policy:
         raise HFFormatError("transformers.DecisionTransformerModel has the token order R, s, a and a deterministic action "
                             f"head; this model has return_head={cfg.return_head!r}, stochastic_policy={cfg.stochastic_policy}")

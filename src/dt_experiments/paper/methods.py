@@ -41,8 +41,8 @@ from ..common import train_cell
 from . import beyond
 from ..configs import TOP_FRACTIONS
 from .config import PaperBenchConfig
-from .names import (BASELINE_METHODS, D3RLPY_METHODS, MODEL_FIELDS, ODT_METHODS, TRAIN_FIELDS, PEER_INIT, PEER_METHODS,
-                    is_atari, model_kind, split_dataset, trained_on)
+from .names import (ATARI_MODEL_FIELDS, BASELINE_METHODS, D3RLPY_METHODS, MODEL_FIELDS, ODT_METHODS, TRAIN_FIELDS,
+                    PEER_INIT, PEER_METHODS, is_atari, model_kind, split_dataset, trained_on)
 
 @functools.lru_cache(maxsize=8)
 def load_data(base: str, data_steps: int = 0) -> TrajectoryDataset:
@@ -81,12 +81,17 @@ def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str
     if is_atari(dataset):
         if method in MODEL_FIELDS:
             raise ValueError(f"{dataset}: {method} is a gym diagnostic (its fields {MODEL_FIELDS[method]} are set on "
-                             "the gym model only); the Atari experiments use dt, bc, pbc*, dt-k1, cql, dt-auto")
+                             "the gym model only); the Atari experiments use dt, bc, pbc*, dt-k1, cql, dt-auto, "
+                             "dt-tanh-embed")
         if kind == "mlp-bc":
             raise ValueError(f"{dataset}: mlp-bc has no pixel encoder; the Atari experiments use dt, bc, pbc*, dt-k1")
-        fields = {**dataclasses.asdict(cfg.atari.model), **extra, "context_len": k}
+        fields = {**dataclasses.asdict(cfg.atari.model), **extra, **ATARI_MODEL_FIELDS.get(method, {}),
+                  "context_len": k}
         fields.pop("condition_on_return")  # the kind decides it
         return {"kind": kind, **model_config(kind, **fields).to_dict()}
+    if method in ATARI_MODEL_FIELDS:
+        raise ValueError(f"{dataset}: {method} is an Atari diagnostic (its fields {ATARI_MODEL_FIELDS[method]} are set "
+                         "on the Atari model only); on gym our DT's embeddings are the paper's gym code's")
     return {"kind": kind, **model_config(kind, context_len=k, **extra, **MODEL_FIELDS.get(method, {})).to_dict()}
 
 

@@ -34,7 +34,8 @@ PROTOCOLS = ("cpu", "cpu-v2", "full")
 # (PaperBenchConfig.v2_eval_episodes). Its cells live under ROOT/cpu-v2 and are reported apart: one report, one
 # version.
 TRAINING_PROTOCOL = {"cpu-v2": "cpu"}
-TRANSFORMER_METHODS = ("dt", "bc", "mlp-bc", "pbc10", "pbc25", "pbc40", "dt-k1", "dt-official-init", "dt-end-windows")
+TRANSFORMER_METHODS = ("dt", "bc", "mlp-bc", "pbc10", "pbc25", "pbc40", "dt-k1", "dt-official-init", "dt-end-windows",
+                       "dt-tanh-embed")
 # The peer question's diagnostics, each our DT with one of d3rlpy's construction differences: dt-official-init
 # initialised as the paper's gym code and d3rlpy's DT are (DTConfig.init="official": GPT-2's init inside the blocks,
 # PyTorch's defaults for the embeddings and heads); dt-end-windows trained on windows ending at a uniformly drawn
@@ -47,6 +48,11 @@ TRAIN_FIELDS = {"dt-end-windows": {"sampler": "window-end"}, "dt-nll": {"init_te
 # scale then varies by under a millionth). Gym only: methods.model_settings refuses them on Atari
 MODEL_FIELDS = {"dt-official-init": {"init": "official"},
                 "dt-nll-unit-scale": {"log_std_min": 0.0, "log_std_max": 1e-6}}
+# DTConfig fields an Atari method sets on top of the protocol's Atari model (methods.model_settings refuses them on
+# gym): dt-tanh-embed embeds tokens as the paper's Atari code does (tanh on each embedding, no LayerNorm), where our
+# DT LayerNorms them as the paper's gym code does; a trained Breakout DT's R token barely varies with R past ~20
+# there (docs/atari.md, 2026-12-07), which may cap how far it follows a target
+ATARI_MODEL_FIELDS = {"dt-tanh-embed": {"embed_norm": "tanh"}}
 # dt-auto: DT with a return head acting on its own targets; dt-stochastic: DT with ODT's stochastic policy
 # (tanh-Gaussian, learned temperature), offline only; odt: that run fine-tuned online (beyond.py); dt-auto-stochastic:
 # both, Reinformer's objective (its code trains the return head beside ODT's stochastic policy: docs/beyond.md);
