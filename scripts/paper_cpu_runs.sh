@@ -129,6 +129,12 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   # DT's 65-75): dt-sra keeps their token order (s, R, a) with the return loss off, acting at DT's target (90), so
   # it says whether the order alone undertrains the Atari policy (3 seeds, an Atari DT cell each)
   JOBS=1 paper --exp atari-beyond --methods dt-sra
+  # 2026-12-07 (sitting 27): our Atari DT LayerNorms its token embeddings as the paper's gym code does, where the
+  # paper's Atari code tanh-squashes them, and a trained Breakout DT's R token barely varies with R past ~20
+  # (docs/atari.md): Table 1's DT with the Atari code's embeddings (dt-tanh-embed, 3 seeds, an Atari DT cell each),
+  # then Figure 4's sweep of the same runs (evaluation only): does it follow targets past ~25, where ours plateaus?
+  JOBS=1 paper --exp atari-table1 --datasets breakout-mixed --methods dt-tanh-embed
+  JOBS=1 paper --exp atari-fig4 --datasets breakout-mixed --methods dt-tanh-embed
   # 2026-12-06 (sitting 23): halfcheetah's medium-expert cells (the results issue's done-criterion; walker2d's are lane
   # A's, which also holds Atari's remaining criteria), ~20-25 min a cell, cpu-v2: 100 episodes a target
   JOBS=1 paper --protocol cpu-v2 --exp table2 --datasets halfcheetah-medium-expert --methods dt bc td3bc
