@@ -286,7 +286,7 @@ class DecisionTransformer(nn.Module):
         return self.embed_squash(self.embed_return(returns_to_go))
 
     def _embed(self, states, actions, returns_to_go, timesteps, attention_mask, acting=False):
-        """Token embeddings (B, N, C) after LayerNorm and dropout, and the boolean mask."""
+        """Token embeddings (B, N, C) after `embed_norm` and dropout, and the boolean mask."""
         check_inputs(self, states, actions, returns_to_go, timesteps, attention_mask, acting)
         B, K = timesteps.shape
         if attention_mask is None:

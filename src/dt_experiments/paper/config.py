@@ -191,8 +191,8 @@ class PaperBenchConfig:
     """Datasets (built-in names, '-delayed' suffix for sparse rewards; empty: the experiment's)."""
     methods: tuple[str, ...] = ()
     """Methods among dt, bc, mlp-bc, pbc10, pbc25, pbc40, dt-k1, dt-official-init, dt-end-windows, dt-tanh-embed,
-    cql, iql, td3bc, bear, d3rlpy-dt, d3rlpy-dt-gpt2-init, dt-auto, dt-auto-stochastic, dt-auto-normalized, dt-stochastic, dt-nll,
-    dt-nll-unit-scale, odt, odt-paper-targets, dt-sra (empty: the experiment's)."""
+    cql, iql, td3bc, bear, d3rlpy-dt, d3rlpy-dt-gpt2-init, dt-auto, dt-auto-stochastic, dt-auto-normalized,
+    dt-stochastic, dt-nll, dt-nll-unit-scale, odt, odt-paper-targets, dt-sra (empty: the experiment's)."""
     target_scales: tuple[float, ...] = (1.0, 0.5)
     """DT's targets: worst + s * (best - worst) of the dataset's episode returns, for each s. The paper used a high
     and a half target per env (Hopper 3600 / 1800); with returns from ~0 this is the data's best and half of it,

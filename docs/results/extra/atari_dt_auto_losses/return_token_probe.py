@@ -4,7 +4,6 @@ the one at R = 92 (breakout-mixed's best episode), at timesteps 0, 100 and 1,000
 same R token whatever R is, so no target in that range can be told apart at that token. Usage (run dirs kept by
 the queue's worktree, not in git; the output, return_token_probe.json, is):
     python docs/results/extra/atari_dt_auto_losses/return_token_probe.py NAME=RUN_DIR ..."""
-import json
 import sys
 from pathlib import Path
 

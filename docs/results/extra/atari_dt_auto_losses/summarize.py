@@ -1,12 +1,11 @@
 """The Breakout training losses behind docs/beyond.md's diagnosis of target-free acting (dt-auto) on Atari: per
 method and seed, the action loss (the logged total less return_head_weight times the logged return loss), the
 return head's loss and the gradient norm against the step, from the runs' own metrics.jsonl and train_config.json,
-copied here by name METHOD-seedS.* (dt: Table 1's DT seed 0 retrained under its published spec, the emulated-bf16
+copied here into METHOD-seedS/ (dt: Table 1's DT seed 0 retrained under its published spec, the emulated-bf16
 control of docs/beyond.md; the others: the atari-beyond cells' training runs). Writes losses.png and summary.json
 (each run's last logged action loss, return loss and gradient norm) beside this file:
     python docs/results/extra/atari_dt_auto_losses/summarize.py"""
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -18,23 +17,23 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from decision_transformer.common.atomic import write_json  # noqa: E402
+from decision_transformer.common.metrics import read_metrics  # noqa: E402
 
 COLORS = {"dt": "black", "dt-auto": "tab:red", "dt-auto-normalized": "tab:orange", "dt-sra": "tab:blue"}
 
 
-def load(metrics: Path) -> dict:
-    name = metrics.name.removesuffix(".metrics.jsonl")
-    model = json.loads((here / f"{name}.train_config.json").read_text())["model"]
+def load(run: Path) -> dict:
+    name = run.name
+    model = json.loads((run / "train_config.json").read_text())["model"]
     weight = model.get("return_head_weight", 0.0) if model.get("return_head", "none") != "none" else 0.0
-    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if "train/loss" in r]
+    rows = [r for r in read_metrics(run) if "train/loss" in r]
     ret = [r.get("train/return_loss") for r in rows]
     return {"method": name.rsplit("-seed", 1)[0], "seed": int(name.rsplit("-seed", 1)[1]),
             "steps": [r["step"] for r in rows], "return_loss": ret, "grad_norm": [r["train/grad_norm"] for r in rows],
             "action_loss": [r["train/loss"] - weight * (v or 0.0) for r, v in zip(rows, ret)]}
 
 
-runs = [load(f) for f in sorted(here.glob("*.metrics.jsonl"))]
+runs = [load(d) for d in sorted(here.glob("*-seed*")) if d.is_dir()]
 fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
 panels = (("action_loss", "action loss (cross-entropy)", "linear"), ("return_loss", "return head's expectile loss", "log"),
           ("grad_norm", "gradient norm (before clipping at 1.0)", "log"))
