@@ -9,6 +9,11 @@ the reset and after every lost life, the one thing a Breakout policy must do to 
 The episodes use the run's training-curve seeds (`derive_seed(seed, "train-eval")`), never a reported cell's, and
 the cell's episode cap. Per mode: each episode's return, length and action counts, and the model's Q-values of every
 action at the episode's first observation (is FIRE valued above the rest where nothing else can start the game?).
+
+`on_data` asks whether the Q-function's ranking of actions depends on the state at all: on --data-states frame
+stacks drawn from the run's dataset (with the training-curve seed), the greedy action's counts beside the data's own
+actions there, how often the two agree, and each action's Q spread across those states against the spread of its
+gap to the state's best action (a ranking that is the same in every state has gaps that never change sign).
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ sys.path.insert(0, str(HERE / "src"))
 from decision_transformer.common.atomic import write_json  # noqa: E402
 from decision_transformer.common.envs_util import make_env  # noqa: E402
 from decision_transformer.common.seeding import derive_seed  # noqa: E402
-from decision_transformer.data.registry import builtin_datasets  # noqa: E402
+from decision_transformer.data.frames import episode_start_of_rows, stack_rows  # noqa: E402
+from decision_transformer.data.registry import builtin_datasets, load_dataset  # noqa: E402
 
 
 def play(algo, env_id: str, seed: int, episodes: int, cap: int, epsilon: float, fire_for_it: bool) -> list[dict]:
@@ -67,10 +73,31 @@ def play(algo, env_id: str, seed: int, episodes: int, cap: int, epsilon: float, 
     return out
 
 
+def on_data(algo, dataset: str, seed: int, n: int, frame_stack: int, meanings: list[str]) -> dict:
+    """The greedy action on `n` of the dataset's frame stacks (drawn with `seed`) beside the data's action there."""
+    data = load_dataset(dataset)
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(data.num_steps, size=min(n, data.num_steps), replace=False))
+    starts = episode_start_of_rows(data.episode_starts, data.num_steps)[rows]
+    obs = np.asarray(data.observations)[stack_rows(rows, starts, frame_stack)]  # (n, stack, H, W), as q_probe
+    taken = np.asarray(data.actions).reshape(-1)[rows].astype(np.int64)
+    q = np.stack([np.asarray(algo.predict_value(obs, np.full(len(rows), a)), np.float64)
+                  for a in range(len(meanings))], axis=1)  # (n, A)
+    greedy = q.argmax(axis=1)
+    gap = q - q.max(axis=1, keepdims=True)  # (n, A), 0 at each state's best action
+    count = lambda a: dict(zip(meanings, np.bincount(a, minlength=len(meanings)).tolist()))  # noqa: E731
+    return {"states": int(len(rows)), "greedy_action_counts": count(greedy), "data_action_counts": count(taken),
+            "greedy_matches_data": round(float((greedy == taken).mean()), 4),
+            "q_mean": dict(zip(meanings, np.round(q.mean(axis=0), 4).tolist())),
+            "q_std_across_states": dict(zip(meanings, np.round(q.std(axis=0), 4).tolist())),
+            "gap_to_best_std_across_states": dict(zip(meanings, np.round(gap.std(axis=0), 4).tolist()))}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", required=True, help="the CQL run directory (its d3rlpy/model.d3 and train_spec.json)")
     ap.add_argument("--episodes", type=int, default=5)
+    ap.add_argument("--data-states", type=int, default=1024, help="frame stacks of the dataset for `on_data` (0: none)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
@@ -89,6 +116,11 @@ def main() -> int:
         eps = play(algo, env_id, seed, args.episodes, cap, epsilon, fire_for_it)
         report[mode] = {"return_mean": float(np.mean([e["return"] for e in eps])),
                         "length_mean": float(np.mean([e["length"] for e in eps])), "episodes": eps}
+    if args.data_states:
+        meanings = list(report["as_the_cell"]["episodes"][0]["action_counts"])
+        report["on_data"] = on_data(algo, spec["dataset"], seed, args.data_states, int(spec["model"]["frame_stack"]),
+                                    meanings)
+        print(json.dumps(report["on_data"]))
     write_json(Path(args.out), report)
     print(json.dumps({m: {k: report[m][k] for k in ("return_mean", "length_mean")}
                       for m in ("as_the_cell", "fire_pressed_for_it")}))

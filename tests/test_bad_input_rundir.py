@@ -208,3 +208,12 @@ def test_a_torn_last_metrics_line_is_dropped_with_a_warning_and_complete_lines_k
     assert "warning:" in res.stderr and "torn" in res.stderr and "metrics.jsonl" in res.stderr
     after = read_metrics(run)
     assert after[:len(rows)] == rows and [r["step"] for r in after] == [1, 2, 3, 4, 5]
+
+
+def test_read_metrics_takes_an_archived_jsonl_file_as_well_as_a_run_dir(run, tmp_path):
+    archived = tmp_path / "cql_seed0_metrics.jsonl"  # a run's metrics kept under another name (docs/results/extra)
+    archived.write_text((run / "metrics.jsonl").read_text())
+    assert read_metrics(archived) == read_metrics(run) and read_metrics(run)
+    (tmp_path / "bad.jsonl").write_text('{"step": 1}\nnot json\n{"step": 2}\n')
+    with pytest.raises(ValueError, match=r"bad\.jsonl: line 2 is not JSON"):
+        read_metrics(tmp_path / "bad.jsonl")

@@ -46,9 +46,11 @@ class MetricsLogger:
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """The rows of RUN_DIR/metrics.jsonl. A torn last line (a run killed mid-write) is left out; any other line
-    that is not a JSON object with a "step" is a ValueError naming the file and the line."""
-    return _read_rows(Path(run_dir) / "metrics.jsonl")[0]
+    """The rows of RUN_DIR/metrics.jsonl, or of RUN_DIR itself where it is a .jsonl file (a run's metrics archived
+    under another name). A torn last line (a run killed mid-write) is left out; any other line that is not a JSON
+    object with a "step" is a ValueError naming the file and the line."""
+    path = Path(run_dir)
+    return _read_rows(path if path.suffix == ".jsonl" else path / "metrics.jsonl")[0]
 
 
 def truncate_metrics(run_dir: str | os.PathLike, max_step: int) -> None:
