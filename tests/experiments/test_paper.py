@@ -686,8 +686,13 @@ def test_dt_tanh_embed_is_our_atari_dt_embedded_as_the_paper_atari_code():
     assert other == {**ours, "embed_norm": "tanh"} and ours["embed_norm"] == "layernorm"
     assert C.cell_spec(cfg, C.Cell("atari-table1", "breakout-mixed", "dt-tanh-embed", 0))["targets"] == \
         C.cell_spec(cfg, C.Cell("atari-table1", "breakout-mixed", "dt", 0))["targets"]
-    with pytest.raises(ValueError, match="dt-tanh-embed is an Atari diagnostic"):
+    with pytest.raises(ValueError, match="dt-tanh-embed is an Atari diagnostic") as refused:
         M.model_settings(dataclasses.replace(QUICK, exp="table2"), MR, "dt-tanh-embed")
+    assert "dt-official-init" in str(refused.value) and "dt-tanh-embed," not in str(refused.value)  # gym's methods
+    with pytest.raises(ValueError, match="dt-official-init is a gym diagnostic") as refused:
+        M.model_settings(cfg, "breakout-mixed", "dt-official-init")
+    listed = str(refused.value).split("use ")[-1].split(", ")  # the Atari methods, derived from the experiments
+    assert {"dt", "bc", "cql", "dt-k1", "dt-auto", "dt-tanh-embed"} <= set(listed) and "mlp-bc" not in listed
 
 
 def test_dt_end_windows_trains_our_dt_on_d3rlpys_window_convention(tmp_path):

@@ -41,8 +41,8 @@ from ..common import train_cell
 from . import beyond
 from ..configs import TOP_FRACTIONS
 from .config import PaperBenchConfig
-from .names import (ATARI_MODEL_FIELDS, BASELINE_METHODS, D3RLPY_METHODS, MODEL_FIELDS, ODT_METHODS, TRAIN_FIELDS,
-                    PEER_INIT, PEER_METHODS, is_atari, model_kind, split_dataset, trained_on)
+from .names import (BASELINE_METHODS, D3RLPY_METHODS, MODEL_FIELDS, ODT_METHODS, TRAIN_FIELDS,
+                    PEER_INIT, PEER_METHODS, domain, domain_methods, is_atari, model_kind, split_dataset, trained_on)
 
 @functools.lru_cache(maxsize=8)
 def load_data(base: str, data_steps: int = 0) -> TrajectoryDataset:
@@ -78,21 +78,19 @@ def model_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> dict[str
         raise ValueError(f"{dataset}: {method} acts in continuous spaces (a tanh-Gaussian policy); on Atari the "
                          "beyond experiment runs dt-auto (--exp atari-beyond)")
     k = 1 if method == "dt-k1" else cfg.context_for(dataset)
+    here, (there, fields) = domain(dataset), MODEL_FIELDS.get(method, (domain(dataset), {}))
+    if there != here:
+        article = "an" if there == "Atari" else "a"
+        raise ValueError(f"{dataset}: {method} is {article} {there} diagnostic (its fields {fields} are set on the {there} "
+                         f"model only); the {here} experiments use {', '.join(domain_methods(here))}")
     if is_atari(dataset):
-        if method in MODEL_FIELDS:
-            raise ValueError(f"{dataset}: {method} is a gym diagnostic (its fields {MODEL_FIELDS[method]} are set on "
-                             "the gym model only); the Atari experiments use dt, bc, pbc*, dt-k1, cql, dt-auto, "
-                             "dt-tanh-embed")
         if kind == "mlp-bc":
-            raise ValueError(f"{dataset}: mlp-bc has no pixel encoder; the Atari experiments use dt, bc, pbc*, dt-k1")
-        fields = {**dataclasses.asdict(cfg.atari.model), **extra, **ATARI_MODEL_FIELDS.get(method, {}),
-                  "context_len": k}
-        fields.pop("condition_on_return")  # the kind decides it
-        return {"kind": kind, **model_config(kind, **fields).to_dict()}
-    if method in ATARI_MODEL_FIELDS:
-        raise ValueError(f"{dataset}: {method} is an Atari diagnostic (its fields {ATARI_MODEL_FIELDS[method]} are set "
-                         "on the Atari model only); on gym our DT's embeddings are the paper's gym code's")
-    return {"kind": kind, **model_config(kind, context_len=k, **extra, **MODEL_FIELDS.get(method, {})).to_dict()}
+            raise ValueError(f"{dataset}: mlp-bc has no pixel encoder; the Atari experiments use "
+                             f"{', '.join(domain_methods('Atari'))}")
+        atari = {**dataclasses.asdict(cfg.atari.model), **extra, **fields, "context_len": k}
+        atari.pop("condition_on_return")  # the kind decides it
+        return {"kind": kind, **model_config(kind, **atari).to_dict()}
+    return {"kind": kind, **model_config(kind, context_len=k, **extra, **fields).to_dict()}
 
 
 def baseline_settings(cfg: PaperBenchConfig, dataset: str, method: str) -> Any:

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..configs import TOP_FRACTIONS
 
@@ -43,16 +43,18 @@ TRANSFORMER_METHODS = ("dt", "bc", "mlp-bc", "pbc10", "pbc25", "pbc40", "dt-k1",
 # TrainConfig fields a method sets on top of the protocol's training (its method name in the cell's spec records them)
 TRAIN_FIELDS = {"dt-end-windows": {"sampler": "window-end"}, "dt-nll": {"init_temperature": 0.0},
                 "dt-nll-unit-scale": {"init_temperature": 0.0}}
-# DTConfig fields a gym method sets on top of its kind's defaults (and the beyond fields, beyond.model_fields):
-# dt-official-init's initialisation; dt-nll-unit-scale's log-std range pinned at log 1 (DTConfig needs min < max; the
-# scale then varies by under a millionth). Gym only: methods.model_settings refuses them on Atari
-MODEL_FIELDS = {"dt-official-init": {"init": "official"},
-                "dt-nll-unit-scale": {"log_std_min": 0.0, "log_std_max": 1e-6}}
-# DTConfig fields an Atari method sets on top of the protocol's Atari model (methods.model_settings refuses them on
-# gym): dt-tanh-embed embeds tokens as the paper's Atari code does (tanh on each embedding, no LayerNorm), where our
-# DT LayerNorms them as the paper's gym code does; a trained Breakout DT's R token barely varies with R past ~20
-# there (docs/atari.md, 2026-12-07), which may cap how far it follows a target
-ATARI_MODEL_FIELDS = {"dt-tanh-embed": {"embed_norm": "tanh"}}
+# DTConfig fields a diagnostic method sets on top of its kind's defaults (and the beyond fields, beyond.model_fields),
+# each with the one domain, "gym" or "Atari", whose model they change (methods.model_settings refuses them on the
+# other): dt-official-init's initialisation; dt-nll-unit-scale's log-std range pinned at log 1 (DTConfig needs
+# min < max; the scale then varies by under a millionth); dt-tanh-embed embeds tokens as the paper's Atari code does
+# (tanh on each embedding, no LayerNorm), where our DT LayerNorms them as the paper's gym code does; a trained
+# Breakout DT's R token barely varies with R past ~20 there (docs/atari.md, 2026-12-07), which may cap how far it
+# follows a target
+MODEL_FIELDS: dict[str, tuple[str, dict[str, Any]]] = {
+    "dt-official-init": ("gym", {"init": "official"}),
+    "dt-nll-unit-scale": ("gym", {"log_std_min": 0.0, "log_std_max": 1e-6}),
+    "dt-tanh-embed": ("Atari", {"embed_norm": "tanh"}),
+}
 # dt-auto: DT with a return head acting on its own targets; dt-stochastic: DT with ODT's stochastic policy
 # (tanh-Gaussian, learned temperature), offline only; odt: that run fine-tuned online (beyond.py); dt-auto-stochastic:
 # both, Reinformer's objective (its code trains the return head beside ODT's stochastic policy: docs/beyond.md);
@@ -163,6 +165,19 @@ GROUPS: dict[str, list[Group]] = {
     "atari-beyond": [(("breakout-mixed",), ("dt", "dt-auto", "dt-auto-normalized"), _ANY)],
 }
 
+
+
+def domain(dataset: str) -> str:
+    """"Atari" or "gym": which model a dataset's methods build (MODEL_FIELDS' domains)."""
+    return "Atari" if is_atari(dataset) else "gym"
+
+
+def domain_methods(name: str) -> list[str]:
+    """The methods the experiments of domain `name` ("gym" or "Atari") run by default, and its diagnostics, sorted: the
+    list an error names when a method is refused there."""
+    defaults = {m for groups in GROUPS.values() for datasets, methods, _ in groups if domain(datasets[0]) == name
+                for m in methods}
+    return sorted(defaults | {m for m, (d, _) in MODEL_FIELDS.items() if d == name})
 
 def experiment_cells(cfg: PaperBenchConfig) -> list[tuple[str, str]]:
     """(dataset, method) pairs of cfg.exp, in run order, after --datasets / --methods."""
