@@ -96,6 +96,8 @@ def on_data(algo, dataset: str, seed: int, n: int, frame_stack: int, meanings: l
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", required=True, help="the CQL run directory (its d3rlpy/model.d3 and train_spec.json)")
+    ap.add_argument("--model", help="a copy of the run's model.d3 saved at an earlier step (default: the run's own)")
+    ap.add_argument("--step", type=int, help="the step --model was saved at (required with --model)")
     ap.add_argument("--episodes", type=int, default=5)
     ap.add_argument("--data-states", type=int, default=1024, help="frame stacks of the dataset for `on_data` (0: none)")
     ap.add_argument("--out", required=True)
@@ -105,13 +107,15 @@ def main() -> int:
 
     run = Path(args.run)
     spec = json.loads((run / "train_spec.json").read_text())
-    progress = json.loads((run / "d3rlpy" / "progress.json").read_text())
-    algo = d3rlpy.load_learnable(str(run / "d3rlpy" / "model.d3"), device="cpu:0")
+    if (args.model is None) != (args.step is None):
+        raise SystemExit("--model and --step go together: a saved copy of model.d3 and the step it was saved at")
+    step = args.step if args.model else json.loads((run / "d3rlpy" / "progress.json").read_text())["step"]
+    algo = d3rlpy.load_learnable(args.model or str(run / "d3rlpy" / "model.d3"), device="cpu:0")
     env_id = builtin_datasets()[spec["dataset"]].env_id  # the cell's env, as the registry records it
     cap, epsilon = int(spec["budget"]["max_episode_steps"]), float(spec["model"]["eval_epsilon"])  # the cell's
     seed = derive_seed(spec["seed"], "train-eval")
-    report = {"run": str(run), "step": progress["step"], "env_id": env_id, "max_episode_steps": cap,
-              "episode_seed": seed, "epsilon": epsilon}
+    report = {"run": str(run), "model": args.model or "the run's own", "step": step, "env_id": env_id,
+              "max_episode_steps": cap, "episode_seed": seed, "epsilon": epsilon}
     for mode, fire_for_it in (("as_the_cell", False), ("fire_pressed_for_it", True)):
         eps = play(algo, env_id, seed, args.episodes, cap, epsilon, fire_for_it)
         report[mode] = {"return_mean": float(np.mean([e["return"] for e in eps])),
