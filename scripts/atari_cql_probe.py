@@ -13,7 +13,8 @@ action at the episode's first observation (is FIRE valued above the rest where n
 `on_data` asks whether the Q-function's ranking of actions depends on the state at all: on --data-states frame
 stacks drawn from the run's dataset (with the training-curve seed), the greedy action's counts beside the data's own
 actions there, how often the two agree, and each action's Q spread across those states against the spread of its
-gap to the state's best action (a ranking that is the same in every state has gaps that never change sign).
+gap to the state's best action (a ranking that is the same in every state has gaps that never change sign), beside
+the spread across the same states of the data's discounted return, what Q estimates there.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from decision_transformer.common.envs_util import make_env  # noqa: E402
 from decision_transformer.common.seeding import derive_seed  # noqa: E402
 from decision_transformer.data.frames import episode_start_of_rows, stack_rows  # noqa: E402
 from decision_transformer.data.registry import builtin_datasets, load_dataset  # noqa: E402
+from dt_experiments.paper.d3rlpy_logs import discounted_return_to_go  # noqa: E402
 
 
 def play(algo, env_id: str, seed: int, episodes: int, cap: int, epsilon: float, fire_for_it: bool) -> list[dict]:
@@ -73,13 +75,18 @@ def play(algo, env_id: str, seed: int, episodes: int, cap: int, epsilon: float, 
     return out
 
 
-def on_data(algo, dataset: str, seed: int, n: int, frame_stack: int, meanings: list[str]) -> dict:
-    """The greedy action on `n` of the dataset's frame stacks (drawn with `seed`) beside the data's action there."""
+def on_data(algo, dataset: str, seed: int, n: int, model: dict, meanings: list[str]) -> dict:
+    """The greedy action on `n` of the dataset's frame stacks (drawn with `seed`) beside the data's action there, and
+    the spread of Q across those states beside the spread of what it estimates there: the data's discounted return
+    of clipped rewards (the run's gamma and reward_clip, as d3rlpy_logs.q_probe)."""
     data = load_dataset(dataset)
+    clip = float(model["reward_clip"])
+    mc = discounted_return_to_go(np.clip(np.asarray(data.rewards, np.float64), -clip, clip), data.episode_ends,
+                                 algo.config.gamma)
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(data.num_steps, size=min(n, data.num_steps), replace=False))
     starts = episode_start_of_rows(data.episode_starts, data.num_steps)[rows]
-    obs = np.asarray(data.observations)[stack_rows(rows, starts, frame_stack)]  # (n, stack, H, W), as q_probe
+    obs = np.asarray(data.observations)[stack_rows(rows, starts, int(model["frame_stack"]))]  # (n, stack, H, W)
     taken = np.asarray(data.actions).reshape(-1)[rows].astype(np.int64)
     q = np.stack([np.asarray(algo.predict_value(obs, np.full(len(rows), a)), np.float64)
                   for a in range(len(meanings))], axis=1)  # (n, A)
@@ -90,6 +97,8 @@ def on_data(algo, dataset: str, seed: int, n: int, frame_stack: int, meanings: l
             "greedy_matches_data": round(float((greedy == taken).mean()), 4),
             "q_mean": dict(zip(meanings, np.round(q.mean(axis=0), 4).tolist())),
             "q_std_across_states": dict(zip(meanings, np.round(q.std(axis=0), 4).tolist())),
+            "data_return_mean": round(float(mc[rows].mean()), 4), "data_return_std_across_states":
+            round(float(mc[rows].std()), 4),
             "gap_to_best_std_across_states": dict(zip(meanings, np.round(gap.std(axis=0), 4).tolist()))}
 
 
@@ -122,8 +131,7 @@ def main() -> int:
                         "length_mean": float(np.mean([e["length"] for e in eps])), "episodes": eps}
     if args.data_states:
         meanings = list(report["as_the_cell"]["episodes"][0]["action_counts"])
-        report["on_data"] = on_data(algo, spec["dataset"], seed, args.data_states, int(spec["model"]["frame_stack"]),
-                                    meanings)
+        report["on_data"] = on_data(algo, spec["dataset"], seed, args.data_states, spec["model"], meanings)
         print(json.dumps(report["on_data"]))
     write_json(Path(args.out), report)
     print(json.dumps({m: {k: report[m][k] for k in ("return_mean", "length_mean")}

@@ -722,3 +722,12 @@ def test_figure4_reports_and_plots_every_method(tmp_path):
     assert "| 150 (n=2) |" in rows[0] and "| 150 (n=1) |" in rows[1] and f"paper_fig4_{MR}.png" in rows[1]
     plot_fig4s(tmp_path, per, "paper_fig4")
     assert (tmp_path / f"paper_fig4_{MR}.png").stat().st_size > 1000
+
+
+def test_discounted_return_to_go_restarts_at_each_episode_end():
+    """d3rlpy_logs.discounted_return_to_go: the value a Q-learner's Q(s, a) estimates, per episode (q_probe's and
+    scripts/atari_cql_probe.py's yardstick)."""
+    from dt_experiments.paper.d3rlpy_logs import discounted_return_to_go
+
+    got = discounted_return_to_go(np.array([1.0, 0.0, 2.0, 5.0, 1.0]), np.array([3, 5]), 0.5)
+    assert np.allclose(got, [1.5, 1.0, 2.0, 5.5, 1.0])  # 1 + .5 * (0 + .5 * 2); then 5 + .5 * 1

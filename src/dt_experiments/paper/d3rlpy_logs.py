@@ -18,6 +18,19 @@ Q_PROBE_SIZE = 2048
 """Transitions in the fixed sample that q_diagnostics evaluates."""
 
 
+def discounted_return_to_go(rewards: np.ndarray, episode_ends: np.ndarray, gamma: float) -> np.ndarray:
+    """(N,) float64: at each step, the discounted sum of its episode's rewards from there to the episode's end
+    (`episode_ends` exclusive, in order), the value a Q-learner's Q(s, a) estimates for the behaviour policy."""
+    mc, start = np.empty(len(rewards), np.float64), 0
+    for end in episode_ends:
+        g = 0.0
+        for t in range(int(end) - 1, start - 1, -1):
+            g = rewards[t] + gamma * g
+            mc[t] = g
+        start = int(end)
+    return mc
+
+
 def q_probe(data: TrajectoryDataset, seed: int, algo: Any, settings: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A fixed sample (drawn with the run's seed) of the data: (observations as the learner sees them, actions,
     discounted return-to-go with the learner's gamma from each step to its episode's end, on rewards as the
@@ -35,13 +48,7 @@ def q_probe(data: TrajectoryDataset, seed: int, algo: Any, settings: Any) -> tup
         rewards = np.clip(rewards, -settings.reward_clip, settings.reward_clip)
     elif scaler is not None and hasattr(scaler, "transform_numpy") and scaler.built:
         rewards = np.asarray(scaler.transform_numpy(rewards.astype(np.float32)), np.float64)
-    gamma, mc, start = algo.config.gamma, np.empty(data.num_steps, np.float64), 0
-    for end in data.episode_ends:  # exclusive ends
-        g = 0.0
-        for t in range(int(end) - 1, start - 1, -1):
-            g = rewards[t] + gamma * g
-            mc[t] = g
-        start = int(end)
+    mc = discounted_return_to_go(rewards, data.episode_ends, algo.config.gamma)
     if pixels:
         starts = episode_start_of_rows(data.episode_starts, data.num_steps)[idx]
         obs = np.asarray(data.observations)[stack_rows(idx, starts, settings.frame_stack)]  # (n, stack, H, W)
