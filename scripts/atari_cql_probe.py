@@ -14,7 +14,9 @@ action at the episode's first observation (is FIRE valued above the rest where n
 stacks drawn from the run's dataset (with the training-curve seed), the greedy action's counts beside the data's own
 actions there, how often the two agree, and each action's Q spread across those states against the spread of its
 gap to the state's best action (a ranking that is the same in every state has gaps that never change sign), beside
-the spread across the same states of the data's discounted return, what Q estimates there.
+the spread across the same states of the data's discounted return, what Q estimates there, and Q on the same states
+with each one's pixels shuffled (its brightness kept, every object's position lost: a Q-function that reads the game
+gives those other values).
 """
 
 from __future__ import annotations
@@ -90,6 +92,9 @@ def on_data(algo, dataset: str, seed: int, n: int, model: dict, meanings: list[s
     taken = np.asarray(data.actions).reshape(-1)[rows].astype(np.int64)
     q = np.stack([np.asarray(algo.predict_value(obs, np.full(len(rows), a)), np.float64)
                   for a in range(len(meanings))], axis=1)  # (n, A)
+    shuffled = rng.permuted(obs.reshape(len(rows), -1), axis=1).reshape(obs.shape)  # each state's pixels, anywhere
+    q_shuffled = np.stack([np.asarray(algo.predict_value(shuffled, np.full(len(rows), a)), np.float64)
+                           for a in range(len(meanings))], axis=1)
     greedy = q.argmax(axis=1)
     gap = q - q.max(axis=1, keepdims=True)  # (n, A), 0 at each state's best action
     count = lambda a: dict(zip(meanings, np.bincount(a, minlength=len(meanings)).tolist()))  # noqa: E731
@@ -97,6 +102,7 @@ def on_data(algo, dataset: str, seed: int, n: int, model: dict, meanings: list[s
             "greedy_matches_data": round(float((greedy == taken).mean()), 4),
             "q_mean": dict(zip(meanings, np.round(q.mean(axis=0), 4).tolist())),
             "q_std_across_states": dict(zip(meanings, np.round(q.std(axis=0), 4).tolist())),
+            "q_mean_pixels_shuffled": dict(zip(meanings, np.round(q_shuffled.mean(axis=0), 4).tolist())),
             "data_return_mean": round(float(mc[rows].mean()), 4), "data_return_std_across_states":
             round(float(mc[rows].std()), 4),
             "gap_to_best_std_across_states": dict(zip(meanings, np.round(gap.std(axis=0), 4).tolist()))}
