@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HERE / "src"))
 
 from decision_transformer.common.metrics import read_metrics  # noqa: E402
+from dt_experiments.plots import _plt, _save  # noqa: E402
 
 PANELS = (("q/data_mean", "mean Q(s, a), the data's actions"), ("train/td_loss", "TD loss"),
           ("train/conservative_loss", "conservative loss"))
@@ -45,11 +45,7 @@ def main() -> int:
             raise SystemExit(f"{item!r}: expected LABEL=METRICS (e.g. 'alpha 0=runs/.../metrics.jsonl')")
         runs.append((label, series(Path(path))))
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _plt()
     fig, axes = plt.subplots(len(PANELS), 1, figsize=(7, 2.8 * len(PANELS)), sharex=True)
     for i, (label, s) in enumerate(runs):
         color = f"C{i}"
@@ -57,21 +53,16 @@ def main() -> int:
             if s[key]:
                 ax.plot(*zip(*s[key]), color=color, label=label)
             ax.set_ylabel(ylabel)
-        if s["q/mc_return_mean"]:
-            axes[0].plot(*zip(*s["q/mc_return_mean"]), "--", color=color, alpha=0.6,
-                         label=f"{label}: the data's discounted return there")
+    reference = next((s["q/mc_return_mean"] for _, s in runs if s["q/mc_return_mean"]), None)
+    if reference:  # one line: runs on the same data and seed share it (q_probe draws its sample with the seed)
+        axes[0].plot(*zip(*reference), "--", color="grey", label="the data's discounted return there")
     axes[0].legend(fontsize=7)
     axes[0].set_title("CQL's logged diagnostics, run beside run", fontsize=9)
     axes[-1].set_xlabel("gradient step")
     for ax in axes:
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    out = Path(args.out)
-    with tempfile.NamedTemporaryFile(suffix=".png", dir=out.resolve().parent, delete=False) as f:
-        fig.savefig(f.name, dpi=110)
-    Path(f.name).replace(out)
-    plt.close(fig)
-    print(f"wrote {out}")
+    print(f"wrote {_save(fig, Path(args.out))}")
     return 0
 
 
