@@ -20,7 +20,8 @@ case "${1:-}" in
     exit 0 ;;
   cql-alpha0)  # the same run without the conservative term (alpha 0: d3rlpy's QR-DQN loss alone), which isolates it:
     # at 10x CQL still acts LEFT in 4,994-4,999 of 5,000 steps, its Q ranked as the data's action frequencies
-    # (scripts/atari_cql_probe.py, docs/results/README.md)
+    # (scripts/atari_cql_probe.py, docs/results/README.md). Ran 2026-12-07: 0 in 5 episodes, one constant action in
+    # every probed state (docs/results/extra/atari_cql_alpha0)
     paper --exp atari-table1 --datasets breakout-mixed --methods cql --atari_cpu.baseline-steps 20000 \
       --atari_cql.alpha 0 --first-seed 1000 --seeds 1 --selection-run --root runs/paper-check-atari-cql-alpha0
     exit 0 ;;

@@ -76,7 +76,9 @@ lane_a() {  # the peer DT (d3rlpy's, at our DT's budget and shape) on the three 
   # still scores 0.2 on Breakout, acting LEFT in nearly every step with its Q ranked as the data's action
   # frequencies (sitting 23); the same run with alpha 0 (no conservative term) isolates that term (~70 min;
   # atari_cpu_runs.sh's cql-alpha0, written out here so the queue's worktree runs it with its own scripts)
-  JOBS=1 paper --exp atari-table1 --datasets breakout-mixed --methods cql --atari_cpu.baseline-steps 20000 \
+  # (ran in sitting 28: published in docs/results/extra/atari_cql_alpha0, so a fresh machine skips it)
+  JOBS=1 unless_published docs/results/extra/atari_cql_alpha0/result.json \
+      paper --exp atari-table1 --datasets breakout-mixed --methods cql --atari_cpu.baseline-steps 20000 \
       --atari_cql.alpha 0 --first-seed 1000 --seeds 1 --selection-run --root runs/paper-check-atari-cql-alpha0
   # 2026-12-06 (sitting 22): the headline cells get 5 seeds (the results issue's intervals), moved from section 7:
   # hopper-medium-replay DT, BC, TD3+BC and DT delayed, seeds 3-4 (~15-25 min a cell, so a
@@ -183,7 +185,8 @@ fp32_lane_b() {  # halfcheetah's medium-expert TD3+BC from its last seed down, s
   unless_published docs/results/extra/peer_dt_curves/cells/cpu/table2/hopper-medium-replay/d3rlpy-dt \
       bash scripts/paper_baseline_check.sh peer-dt d3rlpy-dt
   JOBS=1 paper --exp table2 --datasets $MR --methods d3rlpy-dt-gpt2-init
-  JOBS=1 paper --exp atari-table1 --datasets breakout-mixed --methods cql --atari_cpu.baseline-steps 20000 \
+  JOBS=1 unless_published docs/results/extra/atari_cql_alpha0/result.json \
+      paper --exp atari-table1 --datasets breakout-mixed --methods cql --atari_cpu.baseline-steps 20000 \
       --atari_cql.alpha 0 --first-seed 1000 --seeds 1 --selection-run --root runs/paper-check-atari-cql-alpha0
 }
 if [[ ${PAPER_QUEUE_BF16:-1} == 0 ]]; then
