@@ -2,7 +2,8 @@
 method and seed, the action loss (the logged total less return_head_weight times the logged return loss), the
 return head's loss and the gradient norm against the step, from the runs' own metrics.jsonl and train_config.json,
 copied here into METHOD-seedS/ (dt: Table 1's DT seed 0 retrained under its published spec, the emulated-bf16
-control of docs/beyond.md; the others: the atari-beyond cells' training runs). Writes losses.png and summary.json
+control of docs/beyond.md; the others: the atari-beyond cells' training runs, dt-sra's among them: dt-auto's token
+order with no return loss). Writes losses.png and summary.json
 (each run's last logged action loss, return loss and gradient norm) beside this file:
     python docs/results/extra/atari_dt_auto_losses/summarize.py"""
 import json
@@ -27,7 +28,8 @@ def load(run: Path) -> dict:
     model = json.loads((run / "train_config.json").read_text())["model"]
     weight = model.get("return_head_weight", 0.0) if model.get("return_head", "none") != "none" else 0.0
     rows = [r for r in read_metrics(run) if "train/loss" in r]
-    ret = [r.get("train/return_loss") for r in rows]
+    # a return head with weight 0 (dt-sra) is logged but never trained: its loss is left out, not plotted as a curve
+    ret = [r.get("train/return_loss") if weight else None for r in rows]
     return {"method": name.rsplit("-seed", 1)[0], "seed": int(name.rsplit("-seed", 1)[1]),
             "steps": [r["step"] for r in rows], "return_loss": ret, "grad_norm": [r["train/grad_norm"] for r in rows],
             "action_loss": [r["train/loss"] - weight * (v or 0.0) for r, v in zip(rows, ret)]}
