@@ -136,6 +136,10 @@ lane_b() {  # Atari CQL with its target copied every 100 steps and epsilon-greed
   # (docs/atari.md): Table 1's DT with the Atari code's embeddings (dt-tanh-embed, 3 seeds, an Atari DT cell each),
   # then Figure 4's sweep of the same runs (evaluation only): does it follow targets past ~25, where ours plateaus?
   JOBS=1 paper --exp atari-table1 --datasets breakout-mixed --methods dt-tanh-embed
+  # 2026-12-07 (sitting 28): the issue's d3rlpy-discrete-dt on breakout-mixed ("if it costs under 2 h in all": ~15 min
+  # a cell here), the peer DT on Atari at our DT's budget and shape; its embeddings are tanh'd too (d3rlpy's
+  # DiscreteDecisionTransformer), beside dt-tanh-embed
+  JOBS=1 paper --exp atari-table1 --datasets breakout-mixed --methods d3rlpy-dt
   JOBS=1 paper --exp atari-fig4 --datasets breakout-mixed --methods dt-tanh-embed
   # 2026-12-06 (sitting 23): halfcheetah's medium-expert cells (the results issue's done-criterion; walker2d's are lane
   # A's, which also holds Atari's remaining criteria), ~20-25 min a cell, cpu-v2: 100 episodes a target
