@@ -3,9 +3,9 @@ discounted return, the TD loss and the conservative loss against gradient step (
 dt_experiments.paper.d3rlpy_logs writes them). Made for Atari CQL's diagnosis, its 10x-budget run at alpha 4 beside
 the same run at alpha 0 (docs/results/README.md, "Atari CQL at 10x"):
 
-    .venv/bin/python scripts/atari_cql_compare.py --out docs/results/extra/atari_cql_alpha_breakout_seed1000.png \\
-        "alpha 4=docs/results/extra/atari_cql_10x_breakout_seed1000_metrics.jsonl" \\
-        "alpha 0=docs/results/extra/atari_cql_alpha0_breakout_seed1000_metrics.jsonl"
+    .venv/bin/python scripts/atari_cql_compare.py --out docs/results/extra/atari_cql_alpha0/alpha4_vs_alpha0.png \\
+        "alpha 4 (d3rlpy's Atari setting)=docs/results/extra/atari_cql_10x_breakout_seed1000_metrics.jsonl" \\
+        "alpha 0 (QR-DQN's loss alone)=docs/results/extra/atari_cql_alpha0/metrics.jsonl"
 """
 
 from __future__ import annotations

@@ -34,9 +34,9 @@ sys.path.insert(0, str(HERE / "src"))
 from decision_transformer.common.atomic import write_json  # noqa: E402
 from decision_transformer.common.envs_util import make_env  # noqa: E402
 from decision_transformer.common.seeding import derive_seed  # noqa: E402
-from decision_transformer.data.frames import episode_start_of_rows, stack_rows  # noqa: E402
 from decision_transformer.data.registry import builtin_datasets, load_dataset  # noqa: E402
-from dt_experiments.paper.d3rlpy_logs import discounted_return_to_go  # noqa: E402
+from dt_experiments.paper.baselines import DiscreteCQLSettings  # noqa: E402
+from dt_experiments.paper.d3rlpy_logs import q_probe  # noqa: E402
 
 
 def play(algo, env_id: str, seed: int, episodes: int, cap: int, epsilon: float, fire_for_it: bool) -> list[dict]:
@@ -77,34 +77,25 @@ def play(algo, env_id: str, seed: int, episodes: int, cap: int, epsilon: float, 
     return out
 
 
-def on_data(algo, dataset: str, seed: int, n: int, model: dict, meanings: list[str]) -> dict:
+def on_data(algo, data, seed: int, n: int, settings, meanings: list[str]) -> dict:
     """The greedy action on `n` of the dataset's frame stacks (drawn with `seed`) beside the data's action there, and
     the spread of Q across those states beside the spread of what it estimates there: the data's discounted return
-    of clipped rewards (the run's gamma and reward_clip, as d3rlpy_logs.q_probe)."""
-    data = load_dataset(dataset)
-    clip = float(model["reward_clip"])
-    mc = discounted_return_to_go(np.clip(np.asarray(data.rewards, np.float64), -clip, clip), data.episode_ends,
-                                 algo.config.gamma)
-    rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(data.num_steps, size=min(n, data.num_steps), replace=False))
-    starts = episode_start_of_rows(data.episode_starts, data.num_steps)[rows]
-    obs = np.asarray(data.observations)[stack_rows(rows, starts, int(model["frame_stack"]))]  # (n, stack, H, W)
-    taken = np.asarray(data.actions).reshape(-1)[rows].astype(np.int64)
-    q = np.stack([np.asarray(algo.predict_value(obs, np.full(len(rows), a)), np.float64)
-                  for a in range(len(meanings))], axis=1)  # (n, A)
-    shuffled = rng.permuted(obs.reshape(len(rows), -1), axis=1).reshape(obs.shape)  # each state's pixels, anywhere
-    q_shuffled = np.stack([np.asarray(algo.predict_value(shuffled, np.full(len(rows), a)), np.float64)
-                           for a in range(len(meanings))], axis=1)
+    of clipped rewards (d3rlpy_logs.q_probe's sample, the run's gamma and reward_clip)."""
+    obs, taken, mc = q_probe(data, seed, algo, settings, size=n)  # (n, stack, H, W), (n,), (n,)
+    every_q = lambda o: np.stack([np.asarray(algo.predict_value(o, np.full(len(o), a)), np.float64)  # noqa: E731
+                                  for a in range(len(meanings))], axis=1)  # (n, A)
+    q = every_q(obs)
+    shuffled = np.random.default_rng(seed).permuted(obs.reshape(len(obs), -1), axis=1).reshape(obs.shape)
+    q_shuffled = every_q(shuffled)  # each state's pixels, anywhere: its brightness kept, its objects' positions lost
     greedy = q.argmax(axis=1)
     gap = q - q.max(axis=1, keepdims=True)  # (n, A), 0 at each state's best action
     count = lambda a: dict(zip(meanings, np.bincount(a, minlength=len(meanings)).tolist()))  # noqa: E731
-    return {"states": int(len(rows)), "greedy_action_counts": count(greedy), "data_action_counts": count(taken),
+    return {"states": int(len(obs)), "greedy_action_counts": count(greedy), "data_action_counts": count(taken),
             "greedy_matches_data": round(float((greedy == taken).mean()), 4),
             "q_mean": dict(zip(meanings, np.round(q.mean(axis=0), 4).tolist())),
             "q_std_across_states": dict(zip(meanings, np.round(q.std(axis=0), 4).tolist())),
             "q_mean_pixels_shuffled": dict(zip(meanings, np.round(q_shuffled.mean(axis=0), 4).tolist())),
-            "data_return_mean": round(float(mc[rows].mean()), 4), "data_return_std_across_states":
-            round(float(mc[rows].std()), 4),
+            "data_return_mean": round(float(mc.mean()), 4), "data_return_std_across_states": round(float(mc.std()), 4),
             "gap_to_best_std_across_states": dict(zip(meanings, np.round(gap.std(axis=0), 4).tolist()))}
 
 
@@ -137,7 +128,8 @@ def main() -> int:
                         "length_mean": float(np.mean([e["length"] for e in eps])), "episodes": eps}
     if args.data_states:
         meanings = list(report["as_the_cell"]["episodes"][0]["action_counts"])
-        report["on_data"] = on_data(algo, spec["dataset"], seed, args.data_states, spec["model"], meanings)
+        report["on_data"] = on_data(algo, load_dataset(spec["dataset"]), seed, args.data_states,
+                                    DiscreteCQLSettings(**spec["model"]), meanings)
         print(json.dumps(report["on_data"]))
     write_json(Path(args.out), report)
     print(json.dumps({m: {k: report[m][k] for k in ("return_mean", "length_mean")}

@@ -31,17 +31,20 @@ def discounted_return_to_go(rewards: np.ndarray, episode_ends: np.ndarray, gamma
     return mc
 
 
-def q_probe(data: TrajectoryDataset, seed: int, algo: Any, settings: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def q_probe(data: TrajectoryDataset, seed: int, algo: Any, settings: Any,
+            size: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A fixed sample (drawn with the run's seed) of the data: (observations as the learner sees them, actions,
     discounted return-to-go with the learner's gamma from each step to its episode's end, on rewards as the
-    learner's reward scaler sees them: clipped on Atari). Pixel data: 256 frame stacks (FirstFrameStack's rule)."""
+    learner's reward scaler sees them: clipped on Atari). `size` transitions (default Q_PROBE_SIZE; pixel data: 256
+    frame stacks, FirstFrameStack's rule), or all of them if the data has fewer."""
     from decision_transformer.data.frames import episode_start_of_rows, stack_rows
 
     from .baselines import DiscreteCQLSettings  # (baselines imports this module)
 
     pixels = isinstance(settings, DiscreteCQLSettings)
     rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(data.num_steps, size=min(256 if pixels else Q_PROBE_SIZE, data.num_steps), replace=False))
+    size = size or (256 if pixels else Q_PROBE_SIZE)
+    idx = np.sort(rng.choice(data.num_steps, size=min(size, data.num_steps), replace=False))
     rewards = np.asarray(data.rewards, np.float64)
     scaler = algo.config.reward_scaler
     if pixels:

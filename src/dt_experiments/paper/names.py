@@ -166,7 +166,6 @@ GROUPS: dict[str, list[Group]] = {
 }
 
 
-
 def domain(dataset: str) -> str:
     """"Atari" or "gym": which model a dataset's methods build (MODEL_FIELDS' domains)."""
     return "Atari" if is_atari(dataset) else "gym"
@@ -178,6 +177,7 @@ def domain_methods(name: str) -> list[str]:
     defaults = {m for groups in GROUPS.values() for datasets, methods, _ in groups if domain(datasets[0]) == name
                 for m in methods}
     return sorted(defaults | {m for m, (d, _) in MODEL_FIELDS.items() if d == name})
+
 
 def experiment_cells(cfg: PaperBenchConfig) -> list[tuple[str, str]]:
     """(dataset, method) pairs of cfg.exp, in run order, after --datasets / --methods."""
